@@ -1,0 +1,58 @@
+/* cli.h - what every subcommand shares: the command table, exit codes, workspace opening. */
+#ifndef OFFRAMP_CLI_H
+#define OFFRAMP_CLI_H
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "store.h"
+#include "util.h"
+
+/* Exit codes: scripts and CI tell a refused gate from a broken invocation. */
+enum {
+   EXIT_OK = 0,
+   EXIT_ERROR = 1,   /* bad input, missing thing, I/O or workspace error */
+   EXIT_USAGE = 2,   /* unknown option or missing argument */
+   EXIT_GATE = 3,    /* a gate refused: the numbers are not there yet */
+};
+
+typedef struct {
+   const char *workspace;   /* -w/--workspace, or NULL */
+} Cli;
+
+typedef struct {
+   const char *name;
+   int (*run)(Cli *cli, int argc, char **argv);
+   const char *summary;
+} Command;
+
+/* Every subcommand, in the order "offramp --help" lists them. */
+extern const Command Commands[];
+extern const int Commands_count;
+
+/* Open the workspace named by the CLI (creating it when create is set); exits with a clear
+ * message on failure. */
+Store *Cli_open(Cli *cli, bool create);
+
+/* Standard handling of --help/--version for a subcommand: returns true when it printed and
+ * the caller should exit 0. usage is the full help text. */
+bool Cli_help_or_version(int argc, char **argv, const char *usage);
+
+/* Print "offramp CMD: unknown option ..."-style message plus a hint, return EXIT_USAGE. */
+int Cli_usage_error(const char *cmd, const char *fmt, ...) ATTR_PRINTF(2, 3);
+
+/* Parse a whole-number option value or exit with a message naming the option. */
+long Cli_long(const char *cmd, const char *option, const char *value, long min, long max);
+
+/* Print a JSON value to stdout, indented, with a trailing newline; frees it. */
+void Cli_print_json(json_t *v);
+
+int cmd_task(Cli *cli, int argc, char **argv);
+int cmd_phase(Cli *cli, int argc, char **argv);
+int cmd_console(Cli *cli, int argc, char **argv);
+int cmd_demo(Cli *cli, int argc, char **argv);
+int cmd_runbook(Cli *cli, int argc, char **argv);
+
+#endif

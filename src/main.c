@@ -1,0 +1,84 @@
+/* main.c - the offramp binary: global options and git-style subcommand dispatch. */
+#include "config.h"
+
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util.h"
+
+const Command Commands[] = {
+   { "task", cmd_task, "inventory: add, edit, list, show, remove and score AI touchpoints" },
+   { "phase", cmd_phase, "migration phases: show the gate, advance, roll back, history" },
+   { "runbook", cmd_runbook, "print a phase runbook and a task's checklist progress" },
+   { "console", cmd_console, "open the console (the default without a subcommand)" },
+   { "demo", cmd_demo, "open the console on a self-contained demo workspace" },
+};
+const int Commands_count = (int)ARRAY_SIZE(Commands);
+
+static void usage(FILE *out) {
+   fprintf(out,
+           "usage: offramp [-w FILE] [COMMAND [ARGS]]\n"
+           "\n"
+           "Move a team's narrow LLM API calls onto small models it owns: audit, dataset,\n"
+           "train, evaluate, shadow, canary, cutover, operate. Without a command, opens\n"
+           "the console.\n"
+           "\n"
+           "options:\n"
+           "  -w, --workspace FILE  the workspace (default: $OFFRAMP_WORKSPACE, else\n"
+           "                        $XDG_DATA_HOME/offramp/workspace.db)\n"
+           "  -h, --help            this help\n"
+           "  -V, --version         print the version\n"
+           "\n"
+           "commands:\n");
+   for (int i = 0; i < Commands_count; i++)
+      fprintf(out, "  %-10s %s\n", Commands[i].name, Commands[i].summary);
+   fprintf(out, "\n'offramp COMMAND --help' describes each command.\n");
+}
+
+int main(int argc, char **argv) {
+   static const struct option opts[] = {
+      { "workspace", required_argument, NULL, 'w' },
+      { "help", no_argument, NULL, 'h' },
+      { "version", no_argument, NULL, 'V' },
+      { 0 },
+   };
+   Cli cli = { 0 };
+   setlocale(LC_ALL, "");
+   int c;
+   /* '+' stops at the subcommand so its own options are left for it. */
+   while ((c = getopt_long(argc, argv, "+w:hV", opts, NULL)) != -1) {
+      switch (c) {
+      case 'w':
+         cli.workspace = optarg;
+         break;
+      case 'h':
+         usage(stdout);
+         return EXIT_OK;
+      case 'V':
+         printf("offramp %s\n", PACKAGE_VERSION);
+         return EXIT_OK;
+      default:
+         fprintf(stderr, "Try 'offramp --help'.\n");
+         return EXIT_USAGE;
+      }
+   }
+   argc -= optind;
+   argv += optind;
+   optind = 0;   /* glibc: 0 fully re-initialises getopt for the subcommand */
+   if (argc == 0) {
+      char *none[] = { "console", NULL };
+      return cmd_console(&cli, 1, none);
+   }
+   for (int i = 0; i < Commands_count; i++) {
+      if (str_eq(argv[0], Commands[i].name))
+         return Commands[i].run(&cli, argc, argv);
+   }
+   if (str_eq(argv[0], "help")) {
+      usage(stdout);
+      return EXIT_OK;
+   }
+   fprintf(stderr, "offramp: '%s' is not a command. See 'offramp --help'.\n", argv[0]);
+   return EXIT_USAGE;
+}

@@ -1,0 +1,280 @@
+/* phase.c - gates between phases and the audit trail of every transition. */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "phase.h"
+#include "score.h"
+#include "util.h"
+
+static const struct {
+   const char *name, *title, *runbook;
+} phases[PHASE_COUNT] = {
+   [PHASE_AUDIT] = { "audit", "audit", "audit" },
+   [PHASE_DATASET] = { "dataset", "dataset", "dataset" },
+   [PHASE_TRAIN] = { "train", "train", "training" },
+   [PHASE_EVALUATE] = { "evaluate", "evaluate", "evaluation" },
+   [PHASE_SHADOW] = { "shadow", "shadow", "shadow" },
+   [PHASE_CANARY] = { "canary", "canary", "canary" },
+   [PHASE_CUTOVER] = { "cutover", "cutover", "cutover" },
+   [PHASE_OPERATE] = { "operate", "operate", "operate" },
+   [PHASE_STAY] = { "stay", "stays on API", "rollback" },
+};
+
+const char *Phase_name(Phase p) {
+   return p < PHASE_COUNT ? phases[p].name : "?";
+}
+
+const char *Phase_title(Phase p) {
+   return p < PHASE_COUNT ? phases[p].title : "?";
+}
+
+const char *Phase_runbook(Phase p) {
+   return p < PHASE_COUNT ? phases[p].runbook : "audit";
+}
+
+bool Phase_parse(const char *s, Phase *out) {
+   for (int p = 0; p < PHASE_COUNT; p++) {
+      if (str_eq(s, phases[p].name)) {
+         *out = (Phase)p;
+         return true;
+      }
+   }
+   return false;
+}
+
+void wilson95(long long k, long long n, double *lo, double *hi) {
+   if (n <= 0) {
+      *lo = 0;
+      *hi = 1;
+      return;
+   }
+   const double z = 1.959963984540054;
+   double p = (double)k / n, z2 = z * z;
+   double denom = 1 + z2 / n;
+   double centre = (p + z2 / (2.0 * n)) / denom;
+   double half = z * sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / denom;
+   *lo = fmax(0, centre - half);
+   *hi = fmin(1, centre + half);
+}
+
+static GateCheck *check(Gate *g, CheckStatus status, const char *what, const char *fmt, ...) ATTR_PRINTF(4, 5);
+static GateCheck *check(Gate *g, CheckStatus status, const char *what, const char *fmt, ...) {
+   GateCheck *c = &g->checks[g->n++];
+   c->status = status;
+   snprintf(c->what, sizeof c->what, "%s", what);
+   va_list ap;
+   va_start(ap, fmt);
+   vsnprintf(c->detail, sizeof c->detail, fmt, ap);
+   va_end(ap);
+   if (status != CHECK_PASS)
+      g->open = false;
+   return c;
+}
+
+static void gate_audit(Store *st, const Task *t, Gate *g) {
+   char a[32], b[32];
+   if (t->scored_at)
+      check(g, CHECK_PASS, "scored", "scores reviewed %.10s", t->scored_at);
+   else
+      check(g, CHECK_FAIL, "scored", "not reviewed (s here, or offramp task score %s)", t->name);
+   long long ok = Store_count(st, "SELECT count(*) FROM exchanges WHERE task_id = ?1 AND arm = 'primary' "
+                                  "AND (status IS NULL OR status BETWEEN 200 AND 299)", t->id);
+   check(g, ok >= t->min_examples ? CHECK_PASS : CHECK_FAIL, "logged examples",
+         ok >= t->min_examples ? "%s, the gate needs %s" : "%s, the gate needs %s (offramp import FILE)",
+         fmt_count(a, sizeof a, ok), fmt_count(b, sizeof b, t->min_examples));
+}
+
+static void gate_shadow(Store *st, const Task *t, Gate *g) {
+   char a[32], b[32];
+   long long n = Store_count(st, "SELECT count(*) FROM exchanges WHERE task_id = ?1 AND agree IS NOT NULL", t->id);
+   long long k = Store_count(st, "SELECT count(*) FROM exchanges WHERE task_id = ?1 AND agree = 1", t->id);
+   check(g, n >= t->min_comparisons ? CHECK_PASS : CHECK_FAIL, "shadow comparisons",
+         "%s, the gate needs %s", fmt_count(a, sizeof a, n), fmt_count(b, sizeof b, t->min_comparisons));
+   if (n == 0) {
+      check(g, CHECK_MISSING, "agreement", "no comparisons yet (route the task in shadow mode)");
+      return;
+   }
+   double lo, hi;
+   wilson95(k, n, &lo, &hi);
+   check(g, lo >= t->agreement_bar ? CHECK_PASS : CHECK_FAIL, "agreement",
+         "%.1f %% (95 %% CI %.1f-%.1f, n=%s), lower bound vs bar %.1f %%", 100.0 * k / n, 100 * lo, 100 * hi,
+         fmt_count(a, sizeof a, n), 100 * t->agreement_bar);
+}
+
+void Phase_gate(Store *st, const Task *t, Gate *g) {
+   Phase from = PHASE_AUDIT;
+   Phase_parse(t->phase, &from);
+   memset(g, 0, sizeof *g);
+   g->from = from;
+   g->to = from + 1;
+   g->open = true;
+   switch (from) {
+   case PHASE_AUDIT:
+      gate_audit(st, t, g);
+      break;
+   case PHASE_DATASET:
+      check(g, CHECK_MISSING, "dataset", "no dataset built yet (offramp dataset build %s)", t->name);
+      break;
+   case PHASE_TRAIN:
+      check(g, CHECK_MISSING, "training job", "no training job has succeeded yet (offramp train %s ...)", t->name);
+      break;
+   case PHASE_EVALUATE:
+      check(g, CHECK_MISSING, "evaluation", "no evaluation run yet (offramp eval %s --candidate ...)", t->name);
+      break;
+   case PHASE_SHADOW:
+      gate_shadow(st, t, g);
+      break;
+   case PHASE_CANARY:
+      check(g, CHECK_MISSING, "canary analysis", "no canary step has been held for its dwell time yet");
+      break;
+   case PHASE_CUTOVER:
+      check(g, CHECK_PASS, "cutover", "no gate: operate once the candidate serves");
+      break;
+   case PHASE_OPERATE:
+      check(g, CHECK_FAIL, "last phase", "operate is the last phase");
+      g->to = PHASE_OPERATE;
+      break;
+   case PHASE_STAY:
+   case PHASE_COUNT:
+      check(g, CHECK_FAIL, "stays on API", "the task stays on the API (roll back to a phase to resume)");
+      g->to = PHASE_STAY;
+      break;
+   }
+}
+
+bool Phase_record(Store *st, long long task_id, const char *kind, const char *from, const char *to,
+                  const char *reason, char **err) {
+   char ts[32];
+   now_iso8601(ts);
+   sqlite3_stmt *s = Store_prepare(st,
+      "INSERT INTO phase_events(task_id, ts, kind, from_phase, to_phase, actor, reason) VALUES (?,?,?,?,?,?,?)");
+   sqlite3_bind_int64(s, 1, task_id);
+   sqlite3_bind_text(s, 2, ts, -1, SQLITE_TRANSIENT);
+   sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 4, from, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 5, to, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 6, Store_actor(), -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 7, reason ? reason : "", -1, SQLITE_STATIC);
+   bool ok = sqlite3_step(s) == SQLITE_DONE;
+   if (!ok)
+      *err = Store_errmsg(st, "recording the phase history");
+   sqlite3_finalize(s);
+   return ok;
+}
+
+/* Set the phase and record the transition, in one transaction. */
+static bool transition(Store *st, const Task *t, const char *kind, Phase to, const char *reason, char **err) {
+   if (!Store_begin(st, err))
+      return false;
+   sqlite3_stmt *s = Store_prepare(st, "UPDATE tasks SET phase = ?, updated_at = ? WHERE id = ?");
+   char ts[32];
+   now_iso8601(ts);
+   sqlite3_bind_text(s, 1, Phase_name(to), -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 2, ts, -1, SQLITE_STATIC);
+   sqlite3_bind_int64(s, 3, t->id);
+   bool ok = sqlite3_step(s) == SQLITE_DONE;
+   if (!ok)
+      *err = Store_errmsg(st, "changing the phase");
+   sqlite3_finalize(s);
+   if (ok)
+      ok = Phase_record(st, t->id, kind, t->phase, Phase_name(to), reason, err);
+   if (ok)
+      return Store_commit(st, err);
+   Store_rollback(st);
+   return false;
+}
+
+bool Phase_advance(Store *st, const char *task, const char *reason, Gate *g, char **err) {
+   memset(g, 0, sizeof *g);
+   Task t;
+   Task_init(&t);
+   if (!Task_get(st, task, &t, err))
+      return false;
+   Phase_gate(st, &t, g);
+   bool ok = false;
+   if (!g->open) {
+      Sbuf sb = { 0 };
+      Sbuf_printf(&sb, "%s: cannot advance from %s to %s:", t.name, Phase_title(g->from), Phase_title(g->to));
+      for (int i = 0; i < g->n; i++) {
+         if (g->checks[i].status != CHECK_PASS)
+            Sbuf_printf(&sb, "\n  %s %s: %s", g->checks[i].status == CHECK_MISSING ? "missing" : "failed",
+                        g->checks[i].what, g->checks[i].detail);
+      }
+      *err = Sbuf_steal(&sb);
+   } else {
+      ok = transition(st, &t, "advance", g->to, reason, err);
+   }
+   Task_clear(&t);
+   return ok;
+}
+
+bool Phase_rollback(Store *st, const char *task, Phase to, const char *reason, char **err) {
+   Task t;
+   Task_init(&t);
+   if (!Task_get(st, task, &t, err))
+      return false;
+   Phase cur = PHASE_AUDIT;
+   Phase_parse(t.phase, &cur);
+   bool ok = false;
+   if (to == PHASE_STAY)
+      *err = xasprintf("%s: 'stay' is not a phase to roll back to (use 'offramp phase stay %s')", t.name, t.name);
+   else if (cur != PHASE_STAY && to >= cur)
+      *err = xasprintf("%s: cannot roll back from %s to %s: choose an earlier phase (audit .. %s)", t.name,
+                       Phase_name(cur), Phase_name(to), cur > PHASE_AUDIT ? Phase_name(cur - 1) : "none");
+   else
+      ok = transition(st, &t, "rollback", to, reason, err);
+   Task_clear(&t);
+   return ok;
+}
+
+bool Phase_stay(Store *st, const char *task, const char *reason, char **err) {
+   Task t;
+   Task_init(&t);
+   if (!Task_get(st, task, &t, err))
+      return false;
+   bool ok = false;
+   if (str_eq(t.phase, "stay"))
+      *err = xasprintf("%s already stays on the API", t.name);
+   else
+      ok = transition(st, &t, "stay", PHASE_STAY, reason, err);
+   Task_clear(&t);
+   return ok;
+}
+
+PhaseEvent *Phase_history(Store *st, long long task_id, int *n) {
+   sqlite3_stmt *s = Store_prepare(st, "SELECT ts, kind, coalesce(from_phase, ''), to_phase, actor, reason "
+                                       "FROM phase_events WHERE task_id = ? ORDER BY id");
+   sqlite3_bind_int64(s, 1, task_id);
+   int cap = 8;
+   PhaseEvent *ev = xcalloc(cap, sizeof *ev);
+   *n = 0;
+   while (sqlite3_step(s) == SQLITE_ROW) {
+      if (*n == cap)
+         ev = xrealloc(ev, (cap *= 2) * sizeof *ev);
+      PhaseEvent *e = &ev[(*n)++];
+      e->ts = xstrdup((const char *)sqlite3_column_text(s, 0));
+      e->kind = xstrdup((const char *)sqlite3_column_text(s, 1));
+      e->from = xstrdup((const char *)sqlite3_column_text(s, 2));
+      e->to = xstrdup((const char *)sqlite3_column_text(s, 3));
+      e->actor = xstrdup((const char *)sqlite3_column_text(s, 4));
+      e->reason = xstrdup((const char *)sqlite3_column_text(s, 5));
+   }
+   sqlite3_finalize(s);
+   return ev;
+}
+
+void Phase_free_history(PhaseEvent *ev, int n) {
+   for (int i = 0; i < n; i++) {
+      free(ev[i].ts);
+      free(ev[i].kind);
+      free(ev[i].from);
+      free(ev[i].to);
+      free(ev[i].actor);
+      free(ev[i].reason);
+   }
+   free(ev);
+}

@@ -1,0 +1,73 @@
+/* phase.h - the migration phase machine: audit -> ... -> operate, gates, history. */
+#ifndef OFFRAMP_PHASE_H
+#define OFFRAMP_PHASE_H
+
+#include <stdbool.h>
+
+#include "store.h"
+#include "task.h"
+
+typedef enum {
+   PHASE_AUDIT,
+   PHASE_DATASET,
+   PHASE_TRAIN,
+   PHASE_EVALUATE,
+   PHASE_SHADOW,
+   PHASE_CANARY,
+   PHASE_CUTOVER,
+   PHASE_OPERATE,
+   PHASE_STAY,       /* "stays on the API": off the ladder */
+   PHASE_COUNT
+} Phase;
+
+#define PHASE_LADDER PHASE_STAY   /* phases before this one form the ladder */
+
+const char *Phase_name(Phase p);
+/* Human title, e.g. "stays on API". */
+const char *Phase_title(Phase p);
+/* The runbook that goes with the phase ("training" for train, ...). */
+const char *Phase_runbook(Phase p);
+bool Phase_parse(const char *s, Phase *out);
+
+typedef enum { CHECK_PASS, CHECK_FAIL, CHECK_MISSING } CheckStatus;
+
+typedef struct {
+   CheckStatus status;
+   char what[48];      /* "logged examples" */
+   char detail[160];   /* "212, the gate needs 500 (import more logs: offramp import FILE)" */
+} GateCheck;
+
+#define GATE_MAX_CHECKS 8
+
+typedef struct {
+   Phase from, to;
+   GateCheck checks[GATE_MAX_CHECKS];
+   int n;
+   bool open;          /* every check passed */
+} Gate;
+
+/* The gate out of the task's current phase. */
+void Phase_gate(Store *st, const Task *t, Gate *g);
+
+/* Advance one phase when the gate is open; otherwise *err lists what is missing. */
+bool Phase_advance(Store *st, const char *task, const char *reason, Gate *g, char **err);
+/* Move back to an earlier phase (or out of "stays on API" to any phase). */
+bool Phase_rollback(Store *st, const char *task, Phase to, const char *reason, char **err);
+/* Park the task on the API. */
+bool Phase_stay(Store *st, const char *task, const char *reason, char **err);
+
+/* Append to the audit trail inside the caller's transaction. */
+bool Phase_record(Store *st, long long task_id, const char *kind, const char *from, const char *to,
+                  const char *reason, char **err);
+
+typedef struct {
+   char *ts, *kind, *from, *to, *actor, *reason;
+} PhaseEvent;
+
+PhaseEvent *Phase_history(Store *st, long long task_id, int *n);
+void Phase_free_history(PhaseEvent *ev, int n);
+
+/* Wilson score interval (95 %) for k successes out of n. */
+void wilson95(long long k, long long n, double *lo, double *hi);
+
+#endif

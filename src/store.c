@@ -1,0 +1,337 @@
+/* store.c - opening, creating and migrating the SQLite workspace. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util.h"
+
+/* Migrations, oldest first: migrations[i] takes user_version i to i + 1. Never edit a shipped
+ * entry; append a new one. */
+static const char *const migrations[] = {
+   /* 0 -> 1: inventory, phases, checklists, settings, exchanges */
+   "CREATE TABLE tasks ("
+   "  id INTEGER PRIMARY KEY,"
+   "  name TEXT NOT NULL UNIQUE,"
+   "  description TEXT NOT NULL DEFAULT '',"
+   "  provider TEXT NOT NULL DEFAULT '',"
+   "  model TEXT NOT NULL DEFAULT '',"
+   "  monthly_volume INTEGER NOT NULL DEFAULT 0 CHECK (monthly_volume >= 0),"
+   "  monthly_cost REAL NOT NULL DEFAULT 0 CHECK (monthly_cost >= 0),"
+   "  input_format TEXT NOT NULL DEFAULT '',"
+   "  output_format TEXT NOT NULL DEFAULT '',"
+   "  quality_req TEXT NOT NULL DEFAULT '',"
+   "  criticality TEXT NOT NULL DEFAULT 'medium' CHECK (criticality IN ('low','medium','high')),"
+   "  data_available TEXT NOT NULL DEFAULT '',"
+   "  examples INTEGER NOT NULL DEFAULT 0 CHECK (examples >= 0),"
+   "  output_kind TEXT NOT NULL DEFAULT 'label' CHECK (output_kind IN"
+   "    ('label','extraction','rewrite','open-ended','multimodal')),"
+   "  domain_vocab INTEGER NOT NULL DEFAULT 0,"
+   "  customer_facing INTEGER NOT NULL DEFAULT 0,"
+   "  sla INTEGER NOT NULL DEFAULT 0,"
+   "  revenue INTEGER NOT NULL DEFAULT 0,"
+   "  changing INTEGER NOT NULL DEFAULT 0,"
+   "  suitability INTEGER CHECK (suitability BETWEEN 1 AND 5),"
+   "  impact INTEGER CHECK (impact BETWEEN 1 AND 5),"
+   "  complexity INTEGER CHECK (complexity BETWEEN 1 AND 5),"
+   "  scored_at TEXT,"
+   "  phase TEXT NOT NULL DEFAULT 'audit',"
+   "  min_examples INTEGER NOT NULL DEFAULT 500,"
+   "  agreement_bar REAL NOT NULL DEFAULT 0.90,"
+   "  min_comparisons INTEGER NOT NULL DEFAULT 500,"
+   "  eval_margin REAL NOT NULL DEFAULT 5.0,"
+   "  format_bar REAL NOT NULL DEFAULT 0.98,"
+   "  created_at TEXT NOT NULL,"
+   "  updated_at TEXT NOT NULL);"
+   "CREATE TABLE phase_events ("
+   "  id INTEGER PRIMARY KEY,"
+   "  task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+   "  ts TEXT NOT NULL,"
+   "  kind TEXT NOT NULL CHECK (kind IN ('create','advance','rollback','stay')),"
+   "  from_phase TEXT,"
+   "  to_phase TEXT NOT NULL,"
+   "  actor TEXT NOT NULL,"
+   "  reason TEXT NOT NULL DEFAULT '');"
+   "CREATE INDEX phase_events_task ON phase_events(task_id, id);"
+   "CREATE TABLE checklist ("
+   "  task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+   "  runbook TEXT NOT NULL,"
+   "  item TEXT NOT NULL,"
+   "  checked_at TEXT NOT NULL,"
+   "  actor TEXT NOT NULL,"
+   "  PRIMARY KEY (task_id, runbook, item));"
+   "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+   "CREATE TABLE exchanges ("
+   "  id INTEGER PRIMARY KEY,"
+   "  rid TEXT NOT NULL UNIQUE,"
+   "  task_id INTEGER REFERENCES tasks(id) ON DELETE SET NULL,"
+   "  fingerprint TEXT,"
+   "  ts TEXT NOT NULL,"
+   "  arm TEXT NOT NULL DEFAULT 'primary',"
+   "  model TEXT,"
+   "  status INTEGER,"
+   "  latency_ms REAL,"
+   "  prompt_tokens INTEGER,"
+   "  completion_tokens INTEGER,"
+   "  tokens_estimated INTEGER NOT NULL DEFAULT 0,"
+   "  cost REAL,"
+   "  agree INTEGER,"
+   "  confidence REAL,"
+   "  flag TEXT CHECK (flag IN ('wrong','corrected')),"
+   "  record TEXT NOT NULL);"
+   "CREATE INDEX exchanges_task_ts ON exchanges(task_id, ts);"
+   "CREATE INDEX exchanges_fingerprint ON exchanges(fingerprint) WHERE task_id IS NULL;",
+};
+
+int Store_schema_version(void) {
+   return (int)ARRAY_SIZE(migrations);
+}
+
+const char *Store_actor(void) {
+   const char *a = getenv("OFFRAMP_ACTOR");
+   if (!a || !*a)
+      a = getenv("USER");
+   return a && *a ? a : "unknown";
+}
+
+char *Store_default_path(const char *explicit_path) {
+   if (explicit_path && *explicit_path)
+      return xstrdup(explicit_path);
+   const char *env = getenv("OFFRAMP_WORKSPACE");
+   if (env && *env)
+      return xstrdup(env);
+   const char *xdg = getenv("XDG_DATA_HOME");
+   if (xdg && *xdg)
+      return xasprintf("%s/offramp/workspace.db", xdg);
+   const char *home = getenv("HOME");
+   return xasprintf("%s/.local/share/offramp/workspace.db", home && *home ? home : ".");
+}
+
+char *Store_errmsg(Store *st, const char *doing) {
+   return xasprintf("%s: %s (workspace %s)", doing, sqlite3_errmsg(st->db), st->path);
+}
+
+bool Store_exec(Store *st, const char *sql, char **err) {
+   char *msg = NULL;
+   if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+      return true;
+   if (err)
+      *err = xasprintf("%s (workspace %s)", msg ? msg : sqlite3_errmsg(st->db), st->path);
+   sqlite3_free(msg);
+   return false;
+}
+
+bool Store_begin(Store *st, char **err) {
+   return Store_exec(st, "BEGIN IMMEDIATE", err);
+}
+
+bool Store_commit(Store *st, char **err) {
+   if (Store_exec(st, "COMMIT", err))
+      return true;
+   Store_rollback(st);
+   return false;
+}
+
+void Store_rollback(Store *st) {
+   if (!sqlite3_get_autocommit(st->db))
+      sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sqlite3_stmt *Store_prepare(Store *st, const char *sql) {
+   sqlite3_stmt *stmt = NULL;
+   if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+      die(70, "internal error preparing \"%s\": %s", sql, sqlite3_errmsg(st->db));
+   return stmt;
+}
+
+long long Store_count(Store *st, const char *sql, long long param) {
+   sqlite3_stmt *stmt = Store_prepare(st, sql);
+   if (sqlite3_bind_parameter_count(stmt) > 0)
+      sqlite3_bind_int64(stmt, 1, param);
+   long long v = 0;
+   if (sqlite3_step(stmt) == SQLITE_ROW)
+      v = sqlite3_column_int64(stmt, 0);
+   sqlite3_finalize(stmt);
+   return v;
+}
+
+bool Store_has_table(Store *st, const char *name) {
+   sqlite3_stmt *stmt = Store_prepare(st, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+   sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+   bool has = sqlite3_step(stmt) == SQLITE_ROW;
+   sqlite3_finalize(stmt);
+   return has;
+}
+
+char *Store_setting(Store *st, const char *key, const char *fallback) {
+   sqlite3_stmt *stmt = Store_prepare(st, "SELECT value FROM settings WHERE key = ?");
+   sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+   char *v = NULL;
+   if (sqlite3_step(stmt) == SQLITE_ROW)
+      v = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+   sqlite3_finalize(stmt);
+   return v ? v : fallback ? xstrdup(fallback) : NULL;
+}
+
+bool Store_set_setting(Store *st, const char *key, const char *value, char **err) {
+   sqlite3_stmt *stmt = Store_prepare(st,
+      "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+   sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+   sqlite3_bind_text(stmt, 2, value, -1, SQLITE_STATIC);
+   bool ok = sqlite3_step(stmt) == SQLITE_DONE;
+   if (!ok && err)
+      *err = Store_errmsg(st, "saving a setting");
+   sqlite3_finalize(stmt);
+   return ok;
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, bool *ok) {
+   sqlite3_stmt *stmt;
+   int v = 0;
+   *ok = false;
+   if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+      return 0;
+   if (sqlite3_step(stmt) == SQLITE_ROW) {
+      v = sqlite3_column_int(stmt, 0);
+      *ok = true;
+   }
+   sqlite3_finalize(stmt);
+   return v;
+}
+
+/* An owner-only file must exist before SQLite opens it: SQLite would create it with the
+ * umask's mode, and the workspace holds customer prompts. */
+static bool create_private_file(const char *path, char **err) {
+   char *dir = xstrdup(path);
+   char *slash = strrchr(dir, '/');
+   if (slash && slash != dir) {
+      *slash = '\0';
+      if (!mkdir_p(dir, 0700)) {
+         *err = xasprintf("cannot create the workspace directory %s: %s", dir, strerror(errno));
+         free(dir);
+         return false;
+      }
+   }
+   free(dir);
+   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+   if (fd < 0 && errno != EEXIST) {
+      *err = xasprintf("cannot create the workspace %s: %s", path, strerror(errno));
+      return false;
+   }
+   if (fd >= 0)
+      close(fd);
+   return true;
+}
+
+static bool migrate(Store *st, int from, char **err) {
+   if (!Store_begin(st, err))
+      return false;
+   for (int v = from; v < Store_schema_version(); v++) {
+      char *msg = NULL;
+      if (!Store_exec(st, migrations[v], &msg)) {
+         *err = xasprintf("migrating the workspace from schema %d to %d failed, nothing was changed: %s",
+                          v, v + 1, msg);
+         free(msg);
+         Store_rollback(st);
+         return false;
+      }
+   }
+   char *sql = xasprintf("PRAGMA application_id = %d; PRAGMA user_version = %d",
+                         STORE_APPLICATION_ID, Store_schema_version());
+   bool ok = Store_exec(st, sql, err);
+   free(sql);
+   if (!ok) {
+      Store_rollback(st);
+      return false;
+   }
+   return Store_commit(st, err);
+}
+
+Store *Store_open(const char *path, int flags, char **err) {
+   struct stat sb;
+   bool exists = stat(path, &sb) == 0;
+   if (!exists && !(flags & STORE_CREATE)) {
+      *err = xasprintf("no workspace at %s (create one with 'offramp task add', or pass -w FILE)", path);
+      return NULL;
+   }
+   if (exists && !S_ISREG(sb.st_mode)) {
+      *err = xasprintf("the workspace %s is not a regular file (pass -w FILE)", path);
+      return NULL;
+   }
+   if (!exists && !create_private_file(path, err))
+      return NULL;
+
+   Store *st = xcalloc(1, sizeof *st);
+   st->path = xstrdup(path);
+   st->readonly = (flags & STORE_READONLY) != 0;
+   int oflags = st->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+   if (sqlite3_open_v2(path, &st->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+      *err = xasprintf("cannot open the workspace %s: %s", path, sqlite3_errmsg(st->db));
+      Store_close(st);
+      return NULL;
+   }
+   sqlite3_busy_timeout(st->db, 5000);
+   sqlite3_extended_result_codes(st->db, 1);
+
+   bool ok;
+   int appid = pragma_int(st->db, "PRAGMA application_id", &ok);
+   if (!ok) {
+      *err = xasprintf("%s is not an offramp workspace (not an SQLite database, or corrupt: %s); "
+                       "pass -w with a workspace file", path, sqlite3_errmsg(st->db));
+      Store_close(st);
+      return NULL;
+   }
+   int version = pragma_int(st->db, "PRAGMA user_version", &ok);
+   long long objects = Store_count(st, "SELECT count(*) FROM sqlite_master", 0);
+   if (appid != STORE_APPLICATION_ID && (appid != 0 || version != 0 || objects != 0)) {
+      *err = xasprintf("%s is an SQLite database but not an offramp workspace (application_id %#x); "
+                       "it was left untouched", path, (unsigned)appid);
+      Store_close(st);
+      return NULL;
+   }
+   if (version > Store_schema_version()) {
+      *err = xasprintf("the workspace %s has schema %d, newer than this offramp (%s, schema %d); "
+                       "it was left untouched: upgrade offramp", path, version, PACKAGE_VERSION,
+                       Store_schema_version());
+      Store_close(st);
+      return NULL;
+   }
+   if (!st->readonly) {
+      /* WAL lets the gateway write captures while the console reads. */
+      if (!Store_exec(st, "PRAGMA journal_mode = WAL", err)) {
+         Store_close(st);
+         return NULL;
+      }
+   }
+   if (!Store_exec(st, "PRAGMA foreign_keys = ON", err)) {
+      Store_close(st);
+      return NULL;
+   }
+   if (version < Store_schema_version()) {
+      if (st->readonly) {
+         *err = xasprintf("the workspace %s has schema %d and needs migrating to %d, "
+                          "but it is open read-only", path, version, Store_schema_version());
+         Store_close(st);
+         return NULL;
+      }
+      if (!migrate(st, version, err)) {
+         Store_close(st);
+         return NULL;
+      }
+   }
+   return st;
+}
+
+void Store_close(Store *st) {
+   if (!st)
+      return;
+   sqlite3_close(st->db);
+   free(st->path);
+   free(st);
+}

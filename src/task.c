@@ -1,0 +1,421 @@
+/* task.c - inventory records: validation, storage and JSON for AI touchpoints. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "phase.h"
+#include "task.h"
+#include "util.h"
+
+static const char *const kind_names[KIND_COUNT] = {
+   [KIND_LABEL] = "label",
+   [KIND_EXTRACTION] = "extraction",
+   [KIND_REWRITE] = "rewrite",
+   [KIND_OPEN_ENDED] = "open-ended",
+   [KIND_MULTIMODAL] = "multimodal",
+};
+
+const char *OutputKind_name(OutputKind k) {
+   return k < KIND_COUNT ? kind_names[k] : "?";
+}
+
+bool OutputKind_parse(const char *s, OutputKind *out) {
+   for (int k = 0; k < KIND_COUNT; k++) {
+      if (str_eq(s, kind_names[k])) {
+         *out = (OutputKind)k;
+         return true;
+      }
+   }
+   return false;
+}
+
+const TaskField Task_fields[] = {
+   { "description", "description", FIELD_TEXT, "what the call does" },
+   { "provider", "provider", FIELD_TEXT, "API provider (openai, anthropic, ...)" },
+   { "model", "model", FIELD_TEXT, "model the call uses today" },
+   { "volume", "monthly_volume", FIELD_COUNT, "requests per month" },
+   { "cost", "monthly_cost", FIELD_MONEY, "API spend per month, USD" },
+   { "input-format", "input_format", FIELD_TEXT, "what goes in" },
+   { "output-format", "output_format", FIELD_TEXT, "what comes out" },
+   { "quality", "quality_req", FIELD_TEXT, "quality requirement, e.g. \"90%+ accuracy\"" },
+   { "criticality", "criticality", FIELD_CRIT, "low | medium | high" },
+   { "data", "data_available", FIELD_TEXT, "training data available, in words" },
+   { "examples", "examples", FIELD_COUNT, "labelled examples available outside the logs" },
+   { "kind", "output_kind", FIELD_KIND, "label | extraction | rewrite | open-ended | multimodal" },
+   { "domain-vocab", "domain_vocab", FIELD_FLAG, "domain-specific vocabulary (yes|no)" },
+   { "customer-facing", "customer_facing", FIELD_FLAG, "users see the output (yes|no)" },
+   { "sla", "sla", FIELD_FLAG, "latency SLA applies (yes|no)" },
+   { "revenue", "revenue", FIELD_FLAG, "revenue-generating (yes|no)" },
+   { "changing", "changing", FIELD_FLAG, "prompt or spec still changing (yes|no)" },
+   { "min-examples", "min_examples", FIELD_COUNT, "logged examples the audit gate needs" },
+   { "agreement-bar", "agreement_bar", FIELD_FRACTION, "shadow agreement bar, 0-1 (lower 95% bound)" },
+   { "min-comparisons", "min_comparisons", FIELD_COUNT, "shadow comparisons the gate needs" },
+   { "eval-margin", "eval_margin", FIELD_POINTS, "points below the reference the eval gate allows" },
+   { "format-bar", "format_bar", FIELD_FRACTION, "format compliance bar, 0-1" },
+};
+const int Task_nfields = (int)ARRAY_SIZE(Task_fields);
+
+static bool parse_flag(const char *s, bool *out) {
+   static const char *const yes[] = { "yes", "y", "true", "1", "on" };
+   static const char *const no[] = { "no", "n", "false", "0", "off" };
+   for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+      if (strcasecmp(s, yes[i]) == 0)
+         return (*out = true);
+      if (strcasecmp(s, no[i]) == 0)
+         return !(*out = false);
+   }
+   return false;
+}
+
+bool TaskField_check(const TaskField *f, const char *value, char **norm, char **err) {
+   long l;
+   double d;
+   bool b;
+   OutputKind k;
+   switch (f->type) {
+   case FIELD_TEXT:
+      if (strlen(value) > 4096) {
+         *err = xasprintf("--%s: %zu characters is too long (at most 4096)", f->option, strlen(value));
+         return false;
+      }
+      *norm = xstrdup(value);
+      return true;
+   case FIELD_COUNT:
+      if (!parse_long(value, &l) || l < 0) {
+         *err = xasprintf("--%s: '%s' is not a whole number >= 0 (e.g. --%s 12000)", f->option, value, f->option);
+         return false;
+      }
+      *norm = xasprintf("%ld", l);
+      return true;
+   case FIELD_MONEY:
+      if (value[0] == '$')
+         value++;
+      if (!parse_double(value, &d) || d < 0) {
+         *err = xasprintf("--%s: '%s' is not an amount in USD >= 0 (e.g. --%s 340)", f->option, value, f->option);
+         return false;
+      }
+      *norm = xasprintf("%.6f", d);
+      return true;
+   case FIELD_FRACTION:
+      if (!parse_double(value, &d) || d < 0 || d > 1) {
+         *err = xasprintf("--%s: '%s' is not a fraction between 0 and 1 (e.g. --%s 0.9)", f->option, value, f->option);
+         return false;
+      }
+      *norm = xasprintf("%.6f", d);
+      return true;
+   case FIELD_POINTS:
+      if (!parse_double(value, &d) || d < 0 || d > 100) {
+         *err = xasprintf("--%s: '%s' is not a number of points between 0 and 100 (e.g. --%s 5)", f->option, value, f->option);
+         return false;
+      }
+      *norm = xasprintf("%.6f", d);
+      return true;
+   case FIELD_FLAG:
+      if (!parse_flag(value, &b)) {
+         *err = xasprintf("--%s: '%s' is not yes or no", f->option, value);
+         return false;
+      }
+      *norm = xstrdup(b ? "1" : "0");
+      return true;
+   case FIELD_KIND:
+      if (!OutputKind_parse(value, &k)) {
+         *err = xasprintf("--%s: '%s' is not an output kind (label, extraction, rewrite, open-ended, multimodal)",
+                          f->option, value);
+         return false;
+      }
+      *norm = xstrdup(value);
+      return true;
+   case FIELD_CRIT:
+      if (!str_eq(value, "low") && !str_eq(value, "medium") && !str_eq(value, "high")) {
+         *err = xasprintf("--%s: '%s' is not a criticality (low, medium, high)", f->option, value);
+         return false;
+      }
+      *norm = xstrdup(value);
+      return true;
+   case FIELD_SCORE:
+      if (!parse_long(value, &l) || l < 1 || l > 5) {
+         *err = xasprintf("--%s: '%s' is not a score from 1 to 5 (or 'auto' for the suggestion)", f->option, value);
+         return false;
+      }
+      *norm = xasprintf("%ld", l);
+      return true;
+   }
+   return false;
+}
+
+bool Task_name_valid(const char *name, char **err) {
+   size_t n = strlen(name);
+   if (n == 0 || n > 64) {
+      *err = xasprintf("task name '%s' must be 1 to 64 characters long", name);
+      return false;
+   }
+   if (name[0] == '-' || name[0] == '.') {
+      *err = xasprintf("task name '%s' must not start with '%c'", name, name[0]);
+      return false;
+   }
+   for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+      if (*p >= 0x80 || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
+          || *p == '-' || *p == '_' || *p == '.')
+         continue;
+      *err = xasprintf("task name '%s' has '%c': use letters, digits, '-', '_' or '.' (e.g. ticket-intent)", name, *p);
+      return false;
+   }
+   return true;
+}
+
+void Task_init(Task *t) {
+   memset(t, 0, sizeof *t);
+}
+
+void Task_clear(Task *t) {
+   free(t->name);
+   free(t->description);
+   free(t->provider);
+   free(t->model);
+   free(t->input_format);
+   free(t->output_format);
+   free(t->quality_req);
+   free(t->criticality);
+   free(t->data_available);
+   free(t->scored_at);
+   free(t->phase);
+   free(t->created_at);
+   free(t->updated_at);
+   Task_init(t);
+}
+
+#define TASK_COLUMNS \
+   "id, name, description, provider, model, monthly_volume, monthly_cost, input_format, " \
+   "output_format, quality_req, criticality, data_available, examples, output_kind, domain_vocab, " \
+   "customer_facing, sla, revenue, changing, suitability, impact, complexity, scored_at, phase, " \
+   "min_examples, agreement_bar, min_comparisons, eval_margin, format_bar, created_at, updated_at, " \
+   "(SELECT count(*) FROM exchanges e WHERE e.task_id = tasks.id)"
+
+static char *col_text(sqlite3_stmt *s, int i) {
+   const unsigned char *t = sqlite3_column_text(s, i);
+   return t ? xstrdup((const char *)t) : NULL;
+}
+
+static void task_from_row(sqlite3_stmt *s, Task *t) {
+   int i = 0;
+   t->id = sqlite3_column_int64(s, i++);
+   t->name = col_text(s, i++);
+   t->description = col_text(s, i++);
+   t->provider = col_text(s, i++);
+   t->model = col_text(s, i++);
+   t->monthly_volume = sqlite3_column_int64(s, i++);
+   t->monthly_cost = sqlite3_column_double(s, i++);
+   t->input_format = col_text(s, i++);
+   t->output_format = col_text(s, i++);
+   t->quality_req = col_text(s, i++);
+   t->criticality = col_text(s, i++);
+   t->data_available = col_text(s, i++);
+   t->examples = sqlite3_column_int64(s, i++);
+   OutputKind k = KIND_LABEL;
+   OutputKind_parse((const char *)sqlite3_column_text(s, i++), &k);
+   t->kind = k;
+   t->domain_vocab = sqlite3_column_int(s, i++);
+   t->customer_facing = sqlite3_column_int(s, i++);
+   t->sla = sqlite3_column_int(s, i++);
+   t->revenue = sqlite3_column_int(s, i++);
+   t->changing = sqlite3_column_int(s, i++);
+   t->suitability = sqlite3_column_int(s, i++);
+   t->impact = sqlite3_column_int(s, i++);
+   t->complexity = sqlite3_column_int(s, i++);
+   t->scored_at = col_text(s, i++);
+   t->phase = col_text(s, i++);
+   t->min_examples = sqlite3_column_int64(s, i++);
+   t->agreement_bar = sqlite3_column_double(s, i++);
+   t->min_comparisons = sqlite3_column_int64(s, i++);
+   t->eval_margin = sqlite3_column_double(s, i++);
+   t->format_bar = sqlite3_column_double(s, i++);
+   t->created_at = col_text(s, i++);
+   t->updated_at = col_text(s, i++);
+   t->logged = sqlite3_column_int64(s, i++);
+}
+
+bool Task_get(Store *st, const char *name, Task *t, char **err) {
+   sqlite3_stmt *s = Store_prepare(st, "SELECT " TASK_COLUMNS " FROM tasks WHERE name = ?");
+   sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+   int rc = sqlite3_step(s);
+   if (rc == SQLITE_ROW)
+      task_from_row(s, t);
+   else if (rc == SQLITE_DONE)
+      *err = xasprintf("no task named '%s' (see 'offramp task list')", name);
+   else
+      *err = Store_errmsg(st, "reading a task");
+   sqlite3_finalize(s);
+   return rc == SQLITE_ROW;
+}
+
+Task *Task_list(Store *st, int *n) {
+   sqlite3_stmt *s = Store_prepare(st, "SELECT " TASK_COLUMNS " FROM tasks ORDER BY name");
+   int cap = 16;
+   Task *ts = xcalloc(cap, sizeof *ts);
+   *n = 0;
+   while (sqlite3_step(s) == SQLITE_ROW) {
+      if (*n == cap) {
+         cap *= 2;
+         ts = xrealloc(ts, cap * sizeof *ts);
+      }
+      Task_init(&ts[*n]);
+      task_from_row(s, &ts[(*n)++]);
+   }
+   sqlite3_finalize(s);
+   return ts;
+}
+
+void Task_free_list(Task *ts, int n) {
+   for (int i = 0; i < n; i++)
+      Task_clear(&ts[i]);
+   free(ts);
+}
+
+static bool name_taken(Store *st, const char *name) {
+   sqlite3_stmt *s = Store_prepare(st, "SELECT 1 FROM tasks WHERE name = ?");
+   sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+   bool taken = sqlite3_step(s) == SQLITE_ROW;
+   sqlite3_finalize(s);
+   return taken;
+}
+
+/* Bind the validated values to ?2.. in order; validation happens before anything is written. */
+static bool check_values(const TaskField **fields, const char **values, int n, char ***norm, char **err) {
+   *norm = xcalloc(n ? n : 1, sizeof **norm);
+   for (int i = 0; i < n; i++) {
+      if (!TaskField_check(fields[i], values[i], &(*norm)[i], err))
+         return false;
+   }
+   return true;
+}
+
+static void free_values(char **norm, int n) {
+   for (int i = 0; i < n; i++)
+      free(norm[i]);
+   free(norm);
+}
+
+bool Task_add(Store *st, const char *name, const TaskField **fields, const char **values, int n, char **err) {
+   char **norm = NULL;
+   bool ok = false;
+   if (!Task_name_valid(name, err) || !check_values(fields, values, n, &norm, err))
+      goto out;
+   if (!Store_begin(st, err))
+      goto out;
+   if (name_taken(st, name)) {
+      *err = xasprintf("a task named '%s' already exists (use 'offramp task edit %s')", name, name);
+      Store_rollback(st);
+      goto out;
+   }
+   Sbuf cols = { 0 }, qs = { 0 };
+   Sbuf_puts(&cols, "name, created_at, updated_at");
+   Sbuf_puts(&qs, "?1, ?2, ?2");
+   for (int i = 0; i < n; i++) {
+      Sbuf_printf(&cols, ", %s", fields[i]->column);
+      Sbuf_printf(&qs, ", ?%d", i + 3);
+   }
+   char *sql = xasprintf("INSERT INTO tasks(%s) VALUES (%s)", cols.buf, qs.buf);
+   Sbuf_free(&cols);
+   Sbuf_free(&qs);
+   sqlite3_stmt *s = Store_prepare(st, sql);
+   free(sql);
+   char ts[32];
+   now_iso8601(ts);
+   sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 2, ts, -1, SQLITE_STATIC);
+   for (int i = 0; i < n; i++)
+      sqlite3_bind_text(s, i + 3, norm[i], -1, SQLITE_STATIC);
+   ok = sqlite3_step(s) == SQLITE_DONE;
+   if (!ok)
+      *err = Store_errmsg(st, "adding the task");
+   sqlite3_finalize(s);
+   ok = ok && Phase_record(st, sqlite3_last_insert_rowid(st->db), "create", NULL, "audit", "task added", err);
+   if (ok)
+      ok = Store_commit(st, err);
+   else
+      Store_rollback(st);
+out:
+   free_values(norm, n);
+   return ok;
+}
+
+bool Task_edit(Store *st, const char *name, const char *rename, const TaskField **fields,
+               const char **values, int n, char **err) {
+   char **norm = NULL;
+   bool ok = false;
+   if ((rename && !Task_name_valid(rename, err)) || !check_values(fields, values, n, &norm, err))
+      goto out;
+   if (!Store_begin(st, err))
+      goto out;
+   if (!name_taken(st, name)) {
+      *err = xasprintf("no task named '%s' (see 'offramp task list')", name);
+      Store_rollback(st);
+      goto out;
+   }
+   if (rename && !str_eq(rename, name) && name_taken(st, rename)) {
+      *err = xasprintf("cannot rename '%s' to '%s': a task with that name exists", name, rename);
+      Store_rollback(st);
+      goto out;
+   }
+   Sbuf set = { 0 };
+   Sbuf_puts(&set, "updated_at = ?2");
+   if (rename)
+      Sbuf_puts(&set, ", name = ?3");
+   for (int i = 0; i < n; i++)
+      Sbuf_printf(&set, ", %s = ?%d", fields[i]->column, i + 4);
+   char *sql = xasprintf("UPDATE tasks SET %s WHERE name = ?1", set.buf);
+   Sbuf_free(&set);
+   sqlite3_stmt *s = Store_prepare(st, sql);
+   free(sql);
+   char ts[32];
+   now_iso8601(ts);
+   sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 2, ts, -1, SQLITE_STATIC);
+   if (rename)
+      sqlite3_bind_text(s, 3, rename, -1, SQLITE_STATIC);
+   for (int i = 0; i < n; i++)
+      sqlite3_bind_text(s, i + 4, norm[i], -1, SQLITE_STATIC);
+   ok = sqlite3_step(s) == SQLITE_DONE;
+   if (!ok)
+      *err = Store_errmsg(st, "editing the task");
+   sqlite3_finalize(s);
+   if (ok)
+      ok = Store_commit(st, err);
+   else
+      Store_rollback(st);
+out:
+   free_values(norm, n);
+   return ok;
+}
+
+bool Task_remove(Store *st, const char *name, char **err) {
+   sqlite3_stmt *s = Store_prepare(st, "DELETE FROM tasks WHERE name = ?");
+   sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+   bool ok = sqlite3_step(s) == SQLITE_DONE;
+   if (!ok)
+      *err = Store_errmsg(st, "removing the task");
+   else if (sqlite3_changes(st->db) == 0) {
+      *err = xasprintf("no task named '%s' (see 'offramp task list')", name);
+      ok = false;
+   }
+   sqlite3_finalize(s);
+   return ok;
+}
+
+json_t *Task_to_json(const Task *t) {
+   return json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:s, s:s, s:s, s:s, s:I, s:s,"
+                    " s:b, s:b, s:b, s:b, s:b, s:s, s:I, s:I, s:f, s:I, s:f, s:f, s:s, s:s}",
+                    "name", t->name, "description", t->description, "provider", t->provider,
+                    "model", t->model, "monthly_volume", (json_int_t)t->monthly_volume,
+                    "monthly_cost", t->monthly_cost, "input_format", t->input_format,
+                    "output_format", t->output_format, "quality", t->quality_req,
+                    "criticality", t->criticality, "data", t->data_available,
+                    "examples", (json_int_t)t->examples, "kind", OutputKind_name(t->kind),
+                    "domain_vocab", t->domain_vocab, "customer_facing", t->customer_facing,
+                    "sla", t->sla, "revenue", t->revenue, "changing", t->changing,
+                    "phase", t->phase, "logged_examples", (json_int_t)t->logged,
+                    "min_examples", (json_int_t)t->min_examples, "agreement_bar", t->agreement_bar,
+                    "min_comparisons", (json_int_t)t->min_comparisons, "eval_margin", t->eval_margin,
+                    "format_bar", t->format_bar, "created_at", t->created_at, "updated_at", t->updated_at);
+}

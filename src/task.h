@@ -1,0 +1,87 @@
+/* task.h - the inventory: AI touchpoints ("tasks") with the seed's fields and their scores. */
+#ifndef OFFRAMP_TASK_H
+#define OFFRAMP_TASK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "store.h"
+
+typedef enum {
+   KIND_LABEL,
+   KIND_EXTRACTION,
+   KIND_REWRITE,
+   KIND_OPEN_ENDED,
+   KIND_MULTIMODAL,
+   KIND_COUNT
+} OutputKind;
+
+typedef struct Task {
+   long long id;
+   char *name;
+   char *description;
+   char *provider;
+   char *model;
+   long long monthly_volume;
+   double monthly_cost;
+   char *input_format;
+   char *output_format;
+   char *quality_req;
+   char *criticality;     /* low | medium | high */
+   char *data_available;
+   long long examples;    /* training examples available outside the logs */
+   OutputKind kind;
+   bool domain_vocab, customer_facing, sla, revenue, changing;
+   int suitability, impact, complexity;   /* user overrides; 0 = use the suggestion */
+   char *scored_at;
+   char *phase;
+   long long min_examples;
+   double agreement_bar;
+   long long min_comparisons;
+   double eval_margin;
+   double format_bar;
+   char *created_at, *updated_at;
+   long long logged;      /* exchanges recorded for the task (filled by Task_get/list) */
+} Task;
+
+const char *OutputKind_name(OutputKind k);
+bool OutputKind_parse(const char *s, OutputKind *out);
+
+/* Every editable field, described once: the CLI's options, the JSON keys and validation
+ * all come from this table. */
+typedef enum { FIELD_TEXT, FIELD_COUNT, FIELD_MONEY, FIELD_FLAG, FIELD_KIND, FIELD_CRIT,
+               FIELD_FRACTION, FIELD_POINTS, FIELD_SCORE } FieldType;
+typedef struct {
+   const char *option;    /* CLI long option and JSON key */
+   const char *column;
+   FieldType type;
+   const char *help;
+} TaskField;
+extern const TaskField Task_fields[];
+extern const int Task_nfields;
+
+/* Validate value for field f; on success the normalised text to store goes into *norm. */
+bool TaskField_check(const TaskField *f, const char *value, char **norm, char **err);
+
+void Task_init(Task *t);
+void Task_clear(Task *t);
+
+/* NULL/false with *err naming the task when it does not exist. */
+bool Task_get(Store *st, const char *name, Task *t, char **err);
+/* All tasks, unsorted; caller frees with Task_free_list. */
+Task *Task_list(Store *st, int *n);
+void Task_free_list(Task *ts, int n);
+
+/* Create a task in phase audit with the given field values (parallel arrays of Task_fields
+ * entries and values). Records the creation in the phase history. */
+bool Task_add(Store *st, const char *name, const TaskField **fields, const char **values, int n, char **err);
+bool Task_edit(Store *st, const char *name, const char *rename, const TaskField **fields,
+               const char **values, int n, char **err);
+bool Task_remove(Store *st, const char *name, char **err);
+
+/* A name a user can type: 1-64 of [A-Za-z0-9._-] or UTF-8 letters, not starting with '-'. */
+bool Task_name_valid(const char *name, char **err);
+
+json_t *Task_to_json(const Task *t);
+
+#endif

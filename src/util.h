@@ -1,0 +1,74 @@
+/* util.h - allocation that aborts on failure, strings, errors and number formatting. */
+#ifndef OFFRAMP_UTIL_H
+#define OFFRAMP_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define ATTR_NORETURN __attribute__((noreturn))
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) ATTR_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) ATTR_PRINTF(1, 0);
+
+/* Program name used as the prefix of every diagnostic ("offramp"). */
+extern const char *progname;
+
+/* "offramp: <msg>\n" on stderr. */
+void warnx_(const char *fmt, ...) ATTR_PRINTF(1, 2);
+/* "offramp: <msg>\n" on stderr, then exit(status). */
+void die(int status, const char *fmt, ...) ATTR_PRINTF(2, 3) ATTR_NORETURN;
+
+/* Growable string buffer; buf is always NUL-terminated once anything was added. */
+typedef struct {
+   char *buf;
+   size_t len;
+   size_t cap;
+} Sbuf;
+
+void Sbuf_add(Sbuf *sb, const char *s, size_t n);
+void Sbuf_puts(Sbuf *sb, const char *s);
+void Sbuf_putc(Sbuf *sb, char c);
+void Sbuf_printf(Sbuf *sb, const char *fmt, ...) ATTR_PRINTF(2, 3);
+void Sbuf_reset(Sbuf *sb);
+/* Hands the buffer to the caller (never NULL) and resets sb. */
+char *Sbuf_steal(Sbuf *sb);
+void Sbuf_free(Sbuf *sb);
+
+/* Strict integer/real parsing of a whole string; false on junk, overflow or empty. */
+bool parse_long(const char *s, long *out);
+bool parse_double(const char *s, double *out);
+
+/* "12,345" into buf (thousands separators); returns buf. */
+char *fmt_count(char *buf, size_t size, long long n);
+/* "$1,920" / "$0.0080" style money; decimals chosen from magnitude when decimals < 0. */
+char *fmt_money(char *buf, size_t size, double usd, int decimals);
+
+/* Current wall time as ISO-8601 UTC with milliseconds: "2026-11-21T10:00:00.123Z". */
+void now_iso8601(char buf[32]);
+/* Seconds since the epoch, with sub-second precision. */
+double now_seconds(void);
+/* Monotonic clock in seconds. */
+double mono_seconds(void);
+
+bool str_eq(const char *a, const char *b);
+bool str_startswith(const char *s, const char *prefix);
+/* Trim ASCII whitespace in place; returns s. */
+char *str_trim(char *s);
+
+/* 64-bit FNV-1a, for stable hashing (fingerprints, sticky splits, checklist keys). */
+uint64_t hash64(const void *data, size_t n);
+uint64_t hash64_str(const char *s);
+
+/* mkdir -p with the given mode for created directories; false with errno set on failure. */
+bool mkdir_p(const char *path, unsigned mode);
+
+#endif

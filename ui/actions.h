@@ -1,0 +1,65 @@
+/* actions.h - every user action, once: this table generates the enum, the names used in
+ * key bindings, and the help screen (grouped by heading). */
+#ifndef OFFRAMP_ACTIONS_H
+#define OFFRAMP_ACTIONS_H
+
+#include <curses.h>
+
+#define ACTION_LIST(_) \
+   _("Navigation", MOVE_UP, "move-up", "Move the cursor up one line") \
+   _("Navigation", MOVE_DOWN, "move-down", "Move the cursor down one line") \
+   _("Navigation", MOVE_PAGE_UP, "move-page-up", "Move up one page") \
+   _("Navigation", MOVE_PAGE_DOWN, "move-page-down", "Move down one page") \
+   _("Navigation", MOVE_FIRST, "move-first", "Jump to the first line") \
+   _("Navigation", MOVE_LAST, "move-last", "Jump to the last line") \
+   _("Navigation", ENTER, "enter", "Open the selected item") \
+   _("Navigation", BACK, "back", "Close this view (quit from the inventory)") \
+   _("Navigation", QUIT, "quit", "Quit the console") \
+   _("Views", VIEW_HELP, "view-help", "Show this help") \
+   _("Views", VIEW_INVENTORY, "view-inventory", "Show the ranked inventory") \
+   _("Views", VIEW_RUNBOOK, "view-runbook", "Open the runbook of the task's phase") \
+   _("Views", REFRESH, "refresh", "Reload from the workspace and redraw") \
+   _("Prompts", FILTER, "filter", "Filter the list by text") \
+   _("Prompts", PROMPT, "prompt", "Enter a command (:help lists them)") \
+   _("Scores", SCORE_NEXT, "score-next", "Select the next score (S, I, C)") \
+   _("Scores", SCORE_PREV, "score-prev", "Select the previous score") \
+   _("Scores", SCORE_UP, "score-up", "Raise the selected score (override)") \
+   _("Scores", SCORE_DOWN, "score-down", "Lower the selected score (override)") \
+   _("Scores", SCORE_AUTO, "score-auto", "Reset the selected score to the suggestion") \
+   _("Scores", SCORE_ACCEPT, "score-accept", "Accept the scores as reviewed") \
+   _("Phases", PHASE_ADVANCE, "phase-advance", "Advance to the next phase if the gate is open") \
+   _("Phases", PHASE_ROLLBACK, "phase-rollback", "Roll back to an earlier phase") \
+   _("Phases", PHASE_STAY, "phase-stay", "Mark the task as staying on the API") \
+   _("Runbooks", CHECK_TOGGLE, "check-toggle", "Check or uncheck the checklist item") \
+   _("Runbooks", RUNBOOK_NEXT, "runbook-next", "Show the next phase's runbook") \
+   _("Runbooks", RUNBOOK_PREV, "runbook-prev", "Show the previous phase's runbook")
+
+#define ACTION_ENUM(group, id, name, help) ACTION_##id,
+typedef enum {
+   ACTION_NONE = KEY_MAX + 1,   /* past KEY_MAX: a key code and an action never collide */
+   ACTION_LIST(ACTION_ENUM)
+   ACTION_END
+} Action;
+#undef ACTION_ENUM
+
+typedef struct {
+   const char *group, *name, *help;
+   Action action;
+} ActionInfo;
+
+extern const ActionInfo Action_info[];
+extern const int Action_count;
+
+Action Action_by_name(const char *name);
+const char *Action_name(Action a);
+
+/* Key bindings: "bind VIEW KEY ACTION" lines; view "generic" applies everywhere. */
+void Keys_init(void);
+Action Keys_lookup(const char *view, int key);
+/* Readable names of the keys bound to action in view (or generic), e.g. "j, <Down>". */
+void Keys_describe(const char *view, Action a, char *buf, size_t size);
+/* Parse "<Enter>", "<C-l>", "j" ...; -1 if not a key. */
+int Keys_parse(const char *s, int *len);
+const char *Keys_name(int key, char *buf, size_t size);
+
+#endif

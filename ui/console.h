@@ -1,0 +1,82 @@
+/* console.h - the console's views, drawing helpers and shared state. */
+#ifndef OFFRAMP_CONSOLE_H
+#define OFFRAMP_CONSOLE_H
+
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <curses.h>
+#include <stdbool.h>
+
+#include "actions.h"
+#include "store.h"
+
+/* What a request handler tells the main loop; only the loop redraws. */
+enum { NOT_HANDLED = 0, HANDLED = 1, REDRAW = 2, BREAK_LOOP = 4 };
+
+typedef struct View View;
+
+typedef struct {
+   const char *name;                        /* keymap name: "inventory", "task", ... */
+   void (*open)(View *v);                   /* load data; also called to reload */
+   void (*draw)(View *v, int top, int height, int width);
+   int (*request)(View *v, Action a);       /* flags */
+   void (*done)(View *v);
+   /* Title shown in the top bar. */
+   void (*title)(View *v, char *buf, size_t size);
+   /* Lines the view holds, for generic cursor movement. */
+   int (*lines)(View *v);
+   bool cursor_line;                        /* a selectable cursor (else j/k scroll) */
+} ViewOps;
+
+struct View {
+   const ViewOps *ops;
+   int cursor, offset, height;
+   char *arg;          /* task or runbook name */
+   char *arg2;         /* runbook: the task it is for */
+   void *data;
+};
+
+extern const ViewOps inventory_ops, task_ops, help_ops, runbook_ops;
+
+/* ---- console state and services for views ---- */
+Store *Console_store(void);
+void Console_open_view(const ViewOps *ops, const char *arg, const char *arg2);
+void Console_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Ask for a line of input on the status line; NULL when cancelled. Caller frees. */
+char *Console_prompt(const char *label, const char *initial);
+/* Run a ':' command; returns handler flags. */
+int Console_command(const char *cmd);
+const char *Console_filter(void);
+
+/* Run the console on an open workspace until the user quits. */
+int Console_run(Store *st, const char *start_view);
+
+/* ---- drawing ---- */
+enum { C_TITLE, C_CURSOR, C_HEADING, C_OK, C_FAIL, C_MISSING, C_DIM, C_CURRENT, C_STATUS, C_CODE, C_COUNT };
+void Draw_init_colors(void);
+int Draw_attr(int which);
+/* Draw s at (y, x) clipped to width display columns; returns columns used. */
+int Draw_text(int y, int x, int width, int attr, const char *s);
+void Draw_fill(int y, int x, int width, int attr);
+
+/* Text assembled from attributed segments, one list of lines; for views that lay out
+ * sections (task, help). */
+typedef struct {
+   char *s;
+   int attr;
+} Seg;
+typedef struct {
+   Seg *seg;
+   int n;
+   int tag;            /* view-specific marker (e.g. which score a line shows) */
+} ULine;
+typedef struct {
+   ULine *l;
+   int n;
+} UText;
+
+void UText_add(UText *t, int attr, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void UText_nl(UText *t);
+void UText_clear(UText *t);
+void UText_draw(const UText *t, int from, int y, int height, int width, int cursor);
+
+#endif

@@ -1,0 +1,110 @@
+/* draw.c - attributes (colour unless NO_COLOR), clipped wide-character text, and the
+ * segment-list text that section views build. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "console.h"
+#include "mdview.h"
+#include "util.h"
+
+static int attrs[C_COUNT];
+
+void Draw_init_colors(void) {
+   const char *nc = getenv("NO_COLOR");
+   bool color = has_colors() && !(nc && *nc);
+   attrs[C_TITLE] = A_REVERSE | A_BOLD;
+   attrs[C_CURSOR] = A_REVERSE;
+   attrs[C_HEADING] = A_BOLD;
+   attrs[C_OK] = A_BOLD;
+   attrs[C_FAIL] = A_BOLD;
+   attrs[C_MISSING] = A_NORMAL;
+   attrs[C_DIM] = A_DIM;
+   attrs[C_CURRENT] = A_REVERSE | A_BOLD;
+   attrs[C_STATUS] = A_NORMAL;
+   attrs[C_CODE] = A_NORMAL;
+   if (!color)
+      return;
+   start_color();
+   use_default_colors();
+   init_pair(1, COLOR_WHITE, COLOR_BLUE);
+   init_pair(2, COLOR_GREEN, -1);
+   init_pair(3, COLOR_RED, -1);
+   init_pair(4, COLOR_YELLOW, -1);
+   init_pair(5, COLOR_CYAN, -1);
+   init_pair(6, COLOR_BLACK, COLOR_GREEN);
+   attrs[C_TITLE] = COLOR_PAIR(1) | A_BOLD;
+   attrs[C_OK] = COLOR_PAIR(2) | A_BOLD;
+   attrs[C_FAIL] = COLOR_PAIR(3) | A_BOLD;
+   attrs[C_MISSING] = COLOR_PAIR(4);
+   attrs[C_HEADING] = COLOR_PAIR(5) | A_BOLD;
+   attrs[C_CODE] = COLOR_PAIR(4);
+   attrs[C_CURRENT] = COLOR_PAIR(6) | A_BOLD;
+}
+
+int Draw_attr(int which) {
+   return which >= 0 && which < C_COUNT ? attrs[which] : (int)A_NORMAL;
+}
+
+int Draw_text(int y, int x, int width, int attr, const char *s) {
+   if (width <= 0)
+      return 0;
+   int n = Md_fit(s, width);
+   char *part = xstrndup(s, n);
+   int w = Md_width(part);
+   attrset(attr);
+   mvaddstr(y, x, part);
+   attrset(A_NORMAL);
+   free(part);
+   return w;
+}
+
+void Draw_fill(int y, int x, int width, int attr) {
+   attrset(attr);
+   for (int i = 0; i < width; i++)
+      mvaddch(y, x + i, ' ');
+   attrset(A_NORMAL);
+}
+
+void UText_nl(UText *t) {
+   t->l = xrealloc(t->l, (t->n + 1) * sizeof *t->l);
+   t->l[t->n++] = (ULine){ 0 };
+}
+
+void UText_add(UText *t, int attr, const char *fmt, ...) {
+   if (t->n == 0)
+      UText_nl(t);
+   ULine *l = &t->l[t->n - 1];
+   va_list ap;
+   va_start(ap, fmt);
+   char *s = xvasprintf(fmt, ap);
+   va_end(ap);
+   l->seg = xrealloc(l->seg, (l->n + 1) * sizeof *l->seg);
+   l->seg[l->n++] = (Seg){ s, attr };
+}
+
+void UText_clear(UText *t) {
+   for (int i = 0; i < t->n; i++) {
+      for (int j = 0; j < t->l[i].n; j++)
+         free(t->l[i].seg[j].s);
+      free(t->l[i].seg);
+   }
+   free(t->l);
+   t->l = NULL;
+   t->n = 0;
+}
+
+void UText_draw(const UText *t, int from, int y, int height, int width, int cursor) {
+   for (int row = 0; row < height; row++) {
+      int i = from + row;
+      if (i >= t->n)
+         break;
+      int x = 1, sel = i == cursor ? Draw_attr(C_CURSOR) : 0;
+      if (sel)
+         Draw_fill(y + row, 0, width, sel);
+      for (int j = 0; j < t->l[i].n && x < width; j++)
+         x += Draw_text(y + row, x, width - x, t->l[i].seg[j].attr | sel, t->l[i].seg[j].s);
+   }
+}
