@@ -1,0 +1,39 @@
+/* exchange.h - exchange records (design.md's capture/import/export contract) and the one
+ * path by which they enter the workspace, used by the importer and the gateway alike. */
+#ifndef OFFRAMP_EXCHANGE_H
+#define OFFRAMP_EXCHANGE_H
+
+#include <stdbool.h>
+
+#include "store.h"
+
+typedef struct {
+   const char *rid;          /* request id, else a content hash; the dedupe key */
+   const char *ts;           /* ISO-8601 UTC */
+   const char *task;         /* explicit task tag, or NULL */
+   const char *fingerprint;  /* prompt-template fingerprint, or NULL */
+   const char *arm;          /* primary | candidate | fallback */
+   const char *model;
+   int status;               /* HTTP status, 0 unknown */
+   double latency_ms;        /* < 0 unknown */
+   long long prompt_tokens, completion_tokens;   /* < 0 unknown */
+   bool tokens_estimated;
+   double cost;              /* USD, < 0 unpriced */
+   int agree;                /* -1 not compared, 0/1 */
+   double confidence;        /* < 0 none */
+   const char *record;       /* the whole record as JSON text */
+} Exchange;
+
+void Exchange_init(Exchange *e);
+
+typedef struct ExchangeWriter ExchangeWriter;
+
+/* Prepared statements and a task-name cache; the caller owns transactions (batch many
+ * adds in one). */
+ExchangeWriter *ExchangeWriter_new(Store *st);
+/* 1 inserted, 0 duplicate (same rid), -1 error with *err. A task tag that names no task
+ * creates the task (phase audit), so tagged traffic is never orphaned. */
+int ExchangeWriter_add(ExchangeWriter *w, const Exchange *e, char **err);
+void ExchangeWriter_free(ExchangeWriter *w);
+
+#endif
