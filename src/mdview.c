@@ -182,7 +182,7 @@ static void add_word(Layout *L, const char *w, size_t n, int attr, bool space_be
       at_start = true;
    }
    if (space_before && !at_start) {
-      run_add(L, " ", 1, attr & ~MD_CODE ? attr & ~MD_CODE : 0);
+      run_add(L, " ", 1, 0);
       L->col++;
    }
    run_add(L, tmp, n, attr);
@@ -457,7 +457,7 @@ static void render_block(Layout *L, cmark_node *n, bool tight) {
       size_t len = strlen(code);
       if (len && code[len - 1] == '\n')
          code[len - 1] = '\0';
-      L->indent += 4;
+      L->indent += 2;
       for (char *save = NULL, *line = code, *nl; line; line = nl) {
          nl = strchr(line, '\n');
          if (nl)
@@ -467,7 +467,7 @@ static void render_block(Layout *L, cmark_node *n, bool tight) {
          line_end(L);
          (void)save;
       }
-      L->indent -= 4;
+      L->indent -= 2;
       free(code);
       blank_line(L);
       break;

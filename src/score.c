@@ -90,14 +90,15 @@ void Score_compute(const Task *t, Score *sc) {
    }
    sc->priority = (double)sc->value[DIM_SUITABILITY] * sc->value[DIM_IMPACT] / sc->value[DIM_COMPLEXITY];
 
+   /* The most fundamental reason first: tables show only that one. */
+   if (subjective)
+      reason(sc, "open-ended", "%s output needs a frontier model", OutputKind_name(t->kind));
    if (t->monthly_volume < VERDICT_MIN_VOLUME)
       reason(sc, "volume", "low volume: %s/month < %s", fmt_count(a, sizeof a, t->monthly_volume),
              fmt_count(b, sizeof b, VERDICT_MIN_VOLUME));
    if (ex < VERDICT_MIN_EXAMPLES)
       reason(sc, "data", "too few examples: %s < %s", fmt_count(a, sizeof a, ex),
              fmt_count(b, sizeof b, VERDICT_MIN_EXAMPLES));
-   if (subjective)
-      reason(sc, "open-ended", "%s output needs a frontier model", OutputKind_name(t->kind));
    if (t->changing)
       reason(sc, "changing", "still changing: wait until the prompt settles");
 }

@@ -1,0 +1,68 @@
+# tests/lib.sh - TAP helpers for shell tests that drive the real offramp binary.
+# Source it; each test gets a private workspace under a temporary directory.
+
+: "${OFFRAMP:?OFFRAMP must point at the offramp binary (make check sets it)}"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/offramp-test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+export OFFRAMP_WORKSPACE="$TMP/ws.db"
+export OFFRAMP_ACTOR=tester
+export XDG_DATA_HOME="$TMP/xdg"
+unset OFFRAMP_SCRIPT NO_COLOR
+_n=0
+_failed=0
+
+ok() {   # ok "name" -- passes
+   _n=$((_n + 1)); echo "ok $_n - $1"
+}
+
+not_ok() {   # not_ok "name" "detail"
+   _n=$((_n + 1)); _failed=$((_failed + 1)); echo "not ok $_n - $1"
+   [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/# /'
+   return 0
+}
+
+# check "name" CMD...: passes when CMD exits 0
+check() {
+   name=$1; shift
+   if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
+}
+
+# run CMD...: runs and keeps stdout in $OUT, stderr in $ERR, status in $RC
+run() {
+   "$@" >"$TMP/out" 2>"$TMP/err"
+   RC=$?
+   OUT=$(cat "$TMP/out")
+   ERR=$(cat "$TMP/err")
+}
+
+# expect_rc "name" WANT: the last run's exit status
+expect_rc() {
+   if [ "$RC" = "$2" ]; then ok "$1"; else not_ok "$1" "exit $RC, want $2; stdout: $OUT; stderr: $ERR"; fi
+}
+
+# contains "name" HAYSTACK NEEDLE
+contains() {
+   case "$2" in *"$3"*) ok "$1" ;; *) not_ok "$1" "'$3' not found in: $2" ;; esac
+}
+
+lacks() {
+   case "$2" in *"$3"*) not_ok "$1" "'$3' unexpectedly found in: $2" ;; *) ok "$1" ;; esac
+}
+
+equals() {   # equals "name" GOT WANT
+   if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got '$2', want '$3'"; fi
+}
+
+sql() {   # sql "SELECT ..." on the test workspace
+   sqlite3 "$OFFRAMP_WORKSPACE" "$1"
+}
+
+skip_all() {
+   echo "1..0 # SKIP $1"
+   exit 0
+}
+
+done_testing() {
+   echo "1..$_n"
+   [ "$_failed" -eq 0 ]
+}
