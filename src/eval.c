@@ -449,7 +449,7 @@ static void on_done(void *vctx, HttpJob *job, const HttpResult *r) {
    sqlite3_bind_int(s, 10, fmt);
    sqlite3_bind_int64(s, 11, fields_ok);
    sqlite3_bind_int64(s, 12, fields);
-   if (r->outcome != HTTP_TIMEOUT && r->status)
+   if (r->outcome == HTTP_OK)   /* latency is the model's answering time, not a failure's */
       sqlite3_bind_double(s, 13, r->latency_ms);
    if (ptok >= 0)
       sqlite3_bind_int64(s, 14, ptok);
