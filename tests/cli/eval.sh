@@ -207,6 +207,18 @@ expect_rc "report exit 0 when the gate passes" 0
 run "$OFFRAMP" phase advance intent
 expect_rc "advance to shadow with the gate open" 0
 
+# ---- the console: EVALUATION in the task view, e opens the report, T applies the threshold
+sql "UPDATE tasks SET min_confidence = NULL"
+printf ':task intent\n:save-display task.txt\nT\ne\n:save-display report.txt\n' > script.txt
+LINES=40 COLUMNS=100 TERM=xterm OFFRAMP_SCRIPT=script.txt "$OFFRAMP" >console.out 2>&1
+equals "console exits 0" "$?" 0
+contains "task view has EVALUATION" "$(cat task.txt)" "EVALUATION  run $R3"
+contains "task view shows accuracy with interval" "$(cat task.txt)" "accuracy        100.0 % (95 % CI 75.8-100.0, n=12)"
+contains "task view shows the eval gate outside evaluate" "$(cat task.txt)" "eval gate       passed"
+contains "report view renders the report" "$(cat report.txt)" "MIGRATION REPORT: INTENT"
+contains "report view renders tables" "$(cat report.txt)" "format compliance"
+equals "T stored the recommended threshold" "$(sql "SELECT min_confidence FROM tasks WHERE name = 'intent'")" 0.0
+
 # ---- resume: a 40-row run killed mid-way keeps what finished and sends only the rest
 "$OFFRAMP" task add slowtask --kind label >/dev/null
 "$OFFRAMP" eval slowtask --candidate "$URL|slow" --test-file slow/test.jsonl --concurrency 2 >/dev/null 2>&1 &
