@@ -127,9 +127,12 @@ static void print_arm(const char *title, const json_t *a) {
    print_rate("consistency", a, "consistency");
    const json_t *l = json_object_get(a, "latency_ms");
    if (json_integer_value(json_object_get(l, "n")) > 0)
-      printf("  %-20s p50 %.1f ms, p95 %.1f ms, p99 %.1f ms (n=%lld)\n", "latency",
+   {
+      char n[32];
+      printf("  %-20s p50 %.1f ms, p95 %.1f ms, p99 %.1f ms (n=%s)\n", "latency",
              json_number_value(json_object_get(l, "p50")), json_number_value(json_object_get(l, "p95")),
-             json_number_value(json_object_get(l, "p99")), (long long)json_integer_value(json_object_get(l, "n")));
+             json_number_value(json_object_get(l, "p99")), fmt_count(n, sizeof n, json_integer_value(json_object_get(l, "n"))));
+   }
    const json_t *c = json_object_get(a, "cost_per_1k");
    char m[32];
    printf("  %-20s %s\n", "cost per 1,000", json_is_number(c) ? fmt_money(m, sizeof m, json_number_value(c), -1) : "unpriced");
