@@ -15,7 +15,7 @@
 #include "util.h"
 
 static const char eval_usage[] =
-   "usage: offramp eval TASK --candidate BACKEND:MODEL [--reference BACKEND:MODEL]\n"
+   "usage: offramp eval TASK [--candidate BACKEND:MODEL] [--reference BACKEND:MODEL]\n"
    "                         [--dataset ID | --test-file FILE] [options]\n"
    "       offramp eval list TASK [--json]\n"
    "       offramp eval show RUN [--json]\n"
@@ -29,7 +29,8 @@ static const char eval_usage[] =
    "kept: re-running the same command resumes an interrupted run.\n"
    "\n"
    "A model is BACKEND:MODEL (the backends table) or URL|MODEL with an OpenAI-compatible\n"
-   "base URL, e.g. 'http://127.0.0.1:8402/v1|intent-3'.\n"
+   "base URL, e.g. 'http://127.0.0.1:8402/v1|intent-3'. Without --candidate, the experiment\n"
+   "the task picked in training.\n"
    "\n"
    "options:\n"
    "  --dataset ID            the dataset's test split (default: the task's latest)\n"
@@ -368,8 +369,6 @@ int cmd_eval(Cli *cli, int argc, char **argv) {
    }
    if (argc > 1)
       return Cli_usage_error("eval", "unexpected argument '%s'", argv[1]);
-   if (!o.candidate)
-      return Cli_usage_error("eval", "missing --candidate BACKEND:MODEL (or URL|MODEL)");
    if (o.dataset && o.test_file)
       return Cli_usage_error("eval", "give --dataset or --test-file, not both");
 

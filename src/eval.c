@@ -561,6 +561,21 @@ static long long find_or_create_run(Store *st, const Task *t, const EvalOpts *o,
 static json_t *compute_metrics(Store *st, const Task *t, long long run, const EvalSet *set, CompareMode mode,
                                const EvalEndpoint *cand, const EvalEndpoint *ref, const EvalOpts *o);
 
+/* "BACKEND:MODEL" of the experiment the task picked in training, when the workspace has them. */
+static char *default_candidate(Store *st, long long task_id) {
+   sqlite3_stmt *s = NULL;
+   if (sqlite3_prepare_v2(st->db, "SELECT e.backend, e.fine_tuned_model FROM tasks t JOIN experiments e "
+                                  "ON e.id = t.candidate_experiment WHERE t.id = ? AND e.fine_tuned_model IS NOT NULL",
+                          -1, &s, NULL) != SQLITE_OK)
+      return NULL;
+   sqlite3_bind_int64(s, 1, task_id);
+   char *spec = NULL;
+   if (sqlite3_step(s) == SQLITE_ROW)
+      spec = xasprintf("%s:%s", sqlite3_column_text(s, 0), sqlite3_column_text(s, 1));
+   sqlite3_finalize(s);
+   return spec;
+}
+
 long long Eval_run(Store *st, const char *task, const EvalOpts *o, bool *complete, size_t *resumed, char **err) {
    *complete = false;
    *resumed = 0;
@@ -582,6 +597,14 @@ long long Eval_run(Store *st, const char *task, const EvalOpts *o, bool *complet
    HttpJob *jobs = NULL;
    JobTag *tags = NULL;
    size_t njobs = 0;
+   EvalOpts oo = *o;   /* the candidate may come from the task's picked experiment */
+   char *picked = oo.candidate ? NULL : default_candidate(st, t.id);
+   o = &oo;
+   if (!oo.candidate && !(oo.candidate = picked)) {
+      *err = xasprintf("%s has no candidate: pass --candidate BACKEND:MODEL (or URL|MODEL), or pick an experiment "
+                       "(offramp train pick)", t.name);
+      goto out;
+   }
    if (!Eval_endpoint(st, o->candidate, &cand, err) || (o->reference && !Eval_endpoint(st, o->reference, &ref, err)))
       goto out;
    if (o->price_in >= 0)
@@ -663,6 +686,7 @@ out:
    EvalEndpoint_clear(&cand);
    EvalEndpoint_clear(&ref);
    Task_clear(&t);
+   free(picked);
    return run;
 }
 

@@ -83,7 +83,8 @@ metric4() {   # metric RUN JSONPATH, rounded to 4 places
 
 # ---- errors name the thing and the fix
 run "$OFFRAMP" eval intent --test-file ds/test.jsonl
-expect_rc "candidate required" 2
+expect_rc "candidate required" 1
+contains "missing candidate says how to give one" "$ERR" "intent has no candidate: pass --candidate"
 run "$OFFRAMP" eval intent --candidate cand --test-file ds/test.jsonl
 expect_rc "a spec that is neither BACKEND:MODEL nor URL|MODEL is refused" 1
 contains "spec error says the form" "$ERR" "URL|MODEL"
