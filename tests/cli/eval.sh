@@ -220,6 +220,48 @@ contains "report view renders the report" "$(cat report.txt)" "MIGRATION REPORT:
 contains "report view renders tables" "$(cat report.txt)" "format compliance"
 equals "T stored the recommended threshold" "$(sql "SELECT min_confidence FROM tasks WHERE name = 'intent'")" 0.0
 
+# ---- the dataset and training steps' tables (created here with their branches' columns when this
+# build lacks them): --dataset ID finds DIR/test.jsonl, BACKEND:MODEL the backend's URL and key,
+# and without --candidate the task's picked experiment is evaluated.
+"$OFFRAMP" task add picked --kind label >/dev/null
+sql "CREATE TABLE IF NOT EXISTS datasets (id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, created_at TEXT NOT NULL,
+        actor TEXT NOT NULL, since TEXT, until TEXT, params TEXT NOT NULL, rows_train INTEGER NOT NULL,
+        rows_test INTEGER NOT NULL, dir TEXT NOT NULL, train_sha256 TEXT NOT NULL, test_sha256 TEXT NOT NULL,
+        report_sha256 TEXT NOT NULL, report TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS backends (name TEXT PRIMARY KEY, kind TEXT NOT NULL, base_url TEXT NOT NULL,
+        key_env TEXT NOT NULL DEFAULT '', accepts TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS experiments (id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, dataset_id INTEGER,
+        backend TEXT NOT NULL, job_id TEXT NOT NULL, base_model TEXT NOT NULL, hyperparameters TEXT NOT NULL DEFAULT '{}',
+        training_file TEXT, validation_file TEXT, status TEXT NOT NULL, fine_tuned_model TEXT, trained_tokens INTEGER,
+        metrics TEXT NOT NULL DEFAULT '{}', error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+[ "$(sql "SELECT count(*) FROM pragma_table_info('tasks') WHERE name = 'candidate_experiment'")" = 1 ] ||
+   sql "ALTER TABLE tasks ADD COLUMN candidate_experiment INTEGER"
+PICKED=$(sql "SELECT id FROM tasks WHERE name = 'picked'")
+sql "INSERT INTO datasets(task_id, created_at, actor, params, rows_train, rows_test, dir, train_sha256, test_sha256,
+        report_sha256, report) VALUES ($PICKED, '2026-11-21T00:00:00Z', 'tester', '{}', 2, 12, '$TMP/ds', '', '', '', '{}');
+     INSERT INTO backends(name, kind, base_url, key_env, created_at) VALUES ('local', 'openai-ft', '$URL/', 'STANDIN_KEY',
+        '2026-11-21T00:00:00Z');
+     INSERT INTO experiments(task_id, backend, job_id, base_model, status, fine_tuned_model, created_at, updated_at)
+        VALUES ($PICKED, 'local', 'job-1', 'distill', 'succeeded', 'good', '2026-11-21T00:00:00Z', '2026-11-21T00:00:00Z');"
+sql "UPDATE tasks SET candidate_experiment = (SELECT max(id) FROM experiments) WHERE id = $PICKED"
+DS=$(sql "SELECT max(id) FROM datasets")
+run "$OFFRAMP" eval picked --dataset "$DS"
+expect_rc "a backend whose key variable is unset is refused" 1
+contains "the error names the variable" "$ERR" "STANDIN_KEY"
+before=$(requests good)
+run env STANDIN_KEY=secret "$OFFRAMP" eval picked --dataset "$DS"
+expect_rc "eval of the picked experiment on a dataset id" 0
+RP=$(sql "SELECT max(id) FROM eval_runs")
+equals "the picked experiment was the candidate" "$(sql "SELECT candidate FROM eval_runs WHERE id = $RP")" local:good
+equals "the dataset id was the test set" "$(sql "SELECT dataset FROM eval_runs WHERE id = $RP")" "dataset $DS"
+equals "12 rows sent through the backend's URL" "$(( $(requests good) - before ))" 12
+equals "all right" "$(metric $RP candidate.accuracy.k)" 12
+run env STANDIN_KEY=secret "$OFFRAMP" eval picked --candidate nosuch:model --dataset "$DS"
+expect_rc "unknown backend" 1
+contains "unknown backend named" "$ERR" "no backend named 'nosuch'"
+run "$OFFRAMP" eval picked --candidate "$URL|good"
+expect_rc "without --dataset: the task's latest dataset" 0
+
 # ---- resume: a 40-row run killed mid-way keeps what finished and sends only the rest
 "$OFFRAMP" task add slowtask --kind label >/dev/null
 "$OFFRAMP" eval slowtask --candidate "$URL|slow" --test-file slow/test.jsonl --concurrency 2 >/dev/null 2>&1 &
