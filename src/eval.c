@@ -532,9 +532,16 @@ static long long find_or_create_run(Store *st, const Task *t, const EvalOpts *o,
       if (id && same)
          return id;
       /* The test file changed under an unfinished run: its rows no longer line up. */
-      if (id && !Store_exec(st, "UPDATE eval_runs SET status = 'abandoned' WHERE status = 'running' AND id = "
-                                "(SELECT max(id) FROM eval_runs WHERE status = 'running')", err))
-         return 0;
+      if (id) {
+         s = Store_prepare(st, "UPDATE eval_runs SET status = 'abandoned' WHERE id = ?");
+         sqlite3_bind_int64(s, 1, id);
+         bool ok = sqlite3_step(s) == SQLITE_DONE;
+         sqlite3_finalize(s);
+         if (!ok) {
+            *err = Store_errmsg(st, "abandoning an evaluation run whose test file changed");
+            return 0;
+         }
+      }
    }
    char ts[32];
    now_iso8601(ts);

@@ -135,7 +135,9 @@ size_t HttpBatch_run(HttpJob *jobs, size_t n, const HttpBatchOpts *o) {
          curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
          double latency = (mono_seconds() - s->started) * 1000;
          release(multi, s);
-         if (transient(rc, status) && s->attempts < o->max_attempts && !(o->stop && *o->stop)) {
+         if (transient(rc, status) && s->attempts < o->max_attempts) {
+            /* Stopping: the job stays unfinished (a resumed run sends it again) rather than
+             * being reported as failed for want of its retry. */
             s->not_before = mono_seconds() + backoff(s, o);
             continue;
          }
