@@ -221,6 +221,47 @@ contains "report view renders the report" "$(cat report.txt)" "MIGRATION REPORT:
 contains "report view renders tables" "$(cat report.txt)" "format compliance"
 equals "T stored the recommended threshold" "$(sql "SELECT min_confidence FROM tasks WHERE name = 'intent'")" 0.0
 
+# ---- JSON extraction: field by field, key order ignored; text rewrites: whitespace normalised
+#   j1 keys reordered (right, 2/2 fields), j2 one field wrong (1/2), j3 not JSON (0/2, format
+#   failure), j4 a key missing (1/2, format failure): accuracy 1/4, fields 4/8, format 2/4.
+mkdir -p js tx
+for row in 'j1 {\"a\":1,\"b\":\"x\"}' 'j2 {\"a\":2,\"b\":\"y\"}' 'j3 {\"a\":3,\"b\":\"w\"}' 'j4 {\"a\":4,\"b\":\"v\"}'; do
+   chat js/test.jsonl "${row% *}" "${row#* }"
+done
+{
+   printf 'j1\t{"b": "x", "a": 1}\t0.9\tok\n'
+   printf 'j2\t{"a": 2, "b": "z"}\t0.9\tok\n'
+   printf 'j3\tnot json\t0.9\tok\n'
+   printf 'j4\t{"a": 4}\t0.9\tok\n'
+   printf 'x1\tHello world\t0.9\tok\n'
+   printf 'x2\t hello world \t0.9\tok\n'
+} > more.map
+chat tx/test.jsonl x1 "Hello   world"
+chat tx/test.jsonl x2 "Hello world"
+"$STANDIN" --port-file port2 --log requests2.log --max-seconds 60 more=more.map 2>>standin.err &
+STANDIN2_PID=$!
+trap 'kill $STANDIN_PID $STANDIN2_PID 2>/dev/null; rm -rf "$TMP"' EXIT
+n=0
+while [ ! -s port2 ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+URL2="http://127.0.0.1:$(cat port2)/v1"
+"$OFFRAMP" task add extract --kind extraction >/dev/null
+run "$OFFRAMP" eval extract --candidate "$URL2|more" --test-file js/test.jsonl
+expect_rc "JSON eval" 0
+RJ=$(sql "SELECT max(id) FROM eval_runs")
+equals "compared as json (extraction task)" "$(metric $RJ compare)" json
+equals "JSON accuracy: j1 only" "$(metric $RJ candidate.accuracy.k)/$(metric $RJ candidate.accuracy.n)" 1/4
+equals "field-level accuracy 4/8" "$(metric $RJ candidate.field_accuracy.k)/$(metric $RJ candidate.field_accuracy.n)" 4/8
+equals "JSON format: valid with the expected keys 2/4" "$(metric $RJ candidate.format.k)/$(metric $RJ candidate.format.n)" 2/4
+contains "summary shows field accuracy" "$OUT" "field accuracy"
+"$OFFRAMP" task add rewrite --kind rewrite >/dev/null
+run "$OFFRAMP" eval rewrite --candidate "$URL2|more" --test-file tx/test.jsonl
+RT=$(sql "SELECT max(id) FROM eval_runs")
+equals "compared as text (rewrite task)" "$(metric $RT compare)" text
+equals "text: whitespace normalised, case kept (x1 right, x2 wrong)" "$(metric $RT candidate.accuracy.k)" 1
+run "$OFFRAMP" eval rewrite --candidate "$URL2|more" --test-file tx/test.jsonl --compare label --fresh
+RT=$(sql "SELECT max(id) FROM eval_runs")
+equals "--compare label folds case (both right)" "$(metric $RT candidate.accuracy.k)" 2
+
 # ---- the dataset and training steps' tables (created here with their branches' columns when this
 # build lacks them): --dataset ID finds DIR/test.jsonl, BACKEND:MODEL the backend's URL and key,
 # and without --candidate the task's picked experiment is evaluated.
