@@ -125,6 +125,7 @@ size_t HttpBatch_run(HttpJob *jobs, size_t n, const HttpBatchOpts *o) {
       curl_multi_perform(multi, &running);
       CURLMsg *m;
       int left;
+      bool freed = false;   /* a slot to refill at once rather than after the next poll */
       while ((m = curl_multi_info_read(multi, &left))) {
          if (m->msg != CURLMSG_DONE)
             continue;
@@ -135,6 +136,7 @@ size_t HttpBatch_run(HttpJob *jobs, size_t n, const HttpBatchOpts *o) {
          curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
          double latency = (mono_seconds() - s->started) * 1000;
          release(multi, s);
+         freed = true;
          if (transient(rc, status) && s->attempts < o->max_attempts) {
             /* Stopping: the job stays unfinished (a resumed run sends it again) rather than
              * being reported as failed for want of its retry. */
@@ -167,6 +169,8 @@ size_t HttpBatch_run(HttpJob *jobs, size_t n, const HttpBatchOpts *o) {
       }
       if (busy == 0 && next >= n)
          break;
+      if (freed)
+         continue;
       int ms = (int)(wait * 1000);
       curl_multi_poll(multi, NULL, 0, ms < 1 ? 1 : ms > 100 ? 100 : ms, NULL);
    }
