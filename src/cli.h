@@ -54,5 +54,7 @@ int cmd_phase(Cli *cli, int argc, char **argv);
 int cmd_console(Cli *cli, int argc, char **argv);
 int cmd_demo(Cli *cli, int argc, char **argv);
 int cmd_runbook(Cli *cli, int argc, char **argv);
+int cmd_eval(Cli *cli, int argc, char **argv);
+int cmd_report(Cli *cli, int argc, char **argv);
 
 #endif

@@ -11,6 +11,8 @@
 const Command Commands[] = {
    { "task", cmd_task, "inventory: add, edit, list, show, remove and score AI touchpoints" },
    { "phase", cmd_phase, "migration phases: show the gate, advance, roll back, history" },
+   { "eval", cmd_eval, "evaluate a candidate on the held-out set; compare runs; set min_confidence" },
+   { "report", cmd_report, "the migration report (Markdown or JSON); exit 3 when the eval gate fails" },
    { "runbook", cmd_runbook, "print a phase runbook and a task's checklist progress" },
    { "console", cmd_console, "open the console (the default without a subcommand)" },
    { "demo", cmd_demo, "open the console on a self-contained demo workspace" },

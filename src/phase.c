@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval.h"
 #include "phase.h"
 #include "score.h"
 #include "util.h"
@@ -105,9 +106,43 @@ static void gate_shadow(Store *st, const Task *t, Gate *g) {
          fmt_count(a, sizeof a, n), 100 * t->agreement_bar);
 }
 
+/* The latest finished evaluation: accuracy within the task's margin of the reference, and
+ * format compliance at the task's bar. */
+static void gate_evaluate(Store *st, const Task *t, Gate *g) {
+   long long run = Eval_latest_run(st, t->id);
+   EvalRunInfo r;
+   char *err = NULL;
+   EvalHeadline h;
+   if (!run || !Eval_get_run(st, run, &r, &err)) {
+      check(g, CHECK_MISSING, "evaluation", "no finished evaluation run yet (offramp eval %s --candidate ...)", t->name);
+      free(err);
+      return;
+   }
+   if (!Eval_headline(r.metrics, &h)) {
+      check(g, CHECK_MISSING, "evaluation", "run %lld has no metrics (re-run offramp eval %s)", run, t->name);
+      EvalRunInfo_clear(&r);
+      return;
+   }
+   char acc[80], fmt[80];
+   Eval_fmt_rate(acc, sizeof acc, h.acc_k, h.acc_n);
+   Eval_fmt_rate(fmt, sizeof fmt, h.fmt_k, h.fmt_n);
+   double ref = h.ref_n ? (double)h.ref_k / (double)h.ref_n : 0, need = ref - t->eval_margin / 100;
+   double got = h.acc_n ? (double)h.acc_k / (double)h.acc_n : 0;
+   check(g, got >= need - 1e-12 ? CHECK_PASS : CHECK_FAIL, "accuracy", "%s, needs %.1f %% (reference %.1f %% - %g pts; run %lld)",
+         acc, 100 * need, 100 * ref, t->eval_margin, run);
+   double fv = h.fmt_n ? (double)h.fmt_k / (double)h.fmt_n : 0;
+   check(g, h.fmt_n && fv >= t->format_bar - 1e-12 ? CHECK_PASS : CHECK_FAIL, "format compliance", "%s, needs %.1f %%", fmt,
+         100 * t->format_bar);
+   EvalRunInfo_clear(&r);
+}
+
 void Phase_gate(Store *st, const Task *t, Gate *g) {
    Phase from = PHASE_AUDIT;
    Phase_parse(t->phase, &from);
+   Phase_gate_from(st, t, from, g);
+}
+
+void Phase_gate_from(Store *st, const Task *t, Phase from, Gate *g) {
    memset(g, 0, sizeof *g);
    g->from = from;
    g->to = from + 1;
@@ -123,7 +158,7 @@ void Phase_gate(Store *st, const Task *t, Gate *g) {
       check(g, CHECK_MISSING, "training job", "no training job has succeeded yet (offramp train %s ...)", t->name);
       break;
    case PHASE_EVALUATE:
-      check(g, CHECK_MISSING, "evaluation", "no evaluation run yet (offramp eval %s --candidate ...)", t->name);
+      gate_evaluate(st, t, g);
       break;
    case PHASE_SHADOW:
       gate_shadow(st, t, g);

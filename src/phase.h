@@ -48,6 +48,8 @@ typedef struct {
 
 /* The gate out of the task's current phase. */
 void Phase_gate(Store *st, const Task *t, Gate *g);
+/* The gate out of phase from, wherever the task is (the report shows the evaluation gate). */
+void Phase_gate_from(Store *st, const Task *t, Phase from, Gate *g);
 
 /* Advance one phase when the gate is open; otherwise *err lists what is missing. */
 bool Phase_advance(Store *st, const char *task, const char *reason, Gate *g, char **err);

@@ -87,6 +87,41 @@ static const char *const migrations[] = {
    "  record TEXT NOT NULL);"
    "CREATE INDEX exchanges_task_ts ON exchanges(task_id, ts);"
    "CREATE INDEX exchanges_fingerprint ON exchanges(fingerprint) WHERE task_id IS NULL;",
+   /* evaluation runs, every finished request (so an interrupted run resumes), and the
+    * confidence threshold an evaluation recommended for the task's route */
+   "CREATE TABLE eval_runs ("
+   "  id INTEGER PRIMARY KEY,"
+   "  task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+   "  dataset TEXT NOT NULL,"
+   "  test_hash TEXT NOT NULL,"
+   "  candidate TEXT NOT NULL,"
+   "  reference TEXT NOT NULL DEFAULT '',"
+   "  params TEXT NOT NULL DEFAULT '{}',"
+   "  status TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running','done','abandoned')),"
+   "  created_at TEXT NOT NULL,"
+   "  finished_at TEXT,"
+   "  metrics TEXT);"
+   "CREATE INDEX eval_runs_task ON eval_runs(task_id, id);"
+   "CREATE TABLE eval_rows ("
+   "  run_id INTEGER NOT NULL REFERENCES eval_runs(id) ON DELETE CASCADE,"
+   "  idx INTEGER NOT NULL,"
+   "  arm TEXT NOT NULL CHECK (arm IN ('candidate','reference')),"
+   "  rep INTEGER NOT NULL DEFAULT 0,"
+   "  outcome TEXT NOT NULL CHECK (outcome IN ('ok','malformed','error','timeout')),"
+   "  status INTEGER,"
+   "  answer TEXT,"
+   "  confidence REAL,"
+   "  correct INTEGER NOT NULL DEFAULT 0,"
+   "  compliant INTEGER NOT NULL DEFAULT 0,"
+   "  fields_ok INTEGER NOT NULL DEFAULT 0,"
+   "  fields INTEGER NOT NULL DEFAULT 0,"
+   "  latency_ms REAL,"
+   "  prompt_tokens INTEGER,"
+   "  completion_tokens INTEGER,"
+   "  attempts INTEGER NOT NULL DEFAULT 1,"
+   "  error TEXT,"
+   "  PRIMARY KEY (run_id, idx, arm, rep));"
+   "ALTER TABLE tasks ADD COLUMN min_confidence REAL;",
 };
 
 int Store_schema_version(void) {

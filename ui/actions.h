@@ -18,6 +18,7 @@
    _("Views", VIEW_HELP, "view-help", "Show this help") \
    _("Views", VIEW_INVENTORY, "view-inventory", "Show the ranked inventory") \
    _("Views", VIEW_RUNBOOK, "view-runbook", "Open the runbook of the task's phase") \
+   _("Views", VIEW_REPORT, "view-report", "Open the task's migration report (latest evaluation)") \
    _("Views", REFRESH, "refresh", "Reload from the workspace and redraw") \
    _("Prompts", FILTER, "filter", "Filter the list by text") \
    _("Prompts", PROMPT, "prompt", "Enter a command (:help lists them)") \
@@ -30,6 +31,7 @@
    _("Phases", PHASE_ADVANCE, "phase-advance", "Advance to the next phase if the gate is open") \
    _("Phases", PHASE_ROLLBACK, "phase-rollback", "Roll back to an earlier phase") \
    _("Phases", PHASE_STAY, "phase-stay", "Mark the task as staying on the API") \
+   _("Phases", APPLY_THRESHOLD, "apply-threshold", "Set min_confidence from the latest evaluation") \
    _("Runbooks", CHECK_TOGGLE, "check-toggle", "Check or uncheck the checklist item") \
    _("Runbooks", RUNBOOK_NEXT, "runbook-next", "Show the next phase's runbook") \
    _("Runbooks", RUNBOOK_PREV, "runbook-prev", "Show the previous phase's runbook")

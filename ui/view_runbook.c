@@ -1,11 +1,12 @@
 /* view_runbook.c - a phase runbook rendered through cmark, with its task-list items
- * checkable per task. */
+ * checkable per task; and, drawn the same way, a task's migration report. */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "console.h"
+#include "report.h"
 #include "runbook.h"
 #include "task.h"
 #include "util.h"
@@ -24,8 +25,15 @@ static void rb_load(View *v, int width) {
    rv->doc = NULL;
    rv->error = NULL;
    rv->width = width;
-   rv->doc = Runbook_load(v->arg, width - 2, &rv->error);
    rv->task_id = 0;
+   if (v->ops == &report_ops) {
+      bool open;
+      char *md = Report_markdown(Console_store(), v->arg, 0, &open, &rv->error);
+      rv->doc = md ? Md_render(md, width - 2) : NULL;
+      free(md);
+      return;
+   }
+   rv->doc = Runbook_load(v->arg, width - 2, &rv->error);
    if (rv->doc && v->arg2) {
       Task t;
       Task_init(&t);
@@ -159,4 +167,25 @@ const ViewOps runbook_ops = {
    .title = rb_title,
    .lines = rb_lines,
    .cursor_line = true,
+};
+
+static void report_title(View *v, char *buf, size_t size) {
+   snprintf(buf, size, "offramp \xc2\xb7 report %s", v->arg);
+}
+
+static int report_request(View *v, Action a) {
+   (void)v;
+   (void)a;
+   return NOT_HANDLED;
+}
+
+const ViewOps report_ops = {
+   .name = "report",
+   .open = rb_open,
+   .draw = rb_draw,
+   .request = report_request,
+   .done = rb_done,
+   .title = report_title,
+   .lines = rb_lines,
+   .cursor_line = false,
 };

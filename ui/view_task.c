@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "console.h"
+#include "eval.h"
 #include "inventory.h"
 #include "phase.h"
 #include "score.h"
@@ -36,6 +37,58 @@ static void phase_stepper(UText *u, Phase cur) {
    }
    if (cur == PHASE_STAY)
       UText_add(u, Draw_attr(C_CURRENT), "  [stays on API]");
+}
+
+/* The latest evaluation's headline and its gate, once the task has reached evaluate or has a run. */
+static void evaluation(UText *u, Store *st, const Task *t, Phase cur) {
+   long long run = Eval_latest_run(st, t->id);
+   if (!run && (cur < PHASE_EVALUATE || cur == PHASE_STAY))
+      return;
+   UText_nl(u);
+   UText_add(u, Draw_attr(C_HEADING), "EVALUATION  ");
+   EvalRunInfo r;
+   char *err = NULL;
+   EvalHeadline h;
+   if (!run || !Eval_get_run(st, run, &r, &err)) {
+      UText_add(u, Draw_attr(C_MISSING), "no finished run (offramp eval %s --candidate ...)", t->name);
+      UText_nl(u);
+      free(err);
+      return;
+   }
+   Eval_headline(r.metrics, &h);
+   UText_add(u, Draw_attr(C_DIM), "run %lld \xc2\xb7 %s \xc2\xb7 %.10s \xc2\xb7 e: report", r.id, r.candidate,
+             r.finished_at ? r.finished_at : "");
+   char buf[96];
+   Eval_fmt_rate(buf, sizeof buf, h.acc_k, h.acc_n);
+   UText_nl(u);
+   UText_add(u, A_NORMAL, "  %-15s %s", "accuracy", buf);
+   UText_add(u, Draw_attr(C_DIM), "  reference %.1f %%", h.ref_n ? 100.0 * (double)h.ref_k / (double)h.ref_n : 0);
+   Eval_fmt_rate(buf, sizeof buf, h.fmt_k, h.fmt_n);
+   UText_nl(u);
+   UText_add(u, A_NORMAL, "  %-15s %s", "format", buf);
+   UText_nl(u);
+   UText_add(u, A_NORMAL, "  %-15s ", "min_confidence");
+   if (!h.has_logprobs)
+      UText_add(u, Draw_attr(C_MISSING), "the candidate returned no logprobs");
+   else if (h.threshold < 0)
+      UText_add(u, Draw_attr(C_FAIL), "no threshold reaches the %.1f %% bar", 100 * h.bar);
+   else
+      UText_add(u, A_NORMAL, "recommended %.2f (%.1f %% coverage at %.1f %%)", h.threshold, 100 * h.coverage,
+                100 * h.covered_accuracy);
+   double set;
+   if (Eval_min_confidence(st, t->id, &set))
+      UText_add(u, Draw_attr(C_OK), " \xc2\xb7 set %.2f", set);
+   else if (h.threshold >= 0)
+      UText_add(u, Draw_attr(C_DIM), " \xc2\xb7 T sets it");
+   if (cur != PHASE_EVALUATE) {
+      Gate g;
+      Phase_gate_from(st, t, PHASE_EVALUATE, &g);
+      UText_nl(u);
+      UText_add(u, A_NORMAL, "  %-15s ", "eval gate");
+      UText_add(u, Draw_attr(g.open ? C_OK : C_FAIL), "%s", g.open ? "passed" : "not passed");
+   }
+   UText_nl(u);
+   EvalRunInfo_clear(&r);
 }
 
 static void build(TaskView *tv) {
@@ -77,6 +130,7 @@ static void build(TaskView *tv) {
       UText_add(u, A_NORMAL, "%s: %s", c->what, c->detail);
    }
    UText_nl(u);
+   evaluation(u, st, t, cur);
 
    Score sc;
    Score_compute(t, &sc);
@@ -258,6 +312,19 @@ static int tv_request(View *v, Action a) {
          Console_message("%s", err);
       free(err);
       free(reason);
+      tv_open(v);
+      return REDRAW;
+   }
+   case ACTION_VIEW_REPORT:
+      Console_open_view(&report_ops, v->arg, NULL);
+      return REDRAW;
+   case ACTION_APPLY_THRESHOLD: {
+      double value;
+      if (Eval_apply_threshold(Console_store(), v->arg, 0, &value, &err))
+         Console_message("min_confidence set to %.2f from the latest evaluation", value);
+      else
+         Console_message("%s", err);
+      free(err);
       tv_open(v);
       return REDRAW;
    }

@@ -1,0 +1,524 @@
+/* report.c - the Markdown and JSON migration report. */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval.h"
+#include "phase.h"
+#include "report.h"
+#include "task.h"
+#include "util.h"
+
+#define TABLE_CHUNK 50   /* rows per Markdown table: the console's table renderer holds 64 */
+
+/* A table cell: '|' would end the cell ("URL|MODEL" specs), newlines the row. */
+static void cell(Sbuf *sb, const char *s) {
+   Sbuf_puts(sb, "| ");
+   for (const char *p = s ? s : ""; *p; p++) {
+      if (*p == '|')
+         Sbuf_puts(sb, "\xc2\xa6");   /* ¦ */
+      else
+         Sbuf_putc(sb, *p == '\n' ? ' ' : *p);
+   }
+   Sbuf_putc(sb, ' ');
+}
+
+static void row_end(Sbuf *sb) {
+   Sbuf_puts(sb, "|\n");
+}
+
+static void header(Sbuf *sb, const char *const *cols, int n) {
+   for (int i = 0; i < n; i++)
+      cell(sb, cols[i]);
+   row_end(sb);
+   for (int i = 0; i < n; i++)
+      cell(sb, "---");
+   row_end(sb);
+}
+
+static const json_t *jget(const json_t *o, const char *a) {
+   return json_object_get(o, a);
+}
+
+static void rate(char *buf, size_t size, const json_t *r) {
+   if (!json_is_object(r)) {
+      snprintf(buf, size, "-");
+      return;
+   }
+   Eval_fmt_rate(buf, size, (long)json_integer_value(jget(r, "k")), (long)json_integer_value(jget(r, "n")));
+}
+
+/* Every row of a table the other steps own (datasets, experiments) as a Markdown table, when the
+ * workspace has it: the report shows what is there without depending on its exact columns. */
+static void generic_table(Store *st, Sbuf *sb, const char *table, long long task_id) {
+   if (!Store_has_table(st, table))
+      return;
+   char *sql = xasprintf("SELECT * FROM %s WHERE task_id = ? ORDER BY 1 LIMIT 20", table);
+   sqlite3_stmt *s = NULL;
+   if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+      free(sql);
+      return;
+   }
+   free(sql);
+   sqlite3_bind_int64(s, 1, task_id);
+   int rows = 0, ncol = sqlite3_column_count(s);
+   if (ncol > 8)
+      ncol = 8;
+   while (sqlite3_step(s) == SQLITE_ROW) {
+      if (rows++ == 0) {
+         for (int i = 0; i < ncol; i++)
+            cell(sb, sqlite3_column_name(s, i));
+         row_end(sb);
+         for (int i = 0; i < ncol; i++)
+            cell(sb, "---");
+         row_end(sb);
+      }
+      for (int i = 0; i < ncol; i++) {
+         const char *v = (const char *)sqlite3_column_text(s, i);
+         char buf[64];
+         snprintf(buf, sizeof buf, "%.60s", v ? v : "");
+         cell(sb, buf);
+      }
+      row_end(sb);
+   }
+   sqlite3_finalize(s);
+   Sbuf_puts(sb, rows ? "\n" : "");
+   if (!rows)
+      Sbuf_printf(sb, "No %s for this task yet.\n\n", table);
+}
+
+static void audit_section(Store *st, Sbuf *sb, const Task *t) {
+   char a[32], b[32];
+   Sbuf_puts(sb, "## Audit\n\n");
+   static const char *const cols[] = { "figure", "value" };
+   header(sb, cols, 2);
+   char *model = xasprintf("%s%s%s", t->provider, *t->provider ? " " : "", *t->model ? t->model : "not set");
+   cell(sb, "API model");
+   cell(sb, model);
+   row_end(sb);
+   free(model);
+   cell(sb, "monthly calls");
+   cell(sb, fmt_count(a, sizeof a, t->monthly_volume));
+   row_end(sb);
+   cell(sb, "monthly cost");
+   cell(sb, fmt_money(b, sizeof b, t->monthly_cost, 0));
+   row_end(sb);
+   cell(sb, "output kind");
+   cell(sb, OutputKind_name(t->kind));
+   row_end(sb);
+   cell(sb, "logged exchanges");
+   cell(sb, fmt_count(a, sizeof a, t->logged));
+   row_end(sb);
+   cell(sb, "phase");
+   cell(sb, t->phase);
+   row_end(sb);
+   if (Store_has_table(st, "audit_daily")) {
+      sqlite3_stmt *s = NULL;
+      if (sqlite3_prepare_v2(st->db, "SELECT sum(calls), sum(errors), sum(in_tokens), sum(out_tokens), min(day), max(day) "
+                                     "FROM audit_daily WHERE task_id = ?", -1, &s, NULL) == SQLITE_OK) {
+         sqlite3_bind_int64(s, 1, t->id);
+         if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+            char v[96];
+            snprintf(v, sizeof v, "%s calls, %s errors, %s to %s", fmt_count(a, sizeof a, sqlite3_column_int64(s, 0)),
+                     fmt_count(b, sizeof b, sqlite3_column_int64(s, 1)), sqlite3_column_text(s, 4),
+                     sqlite3_column_text(s, 5));
+            cell(sb, "audited traffic");
+            cell(sb, v);
+            row_end(sb);
+            snprintf(v, sizeof v, "%s in, %s out", fmt_count(a, sizeof a, sqlite3_column_int64(s, 2)),
+                     fmt_count(b, sizeof b, sqlite3_column_int64(s, 3)));
+            cell(sb, "audited tokens");
+            cell(sb, v);
+            row_end(sb);
+         }
+         sqlite3_finalize(s);
+      }
+   }
+   Sbuf_putc(sb, '\n');
+}
+
+static void runs_section(Store *st, Sbuf *sb, const Task *t) {
+   Sbuf_puts(sb, "## Evaluation runs\n\n");
+   sqlite3_stmt *s = Store_prepare(st, "SELECT id FROM eval_runs WHERE task_id = ? ORDER BY id DESC LIMIT 20");
+   sqlite3_bind_int64(s, 1, t->id);
+   int n = 0;
+   static const char *const cols[] = { "run", "candidate", "reference", "test set", "status", "accuracy", "format" };
+   while (sqlite3_step(s) == SQLITE_ROW) {
+      EvalRunInfo r;
+      char *err = NULL, buf[96];
+      if (!Eval_get_run(st, sqlite3_column_int64(s, 0), &r, &err)) {
+         free(err);
+         continue;
+      }
+      if (n++ == 0)
+         header(sb, cols, 7);
+      snprintf(buf, sizeof buf, "%lld", r.id);
+      cell(sb, buf);
+      cell(sb, r.candidate);
+      cell(sb, *r.reference ? r.reference : "logged answers");
+      cell(sb, r.dataset);
+      cell(sb, r.status);
+      const json_t *c = jget(r.metrics, "candidate");
+      rate(buf, sizeof buf, jget(c, "accuracy"));
+      cell(sb, buf);
+      rate(buf, sizeof buf, jget(c, "format"));
+      cell(sb, buf);
+      row_end(sb);
+      EvalRunInfo_clear(&r);
+   }
+   sqlite3_finalize(s);
+   Sbuf_puts(sb, n ? "\n" : "No evaluation run yet: `offramp eval TASK --candidate BACKEND:MODEL`.\n\n");
+}
+
+static void latency(char *buf, size_t size, const json_t *l) {
+   if (!json_is_object(l) || json_integer_value(jget(l, "n")) == 0) {
+      snprintf(buf, size, "-");
+      return;
+   }
+   char a[32];
+   snprintf(buf, size, "%.1f / %.1f / %.1f ms (n=%s)", json_number_value(jget(l, "p50")),
+            json_number_value(jget(l, "p95")), json_number_value(jget(l, "p99")),
+            fmt_count(a, sizeof a, json_integer_value(jget(l, "n"))));
+}
+
+static void money(char *buf, size_t size, const json_t *arm) {
+   const json_t *c = jget(arm, "cost_per_1k");
+   if (json_is_number(c))
+      fmt_money(buf, size, json_number_value(c), -1);
+   else
+      snprintf(buf, size, "unpriced");
+}
+
+static void metric_row(Sbuf *sb, const char *name, const char *a, const char *b) {
+   cell(sb, name);
+   cell(sb, a);
+   cell(sb, b);
+   row_end(sb);
+}
+
+static void eval_table(Sbuf *sb, const json_t *m) {
+   const json_t *c = jget(m, "candidate"), *r = jget(m, "reference");
+   bool logged = str_eq(json_string_value(jget(r, "source")), "logged");
+   char a[128], b[128];
+   char *rname = logged ? xasprintf("reference: logged answers (%s)", json_string_value(jget(r, "model")))
+                        : xasprintf("reference: %s", json_string_value(jget(r, "model")));
+   char *cname = xasprintf("candidate: %s", json_string_value(jget(c, "model")));
+   const char *cols[] = { "metric", cname, rname };
+   header(sb, cols, 3);
+   free(cname);
+   free(rname);
+   rate(a, sizeof a, jget(c, "accuracy"));
+   rate(b, sizeof b, jget(r, "accuracy"));
+   metric_row(sb, "accuracy", a, b);
+   if (jget(c, "field_accuracy")) {
+      rate(a, sizeof a, jget(c, "field_accuracy"));
+      rate(b, sizeof b, jget(r, "field_accuracy"));
+      metric_row(sb, "field accuracy", a, b);
+   }
+   rate(a, sizeof a, jget(c, "format"));
+   rate(b, sizeof b, jget(r, "format"));
+   metric_row(sb, "format compliance", a, logged ? "-" : b);
+   if (jget(c, "consistency")) {
+      rate(a, sizeof a, jget(c, "consistency"));
+      size_t len = strlen(a);
+      snprintf(a + len, sizeof a - len, ", %lld repeats", (long long)json_integer_value(jget(jget(c, "consistency"), "repeats")));
+      metric_row(sb, "consistency", a, "-");
+   }
+   latency(a, sizeof a, jget(c, "latency_ms"));
+   latency(b, sizeof b, jget(r, "latency_ms"));
+   metric_row(sb, "latency p50 / p95 / p99", a, b);
+   const json_t *tc = jget(c, "tokens_per_1k"), *tr = jget(r, "tokens_per_1k");
+   if (json_is_number(jget(tc, "prompt")))
+      snprintf(a, sizeof a, "%.0f in / %.0f out", json_number_value(jget(tc, "prompt")), json_number_value(jget(tc, "completion")));
+   else
+      snprintf(a, sizeof a, "not reported");
+   if (json_is_number(jget(tr, "prompt")))
+      snprintf(b, sizeof b, "%.0f in / %.0f out", json_number_value(jget(tr, "prompt")), json_number_value(jget(tr, "completion")));
+   else
+      snprintf(b, sizeof b, logged ? "-" : "not reported");
+   metric_row(sb, "tokens per 1,000 requests", a, b);
+   money(a, sizeof a, c);
+   money(b, sizeof b, r);
+   if (logged && json_is_number(jget(r, "cost_per_1k")))
+      snprintf(b + strlen(b), sizeof b - strlen(b), " (audit: monthly cost / calls)");
+   metric_row(sb, "cost per 1,000 requests", a, b);
+   snprintf(a, sizeof a, "%lld / %lld / %lld", (long long)json_integer_value(jget(c, "errors")),
+            (long long)json_integer_value(jget(c, "timeouts")), (long long)json_integer_value(jget(c, "malformed")));
+   snprintf(b, sizeof b, "%lld / %lld / %lld", (long long)json_integer_value(jget(r, "errors")),
+            (long long)json_integer_value(jget(r, "timeouts")), (long long)json_integer_value(jget(r, "malformed")));
+   metric_row(sb, "errors / timeouts / malformed", a, logged ? "-" : b);
+   Sbuf_putc(sb, '\n');
+}
+
+static int by_f1(const void *a, const void *b) {
+   double x = json_number_value(json_object_get(*(json_t *const *)a, "f1"));
+   double y = json_number_value(json_object_get(*(json_t *const *)b, "f1"));
+   return x < y ? -1 : x > y;
+}
+
+static void classes_section(Sbuf *sb, const json_t *m) {
+   const json_t *classes = jget(m, "classes");
+   size_t n = json_array_size(classes);
+   if (!n)
+      return;
+   Sbuf_puts(sb, "### Per class (weakest F1 first)\n\n");
+   json_t **sorted = xcalloc(n, sizeof *sorted);
+   for (size_t i = 0; i < n; i++)
+      sorted[i] = json_array_get(classes, i);
+   qsort(sorted, n, sizeof *sorted, by_f1);
+   static const char *const cols[] = { "class", "support", "answered", "precision", "recall", "F1" };
+   for (size_t i = 0; i < n; i++) {
+      if (i % TABLE_CHUNK == 0) {
+         if (i)
+            Sbuf_putc(sb, '\n');
+         header(sb, cols, 6);
+      }
+      char buf[32];
+      cell(sb, json_string_value(jget(sorted[i], "label")));
+      snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(jget(sorted[i], "support")));
+      cell(sb, buf);
+      snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(jget(sorted[i], "predicted")));
+      cell(sb, buf);
+      snprintf(buf, sizeof buf, "%.3f", json_number_value(jget(sorted[i], "precision")));
+      cell(sb, buf);
+      snprintf(buf, sizeof buf, "%.3f", json_number_value(jget(sorted[i], "recall")));
+      cell(sb, buf);
+      snprintf(buf, sizeof buf, "%.3f", json_number_value(jget(sorted[i], "f1")));
+      cell(sb, buf);
+      row_end(sb);
+   }
+   free(sorted);
+   Sbuf_putc(sb, '\n');
+
+   /* A full matrix is readable up to a handful of labels; past that, the largest confusions. */
+   const json_t *conf = jget(m, "confusion"), *labels = jget(conf, "labels"), *counts = jget(conf, "counts");
+   size_t L = json_array_size(labels);
+   if (L <= 6) {
+      Sbuf_puts(sb, "### Confusion matrix (rows: expected, columns: answered)\n\n");
+      cell(sb, "expected \\ answered");
+      for (size_t j = 0; j < L; j++)
+         cell(sb, json_string_value(json_array_get(labels, j)));
+      cell(sb, "other");
+      row_end(sb);
+      for (size_t j = 0; j <= L + 1; j++)
+         cell(sb, "---");
+      row_end(sb);
+      for (size_t i = 0; i < L; i++) {
+         cell(sb, json_string_value(json_array_get(labels, i)));
+         for (size_t j = 0; j <= L; j++) {
+            char buf[24];
+            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(json_array_get(json_array_get(counts, i), j)));
+            cell(sb, buf);
+         }
+         row_end(sb);
+      }
+      Sbuf_putc(sb, '\n');
+      return;
+   }
+   Sbuf_puts(sb, "### Most frequent confusions\n\n");
+   static const char *const ccols[] = { "expected", "answered", "rows" };
+   header(sb, ccols, 3);
+   int shown = 0;
+   /* Ten largest off-diagonal cells, by repeated selection (L is small enough). */
+   while (shown < 10) {
+      long best = 0;
+      size_t bi = 0, bj = 0;
+      for (size_t i = 0; i < L; i++) {
+         for (size_t j = 0; j <= L; j++) {
+            long v = (long)json_integer_value(json_array_get(json_array_get(counts, i), j));
+            if (i == j || v <= 0)
+               continue;
+            if (v > best) {
+               best = v;
+               bi = i;
+               bj = j;
+            }
+         }
+      }
+      if (best == 0)
+         break;
+      char buf[24];
+      cell(sb, json_string_value(json_array_get(labels, bi)));
+      cell(sb, bj == L ? "(outside the label set)" : json_string_value(json_array_get(labels, bj)));
+      snprintf(buf, sizeof buf, "%ld", best);
+      cell(sb, buf);
+      row_end(sb);
+      /* Zeroed in the metrics this report loaded (and frees): the next pass finds the next largest. */
+      json_array_set_new(json_array_get(counts, bi), bj, json_integer(0));
+      shown++;
+   }
+   Sbuf_putc(sb, '\n');
+}
+
+static void curve_section(Sbuf *sb, const json_t *m, Store *st, const Task *t, long long run) {
+   const json_t *curve = jget(m, "curve"), *pts = jget(curve, "points"), *rec = jget(curve, "recommended");
+   Sbuf_puts(sb, "## Confidence and coverage\n\n");
+   if (!json_is_array(pts)) {
+      Sbuf_puts(sb, "The candidate returned no logprobs, so there is no confidence to fall back on: the curve and "
+                    "the route's `min_confidence` need a server that returns `logprobs`.\n\n");
+      return;
+   }
+   double bar = json_number_value(jget(curve, "bar"));
+   int best = json_is_object(rec) ? (int)lround(json_number_value(jget(rec, "threshold")) * 100) : -1;
+   Sbuf_printf(sb, "If the candidate only answered at or above a confidence threshold and the rest fell back to the "
+                   "API: the share it answers (bar) and its accuracy on that share (bar of the task: %.1f %%).\n\n",
+               100 * bar);
+   Sbuf_puts(sb, "```\nthreshold  coverage (# = 2.5 %)                       share  accuracy\n");
+   int shown[16], n = 0;
+   for (int p = 0; p <= 90; p += 10)
+      shown[n++] = p;
+   shown[n++] = 95;
+   shown[n++] = 99;
+   if (best >= 0 && best % 10 != 0 && best != 95 && best != 99)
+      shown[n++] = best;
+   for (int i = 0; i < n; i++) {   /* keep thresholds ascending with the recommended one in place */
+      for (int j = i + 1; j < n; j++) {
+         if (shown[j] < shown[i]) {
+            int x = shown[i];
+            shown[i] = shown[j];
+            shown[j] = x;
+         }
+      }
+   }
+   for (int i = 0; i < n; i++) {
+      const json_t *pt = json_array_get(pts, (size_t)shown[i]);
+      double cov = json_number_value(jget(pt, "coverage"));
+      int hashes = (int)lround(cov * 40);
+      char bar_text[48], acc[16];
+      memset(bar_text, '#', (size_t)hashes);
+      memset(bar_text + hashes, '.', (size_t)(40 - hashes));
+      bar_text[40] = '\0';
+      if (json_is_number(jget(pt, "accuracy")))
+         snprintf(acc, sizeof acc, "%5.1f %%", 100 * json_number_value(jget(pt, "accuracy")));
+      else
+         snprintf(acc, sizeof acc, "    -  ");
+      Sbuf_printf(sb, "%s %.2f     %s %5.1f %%  %s\n", shown[i] == best ? ">" : " ", shown[i] / 100.0, bar_text,
+                  100 * cov, acc);
+   }
+   Sbuf_puts(sb, "```\n\n");
+   if (best < 0) {
+      Sbuf_printf(sb, "**No threshold reaches the bar of %.1f %%**: the candidate is not accurate enough even on the "
+                      "answers it is most sure of.\n\n", 100 * bar);
+   } else {
+      char a[32];
+      Sbuf_printf(sb, "**Recommended min_confidence %.2f**: the candidate answers %.1f %% of requests (%s rows) at "
+                      "%.1f %% accuracy; the rest fall back to the API. Set it with "
+                      "`offramp eval apply-threshold %s %lld`.\n\n",
+                  best / 100.0, 100 * json_number_value(jget(rec, "coverage")),
+                  fmt_count(a, sizeof a, json_integer_value(jget(rec, "covered"))),
+                  100 * json_number_value(jget(rec, "accuracy")), t->name, run);
+   }
+   double cur;
+   if (Eval_min_confidence(st, t->id, &cur))
+      Sbuf_printf(sb, "The task's min_confidence is set to %.2f.\n\n", cur);
+}
+
+static void gate_section(Sbuf *sb, const Gate *g) {
+   Sbuf_printf(sb, "## Gate: evaluate \xe2\x86\x92 shadow: %s\n\n", g->open ? "PASSED" : "NOT PASSED");
+   for (int i = 0; i < g->n; i++) {
+      const GateCheck *c = &g->checks[i];
+      Sbuf_printf(sb, "- %s **%s**: %s\n", c->status == CHECK_PASS ? "\xe2\x9c\x93" : c->status == CHECK_FAIL ? "\xe2\x9c\x97" : "?",
+                  c->what, c->detail);
+   }
+   Sbuf_putc(sb, '\n');
+}
+
+/* What both forms need: the task, the run, the gate. */
+typedef struct {
+   Task t;
+   EvalRunInfo r;
+   bool has_run;
+   Gate g;
+} ReportData;
+
+static bool report_load(Store *st, const char *task, long long run, ReportData *d, char **err) {
+   memset(d, 0, sizeof *d);
+   Task_init(&d->t);
+   if (!Task_get(st, task, &d->t, err))
+      return false;
+   if (!run)
+      run = Eval_latest_run(st, d->t.id);
+   if (run) {
+      if (!Eval_get_run(st, run, &d->r, err)) {
+         Task_clear(&d->t);
+         return false;
+      }
+      if (d->r.task_id != d->t.id) {
+         *err = xasprintf("run %lld evaluated task %s, not %s", run, d->r.task, d->t.name);
+         EvalRunInfo_clear(&d->r);
+         Task_clear(&d->t);
+         return false;
+      }
+      d->has_run = d->r.metrics != NULL;
+   }
+   Phase_gate_from(st, &d->t, PHASE_EVALUATE, &d->g);
+   return true;
+}
+
+static void report_clear(ReportData *d) {
+   Task_clear(&d->t);
+   EvalRunInfo_clear(&d->r);
+}
+
+char *Report_markdown(Store *st, const char *task, long long run, bool *gate_open, char **err) {
+   ReportData d;
+   if (!report_load(st, task, run, &d, err))
+      return NULL;
+   Sbuf sb = { 0 };
+   char ts[32];
+   now_iso8601(ts);
+   Sbuf_printf(&sb, "# Migration report: %s\n\n", d.t.name);
+   Sbuf_printf(&sb, "%s%sGenerated %.10s %.5s UTC by offramp %s. Gate: **%s**.\n\n", d.t.description,
+               *d.t.description ? ". " : "", ts, ts + 11, PACKAGE_VERSION, d.g.open ? "passed" : "not passed");
+   audit_section(st, &sb, &d.t);
+   Sbuf_puts(&sb, "## Dataset\n\n");
+   if (d.has_run) {
+      const json_t *ts_ = jget(d.r.metrics, "test_set");
+      char a[32];
+      Sbuf_printf(&sb, "The evaluation's test set: %s, %s rows (content hash %s), compared as `%s`.\n\n",
+                  json_string_value(jget(ts_, "source")), fmt_count(a, sizeof a, json_integer_value(jget(d.r.metrics, "n"))),
+                  json_string_value(jget(ts_, "hash")), json_string_value(jget(d.r.metrics, "compare")));
+   }
+   generic_table(st, &sb, "datasets", d.t.id);
+   if (Store_has_table(st, "experiments")) {
+      Sbuf_puts(&sb, "## Experiments\n\n");
+      generic_table(st, &sb, "experiments", d.t.id);
+   }
+   runs_section(st, &sb, &d.t);
+   if (d.has_run) {
+      Sbuf_printf(&sb, "## Evaluation (run %lld, %.10s)\n\n", d.r.id, d.r.finished_at ? d.r.finished_at : "");
+      eval_table(&sb, d.r.metrics);
+      classes_section(&sb, d.r.metrics);
+      curve_section(&sb, d.r.metrics, st, &d.t, d.r.id);
+   }
+   gate_section(&sb, &d.g);
+   *gate_open = d.g.open;
+   report_clear(&d);
+   return Sbuf_steal(&sb);
+}
+
+json_t *Report_json(Store *st, const char *task, long long run, bool *gate_open, char **err) {
+   ReportData d;
+   if (!report_load(st, task, run, &d, err))
+      return NULL;
+   json_t *checks = json_array();
+   for (int i = 0; i < d.g.n; i++) {
+      const GateCheck *c = &d.g.checks[i];
+      json_array_append_new(checks, json_pack("{s:s, s:s, s:s}", "what", c->what, "status",
+                                              c->status == CHECK_PASS ? "pass" : c->status == CHECK_FAIL ? "fail" : "missing",
+                                              "detail", c->detail));
+   }
+   double mc;
+   json_t *j = json_pack("{s:o, s:o, s:o, s:o}", "task", Task_to_json(&d.t), "run",
+                         d.has_run ? json_integer(d.r.id) : json_null(), "evaluation",
+                         d.has_run ? json_incref(d.r.metrics) : json_null(), "gate",
+                         json_pack("{s:s, s:s, s:b, s:o}", "from", "evaluate", "to", "shadow", "open", d.g.open,
+                                   "checks", checks));
+   json_object_set_new(j, "min_confidence", Eval_min_confidence(st, d.t.id, &mc) ? json_real(mc) : json_null());
+   *gate_open = d.g.open;
+   report_clear(&d);
+   return j;
+}

@@ -1,0 +1,17 @@
+/* report.h - the migration report of a task: audit figures, dataset, experiments, the latest
+ * evaluation with its per-class table and confidence curve, and the evaluation gate, as
+ * Markdown (rendered by the console's runbook viewer) or JSON. */
+#ifndef OFFRAMP_REPORT_H
+#define OFFRAMP_REPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "store.h"
+
+/* run 0: the task's latest finished evaluation. *gate_open tells CI whether the evaluation
+ * gate passes. NULL with *err when the task or the run does not exist. */
+char *Report_markdown(Store *st, const char *task, long long run, bool *gate_open, char **err);
+json_t *Report_json(Store *st, const char *task, long long run, bool *gate_open, char **err);
+
+#endif
