@@ -11,6 +11,7 @@
 const Command Commands[] = {
    { "task", cmd_task, "inventory: add, edit, list, show, remove and score AI touchpoints" },
    { "phase", cmd_phase, "migration phases: show the gate, advance, roll back, history" },
+   { "dataset", cmd_dataset, "build, list, show and export train/test sets from captured exchanges" },
    { "runbook", cmd_runbook, "print a phase runbook and a task's checklist progress" },
    { "console", cmd_console, "open the console (the default without a subcommand)" },
    { "demo", cmd_demo, "open the console on a self-contained demo workspace" },

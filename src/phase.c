@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataset.h"
 #include "phase.h"
 #include "score.h"
 #include "util.h"
@@ -116,9 +117,13 @@ void Phase_gate(Store *st, const Task *t, Gate *g) {
    case PHASE_AUDIT:
       gate_audit(st, t, g);
       break;
-   case PHASE_DATASET:
-      check(g, CHECK_MISSING, "dataset", "no dataset built yet (offramp dataset build %s)", t->name);
+   case PHASE_DATASET: {
+      GateCheck dc[GATE_MAX_CHECKS];
+      int n = Dataset_gate_checks(st, t, dc, GATE_MAX_CHECKS);
+      for (int i = 0; i < n; i++)
+         check(g, dc[i].status, dc[i].what, "%s", dc[i].detail);
       break;
+   }
    case PHASE_TRAIN:
       check(g, CHECK_MISSING, "training job", "no training job has succeeded yet (offramp train %s ...)", t->name);
       break;
