@@ -47,6 +47,7 @@ static const char default_bindings[] =
    "bind task > phase-advance\n"
    "bind task < phase-rollback\n"
    "bind task S phase-stay\n"
+   "bind task d dataset-build\n"
    "bind runbook <Space> check-toggle\n"
    "bind runbook x check-toggle\n"
    "bind runbook ] runbook-next\n"
