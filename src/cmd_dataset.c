@@ -175,10 +175,16 @@ static int dataset_build(Cli *cli, const char *task, DatasetParams *p, bool json
       free(err);
       rc = EXIT_ERROR;
    } else {
-      if (json)
-         Cli_print_json(dataset_json(&d));
-      else
+      if (json) {
+         json_t *o = dataset_json(&d);
+         json_object_set_new(o, "seconds", json_pack("{s:f, s:f, s:f}", "read", d.secs_read, "dedupe", d.secs_dedupe,
+                                                     "rest", d.secs_rest));
+         Cli_print_json(o);
+      } else {
          print_dataset(&d);
+         printf("  %-9s %.2f s: reading %.2f s, duplicates %.2f s, filters, split and files %.2f s\n", "time",
+                d.secs_read + d.secs_dedupe + d.secs_rest, d.secs_read, d.secs_dedupe, d.secs_rest);
+      }
       Dataset_clear(&d);
    }
    Store_close(st);

@@ -44,6 +44,9 @@ typedef struct {
    char *dir;                   /* absolute path of the dataset's directory */
    char *train_sha256, *test_sha256, *report_sha256;
    json_t *report;              /* dataset.json's content */
+   /* Filled by Dataset_build only: seconds spent reading and parsing the records, grouping
+    * duplicates (MinHash), and the rest (filters, split, writing, registering). */
+   double secs_read, secs_dedupe, secs_rest;
 } Dataset;
 
 void Dataset_clear(Dataset *d);
