@@ -153,13 +153,6 @@ static bool get_task(Store *st, const char *name, Task *t) {
    return false;
 }
 
-static bool parse_real(const char *opt, const char *val, double *out) {
-   if (parse_double(val, out))
-      return true;
-   fprintf(stderr, "offramp dataset: %s '%s' is not a number\n", opt, val);
-   return false;
-}
-
 static int dataset_build(Cli *cli, const char *task, DatasetParams *p, bool json) {
    char *err = NULL;
    if (!Dataset_check_params(p, &err)) {
@@ -377,19 +370,29 @@ int cmd_dataset(Cli *cli, int argc, char **argv) {
    const char *out = NULL, *set = NULL;
    argc--;
    argv++;
+   /* The options that take a real number, and where it goes. */
+   const struct {
+      int opt;
+      double *to;
+   } reals[] = { { O_FRAC, &p.test_frac }, { O_CAP, &p.cap_factor }, { O_NEAR, &p.near_dup }, { O_OUTK, &p.outlier_k } };
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       build_opt |= c >= O_SINCE && c <= O_SEED;
+      for (size_t i = 0; i < ARRAY_SIZE(reals); i++) {
+         if (c == reals[i].opt && !parse_double(optarg, reals[i].to))
+            return Cli_usage_error("dataset", "--%s '%s' is not a number", opts[c - O_SINCE].name, optarg);
+      }
       switch (c) {
+      case O_FRAC:
+      case O_CAP:
+      case O_NEAR:
+      case O_OUTK:
+         break;
       case O_SINCE:
          p.since = optarg;
          break;
       case O_UNTIL:
          p.until = optarg;
-         break;
-      case O_FRAC:
-         if (!parse_real("--test-frac", optarg, &p.test_frac))
-            return EXIT_USAGE;
          break;
       case O_MIN:
          p.min_train = Cli_long("dataset", "--min-train", optarg, 1, 100000000);
@@ -398,18 +401,6 @@ int cmd_dataset(Cli *cli, int argc, char **argv) {
          if (!str_eq(optarg, "cap") && !str_eq(optarg, "none"))
             return Cli_usage_error("dataset", "--balance '%s' is not cap or none", optarg);
          p.balance = str_eq(optarg, "cap");
-         break;
-      case O_CAP:
-         if (!parse_real("--cap-factor", optarg, &p.cap_factor))
-            return EXIT_USAGE;
-         break;
-      case O_NEAR:
-         if (!parse_real("--near-dup", optarg, &p.near_dup))
-            return EXIT_USAGE;
-         break;
-      case O_OUTK:
-         if (!parse_real("--outlier-k", optarg, &p.outlier_k))
-            return EXIT_USAGE;
          break;
       case O_MINL:
          p.min_label = Cli_long("dataset", "--min-label", optarg, 0, 100000000);

@@ -460,7 +460,8 @@ static void user_labels(Store *st, long long task_id, LabelSet *ls) {
    }
    sqlite3_finalize(s);
    /* strcmp order, which bsearch relies on, whatever SQLite's collation did. */
-   qsort(ls->labels, ls->n, sizeof *ls->labels, cmp_str);
+   if (ls->n)
+      qsort(ls->labels, ls->n, sizeof *ls->labels, cmp_str);
    ls->user = ls->n > 0;
 }
 
@@ -789,6 +790,8 @@ static int cmp_u64(const void *a, const void *b) {
 
 /* Test keys also present in train: the leak count; train keys sorted in place. */
 static long long count_overlap(uint64_t *train, size_t ntrain, const uint64_t *test, size_t ntest) {
+   if (ntrain == 0)
+      return 0;
    qsort(train, ntrain, sizeof *train, cmp_u64);
    long long n = 0;
    for (size_t i = 0; i < ntest; i++)
@@ -908,33 +911,20 @@ static json_t *report_json(const Task *t, const DatasetParams *p, long long min_
    return rep;
 }
 
-static bool write_all(int fd, const char *s, size_t n) {
-   while (n > 0) {
-      ssize_t w = write(fd, s, n);
-      if (w < 0 && errno == EINTR)
-         continue;
-      if (w <= 0)
-         return false;
-      s += w;
-      n -= (size_t)w;
-   }
-   return true;
-}
-
-/* An owner-only file written in one go (buffered in sb) with its sha256. */
+/* An owner-only file written in one go (buffered in sb) and synced, with its sha256. */
 static bool write_file(const char *dir, const char *name, const Sbuf *sb, char hex[65], char **err) {
    char *path = xasprintf("%s/%s", dir, name);
+   const char *data = sb->buf ? sb->buf : "";
    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-   bool ok = fd >= 0 && write_all(fd, sb->buf ? sb->buf : "", sb->len) && fsync(fd) == 0;
+   FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+   bool ok = f && fwrite(data, 1, sb->len, f) == sb->len && fflush(f) == 0 && fsync(fd) == 0;
+   if (f ? fclose(f) != 0 : fd >= 0 && close(fd) != 0)
+      ok = false;
    if (!ok)
       *err = xasprintf("cannot write %s: %s", path, strerror(errno));
-   if (fd >= 0 && close(fd) != 0 && ok) {
-      *err = xasprintf("cannot write %s: %s", path, strerror(errno));
-      ok = false;
-   }
    Sha256 h;
    Sha256_init(&h);
-   Sha256_update(&h, sb->buf ? sb->buf : "", sb->len);
+   Sha256_update(&h, data, sb->len);
    Sha256_final_hex(&h, hex);
    free(path);
    return ok;

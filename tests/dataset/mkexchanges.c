@@ -55,67 +55,64 @@ static bool csv_field(const char **p, Sbuf *sb, bool *end_of_row) {
    return true;
 }
 
-static char *slurp(const char *path) {
-   FILE *f = fopen(path, "rb");
-   if (!f)
-      return NULL;
-   Sbuf sb = { 0 };
-   char buf[65536];
-   size_t n;
-   while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-      Sbuf_add(&sb, buf, n);
-   fclose(f);
-   return Sbuf_steal(&sb);
+/* The next CSV record of f into rec: lines are joined while a quoted field is still open. */
+static bool csv_record(FILE *f, Sbuf *rec) {
+   char *line = NULL;
+   size_t cap = 0;
+   size_t quotes = 0;
+   Sbuf_reset(rec);
+   while (getline(&line, &cap, f) > 0) {
+      Sbuf_puts(rec, line);
+      for (const char *p = line; *p; p++)
+         quotes += *p == '"';
+      if (quotes % 2 == 0)
+         break;
+   }
+   free(line);
+   return rec->len > 0;
 }
 
 static bool load_csv(RecordGen *g, const char *path, long long *added) {
-   char *text = slurp(path);
-   if (!text) {
+   FILE *in = fopen(path, "r");
+   if (!in) {
       fprintf(stderr, "mkexchanges: cannot read %s\n", path);
       return false;
    }
-   const char *p = text;
-   while (*p && *p != '\n')   /* the header */
-      p++;
-   if (*p)
-      p++;
-   Sbuf f[3] = { { 0 } };
-   bool ok = true;
+   Sbuf rec = { 0 }, f[3] = { { 0 } };
+   bool ok = csv_record(in, &rec);   /* the header */
    long long line = 1;
-   while (ok && *p) {
+   while (ok && csv_record(in, &rec)) {
+      const char *p = rec.buf;
       int nf = 0;
       bool end = false;
       line++;
-      while (!end) {
+      while (ok && !end) {
          Sbuf scratch = { 0 };
-         if (!csv_field(&p, nf < 3 ? &f[nf] : &scratch, &end)) {
-            fprintf(stderr, "mkexchanges: %s:%lld: bad CSV quoting\n", path, line);
-            ok = false;
-            Sbuf_free(&scratch);
-            break;
-         }
+         ok = csv_field(&p, nf < 3 ? &f[nf] : &scratch, &end);
          Sbuf_free(&scratch);
          nf++;
       }
-      if (!ok || (nf == 1 && !*f[0].buf))
-         continue;
       Defect d = DEFECT_NONE;
-      if (nf < 2 || (nf >= 3 && !Defect_parse(f[2].buf, &d))) {
+      if (!ok) {
+         fprintf(stderr, "mkexchanges: %s:%lld: bad CSV quoting\n", path, line);
+      } else if (nf == 1 && !*f[0].buf) {
+         continue;
+      } else if (nf < 2 || (nf >= 3 && !Defect_parse(f[2].buf, &d))) {
          fprintf(stderr, "mkexchanges: %s:%lld: want text,label[,defect]\n", path, line);
          ok = false;
-         break;
-      }
-      char *err = NULL;
-      if (!Records_add(g, f[0].buf, f[1].buf, d, &err)) {
-         fprintf(stderr, "mkexchanges: %s\n", err);
+      } else {
+         char *err = NULL;
+         ok = Records_add(g, f[0].buf, f[1].buf, d, &err);
+         if (!ok)
+            fprintf(stderr, "mkexchanges: %s\n", err);
          free(err);
-         ok = false;
+         (*added)++;
       }
-      (*added)++;
    }
    for (int i = 0; i < 3; i++)
       Sbuf_free(&f[i]);
-   free(text);
+   Sbuf_free(&rec);
+   fclose(in);
    return ok;
 }
 
