@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
@@ -1280,62 +1281,113 @@ static long long file_keys(const char *dir, const char *name, const char *sha, u
    return n;
 }
 
-int Dataset_gate_checks(Store *st, const Task *t, GateCheck *out, int max) {
-   Dataset d;
-   char *err = NULL;
-   int n = 0;
+static void set_check(GateCheck *c, CheckStatus status, const char *what, const char *fmt, ...) ATTR_PRINTF(4, 5);
+static void set_check(GateCheck *c, CheckStatus status, const char *what, const char *fmt, ...) {
+   c->status = status;
+   snprintf(c->what, sizeof c->what, "%s", what);
+   va_list ap;
+   va_start(ap, fmt);
+   vsnprintf(c->detail, sizeof c->detail, fmt, ap);
+   va_end(ap);
+}
+
+/* The overlap check reads and parses both files, and the console asks on every rebuild of a
+ * task view: the last answer stands while the dataset's registry row and files are the same. */
+static struct {
+   long long id, rows_train, rows_test;
+   char train_sha256[65], test_sha256[65];
+   struct stat train, test;
+   GateCheck check;
+} overlap_cache;
+
+static bool same_stat(const struct stat *a, const struct stat *b) {
+   return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+          a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static void overlap_check(const Dataset *d, GateCheck *c) {
    char a[32], b[32];
-#define ADD(status_, what_, ...)                                                     \
-   do {                                                                              \
-      if (n < max) {                                                                 \
-         out[n].status = (status_);                                                  \
-         snprintf(out[n].what, sizeof out[n].what, "%s", (what_));                   \
-         snprintf(out[n].detail, sizeof out[n].detail, __VA_ARGS__);                 \
-         n++;                                                                        \
-      }                                                                              \
-   } while (0)
-   if (!Dataset_get(st, t, 0, &d, &err)) {
-      free(err);
-      ADD(CHECK_MISSING, "dataset", "no dataset built yet (offramp dataset build %s)", t->name);
-      return n;
+   char *trp = xasprintf("%s/train.jsonl", d->dir), *tep = xasprintf("%s/test.jsonl", d->dir);
+   struct stat trs, tes;
+   bool stats = stat(trp, &trs) == 0 && stat(tep, &tes) == 0;
+   free(trp);
+   free(tep);
+   if (stats && overlap_cache.id == d->id && overlap_cache.rows_train == d->rows_train &&
+       overlap_cache.rows_test == d->rows_test && str_eq(overlap_cache.train_sha256, d->train_sha256) &&
+       str_eq(overlap_cache.test_sha256, d->test_sha256) && same_stat(&overlap_cache.train, &trs) &&
+       same_stat(&overlap_cache.test, &tes)) {
+      *c = overlap_cache.check;
+      return;
    }
-   json_t *params = json_object_get(d.report, "params");
-   long long min_train = json_integer_value(json_object_get(params, "min_train"));
-   ADD(d.rows_train >= min_train ? CHECK_PASS : CHECK_FAIL, "train rows", "%s in dataset %lld, the gate needs %s",
-       fmt_count(a, sizeof a, d.rows_train), d.id, fmt_count(b, sizeof b, min_train));
-   long long total = d.rows_train + d.rows_test;
-   double frac = total ? (double)d.rows_test / (double)total : 0;
-   bool in_range = frac >= DATASET_TEST_FRAC_MIN - 1e-9 && frac <= DATASET_TEST_FRAC_MAX + 1e-9;
-   ADD(in_range ? CHECK_PASS : CHECK_FAIL, "test fraction", "%.1f %% (%s of %s rows), the gate needs 10-15 %%",
-       100 * frac, fmt_count(a, sizeof a, d.rows_test), fmt_count(b, sizeof b, total));
    uint64_t *tr = NULL, *te = NULL;
    char *why = NULL;
-   long long ntr = file_keys(d.dir, "train.jsonl", d.train_sha256, &tr, &why);
-   long long nte = ntr < 0 ? -1 : file_keys(d.dir, "test.jsonl", d.test_sha256, &te, &why);
-   if (ntr < 0 || nte < 0)
-      ADD(CHECK_FAIL, "train/test overlap", "%s", why);
-   else if (ntr != d.rows_train || nte != d.rows_test)
-      ADD(CHECK_FAIL, "train/test overlap", "the files hold %lld + %lld rows, registered %lld + %lld: rebuild", ntr, nte,
-          d.rows_train, d.rows_test);
-   else {
+   long long ntr = file_keys(d->dir, "train.jsonl", d->train_sha256, &tr, &why);
+   long long nte = ntr < 0 ? -1 : file_keys(d->dir, "test.jsonl", d->test_sha256, &te, &why);
+   const char *what = "train/test overlap";
+   if (ntr < 0 || nte < 0) {
+      set_check(c, CHECK_FAIL, what, "%s", why);
+   } else if (ntr != d->rows_train || nte != d->rows_test) {
+      set_check(c, CHECK_FAIL, what, "the files hold %lld + %lld rows, registered %lld + %lld: rebuild", ntr, nte,
+                d->rows_train, d->rows_test);
+   } else {
       long long leak = count_overlap(tr, (size_t)ntr, te, (size_t)nte);
-      ADD(leak ? CHECK_FAIL : CHECK_PASS, "train/test overlap", leak ? "%s of %s test inputs also in train (rebuild)" :
-          "none: %s test inputs checked against %s train inputs by hash", fmt_count(a, sizeof a, leak ? leak : nte),
-          fmt_count(b, sizeof b, leak ? nte : ntr));
+      if (leak)
+         set_check(c, CHECK_FAIL, what, "%s of %s test inputs also in train (rebuild)", fmt_count(a, sizeof a, leak),
+                   fmt_count(b, sizeof b, nte));
+      else
+         set_check(c, CHECK_PASS, what, "none: %s test inputs checked against %s train inputs by hash",
+                   fmt_count(a, sizeof a, nte), fmt_count(b, sizeof b, ntr));
    }
    free(why);
    free(tr);
    free(te);
-   json_t *nd = json_object_get(d.report, "near_dup");
-   long long split_groups = json_integer_value(json_object_get(nd, "split_groups"));
-   long long groups = json_integer_value(json_object_get(nd, "groups"));
-   if (split_groups == 0)
-      ADD(CHECK_PASS, "near-dup groups", "%s groups of look-alikes, each on one side (Jaccard >= %.2f)",
-          fmt_count(a, sizeof a, groups), json_real_value(json_object_get(nd, "threshold")));
-   else
-      ADD(CHECK_FAIL, "near-dup groups", "%s groups straddle train and test (rebuild)",
-          fmt_count(a, sizeof a, split_groups));
-#undef ADD
-   Dataset_clear(&d);
+   if (stats) {
+      overlap_cache.id = d->id;
+      overlap_cache.rows_train = d->rows_train;
+      overlap_cache.rows_test = d->rows_test;
+      snprintf(overlap_cache.train_sha256, sizeof overlap_cache.train_sha256, "%s", d->train_sha256);
+      snprintf(overlap_cache.test_sha256, sizeof overlap_cache.test_sha256, "%s", d->test_sha256);
+      overlap_cache.train = trs;
+      overlap_cache.test = tes;
+      overlap_cache.check = *c;
+   }
+}
+
+int Dataset_gate_checks(Store *st, const Task *t, GateCheck *out, int max) {
+   Dataset d;
+   char *err = NULL;
+   char a[32], b[32];
+   GateCheck c[4];
+   int n = 0;
+   if (!Dataset_get(st, t, 0, &d, &err)) {
+      free(err);
+      set_check(&c[n++], CHECK_MISSING, "dataset", "no dataset built yet (offramp dataset build %s)", t->name);
+   } else {
+      json_t *params = json_object_get(d.report, "params");
+      long long min_train = json_integer_value(json_object_get(params, "min_train"));
+      set_check(&c[n++], d.rows_train >= min_train ? CHECK_PASS : CHECK_FAIL, "train rows",
+                "%s in dataset %lld, the gate needs %s", fmt_count(a, sizeof a, d.rows_train), d.id,
+                fmt_count(b, sizeof b, min_train));
+      long long total = d.rows_train + d.rows_test;
+      double frac = total ? (double)d.rows_test / (double)total : 0;
+      bool in_range = frac >= DATASET_TEST_FRAC_MIN - 1e-9 && frac <= DATASET_TEST_FRAC_MAX + 1e-9;
+      set_check(&c[n++], in_range ? CHECK_PASS : CHECK_FAIL, "test fraction",
+                "%.1f %% (%s of %s rows), the gate needs 10-15 %%", 100 * frac, fmt_count(a, sizeof a, d.rows_test),
+                fmt_count(b, sizeof b, total));
+      overlap_check(&d, &c[n++]);
+      json_t *nd = json_object_get(d.report, "near_dup");
+      long long split_groups = json_integer_value(json_object_get(nd, "split_groups"));
+      long long groups = json_integer_value(json_object_get(nd, "groups"));
+      if (split_groups == 0)
+         set_check(&c[n++], CHECK_PASS, "near-dup groups", "%s groups of look-alikes, each on one side (Jaccard >= %.2f)",
+                   fmt_count(a, sizeof a, groups), json_real_value(json_object_get(nd, "threshold")));
+      else
+         set_check(&c[n++], CHECK_FAIL, "near-dup groups", "%s groups straddle train and test (rebuild)",
+                   fmt_count(a, sizeof a, split_groups));
+      Dataset_clear(&d);
+   }
+   if (n > max)
+      n = max;
+   memcpy(out, c, (size_t)n * sizeof *c);
    return n;
 }
