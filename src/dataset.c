@@ -4,7 +4,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
@@ -1281,16 +1280,6 @@ static long long file_keys(const char *dir, const char *name, const char *sha, u
    return n;
 }
 
-static void set_check(GateCheck *c, CheckStatus status, const char *what, const char *fmt, ...) ATTR_PRINTF(4, 5);
-static void set_check(GateCheck *c, CheckStatus status, const char *what, const char *fmt, ...) {
-   c->status = status;
-   snprintf(c->what, sizeof c->what, "%s", what);
-   va_list ap;
-   va_start(ap, fmt);
-   vsnprintf(c->detail, sizeof c->detail, fmt, ap);
-   va_end(ap);
-}
-
 /* The overlap check reads and parses both files, and the console asks on every rebuild of a
  * task view: the last answer stands while the dataset's registry row and files are the same. */
 static struct {
@@ -1325,17 +1314,17 @@ static void overlap_check(const Dataset *d, GateCheck *c) {
    long long nte = ntr < 0 ? -1 : file_keys(d->dir, "test.jsonl", d->test_sha256, &te, &why);
    const char *what = "train/test overlap";
    if (ntr < 0 || nte < 0) {
-      set_check(c, CHECK_FAIL, what, "%s", why);
+      GateCheck_set(c, CHECK_FAIL, what, "%s", why);
    } else if (ntr != d->rows_train || nte != d->rows_test) {
-      set_check(c, CHECK_FAIL, what, "the files hold %lld + %lld rows, registered %lld + %lld: rebuild", ntr, nte,
+      GateCheck_set(c, CHECK_FAIL, what, "the files hold %lld + %lld rows, registered %lld + %lld: rebuild", ntr, nte,
                 d->rows_train, d->rows_test);
    } else {
       long long leak = count_overlap(tr, (size_t)ntr, te, (size_t)nte);
       if (leak)
-         set_check(c, CHECK_FAIL, what, "%s of %s test inputs also in train (rebuild)", fmt_count(a, sizeof a, leak),
+         GateCheck_set(c, CHECK_FAIL, what, "%s of %s test inputs also in train (rebuild)", fmt_count(a, sizeof a, leak),
                    fmt_count(b, sizeof b, nte));
       else
-         set_check(c, CHECK_PASS, what, "none: %s test inputs checked against %s train inputs by hash",
+         GateCheck_set(c, CHECK_PASS, what, "none: %s test inputs checked against %s train inputs by hash",
                    fmt_count(a, sizeof a, nte), fmt_count(b, sizeof b, ntr));
    }
    free(why);
@@ -1361,17 +1350,17 @@ int Dataset_gate_checks(Store *st, const Task *t, GateCheck *out, int max) {
    int n = 0;
    if (!Dataset_get(st, t, 0, &d, &err)) {
       free(err);
-      set_check(&c[n++], CHECK_MISSING, "dataset", "no dataset built yet (offramp dataset build %s)", t->name);
+      GateCheck_set(&c[n++], CHECK_MISSING, "dataset", "no dataset built yet (offramp dataset build %s)", t->name);
    } else {
       json_t *params = json_object_get(d.report, "params");
       long long min_train = json_integer_value(json_object_get(params, "min_train"));
-      set_check(&c[n++], d.rows_train >= min_train ? CHECK_PASS : CHECK_FAIL, "train rows",
+      GateCheck_set(&c[n++], d.rows_train >= min_train ? CHECK_PASS : CHECK_FAIL, "train rows",
                 "%s in dataset %lld, the gate needs %s", fmt_count(a, sizeof a, d.rows_train), d.id,
                 fmt_count(b, sizeof b, min_train));
       long long total = d.rows_train + d.rows_test;
       double frac = total ? (double)d.rows_test / (double)total : 0;
       bool in_range = frac >= DATASET_TEST_FRAC_MIN - 1e-9 && frac <= DATASET_TEST_FRAC_MAX + 1e-9;
-      set_check(&c[n++], in_range ? CHECK_PASS : CHECK_FAIL, "test fraction",
+      GateCheck_set(&c[n++], in_range ? CHECK_PASS : CHECK_FAIL, "test fraction",
                 "%.1f %% (%s of %s rows), the gate needs 10-15 %%", 100 * frac, fmt_count(a, sizeof a, d.rows_test),
                 fmt_count(b, sizeof b, total));
       overlap_check(&d, &c[n++]);
@@ -1379,10 +1368,10 @@ int Dataset_gate_checks(Store *st, const Task *t, GateCheck *out, int max) {
       long long split_groups = json_integer_value(json_object_get(nd, "split_groups"));
       long long groups = json_integer_value(json_object_get(nd, "groups"));
       if (split_groups == 0)
-         set_check(&c[n++], CHECK_PASS, "near-dup groups", "%s groups of look-alikes, each on one side (Jaccard >= %.2f)",
+         GateCheck_set(&c[n++], CHECK_PASS, "near-dup groups", "%s groups of look-alikes, each on one side (Jaccard >= %.2f)",
                    fmt_count(a, sizeof a, groups), json_real_value(json_object_get(nd, "threshold")));
       else
-         set_check(&c[n++], CHECK_FAIL, "near-dup groups", "%s groups straddle train and test (rebuild)",
+         GateCheck_set(&c[n++], CHECK_FAIL, "near-dup groups", "%s groups straddle train and test (rebuild)",
                    fmt_count(a, sizeof a, split_groups));
       Dataset_clear(&d);
    }

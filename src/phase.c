@@ -63,13 +63,24 @@ void wilson95(long long k, long long n, double *lo, double *hi) {
 }
 
 static GateCheck *check(Gate *g, CheckStatus status, const char *what, const char *fmt, ...) ATTR_PRINTF(4, 5);
-static GateCheck *check(Gate *g, CheckStatus status, const char *what, const char *fmt, ...) {
-   GateCheck *c = &g->checks[g->n++];
+void GateCheck_vset(GateCheck *c, CheckStatus status, const char *what, const char *fmt, va_list ap) {
    c->status = status;
    snprintf(c->what, sizeof c->what, "%s", what);
+   vsnprintf(c->detail, sizeof c->detail, fmt, ap);
+}
+
+void GateCheck_set(GateCheck *c, CheckStatus status, const char *what, const char *fmt, ...) {
    va_list ap;
    va_start(ap, fmt);
-   vsnprintf(c->detail, sizeof c->detail, fmt, ap);
+   GateCheck_vset(c, status, what, fmt, ap);
+   va_end(ap);
+}
+
+static GateCheck *check(Gate *g, CheckStatus status, const char *what, const char *fmt, ...) {
+   GateCheck *c = &g->checks[g->n++];
+   va_list ap;
+   va_start(ap, fmt);
+   GateCheck_vset(c, status, what, fmt, ap);
    va_end(ap);
    if (status != CHECK_PASS)
       g->open = false;
