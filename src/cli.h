@@ -56,5 +56,6 @@ int cmd_demo(Cli *cli, int argc, char **argv);
 int cmd_runbook(Cli *cli, int argc, char **argv);
 int cmd_eval(Cli *cli, int argc, char **argv);
 int cmd_report(Cli *cli, int argc, char **argv);
+int cmd_dataset(Cli *cli, int argc, char **argv);
 
 #endif

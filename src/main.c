@@ -13,6 +13,7 @@ const Command Commands[] = {
    { "phase", cmd_phase, "migration phases: show the gate, advance, roll back, history" },
    { "eval", cmd_eval, "evaluate a candidate on the held-out set; compare runs; set min_confidence" },
    { "report", cmd_report, "the migration report (Markdown or JSON); exit 3 when the eval gate fails" },
+   { "dataset", cmd_dataset, "build, list, show and export train/test sets from captured exchanges" },
    { "runbook", cmd_runbook, "print a phase runbook and a task's checklist progress" },
    { "console", cmd_console, "open the console (the default without a subcommand)" },
    { "demo", cmd_demo, "open the console on a self-contained demo workspace" },

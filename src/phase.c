@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataset.h"
 #include "eval.h"
 #include "phase.h"
 #include "score.h"
@@ -63,13 +64,24 @@ void wilson95(long long k, long long n, double *lo, double *hi) {
 }
 
 static GateCheck *check(Gate *g, CheckStatus status, const char *what, const char *fmt, ...) ATTR_PRINTF(4, 5);
-static GateCheck *check(Gate *g, CheckStatus status, const char *what, const char *fmt, ...) {
-   GateCheck *c = &g->checks[g->n++];
+void GateCheck_vset(GateCheck *c, CheckStatus status, const char *what, const char *fmt, va_list ap) {
    c->status = status;
    snprintf(c->what, sizeof c->what, "%s", what);
+   vsnprintf(c->detail, sizeof c->detail, fmt, ap);
+}
+
+void GateCheck_set(GateCheck *c, CheckStatus status, const char *what, const char *fmt, ...) {
    va_list ap;
    va_start(ap, fmt);
-   vsnprintf(c->detail, sizeof c->detail, fmt, ap);
+   GateCheck_vset(c, status, what, fmt, ap);
+   va_end(ap);
+}
+
+static GateCheck *check(Gate *g, CheckStatus status, const char *what, const char *fmt, ...) {
+   GateCheck *c = &g->checks[g->n++];
+   va_list ap;
+   va_start(ap, fmt);
+   GateCheck_vset(c, status, what, fmt, ap);
    va_end(ap);
    if (status != CHECK_PASS)
       g->open = false;
@@ -151,9 +163,13 @@ void Phase_gate_from(Store *st, const Task *t, Phase from, Gate *g) {
    case PHASE_AUDIT:
       gate_audit(st, t, g);
       break;
-   case PHASE_DATASET:
-      check(g, CHECK_MISSING, "dataset", "no dataset built yet (offramp dataset build %s)", t->name);
+   case PHASE_DATASET: {
+      GateCheck dc[GATE_MAX_CHECKS];
+      int n = Dataset_gate_checks(st, t, dc, GATE_MAX_CHECKS);
+      for (int i = 0; i < n; i++)
+         check(g, dc[i].status, dc[i].what, "%s", dc[i].detail);
       break;
+   }
    case PHASE_TRAIN:
       check(g, CHECK_MISSING, "training job", "no training job has succeeded yet (offramp train %s ...)", t->name);
       break;

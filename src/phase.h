@@ -2,10 +2,12 @@
 #ifndef OFFRAMP_PHASE_H
 #define OFFRAMP_PHASE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 #include "store.h"
 #include "task.h"
+#include "util.h"
 
 typedef enum {
    PHASE_AUDIT,
@@ -36,6 +38,10 @@ typedef struct {
    char what[48];      /* "logged examples" */
    char detail[160];   /* "212, the gate needs 500 (import more logs: offramp import FILE)" */
 } GateCheck;
+
+/* Fill one check: what it is, its status and the detail (printf-style). */
+void GateCheck_set(GateCheck *c, CheckStatus status, const char *what, const char *fmt, ...) ATTR_PRINTF(4, 5);
+void GateCheck_vset(GateCheck *c, CheckStatus status, const char *what, const char *fmt, va_list ap) ATTR_PRINTF(4, 0);
 
 #define GATE_MAX_CHECKS 8
 

@@ -87,7 +87,7 @@ static const char *const migrations[] = {
    "  record TEXT NOT NULL);"
    "CREATE INDEX exchanges_task_ts ON exchanges(task_id, ts);"
    "CREATE INDEX exchanges_fingerprint ON exchanges(fingerprint) WHERE task_id IS NULL;",
-   /* evaluation runs, every finished request (so an interrupted run resumes), and the
+   /* 1 -> 2: evaluation runs, every finished request (so an interrupted run resumes), and the
     * confidence threshold an evaluation recommended for the task's route */
    "CREATE TABLE eval_runs ("
    "  id INTEGER PRIMARY KEY,"
@@ -122,6 +122,28 @@ static const char *const migrations[] = {
    "  error TEXT,"
    "  PRIMARY KEY (run_id, idx, arm, rep));"
    "ALTER TABLE tasks ADD COLUMN min_confidence REAL;",
+   /* 2 -> 3: datasets (snapshots built from exchanges, files under the data directory) and
+    * the label set a user gave a label task (without one it is learned from the data) */
+   "CREATE TABLE datasets ("
+   "  id INTEGER PRIMARY KEY,"
+   "  task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+   "  created_at TEXT NOT NULL,"
+   "  actor TEXT NOT NULL,"
+   "  since TEXT,"
+   "  until TEXT,"
+   "  params TEXT NOT NULL,"
+   "  rows_train INTEGER NOT NULL,"
+   "  rows_test INTEGER NOT NULL,"
+   "  dir TEXT NOT NULL,"
+   "  train_sha256 TEXT NOT NULL,"
+   "  test_sha256 TEXT NOT NULL,"
+   "  report_sha256 TEXT NOT NULL,"
+   "  report TEXT NOT NULL);"
+   "CREATE INDEX datasets_task ON datasets(task_id, id);"
+   "CREATE TABLE task_labels ("
+   "  task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+   "  label TEXT NOT NULL,"
+   "  PRIMARY KEY (task_id, label));",
 };
 
 int Store_schema_version(void) {

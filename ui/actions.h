@@ -32,6 +32,7 @@
    _("Phases", PHASE_ROLLBACK, "phase-rollback", "Roll back to an earlier phase") \
    _("Phases", PHASE_STAY, "phase-stay", "Mark the task as staying on the API") \
    _("Phases", APPLY_THRESHOLD, "apply-threshold", "Set min_confidence from the latest evaluation") \
+   _("Dataset", DATASET_BUILD, "dataset-build", "Build a dataset with the default filters and split") \
    _("Runbooks", CHECK_TOGGLE, "check-toggle", "Check or uncheck the checklist item") \
    _("Runbooks", RUNBOOK_NEXT, "runbook-next", "Show the next phase's runbook") \
    _("Runbooks", RUNBOOK_PREV, "runbook-prev", "Show the previous phase's runbook")

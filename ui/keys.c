@@ -49,6 +49,7 @@ static const char default_bindings[] =
    "bind task S phase-stay\n"
    "bind task e view-report\n"
    "bind task T apply-threshold\n"
+   "bind task d dataset-build\n"
    "bind runbook <Space> check-toggle\n"
    "bind runbook x check-toggle\n"
    "bind runbook ] runbook-next\n"

@@ -1,11 +1,13 @@
 /* view_task.c - one task: its fields, the phase stepper with the gate out of the current
- * phase, the score editor with the criteria behind each suggestion, and the timeline. */
+ * phase, the latest dataset, the score editor with the criteria behind each suggestion, and
+ * the timeline. */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "console.h"
+#include "dataset.h"
 #include "eval.h"
 #include "inventory.h"
 #include "phase.h"
@@ -37,6 +39,72 @@ static void phase_stepper(UText *u, Phase cur) {
    }
    if (cur == PHASE_STAY)
       UText_add(u, Draw_attr(C_CURRENT), "  [stays on API]");
+}
+
+/* The latest dataset: rows, filters, the largest labels and the dataset gate's checks. */
+static void dataset_panel(UText *u, Store *st, const Task *t) {
+   char a[32], b[32];
+   Dataset d;
+   char *err = NULL;
+   UText_nl(u);
+   UText_add(u, Draw_attr(C_HEADING), "DATASET  ");
+   if (!Dataset_get(st, t, 0, &d, &err)) {
+      free(err);
+      DatasetParams p;
+      Dataset_defaults(&p);
+      UText_add(u, Draw_attr(C_DIM), "none yet (d builds one: test %.0f %%, near-dup %.2f, seed %llu)",
+                100 * p.test_frac, p.near_dup, (unsigned long long)p.seed);
+      UText_nl(u);
+      return;
+   }
+   long long total = d.rows_train + d.rows_test;
+   UText_add(u, A_NORMAL, "#%lld  %s train / %s test (%.1f %%)", d.id, fmt_count(a, sizeof a, d.rows_train),
+             fmt_count(b, sizeof b, d.rows_test), total ? 100.0 * d.rows_test / total : 0.0);
+   UText_add(u, Draw_attr(C_DIM), "  built %.10s", d.created_at);
+   UText_nl(u);
+   UText_add(u, Draw_attr(C_DIM), "  filtered ");
+   const char *k;
+   json_t *v;
+   int shown = 0;
+   json_object_foreach(json_object_get(d.report, "filters"), k, v) {
+      if (!json_integer_value(v))
+         continue;
+      char name[32];
+      snprintf(name, sizeof name, "%s", k);
+      for (char *c = name; *c; c++)
+         *c = *c == '_' ? ' ' : *c;
+      UText_add(u, A_NORMAL, "%s%s %s", shown++ ? " \xc2\xb7 " : "", fmt_count(a, sizeof a, json_integer_value(v)), name);
+   }
+   if (!shown)
+      UText_add(u, A_NORMAL, "nothing");
+   json_t *nd = json_object_get(d.report, "near_dup");
+   UText_add(u, Draw_attr(C_DIM), "  near-dup groups %lld", (long long)json_integer_value(json_object_get(nd, "groups")));
+   json_t *labels = json_object_get(d.report, "labels");
+   if (labels) {
+      json_t *dist = json_object_get(labels, "distribution");
+      UText_nl(u);
+      UText_add(u, Draw_attr(C_DIM), "  %zu labels", json_array_size(dist));
+      size_t i;
+      json_array_foreach(dist, i, v) {
+         if (i == 4)
+            break;
+         long long n = json_integer_value(json_object_get(v, "train")) + json_integer_value(json_object_get(v, "test"));
+         UText_add(u, A_NORMAL, "%s %s %.1f %%", i ? "," : "", json_string_value(json_object_get(v, "label")),
+                   total ? 100.0 * n / total : 0.0);
+      }
+      size_t warnings = json_array_size(json_object_get(labels, "warnings"));
+      if (warnings)
+         UText_add(u, Draw_attr(C_MISSING), "  %zu thin", warnings);
+   }
+   UText_nl(u);
+   UText_add(u, Draw_attr(C_DIM), "  gate");
+   GateCheck gc[GATE_MAX_CHECKS];
+   int n = Dataset_gate_checks(st, t, gc, GATE_MAX_CHECKS);
+   for (int i = 0; i < n; i++)
+      UText_add(u, Draw_attr(gc[i].status == CHECK_PASS ? C_OK : C_FAIL), " %s %s",
+                gc[i].status == CHECK_PASS ? "\xe2\x9c\x93" : "\xe2\x9c\x97", gc[i].what);
+   UText_nl(u);
+   Dataset_clear(&d);
 }
 
 /* The latest evaluation's headline and its gate, once the task has reached evaluate or has a run. */
@@ -130,6 +198,7 @@ static void build(TaskView *tv) {
       UText_add(u, A_NORMAL, "%s: %s", c->what, c->detail);
    }
    UText_nl(u);
+   dataset_panel(u, st, t);
    evaluation(u, st, t, cur);
 
    Score sc;
@@ -324,6 +393,22 @@ static int tv_request(View *v, Action a) {
          Console_message("min_confidence set to %.2f from the latest evaluation", value);
       else
          Console_message("%s", err);
+      free(err);
+      tv_open(v);
+      return REDRAW;
+   }
+   case ACTION_DATASET_BUILD: {
+      DatasetParams p;
+      Dataset_defaults(&p);
+      Dataset d;
+      if (Dataset_build(Console_store(), v->arg, &p, &d, &err)) {
+         char tr[32], te[32];
+         Console_message("dataset %lld built: %s train / %s test (offramp dataset show %s)", d.id,
+                         fmt_count(tr, sizeof tr, d.rows_train), fmt_count(te, sizeof te, d.rows_test), v->arg);
+         Dataset_clear(&d);
+      } else {
+         Console_message("%s", err);
+      }
       free(err);
       tv_open(v);
       return REDRAW;

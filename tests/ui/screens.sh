@@ -117,4 +117,22 @@ run "$OFFRAMP" console </dev/null
 expect_rc "no terminal: refused" 1
 contains "no terminal explained" "$ERR" "needs a terminal"
 
+# 12. Dataset panel: d builds a dataset with the defaults from the task view; the panel shows
+# its rows, filters, labels and the gate's checks.
+MK=$(dirname "$OFFRAMP")/tests/dataset/mkexchanges
+"$MK" ws.db content-classification "$TESTS_SRCDIR/ui/tickets.csv" >/dev/null
+"$OFFRAMP" task edit content-classification --min-examples 40 >/dev/null
+console '<Enter>
+d
+:save-display dataset.txt'
+screen dataset
+equals "d registered a dataset" "$(sql "SELECT count(*) FROM datasets")" 1
+contains "status line reports the build" "$(tail -1 dataset.txt)" "dataset 1 built: "
+"$OFFRAMP" task edit content-classification --min-examples 500 >/dev/null
+console '<Enter>
+d
+:save-display dataset-refused.txt'
+contains "a refused build explained on the status line" "$(tail -1 dataset-refused.txt)" "train rows, the gate needs 500"
+equals "nothing registered by the refused build" "$(sql "SELECT count(*) FROM datasets")" 1
+
 done_testing
