@@ -54,5 +54,9 @@ int cmd_phase(Cli *cli, int argc, char **argv);
 int cmd_console(Cli *cli, int argc, char **argv);
 int cmd_demo(Cli *cli, int argc, char **argv);
 int cmd_runbook(Cli *cli, int argc, char **argv);
+int cmd_import(Cli *cli, int argc, char **argv);
+int cmd_audit(Cli *cli, int argc, char **argv);
+int cmd_touchpoints(Cli *cli, int argc, char **argv);
+int cmd_prices(Cli *cli, int argc, char **argv);
 
 #endif

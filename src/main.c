@@ -11,6 +11,10 @@
 const Command Commands[] = {
    { "task", cmd_task, "inventory: add, edit, list, show, remove and score AI touchpoints" },
    { "phase", cmd_phase, "migration phases: show the gate, advance, roll back, history" },
+   { "import", cmd_import, "import production API logs (offramp, OpenAI, OpenAI Batch, LiteLLM; .gz, stdin)" },
+   { "audit", cmd_audit, "where the API money goes: calls, cost, latency, output shape per task" },
+   { "touchpoints", cmd_touchpoints, "untagged calls grouped by prompt template: list, name, merge" },
+   { "prices", cmd_prices, "the model price table and workspace overrides" },
    { "runbook", cmd_runbook, "print a phase runbook and a task's checklist progress" },
    { "console", cmd_console, "open the console (the default without a subcommand)" },
    { "demo", cmd_demo, "open the console on a self-contained demo workspace" },

@@ -296,6 +296,30 @@ static void free_values(char **norm, int n) {
    free(norm);
 }
 
+long long Task_create_in_tx(Store *st, const char *name, const char *description, const char *reason, char **err) {
+   if (!Task_name_valid(name, err))
+      return 0;
+   if (name_taken(st, name)) {
+      *err = xasprintf("a task named '%s' already exists", name);
+      return 0;
+   }
+   char ts[32];
+   now_iso8601(ts);
+   sqlite3_stmt *s = Store_prepare(st, "INSERT INTO tasks(name, description, created_at, updated_at) VALUES (?, ?, ?, ?)");
+   sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 2, description, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 3, ts, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 4, ts, -1, SQLITE_STATIC);
+   bool ok = sqlite3_step(s) == SQLITE_DONE;
+   sqlite3_finalize(s);
+   if (!ok) {
+      *err = Store_errmsg(st, "creating a task");
+      return 0;
+   }
+   long long id = sqlite3_last_insert_rowid(st->db);
+   return Phase_record(st, id, "create", NULL, "audit", reason, err) ? id : 0;
+}
+
 bool Task_add(Store *st, const char *name, const TaskField **fields, const char **values, int n, char **err) {
    char **norm = NULL;
    bool ok = false;

@@ -75,6 +75,9 @@ void Task_free_list(Task *ts, int n);
 /* Create a task in phase audit with the given field values (parallel arrays of Task_fields
  * entries and values). Records the creation in the phase history. */
 bool Task_add(Store *st, const char *name, const TaskField **fields, const char **values, int n, char **err);
+/* Inside the caller's transaction: create a task in phase audit with a description and the
+ * reason recorded in its phase history; its id, or 0 with *err (bad or taken name). */
+long long Task_create_in_tx(Store *st, const char *name, const char *description, const char *reason, char **err);
 bool Task_edit(Store *st, const char *name, const char *rename, const TaskField **fields,
                const char **values, int n, char **err);
 bool Task_remove(Store *st, const char *name, char **err);

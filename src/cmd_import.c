@@ -1,0 +1,116 @@
+/* cmd_import.c - "offramp import": production API logs into the workspace. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "importer.h"
+#include "util.h"
+
+static const char import_usage[] =
+   "usage: offramp import [--json] [--strict] [--quiet] [--chunk N] [--max-record MB] FILE... | -\n"
+   "\n"
+   "Import logged API calls; '-' reads stdin, gzip is detected. Each line (or CSV row)\n"
+   "may be any of, recognised per record:\n"
+   "  - offramp exchange records (the gateway's capture and export format)\n"
+   "  - OpenAI request/response pairs {\"request\":{...},\"response\":{...}} with optional\n"
+   "    ts/timestamp, latency_ms (or latency in seconds), status, usage, metadata, tags\n"
+   "  - OpenAI Batch API output lines\n"
+   "  - LiteLLM LiteLLM_SpendLogs rows, as JSON lines or CSV with a header row\n"
+   "\n"
+   "A call's task is its explicit tag (task, metadata.task/feature, X-Offramp-Task\n"
+   "header, LiteLLM request_tags: 'task:NAME' or the first tag), else the task its\n"
+   "prompt-template fingerprint was named as ('offramp touchpoints'). Re-importing adds\n"
+   "nothing: records are keyed by their request id, else a hash of the line.\n"
+   "Malformed records are counted and listed with their line numbers; the rest is\n"
+   "imported, one transaction per chunk.\n"
+   "\n"
+   "options:\n"
+   "  --json            print the summary as JSON on stdout\n"
+   "  --strict          exit 1 when any record was malformed\n"
+   "  --quiet           no progress bar\n"
+   "  --chunk N         records per transaction (default 5000)\n"
+   "  --max-record MB   longest line or CSV row accepted (default 16)\n";
+
+static json_t *stats_json(const ImportStats *s) {
+   json_t *errors = json_array(), *unpriced = json_array(), *formats = json_object();
+   for (int i = 0; i < s->nerrors; i++)
+      json_array_append_new(errors, json_string(s->errors[i]));
+   for (int i = 0; i < s->nunpriced; i++)
+      json_array_append_new(unpriced, json_pack("{s:s,s:I}", "model", s->unpriced[i].model, "calls",
+                                                (json_int_t)s->unpriced[i].calls));
+   for (int i = 0; i < 4; i++)
+      json_object_set_new(formats, Import_format_names[i], json_integer(s->by_format[i]));
+   return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:o,s:o,s:o}", "rows", (json_int_t)s->rows, "imported",
+                    (json_int_t)s->imported, "duplicates", (json_int_t)s->duplicates, "malformed",
+                    (json_int_t)s->malformed, "estimated_tokens", (json_int_t)s->estimated, "bytes",
+                    (json_int_t)s->bytes, "seconds", s->seconds, "formats", formats, "malformed_shown", errors,
+                    "unpriced", unpriced);
+}
+
+int cmd_import(Cli *cli, int argc, char **argv) {
+   if (Cli_help_or_version(argc, argv, import_usage))
+      return EXIT_OK;
+   static const struct option opts[] = {
+      { "json", no_argument, NULL, 'j' },       { "strict", no_argument, NULL, 's' },
+      { "quiet", no_argument, NULL, 'q' },      { "chunk", required_argument, NULL, 'c' },
+      { "max-record", required_argument, NULL, 'm' }, { 0 },
+   };
+   ImportOptions o;
+   ImportOptions_init(&o);
+   bool json = false, strict = false, quiet = false;
+   int c;
+   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+      switch (c) {
+      case 'j': json = true; break;
+      case 's': strict = true; break;
+      case 'q': quiet = true; break;
+      case 'c': o.chunk = (int)Cli_long("import", "--chunk", optarg, 1, 1000000); break;
+      case 'm': o.max_record = (size_t)Cli_long("import", "--max-record", optarg, 1, 2047) << 20; break;
+      default: return Cli_usage_error("import", "unknown option");
+      }
+   }
+   if (optind >= argc)
+      return Cli_usage_error("import", "no log files given (pass FILE... or - for stdin)");
+   int stdin_uses = 0;
+   for (int i = optind; i < argc; i++) {
+      stdin_uses += str_eq(argv[i], "-");
+      if (!str_eq(argv[i], "-") && access(argv[i], R_OK) != 0) {
+         fprintf(stderr, "offramp import: cannot read %s: %s (nothing was imported)\n", argv[i], strerror(errno));
+         return EXIT_ERROR;
+      }
+   }
+   if (stdin_uses > 1)
+      return Cli_usage_error("import", "'-' (stdin) given more than once");
+   o.progress = !quiet && isatty(2);
+   Store *st = Cli_open(cli, true);
+   char *err = NULL;
+   Importer *im = Importer_new(st, &o, &err);
+   int rc = EXIT_OK;
+   if (!im) {
+      fprintf(stderr, "offramp import: %s\n", err);
+      rc = EXIT_ERROR;
+      goto out;
+   }
+   for (int i = optind; i < argc && rc == EXIT_OK; i++) {
+      if (!Importer_file(im, argv[i], &err)) {
+         fprintf(stderr, "offramp import: %s (records before it were imported; re-running the import is safe)\n", err);
+         rc = EXIT_ERROR;
+      }
+   }
+   const ImportStats *s = Importer_stats(im);
+   if (json)
+      Cli_print_json(stats_json(s));
+   else
+      ImportStats_print(s, stdout);
+   if (rc == EXIT_OK && strict && s->malformed)
+      rc = EXIT_ERROR;
+out:
+   free(err);
+   Importer_free(im);
+   Store_close(st);
+   return rc;
+}
