@@ -55,6 +55,7 @@ int cmd_console(Cli *cli, int argc, char **argv);
 int cmd_demo(Cli *cli, int argc, char **argv);
 int cmd_runbook(Cli *cli, int argc, char **argv);
 int cmd_import(Cli *cli, int argc, char **argv);
+int cmd_demo_logs(Cli *cli, int argc, char **argv);
 int cmd_audit(Cli *cli, int argc, char **argv);
 int cmd_touchpoints(Cli *cli, int argc, char **argv);
 int cmd_prices(Cli *cli, int argc, char **argv);

@@ -2,12 +2,16 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "demologs.h"
 #include "importer.h"
+#include "runbook.h"
 #include "util.h"
 
 static const char import_usage[] =
@@ -113,4 +117,107 @@ out:
    Importer_free(im);
    Store_close(st);
    return rc;
+}
+
+/* ---- demo-logs ---- */
+
+static const char demologs_usage[] =
+   "usage: offramp demo-logs --out FILE [--days N] [--seed N] [--scale X]\n"
+   "\n"
+   "Write realistic synthetic API logs (offramp exchange records, JSON lines) of a\n"
+   "support app's features in the spirit of seed 001's audit table, with errors,\n"
+   "truncations and untagged calls; deterministic for a seed. '-' writes to stdout;\n"
+   "a FILE ending in .gz is compressed.\n"
+   "\n"
+   "options:\n"
+   "  --out FILE   where to write (required)\n"
+   "  --days N     days of traffic (default 14)\n"
+   "  --seed N     random seed (default 1)\n"
+   "  --scale X    volume factor, 1 = the demo app's volumes (default 1)\n";
+
+static void demologs_progress(void *ctx, const DemologsProgress *p) {
+   const char *name = ctx;
+   char a[32];
+   fprintf(stderr, "\r\033[K%s  day %d/%d  %s records  %.1f MB%s", name, p->day, p->days,
+           fmt_count(a, sizeof a, (long long)p->records), (double)p->bytes / 1e6, p->day == p->days ? "\n" : "");
+}
+
+int cmd_demo_logs(Cli *cli, int argc, char **argv) {
+   (void)cli;
+   if (Cli_help_or_version(argc, argv, demologs_usage))
+      return EXIT_OK;
+   static const struct option opts[] = {
+      { "out", required_argument, NULL, 'o' },  { "days", required_argument, NULL, 'd' },
+      { "seed", required_argument, NULL, 's' }, { "scale", required_argument, NULL, 'x' }, { 0 },
+   };
+   DemologsParams p;
+   Demologs_defaults(&p);
+   p.share_dir = Share_dir();
+   const char *out = NULL;
+   int c;
+   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+      switch (c) {
+      case 'o': out = optarg; break;
+      case 'd': p.days = (int)Cli_long("demo-logs", "--days", optarg, 1, 3660); break;
+      case 's': p.seed = (uint64_t)Cli_long("demo-logs", "--seed", optarg, 0, LONG_MAX); break;
+      case 'x':
+         if (!parse_double(optarg, &p.scale) || !(p.scale > 0) || p.scale > 10000)
+            return Cli_usage_error("demo-logs", "--scale '%s' is not a factor above 0 (e.g. 0.1 or 20)", optarg);
+         break;
+      default: return Cli_usage_error("demo-logs", "unknown option");
+      }
+   }
+   if (optind < argc)
+      return Cli_usage_error("demo-logs", "unexpected argument '%s'", argv[optind]);
+   if (!out)
+      return Cli_usage_error("demo-logs", "--out FILE is required ('-' for stdout)");
+   bool gz = strlen(out) > 3 && str_eq(out + strlen(out) - 3, ".gz");
+   /* Write beside the target and rename: a failed run leaves no half file. */
+   char *tmp = str_eq(out, "-") ? NULL : xasprintf("%s.tmp%ld", out, (long)getpid());
+   FILE *f = tmp ? fopen(tmp, "w") : stdout;
+   if (!f) {
+      fprintf(stderr, "offramp demo-logs: cannot write %s: %s\n", out, strerror(errno));
+      free(tmp);
+      return EXIT_ERROR;
+   }
+   FILE *pipe = NULL;
+   if (gz) {
+      /* zlib has no FILE*; a gzip child keeps Demologs_write's stdio interface. */
+      char *cmd = xasprintf("gzip -c >&%d", fileno(f));
+      pipe = popen(cmd, "w");
+      free(cmd);
+      if (!pipe) {
+         fprintf(stderr, "offramp demo-logs: cannot start gzip for %s: %s\n", out, strerror(errno));
+         fclose(f);
+         unlink(tmp);
+         free(tmp);
+         return EXIT_ERROR;
+      }
+   }
+   if (isatty(2) && tmp) {
+      p.progress = demologs_progress;
+      p.progress_ctx = (void *)out;
+   }
+   char *err = NULL;
+   bool ok = Demologs_write(pipe ? pipe : f, &p, &err);
+   if (pipe && pclose(pipe) != 0 && ok) {
+      ok = false;
+      err = xasprintf("gzip failed");
+   }
+   if (f != stdout && fclose(f) != 0 && ok) {
+      ok = false;
+      err = xasprintf("%s", strerror(errno));
+   }
+   if (ok && tmp && rename(tmp, out) != 0) {
+      ok = false;
+      err = xasprintf("renaming into place: %s", strerror(errno));
+   }
+   if (!ok) {
+      fprintf(stderr, "offramp demo-logs: %s: %s (nothing written)\n", out, err);
+      if (tmp)
+         unlink(tmp);
+   }
+   free(err);
+   free(tmp);
+   return ok ? EXIT_OK : EXIT_ERROR;
 }

@@ -963,12 +963,18 @@ static bool import_reader(Importer *im, Reader *r, char **err) {
       if (im->o.progress)
          draw_progress(im, r, false);
    }
+   if (ok && rec.len) {   /* the file ended inside a quoted field: its last line had a newline */
+      im->s.rows++;
+      malformed(im, rec_line, "truncated: the file ends inside a quoted CSV field");
+   }
    Sbuf_free(&rec);
    free(r->buf);
-   if (ok)
+   if (ok) {
       ok = commit_chunk(im, err);
-   else
-      Store_rollback(im->st), im->in_tx = false;
+   } else {
+      Store_rollback(im->st);
+      im->in_tx = false;
+   }
    if (im->o.progress)
       draw_progress(im, r, true);
    im->s.seconds += mono_seconds() - im->t0;

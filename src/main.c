@@ -12,6 +12,7 @@ const Command Commands[] = {
    { "task", cmd_task, "inventory: add, edit, list, show, remove and score AI touchpoints" },
    { "phase", cmd_phase, "migration phases: show the gate, advance, roll back, history" },
    { "import", cmd_import, "import production API logs (offramp, OpenAI, OpenAI Batch, LiteLLM; .gz, stdin)" },
+   { "demo-logs", cmd_demo_logs, "write synthetic API logs for the demo and benchmarks" },
    { "audit", cmd_audit, "where the API money goes: calls, cost, latency, output shape per task" },
    { "touchpoints", cmd_touchpoints, "untagged calls grouped by prompt template: list, name, merge" },
    { "prices", cmd_prices, "the model price table and workspace overrides" },

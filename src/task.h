@@ -41,7 +41,9 @@ typedef struct Task {
    double eval_margin;
    double format_bar;
    char *created_at, *updated_at;
-   long long logged;      /* exchanges recorded for the task (filled by Task_get/list) */
+   long long logged;      /* API calls logged for the task (filled by Task_get/list) */
+   /* monthly_volume / monthly_cost were 0 (unset) and read from the audit figures */
+   bool volume_from_audit, cost_from_audit;
 } Task;
 
 const char *OutputKind_name(OutputKind k);
