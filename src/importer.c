@@ -17,6 +17,7 @@
 #include "exchange.h"
 #include "fingerprint.h"
 #include "importer.h"
+#include "jsonscan.h"
 #include "prices.h"
 #include "task.h"
 #include "util.h"
@@ -686,7 +687,11 @@ static bool add_record(Importer *im, json_t *root, const char *text, size_t len,
             Fingerprint_messages(r.messages, r.fp, &r.skeleton);
             e->skeleton = r.skeleton;
             if (last_user) {
-               r.sample = xstrndup(last_user, SAMPLE_LEN);
+               /* The tail is where a template's variable input sits. */
+               size_t n = strlen(last_user), from = n > SAMPLE_LEN ? n - SAMPLE_LEN : 0;
+               while (from < n && ((unsigned char)last_user[from] & 0xC0) == 0x80)
+                  from++;
+               r.sample = xasprintf("%s%s", from ? "\xe2\x80\xa6" : "", last_user + from);
                e->sample = r.sample;
             }
          }
@@ -728,9 +733,63 @@ static bool add_record(Importer *im, json_t *root, const char *text, size_t len,
    return ok;
 }
 
+/* Whether a header-like name may appear in s: glibc's memmem is fast, case variants are
+ * few ("Authorization", "authorization", "AUTHORIZATION"). */
+static bool mentions(const char *s, size_t n, const char *lower, const char *upper) {
+   return memmem(s, n, lower, strlen(lower)) || memmem(s, n, upper, strlen(upper));
+}
+
+/* A tagged record's "request" is most of its bytes and nothing of it is needed (the tag
+ * attributes the call, the record is stored as its original text): validate it without
+ * building it and parse the other members. NULL when the record does not qualify; the
+ * caller then parses the whole line, which also yields the error messages. */
+static json_t *load_tagged(const char *line, size_t len) {
+   JsonMember m[64];
+   int n = Jsonscan_members(line, len, m, (int)ARRAY_SIZE(m));
+   int req = -1;
+   bool tagged = false, usage = false;
+   for (int i = 0; i < n; i++) {
+      if (m[i].keylen == 7 && memcmp(m[i].key, "request", 7) == 0)
+         req = i;
+      else if (m[i].keylen == 5 && memcmp(m[i].key, "usage", 5) == 0)
+         usage = true;
+      else if (m[i].keylen == 8 && memcmp(m[i].key, "response", 8) == 0)
+         usage |= memmem(m[i].val, m[i].vallen, "\"usage\"", 7) != NULL;
+      else if (m[i].keylen == 4 && memcmp(m[i].key, "task", 4) == 0)
+         tagged = m[i].vallen > 2 && m[i].val[0] == '"';
+      else if ((m[i].keylen == 7 && memcmp(m[i].key, "headers", 7) == 0) ||
+               (m[i].keylen == 15 && memcmp(m[i].key, "request_headers", 15) == 0) ||
+               (m[i].keylen == 7 && memcmp(m[i].key, "api_key", 7) == 0))
+         return NULL;   /* credentials may need scrubbing */
+   }
+   /* Without usage the token estimate needs the request's text. */
+   if (n < 0 || !tagged || !usage || req < 0 || mentions(m[req].val, m[req].vallen, "uthorization", "UTHORIZATION") ||
+       mentions(m[req].val, m[req].vallen, "pi-key", "PI-KEY"))
+      return NULL;
+   json_t *root = json_object();
+   for (int i = 0; i < n; i++) {
+      if (i == req)
+         continue;
+      json_t *v = json_loadb(m[i].val, m[i].vallen, JSON_DECODE_ANY, NULL);
+      char *key = xstrndup(m[i].key, m[i].keylen);
+      if (v)
+         json_object_set_new(root, key, v);
+      free(key);
+      if (!v) {
+         json_decref(root);
+         return NULL;
+      }
+   }
+   /* Detection and the model fallback still see a request object. */
+   json_object_set_new(root, "request", json_object());
+   return root;
+}
+
 static bool do_json_line(Importer *im, const char *line, size_t len, bool newline, char **err) {
    json_error_t je;
-   json_t *root = json_loadb(line, len, 0, &je);
+   json_t *root = load_tagged(line, len);
+   if (!root)
+      root = json_loadb(line, len, 0, &je);
    if (!root) {
       if (json_error_code(&je) == json_error_invalid_utf8)
          malformed(im, im->lineno, "not UTF-8 text");
