@@ -35,7 +35,7 @@ struct View {
    void *data;
 };
 
-extern const ViewOps inventory_ops, task_ops, help_ops, runbook_ops;
+extern const ViewOps inventory_ops, task_ops, help_ops, runbook_ops, audit_ops, touchpoints_ops;
 
 /* ---- console state and services for views ---- */
 Store *Console_store(void);
