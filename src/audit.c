@@ -338,7 +338,7 @@ void AuditRow_label(const AuditRow *r, char *buf, size_t size) {
 }
 
 /* Column widths of the table after the feature column. */
-#define NUM_COLS 54
+#define NUM_COLS 56
 
 void Audit_header(char *buf, size_t size, int width) {
    int fw = width - NUM_COLS > 12 ? width - NUM_COLS : 12;

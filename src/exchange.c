@@ -178,7 +178,17 @@ static bool step_done(ExchangeWriter *w, sqlite3_stmt *s, const char *doing, cha
 static bool note_touchpoint(ExchangeWriter *w, FpEntry *f, const Exchange *e, char **err) {
    if (f->samples >= TP_SAMPLES || (!e->sample && f->samples >= 0 && !e->skeleton))
       return true;
-   char *sample = e->sample ? xstrndup(e->sample, TP_SAMPLE_LEN) : NULL;
+   char *sample = NULL;
+   if (e->sample) {
+      /* At most TP_SAMPLE_LEN bytes, cut on a character boundary. */
+      size_t n = strnlen(e->sample, TP_SAMPLE_LEN + 1);
+      if (n > TP_SAMPLE_LEN) {
+         n = TP_SAMPLE_LEN;
+         while (n > 0 && ((unsigned char)e->sample[n] & 0xC0) == 0x80)
+            n--;
+      }
+      sample = xstrndup(e->sample, n);
+   }
    bool ok;
    if (f->samples < 0) {
       char ts[32];

@@ -787,6 +787,10 @@ static json_t *load_tagged(const char *line, size_t len) {
 
 static bool do_json_line(Importer *im, const char *line, size_t len, bool newline, char **err) {
    json_error_t je;
+   if (memchr(line, '\0', len)) {   /* jansson would read it as the end of the text */
+      malformed(im, im->lineno, "contains a NUL byte");
+      return true;
+   }
    json_t *root = load_tagged(line, len);
    if (!root)
       root = json_loadb(line, len, 0, &je);

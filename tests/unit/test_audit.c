@@ -279,6 +279,12 @@ static void test_malformed(void) {
    is_int(Store_count(st, "SELECT count(*) FROM exchanges", 0), 2, "nothing half-written");
    Sbuf_free(&sb);
 
+   /* Found by fuzzing: a NUL byte ends the text for jansson, so the line is refused. */
+   static const char nul[] = "{\"id\":\"n\",\"task\":\"t\",\"request\":{},\"response\":{}}\0junk\n";
+   s = import_text(st, &im, "nul", nul, sizeof nul - 1);
+   ok(s->malformed == 1 && s->nerrors == 1 && strstr(s->errors[0], "NUL"), "a line with a NUL byte is malformed");
+   Importer_free(im);
+
    /* More malformed records than are listed: all counted. */
    Sbuf_reset(&sb);
    for (int i = 0; i < 30; i++)
