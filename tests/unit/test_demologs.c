@@ -340,8 +340,10 @@ int main(void) {
    char *probe = xasprintf("%s/demo/vocab.json", share);
    FILE *f = fopen(probe, "r");
    free(probe);
+   /* a missing share dir is a broken setup, not a reason to skip */
+   ok(f != NULL, "share files found in %s/demo (set OFFRAMP_SHARE to offramp's share directory)", share);
    if (!f)
-      tap_skip_all("share/demo not found (set OFFRAMP_SHARE)");
+      return tap_done();
    fclose(f);
    test_records();
    test_determinism();
