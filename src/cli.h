@@ -57,5 +57,10 @@ int cmd_runbook(Cli *cli, int argc, char **argv);
 int cmd_eval(Cli *cli, int argc, char **argv);
 int cmd_report(Cli *cli, int argc, char **argv);
 int cmd_dataset(Cli *cli, int argc, char **argv);
+int cmd_import(Cli *cli, int argc, char **argv);
+int cmd_demo_logs(Cli *cli, int argc, char **argv);
+int cmd_audit(Cli *cli, int argc, char **argv);
+int cmd_touchpoints(Cli *cli, int argc, char **argv);
+int cmd_prices(Cli *cli, int argc, char **argv);
 
 #endif

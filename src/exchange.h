@@ -22,6 +22,10 @@ typedef struct {
    int agree;                /* -1 not compared, 0/1 */
    double confidence;        /* < 0 none */
    const char *record;       /* the whole record as JSON text */
+   /* Optional, for the audit aggregates and touchpoint discovery (NULL when unknown). */
+   const char *output;       /* the answer's text (first choice's message content) */
+   const char *skeleton;     /* the fingerprint's readable template */
+   const char *sample;       /* a short sample of the prompt's variable part */
 } Exchange;
 
 void Exchange_init(Exchange *e);
@@ -32,8 +36,14 @@ typedef struct ExchangeWriter ExchangeWriter;
  * adds in one). */
 ExchangeWriter *ExchangeWriter_new(Store *st);
 /* 1 inserted, 0 duplicate (same rid), -1 error with *err. A task tag that names no task
- * creates the task (phase audit), so tagged traffic is never orphaned. */
+ * creates the task (phase audit), so tagged traffic is never orphaned. An untagged call
+ * goes to the task its fingerprint was named or merged into, else stays a discovered
+ * touchpoint. Every inserted API call (arm other than candidate) also updates the audit
+ * aggregates (audit.h) in the same transaction, so figures never need a rescan. */
 int ExchangeWriter_add(ExchangeWriter *w, const Exchange *e, char **err);
+/* Whether the touchpoint of fingerprint fp still wants a skeleton or a sample prompt:
+ * lets callers skip building them for the common, already-known case. */
+bool ExchangeWriter_wants_sample(ExchangeWriter *w, const char *fp);
 void ExchangeWriter_free(ExchangeWriter *w);
 
 #endif

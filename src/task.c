@@ -1,9 +1,11 @@
 /* task.c - inventory records: validation, storage and JSON for AI touchpoints. */
 #include "config.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "phase.h"
 #include "task.h"
 #include "util.h"
@@ -190,7 +192,7 @@ void Task_clear(Task *t) {
    "output_format, quality_req, criticality, data_available, examples, output_kind, domain_vocab, " \
    "customer_facing, sla, revenue, changing, suitability, impact, complexity, scored_at, phase, " \
    "min_examples, agreement_bar, min_comparisons, eval_margin, format_bar, created_at, updated_at, " \
-   "(SELECT count(*) FROM exchanges e WHERE e.task_id = tasks.id)"
+   "(SELECT coalesce(sum(calls), 0) FROM audit_daily a WHERE a.task_id = tasks.id)"
 
 static char *col_text(sqlite3_stmt *s, int i) {
    const unsigned char *t = sqlite3_column_text(s, i);
@@ -235,6 +237,37 @@ static void task_from_row(sqlite3_stmt *s, Task *t) {
    t->logged = sqlite3_column_int64(s, i++);
 }
 
+/* Volume and cost the user left at 0 read as the audit's figures over every logged day
+ * (calls/day x 30, daily cost of priced calls x 30): the score suggestions then follow the
+ * logs, and a value the user sets always wins. */
+static void fill_from_audit(Store *st, Task *ts, int n) {
+   bool need = false;
+   for (int i = 0; i < n && !need; i++)
+      need = ts[i].logged > 0 && (ts[i].monthly_volume == 0 || ts[i].monthly_cost == 0);
+   if (!need)
+      return;
+   Audit a;
+   char *err = NULL;
+   if (!Audit_compute(st, NULL, false, &a, &err)) {
+      free(err);
+      return;
+   }
+   for (int i = 0; i < n; i++) {
+      const AuditRow *r = Audit_find_task(&a, ts[i].id);
+      if (!r)
+         continue;
+      if (ts[i].monthly_volume == 0) {
+         ts[i].monthly_volume = llround(r->calls_per_day * 30);
+         ts[i].volume_from_audit = true;
+      }
+      if (ts[i].monthly_cost == 0 && r->priced_calls > 0) {
+         ts[i].monthly_cost = r->monthly_cost;
+         ts[i].cost_from_audit = true;
+      }
+   }
+   Audit_free(&a);
+}
+
 bool Task_get(Store *st, const char *name, Task *t, char **err) {
    sqlite3_stmt *s = Store_prepare(st, "SELECT " TASK_COLUMNS " FROM tasks WHERE name = ?");
    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -246,6 +279,8 @@ bool Task_get(Store *st, const char *name, Task *t, char **err) {
    else
       *err = Store_errmsg(st, "reading a task");
    sqlite3_finalize(s);
+   if (rc == SQLITE_ROW)
+      fill_from_audit(st, t, 1);
    return rc == SQLITE_ROW;
 }
 
@@ -263,6 +298,7 @@ Task *Task_list(Store *st, int *n) {
       task_from_row(s, &ts[(*n)++]);
    }
    sqlite3_finalize(s);
+   fill_from_audit(st, ts, *n);
    return ts;
 }
 
@@ -294,6 +330,30 @@ static void free_values(char **norm, int n) {
    for (int i = 0; i < n; i++)
       free(norm[i]);
    free(norm);
+}
+
+long long Task_create_in_tx(Store *st, const char *name, const char *description, const char *reason, char **err) {
+   if (!Task_name_valid(name, err))
+      return 0;
+   if (name_taken(st, name)) {
+      *err = xasprintf("a task named '%s' already exists", name);
+      return 0;
+   }
+   char ts[32];
+   now_iso8601(ts);
+   sqlite3_stmt *s = Store_prepare(st, "INSERT INTO tasks(name, description, created_at, updated_at) VALUES (?, ?, ?, ?)");
+   sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 2, description, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 3, ts, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 4, ts, -1, SQLITE_STATIC);
+   bool ok = sqlite3_step(s) == SQLITE_DONE;
+   sqlite3_finalize(s);
+   if (!ok) {
+      *err = Store_errmsg(st, "creating a task");
+      return 0;
+   }
+   long long id = sqlite3_last_insert_rowid(st->db);
+   return Phase_record(st, id, "create", NULL, "audit", reason, err) ? id : 0;
 }
 
 bool Task_add(Store *st, const char *name, const TaskField **fields, const char **values, int n, char **err) {
@@ -405,7 +465,7 @@ bool Task_remove(Store *st, const char *name, char **err) {
 
 json_t *Task_to_json(const Task *t) {
    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:s, s:s, s:s, s:s, s:I, s:s,"
-                    " s:b, s:b, s:b, s:b, s:b, s:s, s:I, s:I, s:f, s:I, s:f, s:f, s:s, s:s}",
+                    " s:b, s:b, s:b, s:b, s:b, s:s, s:I, s:b, s:b, s:I, s:f, s:I, s:f, s:f, s:s, s:s}",
                     "name", t->name, "description", t->description, "provider", t->provider,
                     "model", t->model, "monthly_volume", (json_int_t)t->monthly_volume,
                     "monthly_cost", t->monthly_cost, "input_format", t->input_format,
@@ -415,6 +475,7 @@ json_t *Task_to_json(const Task *t) {
                     "domain_vocab", t->domain_vocab, "customer_facing", t->customer_facing,
                     "sla", t->sla, "revenue", t->revenue, "changing", t->changing,
                     "phase", t->phase, "logged_examples", (json_int_t)t->logged,
+                    "monthly_volume_from_audit", t->volume_from_audit, "monthly_cost_from_audit", t->cost_from_audit,
                     "min_examples", (json_int_t)t->min_examples, "agreement_bar", t->agreement_bar,
                     "min_comparisons", (json_int_t)t->min_comparisons, "eval_margin", t->eval_margin,
                     "format_bar", t->format_bar, "created_at", t->created_at, "updated_at", t->updated_at);

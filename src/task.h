@@ -41,7 +41,9 @@ typedef struct Task {
    double eval_margin;
    double format_bar;
    char *created_at, *updated_at;
-   long long logged;      /* exchanges recorded for the task (filled by Task_get/list) */
+   long long logged;      /* API calls logged for the task (filled by Task_get/list) */
+   /* monthly_volume / monthly_cost were 0 (unset) and read from the audit figures */
+   bool volume_from_audit, cost_from_audit;
 } Task;
 
 const char *OutputKind_name(OutputKind k);
@@ -75,6 +77,9 @@ void Task_free_list(Task *ts, int n);
 /* Create a task in phase audit with the given field values (parallel arrays of Task_fields
  * entries and values). Records the creation in the phase history. */
 bool Task_add(Store *st, const char *name, const TaskField **fields, const char **values, int n, char **err);
+/* Inside the caller's transaction: create a task in phase audit with a description and the
+ * reason recorded in its phase history; its id, or 0 with *err (bad or taken name). */
+long long Task_create_in_tx(Store *st, const char *name, const char *description, const char *reason, char **err);
 bool Task_edit(Store *st, const char *name, const char *rename, const TaskField **fields,
                const char **values, int n, char **err);
 bool Task_remove(Store *st, const char *name, char **err);

@@ -19,6 +19,8 @@
    _("Views", VIEW_INVENTORY, "view-inventory", "Show the ranked inventory") \
    _("Views", VIEW_RUNBOOK, "view-runbook", "Open the runbook of the task's phase") \
    _("Views", VIEW_REPORT, "view-report", "Open the task's migration report (latest evaluation)") \
+   _("Views", VIEW_AUDIT, "view-audit", "Show the audit: where the API money goes") \
+   _("Views", VIEW_TOUCHPOINTS, "view-touchpoints", "Show untagged calls grouped by prompt template") \
    _("Views", REFRESH, "refresh", "Reload from the workspace and redraw") \
    _("Prompts", FILTER, "filter", "Filter the list by text") \
    _("Prompts", PROMPT, "prompt", "Enter a command (:help lists them)") \
@@ -35,7 +37,10 @@
    _("Dataset", DATASET_BUILD, "dataset-build", "Build a dataset with the default filters and split") \
    _("Runbooks", CHECK_TOGGLE, "check-toggle", "Check or uncheck the checklist item") \
    _("Runbooks", RUNBOOK_NEXT, "runbook-next", "Show the next phase's runbook") \
-   _("Runbooks", RUNBOOK_PREV, "runbook-prev", "Show the previous phase's runbook")
+   _("Runbooks", RUNBOOK_PREV, "runbook-prev", "Show the previous phase's runbook") \
+   _("Audit", SORT_NEXT, "sort-next", "Sort the audit table by the next column") \
+   _("Audit", TOUCHPOINT_NAME, "touchpoint-name", "Name the touchpoint: create a task from it") \
+   _("Audit", TOUCHPOINT_MERGE, "touchpoint-merge", "Merge the touchpoint into an existing task")
 
 #define ACTION_ENUM(group, id, name, help) ACTION_##id,
 typedef enum {

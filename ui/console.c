@@ -126,6 +126,10 @@ static void draw_status(void) {
       snprintf(hint + len, sizeof hint - len, "  j/k:move Space:check [/]:other runbook");
    else if (v && v->ops == &inventory_ops)
       snprintf(hint + len, sizeof hint - len, "  j/k:move Enter:open r:runbook /:filter");
+   else if (v && v->ops == &audit_ops)
+      snprintf(hint + len, sizeof hint - len, "  j/k:move o:sort Enter:open T:touchpoints");
+   else if (v && v->ops == &touchpoints_ops)
+      snprintf(hint + len, sizeof hint - len, "  j/k:move n:name m:merge A:audit");
    Draw_text(LINES - 1, 0, COLS, Draw_attr(C_DIM), hint);
 }
 
@@ -335,6 +339,8 @@ static const struct {
    { "quit", "", "quit the console (also :q)" },
    { "help", "", "show the key bindings" },
    { "inventory", "", "show the ranked inventory" },
+   { "audit", "", "show the audit table" },
+   { "touchpoints", "", "show the discovered touchpoints" },
    { "task", "NAME", "open a task" },
    { "runbook", "NAME", "open a runbook (audit, dataset, training, ...)" },
    { "advance", "", "advance the open task's phase" },
@@ -370,6 +376,10 @@ int Console_command(const char *input) {
       Console_open_view(&help_ops, NULL, NULL);
    } else if (str_eq(cmd, "inventory")) {
       Console_open_view(&inventory_ops, NULL, NULL);
+   } else if (str_eq(cmd, "audit")) {
+      Console_open_view(&audit_ops, NULL, NULL);
+   } else if (str_eq(cmd, "touchpoints")) {
+      Console_open_view(&touchpoints_ops, NULL, NULL);
    } else if (str_eq(cmd, "task")) {
       Task t;
       Task_init(&t);
@@ -457,6 +467,12 @@ static int generic_request(View *v, Action a) {
       return REDRAW;
    case ACTION_VIEW_INVENTORY:
       Console_open_view(&inventory_ops, NULL, NULL);
+      return REDRAW;
+   case ACTION_VIEW_AUDIT:
+      Console_open_view(&audit_ops, NULL, NULL);
+      return REDRAW;
+   case ACTION_VIEW_TOUCHPOINTS:
+      Console_open_view(&touchpoints_ops, NULL, NULL);
       return REDRAW;
    case ACTION_REFRESH:
       v->ops->open(v);

@@ -35,7 +35,8 @@ struct View {
    void *data;
 };
 
-extern const ViewOps inventory_ops, task_ops, help_ops, runbook_ops, report_ops;
+extern const ViewOps inventory_ops, task_ops, help_ops, runbook_ops, report_ops, audit_ops,
+   touchpoints_ops;
 
 /* ---- console state and services for views ---- */
 Store *Console_store(void);

@@ -34,6 +34,8 @@ static const char default_bindings[] =
    "bind generic ? view-help\n"
    "bind generic i view-inventory\n"
    "bind generic r view-runbook\n"
+   "bind generic A view-audit\n"
+   "bind generic T view-touchpoints\n"
    "bind generic <C-l> refresh\n"
    "bind generic / filter\n"
    "bind generic : prompt\n"
@@ -48,12 +50,15 @@ static const char default_bindings[] =
    "bind task < phase-rollback\n"
    "bind task S phase-stay\n"
    "bind task e view-report\n"
-   "bind task T apply-threshold\n"
+   "bind task M apply-threshold\n"
    "bind task d dataset-build\n"
    "bind runbook <Space> check-toggle\n"
    "bind runbook x check-toggle\n"
    "bind runbook ] runbook-next\n"
-   "bind runbook [ runbook-prev\n";
+   "bind runbook [ runbook-prev\n"
+   "bind audit o sort-next\n"
+   "bind touchpoints n touchpoint-name\n"
+   "bind touchpoints m touchpoint-merge\n";
 
 typedef struct {
    char view[16];

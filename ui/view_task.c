@@ -147,7 +147,7 @@ static void evaluation(UText *u, Store *st, const Task *t, Phase cur) {
    if (Eval_min_confidence(st, t->id, &set))
       UText_add(u, Draw_attr(C_OK), " \xc2\xb7 set %.2f", set);
    else if (h.threshold >= 0)
-      UText_add(u, Draw_attr(C_DIM), " \xc2\xb7 T sets it");
+      UText_add(u, Draw_attr(C_DIM), " \xc2\xb7 M sets it");
    if (cur != PHASE_EVALUATE) {
       Gate g;
       Phase_gate_from(st, t, PHASE_EVALUATE, &g);

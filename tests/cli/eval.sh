@@ -209,9 +209,9 @@ expect_rc "report exit 0 when the gate passes" 0
 run "$OFFRAMP" phase advance intent
 expect_rc "advance to shadow with the gate open" 0
 
-# ---- the console: EVALUATION in the task view, e opens the report, T applies the threshold
+# ---- the console: EVALUATION in the task view, e opens the report, M applies the threshold
 sql "UPDATE tasks SET min_confidence = NULL"
-printf ':task intent\n:save-display task.txt\nT\ne\n:save-display report.txt\n' > script.txt
+printf ':task intent\n:save-display task.txt\nM\ne\n:save-display report.txt\n' > script.txt
 LINES=40 COLUMNS=100 TERM=xterm OFFRAMP_SCRIPT=script.txt "$OFFRAMP" >console.out 2>&1
 equals "console exits 0" "$?" 0
 contains "task view has EVALUATION" "$(cat task.txt)" "EVALUATION  run $R3"
@@ -219,7 +219,7 @@ contains "task view shows accuracy with interval" "$(cat task.txt)" "accuracy   
 contains "task view shows the eval gate outside evaluate" "$(cat task.txt)" "eval gate       passed"
 contains "report view renders the report" "$(cat report.txt)" "MIGRATION REPORT: INTENT"
 contains "report view renders tables" "$(cat report.txt)" "format compliance"
-equals "T stored the recommended threshold" "$(sql "SELECT min_confidence FROM tasks WHERE name = 'intent'")" 0.0
+equals "M stored the recommended threshold" "$(sql "SELECT min_confidence FROM tasks WHERE name = 'intent'")" 0.0
 
 # ---- JSON extraction: field by field, key order ignored; text rewrites: whitespace normalised
 #   j1 keys reordered (right, 2/2 fields), j2 one field wrong (1/2), j3 not JSON (0/2, format

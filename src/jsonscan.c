@@ -1,0 +1,198 @@
+/* jsonscan.c - a validating JSON skipper: one pass, no allocation. */
+#include "config.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "jsonscan.h"
+
+#define MAX_DEPTH 512
+
+static const char *ws(const char *p, const char *e) {
+   while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+      p++;
+   return p;
+}
+
+static bool hex(char c) {
+   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A UTF-8 sequence starting at p (a byte >= 0x80); its end, NULL when invalid (overlong
+ * forms, surrogates and code points past U+10FFFF included). */
+static const char *utf8(const char *p, const char *e) {
+   const unsigned char *u = (const unsigned char *)p;
+   size_t left = (size_t)(e - p);
+   if (u[0] >= 0xC2 && u[0] <= 0xDF)
+      return left >= 2 && (u[1] & 0xC0) == 0x80 ? p + 2 : NULL;
+   if (u[0] >= 0xE0 && u[0] <= 0xEF) {
+      if (left < 3 || (u[1] & 0xC0) != 0x80 || (u[2] & 0xC0) != 0x80)
+         return NULL;
+      if ((u[0] == 0xE0 && u[1] < 0xA0) || (u[0] == 0xED && u[1] >= 0xA0))
+         return NULL;
+      return p + 3;
+   }
+   if (u[0] >= 0xF0 && u[0] <= 0xF4) {
+      if (left < 4 || (u[1] & 0xC0) != 0x80 || (u[2] & 0xC0) != 0x80 || (u[3] & 0xC0) != 0x80)
+         return NULL;
+      if ((u[0] == 0xF0 && u[1] < 0x90) || (u[0] == 0xF4 && u[1] >= 0x90))
+         return NULL;
+      return p + 4;
+   }
+   return NULL;
+}
+
+/* p at the opening quote; the position after the closing one. */
+static const char *string(const char *p, const char *e, bool *escaped) {
+   p++;
+   while (p < e) {
+      unsigned char c = (unsigned char)*p;
+      if (c == '"')
+         return p + 1;
+      if (c < 0x20)
+         return NULL;
+      if (c == '\\') {
+         *escaped = true;
+         if (++p >= e)
+            return NULL;
+         if (*p == 'u') {
+            if (e - p < 5 || !hex(p[1]) || !hex(p[2]) || !hex(p[3]) || !hex(p[4]))
+               return NULL;
+            p += 5;
+         } else if (*p && strchr("\"\\/bfnrt", *p)) {
+            p++;
+         } else {
+            return NULL;
+         }
+      } else if (c >= 0x80) {
+         if (!(p = utf8(p, e)))
+            return NULL;
+      } else {
+         p++;
+      }
+   }
+   return NULL;
+}
+
+static const char *digits(const char *p, const char *e) {
+   const char *s = p;
+   while (p < e && *p >= '0' && *p <= '9')
+      p++;
+   return p > s ? p : NULL;
+}
+
+static const char *number(const char *p, const char *e) {
+   if (p < e && *p == '-')
+      p++;
+   if (p < e && *p == '0')
+      p++;
+   else if (!(p = digits(p, e)))
+      return NULL;
+   if (p < e && *p == '.' && !(p = digits(p + 1, e)))
+      return NULL;
+   if (p < e && (*p == 'e' || *p == 'E')) {
+      p++;
+      if (p < e && (*p == '+' || *p == '-'))
+         p++;
+      if (!(p = digits(p, e)))
+         return NULL;
+   }
+   return p;
+}
+
+static const char *literal(const char *p, const char *e, const char *word) {
+   size_t n = strlen(word);
+   return (size_t)(e - p) >= n && memcmp(p, word, n) == 0 ? p + n : NULL;
+}
+
+static const char *value(const char *p, const char *e, int depth) {
+   p = ws(p, e);
+   if (p >= e || depth > MAX_DEPTH)
+      return NULL;
+   bool esc = false;
+   switch (*p) {
+   case '"': return string(p, e, &esc);
+   case 't': return literal(p, e, "true");
+   case 'f': return literal(p, e, "false");
+   case 'n': return literal(p, e, "null");
+   case '[':
+      p = ws(p + 1, e);
+      if (p < e && *p == ']')
+         return p + 1;
+      for (;;) {
+         if (!(p = value(p, e, depth + 1)))
+            return NULL;
+         p = ws(p, e);
+         if (p < e && *p == ']')
+            return p + 1;
+         if (p >= e || *p != ',')
+            return NULL;
+         p++;
+      }
+   case '{':
+      p = ws(p + 1, e);
+      if (p < e && *p == '}')
+         return p + 1;
+      for (;;) {
+         p = ws(p, e);
+         if (p >= e || *p != '"' || !(p = string(p, e, &esc)))
+            return NULL;
+         p = ws(p, e);
+         if (p >= e || *p != ':')
+            return NULL;
+         if (!(p = value(p + 1, e, depth + 1)))
+            return NULL;
+         p = ws(p, e);
+         if (p < e && *p == '}')
+            return p + 1;
+         if (p >= e || *p != ',')
+            return NULL;
+         p++;
+      }
+   default:
+      return number(p, e);
+   }
+}
+
+const char *Jsonscan_value(const char *p, const char *end) {
+   return value(p, end, 0);
+}
+
+int Jsonscan_members(const char *s, size_t len, JsonMember *out, int max) {
+   const char *e = s + len, *p = ws(s, e);
+   if (p >= e || *p != '{')
+      return -1;
+   p = ws(p + 1, e);
+   int n = 0;
+   if (p < e && *p == '}') {
+      p++;
+   } else {
+      for (;;) {
+         p = ws(p, e);
+         bool esc = false;
+         const char *k = p;
+         if (p >= e || *p != '"' || !(p = string(p, e, &esc)) || esc || n == max)
+            return -1;
+         out[n].key = k + 1;
+         out[n].keylen = (size_t)(p - k - 2);
+         p = ws(p, e);
+         if (p >= e || *p != ':')
+            return -1;
+         const char *v = ws(p + 1, e);
+         if (!(p = value(v, e, 1)))
+            return -1;
+         out[n].val = v;
+         out[n].vallen = (size_t)(p - v);
+         n++;
+         p = ws(p, e);
+         if (p < e && *p == '}') {
+            p++;
+            break;
+         }
+         if (p >= e || *p != ',')
+            return -1;
+         p++;
+      }
+   }
+   return ws(p, e) == e ? n : -1;
+}
