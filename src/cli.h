@@ -54,5 +54,6 @@ int cmd_phase(Cli *cli, int argc, char **argv);
 int cmd_console(Cli *cli, int argc, char **argv);
 int cmd_demo(Cli *cli, int argc, char **argv);
 int cmd_runbook(Cli *cli, int argc, char **argv);
+int cmd_trainer(Cli *cli, int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ const Command Commands[] = {
    { "task", cmd_task, "inventory: add, edit, list, show, remove and score AI touchpoints" },
    { "phase", cmd_phase, "migration phases: show the gate, advance, roll back, history" },
    { "runbook", cmd_runbook, "print a phase runbook and a task's checklist progress" },
+   { "trainer", cmd_trainer, "run the built-in trainer: fine-tuning API and model server for label tasks" },
    { "console", cmd_console, "open the console (the default without a subcommand)" },
    { "demo", cmd_demo, "open the console on a self-contained demo workspace" },
 };
