@@ -55,5 +55,9 @@ int cmd_console(Cli *cli, int argc, char **argv);
 int cmd_demo(Cli *cli, int argc, char **argv);
 int cmd_runbook(Cli *cli, int argc, char **argv);
 int cmd_trainer(Cli *cli, int argc, char **argv);
+int cmd_backend(Cli *cli, int argc, char **argv);
+int cmd_train(Cli *cli, int argc, char **argv);
+int cmd_jobs(Cli *cli, int argc, char **argv);
+int cmd_job(Cli *cli, int argc, char **argv);
 
 #endif

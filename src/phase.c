@@ -105,6 +105,18 @@ static void gate_shadow(Store *st, const Task *t, Gate *g) {
          fmt_count(a, sizeof a, n), 100 * t->agreement_bar);
 }
 
+static void gate_train(Store *st, const Task *t, Gate *g) {
+   long long total = Store_count(st, "SELECT count(*) FROM experiments WHERE task_id = ?1", t->id);
+   long long ok = Store_count(st, "SELECT count(*) FROM experiments WHERE task_id = ?1 AND status = 'succeeded'", t->id);
+   if (ok > 0)
+      check(g, CHECK_PASS, "training job", "%lld of %lld experiment%s succeeded", ok, total, total == 1 ? "" : "s");
+   else if (total > 0)
+      check(g, CHECK_FAIL, "training job", "%lld experiment%s, none succeeded yet (offramp jobs %s)", total,
+            total == 1 ? "" : "s", t->name);
+   else
+      check(g, CHECK_MISSING, "training job", "no training job has succeeded yet (offramp train %s ...)", t->name);
+}
+
 void Phase_gate(Store *st, const Task *t, Gate *g) {
    Phase from = PHASE_AUDIT;
    Phase_parse(t->phase, &from);
@@ -120,7 +132,7 @@ void Phase_gate(Store *st, const Task *t, Gate *g) {
       check(g, CHECK_MISSING, "dataset", "no dataset built yet (offramp dataset build %s)", t->name);
       break;
    case PHASE_TRAIN:
-      check(g, CHECK_MISSING, "training job", "no training job has succeeded yet (offramp train %s ...)", t->name);
+      gate_train(st, t, g);
       break;
    case PHASE_EVALUATE:
       check(g, CHECK_MISSING, "evaluation", "no evaluation run yet (offramp eval %s --candidate ...)", t->name);
