@@ -320,7 +320,7 @@ bool Experiment_start(Store *st, TrainRequest *r, long timeout_ms, long long *ex
       goto out;
    char ts[32];
    now_iso8601(ts);
-   char *hp = json_dumps(sent, JSON_COMPACT | JSON_PRESERVE_ORDER);
+   char *hp = json_dumps(sent, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
    sqlite3_stmt *s = Store_prepare(st,
       "INSERT INTO experiments(task_id, dataset_id, backend, job_id, base_model, hyperparameters, training_file, "
       "validation_file, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");

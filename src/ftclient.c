@@ -50,7 +50,7 @@ static json_t *request(const FtBackend *b, const char *method, const char *path,
    char *json = NULL;
    curl_mime *mime = NULL;
    if (body) {
-      json = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+      json = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
       hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
    } else if (upload) {

@@ -154,6 +154,23 @@ static bool part_headers(const char *hs, const char *he, MultipartPart *part, in
    return true;
 }
 
+/* The next delimiter at or after p: CRLF--boundary followed by "--", or by optional padding and
+ * CRLF. Text that merely starts like a delimiter is data. */
+static const char *find_delimiter(const char *p, const char *end, const char *delim, size_t dlen) {
+   for (;;) {
+      const char *d = memmem(p, (size_t)(end - p), delim, dlen);
+      if (!d)
+         return NULL;
+      const char *after = d + dlen;
+      if (end - after >= 2 && after[0] == '-' && after[1] == '-')
+         return d;
+      after = skip_ws(after, end);
+      if (end - after >= 2 && after[0] == '\r' && after[1] == '\n')
+         return d;
+      p = d + 1;
+   }
+}
+
 bool Multipart_parse(const char *body, size_t len, const char *boundary, Multipart *mp, char **err) {
    memset(mp, 0, sizeof *mp);
    const char *end = body + len;
@@ -206,7 +223,7 @@ bool Multipart_parse(const char *body, size_t len, const char *boundary, Multipa
       mp->n++;
       if (!ok)
          break;
-      const char *next = memmem(p, (size_t)(end - p), delim, dlen);
+      const char *next = find_delimiter(p, end, delim, dlen);
       if (!next) {
          *err = xasprintf("part %d ('%s'): the closing boundary is missing (truncated body?)", mp->n, part->name);
          break;
