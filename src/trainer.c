@@ -544,10 +544,11 @@ static void chat(Trainer *t, struct evhttp_request *req) {
       pthread_mutex_lock(&t->lock);
       for (int i = 0; i < t->njobs && !known; i++) {
          Job *j = t->jobs[i];
-         if (str_eq(json_string_value(json_object_get(j->obj, "fine_tuned_model")), model)) {
+         if (str_eq(json_string_value(json_object_get(j->obj, "fine_tuned_model")), model) &&
+             str_eq(job_status(j), "succeeded")) {
             known = true;
             m = j->model;   /* models live until shutdown, so the pointer stays valid */
-            model_err = j->model_err ? xstrdup(j->model_err) : NULL;
+            model_err = xstrdup(j->model_err ? j->model_err : "the model is not loaded");
          }
       }
       pthread_mutex_unlock(&t->lock);

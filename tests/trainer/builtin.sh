@@ -209,7 +209,8 @@ contains "client sees the model" "$OUT" "succeeded: ft:distill:cli:"
 
 # Restart: the model still serves; a job left running is failed with a clear message.
 stop "$tr_PID"
-sed "s/\"status\":\"succeeded\"/\"status\":\"running\"/; s/$JOB/ftjob-crashed/g" "state/jobs/$JOB.json" > state/jobs/ftjob-crashed.json
+sed "s/\"status\":\"succeeded\"/\"status\":\"running\"/; s/\"fine_tuned_model\":\"[^\"]*\"/\"fine_tuned_model\":null/; s/$JOB/ftjob-crashed/g" \
+   "state/jobs/$JOB.json" > state/jobs/ftjob-crashed.json
 printf 'garbage' > state/models/ftjob-garbage.model
 serve tr "$OFFRAMP" trainer --listen 127.0.0.1:0 --dir "$TMP/state" || not_ok "trainer restarts"
 U=http://127.0.0.1:$tr_PORT/v1
