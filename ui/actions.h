@@ -32,7 +32,11 @@
    _("Phases", PHASE_STAY, "phase-stay", "Mark the task as staying on the API") \
    _("Runbooks", CHECK_TOGGLE, "check-toggle", "Check or uncheck the checklist item") \
    _("Runbooks", RUNBOOK_NEXT, "runbook-next", "Show the next phase's runbook") \
-   _("Runbooks", RUNBOOK_PREV, "runbook-prev", "Show the previous phase's runbook")
+   _("Runbooks", RUNBOOK_PREV, "runbook-prev", "Show the previous phase's runbook") \
+   _("Training", TRAIN_START, "train-start", "Start a training job (latest backend and dataset)") \
+   _("Training", TRAIN_NEXT, "train-next", "Select the next experiment") \
+   _("Training", TRAIN_CANCEL, "train-cancel", "Cancel the selected experiment's job") \
+   _("Training", TRAIN_PICK, "train-pick", "Pick the selected experiment as the candidate")
 
 #define ACTION_ENUM(group, id, name, help) ACTION_##id,
 typedef enum {
