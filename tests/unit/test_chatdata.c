@@ -25,7 +25,7 @@ int main(void) {
       row(&sb, i % 3 == 0 ? "where is my parcel" : i % 3 == 1 ? "refund please" : "reset password",
           i % 3 == 0 ? "shipping" : i % 3 == 1 ? "billing" : "account");
    Sbuf_puts(&sb, "\n   \n");   /* trailing blank lines are fine */
-   ok(load(sb.buf, &d, &err), "30 examples parse (%s)", err ? err : "");
+   ok(load(sb.buf, &d, &err), "30 examples parse");
    is_int(d.n, 30, "30 rows");
    is_str(d.texts[0], "where is my parcel", "text is the user message, not the system prompt");
    is_str(d.labels[1], "billing", "label is the assistant message");
@@ -33,13 +33,13 @@ int main(void) {
    ok(ChatData_check_labels(&d, &err), "three labels over 30 rows is a label set");
    ChatData_free(&d);
 
-   ok(!load("", &d, &err) && strstr(err, "empty"), "empty file refused (%s)", err);
+   ok(!load("", &d, &err) && strstr(err, "empty"), "empty file refused");
    ok(!load("\n\n", &d, &err) && strstr(err, "empty"), "blank file refused");
-   ok(!load("id,text,label\n1,hi,x\n", &d, &err) && strstr(err, "line 1 is not valid JSON"), "CSV refused: %s", err);
+   ok(!load("id,text,label\n1,hi,x\n", &d, &err) && strstr(err, "line 1 is not valid JSON"), "CSV refused");
    ok(!load("{\"prompt\":\"x\",\"completion\":\"y\"}\n", &d, &err) && strstr(err, "no \"messages\" array"),
       "legacy prompt/completion refused");
    ok(!load("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}\n", &d, &err) && strstr(err, "[user]"),
-      "missing assistant refused, roles named (%s)", err);
+      "missing assistant refused, roles named");
    ok(!load("{\"messages\":[{\"role\":\"assistant\",\"content\":\"x\"},{\"role\":\"user\",\"content\":\"y\"}]}", &d, &err)
       && strstr(err, "assistant, user"), "wrong order refused");
    ok(!load("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\",\"content\":3}]}", &d, &err)
@@ -49,7 +49,7 @@ int main(void) {
    Sbuf two = { 0 };
    row(&two, "a", "b");
    Sbuf_puts(&two, "{\"messages\": [}\n");
-   ok(!load(two.buf, &d, &err) && strstr(err, "line 2"), "the bad line is named (%s)", err);
+   ok(!load(two.buf, &d, &err) && strstr(err, "line 2"), "the bad line is named");
    Sbuf_free(&two);
 
    /* Label-set checks. */
@@ -58,7 +58,7 @@ int main(void) {
       row(&free_text, "summarise this", i % 2 ? "The customer asks for a refund of the duplicate charge on the March invoice"
                                                : "The customer cannot log in after the password reset and wants a call back");
    ok(load(free_text.buf, &d, &err) && !ChatData_check_labels(&d, &err) && strstr(err, "free text"),
-      "long outputs refused as free text (%s)", err);
+      "long outputs refused as free text");
    ChatData_free(&d);
    Sbuf_free(&free_text);
    Sbuf distinct = { 0 };
@@ -68,7 +68,7 @@ int main(void) {
       row(&distinct, "x", l);
    }
    ok(load(distinct.buf, &d, &err) && !ChatData_check_labels(&d, &err) && strstr(err, "25 distinct outputs in 40"),
-      "more than half distinct refused (%s)", err);
+      "more than half distinct refused");
    ChatData_free(&d);
    Sbuf_free(&distinct);
    Sbuf many = { 0 };
@@ -78,7 +78,7 @@ int main(void) {
       row(&many, "x", l);
    }
    ok(load(many.buf, &d, &err) && !ChatData_check_labels(&d, &err) && strstr(err, "201 distinct"),
-      "more than 200 labels refused (%s)", err);
+      "more than 200 labels refused");
    ChatData_free(&d);
    Sbuf_free(&many);
    Sbuf one = { 0 };

@@ -47,7 +47,7 @@ int main(void) {
       "{\"a\":1}\r\n{\"a\":2}\r\n--XyZ-not-a-delimiter\r\n"
       "--XyZ--\r\n"
       "epilogue";
-   ok(parse(body, "XyZ", &mp, &err), "two-part body parses (%s)", err ? err : "");
+   ok(parse(body, "XyZ", &mp, &err), "two-part body parses");
    is_int(mp.n, 2, "two parts");
    const MultipartPart *p = Multipart_get(&mp, "purpose");
    ok(p && p->len == 9 && memcmp(p->data, "fine-tune", 9) == 0, "field value without trailing CRLF");
@@ -65,15 +65,15 @@ int main(void) {
    Multipart_free(&mp);
 
    ok(parse("--B\r\n\r\nvalue\r\n--B--", "B", &mp, &err) == false && strstr(err, "no Content-Disposition"),
-      "part without headers refused (%s)", err);
+      "part without headers refused");
    free(err);
    err = NULL;
    ok(!parse("--B\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\ntruncated", "B", &mp, &err) &&
-      strstr(err, "closing boundary"), "truncated body refused (%s)", err);
+      strstr(err, "closing boundary"), "truncated body refused");
    free(err);
    err = NULL;
    ok(!parse("--B\r\nContent-Disposition: form-data; name=\"f\"\r\n", "B", &mp, &err) && strstr(err, "headers never end"),
-      "body ending in the headers refused (%s)", err);
+      "body ending in the headers refused");
    free(err);
    err = NULL;
    ok(!parse("no boundary here", "B", &mp, &err) && strstr(err, "does not contain"), "body without the boundary refused");
@@ -84,7 +84,7 @@ int main(void) {
    free(err);
    err = NULL;
    ok(!parse("--B\r\nContent-Disposition: form-data; name=\"f\r\n\r\nx\r\n--B--", "B", &mp, &err) && err,
-      "unterminated quote refused (%s)", err);
+      "unterminated quote refused");
    free(err);
    err = NULL;
    ok(!parse("--Bjunk", "B", &mp, &err) && err, "delimiter not followed by CRLF refused");
