@@ -828,8 +828,8 @@ static void run_job(Trainer *t, Job *j) {
          p.epochs_max = (int)json_integer_value(e);
       if (json_is_number(lr))
          p.lr *= json_number_value(lr);
-      json_object_set_new(j->obj, "hyperparameters", json_pack("{s:i, s:O, s:f}", "n_epochs", p.epochs_max,
-                          "batch_size", json_is_integer(bs) ? bs : json_integer(1), "learning_rate_multiplier",
+      json_object_set_new(j->obj, "hyperparameters", json_pack("{s:i, s:o, s:f}", "n_epochs", p.epochs_max,
+                          "batch_size", json_is_integer(bs) ? json_incref(bs) : json_integer(1), "learning_rate_multiplier",
                           json_is_number(lr) ? json_number_value(lr) : 1.0));
       if (json_is_integer(bs) && json_integer_value(bs) != 1)
          job_event(j, "warn", NULL, "batch_size %lld is recorded, but the distiller updates per example (SGD)",
