@@ -62,5 +62,10 @@ int cmd_demo_logs(Cli *cli, int argc, char **argv);
 int cmd_audit(Cli *cli, int argc, char **argv);
 int cmd_touchpoints(Cli *cli, int argc, char **argv);
 int cmd_prices(Cli *cli, int argc, char **argv);
+int cmd_trainer(Cli *cli, int argc, char **argv);
+int cmd_backend(Cli *cli, int argc, char **argv);
+int cmd_train(Cli *cli, int argc, char **argv);
+int cmd_jobs(Cli *cli, int argc, char **argv);
+int cmd_job(Cli *cli, int argc, char **argv);
 
 #endif

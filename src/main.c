@@ -20,6 +20,11 @@ const Command Commands[] = {
    { "touchpoints", cmd_touchpoints, "untagged calls grouped by prompt template: list, name, merge" },
    { "prices", cmd_prices, "the model price table and workspace overrides" },
    { "runbook", cmd_runbook, "print a phase runbook and a task's checklist progress" },
+   { "backend", cmd_backend, "training backends: add, list and remove fine-tuning services" },
+   { "train", cmd_train, "start a fine-tuning job for a task (an experiment)" },
+   { "jobs", cmd_jobs, "list experiments; --follow resumes following running jobs" },
+   { "job", cmd_job, "one experiment: show, events, follow, cancel, pick as candidate" },
+   { "trainer", cmd_trainer, "run the built-in trainer: fine-tuning API and model server for label tasks" },
    { "console", cmd_console, "open the console (the default without a subcommand)" },
    { "demo", cmd_demo, "open the console on a self-contained demo workspace" },
 };

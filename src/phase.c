@@ -148,6 +148,18 @@ static void gate_evaluate(Store *st, const Task *t, Gate *g) {
    EvalRunInfo_clear(&r);
 }
 
+static void gate_train(Store *st, const Task *t, Gate *g) {
+   long long total = Store_count(st, "SELECT count(*) FROM experiments WHERE task_id = ?1", t->id);
+   long long ok = Store_count(st, "SELECT count(*) FROM experiments WHERE task_id = ?1 AND status = 'succeeded'", t->id);
+   if (ok > 0)
+      check(g, CHECK_PASS, "training job", "%lld of %lld experiment%s succeeded", ok, total, total == 1 ? "" : "s");
+   else if (total > 0)
+      check(g, CHECK_FAIL, "training job", "%lld experiment%s, none succeeded yet (offramp jobs %s)", total,
+            total == 1 ? "" : "s", t->name);
+   else
+      check(g, CHECK_MISSING, "training job", "no training job has succeeded yet (offramp train %s ...)", t->name);
+}
+
 void Phase_gate(Store *st, const Task *t, Gate *g) {
    Phase from = PHASE_AUDIT;
    Phase_parse(t->phase, &from);
@@ -171,7 +183,7 @@ void Phase_gate_from(Store *st, const Task *t, Phase from, Gate *g) {
       break;
    }
    case PHASE_TRAIN:
-      check(g, CHECK_MISSING, "training job", "no training job has succeeded yet (offramp train %s ...)", t->name);
+      gate_train(st, t, g);
       break;
    case PHASE_EVALUATE:
       gate_evaluate(st, t, g);

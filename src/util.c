@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -259,5 +260,21 @@ bool mkdir_p(const char *path, unsigned mode) {
    }
    bool ok = mkdir(p, mode) == 0 || errno == EEXIST;
    free(p);
+   return ok;
+}
+
+bool write_file_atomic(const char *path, const void *data, size_t len, char **err) {
+   char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+   FILE *f = fopen(tmp, "wb");
+   bool ok = f && fwrite(data, 1, len, f) == len;
+   if (f && fclose(f) != 0)
+      ok = false;
+   if (ok && rename(tmp, path) != 0)
+      ok = false;
+   if (!ok) {
+      *err = xasprintf("cannot write %s: %s (check the directory's space and permissions)", path, strerror(errno));
+      unlink(tmp);
+   }
+   free(tmp);
    return ok;
 }

@@ -71,4 +71,8 @@ uint64_t hash64_str(const char *s);
 /* mkdir -p with the given mode for created directories; false with errno set on failure. */
 bool mkdir_p(const char *path, unsigned mode);
 
+/* Writes path.tmp.<pid> and renames it over path, so a reader sees the old or the new file,
+ * never a partial one. false with *err naming the file on failure. */
+bool write_file_atomic(const char *path, const void *data, size_t len, char **err);
+
 #endif

@@ -40,7 +40,11 @@
    _("Runbooks", RUNBOOK_PREV, "runbook-prev", "Show the previous phase's runbook") \
    _("Audit", SORT_NEXT, "sort-next", "Sort the audit table by the next column") \
    _("Audit", TOUCHPOINT_NAME, "touchpoint-name", "Name the touchpoint: create a task from it") \
-   _("Audit", TOUCHPOINT_MERGE, "touchpoint-merge", "Merge the touchpoint into an existing task")
+   _("Audit", TOUCHPOINT_MERGE, "touchpoint-merge", "Merge the touchpoint into an existing task") \
+   _("Training", TRAIN_START, "train-start", "Start a training job (latest backend and dataset)") \
+   _("Training", TRAIN_NEXT, "train-next", "Select the next experiment") \
+   _("Training", TRAIN_CANCEL, "train-cancel", "Cancel the selected experiment's job") \
+   _("Training", TRAIN_PICK, "train-pick", "Pick the selected experiment as the candidate")
 
 #define ACTION_ENUM(group, id, name, help) ACTION_##id,
 typedef enum {

@@ -209,12 +209,21 @@ static bool save_display(const char *path) {
 
 static bool script_next_line(void);
 
+/* What next_key returns when a busy view's wait for a key timed out. */
+#define KEY_TICK KEY_MAX
+
+static bool view_busy(View *v) {
+   return v && v->ops->busy && v->ops->tick && v->ops->busy(v);
+}
+
 static int next_key(void) {
    if (!con.script) {
+      bool busy = view_busy(top_view());
+      timeout(busy ? 1000 : -1);
       wint_t wch;
       int rc = get_wch(&wch);
       if (rc == ERR)
-         return -1;
+         return busy ? KEY_TICK : -1;
       return (int)wch;
    }
    while (con.ipending >= con.npending) {
@@ -348,6 +357,7 @@ static const struct {
    { "filter", "TEXT", "filter the inventory (empty clears)" },
    { "save-display", "FILE", "write the screen as text to FILE" },
    { "resize", "COLSxLINES", "resize the screen (headless mode)" },
+   { "wait", "SECONDS", "follow the view's background work until done or SECONDS pass" },
 };
 
 static View *find_view(const ViewOps *ops) {
@@ -431,6 +441,17 @@ int Console_command(const char *input) {
          resizeterm(h, w);
       else
          Console_message("resize: '%s' is not COLSxLINES (e.g. 80x24)", arg);
+   } else if (str_eq(cmd, "wait")) {
+      double limit, start = mono_seconds();
+      if (!parse_double(arg, &limit) || limit <= 0 || limit > 3600) {
+         Console_message("wait: '%s' is not a number of seconds", arg);
+      } else {
+         while (view_busy(top_view()) && mono_seconds() - start < limit) {
+            top_view()->ops->tick(top_view());
+            if (view_busy(top_view()))
+               usleep(50000);
+         }
+      }
    } else if (*cmd) {
       Sbuf sb = { 0 };
       for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
@@ -579,6 +600,10 @@ int Console_run(Store *st, const char *start_view) {
          key = '\n';
       if (key == KEY_ENTER)
          key = '\n';
+      if (key == KEY_TICK) {
+         top_view()->ops->tick(top_view());
+         continue;
+      }
       handle_key(key);
    }
    while (con.nviews > 0) {

@@ -25,6 +25,10 @@ typedef struct {
    /* Lines the view holds, for generic cursor movement. */
    int (*lines)(View *v);
    bool cursor_line;                        /* a selectable cursor (else j/k scroll) */
+   /* Background work (jobs to follow): while busy returns true the loop waits for keys at most
+    * a second and calls tick, which must return quickly (bounded HTTP timeouts). */
+   bool (*busy)(View *v);
+   int (*tick)(View *v);                    /* flags */
 } ViewOps;
 
 struct View {

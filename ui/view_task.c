@@ -1,24 +1,34 @@
 /* view_task.c - one task: its fields, the phase stepper with the gate out of the current
- * phase, the latest dataset, the score editor with the criteria behind each suggestion, and
- * the timeline. */
+ * phase, the latest dataset, the training panel (experiments, progress, loss curve), the latest
+ * evaluation, the score editor with the criteria behind each suggestion, and the timeline. */
 #include "config.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "console.h"
 #include "dataset.h"
 #include "eval.h"
+#include "experiment.h"
 #include "inventory.h"
 #include "phase.h"
 #include "score.h"
 #include "task.h"
+#include "trainer.h"
 #include "util.h"
+
+/* The console never waits long on a trainer: one poll round per second while jobs run. */
+#define POLL_TIMEOUT_MS 1500L
+#define START_TIMEOUT_MS 15000L
 
 typedef struct {
    Task t;
    bool loaded;
    int sel;            /* selected score dimension */
+   int exp_sel;        /* selected experiment (index into exps) */
+   Experiment *exps;
+   int nexps;
    UText text;
 } TaskView;
 
@@ -159,6 +169,125 @@ static void evaluation(UText *u, Store *st, const Task *t, Phase cur) {
    EvalRunInfo_clear(&r);
 }
 
+/* "ep3 bs8 r32 lr2e-04" from the hyperparameters sent. */
+static void hyper_text(const char *json, char *buf, size_t size) {
+   json_t *h = json_loads(json ? json : "{}", 0, NULL);
+   static const struct { const char *key, *abbr; } keys[] = {
+      { "n_epochs", "ep" }, { "batch_size", "bs" }, { "lora_rank", "r" }, { "learning_rate", "lr" },
+      { "learning_rate_multiplier", "lr\xc3\x97" },
+   };
+   size_t o = 0;
+   buf[0] = '\0';
+   for (size_t i = 0; i < ARRAY_SIZE(keys) && o < size; i++) {
+      json_t *v = json_object_get(h, keys[i].key);
+      if (json_is_integer(v))
+         o += snprintf(buf + o, size - o, "%s%s%lld", o ? " " : "", keys[i].abbr, (long long)json_integer_value(v));
+      else if (json_is_real(v))
+         o += snprintf(buf + o, size - o, "%s%s%.0e", o ? " " : "", keys[i].abbr, json_real_value(v));
+   }
+   json_decref(h);
+}
+
+/* A sparkline of the finite values, scaled to their range. */
+static void sparkline(Sbuf *sb, const double *v, int n) {
+   static const char *const bars[] = { "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84",
+                                       "\xe2\x96\x85", "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88" };
+   double lo = INFINITY, hi = -INFINITY;
+   int from = n > 24 ? n - 24 : 0;   /* the latest steps fit the panel */
+   for (int i = from; i < n; i++) {
+      if (isfinite(v[i])) {
+         lo = fmin(lo, v[i]);
+         hi = fmax(hi, v[i]);
+      }
+   }
+   for (int i = from; i < n; i++) {
+      if (!isfinite(v[i]))
+         Sbuf_puts(sb, " ");
+      else
+         Sbuf_puts(sb, bars[hi > lo ? (int)lrint(7 * (v[i] - lo) / (hi - lo)) : 0]);
+   }
+}
+
+static void training_panel(TaskView *tv, UText *u) {
+   Store *st = Console_store();
+   UText_nl(u);
+   UText_add(u, Draw_attr(C_HEADING), "TRAINING  ");
+   UText_add(u, Draw_attr(C_DIM), "t start \xc2\xb7 n next \xc2\xb7 X cancel \xc2\xb7 p pick candidate");
+   if (tv->nexps == 0) {
+      UText_nl(u);
+      UText_add(u, Draw_attr(C_DIM), "  no experiments yet: t starts one on the latest backend and dataset");
+      UText_nl(u);
+      return;
+   }
+   UText_nl(u);
+   UText_add(u, Draw_attr(C_DIM), "    #  %-11s %-13s %-10s %-16s %8s %7s %6s", "base", "hyper", "status", "progress",
+             "tokens", "loss", "acc");
+   for (int i = 0; i < tv->nexps; i++) {
+      Experiment *e = &tv->exps[i];
+      json_t *m = json_loads(e->metrics ? e->metrics : "{}", 0, NULL);
+      json_t *step = json_object_get(m, "step"), *total = json_object_get(m, "total_steps");
+      json_t *loss = json_object_get(m, "valid_loss"), *acc = json_object_get(m, "valid_mean_token_accuracy");
+      if (!loss)
+         loss = json_object_get(m, "train_loss");
+      char hyper[40], tok[24] = "-", lossb[16] = "-", accb[16] = "-", prog[64];
+      hyper_text(e->hyperparameters, hyper, sizeof hyper);
+      if (e->trained_tokens >= 0)
+         fmt_count(tok, sizeof tok, e->trained_tokens);
+      if (loss)
+         snprintf(lossb, sizeof lossb, "%.4f", json_number_value(loss));
+      if (acc)
+         snprintf(accb, sizeof accb, "%.1f%%", 100 * json_number_value(acc));
+      long long s = json_integer_value(step), t = json_integer_value(total);
+      if (str_eq(e->status, "succeeded") && t > 0)
+         s = t;   /* early stopping ends before the last planned step */
+      int filled = t > 0 ? (int)(10 * s / t) : str_eq(e->status, "succeeded") ? 10 : 0;
+      Sbuf bar = { 0 };
+      for (int k = 0; k < 10; k++)
+         Sbuf_puts(&bar, k < filled ? "\xe2\x96\x88" : "\xe2\x96\x91");
+      if (t > 0)
+         snprintf(prog, sizeof prog, "%s %lld/%lld", bar.buf, s, t);
+      else
+         snprintf(prog, sizeof prog, "%s", bar.buf);
+      Sbuf_free(&bar);
+      UText_nl(u);
+      bool sel = i == tv->exp_sel;
+      int sattr = str_eq(e->status, "succeeded") ? Draw_attr(C_OK) : str_eq(e->status, "failed") ? Draw_attr(C_FAIL)
+                : Experiment_final(e->status) ? Draw_attr(C_DIM) : Draw_attr(C_MISSING);
+      UText_add(u, sel ? (int)A_BOLD : (int)A_NORMAL, "%s %3lld  %-11.11s %-13.13s ", sel ? "\xe2\x96\xb8" : " ", e->id,
+                e->base_model, hyper);
+      UText_add(u, sattr, "%-10.10s ", e->status);
+      UText_add(u, A_NORMAL, "%s %8s %7s %6s", prog, tok, lossb, accb);
+      json_decref(m);
+   }
+   Experiment *e = &tv->exps[tv->exp_sel];
+   UText_nl(u);
+   UText_add(u, Draw_attr(C_DIM), "  #%lld on %s: ", e->id, e->backend);
+   UText_add(u, A_NORMAL, "%s", e->fine_tuned_model ? e->fine_tuned_model : e->job_id);
+   if (e->candidate)
+      UText_add(u, Draw_attr(C_OK), "  \xe2\x98\x85 candidate");
+   double *tr, *va;
+   int n = Experiment_losses(st, e->id, &tr, &va);
+   if (n > 0) {
+      Sbuf sb = { 0 };
+      Sbuf_puts(&sb, "train ");
+      sparkline(&sb, tr, n);
+      Sbuf_puts(&sb, "  valid ");
+      sparkline(&sb, va, n);
+      UText_nl(u);
+      UText_add(u, Draw_attr(C_DIM), "  loss  ");
+      UText_add(u, A_NORMAL, "%s", sb.buf);
+      UText_add(u, Draw_attr(C_DIM), "  (%d step%s)", n, n == 1 ? "" : "s");
+      Sbuf_free(&sb);
+   }
+   free(tr);
+   free(va);
+   if (e->error) {
+      UText_nl(u);
+      UText_add(u, Draw_attr(C_FAIL), "  failed: %s", e->error);
+   }
+   UText_nl(u);
+}
+
 static void build(TaskView *tv) {
    UText *u = &tv->text;
    Task *t = &tv->t;
@@ -199,6 +328,13 @@ static void build(TaskView *tv) {
    }
    UText_nl(u);
    dataset_panel(u, st, t);
+
+   Experiment_free_list(tv->exps, tv->nexps);
+   tv->exps = Experiment_list(st, t->name, false, &tv->nexps);
+   if (tv->exp_sel >= tv->nexps)
+      tv->exp_sel = tv->nexps ? tv->nexps - 1 : 0;
+   if ((cur >= PHASE_TRAIN && cur < PHASE_STAY) || tv->nexps > 0)
+      training_panel(tv, u);
    evaluation(u, st, t, cur);
 
    Score sc;
@@ -281,6 +417,79 @@ static void tv_draw(View *v, int top, int height, int width) {
 static void tv_title(View *v, char *buf, size_t size) {
    TaskView *tv = v->data;
    snprintf(buf, size, "offramp \xc2\xb7 task %s \xc2\xb7 %s", v->arg, tv->loaded ? tv->t.phase : "?");
+}
+
+static bool tv_busy(View *v) {
+   TaskView *tv = v->data;
+   for (int i = 0; tv && i < tv->nexps; i++) {
+      if (!Experiment_final(tv->exps[i].status))
+         return true;
+   }
+   return false;
+}
+
+/* One poll round for the task's running jobs; an unreachable trainer is said once a round. */
+static int tv_tick(View *v) {
+   TaskView *tv = v->data;
+   for (int i = 0; i < tv->nexps; i++) {
+      Experiment *e = &tv->exps[i];
+      if (Experiment_final(e->status))
+         continue;
+      int fresh;
+      char *err = NULL;
+      if (!Experiment_poll(Console_store(), e, POLL_TIMEOUT_MS, &fresh, &err))
+         Console_message("#%lld: %s", e->id, err);
+      else if (str_eq(e->status, "failed"))
+         Console_message("#%lld failed: %s", e->id, e->error ? e->error : "no reason given");
+      else if (str_eq(e->status, "succeeded"))
+         Console_message("#%lld succeeded: %s (p picks it as the candidate)", e->id, e->fine_tuned_model);
+      free(err);
+   }
+   build(tv);
+   return REDRAW;
+}
+
+static void train_start(View *v) {
+   TaskView *tv = v->data;
+   Store *st = Console_store();
+   TrainRequest r = { .task = v->arg };
+   r.spec.epochs = TRAIN_DEFAULT_EPOCHS;
+   r.spec.lr = TRAIN_DEFAULT_LR;
+   r.spec.batch = TRAIN_DEFAULT_BATCH;
+   r.spec.lora_rank = TRAIN_DEFAULT_LORA_RANK;
+   r.dataset_id = Experiment_latest_dataset(st, tv->t.id);
+   char *file = NULL, *model = NULL, *err = NULL, *notes = NULL;
+   FtBackend b;
+   if (!Backend_get(st, NULL, &b, &err)) {   /* say so before asking anything */
+      Console_message("%s", err);
+      free(err);
+      return;
+   }
+   FtBackend_clear(&b);
+   if (!r.dataset_id) {
+      file = Console_prompt("no dataset yet; train on file: ", "");
+      if (!file || !*str_trim(file)) {
+         free(file);
+         Console_message("not started: build a dataset first, or give a chat JSONL file");
+         return;
+      }
+      r.train_path = file;
+   }
+   model = Console_prompt("base model: ", tv->nexps ? tv->exps[tv->nexps - 1].base_model : TRAINER_BASE_MODEL);
+   if (model && *str_trim(model)) {
+      r.spec.base_model = model;
+      long long id;
+      if (Experiment_start(st, &r, START_TIMEOUT_MS, &id, &notes, &err))
+         Console_message("experiment #%lld started%s%s", id, notes && *notes ? "; " : "", notes ? notes : "");
+      else
+         Console_message("%s", err);
+      tv_open(v);
+      tv->exp_sel = tv->nexps ? tv->nexps - 1 : 0;
+   }
+   free(file);
+   free(model);
+   free(err);
+   free(notes);
 }
 
 static void set_score(View *v, int value) {
@@ -413,6 +622,40 @@ static int tv_request(View *v, Action a) {
       tv_open(v);
       return REDRAW;
    }
+   case ACTION_TRAIN_START:
+      train_start(v);
+      build(tv);
+      return REDRAW;
+   case ACTION_TRAIN_NEXT:
+      if (tv->nexps == 0) {
+         Console_message("no experiments yet (t starts one)");
+         return REDRAW;
+      }
+      tv->exp_sel = (tv->exp_sel + 1) % tv->nexps;
+      build(tv);
+      return REDRAW;
+   case ACTION_TRAIN_CANCEL:
+   case ACTION_TRAIN_PICK: {
+      if (tv->nexps == 0) {
+         Console_message("no experiments yet (t starts one)");
+         return REDRAW;
+      }
+      Experiment *e = &tv->exps[tv->exp_sel];
+      bool ok = a == ACTION_TRAIN_CANCEL ? Experiment_cancel(Console_store(), e, POLL_TIMEOUT_MS, &err)
+                                         : Experiment_pick(Console_store(), e, &err);
+      if (!ok)
+         Console_message("%s", err);
+      else if (a == ACTION_TRAIN_CANCEL)
+         Console_message("#%lld %s", e->id, e->status);
+      else
+         Console_message("candidate: #%lld %s", e->id, e->fine_tuned_model);
+      free(err);
+      int keep = tv->exp_sel;
+      tv_open(v);
+      tv->exp_sel = keep;
+      build(tv);
+      return REDRAW;
+   }
    case ACTION_VIEW_RUNBOOK: {
       Phase cur = PHASE_AUDIT;
       Phase_parse(tv->t.phase, &cur);
@@ -429,6 +672,7 @@ static void tv_done(View *v) {
    if (!tv)
       return;
    Task_clear(&tv->t);
+   Experiment_free_list(tv->exps, tv->nexps);
    UText_clear(&tv->text);
    free(tv);
    v->data = NULL;
@@ -442,4 +686,6 @@ const ViewOps task_ops = {
    .done = tv_done,
    .title = tv_title,
    .lines = tv_lines,
+   .busy = tv_busy,
+   .tick = tv_tick,
 };

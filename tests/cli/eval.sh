@@ -212,7 +212,7 @@ expect_rc "advance to shadow with the gate open" 0
 # ---- the console: EVALUATION in the task view, e opens the report, M applies the threshold
 sql "UPDATE tasks SET min_confidence = NULL"
 printf ':task intent\n:save-display task.txt\nM\ne\n:save-display report.txt\n' > script.txt
-LINES=40 COLUMNS=100 TERM=xterm OFFRAMP_SCRIPT=script.txt "$OFFRAMP" >console.out 2>&1
+LINES=70 COLUMNS=100 TERM=xterm OFFRAMP_SCRIPT=script.txt "$OFFRAMP" >console.out 2>&1
 equals "console exits 0" "$?" 0
 contains "task view has EVALUATION" "$(cat task.txt)" "EVALUATION  run $R3"
 contains "task view shows accuracy with interval" "$(cat task.txt)" "accuracy        100.0 % (95 % CI 75.8-100.0, n=12)"

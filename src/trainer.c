@@ -1,0 +1,1073 @@
+/* trainer.c - the built-in trainer daemon: evhttp routes in the event-loop thread, training
+ * in one worker thread, all shared state behind one mutex, everything persisted as JSON files
+ * written atomically (files/, jobs/) plus model files (models/). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chatdata.h"
+#include "distill.h"
+#include "mdview.h"
+#include "multipart.h"
+#include "trainer.h"
+#include "util.h"
+
+#define SMALL_BODY_MAX (1 << 20)   /* job creation and chat requests */
+#define TOP_LOGPROBS_MAX 20
+
+typedef struct {
+   json_t *obj;          /* the job object exactly as the API returns it */
+   json_t *events;       /* oldest first */
+   json_t *checkpoints;  /* oldest first */
+   bool cancel;          /* set by the cancel endpoint; the worker stops at its next step */
+   Distill *model;       /* loaded once when the job succeeded (or at start-up) */
+   char *model_err;      /* why a succeeded job's model could not be loaded */
+} Job;
+
+typedef struct {
+   pthread_mutex_t lock;
+   pthread_cond_t wake;
+   json_t *files;        /* id -> file object */
+   Job **jobs;           /* creation order */
+   int njobs;
+   bool stopping;
+   char *dir;
+   size_t max_upload;
+   struct event_base *base;
+} Trainer;
+
+/* ---- ids, time, persistence ---- */
+
+static void rand_id(char *out, size_t size, const char *prefix) {
+   static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+   unsigned char r[24];
+   if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+      /* getrandom only fails before the entropy pool is ready; time and address still differ per call */
+      uint64_t h = hash64_str(prefix) ^ (uint64_t)(now_seconds() * 1e9) ^ (uintptr_t)out;
+      for (size_t i = 0; i < sizeof r; i++, h = h * 6364136223846793005ULL + 1442695040888963407ULL)
+         r[i] = (unsigned char)(h >> 56);
+   }
+   size_t n = (size_t)snprintf(out, size, "%s", prefix);
+   for (size_t i = 0; i < sizeof r && n + 1 < size; i++)
+      out[n++] = alphabet[r[i] % (sizeof alphabet - 1)];
+   out[n] = '\0';
+}
+
+static char *path_of(const Trainer *t, const char *sub, const char *id, const char *ext) {
+   return xasprintf("%s/%s/%s%s", t->dir, sub, id, ext);
+}
+
+static bool save_json(const char *path, json_t *v, char **err) {
+   char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+   bool ok = write_file_atomic(path, s, strlen(s), err);
+   free(s);
+   return ok;
+}
+
+/* Caller holds the lock. A failed save is reported on stderr: the job goes on in memory. */
+static void job_save(Trainer *t, Job *j) {
+   json_t *doc = json_pack("{s:O, s:O, s:O}", "job", j->obj, "events", j->events, "checkpoints", j->checkpoints);
+   char *path = path_of(t, "jobs", json_string_value(json_object_get(j->obj, "id")), ".json");
+   char *err = NULL;
+   if (!save_json(path, doc, &err)) {
+      warnx_("trainer: %s", err);
+      free(err);
+   }
+   free(path);
+   json_decref(doc);
+}
+
+static const char *job_id(const Job *j) {
+   return json_string_value(json_object_get(j->obj, "id"));
+}
+
+static const char *job_status(const Job *j) {
+   return json_string_value(json_object_get(j->obj, "status"));
+}
+
+static bool status_final(const char *s) {
+   return str_eq(s, "succeeded") || str_eq(s, "failed") || str_eq(s, "cancelled");
+}
+
+/* Appends an event (data may be NULL for a message event; it is stolen). Caller holds the lock. */
+static void job_event(Job *j, const char *level, json_t *data, const char *fmt, ...) ATTR_PRINTF(4, 5);
+static void job_event(Job *j, const char *level, json_t *data, const char *fmt, ...) {
+   char id[40];
+   rand_id(id, sizeof id, "ftevent-");
+   va_list ap;
+   va_start(ap, fmt);
+   char *msg = xvasprintf(fmt, ap);
+   va_end(ap);
+   json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:s}", "object", "fine_tuning.job.event", "id", id,
+                          "created_at", (json_int_t)time(NULL), "level", level, "message", msg,
+                          "data", data ? data : json_object(), "type", data ? "metrics" : "message");
+   json_array_append_new(j->events, ev);
+   free(msg);
+}
+
+static void job_set_status(Job *j, const char *status) {
+   json_object_set_new(j->obj, "status", json_string(status));
+   if (status_final(status))
+      json_object_set_new(j->obj, "finished_at", json_integer((json_int_t)time(NULL)));
+}
+
+static void job_fail(Job *j, const char *code, const char *param, const char *message) {
+   job_set_status(j, "failed");
+   json_object_set_new(j->obj, "error", json_pack("{s:s, s:s, s:s?}", "code", code, "message", message, "param", param));
+   job_event(j, "error", NULL, "%s", message);
+}
+
+static Job *job_find(Trainer *t, const char *id) {
+   for (int i = 0; i < t->njobs; i++) {
+      if (str_eq(job_id(t->jobs[i]), id))
+         return t->jobs[i];
+   }
+   return NULL;
+}
+
+static void job_free(Job *j) {
+   json_decref(j->obj);
+   json_decref(j->events);
+   json_decref(j->checkpoints);
+   Distill_free(j->model);
+   free(j->model_err);
+   free(j);
+}
+
+/* ---- HTTP helpers ---- */
+
+static void send_json(struct evhttp_request *req, int code, json_t *v) {
+   char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+   json_decref(v);
+   struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+   evhttp_add_header(h, "Content-Type", "application/json");
+   evbuffer_add(evhttp_request_get_output_buffer(req), s, strlen(s));
+   free(s);
+   evhttp_send_reply(req, code, NULL, NULL);
+}
+
+static void send_error(struct evhttp_request *req, int code, const char *param, const char *errcode,
+                       const char *fmt, ...) ATTR_PRINTF(5, 6);
+static void send_error(struct evhttp_request *req, int code, const char *param, const char *errcode,
+                       const char *fmt, ...) {
+   va_list ap;
+   va_start(ap, fmt);
+   char *msg = xvasprintf(fmt, ap);
+   va_end(ap);
+   const char *type = code == 404 ? "not_found_error" : code >= 500 ? "server_error" : "invalid_request_error";
+   send_json(req, code, json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", msg, "type", type,
+                                  "param", param, "code", errcode));
+   free(msg);
+}
+
+/* The request body as one contiguous buffer (NUL-terminated for convenience). */
+static const char *body_of(struct evhttp_request *req, size_t *len) {
+   struct evbuffer *in = evhttp_request_get_input_buffer(req);
+   evbuffer_add(in, "", 1);
+   *len = evbuffer_get_length(in) - 1;
+   return (const char *)evbuffer_pullup(in, -1);
+}
+
+/* Parses a JSON object body; sends the error and returns NULL when it is not one. */
+static json_t *json_body(struct evhttp_request *req) {
+   size_t len;
+   const char *body = body_of(req, &len);
+   if (len > SMALL_BODY_MAX) {
+      send_error(req, 413, NULL, "request_too_large", "the request body is %zu bytes; this endpoint takes at most %d",
+                 len, SMALL_BODY_MAX);
+      return NULL;
+   }
+   json_error_t je;
+   json_t *v = json_loadb(body, len, 0, &je);
+   if (!json_is_object(v)) {
+      send_error(req, 400, NULL, "invalid_json", "the request body is not a JSON object (%s)",
+                 v ? "another JSON value" : je.text);
+      json_decref(v);
+      return NULL;
+   }
+   return v;
+}
+
+/* OpenAI list pagination over an oldest-first array: newest first, starting after the item
+ * with id `after`, at most limit items. */
+static json_t *page(const json_t *arr, const char *after, long limit) {
+   json_t *data = json_array();
+   long i = (long)json_array_size(arr) - 1;
+   if (after) {
+      while (i >= 0 && !str_eq(json_string_value(json_object_get(json_array_get(arr, (size_t)i), "id")), after))
+         i--;
+      i--;
+   }
+   for (; i >= 0 && (long)json_array_size(data) < limit; i--)
+      json_array_append(data, json_array_get(arr, (size_t)i));
+   return json_pack("{s:s, s:o, s:b}", "object", "list", "data", data, "has_more", i >= 0);
+}
+
+/* limit and after from the query string; false after sending an error. */
+static bool page_params(struct evhttp_request *req, long *limit, char **after) {
+   struct evkeyvalq q;
+   const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+   *limit = 20;
+   *after = NULL;
+   if (!query)
+      return true;
+   if (evhttp_parse_query_str(query, &q) != 0) {
+      send_error(req, 400, NULL, "invalid_query", "the query string '%s' cannot be parsed", query);
+      return false;
+   }
+   const char *l = evhttp_find_header(&q, "limit"), *a = evhttp_find_header(&q, "after");
+   bool ok = true;
+   if (l && (!parse_long(l, limit) || *limit < 1 || *limit > 1000)) {
+      send_error(req, 400, "limit", "invalid_limit", "limit '%s' is not a whole number from 1 to 1000", l);
+      ok = false;
+   }
+   if (ok && a)
+      *after = xstrdup(a);
+   evhttp_clear_headers(&q);
+   return ok;
+}
+
+/* ---- files ---- */
+
+static void files_upload(Trainer *t, struct evhttp_request *req) {
+   size_t len;
+   const char *body = body_of(req, &len);
+   char *err = NULL;
+   const char *ctype = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+   char *boundary = Multipart_boundary(ctype, &err);
+   Multipart mp;
+   if (!boundary) {
+      send_error(req, 400, NULL, "invalid_request", "upload a file as multipart/form-data with fields 'file' and "
+                 "'purpose': %s", err);
+      free(err);
+      return;
+   }
+   if (!Multipart_parse(body, len, boundary, &mp, &err)) {
+      send_error(req, 400, NULL, "invalid_multipart", "the multipart body cannot be parsed: %s", err);
+      free(err);
+      free(boundary);
+      return;
+   }
+   free(boundary);
+   const MultipartPart *file = Multipart_get(&mp, "file"), *purpose = Multipart_get(&mp, "purpose");
+   ChatData d;
+   if (!purpose) {
+      send_error(req, 400, "purpose", "missing_required_parameter", "the form has no 'purpose' field (send purpose=fine-tune)");
+   } else if (purpose->len != 9 || memcmp(purpose->data, "fine-tune", 9) != 0) {
+      send_error(req, 400, "purpose", "invalid_value", "purpose '%.*s' is not supported: the trainer takes fine-tune files",
+                 (int)(purpose->len > 64 ? 64 : purpose->len), purpose->data);
+   } else if (!file) {
+      send_error(req, 400, "file", "missing_required_parameter", "the form has no 'file' field (the JSONL training data)");
+   } else if (!ChatData_parse(file->data, file->len, &d, &err)) {
+      send_error(req, 400, "file", "invalid_file_format", "%s: %s", file->filename ? file->filename : "the file", err);
+      free(err);
+   } else {
+      ChatData_free(&d);
+      char id[40];
+      rand_id(id, sizeof id, "file-");
+      json_t *obj = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "object", "file", "id", id, "bytes",
+                              (json_int_t)file->len, "created_at", (json_int_t)time(NULL), "filename",
+                              file->filename ? file->filename : "upload.jsonl", "purpose", "fine-tune", "status", "processed");
+      char *data_path = path_of(t, "files", id, ".data"), *meta_path = path_of(t, "files", id, ".json");
+      bool ok = write_file_atomic(data_path, file->data, file->len, &err) && save_json(meta_path, obj, &err);
+      free(data_path);
+      free(meta_path);
+      if (!ok) {
+         send_error(req, 500, NULL, "storage_error", "%s", err);
+         free(err);
+         json_decref(obj);
+      } else {
+         pthread_mutex_lock(&t->lock);
+         json_object_set(t->files, id, obj);
+         pthread_mutex_unlock(&t->lock);
+         send_json(req, 200, obj);
+      }
+   }
+   Multipart_free(&mp);
+}
+
+static void files_get(Trainer *t, struct evhttp_request *req, const char *id, bool content) {
+   pthread_mutex_lock(&t->lock);
+   json_t *f = json_incref(json_object_get(t->files, id));
+   pthread_mutex_unlock(&t->lock);
+   if (!f) {
+      send_error(req, 404, "file_id", "file_not_found", "no file '%s' on this trainer", id);
+      return;
+   }
+   if (!content) {
+      send_json(req, 200, f);
+      return;
+   }
+   json_decref(f);
+   char *path = path_of(t, "files", id, ".data"), *err = NULL;
+   char *text = Md_read_file(path, &err);
+   free(path);
+   if (!text) {
+      send_error(req, 500, NULL, "storage_error", "%s", err);
+      free(err);
+      return;
+   }
+   evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
+   free(text);
+   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/octet-stream");
+   evhttp_send_reply(req, 200, NULL, NULL);
+}
+
+static void files_list(Trainer *t, struct evhttp_request *req) {
+   json_t *data = json_array();
+   const char *key;
+   json_t *f;
+   pthread_mutex_lock(&t->lock);
+   json_object_foreach(t->files, key, f) json_array_append(data, f);
+   pthread_mutex_unlock(&t->lock);
+   send_json(req, 200, json_pack("{s:s, s:o, s:b}", "object", "list", "data", data, "has_more", 0));
+}
+
+/* ---- jobs ---- */
+
+/* "auto" or a number in [lo, hi]; false when neither. */
+static bool hyper_ok(const json_t *v, double lo, double hi, bool integer) {
+   if (!v || str_eq(json_string_value(v), "auto"))
+      return true;
+   if (integer ? !json_is_integer(v) : !json_is_number(v))
+      return false;
+   double x = json_number_value(v);
+   return x >= lo && x <= hi;
+}
+
+static void jobs_create(Trainer *t, struct evhttp_request *req) {
+   json_t *body = json_body(req);
+   if (!body)
+      return;
+   const char *model = json_string_value(json_object_get(body, "model"));
+   const char *training = json_string_value(json_object_get(body, "training_file"));
+   json_t *validation = json_object_get(body, "validation_file");
+   json_t *hp = json_object_get(body, "hyperparameters");
+   json_t *suffix = json_object_get(body, "suffix"), *seed = json_object_get(body, "seed");
+   const char *key;
+   json_t *v;
+   const char *unknown = NULL;
+   json_object_foreach(hp, key, v) {
+      if (!str_eq(key, "n_epochs") && !str_eq(key, "learning_rate_multiplier") && !str_eq(key, "batch_size"))
+         unknown = key;
+   }
+   const char *sfx = json_string_value(suffix);
+   bool sfx_ok = !suffix || json_is_null(suffix) || (sfx && strlen(sfx) <= 64 && strspn(sfx,
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == strlen(sfx));
+   pthread_mutex_lock(&t->lock);
+   bool have_training = training && json_object_get(t->files, training);
+   bool have_validation = !validation || json_is_null(validation) ||
+                          (json_is_string(validation) && json_object_get(t->files, json_string_value(validation)));
+   pthread_mutex_unlock(&t->lock);
+   if (!model)
+      send_error(req, 400, "model", "missing_required_parameter", "'model' is required (the built-in trainer trains '%s')",
+                 TRAINER_BASE_MODEL);
+   else if (!str_eq(model, TRAINER_BASE_MODEL))
+      send_error(req, 400, "model", "model_not_available", "model '%s' cannot be fine-tuned here: the built-in trainer "
+                 "trains '%s' (a CPU text classifier for label tasks); use a GPU trainer for LLMs", model, TRAINER_BASE_MODEL);
+   else if (!training)
+      send_error(req, 400, "training_file", "missing_required_parameter", "'training_file' is required (upload with POST /v1/files)");
+   else if (!have_training)
+      send_error(req, 400, "training_file", "invalid_training_file", "training_file '%s' is not a file on this trainer "
+                 "(upload it with POST /v1/files)", training);
+   else if (!have_validation)
+      send_error(req, 400, "validation_file", "invalid_validation_file", "validation_file '%s' is not a file on this "
+                 "trainer (upload it with POST /v1/files)", json_string_value(validation) ? json_string_value(validation) : "?");
+   else if (hp && !json_is_object(hp))
+      send_error(req, 400, "hyperparameters", "invalid_value", "'hyperparameters' must be an object");
+   else if (unknown)
+      send_error(req, 400, "hyperparameters", "invalid_value", "hyperparameter '%s' is not supported by the built-in "
+                 "trainer (n_epochs, learning_rate_multiplier, batch_size)", unknown);
+   else if (!hyper_ok(json_object_get(hp, "n_epochs"), 1, 100, true))
+      send_error(req, 400, "hyperparameters.n_epochs", "invalid_value", "n_epochs must be \"auto\" or a whole number from 1 to 100");
+   else if (!hyper_ok(json_object_get(hp, "learning_rate_multiplier"), 1e-3, 100, false))
+      send_error(req, 400, "hyperparameters.learning_rate_multiplier", "invalid_value",
+                 "learning_rate_multiplier must be \"auto\" or a number from 0.001 to 100");
+   else if (!hyper_ok(json_object_get(hp, "batch_size"), 1, 4096, true))
+      send_error(req, 400, "hyperparameters.batch_size", "invalid_value", "batch_size must be \"auto\" or a whole number from 1 to 4096");
+   else if (!sfx_ok)
+      send_error(req, 400, "suffix", "invalid_value", "suffix must be at most 64 characters of letters, digits, '-', '_' and '.'");
+   else if (seed && !json_is_null(seed) && (!json_is_integer(seed) || json_integer_value(seed) < 0))
+      send_error(req, 400, "seed", "invalid_value", "seed must be a non-negative whole number");
+   else {
+      char id[40];
+      rand_id(id, sizeof id, "ftjob-");
+      json_int_t seedv = json_is_integer(seed) ? json_integer_value(seed) : (json_int_t)(hash64_str(id) & 0x7fffffff);
+      json_t *hyper = json_object();
+      static const char *const names[] = { "n_epochs", "batch_size", "learning_rate_multiplier" };
+      for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+         json_t *x = json_object_get(hp, names[i]);
+         json_object_set_new(hyper, names[i], x ? json_deep_copy(x) : json_string("auto"));
+      }
+      Job *j = xcalloc(1, sizeof *j);
+      j->obj = json_pack("{s:s, s:s, s:s, s:I, s:n, s:n, s:s, s:o, s:s, s:O, s:o, s:o, s:n, s:n, s:I, s:O}",
+                         "object", "fine_tuning.job", "id", id, "model", model, "created_at", (json_int_t)time(NULL),
+                         "finished_at", "fine_tuned_model", "organization_id", "offramp", "result_files", json_array(),
+                         "status", "validating_files", "validation_file", validation ? validation : json_null(),
+                         "training_file", json_string(training), "hyperparameters", hyper, "trained_tokens", "error",
+                         "seed", seedv, "user_provided_suffix", suffix ? suffix : json_null());
+      j->events = json_array();
+      j->checkpoints = json_array();
+      job_event(j, "info", NULL, "Created fine-tuning job: %s", id);
+      pthread_mutex_lock(&t->lock);
+      t->jobs = xrealloc(t->jobs, (t->njobs + 1) * sizeof *t->jobs);
+      t->jobs[t->njobs++] = j;
+      job_save(t, j);
+      json_t *out = json_deep_copy(j->obj);
+      pthread_cond_signal(&t->wake);
+      pthread_mutex_unlock(&t->lock);
+      send_json(req, 200, out);
+   }
+   json_decref(body);
+}
+
+static void jobs_list(Trainer *t, struct evhttp_request *req) {
+   long limit;
+   char *after;
+   if (!page_params(req, &limit, &after))
+      return;
+   pthread_mutex_lock(&t->lock);
+   json_t *all = json_array();
+   for (int i = 0; i < t->njobs; i++)
+      json_array_append(all, t->jobs[i]->obj);
+   json_t *p = page(all, after, limit);
+   json_t *out = json_deep_copy(p);
+   pthread_mutex_unlock(&t->lock);
+   json_decref(p);
+   json_decref(all);
+   free(after);
+   send_json(req, 200, out);
+}
+
+/* One job, its events or its checkpoints; or cancel it. */
+static void jobs_one(Trainer *t, struct evhttp_request *req, const char *id, const char *what) {
+   long limit = 20;
+   char *after = NULL;
+   if ((str_eq(what, "events") || str_eq(what, "checkpoints")) && !page_params(req, &limit, &after))
+      return;
+   pthread_mutex_lock(&t->lock);
+   Job *j = job_find(t, id);
+   json_t *out = NULL;
+   const char *final = NULL;
+   if (!j) {
+      /* reply below, outside the lock */
+   } else if (!what) {
+      out = json_deep_copy(j->obj);
+   } else if (str_eq(what, "events")) {
+      json_t *p = page(j->events, after, limit);
+      out = json_deep_copy(p);
+      json_decref(p);
+   } else if (str_eq(what, "checkpoints")) {
+      json_t *p = page(j->checkpoints, after, limit);
+      out = json_deep_copy(p);
+      json_decref(p);
+   } else {   /* cancel */
+      if (status_final(job_status(j))) {
+         final = job_status(j);
+      } else {
+         j->cancel = true;
+         job_set_status(j, "cancelled");
+         job_event(j, "info", NULL, "Fine-tuning job cancelled by request");
+         job_save(t, j);
+         out = json_deep_copy(j->obj);
+      }
+   }
+   char *final_copy = final ? xstrdup(final) : NULL;
+   pthread_mutex_unlock(&t->lock);
+   free(after);
+   if (!j)
+      send_error(req, 404, "fine_tuning_job_id", "fine_tuning_job_not_found", "no fine-tuning job '%s' on this trainer", id);
+   else if (final_copy)
+      send_error(req, 400, NULL, "job_not_cancellable", "job %s has already %s and cannot be cancelled", id, final_copy);
+   else
+      send_json(req, 200, out);
+   free(final_copy);
+}
+
+/* ---- serving ---- */
+
+static void models_list(Trainer *t, struct evhttp_request *req) {
+   json_t *data = json_array();
+   pthread_mutex_lock(&t->lock);
+   for (int i = 0; i < t->njobs; i++) {
+      Job *j = t->jobs[i];
+      if (j->model)
+         json_array_append_new(data, json_pack("{s:s, s:s, s:O, s:s}", "id",
+                               json_string_value(json_object_get(j->obj, "fine_tuned_model")), "object", "model",
+                               "created", json_object_get(j->obj, "finished_at"), "owned_by", "offramp-trainer"));
+   }
+   pthread_mutex_unlock(&t->lock);
+   send_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+static json_t *token_bytes(const char *s) {
+   json_t *a = json_array();
+   for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+      json_array_append_new(a, json_integer(*p));
+   return a;
+}
+
+static void chat(Trainer *t, struct evhttp_request *req) {
+   json_t *body = json_body(req);
+   if (!body)
+      return;
+   const char *model = json_string_value(json_object_get(body, "model"));
+   json_t *msgs = json_object_get(body, "messages");
+   json_t *lp = json_object_get(body, "logprobs"), *top = json_object_get(body, "top_logprobs");
+   json_t *n = json_object_get(body, "n"), *stream = json_object_get(body, "stream");
+   bool want_lp = json_is_true(lp);
+   long ntop = json_is_integer(top) ? (long)json_integer_value(top) : 0;
+   char *text = json_is_array(msgs) ? ChatData_text(msgs) : NULL;
+   Distill *m = NULL;
+   bool known = false;
+   char *model_err = NULL;
+   if (model) {
+      pthread_mutex_lock(&t->lock);
+      for (int i = 0; i < t->njobs && !known; i++) {
+         Job *j = t->jobs[i];
+         if (str_eq(json_string_value(json_object_get(j->obj, "fine_tuned_model")), model) &&
+             str_eq(job_status(j), "succeeded")) {
+            known = true;
+            m = j->model;   /* models live until shutdown, so the pointer stays valid */
+            model_err = xstrdup(j->model_err ? j->model_err : "the model is not loaded");
+         }
+      }
+      pthread_mutex_unlock(&t->lock);
+   }
+   if (!model)
+      send_error(req, 400, "model", "missing_required_parameter", "'model' is required (a fine_tuned_model of this trainer)");
+   else if (!known)
+      send_error(req, 404, "model", "model_not_found", "the model '%s' does not exist on this trainer (GET /v1/models lists them)", model);
+   else if (!m)
+      send_error(req, 500, "model", "model_unavailable", "the model '%s' cannot be served: %s", model, model_err);
+   else if (!json_is_array(msgs))
+      send_error(req, 400, "messages", "missing_required_parameter", "'messages' must be an array of chat messages");
+   else if (!text)
+      send_error(req, 400, "messages", "invalid_value", "'messages' has no user message with text to classify");
+   else if ((lp && !json_is_boolean(lp)) || (top && !json_is_null(top) && !json_is_integer(top)) || ntop < 0 ||
+            ntop > TOP_LOGPROBS_MAX)
+      send_error(req, 400, "top_logprobs", "invalid_value", "logprobs must be true or false and top_logprobs a whole number "
+                 "from 0 to %d", TOP_LOGPROBS_MAX);
+   else if (ntop > 0 && !want_lp)
+      send_error(req, 400, "logprobs", "invalid_value", "top_logprobs needs logprobs: true");
+   else if (n && !json_is_null(n) && !(json_is_integer(n) && json_integer_value(n) == 1))
+      send_error(req, 400, "n", "invalid_value", "n must be 1: a classifier has one answer per request");
+   else {
+      int k = ntop > 1 ? (int)ntop : 1;
+      int idx[TOP_LOGPROBS_MAX];
+      double lps[TOP_LOGPROBS_MAX];
+      int got = Distill_predict(m, text, k, idx, lps);
+      const char *label = Distill_label(m, idx[0]);
+      json_t *content = json_null();
+      if (want_lp) {
+         json_t *tops = json_array();
+         for (int i = 0; i < got && i < ntop; i++)
+            json_array_append_new(tops, json_pack("{s:s, s:f, s:o}", "token", Distill_label(m, idx[i]), "logprob",
+                                                  lps[i], "bytes", token_bytes(Distill_label(m, idx[i]))));
+         content = json_pack("{s:[{s:s, s:f, s:o, s:o}]}", "content", "token", label, "logprob", lps[0], "bytes",
+                             token_bytes(label), "top_logprobs", tops);
+      }
+      long long prompt = 0;
+      size_t i;
+      json_t *msg;
+      json_array_foreach(msgs, i, msg) {
+         const char *c = json_string_value(json_object_get(msg, "content"));
+         prompt += 4 + (c ? ChatData_tokens(c) : 0);
+      }
+      long long completion = ChatData_tokens(label);
+      char id[48];
+      rand_id(id, sizeof id, "chatcmpl-");
+      json_int_t created = (json_int_t)time(NULL);
+      json_t *usage = json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
+                                (json_int_t)completion, "total_tokens", (json_int_t)(prompt + completion));
+      if (json_is_true(stream)) {
+         /* One chunk with the whole label, one with the finish reason, then [DONE]. */
+         json_t *c1 = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:O, s:n}]}", "id", id, "object",
+                                "chat.completion.chunk", "created", created, "model", model, "choices", "index", 0,
+                                "delta", "role", "assistant", "content", label, "logprobs", content, "finish_reason");
+         json_t *c2 = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{}, s:n, s:s}], s:O}", "id", id, "object",
+                                "chat.completion.chunk", "created", created, "model", model, "choices", "index", 0,
+                                "delta", "logprobs", "finish_reason", "stop", "usage", usage);
+         char *s1 = json_dumps(c1, JSON_COMPACT | JSON_PRESERVE_ORDER), *s2 = json_dumps(c2, JSON_COMPACT | JSON_PRESERVE_ORDER);
+         evbuffer_add_printf(evhttp_request_get_output_buffer(req), "data: %s\n\ndata: %s\n\ndata: [DONE]\n\n", s1, s2);
+         free(s1);
+         free(s2);
+         json_decref(c1);
+         json_decref(c2);
+         json_decref(content);
+         json_decref(usage);
+         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/event-stream");
+         evhttp_send_reply(req, 200, NULL, NULL);
+      } else {
+         send_json(req, 200, json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:o, s:s}], s:o}", "id", id,
+                                       "object", "chat.completion", "created", created, "model", model, "choices",
+                                       "index", 0, "message", "role", "assistant", "content", label, "logprobs",
+                                       content, "finish_reason", "stop", "usage", usage));
+      }
+   }
+   free(model_err);
+   free(text);
+   json_decref(body);
+}
+
+/* ---- routing ---- */
+
+static void route(struct evhttp_request *req, void *arg) {
+   Trainer *t = arg;
+   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+   const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+   bool get = cmd == EVHTTP_REQ_GET, post = cmd == EVHTTP_REQ_POST;
+   char *segs[6] = { 0 };
+   int nseg = 0;
+   char *copy = xstrdup(path ? path : "/");
+   for (char *save = NULL, *s = strtok_r(copy, "/", &save); s && nseg < 6; s = strtok_r(NULL, "/", &save))
+      segs[nseg++] = s;
+   bool v1 = nseg >= 2 && str_eq(segs[0], "v1");
+   bool jobs = v1 && nseg >= 3 && str_eq(segs[1], "fine_tuning") && str_eq(segs[2], "jobs");
+   bool matched = true, method_ok = true;
+   if (nseg == 1 && str_eq(segs[0], "healthz")) {
+      if ((method_ok = get))
+         send_json(req, 200, json_pack("{s:s}", "status", "ok"));
+   } else if (v1 && nseg == 2 && str_eq(segs[1], "models")) {
+      if ((method_ok = get))
+         models_list(t, req);
+   } else if (v1 && nseg == 3 && str_eq(segs[1], "chat") && str_eq(segs[2], "completions")) {
+      if ((method_ok = post))
+         chat(t, req);
+   } else if (v1 && nseg == 2 && str_eq(segs[1], "files")) {
+      if (post)
+         files_upload(t, req);
+      else if ((method_ok = get))
+         files_list(t, req);
+   } else if (v1 && (nseg == 3 || (nseg == 4 && str_eq(segs[3], "content"))) && str_eq(segs[1], "files")) {
+      if ((method_ok = get))
+         files_get(t, req, segs[2], nseg == 4);
+   } else if (jobs && nseg == 3) {
+      if (post)
+         jobs_create(t, req);
+      else if ((method_ok = get))
+         jobs_list(t, req);
+   } else if (jobs && nseg == 4) {
+      if ((method_ok = get))
+         jobs_one(t, req, segs[3], NULL);
+   } else if (jobs && nseg == 5 && (str_eq(segs[4], "events") || str_eq(segs[4], "checkpoints"))) {
+      if ((method_ok = get))
+         jobs_one(t, req, segs[3], segs[4]);
+   } else if (jobs && nseg == 5 && str_eq(segs[4], "cancel")) {
+      if ((method_ok = post))
+         jobs_one(t, req, segs[3], "cancel");
+   } else {
+      matched = false;
+   }
+   if (!matched)
+      send_error(req, 404, NULL, "unknown_url", "unknown URL %s (the trainer serves /v1/files, /v1/fine_tuning/jobs, "
+                 "/v1/chat/completions, /v1/models)", path ? path : "");
+   else if (!method_ok)
+      send_error(req, 405, NULL, "method_not_allowed", "method not allowed on %s", path);
+   free(copy);
+}
+
+/* ---- the worker ---- */
+
+typedef struct {
+   Trainer *t;
+   Job *j;
+   long long tokens_per_epoch;
+   json_t *best;     /* metrics of the epoch with the lowest validation loss */
+} Progress;
+
+static bool on_epoch(void *ctx, int epoch, int epochs_max, double train_loss, double valid_loss, double valid_acc) {
+   Progress *p = ctx;
+   pthread_mutex_lock(&p->t->lock);
+   json_t *data = json_pack("{s:i, s:i, s:f, s:f, s:f}", "step", epoch, "total_steps", epochs_max, "train_loss",
+                            train_loss, "valid_loss", valid_loss, "valid_mean_token_accuracy", valid_acc);
+   if (!p->best || valid_loss < json_real_value(json_object_get(p->best, "valid_loss"))) {
+      json_decref(p->best);
+      p->best = json_deep_copy(data);
+   }
+   job_event(p->j, "info", data, "Step %d/%d: training loss=%.4f, validation loss=%.4f, validation accuracy=%.4f",
+             epoch, epochs_max, train_loss, valid_loss, valid_acc);
+   json_object_set_new(p->j->obj, "trained_tokens", json_integer((json_int_t)(p->tokens_per_epoch * epoch)));
+   job_save(p->t, p->j);
+   bool go = !p->j->cancel && !p->t->stopping;
+   pthread_mutex_unlock(&p->t->lock);
+   return go;
+}
+
+static bool load_data(Trainer *t, const char *file_id, ChatData *d, char **err) {
+   char *path = path_of(t, "files", file_id, ".data");
+   char *text = Md_read_file(path, err);
+   free(path);
+   if (!text)
+      return false;
+   bool ok = ChatData_parse(text, strlen(text), d, err);
+   free(text);
+   return ok;
+}
+
+static int label_index(const Distill *m, const char *label) {
+   int lo = 0, hi = Distill_nlabels(m) - 1;
+   while (lo <= hi) {
+      int mid = (lo + hi) / 2, c = strcmp(Distill_label(m, mid), label);
+      if (c == 0)
+         return mid;
+      if (c < 0)
+         lo = mid + 1;
+      else
+         hi = mid - 1;
+   }
+   return -1;
+}
+
+/* Loss and accuracy of the calibrated model on a whole validation set. */
+static void full_valid(const Distill *m, const ChatData *v, double *loss, double *acc) {
+   int k = Distill_nlabels(m);
+   int *idx = xmalloc(k * sizeof *idx);
+   double *lp = xmalloc(k * sizeof *lp), sum = 0;
+   size_t right = 0;
+   for (size_t i = 0; i < v->n; i++) {
+      int got = Distill_predict(m, v->texts[i], k, idx, lp), want = label_index(m, v->labels[i]);
+      right += idx[0] == want;
+      for (int r = 0; r < got; r++) {
+         if (idx[r] == want)
+            sum -= lp[r];
+      }
+   }
+   *loss = sum / (double)v->n;
+   *acc = (double)right / (double)v->n;
+   free(idx);
+   free(lp);
+}
+
+/* Result file: the metrics of every step as CSV, like OpenAI's step_metrics.csv. */
+static char *write_results(Trainer *t, Job *j) {
+   Sbuf sb = { 0 };
+   Sbuf_puts(&sb, "step,train_loss,valid_loss,valid_mean_token_accuracy\n");
+   size_t i;
+   json_t *ev;
+   json_array_foreach(j->events, i, ev) {
+      json_t *d = json_object_get(ev, "data");
+      if (json_object_get(d, "step"))
+         Sbuf_printf(&sb, "%lld,%.6f,%.6f,%.6f\n", (long long)json_integer_value(json_object_get(d, "step")),
+                     json_real_value(json_object_get(d, "train_loss")), json_real_value(json_object_get(d, "valid_loss")),
+                     json_real_value(json_object_get(d, "valid_mean_token_accuracy")));
+   }
+   char id[40];
+   rand_id(id, sizeof id, "file-");
+   char *data_path = path_of(t, "files", id, ".data"), *meta_path = path_of(t, "files", id, ".json"), *err = NULL;
+   json_t *obj = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "object", "file", "id", id, "bytes", (json_int_t)sb.len,
+                           "created_at", (json_int_t)time(NULL), "filename", "step_metrics.csv", "purpose",
+                           "fine-tune-results", "status", "processed");
+   bool ok = write_file_atomic(data_path, sb.buf, sb.len, &err) && save_json(meta_path, obj, &err);
+   free(data_path);
+   free(meta_path);
+   Sbuf_free(&sb);
+   if (!ok) {
+      warnx_("trainer: %s", err);
+      free(err);
+      json_decref(obj);
+      return NULL;
+   }
+   json_object_set_new(t->files, id, obj);
+   return xstrdup(id);
+}
+
+static void run_job(Trainer *t, Job *j) {
+   /* Read what the job needs under the lock, then train without it. */
+   char *training = xstrdup(json_string_value(json_object_get(j->obj, "training_file")));
+   const char *vf = json_string_value(json_object_get(j->obj, "validation_file"));
+   char *validation = vf ? xstrdup(vf) : NULL;
+   json_t *hp = json_deep_copy(json_object_get(j->obj, "hyperparameters"));
+   DistillParams p;
+   Distill_defaults(&p);
+   p.seed = (uint64_t)json_integer_value(json_object_get(j->obj, "seed"));
+   pthread_mutex_unlock(&t->lock);
+
+   ChatData d = { 0 }, v = { 0 };
+   char *err = NULL;
+   const char *code = "invalid_training_file", *param = "training_file";
+   bool ok = load_data(t, training, &d, &err) && ChatData_check_labels(&d, &err);
+   if (ok && validation) {
+      code = "invalid_validation_file";
+      param = "validation_file";
+      ok = load_data(t, validation, &v, &err);
+   }
+   pthread_mutex_lock(&t->lock);
+   if (!ok) {
+      char *msg = xasprintf("%s %s failed validation: %s", str_eq(param, "training_file") ? "Training file" : "Validation file",
+                            str_eq(param, "training_file") ? training : validation, err);
+      if (!j->cancel)
+         job_fail(j, code, param, msg);
+      free(msg);
+   } else if (!j->cancel) {
+      job_event(j, "info", NULL, "Files validated: %zu training examples%s%s", d.n, validation ? ", validation file " : "",
+                validation ? validation : "");
+      job_set_status(j, "queued");
+      json_t *e = json_object_get(hp, "n_epochs"), *lr = json_object_get(hp, "learning_rate_multiplier");
+      json_t *bs = json_object_get(hp, "batch_size");
+      if (json_is_integer(e))
+         p.epochs_max = (int)json_integer_value(e);
+      if (json_is_number(lr))
+         p.lr *= json_number_value(lr);
+      json_object_set_new(j->obj, "hyperparameters", json_pack("{s:i, s:o, s:f}", "n_epochs", p.epochs_max,
+                          "batch_size", json_is_integer(bs) ? json_incref(bs) : json_integer(1), "learning_rate_multiplier",
+                          json_is_number(lr) ? json_number_value(lr) : 1.0));
+      if (json_is_integer(bs) && json_integer_value(bs) != 1)
+         job_event(j, "warn", NULL, "batch_size %lld is recorded, but the distiller updates per example (SGD)",
+                   (long long)json_integer_value(bs));
+      job_set_status(j, "running");
+      job_event(j, "info", NULL, "Fine-tuning job started: %s, up to %d epochs, early stopping on validation loss",
+                TRAINER_BASE_MODEL, p.epochs_max);
+   }
+   job_save(t, j);
+   bool go = ok && !j->cancel;
+   pthread_mutex_unlock(&t->lock);
+
+   Distill *m = NULL;
+   Progress prog = { t, j, d.tokens, NULL };
+   char *terr = NULL;
+   if (go)
+      m = Distill_train((const char *const *)d.texts, (const char *const *)d.labels, d.n,
+                        (const char *const *)v.texts, (const char *const *)v.labels, v.n, &p, on_epoch, &prog, &terr);
+   char *model_path = path_of(t, "models", job_id(j), ".model"), *serr = NULL;
+   bool saved = m && Distill_save(m, model_path, &serr);
+   double floss = 0, facc = 0;
+   if (m && v.n)
+      full_valid(m, &v, &floss, &facc);
+
+   pthread_mutex_lock(&t->lock);
+   if (go && j->cancel) {
+      Distill_free(m);   /* the cancel endpoint already recorded the outcome */
+   } else if (go && t->stopping) {
+      job_fail(j, "trainer_restarted", NULL, "the trainer was stopped while this job was running; create the job again");
+   } else if (go && !m) {
+      job_fail(j, "training_failed", NULL, terr);
+   } else if (go && !saved) {
+      job_fail(j, "storage_error", NULL, serr);
+      Distill_free(m);
+   } else if (go) {
+      const char *sfx = json_string_value(json_object_get(j->obj, "user_provided_suffix"));
+      char *name = xasprintf("ft:%s:%s:%s", TRAINER_BASE_MODEL, sfx ? sfx : "", job_id(j) + strlen("ftjob-"));
+      json_t *metrics = prog.best ? json_deep_copy(prog.best) : json_object();
+      json_object_del(metrics, "total_steps");
+      json_object_set_new(metrics, "full_valid_loss", json_real(v.n ? floss : json_real_value(json_object_get(metrics, "valid_loss"))));
+      json_object_set_new(metrics, "full_valid_mean_token_accuracy",
+                          json_real(v.n ? facc : json_real_value(json_object_get(metrics, "valid_mean_token_accuracy"))));
+      char ck[40];
+      rand_id(ck, sizeof ck, "ftckpt-");
+      json_array_append_new(j->checkpoints, json_pack("{s:s, s:s, s:I, s:s, s:s, s:O, s:O}", "object",
+                            "fine_tuning.job.checkpoint", "id", ck, "created_at", (json_int_t)time(NULL),
+                            "fine_tuned_model_checkpoint", name, "fine_tuning_job_id", job_id(j), "metrics", metrics,
+                            "step_number", json_object_get(metrics, "step")));
+      json_decref(metrics);
+      char *results = write_results(t, j);
+      if (results)
+         json_array_append_new(json_object_get(j->obj, "result_files"), json_string(results));
+      free(results);
+      j->model = m;
+      json_object_set_new(j->obj, "fine_tuned_model", json_string(name));
+      job_event(j, "info", NULL, "New fine-tuned model created: %s (%d labels, temperature %.3f)", name,
+                Distill_nlabels(m), Distill_temperature(m));
+      job_set_status(j, "succeeded");
+      job_event(j, "info", NULL, "The job has successfully completed");
+      free(name);
+   }
+   job_save(t, j);
+   json_decref(prog.best);
+   json_decref(hp);
+   free(model_path);
+   free(serr);
+   free(terr);
+   free(err);
+   free(training);
+   free(validation);
+   ChatData_free(&d);
+   ChatData_free(&v);
+}
+
+static void *worker(void *arg) {
+   Trainer *t = arg;
+   pthread_mutex_lock(&t->lock);
+   while (!t->stopping) {
+      Job *next = NULL;
+      for (int i = 0; i < t->njobs && !next; i++) {
+         if (str_eq(job_status(t->jobs[i]), "validating_files") && !t->jobs[i]->cancel)
+            next = t->jobs[i];
+      }
+      if (next)
+         run_job(t, next);   /* returns with the lock held */
+      else
+         pthread_cond_wait(&t->wake, &t->lock);
+   }
+   pthread_mutex_unlock(&t->lock);
+   return NULL;
+}
+
+/* ---- start-up: reload the directory ---- */
+
+static int cmp_job(const void *a, const void *b) {
+   const Job *x = *(Job *const *)a, *y = *(Job *const *)b;
+   json_int_t cx = json_integer_value(json_object_get(x->obj, "created_at"));
+   json_int_t cy = json_integer_value(json_object_get(y->obj, "created_at"));
+   return cx != cy ? (cx < cy ? -1 : 1) : strcmp(job_id(x), job_id(y));
+}
+
+static bool is_json_file(const char *name) {
+   size_t n = strlen(name);
+   return n > 5 && str_eq(name + n - 5, ".json");
+}
+
+static void reload(Trainer *t) {
+   char *dir = xasprintf("%s/files", t->dir);
+   DIR *d = opendir(dir);
+   struct dirent *e;
+   while (d && (e = readdir(d))) {
+      if (!is_json_file(e->d_name))
+         continue;
+      char *path = xasprintf("%s/%s", dir, e->d_name);
+      json_t *f = json_load_file(path, 0, NULL);
+      if (json_is_string(json_object_get(f, "id")))
+         json_object_set(t->files, json_string_value(json_object_get(f, "id")), f);
+      else
+         warnx_("trainer: skipping %s: not a file record", path);
+      json_decref(f);
+      free(path);
+   }
+   if (d)
+      closedir(d);
+   free(dir);
+
+   dir = xasprintf("%s/jobs", t->dir);
+   d = opendir(dir);
+   while (d && (e = readdir(d))) {
+      if (!is_json_file(e->d_name))
+         continue;
+      char *path = xasprintf("%s/%s", dir, e->d_name);
+      json_t *doc = json_load_file(path, 0, NULL);
+      json_t *obj = json_object_get(doc, "job");
+      if (!json_is_string(json_object_get(obj, "id")) || !json_is_array(json_object_get(doc, "events"))) {
+         warnx_("trainer: skipping %s: not a job record", path);
+      } else {
+         Job *j = xcalloc(1, sizeof *j);
+         j->obj = json_incref(obj);
+         j->events = json_incref(json_object_get(doc, "events"));
+         j->checkpoints = json_is_array(json_object_get(doc, "checkpoints")) ? json_incref(json_object_get(doc, "checkpoints"))
+                                                                             : json_array();
+         const char *s = job_status(j);
+         if (str_eq(s, "running")) {
+            job_fail(j, "trainer_restarted", NULL, "the trainer stopped while this job was running; create the job again "
+                     "(training takes seconds)");
+            job_save(t, j);
+         } else if (str_eq(s, "queued")) {
+            job_set_status(j, "validating_files");
+            job_event(j, "info", NULL, "Queued again after a trainer restart");
+            job_save(t, j);
+         } else if (str_eq(s, "succeeded")) {
+            char *mpath = path_of(t, "models", job_id(j), ".model"), *err = NULL;
+            j->model = Distill_load(mpath, &err);
+            if (!j->model) {
+               warnx_("trainer: job %s: %s", job_id(j), err);
+               j->model_err = err;
+            }
+            free(mpath);
+         }
+         t->jobs = xrealloc(t->jobs, (t->njobs + 1) * sizeof *t->jobs);
+         t->jobs[t->njobs++] = j;
+      }
+      json_decref(doc);
+      free(path);
+   }
+   if (d)
+      closedir(d);
+   free(dir);
+   if (t->njobs > 1)
+      qsort(t->jobs, t->njobs, sizeof *t->jobs, cmp_job);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+   event_base_loopbreak(arg);
+}
+
+bool Trainer_serve(const TrainerOpts *o, char **err) {
+   static const char *const subs[] = { "files", "jobs", "models" };
+   for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+      char *p = xasprintf("%s/%s", o->dir, subs[i]);
+      bool ok = mkdir_p(p, 0700);
+      if (!ok)
+         *err = xasprintf("cannot create the trainer directory %s: %s (pass --dir DIR)", p, strerror(errno));
+      free(p);
+      if (!ok)
+         return false;
+   }
+   if (evthread_use_pthreads() != 0) {
+      *err = xstrdup("libevent has no pthreads support (install libevent-dev with libevent_pthreads)");
+      return false;
+   }
+   Trainer t = { .dir = xstrdup(o->dir), .max_upload = o->max_upload, .files = json_object() };
+   pthread_mutex_init(&t.lock, NULL);
+   pthread_cond_init(&t.wake, NULL);
+   reload(&t);
+
+   t.base = event_base_new();
+   struct evhttp *http = evhttp_new(t.base);
+   evhttp_set_max_body_size(http, (ev_ssize_t)o->max_upload);
+   evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+   evhttp_set_gencb(http, route, &t);
+   struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(http, o->host, (ev_uint16_t)o->port);
+   bool ok = bound != NULL;
+   if (!ok) {
+      *err = xasprintf("cannot listen on %s:%d: %s (choose another --listen address)", o->host, o->port, strerror(errno));
+   } else {
+      struct sockaddr_storage ss;
+      socklen_t sl = sizeof ss;
+      int port = o->port;
+      if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) == 0)
+         port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+      signal(SIGPIPE, SIG_IGN);
+      struct event *sint = evsignal_new(t.base, SIGINT, on_signal, t.base);
+      struct event *sterm = evsignal_new(t.base, SIGTERM, on_signal, t.base);
+      event_add(sint, NULL);
+      event_add(sterm, NULL);
+      pthread_t th;
+      pthread_create(&th, NULL, worker, &t);
+      printf("offramp trainer: listening on http://%s:%d/v1 (dir %s, %d jobs)\n", o->host, port, o->dir, t.njobs);
+      fflush(stdout);
+      event_base_dispatch(t.base);
+      pthread_mutex_lock(&t.lock);
+      t.stopping = true;
+      pthread_cond_broadcast(&t.wake);
+      pthread_mutex_unlock(&t.lock);
+      pthread_join(th, NULL);
+      event_free(sint);
+      event_free(sterm);
+   }
+   evhttp_free(http);
+   event_base_free(t.base);
+   for (int i = 0; i < t.njobs; i++)
+      job_free(t.jobs[i]);
+   free(t.jobs);
+   json_decref(t.files);
+   free(t.dir);
+   pthread_mutex_destroy(&t.lock);
+   pthread_cond_destroy(&t.wake);
+   return ok;
+}

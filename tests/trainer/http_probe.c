@@ -1,0 +1,117 @@
+/* http_probe.c - a tiny HTTP client for the trainer tests (curl + jq in one, from build
+ * dependencies only). Prints the status code, then the value at each --get PATH of the JSON
+ * answer (dot-separated keys, numbers index arrays; strings raw, other values as JSON), or the
+ * whole body without --get.
+ * Usage: http_probe METHOD URL [--json BODY | --json-file F | --form FILE [--purpose P]] [--get PATH]... */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static size_t on_body(char *d, size_t s, size_t n, void *arg) {
+   Sbuf_add(arg, d, s * n);
+   return s * n;
+}
+
+static json_t *walk(json_t *v, const char *path) {
+   char *copy = xstrdup(path);
+   for (char *save = NULL, *k = strtok_r(copy, ".", &save); k && v; k = strtok_r(NULL, ".", &save)) {
+      long i;
+      v = json_is_array(v) && parse_long(k, &i) ? json_array_get(v, (size_t)i) : json_object_get(v, k);
+   }
+   free(copy);
+   return v;
+}
+
+int main(int argc, char **argv) {
+   if (argc < 3)
+      die(2, "usage: http_probe METHOD URL [--json BODY | --json-file F | --form FILE [--purpose P]] [--get PATH]...");
+   curl_global_init(CURL_GLOBAL_DEFAULT);
+   CURL *c = curl_easy_init();
+   struct curl_slist *h = NULL;
+   curl_mime *mime = NULL;
+   const char *form = NULL, *purpose = "fine-tune";
+   char *json = NULL;
+   int nget = 0;
+   const char *gets[32];
+   for (int i = 3; i < argc; i++) {
+      if (str_eq(argv[i], "--json") && i + 1 < argc) {
+         json = xstrdup(argv[++i]);
+      } else if (str_eq(argv[i], "--json-file") && i + 1 < argc) {
+         FILE *f = fopen(argv[++i], "rb");
+         if (!f)
+            die(2, "cannot read %s", argv[i]);
+         Sbuf sb = { 0 };
+         char buf[65536];
+         size_t k;
+         while ((k = fread(buf, 1, sizeof buf, f)) > 0)
+            Sbuf_add(&sb, buf, k);
+         fclose(f);
+         json = Sbuf_steal(&sb);
+      } else if (str_eq(argv[i], "--form") && i + 1 < argc) {
+         form = argv[++i];
+      } else if (str_eq(argv[i], "--purpose") && i + 1 < argc) {
+         purpose = argv[++i];
+      } else if (str_eq(argv[i], "--get") && i + 1 < argc && nget < 32) {
+         gets[nget++] = argv[++i];
+      } else {
+         die(2, "http_probe: unknown argument %s", argv[i]);
+      }
+   }
+   if (json) {
+      h = curl_slist_append(h, "Content-Type: application/json");
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+   } else if (form) {
+      mime = curl_mime_init(c);
+      curl_mimepart *p = curl_mime_addpart(mime);
+      if (*purpose) {
+         curl_mime_name(p, "purpose");
+         curl_mime_data(p, purpose, CURL_ZERO_TERMINATED);
+         p = curl_mime_addpart(mime);
+      }
+      curl_mime_name(p, "file");
+      curl_mime_filedata(p, form);
+      curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+   } else if (str_eq(argv[1], "POST")) {
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+   }
+   Sbuf out = { 0 };
+   curl_easy_setopt(c, CURLOPT_URL, argv[2]);
+   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, argv[1]);
+   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+   curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+   curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+   CURLcode rc = curl_easy_perform(c);
+   long status = 0;
+   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+   if (rc != CURLE_OK)
+      die(1, "http_probe: %s %s: %s", argv[1], argv[2], curl_easy_strerror(rc));
+   printf("%ld\n", status);
+   json_t *v = json_loads(out.buf ? out.buf : "", 0, NULL);
+   if (nget == 0)
+      printf("%s\n", out.buf ? out.buf : "");
+   for (int i = 0; i < nget; i++) {
+      json_t *x = walk(v, gets[i]);
+      if (json_is_string(x)) {
+         printf("%s\n", json_string_value(x));
+      } else {
+         char *s = x ? json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY) : xstrdup("(missing)");
+         printf("%s\n", s);
+         free(s);
+      }
+   }
+   json_decref(v);
+   Sbuf_free(&out);
+   free(json);
+   curl_mime_free(mime);
+   curl_slist_free_all(h);
+   curl_easy_cleanup(c);
+   curl_global_cleanup();
+   return 0;
+}

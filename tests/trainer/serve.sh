@@ -1,0 +1,33 @@
+# tests/trainer/serve.sh - start a server that announces "listening on ...:PORT" on stdout.
+# Source it after tests/lib.sh. serve NAME CMD...: runs CMD in the background, waits up to
+# 10 s for the announcement, sets ${NAME}_PID and ${NAME}_PORT. stop_servers kills them all.
+SERVER_PIDS=""
+
+serve() {
+   _name=$1; shift
+   "$@" > "$TMP/$_name.out" 2> "$TMP/$_name.err" &
+   _pid=$!
+   SERVER_PIDS="$SERVER_PIDS $_pid"
+   _i=0
+   _port=""
+   while [ $_i -lt 100 ]; do
+      _port=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$TMP/$_name.out" 2>/dev/null | head -1)
+      [ -n "$_port" ] && break
+      sleep 0.1
+      _i=$((_i + 1))
+   done
+   eval "${_name}_PID=$_pid ${_name}_PORT=$_port"
+   [ -n "$_port" ]
+}
+
+# stop PID: SIGTERM, then wait for it (bounded by the server's own shutdown).
+stop() {
+   kill "$1" 2>/dev/null
+   wait "$1" 2>/dev/null
+}
+
+stop_servers() {
+   for _p in $SERVER_PIDS; do kill "$_p" 2>/dev/null; done
+   wait 2>/dev/null
+}
+trap 'stop_servers; rm -rf "$TMP"' EXIT
