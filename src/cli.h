@@ -54,5 +54,7 @@ int cmd_phase(Cli *cli, int argc, char **argv);
 int cmd_console(Cli *cli, int argc, char **argv);
 int cmd_demo(Cli *cli, int argc, char **argv);
 int cmd_runbook(Cli *cli, int argc, char **argv);
+int cmd_gateway(Cli *cli, int argc, char **argv);
+int cmd_route(Cli *cli, int argc, char **argv);
 
 #endif

@@ -87,6 +87,21 @@ static const char *const migrations[] = {
    "  record TEXT NOT NULL);"
    "CREATE INDEX exchanges_task_ts ON exchanges(task_id, ts);"
    "CREATE INDEX exchanges_fingerprint ON exchanges(fingerprint) WHERE task_id IS NULL;",
+   /* gateway routes and their audit trail (who changed what, old -> new, why) */
+   "CREATE TABLE routes ("
+   "  task TEXT PRIMARY KEY,"
+   "  route TEXT NOT NULL,"
+   "  updated_at TEXT NOT NULL);"
+   "CREATE TABLE route_events ("
+   "  id INTEGER PRIMARY KEY,"
+   "  ts TEXT NOT NULL,"
+   "  task TEXT NOT NULL,"
+   "  kind TEXT NOT NULL CHECK (kind IN ('set','rollback')),"
+   "  actor TEXT NOT NULL,"
+   "  old_route TEXT,"
+   "  new_route TEXT NOT NULL,"
+   "  reason TEXT NOT NULL DEFAULT '');"
+   "CREATE INDEX route_events_task ON route_events(task, id);",
 };
 
 int Store_schema_version(void) {

@@ -1,0 +1,33 @@
+/* fingerprint.h - prompt-template fingerprints: which touchpoint a logged chat request belongs to. */
+#ifndef OFFRAMP_FINGERPRINT_H
+#define OFFRAMP_FINGERPRINT_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+/* Length of a fingerprint id without its NUL: 16 lowercase hex digits. */
+#define FINGERPRINT_LEN 16
+
+/*
+ * A fingerprint identifies the prompt *template*, not the call: the system prompt with its
+ * variable bits masked (numbers, ids, emails, urls, quoted spans, names, "Key: value" lines,
+ * "Label:\n<block>" blocks) plus the fixed instruction that leads the first user message.
+ * The variable tail of the user message never counts, and neither does the number of chat turns,
+ * so every turn of one chat feature gets the same id. See fingerprint.c for the exact rules.
+ *
+ * messages: a request's "messages" array. Content may be a string, null or an array of content
+ * parts ({"type":"text","text":...}; other parts count as "<type>"). Roles "system" and
+ * "developer" make up the system prompt; the first "user" message supplies the instruction.
+ * Writes the id into out (NUL-terminated) and, if skeleton != NULL, a malloc'd one-line
+ * human-readable template such as "sys: You are a tone analyzer... | user: <text>".
+ * Returns false (and still writes the id of the empty template) when messages is not a
+ * non-empty array or carries no text at all.
+ */
+bool Fingerprint_messages(const json_t *messages, char out[FINGERPRINT_LEN + 1], char **skeleton);
+
+/* Same from plain strings; either may be NULL (absent). */
+void Fingerprint_text(const char *system, const char *user, char out[FINGERPRINT_LEN + 1],
+                      char **skeleton);
+
+#endif
