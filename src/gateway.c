@@ -44,6 +44,7 @@ typedef struct Gateway {
    Route *fallback_route;     /* unknown tasks: passthrough to the default upstream */
    char *admin_token;
    long flights;              /* exchanges in progress, background calls included */
+   long unflushed;            /* answers handed to evhttp but not yet written out */
    bool draining;
    struct event *sig[4], *drain_timer;
    unsigned long long rid_seed, rid_next, rng;
@@ -307,9 +308,23 @@ static void add_arm_headers(Flight *f, struct evkeyvalq *h) {
    evhttp_add_header(h, "X-Offramp-Request-Id", f->rid);
 }
 
+/* A drain ends when every exchange is done and every answer is on the wire. */
+static void maybe_exit(Gateway *gw) {
+   if (gw->draining && gw->flights == 0 && gw->unflushed == 0)
+      event_base_loopexit(gw->base, NULL);
+}
+
+static void on_flushed(struct evhttp_request *req, void *arg) {
+   Gateway *gw = arg;
+   gw->unflushed--;
+   maybe_exit(gw);
+}
+
 static void reply_from(Flight *f, Call *c) {
    struct evhttp_request *req = f->req;
    f->req = NULL;
+   f->gw->unflushed++;
+   evhttp_request_set_on_complete_cb(req, on_flushed, f->gw);
    /* A fallback waited on two upstreams in turn; only single-upstream answers measure us. */
    if (!f->fell_back && c->done)
       GwStats_overhead(f->gw->stats, (mono_seconds() - f->t0) * 1000.0 - c->ms);
@@ -481,8 +496,7 @@ static void flight_finish(Flight *f) {
    Route_unref(f->route);
    free(f);
    gw->flights--;
-   if (gw->draining && gw->flights == 0)
-      event_base_loopexit(gw->base, NULL);
+   maybe_exit(gw);
 }
 
 /* ---- POST /v1/chat/completions ---- */
@@ -913,10 +927,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
       evhttp_del_accept_socket(gw->http, gw->sock);
       gw->sock = NULL;
    }
-   if (gw->flights == 0) {
-      event_base_loopexit(gw->base, NULL);
-      return;
-   }
+   maybe_exit(gw);
    struct timeval tv = { gw->cfg->drain_timeout_s, 0 };
    gw->drain_timer = evtimer_new(gw->base, on_drain_timeout, gw);
    evtimer_add(gw->drain_timer, &tv);
