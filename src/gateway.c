@@ -823,13 +823,15 @@ static void handle_metrics(Gateway *gw, struct evhttp_request *req) {
                "# TYPE offramp_inflight gauge\nofframp_inflight %ld\n"
                "# HELP offramp_capture_queue_depth Records waiting for the writer thread.\n"
                "# TYPE offramp_capture_queue_depth gauge\nofframp_capture_queue_depth %ld\n"
+               "# HELP offramp_capture_queued_total Records handed to the writer thread.\n"
+               "# TYPE offramp_capture_queued_total counter\nofframp_capture_queued_total %lld\n"
                "# HELP offramp_capture_committed_total Records committed to the workspace.\n"
                "# TYPE offramp_capture_committed_total counter\nofframp_capture_committed_total %lld\n"
                "# HELP offramp_capture_dropped_total Records dropped because the queue was full.\n"
                "# TYPE offramp_capture_dropped_total counter\nofframp_capture_dropped_total %lld\n"
                "# HELP offramp_capture_failed_total Records lost to workspace write errors.\n"
                "# TYPE offramp_capture_failed_total counter\nofframp_capture_failed_total %lld\n",
-               gw->flights, cs.depth, cs.committed, cs.dropped, cs.failed);
+               gw->flights, cs.depth, cs.queued, cs.committed, cs.dropped, cs.failed);
    struct evbuffer *b = evbuffer_new();
    evbuffer_add(b, out.buf, out.len);
    Sbuf_free(&out);

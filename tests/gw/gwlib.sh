@@ -96,4 +96,16 @@ wait_committed() {
    return 1
 }
 
+# wait_captured: until no exchange is in flight and the writer has stored all it was given.
+wait_captured() {
+   for _ in $(seq 300); do
+      curl -s "$GW/metrics" > "$WORK/metrics.txt"
+      awk '$1 == "offramp_inflight" { i = $2 } $1 == "offramp_capture_queued_total" { q = $2 }
+           $1 == "offramp_capture_committed_total" { c = $2 } $1 == "offramp_capture_dropped_total" { d = $2 }
+           END { exit !(i == 0 && q == c + d) }' "$WORK/metrics.txt" && return 0
+      sleep 0.1
+   done
+   return 1
+}
+
 sql() { sqlite3 "$WS" "$@"; }
