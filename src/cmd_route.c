@@ -255,17 +255,10 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       { 0 },
    };
    (void)cli;
-   if (argc < 2)
-      return Cli_usage_error("route", "missing action: show, set or rollback");
-   const char *action = argv[1];
-   if (!str_eq(action, "show") && !str_eq(action, "set") && !str_eq(action, "rollback"))
-      return Cli_usage_error("route", "unknown action '%s' (show, set or rollback)", action);
    Admin a = { .gateway = getenv("OFFRAMP_GATEWAY") };
    const char *token_file = NULL, *reason = NULL, *json_in = NULL;
    bool json_out = false;
    json_t *changes = json_object(), *aliases = NULL;
-   argc--;
-   argv++;
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       json_t *fb;
@@ -317,8 +310,18 @@ int cmd_route(Cli *cli, int argc, char **argv) {
    }
    if (aliases)
       json_object_set_new(changes, "aliases", aliases);
-   const char *task = optind < argc ? argv[optind] : NULL;
+   const char *action = optind < argc ? argv[optind] : NULL;
+   const char *task = optind + 1 < argc ? argv[optind + 1] : NULL;
    int rc = EXIT_ERROR;
+   if (!action || (!str_eq(action, "show") && !str_eq(action, "set") && !str_eq(action, "rollback"))) {
+      json_decref(changes);
+      return Cli_usage_error("route", action ? "unknown action '%s' (show, set or rollback)"
+                                             : "missing action: show, set or rollback%s", action ? action : "");
+   }
+   if (optind + 2 < argc) {
+      json_decref(changes);
+      return Cli_usage_error("route", "unexpected argument '%s'", argv[optind + 2]);
+   }
    if (!task && !str_eq(action, "show")) {
       json_decref(changes);
       return Cli_usage_error("route", "%s needs a TASK", action);
