@@ -39,6 +39,12 @@ is() {   # is GOT WANT DESCRIPTION
    if [ "$1" = "$2" ]; then tap 0 "$3"; else tap 1 "$3 (got '$1', want '$2')"; fi
 }
 finish() {
+   # Stop the gateway cleanly so the sanitizer build's leak check runs, then read its report.
+   [ -n "${GW_PID:-}" ] && kill -TERM "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null
+   if grep -q "Sanitizer\|runtime error" "$WORK/gw.err" 2>/dev/null; then
+      sed 's/^/# /' "$WORK/gw.err" | head -40
+      tap 1 "gateway ran clean under the sanitizers"
+   fi
    echo "1..$T"
    exit $FAILED
 }

@@ -38,14 +38,18 @@ static double rnd(void) {
    return (double)(rng >> 11) / 9007199254740992.0;
 }
 
-typedef struct {
+typedef struct Pending {
    struct evhttp_request *req;
    struct event *timer;
    char *answer;
    bool stream, low, garbage;
    long sent;   /* stream chunks sent */
    long id;
+   struct Pending *prev, *next;
 } Pending;
+
+/* Requests still waiting (hung ones mostly), freed at exit. */
+static Pending *pending;
 
 static json_t *logprobs_json(const char *answer, double lp) {
    json_t *tokens = json_array();
@@ -64,6 +68,12 @@ static json_t *logprobs_json(const char *answer, double lp) {
 }
 
 static void finish(Pending *p) {
+   if (p->prev)
+      p->prev->next = p->next;
+   else if (pending == p)
+      pending = p->next;
+   if (p->next)
+      p->next->prev = p->prev;
    event_free(p->timer);
    free(p->answer);
    free(p);
@@ -181,6 +191,10 @@ static void on_chat(struct evhttp_request *req) {
    }
    json_decref(body);
    p->timer = evtimer_new(base, on_timer, p);
+   p->next = pending;
+   if (pending)
+      pending->prev = p;
+   pending = p;
    if (delay <= 0 && !p->stream) {
       send_full(p);
       finish(p);
@@ -266,6 +280,8 @@ int main(int argc, char **argv) {
    evsignal_add(term, NULL);
    evsignal_add(intr, NULL);
    event_base_dispatch(base);
+   while (pending)
+      finish(pending);
    event_free(term);
    event_free(intr);
    evhttp_free(http);
