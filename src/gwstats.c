@@ -231,7 +231,12 @@ json_t *GwStats_json(GwStats *gs, const char *task, double now) {
       json_array_append_new(list, json_pack("{s:s, s:{s:o, s:o, s:o}}", "task", t->task, "windows", "1m", m1,
                                             "10m", m10, "all", counts_json(&t->all)));
    }
-   return json_pack("{s:o}", "tasks", list);
+   json_t *overhead = json_pack("{s:I, s:f, s:f, s:f, s:f}", "n", (json_int_t)gs->overhead_n, "mean_ms",
+                                gs->overhead_n ? gs->overhead_sum_ms / (double)gs->overhead_n : 0.0, "p50_ms",
+                                percentile(gs->overhead, gs->overhead_n, 0.50), "p99_ms",
+                                percentile(gs->overhead, gs->overhead_n, 0.99), "p999_ms",
+                                percentile(gs->overhead, gs->overhead_n, 0.999));
+   return json_pack("{s:o, s:o}", "tasks", list, "overhead", overhead);
 }
 
 /* Prometheus histogram from our buckets, every 4th edge (x2.44) to keep series few. */
