@@ -73,6 +73,8 @@ struct Flight {
    Route *route;
    char *task;
    json_t *request;
+   char *raw;                    /* the client's body, forwarded as is when no model is swapped */
+   size_t raw_len;
    char *client_auth;
    bool stream, streaming, fell_back;
    int serving;
@@ -243,18 +245,17 @@ static void on_call_done(void *ud, UpResult *res) {
 
 /* The request body for one arm: the client's, with the arm's model when it names one. */
 static char *arm_body(Flight *f, const RouteArm *arm, size_t *len) {
-   json_t *model = json_object_get(f->request, "model");
-   if (arm->model) {
-      json_incref(model);
-      json_object_set_new(f->request, "model", json_string(arm->model));
+   if (!arm->model) {
+      *len = f->raw_len;
+      return xstrndup(f->raw, f->raw_len);
    }
+   json_t *model = json_incref(json_object_get(f->request, "model"));
+   json_object_set_new(f->request, "model", json_string(arm->model));
    char *s = json_dumps(f->request, JSON_COMPACT | JSON_PRESERVE_ORDER);
-   if (arm->model) {
-      if (model)
-         json_object_set_new(f->request, "model", model);
-      else
-         json_object_del(f->request, "model");
-   }
+   if (model)
+      json_object_set_new(f->request, "model", model);
+   else
+      json_object_del(f->request, "model");
    *len = strlen(s);
    return s;
 }
@@ -491,6 +492,7 @@ static void flight_finish(Flight *f) {
    for (int i = 0; i < CALLS; i++)
       call_reset(&f->calls[i]);
    json_decref(f->request);
+   free(f->raw);
    free(f->client_auth);
    free(f->task);
    Route_unref(f->route);
@@ -555,6 +557,8 @@ static void handle_chat(Gateway *gw, struct evhttp_request *req) {
    f->route = Route_ref(route);
    f->task = task ? xstrdup(task) : NULL;
    f->request = request;
+   f->raw = xstrndup((const char *)evbuffer_pullup(in, -1), len);
+   f->raw_len = len;
    f->stream = json_is_true(json_object_get(request, "stream"));
    f->t0 = t0;
    f->fallback = FALLBACK_NONE;
