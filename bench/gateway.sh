@@ -52,7 +52,7 @@ echo "$BODY" > "$W/body.json"
 # h2load at a fixed rate; prints "p50_ms p99_ms ok_count" from its per-request log.
 fixed_rate() {   # fixed_rate URL RATE SECS [extra h2load args]
    local url=$1 rate=$2 secs=$3; shift 3
-   local clients=50
+   local clients=${CLIENTS:-50}
    rm -f "$W/h2.log"
    h2load --h1 -c $clients --rps $((rate / clients)) -D "$secs" -d "$W/body.json" \
       -H 'Content-Type: application/json' "$@" --log-file "$W/h2.log" "$url" > "$W/h2.out" 2>&1 || true
