@@ -2,7 +2,8 @@
 # shadow_load.sh - shadow mode under load: 20,000 requests at concurrency 128 while the
 # candidate fails, times out or returns garbage on 20 % of calls. Every primary answer must be
 # right, every exchange captured exactly once, and the candidate's failures counted exactly.
-# GW_LOAD_REQUESTS scales the count down (the sanitizer build sets it; see Makefile.am).
+# GW_LOAD_REQUESTS can scale the count down for a slow machine; both builds run the full 20,000
+# (about 5 s normal, 12 s with ASan+UBSan on 2 cores).
 . "$TESTS_SRCDIR/gw/gwlib.sh"
 
 N=${GW_LOAD_REQUESTS:-20000}
