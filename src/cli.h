@@ -67,5 +67,7 @@ int cmd_backend(Cli *cli, int argc, char **argv);
 int cmd_train(Cli *cli, int argc, char **argv);
 int cmd_jobs(Cli *cli, int argc, char **argv);
 int cmd_job(Cli *cli, int argc, char **argv);
+int cmd_gateway(Cli *cli, int argc, char **argv);
+int cmd_route(Cli *cli, int argc, char **argv);
 
 #endif

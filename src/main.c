@@ -25,6 +25,8 @@ const Command Commands[] = {
    { "jobs", cmd_jobs, "list experiments; --follow resumes following running jobs" },
    { "job", cmd_job, "one experiment: show, events, follow, cancel, pick as candidate" },
    { "trainer", cmd_trainer, "run the built-in trainer: fine-tuning API and model server for label tasks" },
+   { "gateway", cmd_gateway, "run the OpenAI-compatible gateway: capture, shadow, canary, cutover" },
+   { "route", cmd_route, "show and change a task's route on a running gateway" },
    { "console", cmd_console, "open the console (the default without a subcommand)" },
    { "demo", cmd_demo, "open the console on a self-contained demo workspace" },
 };

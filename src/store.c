@@ -296,6 +296,21 @@ static const char *const migrations[] = {
    "  metrics TEXT NOT NULL DEFAULT '{}',"
    "  UNIQUE (experiment_id, checkpoint_id));"
    "ALTER TABLE tasks ADD COLUMN candidate_experiment INTEGER REFERENCES experiments(id) ON DELETE SET NULL;",
+   /* 5 -> 6: gateway routes and their audit trail (who changed what, old -> new, why) */
+   "CREATE TABLE routes ("
+   "  task TEXT PRIMARY KEY,"
+   "  route TEXT NOT NULL,"
+   "  updated_at TEXT NOT NULL);"
+   "CREATE TABLE route_events ("
+   "  id INTEGER PRIMARY KEY,"
+   "  ts TEXT NOT NULL,"
+   "  task TEXT NOT NULL,"
+   "  kind TEXT NOT NULL CHECK (kind IN ('set','rollback')),"
+   "  actor TEXT NOT NULL,"
+   "  old_route TEXT,"
+   "  new_route TEXT NOT NULL,"
+   "  reason TEXT NOT NULL DEFAULT '');"
+   "CREATE INDEX route_events_task ON route_events(task, id);",
 };
 
 int Store_schema_version(void) {

@@ -1,0 +1,105 @@
+/* cmd_gateway.c - "offramp gateway": options, then the gateway's event loop. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "gateway.h"
+
+static const char usage[] =
+   "usage: offramp gateway [OPTIONS]\n"
+   "\n"
+   "Run the OpenAI-compatible gateway: point the application's base URL at it\n"
+   "(http://HOST:PORT/v1). Every exchange is captured in the workspace; each task's\n"
+   "route (passthrough, shadow, canary, cutover) is changed at runtime with\n"
+   "'offramp route' or the admin API. SIGTERM drains in-flight requests; SIGHUP\n"
+   "reloads routes and the admin token.\n"
+   "\n"
+   "options:\n"
+   "  --listen HOST:PORT        where to listen (default 127.0.0.1:8400; port 0 picks one)\n"
+   "  --upstream URL            default upstream for unrouted traffic, e.g.\n"
+   "                            https://api.openai.com/v1 (default: workspace setting\n"
+   "                            gateway.upstream)\n"
+   "  --upstream-key-env NAME   environment variable with the default upstream's key\n"
+   "                            (default OPENAI_API_KEY; unset = pass the client's through)\n"
+   "  --admin-token-file FILE   bearer token for /admin/* (default $OFFRAMP_ADMIN_TOKEN;\n"
+   "                            without either the admin API is off)\n"
+   "  --admin-remote            accept admin calls from non-loopback clients\n"
+   "  --max-body BYTES          largest request body (default 4194304; larger gets 413)\n"
+   "  --client-timeout SEC      idle/slow client timeout (default 120)\n"
+   "  --upstream-timeout MS     primary upstream timeout (default 60000; then 504)\n"
+   "  --drain-timeout SEC       how long SIGTERM waits for in-flight requests (default 30)\n"
+   "  --queue N                 capture queue bound in records (default 100000)\n"
+   "  --no-capture              do not record exchanges\n"
+   "  -h, --help                this help\n";
+
+int cmd_gateway(Cli *cli, int argc, char **argv) {
+   if (Cli_help_or_version(argc, argv, usage))
+      return EXIT_OK;
+   enum { O_LISTEN = 256, O_UPSTREAM, O_KEYENV, O_TOKEN, O_REMOTE, O_BODY, O_CTO, O_UTO, O_DTO, O_QUEUE, O_NOCAP };
+   static const struct option opts[] = {
+      { "listen", required_argument, NULL, O_LISTEN },
+      { "upstream", required_argument, NULL, O_UPSTREAM },
+      { "upstream-key-env", required_argument, NULL, O_KEYENV },
+      { "admin-token-file", required_argument, NULL, O_TOKEN },
+      { "admin-remote", no_argument, NULL, O_REMOTE },
+      { "max-body", required_argument, NULL, O_BODY },
+      { "client-timeout", required_argument, NULL, O_CTO },
+      { "upstream-timeout", required_argument, NULL, O_UTO },
+      { "drain-timeout", required_argument, NULL, O_DTO },
+      { "queue", required_argument, NULL, O_QUEUE },
+      { "no-capture", no_argument, NULL, O_NOCAP },
+      { 0 },
+   };
+   GatewayConfig cfg = {
+      .listen = "127.0.0.1:8400",
+      .upstream_key_env = "OPENAI_API_KEY",
+      .max_body = 4L << 20,
+      .client_timeout_s = 120,
+      .upstream_timeout_ms = 60000,
+      .drain_timeout_s = 30,
+      .queue_max = 100000,
+      .capture = true,
+   };
+   int c;
+   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+      switch (c) {
+      case O_LISTEN: cfg.listen = optarg; break;
+      case O_UPSTREAM: cfg.upstream = optarg; break;
+      case O_KEYENV: cfg.upstream_key_env = optarg; break;
+      case O_TOKEN: cfg.admin_token_file = optarg; break;
+      case O_REMOTE: cfg.admin_remote = true; break;
+      case O_BODY: cfg.max_body = Cli_long("gateway", "--max-body", optarg, 1024, 1L << 30); break;
+      case O_CTO: cfg.client_timeout_s = Cli_long("gateway", "--client-timeout", optarg, 1, 86400); break;
+      case O_UTO: cfg.upstream_timeout_ms = Cli_long("gateway", "--upstream-timeout", optarg, 1, 3600000); break;
+      case O_DTO: cfg.drain_timeout_s = Cli_long("gateway", "--drain-timeout", optarg, 0, 3600); break;
+      case O_QUEUE: cfg.queue_max = Cli_long("gateway", "--queue", optarg, 1, 100000000); break;
+      case O_NOCAP: cfg.capture = false; break;
+      default: return Cli_usage_error("gateway", "unknown option");
+      }
+   }
+   if (optind < argc)
+      return Cli_usage_error("gateway", "unexpected argument '%s'", argv[optind]);
+   Store *st = Cli_open(cli, true);
+   char *path = xstrdup(st->path);
+   char *upstream = cfg.upstream ? xstrdup(cfg.upstream) : Store_setting(st, "gateway.upstream", NULL);
+   Store_close(st);
+   if (upstream) {
+      size_t n = strlen(upstream);
+      while (n > 0 && upstream[n - 1] == '/')
+         upstream[--n] = '\0';
+      if (!str_startswith(upstream, "http://") && !str_startswith(upstream, "https://")) {
+         fprintf(stderr, "offramp gateway: --upstream '%s' is not an http:// or https:// URL\n", upstream);
+         free(upstream);
+         free(path);
+         return EXIT_USAGE;
+      }
+   }
+   cfg.workspace = path;
+   cfg.upstream = upstream;
+   int rc = Gateway_run(&cfg);
+   free(upstream);
+   free(path);
+   return rc;
+}

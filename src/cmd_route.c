@@ -1,0 +1,402 @@
+/* cmd_route.c - "offramp route show|set|rollback": drives a running gateway's admin API. */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+   "usage: offramp route show [TASK] [--json]\n"
+   "       offramp route set TASK [ROUTE OPTIONS] [--reason TEXT]\n"
+   "       offramp route rollback TASK --reason TEXT\n"
+   "\n"
+   "Show or change a task's route on a running gateway (its admin API). 'set' starts\n"
+   "from the current route (or --json FILE, '-' for stdin) and applies the options;\n"
+   "'rollback' sends all of the task's traffic to the primary now. Every change is\n"
+   "recorded with who, when, old -> new and the reason.\n"
+   "\n"
+   "route options:\n"
+   "  --mode MODE               passthrough | shadow | canary | cutover\n"
+   "  --percent N               canary: share of traffic the candidate answers\n"
+   "  --candidate-url URL       the candidate model server (…/v1)\n"
+   "  --candidate-model NAME    model name sent to the candidate\n"
+   "  --candidate-key-env NAME  environment variable (of the gateway) with its key\n"
+   "  --primary-url URL         the primary (default: the gateway's --upstream)\n"
+   "  --primary-model NAME      model name sent to the primary\n"
+   "  --primary-key-env NAME\n"
+   "  --compare MODE            label | exact | json | text\n"
+   "  --min-confidence X        cutover: fall back below this confidence (0-1)\n"
+   "  --timeout-ms N            candidate timeout before falling back\n"
+   "  --no-fallback-on-error    serve candidate errors as they are\n"
+   "  --verify-percent N        share of candidate answers also checked on the primary\n"
+   "  --noise-percent N         shadow: share asked of the primary twice (noise baseline)\n"
+   "  --sticky KEY              canary split by user | conversation | random\n"
+   "  --alias MODEL             a request \"model\" that selects this route (repeatable)\n"
+   "  --json FILE               start from this route JSON instead of the current one\n"
+   "\n"
+   "common options:\n"
+   "  --gateway URL             the gateway (default $OFFRAMP_GATEWAY, else\n"
+   "                            http://127.0.0.1:8400)\n"
+   "  --admin-token-file FILE   admin token (default $OFFRAMP_ADMIN_TOKEN)\n"
+   "  --reason TEXT             why, for the audit trail\n"
+   "  -h, --help                this help\n";
+
+typedef struct {
+   const char *gateway;
+   char *token;
+} Admin;
+
+static size_t collect(char *p, size_t size, size_t n, void *ud) {
+   Sbuf_add(ud, p, size * n);
+   return size * n;
+}
+
+/* One admin call; the parsed JSON answer, or NULL after printing why. */
+static json_t *admin_call(Admin *a, const char *method, const char *path, const char *body, long *status) {
+   CURL *e = curl_easy_init();
+   char *url = xasprintf("%s%s", a->gateway, path);
+   char *auth = xasprintf("Authorization: Bearer %s", a->token);
+   struct curl_slist *h = curl_slist_append(NULL, auth);
+   h = curl_slist_append(h, "Content-Type: application/json");
+   char *actor = xasprintf("X-Offramp-Actor: %s", Store_actor());
+   h = curl_slist_append(h, actor);
+   Sbuf out = { 0 };
+   curl_easy_setopt(e, CURLOPT_URL, url);
+   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+   curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+   curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
+   curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
+   if (body)
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+   CURLcode rc = curl_easy_perform(e);
+   *status = 0;
+   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
+   json_t *j = NULL;
+   if (rc != CURLE_OK) {
+      fprintf(stderr, "offramp route: cannot reach the gateway at %s: %s (is 'offramp gateway' running? "
+                      "see --gateway)\n", a->gateway, curl_easy_strerror(rc));
+   } else {
+      j = json_loadb(out.buf ? out.buf : "", out.len, 0, NULL);
+      if (!j)
+         fprintf(stderr, "offramp route: %s answered HTTP %ld with a body that is not JSON\n", url, *status);
+   }
+   Sbuf_free(&out);
+   curl_slist_free_all(h);
+   free(actor);
+   free(auth);
+   free(url);
+   curl_easy_cleanup(e);
+   return j;
+}
+
+/* The error message of an OpenAI-style error body. */
+static const char *error_message(json_t *j) {
+   const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+   return m ? m : "(no message)";
+}
+
+static char *url_escape(const char *s) {
+   char *e = curl_easy_escape(NULL, s, 0);
+   char *r = xstrdup(e);
+   curl_free(e);
+   return r;
+}
+
+static void print_route(json_t *r) {
+   const char *mode = json_string_value(json_object_get(r, "mode"));
+   json_t *cand = json_object_get(r, "candidate"), *prim = json_object_get(r, "primary");
+   json_t *fb = json_object_get(r, "fallback");
+   printf("%s: %s", json_string_value(json_object_get(r, "task")), mode);
+   if (str_eq(mode, "canary"))
+      printf(" %g %%", json_number_value(json_object_get(r, "percent")));
+   printf(", compare %s\n", json_string_value(json_object_get(r, "compare")));
+   const char *pu = json_string_value(json_object_get(prim, "url"));
+   const char *pm = json_string_value(json_object_get(prim, "model"));
+   printf("  primary:   %s%s%s%s\n", pu ? pu : "the gateway's default upstream", pm ? " (" : "", pm ? pm : "",
+          pm ? ")" : "");
+   if (cand) {
+      const char *cm = json_string_value(json_object_get(cand, "model"));
+      printf("  candidate: %s%s%s%s\n", json_string_value(json_object_get(cand, "url")), cm ? " (" : "",
+             cm ? cm : "", cm ? ")" : "");
+   }
+   printf("  fallback:  min_confidence %g, on_error %s, timeout %lld ms; verify %g %%, noise %g %%\n",
+          json_number_value(json_object_get(fb, "min_confidence")),
+          json_is_true(json_object_get(fb, "on_error")) ? "yes" : "no",
+          (long long)json_integer_value(json_object_get(fb, "timeout_ms")),
+          json_number_value(json_object_get(r, "verify_percent")),
+          json_number_value(json_object_get(r, "noise_percent")));
+}
+
+static int show(Admin *a, const char *task, bool as_json) {
+   long status;
+   char *t = task ? url_escape(task) : NULL;
+   char *path = task ? xasprintf("/admin/routes/%s", t) : xstrdup("/admin/routes");
+   json_t *j = admin_call(a, "GET", path, NULL, &status);
+   free(path);
+   free(t);
+   if (!j)
+      return EXIT_ERROR;
+   if (status != 200) {
+      fprintf(stderr, "offramp route: %s\n", error_message(j));
+      json_decref(j);
+      return EXIT_ERROR;
+   }
+   if (as_json) {
+      Cli_print_json(j);
+      return EXIT_OK;
+   }
+   if (!task) {
+      size_t i;
+      json_t *r;
+      json_array_foreach(json_object_get(j, "routes"), i, r) print_route(r);
+      if (json_array_size(json_object_get(j, "routes")) == 0)
+         printf("no routes: every task passes through to %s\n",
+                json_string_value(json_object_get(j, "default_upstream")) ?: "the default upstream (none set)");
+   } else {
+      json_t *r = json_object_get(j, "route");
+      if (json_is_object(r))
+         print_route(r);
+      size_t i;
+      json_t *ev;
+      json_array_foreach(json_object_get(j, "history"), i, ev) {
+         json_t *old = json_object_get(ev, "old");
+         printf("  %s %s %s: %s -> %s", json_string_value(json_object_get(ev, "ts")),
+                json_string_value(json_object_get(ev, "actor")), json_string_value(json_object_get(ev, "kind")),
+                json_is_object(old) ? json_string_value(json_object_get(old, "mode")) : "(none)",
+                json_string_value(json_object_get(json_object_get(ev, "new"), "mode")));
+         const char *why = json_string_value(json_object_get(ev, "reason"));
+         printf(why && *why ? " \"%s\"\n" : "\n", why);
+      }
+   }
+   json_decref(j);
+   return EXIT_OK;
+}
+
+static char *read_token(const char *file) {
+   if (!file) {
+      const char *env = getenv("OFFRAMP_ADMIN_TOKEN");
+      return env && *env ? xstrdup(env) : NULL;
+   }
+   FILE *fp = fopen(file, "r");
+   if (!fp)
+      return NULL;
+   char buf[512] = "";
+   if (!fgets(buf, sizeof buf, fp))
+      buf[0] = '\0';
+   fclose(fp);
+   return xstrdup(str_trim(buf));
+}
+
+static json_t *load_json_file(const char *file) {
+   json_error_t je;
+   json_t *j = str_eq(file, "-") ? json_loadf(stdin, 0, &je) : json_load_file(file, 0, &je);
+   if (!j)
+      fprintf(stderr, "offramp route: --json %s: %s (line %d)\n", file, je.text, je.line);
+   return j;
+}
+
+static void set_arm(json_t *route, const char *arm, const char *key, const char *value) {
+   json_t *o = json_object_get(route, arm);
+   if (!json_is_object(o)) {
+      o = json_object();
+      json_object_set_new(route, arm, o);
+   }
+   json_object_set_new(o, key, json_string(value));
+}
+
+static json_t *fallback_obj(json_t *route) {
+   json_t *o = json_object_get(route, "fallback");
+   if (!json_is_object(o)) {
+      o = json_object();
+      json_object_set_new(route, "fallback", o);
+   }
+   return o;
+}
+
+static double number_arg(const char *opt, const char *v, double min, double max) {
+   double d;
+   if (!parse_double(v, &d) || d < min || d > max) {
+      fprintf(stderr, "offramp route: %s '%s' is not a number from %g to %g\n", opt, v, min, max);
+      exit(EXIT_USAGE);
+   }
+   return d;
+}
+
+int cmd_route(Cli *cli, int argc, char **argv) {
+   if (Cli_help_or_version(argc, argv, usage))
+      return EXIT_OK;
+   enum { O_GW = 256, O_TOKEN, O_REASON, O_JSONOUT, O_MODE, O_PERCENT, O_CURL, O_CMODEL, O_CKEY, O_PURL,
+          O_PMODEL, O_PKEY, O_COMPARE, O_MINCONF, O_TIMEOUT, O_NOFB, O_VERIFY, O_NOISE, O_STICKY, O_ALIAS,
+          O_JSONIN };
+   static const struct option opts[] = {
+      { "gateway", required_argument, NULL, O_GW },
+      { "admin-token-file", required_argument, NULL, O_TOKEN },
+      { "reason", required_argument, NULL, O_REASON },
+      { "mode", required_argument, NULL, O_MODE },
+      { "percent", required_argument, NULL, O_PERCENT },
+      { "candidate-url", required_argument, NULL, O_CURL },
+      { "candidate-model", required_argument, NULL, O_CMODEL },
+      { "candidate-key-env", required_argument, NULL, O_CKEY },
+      { "primary-url", required_argument, NULL, O_PURL },
+      { "primary-model", required_argument, NULL, O_PMODEL },
+      { "primary-key-env", required_argument, NULL, O_PKEY },
+      { "compare", required_argument, NULL, O_COMPARE },
+      { "min-confidence", required_argument, NULL, O_MINCONF },
+      { "timeout-ms", required_argument, NULL, O_TIMEOUT },
+      { "no-fallback-on-error", no_argument, NULL, O_NOFB },
+      { "verify-percent", required_argument, NULL, O_VERIFY },
+      { "noise-percent", required_argument, NULL, O_NOISE },
+      { "sticky", required_argument, NULL, O_STICKY },
+      { "alias", required_argument, NULL, O_ALIAS },
+      { "json", optional_argument, NULL, O_JSONIN },
+      { 0 },
+   };
+   (void)cli;
+   Admin a = { .gateway = getenv("OFFRAMP_GATEWAY") };
+   const char *token_file = NULL, *reason = NULL, *json_in = NULL;
+   bool json_out = false;
+   json_t *changes = json_object(), *aliases = NULL;
+   int c;
+   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+      json_t *fb;
+      switch (c) {
+      case O_GW: a.gateway = optarg; break;
+      case O_TOKEN: token_file = optarg; break;
+      case O_REASON: reason = optarg; break;
+      case O_JSONIN:
+         if (optarg)
+            json_in = optarg;
+         else
+            json_out = true;
+         break;
+      case O_MODE: json_object_set_new(changes, "mode", json_string(optarg)); break;
+      case O_PERCENT: json_object_set_new(changes, "percent", json_real(number_arg("--percent", optarg, 0, 100))); break;
+      case O_CURL: set_arm(changes, "candidate", "url", optarg); break;
+      case O_CMODEL: set_arm(changes, "candidate", "model", optarg); break;
+      case O_CKEY: set_arm(changes, "candidate", "key_env", optarg); break;
+      case O_PURL: set_arm(changes, "primary", "url", optarg); break;
+      case O_PMODEL: set_arm(changes, "primary", "model", optarg); break;
+      case O_PKEY: set_arm(changes, "primary", "key_env", optarg); break;
+      case O_COMPARE: json_object_set_new(changes, "compare", json_string(optarg)); break;
+      case O_STICKY: json_object_set_new(changes, "sticky", json_string(optarg)); break;
+      case O_MINCONF:
+         fb = fallback_obj(changes);
+         json_object_set_new(fb, "min_confidence", json_real(number_arg("--min-confidence", optarg, 0, 1)));
+         break;
+      case O_TIMEOUT:
+         fb = fallback_obj(changes);
+         json_object_set_new(fb, "timeout_ms", json_integer(Cli_long("route", "--timeout-ms", optarg, 1, 3600000)));
+         break;
+      case O_NOFB: json_object_set_new(fallback_obj(changes), "on_error", json_false()); break;
+      case O_VERIFY:
+         json_object_set_new(changes, "verify_percent", json_real(number_arg("--verify-percent", optarg, 0, 100)));
+         break;
+      case O_NOISE:
+         json_object_set_new(changes, "noise_percent", json_real(number_arg("--noise-percent", optarg, 0, 100)));
+         break;
+      case O_ALIAS:
+         if (!aliases)
+            aliases = json_array();
+         json_array_append_new(aliases, json_string(optarg));
+         break;
+      default:
+         json_decref(changes);
+         json_decref(aliases);
+         return Cli_usage_error("route", "unknown option");
+      }
+   }
+   if (aliases)
+      json_object_set_new(changes, "aliases", aliases);
+   const char *action = optind < argc ? argv[optind] : NULL;
+   const char *task = optind + 1 < argc ? argv[optind + 1] : NULL;
+   int rc = EXIT_ERROR;
+   if (!action || (!str_eq(action, "show") && !str_eq(action, "set") && !str_eq(action, "rollback"))) {
+      json_decref(changes);
+      return Cli_usage_error("route", action ? "unknown action '%s' (show, set or rollback)"
+                                             : "missing action: show, set or rollback%s", action ? action : "");
+   }
+   if (optind + 2 < argc) {
+      json_decref(changes);
+      return Cli_usage_error("route", "unexpected argument '%s'", argv[optind + 2]);
+   }
+   if (!task && !str_eq(action, "show")) {
+      json_decref(changes);
+      return Cli_usage_error("route", "%s needs a TASK", action);
+   }
+   if (!a.gateway || !*a.gateway)
+      a.gateway = "http://127.0.0.1:8400";
+   a.token = read_token(token_file);
+   if (!a.token || !*a.token) {
+      fprintf(stderr, "offramp route: no admin token: pass --admin-token-file FILE or set OFFRAMP_ADMIN_TOKEN "
+                      "(the same token the gateway was started with)\n");
+      free(a.token);
+      json_decref(changes);
+      return EXIT_USAGE;
+   }
+   curl_global_init(CURL_GLOBAL_DEFAULT);
+   if (str_eq(action, "show")) {
+      rc = show(&a, task, json_out);
+   } else {
+      char *t = url_escape(task);
+      char *r = url_escape(reason ? reason : "");
+      long status;
+      json_t *route = NULL;
+      char *path;
+      const char *method = "PUT";
+      if (str_eq(action, "rollback")) {
+         path = xasprintf("/admin/routes/%s/rollback?reason=%s", t, r);
+         method = "POST";
+         route = json_object();
+      } else {
+         path = xasprintf("/admin/routes/%s?reason=%s", t, r);
+         if (json_in) {
+            route = load_json_file(json_in);
+         } else {
+            char *cur = xasprintf("/admin/routes/%s", t);
+            json_t *j = admin_call(&a, "GET", cur, NULL, &status);
+            free(cur);
+            if (j && status == 200 && json_is_object(json_object_get(j, "route")))
+               route = json_incref(json_object_get(j, "route"));
+            else if (j && (status == 404 || status == 200))
+               route = json_object();
+            else if (j)
+               fprintf(stderr, "offramp route: %s\n", error_message(j));
+            json_decref(j);
+         }
+         if (route) {
+            const char *k;
+            json_t *v;
+            json_object_foreach(changes, k, v) {
+               json_t *cur = json_object_get(route, k);
+               if (json_is_object(v) && json_is_object(cur))
+                  json_object_update(cur, v);
+               else
+                  json_object_set(route, k, v);
+            }
+         }
+      }
+      if (route) {
+         char *body = json_dumps(route, JSON_COMPACT);
+         json_t *j = admin_call(&a, method, path, body, &status);
+         free(body);
+         if (j && status == 200) {
+            print_route(json_object_get(j, "route"));
+            rc = EXIT_OK;
+         } else if (j) {
+            fprintf(stderr, "offramp route: %s\n", error_message(j));
+         }
+         json_decref(j);
+         json_decref(route);
+      }
+      free(path);
+      free(t);
+      free(r);
+   }
+   curl_global_cleanup();
+   json_decref(changes);
+   free(a.token);
+   return rc;
+}

@@ -1,0 +1,1057 @@
+/* gateway.c - the gateway's HTTP server: request handling, routing per mode, fallback,
+ * comparison, capture hand-off, admin API, signals. One libevent loop thread does all of it;
+ * the capture writer thread is the only other thread. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "compare.h"
+#include "gateway.h"
+#include "gwstats.h"
+#include "route.h"
+#include "store.h"
+#include "task.h"
+#include "upstream.h"
+#include "util.h"
+
+enum { CALL_PRIMARY, CALL_CANDIDATE, CALL_NOISE, CALLS };
+
+typedef struct Gateway {
+   const GatewayConfig *cfg;
+   struct event_base *base;
+   struct evhttp *http;
+   struct evhttp_bound_socket *sock;
+   Upstream *up;
+   Capture *cap;
+   GwStats *stats;
+   Store *st;                 /* routes and admin reads; captures use the writer's connection */
+   Route **routes;
+   int n_routes;
+   Route *fallback_route;     /* unknown tasks: passthrough to the default upstream */
+   char *admin_token;
+   long flights;              /* exchanges in progress, background calls included */
+   long unflushed;            /* answers handed to evhttp but not yet written out */
+   bool draining;
+   struct event *sig[4], *drain_timer;
+   unsigned long long rid_seed, rid_next, rng;
+} Gateway;
+
+typedef struct Flight Flight;
+
+typedef struct {
+   Flight *f;
+   int which;
+   bool started, done, stream;
+   long status;
+   int error;                 /* UPERR_*, UPERR_NONE on success */
+   char *errmsg;
+   char *body;
+   size_t len;
+   char *content_type;
+   double ms;
+   json_t *resp;              /* parsed (or assembled from the stream) response */
+   double confidence;
+} Call;
+
+struct Flight {
+   Gateway *gw;
+   struct evhttp_request *req;   /* NULL once answered */
+   Route *route;
+   char *task;
+   json_t *request;
+   char *raw;                    /* the client's body, forwarded as is when no model is swapped */
+   size_t raw_len;
+   char *client_auth;
+   bool stream, streaming, fell_back;
+   int serving;
+   int fallback;                 /* FALLBACK_* */
+   int reply_status;
+   Call calls[CALLS];
+   int pending;
+   double t0;
+   char rid[40], ts[32];
+};
+
+/* ---- small helpers ---- */
+
+static unsigned long long rng_next(Gateway *gw) {
+   /* xorshift64*: sampling only, never security. */
+   gw->rng ^= gw->rng >> 12;
+   gw->rng ^= gw->rng << 25;
+   gw->rng ^= gw->rng >> 27;
+   return gw->rng * 2685821657736338717ULL;
+}
+
+static bool sampled(Gateway *gw, double percent) {
+   return percent > 0 && (double)(rng_next(gw) % 10000) < percent * 100;
+}
+
+static void send_json(struct evhttp_request *req, int code, json_t *j) {
+   char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+   json_decref(j);
+   struct evbuffer *b = evbuffer_new();
+   evbuffer_add(b, s, strlen(s));
+   free(s);
+   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+   evhttp_send_reply(req, code, NULL, b);
+   evbuffer_free(b);
+}
+
+/* OpenAI's error shape, so client libraries show the message. */
+static void send_error(struct evhttp_request *req, int code, const char *type, const char *msg) {
+   send_json(req, code, json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type", type, "param",
+                                  "code"));
+}
+
+static const char *header(struct evhttp_request *req, const char *name) {
+   return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+}
+
+/* ---- routes ---- */
+
+static void routes_free(Gateway *gw) {
+   for (int i = 0; i < gw->n_routes; i++)
+      Route_unref(gw->routes[i]);
+   free(gw->routes);
+   gw->routes = NULL;
+   gw->n_routes = 0;
+}
+
+static bool routes_load(Gateway *gw, char **err) {
+   int n;
+   Route **v = Route_load_all(gw->st, &n, err);
+   if (!v)
+      return false;
+   routes_free(gw);
+   gw->routes = v;
+   gw->n_routes = n;
+   return true;
+}
+
+static Route *route_for_task(Gateway *gw, const char *task) {
+   return Route_find(gw->routes, gw->n_routes, task);
+}
+
+static void route_put(Gateway *gw, Route *r) {
+   for (int i = 0; i < gw->n_routes; i++) {
+      if (str_eq(gw->routes[i]->task, r->task)) {
+         Route_unref(gw->routes[i]);
+         gw->routes[i] = r;
+               return;
+      }
+   }
+   gw->routes = xrealloc(gw->routes, (size_t)(gw->n_routes + 1) * sizeof *gw->routes);
+   gw->routes[gw->n_routes++] = r;
+}
+
+/* Canary split: sticky on the user, else the conversation header, else random. */
+static bool canary_picks_candidate(Gateway *gw, const Route *r, struct evhttp_request *req, json_t *request) {
+   const char *user = json_string_value(json_object_get(request, "user"));
+   const char *conv = header(req, "X-Offramp-Conversation");
+   const char *key = NULL;
+   if (str_eq(r->sticky, "user"))
+      key = user && *user ? user : conv;
+   else if (str_eq(r->sticky, "conversation"))
+      key = conv && *conv ? conv : user;
+   unsigned long long h;
+   if (key && *key) {
+      /* Salted by task so one user is not in every task's canary at once. */
+      h = hash64_str(key) ^ hash64_str(r->task);
+      h *= 0x9e3779b97f4a7c15ULL;
+      h ^= h >> 32;
+   } else {
+      h = rng_next(gw);
+   }
+   return (double)(h % 10000) < r->percent * 100;
+}
+
+/* ---- upstream calls ---- */
+
+static void flight_finish(Flight *f);
+static void flight_serve(Flight *f);
+
+static void call_reset(Call *c) {
+   free(c->errmsg);
+   free(c->body);
+   free(c->content_type);
+   json_decref(c->resp);
+}
+
+static void on_stream_data(void *ud, const char *content_type, const char *p, size_t n) {
+   Call *c = ud;
+   Flight *f = c->f;
+   if (c->which != f->serving || !f->req)
+      return;
+   if (!f->streaming) {
+      f->streaming = true;
+      struct evkeyvalq *h = evhttp_request_get_output_headers(f->req);
+      evhttp_add_header(h, "Content-Type", content_type ? content_type : "text/event-stream");
+      evhttp_add_header(h, "Cache-Control", "no-cache");
+      evhttp_add_header(h, "X-Offramp-Arm", c->which == CALL_CANDIDATE ? "candidate" : "primary");
+      if (f->task)
+         evhttp_add_header(h, "X-Offramp-Task", f->task);
+      evhttp_add_header(h, "X-Offramp-Request-Id", f->rid);
+      evhttp_send_reply_start(f->req, 200, NULL);
+   }
+   struct evbuffer *b = evbuffer_new();
+   evbuffer_add(b, p, n);
+   evhttp_send_reply_chunk(f->req, b);
+   evbuffer_free(b);
+}
+
+static void on_call_done(void *ud, UpResult *res) {
+   Call *c = ud;
+   Flight *f = c->f;
+   c->done = true;
+   c->status = res->status;
+   c->ms = res->ms;
+   c->len = res->body.len;
+   c->body = Sbuf_steal(&res->body);
+   c->content_type = res->content_type ? xstrdup(res->content_type) : NULL;
+   if (res->code == CURLE_OPERATION_TIMEDOUT) {
+      c->error = UPERR_TIMEOUT;
+   } else if (res->code != CURLE_OK) {
+      c->error = UPERR_CONNECT;
+   } else if (res->status < 200 || res->status >= 300) {
+      c->error = UPERR_STATUS;
+   } else {
+      c->resp = c->stream ? Compare_stream_response(c->body, c->len) : json_loadb(c->body, c->len, 0, NULL);
+      c->error = json_is_array(json_object_get(c->resp, "choices")) ? UPERR_NONE : UPERR_MALFORMED;
+   }
+   if (res->code != CURLE_OK)
+      c->errmsg = xstrdup(res->error ? res->error : "transfer failed");
+   if (c->resp && c->which == CALL_CANDIDATE)
+      c->confidence = Compare_confidence(c->resp, f->route->compare);
+   f->pending--;
+   if (c->which == f->serving && f->req)
+      flight_serve(f);
+   if (f->pending == 0 && !f->req)
+      flight_finish(f);
+}
+
+/* The request body for one arm: the client's, with the arm's model when it names one. */
+static char *arm_body(Flight *f, const RouteArm *arm, size_t *len) {
+   if (!arm->model) {
+      *len = f->raw_len;
+      return xstrndup(f->raw, f->raw_len);
+   }
+   json_t *model = json_incref(json_object_get(f->request, "model"));
+   json_object_set_new(f->request, "model", json_string(arm->model));
+   char *s = json_dumps(f->request, JSON_COMPACT | JSON_PRESERVE_ORDER);
+   if (model)
+      json_object_set_new(f->request, "model", model);
+   else
+      json_object_del(f->request, "model");
+   *len = strlen(s);
+   return s;
+}
+
+static void call_start(Flight *f, int which) {
+   Gateway *gw = f->gw;
+   Call *c = &f->calls[which];
+   const Route *r = f->route;
+   const RouteArm *arm = which == CALL_CANDIDATE ? &r->candidate : &r->primary;
+   const char *base = arm->url ? arm->url : gw->cfg->upstream;
+   c->f = f;
+   c->which = which;
+   c->started = true;
+   c->stream = f->stream;
+   c->error = UPERR_NONE;
+   c->confidence = -1;
+   f->pending++;
+   if (!base) {
+      c->done = true;
+      c->error = UPERR_CONNECT;
+      c->errmsg = xstrdup("no upstream configured: start the gateway with --upstream URL "
+                          "or give the route a primary.url");
+      f->pending--;
+      return;
+   }
+   /* The candidate only ever gets its own key: the client's key is for the primary's API. */
+   const char *key_env = arm->key_env;
+   if (!key_env && which != CALL_CANDIDATE && !arm->url)
+      key_env = gw->cfg->upstream_key_env;
+   const char *key = key_env ? getenv(key_env) : NULL;
+   char *auth = key && *key ? xasprintf("Bearer %s", key)
+                : which != CALL_CANDIDATE && f->client_auth ? xstrdup(f->client_auth)
+                                                            : NULL;
+   char *url = xasprintf("%s/chat/completions", base);
+   size_t len;
+   char *body = arm_body(f, arm, &len);
+   long timeout = which == CALL_CANDIDATE ? r->timeout_ms : gw->cfg->upstream_timeout_ms;
+   Upstream_post(gw->up, url, auth, body, len, timeout, f->stream && which == f->serving ? on_stream_data : NULL,
+                 on_call_done, c);
+   free(url);
+   free(auth);
+}
+
+/* ---- answering ---- */
+
+static void add_arm_headers(Flight *f, struct evkeyvalq *h) {
+   evhttp_add_header(h, "X-Offramp-Arm",
+                     f->fell_back ? "fallback" : f->serving == CALL_CANDIDATE ? "candidate" : "primary");
+   if (f->task)
+      evhttp_add_header(h, "X-Offramp-Task", f->task);
+   evhttp_add_header(h, "X-Offramp-Request-Id", f->rid);
+}
+
+/* A drain ends when every exchange is done and every answer is on the wire. */
+static void maybe_exit(Gateway *gw) {
+   if (gw->draining && gw->flights == 0 && gw->unflushed == 0)
+      event_base_loopexit(gw->base, NULL);
+}
+
+static void on_flushed(struct evhttp_request *req, void *arg) {
+   Gateway *gw = arg;
+   gw->unflushed--;
+   maybe_exit(gw);
+}
+
+static void reply_from(Flight *f, Call *c) {
+   struct evhttp_request *req = f->req;
+   f->req = NULL;
+   f->gw->unflushed++;
+   evhttp_request_set_on_complete_cb(req, on_flushed, f->gw);
+   /* A fallback waited on two upstreams in turn; only single-upstream answers measure us. */
+   if (!f->fell_back && c->done)
+      GwStats_overhead(f->gw->stats, (mono_seconds() - f->t0) * 1000.0 - c->ms);
+   if (f->streaming) {
+      f->reply_status = 200;
+      evhttp_send_reply_end(req);
+      return;
+   }
+   add_arm_headers(f, evhttp_request_get_output_headers(req));
+   if (c->error == UPERR_NONE || c->error == UPERR_STATUS) {
+      /* The upstream's own answer, errors included (a 429 is the API's to give). */
+      f->reply_status = (int)c->status;
+      struct evbuffer *b = evbuffer_new();
+      evbuffer_add(b, c->body, c->len);
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                        c->content_type ? c->content_type : "application/json");
+      evhttp_send_reply(req, (int)c->status, NULL, b);
+      evbuffer_free(b);
+      return;
+   }
+   char *msg;
+   if (c->error == UPERR_TIMEOUT) {
+      f->reply_status = 504;
+      msg = xasprintf("offramp gateway: the upstream did not answer in time (%s)", c->errmsg);
+   } else if (c->error == UPERR_MALFORMED) {
+      f->reply_status = 502;
+      msg = xasprintf("offramp gateway: the upstream answered HTTP %ld with a body that is not a chat completion",
+                      c->status);
+   } else {
+      f->reply_status = 502;
+      msg = xasprintf("offramp gateway: the upstream could not be reached (%s)", c->errmsg);
+   }
+   send_error(req, f->reply_status, "upstream_error", msg);
+   free(msg);
+}
+
+/* The serving call finished: answer, or fall back to the primary when the candidate's answer
+ * is not good enough. */
+static void flight_serve(Flight *f) {
+   Call *c = &f->calls[f->serving];
+   const Route *r = f->route;
+   if (f->serving == CALL_CANDIDATE && !f->streaming) {
+      int reason = FALLBACK_NONE;
+      if (c->error != UPERR_NONE && r->fallback_on_error)
+         reason = c->error == UPERR_TIMEOUT ? FALLBACK_TIMEOUT : FALLBACK_ERROR;
+      else if (c->error == UPERR_NONE && r->min_confidence > 0 && c->confidence < r->min_confidence)
+         reason = FALLBACK_LOW_CONFIDENCE;
+      if (reason != FALLBACK_NONE) {
+         f->fallback = reason;
+         f->fell_back = true;
+         f->serving = CALL_PRIMARY;
+         Call *p = &f->calls[CALL_PRIMARY];
+         if (!p->started)
+            call_start(f, CALL_PRIMARY);
+         if (p->done)
+            reply_from(f, p);
+         return;
+      }
+   }
+   reply_from(f, c);
+}
+
+/* ---- capture and stats, once every call of the exchange is done ---- */
+
+static json_t *call_json(const Call *c, const char *arm, const char *model) {
+   json_t *o = json_pack("{s:s, s:s?, s:I, s:f}", "arm", arm, "model", model, "status", (json_int_t)c->status,
+                         "latency_ms", c->ms);
+   json_object_set(o, "response", c->resp ? c->resp : json_null());
+   if (c->error != UPERR_NONE)
+      json_object_set_new(o, "error", json_string(Stats_error_names[c->error]));
+   if (c->confidence >= 0)
+      json_object_set_new(o, "confidence", json_real(c->confidence));
+   return o;
+}
+
+static const char *call_model(const Flight *f, const Call *c) {
+   const char *m = json_string_value(json_object_get(c->resp, "model"));
+   if (m)
+      return m;
+   const RouteArm *arm = c->which == CALL_CANDIDATE ? &f->route->candidate : &f->route->primary;
+   return arm->model ? arm->model : json_string_value(json_object_get(f->request, "model"));
+}
+
+static void flight_finish(Flight *f) {
+   Gateway *gw = f->gw;
+   Call *s = &f->calls[f->serving];
+   Call *o = &f->calls[f->serving == CALL_PRIMARY ? CALL_CANDIDATE : CALL_PRIMARY];
+   Call *noise = &f->calls[CALL_NOISE];
+   Call *cand = &f->calls[CALL_CANDIDATE];
+   int agree = -1, noise_agree = -1;
+   const char *as = Compare_answer(s->resp);
+   if (o->started && s->error == UPERR_NONE && o->error == UPERR_NONE)
+      agree = Compare_answers(f->route->compare, as, Compare_answer(o->resp));
+   if (noise->started && s->error == UPERR_NONE && noise->error == UPERR_NONE)
+      noise_agree = Compare_answers(f->route->compare, as, Compare_answer(noise->resp));
+   double now = mono_seconds();
+
+   for (int i = 0; i < CALLS; i++) {
+      Call *c = &f->calls[i];
+      if (!c->started || i == CALL_NOISE)
+         continue;
+      StatsEvent ev;
+      StatsEvent_init(&ev);
+      ev.arm = i == CALL_CANDIDATE ? STATS_CANDIDATE : f->fell_back ? STATS_FALLBACK : STATS_PRIMARY;
+      ev.error = c->error;
+      ev.latency_ms = c->ms;
+      if (c == s) {
+         ev.agree = agree;
+         ev.noise_agree = noise_agree;
+         ev.fallback = f->fallback;
+         ev.confidence = cand->started ? cand->confidence : -1;
+      }
+      GwStats_add(gw->stats, f->task, &ev, now);
+   }
+
+   if (gw->cap) {
+      const char *arm = f->fell_back ? "fallback" : f->serving == CALL_CANDIDATE ? "candidate" : "primary";
+      const char *model = call_model(f, s);
+      json_t *rec = json_pack("{s:s, s:s, s:s?, s:s, s:O}", "id", f->rid, "ts", f->ts, "task", f->task, "arm",
+                              arm, "request", f->request);
+      json_object_set(rec, "response", s->resp ? s->resp : json_null());
+      json_object_set_new(rec, "status", json_integer(f->reply_status));
+      json_object_set_new(rec, "latency_ms", json_real(s->ms));
+      if (model)
+         json_object_set_new(rec, "model", json_string(model));
+      json_t *usage = json_object_get(s->resp, "usage");
+      if (usage)
+         json_object_set(rec, "usage", usage);
+      if (f->stream)
+         json_object_set_new(rec, "stream", json_true());
+      if (s->error != UPERR_NONE)
+         json_object_set_new(rec, "error", json_string(Stats_error_names[s->error]));
+      if (f->fell_back)
+         json_object_set_new(rec, "fallback_reason", json_string(Stats_fallback_names[f->fallback]));
+      if (o->started) {
+         json_t *sh = call_json(o, o->which == CALL_CANDIDATE ? "candidate" : "primary", call_model(f, o));
+         if (agree >= 0)
+            json_object_set_new(sh, "agree", json_boolean(agree));
+         json_object_set_new(rec, "shadow", sh);
+      }
+      if (noise->started) {
+         json_t *nz = call_json(noise, "primary", call_model(f, noise));
+         if (noise_agree >= 0)
+            json_object_set_new(nz, "agree", json_boolean(noise_agree));
+         json_object_set_new(rec, "noise", nz);
+      }
+      CaptureItem *it = xcalloc(1, sizeof *it);
+      memcpy(it->rid, f->rid, sizeof it->rid);
+      memcpy(it->ts, f->ts, sizeof it->ts);
+      it->task = f->task ? xstrdup(f->task) : NULL;
+      it->model = model ? xstrdup(model) : NULL;
+      it->arm = arm;
+      it->status = f->reply_status;
+      it->latency_ms = s->ms;
+      json_t *pt = json_object_get(usage, "prompt_tokens"), *ct = json_object_get(usage, "completion_tokens");
+      it->prompt_tokens = json_is_integer(pt) ? json_integer_value(pt) : -1;
+      it->completion_tokens = json_is_integer(ct) ? json_integer_value(ct) : -1;
+      it->agree = agree;
+      it->confidence = cand->started ? cand->confidence : -1;
+      it->record = rec;
+      Capture_push(gw->cap, it);
+   }
+
+   for (int i = 0; i < CALLS; i++)
+      call_reset(&f->calls[i]);
+   json_decref(f->request);
+   free(f->raw);
+   free(f->client_auth);
+   free(f->task);
+   Route_unref(f->route);
+   free(f);
+   gw->flights--;
+   maybe_exit(gw);
+}
+
+/* ---- POST /v1/chat/completions ---- */
+
+json_t *Gateway_parse_request(const char *body, size_t len, char **why) {
+   json_error_t je;
+   json_t *j = json_loadb(body, len, 0, &je);
+   if (!j) {
+      *why = xasprintf("the request body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+      return NULL;
+   }
+   json_t *messages = json_object_get(j, "messages"), *stream = json_object_get(j, "stream");
+   if (!json_is_object(j))
+      *why = xstrdup("the request body must be a JSON object");
+   else if (!json_is_array(messages) || json_array_size(messages) == 0)
+      *why = xstrdup("'messages' must be a non-empty array of chat messages");
+   else if (stream && !json_is_boolean(stream) && !json_is_null(stream))
+      *why = xstrdup("'stream' must be true or false");
+   else
+      return j;
+   json_decref(j);
+   return NULL;
+}
+
+static void handle_chat(Gateway *gw, struct evhttp_request *req) {
+   if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+      send_error(req, 405, "invalid_request_error", "use POST for /v1/chat/completions");
+      return;
+   }
+   double t0 = mono_seconds();
+   struct evbuffer *in = evhttp_request_get_input_buffer(req);
+   size_t len = evbuffer_get_length(in);
+   char *why = NULL;
+   json_t *request = Gateway_parse_request((const char *)evbuffer_pullup(in, -1), len, &why);
+   if (!request) {
+      send_error(req, 400, "invalid_request_error", why);
+      free(why);
+      return;
+   }
+   const char *task;
+   Route *route = Route_attribute(gw->routes, gw->n_routes, header(req, "X-Offramp-Task"), request, &task);
+   if (!route)
+      route = gw->fallback_route;
+   char *terr = NULL;
+   if (task && !Task_name_valid(task, &terr)) {
+      char *msg = xasprintf("X-Offramp-Task: %s", terr);
+      send_error(req, 400, "invalid_request_error", msg);
+      free(msg);
+      free(terr);
+      json_decref(request);
+      return;
+   }
+   Flight *f = xcalloc(1, sizeof *f);
+   f->gw = gw;
+   f->req = req;
+   f->route = Route_ref(route);
+   f->task = task ? xstrdup(task) : NULL;
+   f->request = request;
+   f->raw = xstrndup((const char *)evbuffer_pullup(in, -1), len);
+   f->raw_len = len;
+   f->stream = json_is_true(json_object_get(request, "stream"));
+   f->t0 = t0;
+   f->fallback = FALLBACK_NONE;
+   const char *auth = header(req, "Authorization");
+   f->client_auth = auth ? xstrdup(auth) : NULL;
+   snprintf(f->rid, sizeof f->rid, "ofr-%012llx-%llu", gw->rid_seed, gw->rid_next++);
+   now_iso8601(f->ts);
+   gw->flights++;
+
+   f->serving = CALL_PRIMARY;
+   bool candidate_serves = route->mode == ROUTE_CUTOVER ||
+                           (route->mode == ROUTE_CANARY && canary_picks_candidate(gw, route, req, request));
+   if (candidate_serves) {
+      f->serving = CALL_CANDIDATE;
+      call_start(f, CALL_CANDIDATE);
+      if (sampled(gw, route->verify_percent))
+         call_start(f, CALL_PRIMARY);
+   } else {
+      call_start(f, CALL_PRIMARY);
+      if (route->mode == ROUTE_SHADOW) {
+         call_start(f, CALL_CANDIDATE);
+         if (sampled(gw, route->noise_percent))
+            call_start(f, CALL_NOISE);
+      }
+   }
+   /* A call that could not even start (no upstream) is already done. */
+   if (f->calls[f->serving].done && f->req)
+      flight_serve(f);
+   if (f->pending == 0 && !f->req)
+      flight_finish(f);
+}
+
+/* ---- admin API ---- */
+
+static bool is_loopback(struct evhttp_request *req) {
+   struct evhttp_connection *con = evhttp_request_get_connection(req);
+   const struct sockaddr *sa = con ? evhttp_connection_get_addr(con) : NULL;
+   if (!sa)
+      return false;
+   if (sa->sa_family == AF_INET)
+      return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+   if (sa->sa_family == AF_INET6) {
+      const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+      return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+   }
+   return false;
+}
+
+static bool token_matches(const char *want, const char *got) {
+   size_t n = strlen(want), m = strlen(got);
+   unsigned char diff = (unsigned char)(n != m);
+   for (size_t i = 0; i < n; i++)
+      diff |= (unsigned char)(want[i] ^ (i < m ? got[i] : 0));
+   return diff == 0;
+}
+
+static bool admin_allowed(Gateway *gw, struct evhttp_request *req) {
+   if (!gw->admin_token) {
+      send_error(req, 403, "permission_error",
+                 "the admin API is off: start the gateway with --admin-token-file FILE or OFFRAMP_ADMIN_TOKEN");
+      return false;
+   }
+   if (!gw->cfg->admin_remote && !is_loopback(req)) {
+      send_error(req, 403, "permission_error", "the admin API answers loopback clients only (see --admin-remote)");
+      return false;
+   }
+   const char *auth = header(req, "Authorization");
+   if (!auth || !str_startswith(auth, "Bearer ") || !token_matches(gw->admin_token, auth + 7)) {
+      evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+      send_error(req, 401, "authentication_error",
+                 "the admin API needs 'Authorization: Bearer TOKEN' with the gateway's admin token");
+      return false;
+   }
+   return true;
+}
+
+static json_t *routes_json(Gateway *gw) {
+   json_t *a = json_array();
+   for (int i = 0; i < gw->n_routes; i++)
+      json_array_append_new(a, Route_to_json(gw->routes[i]));
+   return json_pack("{s:o, s:s?}", "routes", a, "default_upstream", gw->cfg->upstream);
+}
+
+static char *request_body(struct evhttp_request *req) {
+   struct evbuffer *in = evhttp_request_get_input_buffer(req);
+   size_t n = evbuffer_get_length(in);
+   return xstrndup((const char *)evbuffer_pullup(in, -1), n);
+}
+
+static void admin_route_change(Gateway *gw, struct evhttp_request *req, const char *task, bool rollback,
+                               struct evkeyvalq *q) {
+   Route *old = route_for_task(gw, task), *r = NULL;
+   char *err = NULL, *body = request_body(req);
+   json_t *j = *body ? json_loads(body, 0, NULL) : json_object();
+   free(body);
+   const char *reason = evhttp_find_header(q, "reason");
+   if (!reason)
+      reason = json_string_value(json_object_get(j, "reason"));
+   const char *actor = header(req, "X-Offramp-Actor");
+   if (!j) {
+      send_error(req, 400, "invalid_request_error", "the body is not valid JSON");
+      return;
+   }
+   if (rollback) {
+      if (!old) {
+         char *msg = xasprintf("no route for task %s to roll back", task);
+         send_error(req, 404, "not_found_error", msg);
+         free(msg);
+         json_decref(j);
+         return;
+      }
+      /* Rollback = every request to the stable arm now; the rest of the route is kept. */
+      json_t *now = Route_to_json(old);
+      json_object_set_new(now, "mode", json_string("passthrough"));
+      r = Route_from_json(task, now, &err);
+      json_decref(now);
+   } else {
+      json_object_del(j, "reason");
+      r = Route_from_json(task, j, &err);
+   }
+   json_decref(j);
+   if (r && Route_save(gw->st, r, rollback ? "rollback" : "set", actor && *actor ? actor : "admin-api",
+                       reason ? reason : "", &err)) {
+      route_put(gw, r);
+      fprintf(stderr, "offramp gateway: route %s %s: mode %s\n", task, rollback ? "rolled back" : "set",
+              Route_mode_name(r->mode));
+      send_json(req, 200, json_pack("{s:o}", "route", Route_to_json(r)));
+      return;
+   }
+   send_error(req, r ? 500 : 400, "invalid_request_error", err);
+   free(err);
+   Route_unref(r);
+}
+
+static void admin_records(Gateway *gw, struct evhttp_request *req, struct evkeyvalq *q, bool export) {
+   const char *task = evhttp_find_header(q, "task"), *kind = evhttp_find_header(q, "kind");
+   const char *since = evhttp_find_header(q, "since"), *limit_s = evhttp_find_header(q, "limit");
+   long limit = export ? -1 : 20;
+   if (limit_s && (!parse_long(limit_s, &limit) || limit < 1)) {
+      send_error(req, 400, "invalid_request_error", "limit must be a whole number of at least 1");
+      return;
+   }
+   const char *cond = "1";
+   if (!export) {
+      kind = kind ? kind : "disagree";
+      if (str_eq(kind, "disagree"))
+         cond = "e.agree = 0";
+      else if (str_eq(kind, "agree"))
+         cond = "e.agree = 1";
+      else if (str_eq(kind, "fallback"))
+         cond = "e.arm = 'fallback'";
+      else if (str_eq(kind, "error"))
+         cond = "(e.status IS NULL OR e.status >= 400)";
+      else {
+         send_error(req, 400, "invalid_request_error", "kind must be disagree, agree, fallback or error");
+         return;
+      }
+   }
+   char *sql = xasprintf("SELECT e.record FROM exchanges e LEFT JOIN tasks t ON t.id = e.task_id"
+                         " WHERE (?1 IS NULL OR t.name = ?1) AND (?2 IS NULL OR e.ts >= ?2) AND %s"
+                         " ORDER BY e.id %s LIMIT ?3",
+                         cond, export ? "ASC" : "DESC");
+   sqlite3_stmt *s = Store_prepare(gw->st, sql);
+   free(sql);
+   if (task)
+      sqlite3_bind_text(s, 1, task, -1, SQLITE_STATIC);
+   if (since)
+      sqlite3_bind_text(s, 2, since, -1, SQLITE_STATIC);
+   sqlite3_bind_int64(s, 3, limit);
+   struct evbuffer *b = evbuffer_new();
+   json_t *samples = export ? NULL : json_array();
+   int rc;
+   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      const char *text = (const char *)sqlite3_column_text(s, 0);
+      if (export) {
+         evbuffer_add(b, text, strlen(text));
+         evbuffer_add(b, "\n", 1);
+      } else {
+         json_t *rec = json_loads(text, 0, NULL);
+         if (rec)
+            json_array_append_new(samples, rec);
+      }
+   }
+   sqlite3_finalize(s);
+   if (rc != SQLITE_DONE) {
+      char *msg = Store_errmsg(gw->st, "reading exchanges");
+      send_error(req, 500, "server_error", msg);
+      free(msg);
+      json_decref(samples);
+   } else if (export) {
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/x-ndjson");
+      evhttp_send_reply(req, 200, NULL, b);
+   } else {
+      send_json(req, 200, json_pack("{s:s?, s:s, s:o}", "task", task, "kind", kind, "samples", samples));
+   }
+   evbuffer_free(b);
+}
+
+static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *path, struct evkeyvalq *q) {
+   if (!admin_allowed(gw, req))
+      return;
+   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+   if (str_eq(path, "/admin/routes") && cmd == EVHTTP_REQ_GET) {
+      send_json(req, 200, routes_json(gw));
+   } else if (str_startswith(path, "/admin/routes/")) {
+      char *task = evhttp_uridecode(path + strlen("/admin/routes/"), 0, NULL);
+      char *slash = strchr(task, '/');
+      bool rollback = slash && str_eq(slash, "/rollback");
+      if (slash)
+         *slash = '\0';
+      Route *r = route_for_task(gw, task);
+      if (rollback && cmd == EVHTTP_REQ_POST) {
+         admin_route_change(gw, req, task, true, q);
+      } else if (!slash && cmd == EVHTTP_REQ_PUT) {
+         admin_route_change(gw, req, task, false, q);
+      } else if (!slash && cmd == EVHTTP_REQ_GET) {
+         json_t *hist = Route_history(gw->st, task);
+         if (!r && json_array_size(hist) == 0) {
+            json_decref(hist);
+            char *msg = xasprintf("no route for task %s (set one with 'offramp route set %s ...')", task, task);
+            send_error(req, 404, "not_found_error", msg);
+            free(msg);
+         } else {
+            send_json(req, 200, json_pack("{s:o, s:o}", "route", r ? Route_to_json(r) : json_null(), "history",
+                                          hist));
+         }
+      } else {
+         send_error(req, 405, "invalid_request_error",
+                    "use GET or PUT /admin/routes/TASK, or POST /admin/routes/TASK/rollback");
+      }
+      free(task);
+   } else if (str_eq(path, "/admin/stats") && cmd == EVHTTP_REQ_GET) {
+      send_json(req, 200, GwStats_json(gw->stats, evhttp_find_header(q, "task"), mono_seconds()));
+   } else if (str_eq(path, "/admin/samples") && cmd == EVHTTP_REQ_GET) {
+      admin_records(gw, req, q, false);
+   } else if (str_eq(path, "/admin/export") && cmd == EVHTTP_REQ_GET) {
+      admin_records(gw, req, q, true);
+   } else {
+      send_error(req, 404, "not_found_error", "no such admin endpoint");
+   }
+}
+
+/* ---- the rest of the surface ---- */
+
+static void handle_models(Gateway *gw, struct evhttp_request *req) {
+   json_t *data = json_array();
+   for (int i = 0; i < gw->n_routes; i++) {
+      Route *r = gw->routes[i];
+      json_array_append_new(data, json_pack("{s:s, s:s, s:s}", "id", r->task, "object", "model", "owned_by",
+                                            "offramp"));
+      for (int k = 0; k < r->n_aliases; k++)
+         json_array_append_new(data, json_pack("{s:s, s:s, s:s}", "id", r->aliases[k], "object", "model",
+                                               "owned_by", "offramp"));
+   }
+   send_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+static void handle_metrics(Gateway *gw, struct evhttp_request *req) {
+   Sbuf out = { 0 };
+   GwStats_prometheus(gw->stats, &out);
+   CaptureStats cs = { 0 };
+   if (gw->cap)
+      Capture_stats(gw->cap, &cs);
+   Sbuf_printf(&out,
+               "# HELP offramp_inflight Exchanges in progress, background calls included.\n"
+               "# TYPE offramp_inflight gauge\nofframp_inflight %ld\n"
+               "# HELP offramp_capture_queue_depth Records waiting for the writer thread.\n"
+               "# TYPE offramp_capture_queue_depth gauge\nofframp_capture_queue_depth %ld\n"
+               "# HELP offramp_capture_queued_total Records handed to the writer thread.\n"
+               "# TYPE offramp_capture_queued_total counter\nofframp_capture_queued_total %lld\n"
+               "# HELP offramp_capture_committed_total Records committed to the workspace.\n"
+               "# TYPE offramp_capture_committed_total counter\nofframp_capture_committed_total %lld\n"
+               "# HELP offramp_capture_dropped_total Records dropped because the queue was full.\n"
+               "# TYPE offramp_capture_dropped_total counter\nofframp_capture_dropped_total %lld\n"
+               "# HELP offramp_capture_failed_total Records lost to workspace write errors.\n"
+               "# TYPE offramp_capture_failed_total counter\nofframp_capture_failed_total %lld\n",
+               gw->flights, cs.depth, cs.queued, cs.committed, cs.dropped, cs.failed);
+   struct evbuffer *b = evbuffer_new();
+   evbuffer_add(b, out.buf, out.len);
+   Sbuf_free(&out);
+   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
+   evhttp_send_reply(req, 200, NULL, b);
+   evbuffer_free(b);
+}
+
+static void on_request(struct evhttp_request *req, void *arg) {
+   Gateway *gw = arg;
+   const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+   const char *path = evhttp_uri_get_path(uri);
+   if (!path)
+      path = "/";
+   if (str_eq(path, "/v1/chat/completions")) {
+      handle_chat(gw, req);
+   } else if (str_eq(path, "/v1/models")) {
+      handle_models(gw, req);
+   } else if (str_eq(path, "/healthz")) {
+      send_json(req, gw->draining ? 503 : 200,
+                json_pack("{s:s, s:I}", "status", gw->draining ? "draining" : "ok", "inflight",
+                          (json_int_t)gw->flights));
+   } else if (str_eq(path, "/metrics")) {
+      handle_metrics(gw, req);
+   } else if (str_startswith(path, "/admin/")) {
+      struct evkeyvalq q = { 0 };
+      const char *query = evhttp_uri_get_query(uri);
+      if (query && evhttp_parse_query_str(query, &q) != 0) {
+         send_error(req, 400, "invalid_request_error", "the query string is malformed");
+         return;
+      }
+      handle_admin(gw, req, path, &q);
+      evhttp_clear_headers(&q);
+   } else {
+      send_error(req, 404, "not_found_error", "no such endpoint (the gateway serves /v1/chat/completions, "
+                                              "/v1/models, /healthz, /metrics and /admin/*)");
+   }
+}
+
+/* ---- lifecycle ---- */
+
+static char *read_token(const GatewayConfig *cfg, char **err) {
+   if (!cfg->admin_token_file) {
+      const char *env = getenv("OFFRAMP_ADMIN_TOKEN");
+      return env && *env ? xstrdup(env) : NULL;
+   }
+   FILE *fp = fopen(cfg->admin_token_file, "r");
+   if (!fp) {
+      *err = xasprintf("cannot read the admin token file %s: %s", cfg->admin_token_file, strerror(errno));
+      return NULL;
+   }
+   char buf[512] = "";
+   bool got = fgets(buf, sizeof buf, fp) != NULL;
+   fclose(fp);
+   str_trim(buf);
+   if (!got || strlen(buf) < 16) {
+      *err = xasprintf("the admin token in %s is shorter than 16 characters (put a long random string in it)",
+                       cfg->admin_token_file);
+      return NULL;
+   }
+   return xstrdup(buf);
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg) {
+   Gateway *gw = arg;
+   fprintf(stderr, "offramp gateway: drain timeout, %ld exchanges abandoned\n", gw->flights);
+   event_base_loopexit(gw->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+   Gateway *gw = arg;
+   if (sig == SIGHUP) {
+      char *err = NULL;
+      if (!routes_load(gw, &err)) {
+         fprintf(stderr, "offramp gateway: SIGHUP: routes not reloaded, keeping the old ones: %s\n", err);
+         free(err);
+         return;
+      }
+      char *tok = read_token(gw->cfg, &err);
+      if (err) {
+         fprintf(stderr, "offramp gateway: SIGHUP: admin token not reloaded: %s\n", err);
+         free(err);
+      } else {
+         free(gw->admin_token);
+         gw->admin_token = tok;
+      }
+      fprintf(stderr, "offramp gateway: SIGHUP: %d routes reloaded\n", gw->n_routes);
+      return;
+   }
+   if (gw->draining)
+      return;
+   gw->draining = true;
+   fprintf(stderr, "offramp gateway: draining %ld exchanges\n", gw->flights);
+   if (gw->sock) {
+      evhttp_del_accept_socket(gw->http, gw->sock);
+      gw->sock = NULL;
+   }
+   maybe_exit(gw);
+   struct timeval tv = { gw->cfg->drain_timeout_s, 0 };
+   gw->drain_timer = evtimer_new(gw->base, on_drain_timeout, gw);
+   evtimer_add(gw->drain_timer, &tv);
+}
+
+static bool split_listen(const char *listen, char **host, int *port) {
+   const char *colon = strrchr(listen, ':');
+   long p;
+   if (!colon || !parse_long(colon + 1, &p) || p < 0 || p > 65535)
+      return false;
+   *host = xstrndup(listen, (size_t)(colon - listen));
+   if ((*host)[0] == '[') {
+      size_t n = strlen(*host);
+      memmove(*host, *host + 1, n);
+      if (n >= 2 && (*host)[n - 2] == ']')
+         (*host)[n - 2] = '\0';
+   }
+   *port = (int)p;
+   return true;
+}
+
+static Route *make_fallback_route(void) {
+   char *err = NULL;
+   json_t *j = json_object();
+   Route *r = Route_from_json("(default)", j, &err);
+   json_decref(j);
+   return r;
+}
+
+int Gateway_run(const GatewayConfig *cfg) {
+   Gateway gw = { .cfg = cfg };
+   char *err = NULL, *host = NULL;
+   int port, rc = EXIT_FAILURE;
+   if (!split_listen(cfg->listen, &host, &port)) {
+      fprintf(stderr, "offramp gateway: --listen '%s' is not HOST:PORT (e.g. 127.0.0.1:8400)\n", cfg->listen);
+      return 2;
+   }
+   gw.st = Store_open(cfg->workspace, STORE_CREATE, &err);
+   if (!gw.st)
+      goto out;
+   gw.admin_token = read_token(cfg, &err);
+   if (err || !routes_load(&gw, &err))
+      goto out;
+   gw.fallback_route = make_fallback_route();
+   if (cfg->capture) {
+      gw.cap = Capture_start(cfg->workspace, cfg->queue_max, &err);
+      if (!gw.cap)
+         goto out;
+   }
+   FILE *ur = fopen("/dev/urandom", "rb");
+   if (!ur || fread(&gw.rng, sizeof gw.rng, 1, ur) != 1)
+      gw.rng = (unsigned long long)(now_seconds() * 1e6) ^ (unsigned long long)getpid();
+   if (ur)
+      fclose(ur);
+   gw.rng |= 1;
+   gw.rid_seed = rng_next(&gw) & 0xffffffffffffULL;
+
+   signal(SIGPIPE, SIG_IGN);
+   gw.base = event_base_new();
+   gw.http = evhttp_new(gw.base);
+   gw.up = Upstream_new(gw.base);
+   gw.stats = GwStats_new();
+   evhttp_set_max_body_size(gw.http, cfg->max_body);
+   evhttp_set_timeout(gw.http, (int)cfg->client_timeout_s);
+   evhttp_set_allowed_methods(gw.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD);
+   evhttp_set_gencb(gw.http, on_request, &gw);
+   gw.sock = evhttp_bind_socket_with_handle(gw.http, host, (ev_uint16_t)port);
+   if (!gw.sock) {
+      err = xasprintf("cannot listen on %s: %s (is another gateway running there? pick another --listen)",
+                      cfg->listen, strerror(errno));
+      goto out;
+   }
+   evutil_socket_t fd = evhttp_bound_socket_get_fd(gw.sock);
+   /* Accepted sockets inherit TCP_NODELAY on Linux: no Nagle delay on small replies. */
+   int one = 1;
+   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+   struct sockaddr_storage ss;
+   socklen_t sl = sizeof ss;
+   getsockname(fd, (struct sockaddr *)&ss, &sl);
+   int bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+   int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+   for (int i = 0; i < 3; i++) {
+      gw.sig[i] = evsignal_new(gw.base, sigs[i], on_signal, &gw);
+      evsignal_add(gw.sig[i], NULL);
+   }
+   printf("offramp gateway: listening on http://%s:%d (%d routes, default upstream %s, capture %s, admin %s)\n",
+          strchr(host, ':') ? "[::1]" : host, bound, gw.n_routes, cfg->upstream ? cfg->upstream : "none",
+          cfg->capture ? "on" : "off", gw.admin_token ? "on" : "off");
+   fflush(stdout);
+   event_base_dispatch(gw.base);
+   rc = EXIT_SUCCESS;
+   if (gw.flights)
+      rc = EXIT_FAILURE;
+   fprintf(stderr, "offramp gateway: stopped\n");
+
+out:
+   if (err) {
+      fprintf(stderr, "offramp gateway: %s\n", err);
+      free(err);
+   }
+   for (int i = 0; i < 3; i++) {
+      if (gw.sig[i])
+         event_free(gw.sig[i]);
+   }
+   if (gw.drain_timer)
+      event_free(gw.drain_timer);
+   if (gw.http)
+      evhttp_free(gw.http);
+   Capture_stop(gw.cap);
+   Upstream_free(gw.up);
+   GwStats_free(gw.stats);
+   if (gw.base)
+      event_base_free(gw.base);
+   routes_free(&gw);
+   Route_unref(gw.fallback_route);
+   free(gw.admin_token);
+   Store_close(gw.st);
+   free(host);
+   return rc;
+}

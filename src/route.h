@@ -1,0 +1,66 @@
+/* route.h - per-task routes (design.md's route JSON): parsing, validation, persistence with an
+ * audit trail of every change, and the lookup the gateway does per request. */
+#ifndef OFFRAMP_ROUTE_H
+#define OFFRAMP_ROUTE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "compare.h"
+#include "store.h"
+
+typedef enum { ROUTE_PASSTHROUGH, ROUTE_SHADOW, ROUTE_CANARY, ROUTE_CUTOVER } RouteMode;
+
+typedef struct {
+   char *url;       /* base URL ending in /v1 (no trailing slash); NULL = the default upstream */
+   char *model;     /* model name sent upstream; NULL keeps the client's */
+   char *key_env;   /* environment variable holding the upstream key, or NULL */
+} RouteArm;
+
+typedef struct Route {
+   int refs;                  /* in-flight requests keep the route they started with */
+   char *task;
+   char **aliases;            /* request "model" values that select this route */
+   int n_aliases;
+   char **fingerprints;       /* prompt-template fingerprints that select this route */
+   int n_fingerprints;
+   RouteArm primary, candidate;
+   RouteMode mode;
+   double percent;            /* canary: share of traffic the candidate answers */
+   char *sticky;              /* user | conversation | random */
+   CompareMode compare;
+   double min_confidence;     /* 0 = no confidence fallback */
+   bool fallback_on_error;
+   long timeout_ms;           /* candidate timeout */
+   double verify_percent;     /* cutover/canary: candidate answers also checked against the primary */
+   double noise_percent;      /* shadow: primary asked twice to measure its own noise */
+} Route;
+
+const char *Route_mode_name(RouteMode m);
+
+/* A route from its JSON (task from the URL; a "task" member, if any, must match). NULL with
+ * *err naming the field, the value and the fix. */
+Route *Route_from_json(const char *task, const json_t *j, char **err);
+/* Canonical JSON with every default spelled out. */
+json_t *Route_to_json(const Route *r);
+Route *Route_ref(Route *r);
+void Route_unref(Route *r);
+
+/* The route for a task name, or NULL. */
+Route *Route_find(Route *const *routes, int n, const char *task);
+/* Which route a chat request takes: the X-Offramp-Task tag (may be NULL), else a route whose task
+ * or alias is the request's "model", else a route listing the request's prompt fingerprint.
+ * *task is the task to record (the tag, or the route's task; NULL when unattributed). NULL when
+ * no route applies (the caller's default passthrough). */
+Route *Route_attribute(Route *const *routes, int n, const char *tag, const json_t *request, const char **task);
+
+/* Every persisted route; *n set. */
+Route **Route_load_all(Store *st, int *n, char **err);
+/* Persist r (replacing the task's route) and append a route event (time, actor, old -> new,
+ * kind "set" or "rollback", reason), in one transaction. */
+bool Route_save(Store *st, const Route *r, const char *kind, const char *actor, const char *reason,
+                char **err);
+/* The task's route changes, oldest first, as a JSON array. */
+json_t *Route_history(Store *st, const char *task);
+
+#endif

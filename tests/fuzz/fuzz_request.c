@@ -1,0 +1,66 @@
+/* fuzz_request.c - libFuzzer target over the gateway's request-handling path: body parsing,
+ * task attribution (header, alias, fingerprint), route JSON, response parsing, stream
+ * assembly, comparison and confidence. Built and run by bench/fuzz.sh. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+#include "gateway.h"
+#include "route.h"
+#include "util.h"
+
+static Route *routes[2];
+
+static void setup(void) {
+   char *err = NULL;
+   json_t *a = json_loads("{\"aliases\":[\"intent-model\"],\"mode\":\"shadow\","
+                          "\"candidate\":{\"url\":\"http://127.0.0.1:9/v1\"}}", 0, NULL);
+   json_t *b = json_loads("{\"fingerprints\":[\"0123456789abcdef\"]}", 0, NULL);
+   routes[0] = Route_from_json("intent", a, &err);
+   routes[1] = Route_from_json("extract", b, &err);
+   json_decref(a);
+   json_decref(b);
+   if (!routes[0] || !routes[1])
+      abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+   if (!routes[0])
+      setup();
+   const char *text = (const char *)data;
+   char *why = NULL;
+   json_t *req = Gateway_parse_request(text, size, &why);
+   free(why);
+   const char *task;
+   if (req) {
+      Route_attribute(routes, 2, NULL, req, &task);
+      json_t *tag = json_object_get(req, "user");
+      Route_attribute(routes, 2, json_string_value(tag), req, &task);
+   }
+   json_t *any = json_loadb(text, size, JSON_DECODE_ANY, NULL);
+   char *err = NULL;
+   Route *r = Route_from_json("fuzz", any, &err);
+   Route_unref(r);
+   free(err);
+   json_t *streamed = Compare_stream_response(text, size);
+   /* Two answers from the halves of the input, and the parsed ones against a fixed label. */
+   char *a = xstrndup(text, size / 2), *b = xstrndup(text + size / 2, size - size / 2);
+   for (int m = COMPARE_LABEL; m <= COMPARE_TEXT; m++) {
+      Compare_answers((CompareMode)m, a, b);
+      Compare_answers((CompareMode)m, Compare_answer(any), "billing");
+      Compare_answers((CompareMode)m, Compare_answer(streamed), Compare_answer(any));
+      Compare_confidence(any, (CompareMode)m);
+      Compare_confidence(streamed, (CompareMode)m);
+   }
+   free(a);
+   free(b);
+   json_decref(streamed);
+   json_decref(any);
+   json_decref(req);
+   return 0;
+}

@@ -1,0 +1,114 @@
+/* test_route.c - route JSON validation, persistence with history, attribution. */
+#include "config.h"
+
+#include <unistd.h>
+
+#include "route.h"
+#include "util.h"
+#include "tap.h"
+
+static Route *parse(const char *task, const char *text, char **err) {
+   json_t *j = json_loads(text, 0, NULL);
+   Route *r = Route_from_json(task, j, err);
+   json_decref(j);
+   return r;
+}
+
+int main(void) {
+   char *err = NULL;
+   Route *r = parse("intent", "{}", &err);
+   ok(r && r->mode == ROUTE_PASSTHROUGH && r->compare == COMPARE_LABEL && r->timeout_ms == 2000,
+      "empty route: passthrough with defaults");
+   Route_unref(r);
+
+   r = parse("intent", "{\"mode\":\"shadow\"}", &err);
+   ok(!r && err && strstr(err, "candidate.url"), "shadow without a candidate refused: %s", err ? err : "");
+   free(err);
+   err = NULL;
+   r = parse("intent", "{\"mode\":\"sideways\"}", &err);
+   ok(!r && err && strstr(err, "sideways"), "unknown mode named in the error");
+   free(err);
+   err = NULL;
+   r = parse("intent", "{\"percnt\":5}", &err);
+   ok(!r && err && strstr(err, "percnt"), "misspelt field refused");
+   free(err);
+   err = NULL;
+   r = parse("intent", "{\"percent\":150}", &err);
+   ok(!r && err && strstr(err, "percent"), "percent over 100 refused");
+   free(err);
+   err = NULL;
+   r = parse("intent", "{\"candidate\":{\"url\":\"ftp://x\"},\"mode\":\"canary\"}", &err);
+   ok(!r && err && strstr(err, "ftp://x"), "non-http url refused");
+   free(err);
+   err = NULL;
+   r = parse("intent", "{\"task\":\"other\"}", &err);
+   ok(!r && err, "task mismatch refused");
+   free(err);
+   err = NULL;
+
+   const char *full = "{\"task\":\"intent\",\"aliases\":[\"intent-model\"],"
+                      "\"primary\":{\"url\":\"https://api.example.com/v1/\",\"model\":\"gpt-4o-mini\",\"key_env\":\"K\"},"
+                      "\"candidate\":{\"url\":\"http://127.0.0.1:9/v1\",\"model\":\"ft:1\"},\"mode\":\"canary\","
+                      "\"percent\":10,\"sticky\":\"conversation\",\"compare\":\"json\","
+                      "\"fallback\":{\"min_confidence\":0.8,\"on_error\":false,\"timeout_ms\":500},\"verify_percent\":5}";
+   r = parse("intent", full, &err);
+   ok(r != NULL, "full route parses");
+   if (!r)
+      return tap_done();
+   is_str(r->primary.url, "https://api.example.com/v1", "trailing slash dropped");
+   ok(r->mode == ROUTE_CANARY && r->percent == 10 && r->compare == COMPARE_JSON && r->min_confidence == 0.8 &&
+         !r->fallback_on_error && r->timeout_ms == 500 && r->verify_percent == 5,
+      "fields read");
+   json_t *j = Route_to_json(r);
+   Route *again = Route_from_json("intent", j, &err);
+   json_t *j2 = Route_to_json(again);
+   ok(json_equal(j, j2), "to_json/from_json round trip");
+   json_decref(j);
+   json_decref(j2);
+   Route_unref(again);
+
+   json_t *req = json_loads("{\"model\":\"intent-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, NULL);
+   Route *routes[] = { r };
+   const char *task = NULL;
+   ok(Route_attribute(routes, 1, NULL, req, &task) == r && task && str_eq(task, "intent"), "alias selects the route");
+   ok(Route_attribute(routes, 1, "other", req, &task) == NULL && str_eq(task, "other"),
+      "header wins; unknown task has no route but keeps its tag");
+   json_object_set_new(req, "model", json_string("gpt-4o"));
+   ok(Route_attribute(routes, 1, NULL, req, &task) == NULL && task == NULL, "no match: unattributed");
+   json_decref(req);
+
+   char path[] = "/tmp/offramp-route-XXXXXX";
+   int fd = mkstemp(path);
+   close(fd);
+   unlink(path);
+   Store *st = Store_open(path, STORE_CREATE, &err);
+   ok(st != NULL, "workspace opens");
+   ok(Route_save(st, r, "set", "tester", "first", &err), "save");
+   r->mode = ROUTE_PASSTHROUGH;
+   ok(Route_save(st, r, "rollback", "tester", "bad agreement", &err), "save again");
+   int n = 0;
+   Route **all = Route_load_all(st, &n, &err);
+   ok(n == 1 && all[0]->mode == ROUTE_PASSTHROUGH && all[0]->percent == 10, "load returns the latest route");
+   for (int i = 0; i < n; i++)
+      Route_unref(all[i]);
+   free(all);
+   json_t *hist = Route_history(st, "intent");
+   is_int((long long)json_array_size(hist), 2, "two route events");
+   json_t *ev = json_array_get(hist, 1);
+   ok(str_eq(json_string_value(json_object_get(json_object_get(ev, "old"), "mode")), "canary") &&
+         str_eq(json_string_value(json_object_get(json_object_get(ev, "new"), "mode")), "passthrough") &&
+         str_eq(json_string_value(json_object_get(ev, "reason")), "bad agreement") &&
+         str_eq(json_string_value(json_object_get(ev, "actor")), "tester"),
+      "event keeps old -> new, actor and reason");
+   ok(json_is_null(json_object_get(json_array_get(hist, 0), "old")), "first event has no old route");
+   json_decref(hist);
+   Store_close(st);
+   unlink(path);
+   char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);
+   unlink(wal);
+   unlink(shm);
+   free(wal);
+   free(shm);
+   Route_unref(r);
+   return tap_done();
+}
