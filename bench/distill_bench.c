@@ -52,16 +52,11 @@ static char *csv_field(const char **p, bool *end_row) {
 }
 
 static char *slurp(const char *path) {
-   FILE *f = fopen(path, "rb");
-   if (!f)
-      die(2, "cannot open %s: %m (check the path)", path);
-   Sbuf b = {0};
-   char chunk[65536];
-   size_t got;
-   while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-      Sbuf_add(&b, chunk, got);
-   fclose(f);
-   return Sbuf_steal(&b);
+   char *err = NULL;
+   char *text = read_file(path, NULL, &err);
+   if (!text)
+      die(2, "%s (check the path)", err);
+   return text;
 }
 
 /* Reads the "text" and "category" (or "label") columns of a CSV with a header row. */

@@ -904,7 +904,7 @@ static double get_f64(Reader *r) {
    return d;
 }
 
-static unsigned char *read_file(const char *path, size_t *size, char **err) {
+static unsigned char *read_model_file(const char *path, size_t *size, char **err) {
    FILE *f = fopen(path, "rb");
    if (!f) {
       set_err(err, "distill: cannot open model %s: %s (check the path)", path, strerror(errno));
@@ -1038,7 +1038,7 @@ Distill *Distill_load(const char *path, char **err) {
    if (err)
       *err = NULL;
    size_t size;
-   unsigned char *buf = read_file(path, &size, err);
+   unsigned char *buf = read_model_file(path, &size, err);
    if (!buf)
       return NULL;
    if (!check_envelope(path, buf, size, err)) {

@@ -66,21 +66,6 @@ int Md_fit(const char *s, int cols) {
    return (int)off;
 }
 
-char *Md_read_file(const char *path, char **err) {
-   FILE *f = fopen(path, "rb");
-   if (!f) {
-      *err = xasprintf("cannot read %s: %s", path, strerror(errno));
-      return NULL;
-   }
-   Sbuf sb = { 0 };
-   char buf[8192];
-   size_t k;
-   while ((k = fread(buf, 1, sizeof buf, f)) > 0)
-      Sbuf_add(&sb, buf, k);
-   fclose(f);
-   return Sbuf_steal(&sb);
-}
-
 /* ---- layout state ---- */
 
 typedef struct {

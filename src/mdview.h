@@ -38,7 +38,4 @@ int Md_width(const char *s);
 /* Byte length of the longest prefix of s that fits in cols display columns. */
 int Md_fit(const char *s, int cols);
 
-/* Read a whole file into a NUL-terminated buffer; NULL with *err on failure. */
-char *Md_read_file(const char *path, char **err);
-
 #endif

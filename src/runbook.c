@@ -62,7 +62,7 @@ MdDoc *Runbook_load(const char *name, int width, char **err) {
       return NULL;
    }
    char *path = xasprintf("%s/runbooks/%s.md", Share_dir(), name);
-   char *text = Md_read_file(path, err);
+   char *text = read_file(path, NULL, err);
    free(path);
    if (!text)
       return NULL;

@@ -319,7 +319,7 @@ static void files_get(Trainer *t, struct evhttp_request *req, const char *id, bo
    }
    json_decref(f);
    char *path = path_of(t, "files", id, ".data"), *err = NULL;
-   char *text = Md_read_file(path, &err);
+   char *text = read_file(path, NULL, &err);
    free(path);
    if (!text) {
       send_error(req, 500, NULL, "storage_error", "%s", err);
@@ -715,7 +715,7 @@ static bool on_epoch(void *ctx, int epoch, int epochs_max, double train_loss, do
 
 static bool load_data(Trainer *t, const char *file_id, ChatData *d, char **err) {
    char *path = path_of(t, "files", file_id, ".data");
-   char *text = Md_read_file(path, err);
+   char *text = read_file(path, NULL, err);
    free(path);
    if (!text)
       return false;

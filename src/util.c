@@ -246,6 +246,29 @@ uint64_t hash64_str(const char *s) {
    return hash64(s, strlen(s));
 }
 
+char *read_file(const char *path, size_t *len, char **err) {
+   FILE *f = fopen(path, "rb");
+   if (!f) {
+      *err = xasprintf("cannot read %s: %s", path, strerror(errno));
+      return NULL;
+   }
+   Sbuf sb = { 0 };
+   char buf[65536];
+   size_t k;
+   while ((k = fread(buf, 1, sizeof buf, f)) > 0)
+      Sbuf_add(&sb, buf, k);
+   bool failed = ferror(f);
+   fclose(f);
+   if (failed) {
+      *err = xasprintf("cannot read %s: read error", path);
+      Sbuf_free(&sb);
+      return NULL;
+   }
+   if (len)
+      *len = sb.len;
+   return Sbuf_steal(&sb);
+}
+
 bool mkdir_p(const char *path, unsigned mode) {
    char *p = xstrdup(path);
    for (char *q = p + 1; *q; q++) {

@@ -68,6 +68,10 @@ char *str_trim(char *s);
 uint64_t hash64(const void *data, size_t n);
 uint64_t hash64_str(const char *s);
 
+/* A whole file, NUL-terminated (len, when not NULL, excludes the NUL); NULL with *err naming
+ * the file on failure. */
+char *read_file(const char *path, size_t *len, char **err);
+
 /* mkdir -p with the given mode for created directories; false with errno set on failure. */
 bool mkdir_p(const char *path, unsigned mode);
 

@@ -57,6 +57,29 @@ sql() {   # sql "SELECT ..." on the test workspace
    sqlite3 "$OFFRAMP_WORKSPACE" "$1"
 }
 
+# console SCRIPT-TEXT: run the console headless on a key script (lines of keys, or :commands
+# such as :save-display FILE); the exit status is left in $RC.
+console() {
+   printf '%s\n' "$1" > script.txt
+   OFFRAMP_SCRIPT=script.txt "$OFFRAMP" >console.out 2>&1
+   RC=$?
+}
+
+# screen_matches DUMP GOLDEN: a screen dump, with dates, times and job ids masked, against
+# tests/ui/expected/GOLDEN.screen. OFFRAMP_UPDATE_SCREENS=1 rewrites the golden file after an
+# intended change; review the diff before committing it.
+screen_matches() {
+   sed -E 's/ftjob-standin[0-9]+/ftjob-N/g; s/[0-9]{4}-[0-9]{2}-[0-9]{2}/YYYY-MM-DD/g;
+           s/YYYY-MM-DD [0-9]{2}:[0-9]{2}/YYYY-MM-DD HH:MM/g' "$1" > "$1.norm"
+   golden="$TESTS_SRCDIR/ui/expected/$2.screen"
+   [ -n "${OFFRAMP_UPDATE_SCREENS:-}" ] && cp "$1.norm" "$golden"
+   if diff -u "$golden" "$1.norm" > "$1.diff"; then
+      ok "screen $2 matches"
+   else
+      not_ok "screen $2 matches" "$(cat "$1.diff")"
+   fi
+}
+
 skip_all() {
    echo "1..0 # SKIP $1"
    exit 0

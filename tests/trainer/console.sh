@@ -13,11 +13,6 @@ printf '{"messages":[{"role":"user","content":"where is my parcel"},{"role":"ass
 "$OFFRAMP" task add intent --description "ticket intent" --kind label >/dev/null
 sql "UPDATE tasks SET phase = 'train'"
 
-console() {
-   printf '%s\n' "$1" > script.txt
-   OFFRAMP_SCRIPT=script.txt "$OFFRAMP" >console.out 2>&1
-   RC=$?
-}
 
 console ':task intent
 :save-display empty.txt'
@@ -51,13 +46,7 @@ contains "candidate marked" "$(cat picked.txt)" "★ candidate"
 equals "candidate stored" "$(sql "SELECT candidate_experiment FROM tasks")" 1
 
 # Gate opens on the success; the golden screen (times masked) pins the layout.
-sed -E 's/ftjob-standin[0-9]+/ftjob-N/g; s/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}/YYYY-MM-DD HH:MM/g' picked.txt > training.norm
-[ -n "${OFFRAMP_UPDATE_SCREENS:-}" ] && cp training.norm "$TESTS_SRCDIR/ui/expected/training.screen"
-if diff -u "$TESTS_SRCDIR/ui/expected/training.screen" training.norm > training.diff; then
-   ok "screen training matches"
-else
-   not_ok "screen training matches" "$(cat training.diff)"
-fi
+screen_matches picked.txt training
 
 # A second, slow experiment: n selects, X cancels; a failed one shows the trainer's message.
 "$OFFRAMP" train intent --train train.jsonl --base-model standin-slow >/dev/null

@@ -43,16 +43,10 @@ int main(int argc, char **argv) {
       if (str_eq(argv[i], "--json") && i + 1 < argc) {
          json = xstrdup(argv[++i]);
       } else if (str_eq(argv[i], "--json-file") && i + 1 < argc) {
-         FILE *f = fopen(argv[++i], "rb");
-         if (!f)
-            die(2, "cannot read %s", argv[i]);
-         Sbuf sb = { 0 };
-         char buf[65536];
-         size_t k;
-         while ((k = fread(buf, 1, sizeof buf, f)) > 0)
-            Sbuf_add(&sb, buf, k);
-         fclose(f);
-         json = Sbuf_steal(&sb);
+         char *err = NULL;
+         json = read_file(argv[++i], NULL, &err);
+         if (!json)
+            die(2, "%s", err);
       } else if (str_eq(argv[i], "--form") && i + 1 < argc) {
          form = argv[++i];
       } else if (str_eq(argv[i], "--purpose") && i + 1 < argc) {

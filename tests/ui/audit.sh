@@ -5,34 +5,18 @@
 . "$TESTS_SRCDIR/lib.sh"
 
 export LINES=24 COLUMNS=100 TERM=xterm TZ=UTC LC_ALL=C.UTF-8
-EXPECTED="$TESTS_SRCDIR/ui/expected"
 D="$TESTS_SRCDIR/data"
 cd "$TMP" || exit 1
 export OFFRAMP_WORKSPACE=ws.db
 "$OFFRAMP" import --quiet "$D/pairs.jsonl" "$D/litellm.csv" >/dev/null
 
-console() {   # console SCRIPT-TEXT: run the console headless on the script
-   printf '%s\n' "$1" > script.txt
-   OFFRAMP_SCRIPT=script.txt "$OFFRAMP" >console.out 2>&1
-   RC=$?
-}
 
-screen() {   # screen NAME: compare dump NAME.txt with the golden audit-NAME.screen
-   if [ -n "${OFFRAMP_UPDATE_SCREENS:-}" ]; then
-      cp "$1.txt" "$EXPECTED/audit-$1.screen"
-   fi
-   if diff -u "$EXPECTED/audit-$1.screen" "$1.txt" > "$1.diff"; then
-      ok "screen audit-$1 matches"
-   else
-      not_ok "screen audit-$1 matches" "$(cat "$1.diff")"
-   fi
-}
 
 # 1. The audit table, opened with A from the inventory.
 console 'A
 :save-display table.txt'
 expect_rc "console exits 0" 0
-screen table
+screen_matches table.txt audit-table
 contains "unpriced model flagged on screen" "$(cat table.txt)" "unpriced: 1 calls of 1 model (first: acme-1"
 
 # 2. Sorting: o cycles the sort column.
@@ -51,7 +35,7 @@ contains "task view opened from the audit" "$(sed -n 1p task.txt)" "task"
 # 4. Touchpoints: T lists them with samples; n names the selected one.
 console 'T
 :save-display touchpoints.txt'
-screen touchpoints
+screen_matches touchpoints.txt audit-touchpoints
 console 'T
 n
 summaries<Enter>

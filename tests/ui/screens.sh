@@ -5,51 +5,30 @@
 . "$TESTS_SRCDIR/lib.sh"
 
 export LINES=24 COLUMNS=80 TERM=xterm TZ=UTC LC_ALL=C.UTF-8
-EXPECTED="$TESTS_SRCDIR/ui/expected"
 cd "$TMP" || exit 1
 export OFFRAMP_WORKSPACE=ws.db
 
 # The demo workspace: five touchpoints shaped like seed 001's audit.
 "$OFFRAMP" -w ws.db demo --no-console >/dev/null
 
-console() {   # console SCRIPT-TEXT: run the console headless on the script
-   printf '%s\n' "$1" > script.txt
-   OFFRAMP_SCRIPT=script.txt "$OFFRAMP" >console.out 2>&1
-   RC=$?
-}
 
-# Times in timelines differ per run: mask them before comparing.
-normalise() {
-   sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}/YYYY-MM-DD/g; s/YYYY-MM-DD [0-9]{2}:[0-9]{2}/YYYY-MM-DD HH:MM/g' "$1"
-}
 
-screen() {   # screen NAME: compare dump NAME.txt with the golden NAME.screen
-   normalise "$1.txt" > "$1.norm"
-   if [ -n "${OFFRAMP_UPDATE_SCREENS:-}" ]; then
-      cp "$1.norm" "$EXPECTED/$1.screen"
-   fi
-   if diff -u "$EXPECTED/$1.screen" "$1.norm" > "$1.diff"; then
-      ok "screen $1 matches"
-   else
-      not_ok "screen $1 matches" "$(cat "$1.diff")"
-   fi
-}
 
 # 1. Inventory: ranked by priority, totals in the footer.
 console ':save-display inventory.txt'
 expect_rc "console exits 0 at the end of the script" 0
-screen inventory
+screen_matches inventory.txt inventory
 
 # 2. Task view: open the top task with Enter.
 console '<Enter>
 :save-display task.txt'
-screen task
+screen_matches task.txt task
 
 # 3. Score editor: select impact, raise it twice; the change reaches the workspace.
 console '<Enter>
 <Tab>++
 :save-display score.txt'
-screen score
+screen_matches score.txt score
 equals "impact override stored" "$(sql "SELECT impact FROM tasks WHERE name='content-classification'")" 5
 contains "priority recomputed on screen" "$(cat score.txt)" "priority     25.0"
 console '<Enter>
@@ -67,14 +46,14 @@ equals "phase unchanged after refusal" "$(sql "SELECT phase FROM tasks WHERE nam
 # 5. Help: generated from the action table.
 console '?
 :save-display help.txt'
-screen help
+screen_matches help.txt help
 
 # 6. Runbook of the task's phase, with a checklist item checked by Space.
 console '<Enter>
 r
 jjjjjjjj<Space>
 :save-display runbook.txt'
-screen runbook
+screen_matches runbook.txt runbook
 equals "checked item persisted" "$(sql "SELECT count(*) FROM checklist WHERE runbook='audit'")" 1
 console 'r
 ]]
@@ -86,7 +65,7 @@ console ':resize 50x12
 :save-display small.txt
 :resize 80x24
 :save-display resized.txt'
-screen small
+screen_matches small.txt small
 contains "back to normal after resize" "$(cat resized.txt)" "content-classification"
 
 # 8. Filter and the command prompt.
@@ -125,7 +104,7 @@ MK=$(dirname "$OFFRAMP")/tests/dataset/mkexchanges
 console '<Enter>
 d
 :save-display dataset.txt'
-screen dataset
+screen_matches dataset.txt dataset
 equals "d registered a dataset" "$(sql "SELECT count(*) FROM datasets")" 1
 contains "status line reports the build" "$(tail -1 dataset.txt)" "dataset 1 built: "
 "$OFFRAMP" task edit content-classification --min-examples 500 >/dev/null

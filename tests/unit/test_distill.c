@@ -114,17 +114,10 @@ static Distill *train(const Set *s, const DistillParams *p, Progress *prog, char
 }
 
 static unsigned char *read_all(const char *path, size_t *n) {
-   FILE *f = fopen(path, "rb");
-   if (!f)
-      return NULL;
-   Sbuf b = {0};
-   char chunk[4096];
-   size_t got;
-   while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-      Sbuf_add(&b, chunk, got);
-   fclose(f);
-   *n = b.len;
-   return (unsigned char *)Sbuf_steal(&b);
+   char *err = NULL;
+   char *data = read_file(path, n, &err);
+   free(err);
+   return (unsigned char *)data;
 }
 
 static void write_all(const char *path, const void *data, size_t n) {
