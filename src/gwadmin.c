@@ -178,7 +178,8 @@ bool GwFetch_poll(GwFetch *f, json_t **out, char **err) {
    if (!m || m->msg != CURLMSG_DONE)
       return false;
    long status;
-   *out = only_ok(answer(f, m->data.result, &status, err), status, err);
+   json_t *j = answer(f, m->data.result, &status, err);
+   *out = only_ok(j, status, err);
    return true;
 }
 

@@ -728,3 +728,40 @@ done:
    Task_clear(&t);
    return ok;
 }
+
+bool Rollout_tune(const GwAdmin *gw, const char *task, const char *field, double value, char **msg) {
+   char *err = NULL;
+   json_t *route = fetch_route(gw, task, &err);
+   if (!route) {
+      *msg = err;
+      return false;
+   }
+   bool conf = str_eq(field, "min_confidence");
+   json_t *fb = json_object_get(route, "fallback");
+   double old = conf ? json_number_value(json_object_get(fb, "min_confidence"))
+                     : json_number_value(json_object_get(route, "verify_percent"));
+   if (conf)
+      json_object_set_new(fb, "min_confidence", json_real(value));
+   else
+      json_object_set_new(route, "verify_percent", json_real(value));
+   char *t = GwAdmin_escape(task), *why = xasprintf("%s %g -> %g", field, old, value);
+   char *r = GwAdmin_escape(why), *path = xasprintf("/admin/routes/%s?reason=%s", t, r);
+   char *body = json_dumps(route, JSON_COMPACT);
+   json_t *j = GwAdmin_ok(gw, "PUT", path, body, &err);
+   if (j) {
+      json_t *nr = json_object_get(j, "route");
+      double now = conf ? json_number_value(json_object_get(json_object_get(nr, "fallback"), "min_confidence"))
+                        : json_number_value(json_object_get(nr, "verify_percent"));
+      *msg = xasprintf("%s: %s; gateway: %s %g", task, why, field, now);
+   } else {
+      *msg = err;
+   }
+   json_decref(j);
+   json_decref(route);
+   free(body);
+   free(path);
+   free(r);
+   free(why);
+   free(t);
+   return j != NULL;
+}

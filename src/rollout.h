@@ -100,6 +100,10 @@ typedef struct {
 ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAction a, const RolloutOpts *o,
                       char **msg);
 
+/* Change one cutover setting of the task's route on the gateway: "min_confidence" (0-1) or
+ * "verify_percent" (0-100). *msg: the gateway's answer, or why not. */
+bool Rollout_tune(const GwAdmin *gw, const char *task, const char *field, double value, char **msg);
+
 /* Figures shown before a change to 100 %: the shadow and canary gates. */
 char *Rollout_gate_figures(Store *st, const Task *t);
 

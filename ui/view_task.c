@@ -419,13 +419,14 @@ static void tv_title(View *v, char *buf, size_t size) {
    snprintf(buf, size, "offramp \xc2\xb7 task %s \xc2\xb7 %s", v->arg, tv->loaded ? tv->t.phase : "?");
 }
 
-static bool tv_busy(View *v) {
+/* One poll round a second while a job runs. */
+static int tv_busy(View *v) {
    TaskView *tv = v->data;
    for (int i = 0; tv && i < tv->nexps; i++) {
       if (!Experiment_final(tv->exps[i].status))
-         return true;
+         return 1000;
    }
-   return false;
+   return 0;
 }
 
 /* One poll round for the task's running jobs; an unreachable trainer is said once a round. */
@@ -595,6 +596,9 @@ static int tv_request(View *v, Action a) {
    }
    case ACTION_VIEW_REPORT:
       Console_open_view(&report_ops, v->arg, NULL);
+      return REDRAW;
+   case ACTION_VIEW_ROLLOUT:
+      Console_open_view(&rollout_ops, v->arg, NULL);
       return REDRAW;
    case ACTION_APPLY_THRESHOLD: {
       double value;
