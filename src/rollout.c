@@ -765,3 +765,62 @@ bool Rollout_tune(const GwAdmin *gw, const char *task, const char *field, double
    free(t);
    return j != NULL;
 }
+
+/* ---- operate ---- */
+
+static long long count_since(Store *st, long long task_id, const char *cond, const char *from, const char *to) {
+   char *sql = xasprintf("SELECT count(*) FROM exchanges WHERE task_id = ?1 AND %s"
+                         " AND ts >= strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '%s')"
+                         " AND ts < strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '%s')", cond, from, to);
+   long long n = Store_count(st, sql, task_id);
+   free(sql);
+   return n;
+}
+
+void Rollout_operate(Store *st, const Task *t, OperateFigures *f) {
+   static const char *const verified = "arm = 'candidate' AND agree IS NOT NULL";
+   static const char *const served = "arm IN ('candidate', 'fallback')";
+   memset(f, 0, sizeof *f);
+   f->verified_n = count_since(st, t->id, verified, "-1 day", "+1 minute");
+   f->verified_k = count_since(st, t->id, "arm = 'candidate' AND agree = 1", "-1 day", "+1 minute");
+   f->verified_n_prev = count_since(st, t->id, verified, "-8 days", "-1 day");
+   f->verified_k_prev = count_since(st, t->id, "arm = 'candidate' AND agree = 1", "-8 days", "-1 day");
+   f->served = count_since(st, t->id, served, "-1 day", "+1 minute");
+   f->fallbacks = count_since(st, t->id, "arm = 'fallback'", "-1 day", "+1 minute");
+   f->served_prev = count_since(st, t->id, served, "-8 days", "-1 day");
+   f->fallbacks_prev = count_since(st, t->id, "arm = 'fallback'", "-8 days", "-1 day");
+   f->calls = count_since(st, t->id, "1", "-1 day", "+1 minute");
+   f->api_calls = count_since(st, t->id, "(arm IN ('primary', 'fallback') OR agree IS NOT NULL)", "-1 day", "+1 minute");
+   sqlite3_stmt *q = Store_prepare(st, "SELECT id, created_at FROM datasets WHERE task_id = ? ORDER BY id DESC LIMIT 1");
+   sqlite3_bind_int64(q, 1, t->id);
+   if (sqlite3_step(q) == SQLITE_ROW) {
+      f->dataset_id = sqlite3_column_int64(q, 0);
+      snprintf(f->dataset_at, sizeof f->dataset_at, "%s", (const char *)sqlite3_column_text(q, 1));
+   }
+   sqlite3_finalize(q);
+   q = Store_prepare(st, "SELECT count(*) FROM exchanges WHERE task_id = ? AND arm IN ('primary', 'fallback')"
+                         " AND ts > coalesce(?, '')");
+   sqlite3_bind_int64(q, 1, t->id);
+   if (f->dataset_id)
+      sqlite3_bind_text(q, 2, f->dataset_at, -1, SQLITE_STATIC);
+   if (sqlite3_step(q) == SQLITE_ROW)
+      f->new_since_dataset = sqlite3_column_int64(q, 0);
+   sqlite3_finalize(q);
+   RolloutSettings s;
+   RolloutState state;
+   Rollout_load(st, t->id, &s, &state);
+   double bar = s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar, lo, hi;
+   if (f->verified_n > 0) {
+      wilson95(f->verified_k, f->verified_n, &lo, &hi);
+      f->drift_agreement = hi < bar;
+   }
+   if (f->served > 0) {
+      wilson95(f->fallbacks, f->served, &lo, &hi);
+      f->drift_fallback = lo > s.max_fallback_rate;
+   }
+   f->cost_before = t->monthly_cost;
+   double api_share = f->calls ? (double)f->api_calls / (double)f->calls : 1;
+   f->cost_now = f->cost_before * api_share + s.hosting_cost;
+   f->saving = f->cost_before - f->cost_now;
+   f->breakeven_share = f->cost_before > 0 ? s.hosting_cost / f->cost_before : -1;
+}

@@ -121,6 +121,22 @@ typedef struct {
  * false on an error (gateway unreachable, no route). */
 bool Rollout_watch_round(Store *st, const GwAdmin *gw, const char *task, RolloutWatch *w, char **msg);
 
+/* ---- operate: after cutover, from the captured exchanges ---- */
+typedef struct {
+   long long verified_k, verified_n;       /* last 24 h: candidate answers checked on the primary, agreeing */
+   long long verified_k_prev, verified_n_prev;   /* the 7 days before */
+   long long served, fallbacks;            /* last 24 h: answers meant for the candidate, and those fallen back */
+   long long served_prev, fallbacks_prev;
+   long long api_calls, calls;             /* last 24 h: answers that cost a frontier call, of all answers */
+   long long dataset_id, new_since_dataset;
+   char dataset_at[32];
+   double cost_before, cost_now, saving;   /* USD per month */
+   double breakeven_share;                 /* share of traffic on the candidate that pays for the hosting */
+   bool drift_agreement, drift_fallback;   /* past the rollout's bars */
+} OperateFigures;
+
+void Rollout_operate(Store *st, const Task *t, OperateFigures *f);
+
 /* ---- records ---- */
 /* Record an analysis result or a pause/resume (kind pass|fail|inconclusive|pause|resume). */
 bool Rollout_record(Store *st, long long task_id, const char *kind, int percent, const char *detail, char **err);

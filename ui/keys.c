@@ -57,6 +57,7 @@ static const char default_bindings[] =
    "bind task X train-cancel\n"
    "bind task p train-pick\n"
    "bind task R view-rollout\n"
+   "bind task N operate-retrain\n"
    "bind rollout ] rollout-step-up\n"
    "bind rollout [ rollout-step-down\n"
    "bind rollout X rollout-abort\n"

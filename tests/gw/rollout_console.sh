@@ -9,7 +9,7 @@ export LINES=60 COLUMNS=130 TERM=xterm TZ=UTC LC_ALL=C.UTF-8
 
 start_standin primary --echo --seed 3
 start_standin cand --echo --seed 5 --wrong-rate 0.1
-"$OFFRAMP" task add intent --description "ticket intent" > /dev/null
+"$OFFRAMP" task add intent --description "ticket intent" --cost 1000 > /dev/null
 sql "UPDATE tasks SET phase = 'shadow', agreement_bar = 0.8, min_comparisons = 500 WHERE name = 'intent'"
 start_gateway --upstream "$primary_URL"
 export OFFRAMP_GATEWAY="$GW"
@@ -100,4 +100,27 @@ is "$(sql "SELECT flag FROM exchanges WHERE rid = '$rid'")" corrected "candidate
 rid=$(sql "SELECT rid FROM review_grades WHERE grade = 'neither'")
 is "$(sql "SELECT flag FROM exchanges WHERE rid = '$rid'")" wrong "both wrong: the primary's record is flagged wrong"
 check "graded accuracy next to raw agreement" grep -q "graded  *9[0-9].[0-9] %  from 2 graded: primary right 0, candidate right 1, both fine 0, both wrong 1" "$WORK/panel2.txt"
+
+# --- operate: after cutover the task view shows verified agreement, fallbacks, new data, savings ---
+"$OFFRAMP" rollout set intent --hosting-cost 100 > /dev/null
+"$OFFRAMP" rollout promote-full intent --yes > /dev/null
+admin PUT /admin/routes/intent "$(admin GET /admin/routes/intent | jq -c '.route | .verify_percent = 50 | .fallback.min_confidence = 0')" > /dev/null
+"$LOADGEN" --url "$GW/v1/chat/completions" -n 400 -c 8 --task intent > /dev/null
+wait_captured
+console ':task intent
+:save-display operate.txt'
+O=$WORK/operate.txt
+sed -n '/OPERATE/,/^ *$/p' "$O" | sed 's/^/# /'
+verified=$(sql "SELECT count(*) FROM exchanges WHERE arm = 'candidate' AND agree IS NOT NULL")
+check "operate: verified agreement over the verified sample (n=$verified)" grep -q "verified agreement  *[0-9.]* % (n=$verified, 24 h)" "$O"
+check "operate: fallback rate" grep -q "fallback rate  *[0-9.]* % (n=400, 24 h)" "$O"
+fresh=$(sql "SELECT count(*) FROM exchanges WHERE arm IN ('primary', 'fallback')")
+check "operate: new frontier answers since the dataset (none built: all $fresh)" grep -q "new since dataset  *$fresh\$" "$O"
+api=$(sql "SELECT count(*) FROM exchanges WHERE arm IN ('primary','fallback') OR agree IS NOT NULL")
+calls=$(sql "SELECT count(*) FROM exchanges")
+now=$(awk -v a="$api" -v c="$calls" 'BEGIN { printf "%d", 1000 * a / c + 100 + 0.5 }')
+group() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+check "operate: savings before \$1,000, now \$$now ($api of $calls calls on the API + \$100 hosting)" \
+   grep -q "savings  *\$1,000/month before, \$$(group "$now") now (API calls $(group "$api") of $(group "$calls")" "$O"
+check "operate: break-even share" grep -q "break-even: hosting is paid once 10 % of the API spend" "$O"
 finish
