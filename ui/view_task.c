@@ -121,6 +121,9 @@ static void operate_panel(UText *u, Store *st, const Task *t) {
    }
    sqlite3_finalize(q);
    UText_nl(u);
+   UText_add(u, Draw_attr(C_DIM), "  route back to a version: offramp route set %s --candidate-model MODEL --reason WHY",
+             t->name);
+   UText_nl(u);
 }
 
 /* The latest dataset: rows, filters, the largest labels and the dataset gate's checks. */
