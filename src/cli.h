@@ -69,5 +69,6 @@ int cmd_jobs(Cli *cli, int argc, char **argv);
 int cmd_job(Cli *cli, int argc, char **argv);
 int cmd_gateway(Cli *cli, int argc, char **argv);
 int cmd_route(Cli *cli, int argc, char **argv);
+int cmd_rollout(Cli *cli, int argc, char **argv);
 
 #endif

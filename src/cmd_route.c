@@ -1,11 +1,11 @@
 /* cmd_route.c - "offramp route show|set|rollback": drives a running gateway's admin API. */
 #include "config.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "gwadmin.h"
 
 static const char usage[] =
    "usage: offramp route show [TASK] [--json]\n"
@@ -43,66 +43,15 @@ static const char usage[] =
    "  --reason TEXT             why, for the audit trail\n"
    "  -h, --help                this help\n";
 
-typedef struct {
-   const char *gateway;
-   char *token;
-} Admin;
-
-static size_t collect(char *p, size_t size, size_t n, void *ud) {
-   Sbuf_add(ud, p, size * n);
-   return size * n;
-}
-
-/* One admin call; the parsed JSON answer, or NULL after printing why. */
-static json_t *admin_call(Admin *a, const char *method, const char *path, const char *body, long *status) {
-   CURL *e = curl_easy_init();
-   char *url = xasprintf("%s%s", a->gateway, path);
-   char *auth = xasprintf("Authorization: Bearer %s", a->token);
-   struct curl_slist *h = curl_slist_append(NULL, auth);
-   h = curl_slist_append(h, "Content-Type: application/json");
-   char *actor = xasprintf("X-Offramp-Actor: %s", Store_actor());
-   h = curl_slist_append(h, actor);
-   Sbuf out = { 0 };
-   curl_easy_setopt(e, CURLOPT_URL, url);
-   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-   curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-   curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
-   curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
-   if (body)
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-   CURLcode rc = curl_easy_perform(e);
-   *status = 0;
-   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
-   json_t *j = NULL;
-   if (rc != CURLE_OK) {
-      fprintf(stderr, "offramp route: cannot reach the gateway at %s: %s (is 'offramp gateway' running? "
-                      "see --gateway)\n", a->gateway, curl_easy_strerror(rc));
-   } else {
-      j = json_loadb(out.buf ? out.buf : "", out.len, 0, NULL);
-      if (!j)
-         fprintf(stderr, "offramp route: %s answered HTTP %ld with a body that is not JSON\n", url, *status);
+/* One admin call; the answer (an error body too, see *status), or NULL after printing why. */
+static json_t *admin_call(const GwAdmin *a, const char *method, const char *path, const char *body, long *status) {
+   char *err = NULL;
+   json_t *j = GwAdmin_call(a, method, path, body, status, &err);
+   if (!j) {
+      fprintf(stderr, "offramp route: %s\n", err);
+      free(err);
    }
-   Sbuf_free(&out);
-   curl_slist_free_all(h);
-   free(actor);
-   free(auth);
-   free(url);
-   curl_easy_cleanup(e);
    return j;
-}
-
-/* The error message of an OpenAI-style error body. */
-static const char *error_message(json_t *j) {
-   const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-   return m ? m : "(no message)";
-}
-
-static char *url_escape(const char *s) {
-   char *e = curl_easy_escape(NULL, s, 0);
-   char *r = xstrdup(e);
-   curl_free(e);
-   return r;
 }
 
 static void print_route(json_t *r) {
@@ -130,9 +79,9 @@ static void print_route(json_t *r) {
           json_number_value(json_object_get(r, "noise_percent")));
 }
 
-static int show(Admin *a, const char *task, bool as_json) {
+static int show(const GwAdmin *a, const char *task, bool as_json) {
    long status;
-   char *t = task ? url_escape(task) : NULL;
+   char *t = task ? GwAdmin_escape(task) : NULL;
    char *path = task ? xasprintf("/admin/routes/%s", t) : xstrdup("/admin/routes");
    json_t *j = admin_call(a, "GET", path, NULL, &status);
    free(path);
@@ -140,7 +89,7 @@ static int show(Admin *a, const char *task, bool as_json) {
    if (!j)
       return EXIT_ERROR;
    if (status != 200) {
-      fprintf(stderr, "offramp route: %s\n", error_message(j));
+      fprintf(stderr, "offramp route: %s\n", GwAdmin_error_message(j));
       json_decref(j);
       return EXIT_ERROR;
    }
@@ -173,21 +122,6 @@ static int show(Admin *a, const char *task, bool as_json) {
    }
    json_decref(j);
    return EXIT_OK;
-}
-
-static char *read_token(const char *file) {
-   if (!file) {
-      const char *env = getenv("OFFRAMP_ADMIN_TOKEN");
-      return env && *env ? xstrdup(env) : NULL;
-   }
-   FILE *fp = fopen(file, "r");
-   if (!fp)
-      return NULL;
-   char buf[512] = "";
-   if (!fgets(buf, sizeof buf, fp))
-      buf[0] = '\0';
-   fclose(fp);
-   return xstrdup(str_trim(buf));
 }
 
 static json_t *load_json_file(const char *file) {
@@ -255,15 +189,15 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       { 0 },
    };
    (void)cli;
-   Admin a = { .gateway = getenv("OFFRAMP_GATEWAY") };
-   const char *token_file = NULL, *reason = NULL, *json_in = NULL;
+   GwAdmin a;
+   const char *gateway = NULL, *token_file = NULL, *reason = NULL, *json_in = NULL;
    bool json_out = false;
    json_t *changes = json_object(), *aliases = NULL;
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       json_t *fb;
       switch (c) {
-      case O_GW: a.gateway = optarg; break;
+      case O_GW: gateway = optarg; break;
       case O_TOKEN: token_file = optarg; break;
       case O_REASON: reason = optarg; break;
       case O_JSONIN:
@@ -326,22 +260,18 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       json_decref(changes);
       return Cli_usage_error("route", "%s needs a TASK", action);
    }
-   if (!a.gateway || !*a.gateway)
-      a.gateway = "http://127.0.0.1:8400";
-   a.token = read_token(token_file);
-   if (!a.token || !*a.token) {
-      fprintf(stderr, "offramp route: no admin token: pass --admin-token-file FILE or set OFFRAMP_ADMIN_TOKEN "
-                      "(the same token the gateway was started with)\n");
-      free(a.token);
+   char *err = NULL;
+   if (!GwAdmin_init(&a, gateway, token_file, &err)) {
+      fprintf(stderr, "offramp route: %s\n", err);
+      free(err);
       json_decref(changes);
       return EXIT_USAGE;
    }
-   curl_global_init(CURL_GLOBAL_DEFAULT);
    if (str_eq(action, "show")) {
       rc = show(&a, task, json_out);
    } else {
-      char *t = url_escape(task);
-      char *r = url_escape(reason ? reason : "");
+      char *t = GwAdmin_escape(task);
+      char *r = GwAdmin_escape(reason ? reason : "");
       long status;
       json_t *route = NULL;
       char *path;
@@ -363,7 +293,7 @@ int cmd_route(Cli *cli, int argc, char **argv) {
             else if (j && (status == 404 || status == 200))
                route = json_object();
             else if (j)
-               fprintf(stderr, "offramp route: %s\n", error_message(j));
+               fprintf(stderr, "offramp route: %s\n", GwAdmin_error_message(j));
             json_decref(j);
          }
          if (route) {
@@ -386,7 +316,7 @@ int cmd_route(Cli *cli, int argc, char **argv) {
             print_route(json_object_get(j, "route"));
             rc = EXIT_OK;
          } else if (j) {
-            fprintf(stderr, "offramp route: %s\n", error_message(j));
+            fprintf(stderr, "offramp route: %s\n", GwAdmin_error_message(j));
          }
          json_decref(j);
          json_decref(route);
@@ -395,8 +325,7 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       free(t);
       free(r);
    }
-   curl_global_cleanup();
    json_decref(changes);
-   free(a.token);
+   GwAdmin_clear(&a);
    return rc;
 }

@@ -670,9 +670,16 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
          json_decref(j);
          return;
       }
-      /* Rollback = every request to the stable arm now; the rest of the route is kept. */
+      /* Rollback = every request to the stable arm now; the rest of the route is kept. "shadow"
+       * (Argo's abort) keeps mirroring to the candidate so its comparisons go on. */
+      const char *to = json_string_value(json_object_get(j, "mode"));
+      if (to && !str_eq(to, "passthrough") && !str_eq(to, "shadow")) {
+         send_error(req, 400, "invalid_request_error", "a rollback goes to mode passthrough (default) or shadow");
+         json_decref(j);
+         return;
+      }
       json_t *now = Route_to_json(old);
-      json_object_set_new(now, "mode", json_string("passthrough"));
+      json_object_set_new(now, "mode", json_string(to ? to : "passthrough"));
       r = Route_from_json(task, now, &err);
       json_decref(now);
    } else {

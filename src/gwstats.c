@@ -199,11 +199,11 @@ static json_t *counts_json(const Counts *c) {
       for (int k = 0; k < UPERR_KINDS; k++)
          json_object_set_new(errs, Stats_error_names[k], json_integer((json_int_t)ac->err_kind[k]));
       json_object_set_new(arms, Stats_arm_names[a],
-                          json_pack("{s:I, s:I, s:o, s:f, s:f, s:f, s:f}", "requests", (json_int_t)ac->req,
+                          json_pack("{s:I, s:I, s:o, s:f, s:f, s:f, s:f, s:f}", "requests", (json_int_t)ac->req,
                                     "errors", (json_int_t)ac->err, "errors_by_kind", errs, "mean_ms",
                                     ac->req ? ac->lat_sum_ms / (double)ac->req : 0.0, "p50_ms",
                                     percentile(ac->lat, ac->req, 0.50), "p90_ms", percentile(ac->lat, ac->req, 0.90),
-                                    "p99_ms", percentile(ac->lat, ac->req, 0.99)));
+                                    "p95_ms", percentile(ac->lat, ac->req, 0.95), "p99_ms", percentile(ac->lat, ac->req, 0.99)));
    }
    json_t *fb = json_object();
    for (int k = 0; k < FALLBACK_KINDS; k++)
@@ -214,6 +214,25 @@ static json_t *counts_json(const Counts *c) {
    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "arms", arms, "agreement", rate_json(c->agree_k, c->agree_n),
                     "noise_agreement", rate_json(c->noise_k, c->noise_n), "fallbacks", fb,
                     "confidence_histogram", conf);
+}
+
+/* Agreement per minute over the last ten, oldest first (from the ten-second ring): null for a
+ * minute without comparisons. */
+static json_t *per_minute(const TaskStats *t, long sec) {
+   json_t *a = json_array();
+   long now10 = sec / 10;
+   for (int m = 9; m >= 0; m--) {
+      uint64_t k = 0, n = 0;
+      for (int i = 0; i < RING; i++) {
+         long age = now10 - t->dec_t[i];
+         if (t->dec_t[i] && age >= 6L * m && age < 6L * (m + 1)) {
+            k += t->dec[i].agree_k;
+            n += t->dec[i].agree_n;
+         }
+      }
+      json_array_append_new(a, n ? json_pack("{s:I, s:I}", "agree", (json_int_t)k, "n", (json_int_t)n) : json_null());
+   }
+   return a;
 }
 
 json_t *GwStats_json(GwStats *gs, const char *task, double now) {
@@ -228,8 +247,9 @@ json_t *GwStats_json(GwStats *gs, const char *task, double now) {
       window(t->dec, t->dec_t, sec / 10, w);
       json_t *m10 = counts_json(w);
       free(w);
-      json_array_append_new(list, json_pack("{s:s, s:{s:o, s:o, s:o}}", "task", t->task, "windows", "1m", m1,
-                                            "10m", m10, "all", counts_json(&t->all)));
+      json_array_append_new(list, json_pack("{s:s, s:{s:o, s:o, s:o}, s:o}", "task", t->task, "windows", "1m", m1,
+                                            "10m", m10, "all", counts_json(&t->all), "agreement_per_minute",
+                                            per_minute(t, sec)));
    }
    json_t *overhead = json_pack("{s:I, s:f, s:f, s:f, s:f}", "n", (json_int_t)gs->overhead_n, "mean_ms",
                                 gs->overhead_n ? gs->overhead_sum_ms / (double)gs->overhead_n : 0.0, "p50_ms",

@@ -37,7 +37,8 @@ void GwStats_free(GwStats *gs);
 void GwStats_add(GwStats *gs, const char *task, const StatsEvent *ev, double now);
 /* The gateway's own time per request, excluding the upstream's. */
 void GwStats_overhead(GwStats *gs, double ms);
-/* {"tasks":[{task, windows:{"1m":..., "10m":..., "all":...}}], "overhead":{...}}; task NULL =
+/* {"tasks":[{task, windows:{"1m":..., "10m":..., "all":...}, agreement_per_minute:[10 x {agree, n}
+ * or null, oldest first]}], "overhead":{...}}; task NULL =
  * every task. Percentiles are bucket upper bounds (x1.25 buckets: within 25 % above). */
 json_t *GwStats_json(GwStats *gs, const char *task, double now);
 void GwStats_prometheus(GwStats *gs, Sbuf *out);

@@ -9,6 +9,7 @@
 #include "dataset.h"
 #include "eval.h"
 #include "phase.h"
+#include "rollout.h"
 #include "score.h"
 #include "util.h"
 
@@ -191,9 +192,12 @@ void Phase_gate_from(Store *st, const Task *t, Phase from, Gate *g) {
    case PHASE_SHADOW:
       gate_shadow(st, t, g);
       break;
-   case PHASE_CANARY:
-      check(g, CHECK_MISSING, "canary analysis", "no canary step has been held for its dwell time yet");
+   case PHASE_CANARY: {
+      GateCheck c;
+      Rollout_canary_gate(st, t, &c);
+      check(g, c.status, c.what, "%s", c.detail);
       break;
+   }
    case PHASE_CUTOVER:
       check(g, CHECK_PASS, "cutover", "no gate: operate once the candidate serves");
       break;
@@ -290,6 +294,18 @@ bool Phase_rollback(Store *st, const char *task, Phase to, const char *reason, c
                        Phase_name(cur), Phase_name(to), cur > PHASE_AUDIT ? Phase_name(cur - 1) : "none");
    else
       ok = transition(st, &t, "rollback", to, reason, err);
+   Task_clear(&t);
+   return ok;
+}
+
+bool Phase_follow(Store *st, const char *task, Phase to, const char *reason, char **err) {
+   Task t;
+   Task_init(&t);
+   if (!Task_get(st, task, &t, err))
+      return false;
+   Phase cur = PHASE_AUDIT;
+   Phase_parse(t.phase, &cur);
+   bool ok = cur == to || transition(st, &t, to > cur ? "advance" : "rollback", to, reason, err);
    Task_clear(&t);
    return ok;
 }

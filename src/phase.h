@@ -61,6 +61,9 @@ void Phase_gate_from(Store *st, const Task *t, Phase from, Gate *g);
 bool Phase_advance(Store *st, const char *task, const char *reason, Gate *g, char **err);
 /* Move back to an earlier phase (or out of "stays on API" to any phase). */
 bool Phase_rollback(Store *st, const char *task, Phase to, const char *reason, char **err);
+/* Move to phase to without a gate, recorded as an advance or a rollback: the rollout commands
+ * checked their own gates and the phase follows the route they set (shadow, canary, cutover). */
+bool Phase_follow(Store *st, const char *task, Phase to, const char *reason, char **err);
 /* Park the task on the API. */
 bool Phase_stay(Store *st, const char *task, const char *reason, char **err);
 

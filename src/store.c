@@ -311,6 +311,41 @@ static const char *const migrations[] = {
    "  new_route TEXT NOT NULL,"
    "  reason TEXT NOT NULL DEFAULT '');"
    "CREATE INDEX route_events_task ON route_events(task, id);",
+   /* 6 -> 7: rollouts (steps, analysis triggers, hosting cost, where the rollout stands), their
+    * analysis log, and the grades a reviewer gave shadow disagreements */
+   "CREATE TABLE rollouts ("
+   "  task_id INTEGER PRIMARY KEY REFERENCES tasks(id) ON DELETE CASCADE,"
+   "  steps TEXT NOT NULL DEFAULT '5,10,20,50,100',"
+   "  dwell_s REAL NOT NULL DEFAULT 300,"
+   "  interval_s REAL NOT NULL DEFAULT 60,"
+   "  failure_limit INTEGER NOT NULL DEFAULT 3,"
+   "  max_error_rate REAL NOT NULL DEFAULT 0.02,"
+   "  min_agreement REAL,"
+   "  max_p95_ms REAL NOT NULL DEFAULT 0,"
+   "  max_fallback_rate REAL NOT NULL DEFAULT 0.25,"
+   "  min_samples INTEGER NOT NULL DEFAULT 20,"
+   "  hosting_cost REAL NOT NULL DEFAULT 0,"
+   "  pos INTEGER NOT NULL DEFAULT -1,"
+   "  paused INTEGER NOT NULL DEFAULT 0,"
+   "  pause_reason TEXT NOT NULL DEFAULT '',"
+   "  failures INTEGER NOT NULL DEFAULT 0,"
+   "  step_since REAL NOT NULL DEFAULT 0,"
+   "  held INTEGER NOT NULL DEFAULT -1);"
+   "CREATE TABLE rollout_events ("
+   "  id INTEGER PRIMARY KEY,"
+   "  task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+   "  ts TEXT NOT NULL,"
+   "  kind TEXT NOT NULL CHECK (kind IN ('pass','fail','inconclusive','pause','resume')),"
+   "  percent INTEGER NOT NULL DEFAULT 0,"
+   "  actor TEXT NOT NULL,"
+   "  detail TEXT NOT NULL DEFAULT '');"
+   "CREATE INDEX rollout_events_task ON rollout_events(task_id, id);"
+   "CREATE TABLE review_grades ("
+   "  rid TEXT PRIMARY KEY,"
+   "  task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+   "  grade TEXT NOT NULL CHECK (grade IN ('primary','candidate','both','neither')),"
+   "  actor TEXT NOT NULL,"
+   "  ts TEXT NOT NULL);",
 };
 
 int Store_schema_version(void) {

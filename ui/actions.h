@@ -44,7 +44,23 @@
    _("Training", TRAIN_START, "train-start", "Start a training job (latest backend and dataset)") \
    _("Training", TRAIN_NEXT, "train-next", "Select the next experiment") \
    _("Training", TRAIN_CANCEL, "train-cancel", "Cancel the selected experiment's job") \
-   _("Training", TRAIN_PICK, "train-pick", "Pick the selected experiment as the candidate")
+   _("Training", TRAIN_PICK, "train-pick", "Pick the selected experiment as the candidate") \
+   _("Rollout", OPERATE_RETRAIN, "operate-retrain", "Operate: build a new dataset version and train again") \
+   _("Rollout", VIEW_ROLLOUT, "view-rollout", "Open the task's rollout: live shadow agreement, steps, cutover") \
+   _("Rollout", ROLLOUT_STEP_UP, "rollout-step-up", "Step the candidate's share up (100 % asks first)") \
+   _("Rollout", ROLLOUT_STEP_DOWN, "rollout-step-down", "Step the candidate's share down") \
+   _("Rollout", ROLLOUT_ABORT, "rollout-abort", "Abort / roll back: all traffic to the stable arm (shadow)") \
+   _("Rollout", ROLLOUT_PROMOTE_FULL, "rollout-promote-full", "Promote-full: skip the remaining steps to cutover") \
+   _("Rollout", ROLLOUT_PAUSE, "rollout-pause", "Pause or resume the rollout's auto-promote") \
+   _("Rollout", CONFIDENCE_UP, "confidence-up", "Cutover: raise min_confidence by 0.05") \
+   _("Rollout", CONFIDENCE_DOWN, "confidence-down", "Cutover: lower min_confidence by 0.05") \
+   _("Rollout", VERIFY_UP, "verify-up", "Raise verify_percent by 1") \
+   _("Rollout", VERIFY_DOWN, "verify-down", "Lower verify_percent by 1") \
+   _("Rollout", VIEW_REVIEW, "view-review", "Review recent disagreements side by side") \
+   _("Review", GRADE_PRIMARY, "grade-primary", "Grade the disagreement: the primary was right") \
+   _("Review", GRADE_CANDIDATE, "grade-candidate", "Grade: the candidate was right (flags the primary's answer)") \
+   _("Review", GRADE_BOTH, "grade-both", "Grade: both answers are fine") \
+   _("Review", GRADE_NEITHER, "grade-neither", "Grade: both answers are wrong (flags the primary's answer)")
 
 #define ACTION_ENUM(group, id, name, help) ACTION_##id,
 typedef enum {

@@ -212,14 +212,15 @@ static bool script_next_line(void);
 /* What next_key returns when a busy view's wait for a key timed out. */
 #define KEY_TICK KEY_MAX
 
-static bool view_busy(View *v) {
-   return v && v->ops->busy && v->ops->tick && v->ops->busy(v);
+/* How long the loop may wait for a key before the view's tick; 0 when it has nothing to do. */
+static int view_busy(View *v) {
+   return v && v->ops->busy && v->ops->tick ? v->ops->busy(v) : 0;
 }
 
 static int next_key(void) {
    if (!con.script) {
-      bool busy = view_busy(top_view());
-      timeout(busy ? 1000 : -1);
+      int busy = view_busy(top_view());
+      timeout(busy > 0 ? busy : -1);
       wint_t wch;
       int rc = get_wch(&wch);
       if (rc == ERR)
@@ -446,10 +447,11 @@ int Console_command(const char *input) {
       if (!parse_double(arg, &limit) || limit <= 0 || limit > 3600) {
          Console_message("wait: '%s' is not a number of seconds", arg);
       } else {
-         while (view_busy(top_view()) && mono_seconds() - start < limit) {
+         int ms;
+         while ((ms = view_busy(top_view())) > 0 && mono_seconds() - start < limit) {
             top_view()->ops->tick(top_view());
             if (view_busy(top_view()))
-               usleep(50000);
+               usleep((useconds_t)(ms < 50 ? ms : 50) * 1000);
          }
       }
    } else if (*cmd) {

@@ -25,9 +25,10 @@ typedef struct {
    /* Lines the view holds, for generic cursor movement. */
    int (*lines)(View *v);
    bool cursor_line;                        /* a selectable cursor (else j/k scroll) */
-   /* Background work (jobs to follow): while busy returns true the loop waits for keys at most
-    * a second and calls tick, which must return quickly (bounded HTTP timeouts). */
-   bool (*busy)(View *v);
+   /* Background work (jobs to follow, a live panel): busy returns how many milliseconds the
+    * loop may wait for a key before it calls tick (0: nothing to do, wait for keys only). tick
+    * must return quickly: bounded HTTP timeouts, or a non-blocking transfer it polls. */
+   int (*busy)(View *v);
    int (*tick)(View *v);                    /* flags */
 } ViewOps;
 
@@ -40,7 +41,7 @@ struct View {
 };
 
 extern const ViewOps inventory_ops, task_ops, help_ops, runbook_ops, report_ops, audit_ops,
-   touchpoints_ops;
+   touchpoints_ops, rollout_ops, review_ops;
 
 /* ---- console state and services for views ---- */
 Store *Console_store(void);

@@ -13,6 +13,7 @@
 #include "experiment.h"
 #include "inventory.h"
 #include "phase.h"
+#include "rollout.h"
 #include "score.h"
 #include "task.h"
 #include "trainer.h"
@@ -49,6 +50,80 @@ static void phase_stepper(UText *u, Phase cur) {
    }
    if (cur == PHASE_STAY)
       UText_add(u, Draw_attr(C_CURRENT), "  [stays on API]");
+}
+
+static void pct_trend(UText *u, const char *label, long long k, long long n, long long kp, long long np, bool alert,
+                      const char *bar) {
+   char c[32];
+   UText_nl(u);
+   UText_add(u, A_NORMAL, "  %-20s ", label);
+   if (n == 0) {
+      UText_add(u, Draw_attr(C_DIM), "no data in the last 24 h");
+      return;
+   }
+   UText_add(u, Draw_attr(alert ? C_FAIL : C_OK), "%.1f %%", 100.0 * (double)k / (double)n);
+   UText_add(u, A_NORMAL, " (n=%s, 24 h)", fmt_count(c, sizeof c, n));
+   if (np > 0)
+      UText_add(u, A_NORMAL, "  %s from %.1f %% the week before", (double)k / (double)n >= (double)kp / (double)np ? "â" : "â",
+                100.0 * (double)kp / (double)np);
+   if (alert)
+      UText_add(u, Draw_attr(C_FAIL), "  DRIFT: past the bar %s", bar);
+}
+
+/* After cutover: verified agreement and fallback rate with their trend and drift alerts, new
+ * data since the dataset, the versions that served, and the savings. */
+static void operate_panel(UText *u, Store *st, const Task *t) {
+   OperateFigures f;
+   RolloutSettings s;
+   RolloutState state;
+   char a[32], b[32], c[32], d[32], bar[32];
+   Rollout_operate(st, t, &f);
+   Rollout_load(st, t->id, &s, &state);
+   UText_nl(u);
+   UText_add(u, Draw_attr(C_HEADING), "OPERATE  ");
+   UText_add(u, Draw_attr(C_DIM), "N builds a new dataset and trains again; R opens the rollout (X rolls back)");
+   snprintf(bar, sizeof bar, "%.1f %%", 100 * (s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar));
+   pct_trend(u, "verified agreement", f.verified_k, f.verified_n, f.verified_k_prev, f.verified_n_prev,
+             f.drift_agreement, bar);
+   snprintf(bar, sizeof bar, "%.1f %%", 100 * s.max_fallback_rate);
+   pct_trend(u, "fallback rate", f.fallbacks, f.served, f.fallbacks_prev, f.served_prev, f.drift_fallback, bar);
+   UText_nl(u);
+   UText_add(u, A_NORMAL, "  %-20s %s", "new since dataset", fmt_count(a, sizeof a, f.new_since_dataset));
+   if (f.dataset_id)
+      UText_add(u, Draw_attr(C_DIM), " (dataset %lld built %.16s)", f.dataset_id, f.dataset_at);
+   UText_nl(u);
+   UText_add(u, A_NORMAL, "  %-20s %s/month before, %s now (API calls %s of %s incl. fallbacks and verification, "
+             "hosting %s)", "savings", fmt_money(a, sizeof a, f.cost_before, 0), fmt_money(b, sizeof b, f.cost_now, 0),
+             fmt_count(c, sizeof c, f.api_calls), fmt_count(d, sizeof d, f.calls),
+             fmt_money(bar, sizeof bar, s.hosting_cost, 0));
+   UText_nl(u);
+   UText_add(u, f.saving >= 0 ? Draw_attr(C_OK) : Draw_attr(C_FAIL), "  %-20s %s/month", "saving",
+             fmt_money(a, sizeof a, f.saving, 0));
+   if (f.breakeven_share >= 0)
+      UText_add(u, A_NORMAL, "; break-even: hosting is paid once %.0f %% of the API spend moves to the candidate",
+                100 * f.breakeven_share);
+   /* Versions: dataset -> job -> model -> the route revision that put it in front. */
+   sqlite3_stmt *q = Store_prepare(st,
+      "SELECT x.dataset_id, x.job_id, x.fine_tuned_model, (SELECT max(r.id) FROM route_events r WHERE r.task = ?2"
+      " AND json_extract(r.new_route, '$.candidate.model') = x.fine_tuned_model) FROM experiments x"
+      " WHERE x.task_id = ?1 AND x.status = 'succeeded' ORDER BY x.id DESC LIMIT 5");
+   sqlite3_bind_int64(q, 1, t->id);
+   sqlite3_bind_text(q, 2, t->name, -1, SQLITE_STATIC);
+   while (sqlite3_step(q) == SQLITE_ROW) {
+      UText_nl(u);
+      UText_add(u, A_NORMAL, "  version  dataset %lld â job %s â %s â ",
+                (long long)sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
+                (const char *)sqlite3_column_text(q, 2));
+      if (sqlite3_column_type(q, 3) == SQLITE_NULL)
+         UText_add(u, Draw_attr(C_DIM), "never routed");
+      else
+         UText_add(u, A_NORMAL, "route revision %lld", (long long)sqlite3_column_int64(q, 3));
+   }
+   sqlite3_finalize(q);
+   UText_nl(u);
+   UText_add(u, Draw_attr(C_DIM), "  route back to a version: offramp route set %s --candidate-model MODEL --reason WHY",
+             t->name);
+   UText_nl(u);
 }
 
 /* The latest dataset: rows, filters, the largest labels and the dataset gate's checks. */
@@ -327,6 +402,8 @@ static void build(TaskView *tv) {
       UText_add(u, A_NORMAL, "%s: %s", c->what, c->detail);
    }
    UText_nl(u);
+   if (cur == PHASE_CUTOVER || cur == PHASE_OPERATE)
+      operate_panel(u, st, t);
    dataset_panel(u, st, t);
 
    Experiment_free_list(tv->exps, tv->nexps);
@@ -419,13 +496,14 @@ static void tv_title(View *v, char *buf, size_t size) {
    snprintf(buf, size, "offramp \xc2\xb7 task %s \xc2\xb7 %s", v->arg, tv->loaded ? tv->t.phase : "?");
 }
 
-static bool tv_busy(View *v) {
+/* One poll round a second while a job runs. */
+static int tv_busy(View *v) {
    TaskView *tv = v->data;
    for (int i = 0; tv && i < tv->nexps; i++) {
       if (!Experiment_final(tv->exps[i].status))
-         return true;
+         return 1000;
    }
-   return false;
+   return 0;
 }
 
 /* One poll round for the task's running jobs; an unreachable trainer is said once a round. */
@@ -502,6 +580,24 @@ static void set_score(View *v, int value) {
       free(err);
    }
    tv_open(v);
+}
+
+/* A dataset with the default filters and split; the outcome on the status line. */
+static bool dataset_build(View *v) {
+   DatasetParams p;
+   Dataset_defaults(&p);
+   Dataset d;
+   char *err = NULL;
+   if (!Dataset_build(Console_store(), v->arg, &p, &d, &err)) {
+      Console_message("%s", err);
+      free(err);
+      return false;
+   }
+   char tr[32], te[32];
+   Console_message("dataset %lld built: %s train / %s test (offramp dataset show %s)", d.id,
+                   fmt_count(tr, sizeof tr, d.rows_train), fmt_count(te, sizeof te, d.rows_test), v->arg);
+   Dataset_clear(&d);
+   return true;
 }
 
 static int tv_request(View *v, Action a) {
@@ -596,6 +692,9 @@ static int tv_request(View *v, Action a) {
    case ACTION_VIEW_REPORT:
       Console_open_view(&report_ops, v->arg, NULL);
       return REDRAW;
+   case ACTION_VIEW_ROLLOUT:
+      Console_open_view(&rollout_ops, v->arg, NULL);
+      return REDRAW;
    case ACTION_APPLY_THRESHOLD: {
       double value;
       if (Eval_apply_threshold(Console_store(), v->arg, 0, &value, &err))
@@ -606,22 +705,18 @@ static int tv_request(View *v, Action a) {
       tv_open(v);
       return REDRAW;
    }
-   case ACTION_DATASET_BUILD: {
-      DatasetParams p;
-      Dataset_defaults(&p);
-      Dataset d;
-      if (Dataset_build(Console_store(), v->arg, &p, &d, &err)) {
-         char tr[32], te[32];
-         Console_message("dataset %lld built: %s train / %s test (offramp dataset show %s)", d.id,
-                         fmt_count(tr, sizeof tr, d.rows_train), fmt_count(te, sizeof te, d.rows_test), v->arg);
-         Dataset_clear(&d);
-      } else {
-         Console_message("%s", err);
-      }
-      free(err);
+   case ACTION_DATASET_BUILD:
+      dataset_build(v);
       tv_open(v);
       return REDRAW;
-   }
+   case ACTION_OPERATE_RETRAIN:
+      /* A new dataset version from everything captured so far, then a job on it. */
+      if (dataset_build(v)) {
+         tv_open(v);
+         train_start(v);
+      }
+      tv_open(v);
+      return REDRAW;
    case ACTION_TRAIN_START:
       train_start(v);
       build(tv);

@@ -1,6 +1,7 @@
 /* standin_upstream.c - a stand-in upstream for the gateway tests and benches: a small
  * OpenAI-compatible chat completions server (libevent) with configurable latency, faults,
- * logprobs and streaming. Prints its port on stdout; GET /stats reports what it did. */
+ * logprobs, wrong answers and streaming. Prints its port on stdout; GET /stats reports what it did;
+ * GET /control?fail_rate=X changes the error rate while it runs. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -20,12 +21,12 @@ static struct {
    const char *content, *model;
    bool echo;
    long latency_ms, hang_ms, chunks, chunk_delay_ms;
-   double fail_rate, timeout_rate, garbage_rate, low_rate, logprob, low_logprob;
+   double fail_rate, timeout_rate, garbage_rate, low_rate, wrong_rate, logprob, low_logprob;
    bool logprobs;
 } opt = { .content = "billing", .model = "standin", .hang_ms = 5000, .chunks = 4, .low_logprob = -3.0 };
 
 static struct {
-   long requests, ok, fail, timeout, garbage, low;
+   long requests, ok, fail, timeout, garbage, low, wrong;
 } stats;
 
 static struct event_base *base;
@@ -180,7 +181,11 @@ static void on_chat(struct evhttp_request *req) {
          stats.low++;
       }
    }
-   if (opt.echo) {
+   bool wrong = !p->garbage && opt.wrong_rate > 0 && rnd() < opt.wrong_rate;
+   if (wrong) {
+      stats.wrong++;
+      p->answer = strdup("wrong");
+   } else if (opt.echo) {
       json_t *msgs = json_object_get(body, "messages");
       const char *last = json_string_value(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content"));
       size_t n = strlen(last ? last : "") + 8;
@@ -208,10 +213,15 @@ static void on_request(struct evhttp_request *req, void *arg) {
    const char *uri = evhttp_request_get_uri(req);
    if (strncmp(uri, "/v1/chat/completions", 20) == 0) {
       on_chat(req);
+   } else if (strncmp(uri, "/control?fail_rate=", 19) == 0) {
+      /* Tests raise the error rate of a running stand-in (an error burst). */
+      opt.fail_rate = atof(uri + 19);
+      evhttp_send_reply(req, 200, "OK", NULL);
    } else if (strcmp(uri, "/stats") == 0) {
       struct evbuffer *b = evbuffer_new();
-      evbuffer_add_printf(b, "{\"requests\":%ld,\"ok\":%ld,\"fail\":%ld,\"timeout\":%ld,\"garbage\":%ld,\"low\":%ld}\n",
-                          stats.requests, stats.ok, stats.fail, stats.timeout, stats.garbage, stats.low);
+      evbuffer_add_printf(b, "{\"requests\":%ld,\"ok\":%ld,\"fail\":%ld,\"timeout\":%ld,\"garbage\":%ld,\"low\":%ld,"
+                          "\"wrong\":%ld}\n", stats.requests, stats.ok, stats.fail, stats.timeout, stats.garbage,
+                          stats.low, stats.wrong);
       evhttp_send_reply(req, 200, "OK", b);
       evbuffer_free(b);
    } else {
@@ -236,6 +246,7 @@ int main(int argc, char **argv) {
       { "garbage-rate", required_argument, NULL, 'g' },
       { "logprob", required_argument, NULL, 'L' },
       { "low-rate", required_argument, NULL, 'w' },
+      { "wrong-rate", required_argument, NULL, 'W' },
       { "chunks", required_argument, NULL, 'k' },
       { "chunk-delay-ms", required_argument, NULL, 'd' },
       { "seed", required_argument, NULL, 's' },
@@ -255,6 +266,7 @@ int main(int argc, char **argv) {
       case 'g': opt.garbage_rate = atof(optarg); break;
       case 'L': opt.logprob = atof(optarg); opt.logprobs = true; break;
       case 'w': opt.low_rate = atof(optarg); break;
+      case 'W': opt.wrong_rate = atof(optarg); break;
       case 'k': opt.chunks = atol(optarg); break;
       case 'd': opt.chunk_delay_ms = atol(optarg); break;
       case 's': rng = strtoull(optarg, NULL, 10) | 1; break;

@@ -1,0 +1,354 @@
+/* cmd_rollout.c - "offramp rollout": settings, status, the step/abort/promote actions and the
+ * headless analysis loop (watch) of a task's rollout. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "gwadmin.h"
+#include "rollout.h"
+
+static const char usage[] =
+   "usage: offramp rollout set TASK [SETTINGS]\n"
+   "       offramp rollout status TASK [--json]\n"
+   "       offramp rollout step-up|step-down|abort|promote|promote-full TASK [--reason TEXT] [--yes] [--force]\n"
+   "       offramp rollout pause|resume TASK [--reason TEXT]\n"
+   "       offramp rollout watch TASK [--auto-promote] [--interval S] [--once] [--rounds N]\n"
+   "\n"
+   "Progressive delivery of the task's candidate through its gateway route (Argo\n"
+   "Rollouts / Flagger words): shadow -> canary steps (default 5,10,20,50,100 %) ->\n"
+   "cutover at 100 %. step-up/step-down move one step; promote moves one step and\n"
+   "clears a pause; promote-full skips the remaining steps; abort sends all traffic\n"
+   "back to the stable arm (the primary) and keeps the candidate in shadow. Leaving\n"
+   "shadow needs the shadow gate (N comparisons, lower 95 % bound of agreement >= the\n"
+   "task's bar); 100 % needs --yes and the canary gate (every step held for its dwell\n"
+   "without a failed check). --force passes a closed gate and says so in the record.\n"
+   "Every route change goes through the gateway, which records it (time, actor,\n"
+   "reason); the task's phase follows the route (shadow, canary, cutover).\n"
+   "\n"
+   "watch runs the analysis every interval on the candidate arm (GET /admin/stats):\n"
+   "error rate, agreement on the compared sample, p95 latency, fallback rate. A\n"
+   "failed check counts; at the failure limit the route is rolled back. Too few\n"
+   "requests in an interval is inconclusive and pauses for a human. With\n"
+   "--auto-promote a passing step held for its dwell is promoted.\n"
+   "\n"
+   "settings (set):\n"
+   "  --steps LIST              candidate share per step, rising, e.g. 5,10,20,50,100\n"
+   "  --dwell S                 seconds a step is held before the next (300)\n"
+   "  --interval S              analysis interval in seconds (60)\n"
+   "  --failure-limit N         failed checks before the automatic rollback (3)\n"
+   "  --max-error-rate X        candidate error rate trigger, 0-1 (0.02)\n"
+   "  --min-agreement X         agreement trigger, 0-1 (default: the task's bar)\n"
+   "  --max-p95-ms N            candidate p95 latency trigger (0 = off)\n"
+   "  --max-fallback-rate X     fallback rate trigger, 0-1 (0.25)\n"
+   "  --min-samples N           fewer candidate requests per interval: inconclusive (20)\n"
+   "  --hosting-cost USD        monthly cost of serving the candidate (savings)\n"
+   "\n"
+   "common options:\n"
+   "  --gateway URL             the gateway (default $OFFRAMP_GATEWAY, else\n"
+   "                            http://127.0.0.1:8400)\n"
+   "  --admin-token-file FILE   admin token (default $OFFRAMP_ADMIN_TOKEN)\n"
+   "  -h, --help                this help\n";
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig) {
+   (void)sig;
+   stop = 1;
+}
+
+static double fraction(const char *opt, const char *v) {
+   double d;
+   if (!parse_double(v, &d) || d < 0 || d > 1) {
+      fprintf(stderr, "offramp rollout: %s '%s' is not a fraction from 0 to 1 (e.g. 0.02 for 2 %%)\n", opt, v);
+      exit(EXIT_USAGE);
+   }
+   return d;
+}
+
+static double seconds(const char *opt, const char *v) {
+   double d;
+   if (!parse_double(v, &d) || d <= 0 || d > 86400) {
+      fprintf(stderr, "offramp rollout: %s '%s' is not a number of seconds (0 < S <= 86400)\n", opt, v);
+      exit(EXIT_USAGE);
+   }
+   return d;
+}
+
+static void print_event(json_t *ev) {
+   json_t *old = json_object_get(ev, "old"), *nw = json_object_get(ev, "new");
+   printf("  %s %s %s: %s", json_string_value(json_object_get(ev, "ts")), json_string_value(json_object_get(ev, "actor")),
+          json_string_value(json_object_get(ev, "kind")),
+          json_is_object(old) ? json_string_value(json_object_get(old, "mode")) : "(none)");
+   if (json_is_object(old) && str_eq(json_string_value(json_object_get(old, "mode")), "canary"))
+      printf(" %g %%", json_number_value(json_object_get(old, "percent")));
+   printf(" -> %s", json_string_value(json_object_get(nw, "mode")));
+   if (str_eq(json_string_value(json_object_get(nw, "mode")), "canary"))
+      printf(" %g %%", json_number_value(json_object_get(nw, "percent")));
+   const char *why = json_string_value(json_object_get(ev, "reason"));
+   printf(why && *why ? " \"%s\"\n" : "\n", why);
+}
+
+static int status(Store *st, const GwAdmin *gw, const Task *t, bool as_json) {
+   RolloutSettings s;
+   RolloutState state;
+   Rollout_load(st, t->id, &s, &state);
+   char *err = NULL, *tq = GwAdmin_escape(t->name), *path = xasprintf("/admin/routes/%s", tq);
+   json_t *gwj = GwAdmin_ok(gw, "GET", path, NULL, &err);
+   free(path);
+   free(tq);
+   json_t *route = json_object_get(gwj, "route"), *hist = json_object_get(gwj, "history");
+   json_t *log = Rollout_log(st, t->id, 20);
+   Gate shadow;
+   GateCheck canary;
+   Phase_gate_from(st, t, PHASE_SHADOW, &shadow);
+   Rollout_canary_gate(st, t, &canary);
+   char steps[ROLLOUT_MAX_STEPS * 4 + 1];
+   Rollout_format_steps(&s, steps, sizeof steps);
+   if (as_json) {
+      json_t *gate = json_array();
+      for (int i = 0; i < shadow.n; i++)
+         json_array_append_new(gate, json_pack("{s:s, s:b, s:s}", "check", shadow.checks[i].what, "pass",
+                                               shadow.checks[i].status == CHECK_PASS, "detail", shadow.checks[i].detail));
+      Cli_print_json(json_pack(
+         "{s:s, s:s, s:s, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:I, s:f, s:i, s:b, s:s, s:i, s:i, s:o, s:{s:b, s:s},"
+         " s:o, s:o, s:o, s:s?}",
+         "task", t->name, "phase", t->phase, "steps", steps, "dwell_s", s.dwell_s, "interval_s", s.interval_s,
+         "failure_limit", s.failure_limit, "max_error_rate", s.max_error_rate, "min_agreement",
+         s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar, "max_p95_ms", s.max_p95_ms, "max_fallback_rate",
+         s.max_fallback_rate, "min_samples", (json_int_t)s.min_samples, "hosting_cost", s.hosting_cost, "position",
+         state.pos, "paused", state.paused, "pause_reason", state.pause_reason, "failures", state.failures, "held",
+         Rollout_held(&s, &state, (double)time(NULL)), "shadow_gate", gate, "canary_gate", "pass",
+         canary.status == CHECK_PASS, "detail", canary.detail, "route", route ? json_incref(route) : json_null(),
+         "history", hist ? json_incref(hist) : json_array(), "analysis", log, "gateway_error", err));
+   } else {
+      if (json_is_object(route)) {
+         const char *mode = json_string_value(json_object_get(route, "mode"));
+         printf("%s: route %s", t->name, mode);
+         if (str_eq(mode, "canary"))
+            printf(" %g %%", json_number_value(json_object_get(route, "percent")));
+      } else {
+         printf("%s: route unknown (%s)", t->name, err ? err : "no route on the gateway");
+      }
+      printf(", phase %s; steps %s", t->phase, steps);
+      if (state.pos >= 0)
+         printf(" (at step %d of %d)", state.pos + 1, s.n_steps);
+      printf("\n  analysis every %g s, failure limit %d (failed checks at this step: %d), dwell %g s per step\n",
+             s.interval_s, s.failure_limit, state.failures, s.dwell_s);
+      printf("  triggers: error rate <= %.1f %%, agreement >= %.1f %%%s, fallbacks <= %.1f %%", 100 * s.max_error_rate,
+             100 * (s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar), s.min_agreement >= 0 ? "" : " (task bar)",
+             100 * s.max_fallback_rate);
+      if (s.max_p95_ms > 0)
+         printf(", p95 <= %g ms", s.max_p95_ms);
+      printf("; inconclusive under %ld requests\n", s.min_samples);
+      if (state.paused)
+         printf("  PAUSED: %s (offramp rollout resume %s)\n", state.pause_reason, t->name);
+      printf("  gate shadow -> canary: %s\n", shadow.open ? "open" : "closed");
+      for (int i = 0; i < shadow.n; i++)
+         printf("    [%s] %s: %s\n", shadow.checks[i].status == CHECK_PASS ? "ok" : "no", shadow.checks[i].what,
+                shadow.checks[i].detail);
+      printf("  gate canary -> cutover: %s\n    [%s] %s: %s\n", canary.status == CHECK_PASS ? "open" : "closed",
+             canary.status == CHECK_PASS ? "ok" : "no", canary.what, canary.detail);
+      printf("route history (the gateway's record):\n");
+      size_t i;
+      json_t *ev;
+      json_array_foreach(hist, i, ev) print_event(ev);
+      if (json_array_size(hist) == 0)
+         printf("  (none%s)\n", err ? ": gateway not reachable" : "");
+      printf("analysis log:\n");
+      json_array_foreach(log, i, ev) {
+         printf("  %s %s at %lld %%: %s\n", json_string_value(json_object_get(ev, "ts")),
+                json_string_value(json_object_get(ev, "kind")), (long long)json_integer_value(json_object_get(ev, "percent")),
+                json_string_value(json_object_get(ev, "detail")));
+      }
+      if (json_array_size(log) == 0)
+         printf("  (no checks yet: offramp rollout watch %s)\n", t->name);
+      json_decref(log);
+   }
+   free(err);
+   json_decref(gwj);
+   return EXIT_OK;
+}
+
+static int watch(Store *st, GwAdmin *gw, const char *task, RolloutWatch *w, double interval, long rounds) {
+   struct sigaction sa = { .sa_handler = on_signal };
+   sigaction(SIGINT, &sa, NULL);
+   sigaction(SIGTERM, &sa, NULL);
+   free(gw->actor);
+   gw->actor = xasprintf("rollout-watch (%s)", Store_actor());
+   int rc = EXIT_OK;
+   /* rounds counts analyses; the first round only takes the baseline. */
+   for (long r = 0; r <= rounds && !stop; r++) {
+      char *msg = NULL;
+      if (Rollout_watch_round(st, gw, task, w, &msg)) {
+         printf("%s\n", msg);
+      } else {
+         fprintf(stderr, "offramp rollout watch: %s\n", msg);
+         rc = EXIT_ERROR;
+      }
+      fflush(stdout);
+      free(msg);
+      if (r == rounds)
+         break;
+      struct timespec ts = { (time_t)interval, (long)((interval - (double)(time_t)interval) * 1e9) };
+      while (!stop && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+         ;
+   }
+   return rc;
+}
+
+int cmd_rollout(Cli *cli, int argc, char **argv) {
+   if (Cli_help_or_version(argc, argv, usage))
+      return EXIT_OK;
+   enum { O_GW = 256, O_TOKEN, O_REASON, O_JSON, O_YES, O_FORCE, O_STEPS, O_DWELL, O_INTERVAL, O_LIMIT, O_ERR,
+          O_AGREE, O_P95, O_FB, O_MINS, O_HOST, O_AUTO, O_ONCE, O_ROUNDS };
+   static const struct option opts[] = {
+      { "gateway", required_argument, NULL, O_GW },
+      { "admin-token-file", required_argument, NULL, O_TOKEN },
+      { "reason", required_argument, NULL, O_REASON },
+      { "json", no_argument, NULL, O_JSON },
+      { "yes", no_argument, NULL, O_YES },
+      { "force", no_argument, NULL, O_FORCE },
+      { "steps", required_argument, NULL, O_STEPS },
+      { "dwell", required_argument, NULL, O_DWELL },
+      { "interval", required_argument, NULL, O_INTERVAL },
+      { "failure-limit", required_argument, NULL, O_LIMIT },
+      { "max-error-rate", required_argument, NULL, O_ERR },
+      { "min-agreement", required_argument, NULL, O_AGREE },
+      { "max-p95-ms", required_argument, NULL, O_P95 },
+      { "max-fallback-rate", required_argument, NULL, O_FB },
+      { "min-samples", required_argument, NULL, O_MINS },
+      { "hosting-cost", required_argument, NULL, O_HOST },
+      { "auto-promote", no_argument, NULL, O_AUTO },
+      { "once", no_argument, NULL, O_ONCE },
+      { "rounds", required_argument, NULL, O_ROUNDS },
+      { 0 },
+   };
+   const char *gateway = NULL, *token_file = NULL, *steps = NULL;
+   RolloutOpts o = { 0 };
+   RolloutWatch w = { 0 };
+   bool as_json = false, changed = false;
+   double interval = 0, dwell = -1, err_rate = -1, agree = -2, p95 = -1, fb = -1, host = -1;
+   long limit = -1, min_samples = -1, rounds = -1;
+   int c;
+   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+      double d;
+      switch (c) {
+      case O_GW: gateway = optarg; break;
+      case O_TOKEN: token_file = optarg; break;
+      case O_REASON: o.reason = optarg; break;
+      case O_JSON: as_json = true; break;
+      case O_YES: o.confirmed = true; break;
+      case O_FORCE: o.force = true; break;
+      case O_STEPS: steps = optarg; changed = true; break;
+      case O_DWELL: dwell = seconds("--dwell", optarg); changed = true; break;
+      case O_INTERVAL: interval = seconds("--interval", optarg); break;
+      case O_LIMIT: limit = Cli_long("rollout", "--failure-limit", optarg, 1, 1000); changed = true; break;
+      case O_ERR: err_rate = fraction("--max-error-rate", optarg); changed = true; break;
+      case O_AGREE: agree = fraction("--min-agreement", optarg); changed = true; break;
+      case O_P95: p95 = (double)Cli_long("rollout", "--max-p95-ms", optarg, 0, 3600000); changed = true; break;
+      case O_FB: fb = fraction("--max-fallback-rate", optarg); changed = true; break;
+      case O_MINS: min_samples = Cli_long("rollout", "--min-samples", optarg, 1, 1000000000); changed = true; break;
+      case O_HOST:
+         if (!parse_double(optarg, &d) || d < 0 || d > 1e9) {
+            fprintf(stderr, "offramp rollout: --hosting-cost '%s' is not an amount of USD per month\n", optarg);
+            return EXIT_USAGE;
+         }
+         host = d;
+         changed = true;
+         break;
+      case O_AUTO: w.auto_promote = true; break;
+      case O_ONCE: rounds = 1; break;
+      case O_ROUNDS: rounds = Cli_long("rollout", "--rounds", optarg, 1, 1000000); break;
+      default: return Cli_usage_error("rollout", "unknown option");
+      }
+   }
+   const char *action = optind < argc ? argv[optind] : NULL;
+   const char *task = optind + 1 < argc ? argv[optind + 1] : NULL;
+   RolloutAction act = ROLLOUT_STEP_UP;
+   bool is_act = action && RolloutAction_parse(action, &act);
+   if (!action || (!is_act && !str_eq(action, "set") && !str_eq(action, "status") && !str_eq(action, "watch")))
+      return Cli_usage_error("rollout", action ? "unknown action '%s' (set, status, step-up, step-down, abort, promote, "
+                                                 "promote-full, pause, resume, watch)"
+                                               : "missing action%s", action ? action : "");
+   if (!task)
+      return Cli_usage_error("rollout", "%s needs a TASK", action);
+   if (optind + 2 < argc)
+      return Cli_usage_error("rollout", "unexpected argument '%s'", argv[optind + 2]);
+   Store *st = Cli_open(cli, false);
+   Task t;
+   Task_init(&t);
+   char *err = NULL;
+   int rc = EXIT_ERROR;
+   GwAdmin gw = { 0 };
+   if (!Task_get(st, task, &t, &err)) {
+      fprintf(stderr, "offramp rollout: %s\n", err);
+      goto out;
+   }
+   if (str_eq(action, "set")) {
+      RolloutSettings s;
+      RolloutState state;
+      Rollout_load(st, t.id, &s, &state);
+      if (steps && !Rollout_parse_steps(steps, &s, &err)) {
+         fprintf(stderr, "offramp rollout: %s\n", err);
+         rc = EXIT_USAGE;
+         goto out;
+      }
+      if (dwell >= 0) s.dwell_s = dwell;
+      if (interval > 0) s.interval_s = interval;
+      if (limit > 0) s.failure_limit = (int)limit;
+      if (err_rate >= 0) s.max_error_rate = err_rate;
+      if (agree >= 0) s.min_agreement = agree;
+      if (p95 >= 0) s.max_p95_ms = p95;
+      if (fb >= 0) s.max_fallback_rate = fb;
+      if (min_samples > 0) s.min_samples = min_samples;
+      if (host >= 0) s.hosting_cost = host;
+      if (!changed && interval <= 0) {
+         fprintf(stderr, "offramp rollout: set %s changes nothing (see --help for the settings)\n", task);
+         rc = EXIT_USAGE;
+         goto out;
+      }
+      if (!Rollout_save(st, t.id, &s, &state, &err)) {
+         fprintf(stderr, "offramp rollout: %s\n", err);
+         goto out;
+      }
+      char buf[ROLLOUT_MAX_STEPS * 4 + 1];
+      Rollout_format_steps(&s, buf, sizeof buf);
+      printf("%s: steps %s, dwell %g s, interval %g s, failure limit %d, max error rate %g, max fallback rate %g, "
+             "hosting %g USD/month\n", t.name, buf, s.dwell_s, s.interval_s, s.failure_limit, s.max_error_rate,
+             s.max_fallback_rate, s.hosting_cost);
+      rc = EXIT_OK;
+      goto out;
+   }
+   if (!GwAdmin_init(&gw, gateway, token_file, &err)) {
+      fprintf(stderr, "offramp rollout: %s\n", err);
+      rc = EXIT_USAGE;
+      goto out;
+   }
+   if (str_eq(action, "status")) {
+      rc = status(st, &gw, &t, as_json);
+   } else if (str_eq(action, "watch")) {
+      RolloutSettings s;
+      RolloutState state;
+      Rollout_load(st, t.id, &s, &state);
+      rc = watch(st, &gw, t.name, &w, interval > 0 ? interval : s.interval_s, rounds > 0 ? rounds : 1L << 40);
+   } else {
+      char *msg = NULL;
+      ActResult r = Rollout_act(st, &gw, t.name, act, &o, &msg);
+      fprintf(r == ACT_OK ? stdout : stderr, "%s%s\n", r == ACT_OK ? "" : "offramp rollout: ", msg);
+      if (r == ACT_CONFIRM)
+         fprintf(stderr, "(add --yes to go to 100 %%)\n");
+      free(msg);
+      rc = r == ACT_OK ? EXIT_OK : r == ACT_ERROR ? EXIT_ERROR : EXIT_GATE;
+   }
+out:
+   GwAdmin_clear(&gw);
+   free(err);
+   Task_clear(&t);
+   Store_close(st);
+   return rc;
+}

@@ -1,0 +1,191 @@
+/* gwadmin.c - admin API calls over libcurl; the blocking and the polled call share the request
+ * setup and the answer decoding. */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gwadmin.h"
+#include "store.h"
+#include "util.h"
+
+struct GwFetch {
+   CURLM *multi;
+   CURL *e;
+   struct curl_slist *h;
+   Sbuf out;
+   char *url;
+   char *gateway;
+};
+
+static void global_init(void) {
+   static bool done;
+   if (!done) {
+      curl_global_init(CURL_GLOBAL_DEFAULT);
+      done = true;
+   }
+}
+
+static char *read_token(const char *file) {
+   if (!file) {
+      const char *env = getenv("OFFRAMP_ADMIN_TOKEN");
+      return env && *env ? xstrdup(env) : NULL;
+   }
+   FILE *fp = fopen(file, "r");
+   if (!fp)
+      return NULL;
+   char buf[512] = "";
+   if (!fgets(buf, sizeof buf, fp))
+      buf[0] = '\0';
+   fclose(fp);
+   return xstrdup(str_trim(buf));
+}
+
+bool GwAdmin_init(GwAdmin *a, const char *gateway, const char *token_file, char **err) {
+   memset(a, 0, sizeof *a);
+   if (!gateway || !*gateway)
+      gateway = getenv("OFFRAMP_GATEWAY");
+   if (!gateway || !*gateway)
+      gateway = "http://127.0.0.1:8400";
+   size_t n = strlen(gateway);
+   a->gateway = xstrndup(gateway, n && gateway[n - 1] == '/' ? n - 1 : n);
+   a->token = read_token(token_file);
+   a->actor = xstrdup(Store_actor());
+   a->timeout_s = 30;
+   if (!a->token || !*a->token) {
+      *err = token_file ? xasprintf("cannot read an admin token from %s (put the gateway's admin token in it)", token_file)
+                        : xstrdup("no admin token: pass --admin-token-file FILE or set OFFRAMP_ADMIN_TOKEN (the same "
+                                  "token the gateway was started with)");
+      GwAdmin_clear(a);
+      return false;
+   }
+   global_init();
+   return true;
+}
+
+void GwAdmin_clear(GwAdmin *a) {
+   free(a->gateway);
+   free(a->token);
+   free(a->actor);
+   memset(a, 0, sizeof *a);
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *ud) {
+   Sbuf_add(ud, p, size * n);
+   return size * n;
+}
+
+static CURL *setup(const GwAdmin *a, const char *method, const char *path, const char *body, GwFetch *f) {
+   CURL *e = curl_easy_init();
+   f->url = xasprintf("%s%s", a->gateway, path);
+   f->gateway = xstrdup(a->gateway);
+   char *auth = xasprintf("Authorization: Bearer %s", a->token);
+   char *actor = xasprintf("X-Offramp-Actor: %s", a->actor);
+   f->h = curl_slist_append(NULL, auth);
+   f->h = curl_slist_append(f->h, "Content-Type: application/json");
+   f->h = curl_slist_append(f->h, actor);
+   free(auth);
+   free(actor);
+   curl_easy_setopt(e, CURLOPT_URL, f->url);
+   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+   curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->h);
+   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+   curl_easy_setopt(e, CURLOPT_WRITEDATA, &f->out);
+   curl_easy_setopt(e, CURLOPT_TIMEOUT, a->timeout_s);
+   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+   if (body)
+      curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+   f->e = e;
+   return e;
+}
+
+/* The answer of a finished transfer. */
+static json_t *answer(GwFetch *f, CURLcode rc, long *status, char **err) {
+   *status = 0;
+   curl_easy_getinfo(f->e, CURLINFO_RESPONSE_CODE, status);
+   if (rc != CURLE_OK) {
+      *err = xasprintf("cannot reach the gateway at %s: %s (is 'offramp gateway' running? see --gateway or "
+                       "$OFFRAMP_GATEWAY)", f->gateway, curl_easy_strerror(rc));
+      return NULL;
+   }
+   json_t *j = json_loadb(f->out.buf ? f->out.buf : "", f->out.len, 0, NULL);
+   if (!j)
+      *err = xasprintf("%s answered HTTP %ld with a body that is not JSON", f->url, *status);
+   return j;
+}
+
+static void release(GwFetch *f) {
+   if (f->multi) {
+      curl_multi_remove_handle(f->multi, f->e);
+      curl_multi_cleanup(f->multi);
+   }
+   curl_easy_cleanup(f->e);
+   curl_slist_free_all(f->h);
+   Sbuf_free(&f->out);
+   free(f->url);
+   free(f->gateway);
+}
+
+json_t *GwAdmin_call(const GwAdmin *a, const char *method, const char *path, const char *body, long *status,
+                     char **err) {
+   GwFetch f = { 0 };
+   CURLcode rc = curl_easy_perform(setup(a, method, path, body, &f));
+   json_t *j = answer(&f, rc, status, err);
+   release(&f);
+   return j;
+}
+
+const char *GwAdmin_error_message(const json_t *j) {
+   const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+   return m ? m : "(no message)";
+}
+
+static json_t *only_ok(json_t *j, long status, char **err) {
+   if (j && status != 200) {
+      *err = xasprintf("the gateway answered HTTP %ld: %s", status, GwAdmin_error_message(j));
+      json_decref(j);
+      return NULL;
+   }
+   return j;
+}
+
+json_t *GwAdmin_ok(const GwAdmin *a, const char *method, const char *path, const char *body, char **err) {
+   long status;
+   json_t *j = GwAdmin_call(a, method, path, body, &status, err);
+   return only_ok(j, status, err);
+}
+
+char *GwAdmin_escape(const char *s) {
+   char *e = curl_easy_escape(NULL, s, 0);
+   char *r = xstrdup(e);
+   curl_free(e);
+   return r;
+}
+
+GwFetch *GwFetch_start(const GwAdmin *a, const char *path) {
+   GwFetch *f = xcalloc(1, sizeof *f);
+   f->multi = curl_multi_init();
+   curl_multi_add_handle(f->multi, setup(a, "GET", path, NULL, f));
+   return f;
+}
+
+bool GwFetch_poll(GwFetch *f, json_t **out, char **err) {
+   int running = 0, left;
+   *out = NULL;
+   curl_multi_perform(f->multi, &running);
+   CURLMsg *m = curl_multi_info_read(f->multi, &left);
+   if (!m || m->msg != CURLMSG_DONE)
+      return false;
+   long status;
+   json_t *j = answer(f, m->data.result, &status, err);
+   *out = only_ok(j, status, err);
+   return true;
+}
+
+void GwFetch_free(GwFetch *f) {
+   if (!f)
+      return;
+   release(f);
+   free(f);
+}

@@ -1,0 +1,39 @@
+/* gwadmin.h - a client of the gateway's admin API (bearer token): blocking calls for the CLI and
+ * actions, and a non-blocking GET (libcurl multi) the console polls from its input loop. */
+#ifndef OFFRAMP_GWADMIN_H
+#define OFFRAMP_GWADMIN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct {
+   char *gateway;   /* base URL, no trailing slash */
+   char *token;
+   char *actor;     /* X-Offramp-Actor: who the gateway records for a change */
+   long timeout_s;
+} GwAdmin;
+
+/* gateway NULL: $OFFRAMP_GATEWAY, else http://127.0.0.1:8400; token_file NULL: $OFFRAMP_ADMIN_TOKEN.
+ * false with *err saying how to give the token. */
+bool GwAdmin_init(GwAdmin *a, const char *gateway, const char *token_file, char **err);
+void GwAdmin_clear(GwAdmin *a);
+
+/* One call; the decoded JSON answer (an error body too, see *status), or NULL with *err. */
+json_t *GwAdmin_call(const GwAdmin *a, const char *method, const char *path, const char *body, long *status,
+                     char **err);
+/* Like GwAdmin_call, but a non-200 answer is an error too: *err carries the gateway's message. */
+json_t *GwAdmin_ok(const GwAdmin *a, const char *method, const char *path, const char *body, char **err);
+/* The message of an OpenAI-style error body. */
+const char *GwAdmin_error_message(const json_t *j);
+/* URL-escaped copy of s. */
+char *GwAdmin_escape(const char *s);
+
+/* A GET that never blocks: start it, then poll until it reports done. */
+typedef struct GwFetch GwFetch;
+GwFetch *GwFetch_start(const GwAdmin *a, const char *path);
+/* Moves the transfer on without waiting. true when finished: *out is the JSON of a 200 answer,
+ * else NULL with *err. */
+bool GwFetch_poll(GwFetch *f, json_t **out, char **err);
+void GwFetch_free(GwFetch *f);
+
+#endif

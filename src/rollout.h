@@ -1,0 +1,146 @@
+/* rollout.h - progressive delivery of a task's candidate, in Argo Rollouts / Flagger words:
+ * step weights as data (5, 10, 20, 50, 100), an analysis every interval against triggers, a
+ * failure limit that aborts (all traffic back to the stable arm), inconclusive analysis that
+ * pauses for a human, promote / promote-full. Route changes go through the gateway's admin API,
+ * which records them (route_events: the one route history); the task's phase follows the route. */
+#ifndef OFFRAMP_ROLLOUT_H
+#define OFFRAMP_ROLLOUT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gwadmin.h"
+#include "phase.h"
+#include "route.h"
+#include "store.h"
+#include "task.h"
+
+#define ROLLOUT_MAX_STEPS 16
+
+typedef struct {
+   int steps[ROLLOUT_MAX_STEPS];   /* candidate share per step, ascending; 100 = cutover */
+   int n_steps;
+   double dwell_s;                 /* a step is held this long before the next (auto-promote, gate) */
+   double interval_s;              /* analysis interval */
+   int failure_limit;              /* failed checks at a step before the automatic rollback */
+   double max_error_rate;          /* candidate errors / candidate requests */
+   double min_agreement;           /* agreement on the compared sample; < 0: the task's bar */
+   double max_p95_ms;              /* candidate p95 latency; 0 = off */
+   double max_fallback_rate;       /* fallbacks / candidate requests */
+   long min_samples;               /* fewer candidate requests in an interval: inconclusive */
+   double hosting_cost;            /* USD per month for serving the candidate */
+} RolloutSettings;
+
+typedef struct {
+   int pos;                        /* -1 shadow (nothing served by the candidate), else a step index */
+   bool paused;
+   char pause_reason[200];
+   int failures;                   /* failed checks since the step was entered */
+   double step_since;              /* epoch seconds the step was entered; 0 unknown */
+   int held;                       /* highest step held for its dwell without a failed check; -1 none */
+} RolloutState;
+
+void RolloutSettings_default(RolloutSettings *s);
+/* "5,10,20,50,100": ascending whole percentages 1..100. */
+bool Rollout_parse_steps(const char *text, RolloutSettings *s, char **err);
+void Rollout_format_steps(const RolloutSettings *s, char *buf, size_t size);
+
+/* Settings and state of the task's rollout (defaults when it has none yet). */
+void Rollout_load(Store *st, long long task_id, RolloutSettings *s, RolloutState *state);
+bool Rollout_save(Store *st, long long task_id, const RolloutSettings *s, const RolloutState *state, char **err);
+
+/* The step a route is at (-1: passthrough or shadow) and the route a step means. */
+int Rollout_position(const RolloutSettings *s, RouteMode mode, double percent);
+void Rollout_target(const RolloutSettings *s, int pos, RouteMode *mode, double *percent);
+/* The highest step held for its dwell without a failed check, counting the current one. */
+int Rollout_held(const RolloutSettings *s, const RolloutState *state, double now);
+/* The canary gate: every step below 100 % held for its dwell without a failed check. */
+void Rollout_canary_gate(Store *st, const Task *t, GateCheck *c);
+
+/* ---- analysis ---- */
+typedef struct {
+   double requests, errors, agree_k, agree_n, fallbacks, p95_ms;
+} RolloutSample;
+
+/* The candidate arm's counters from a window of GET /admin/stats ({"arms":..., "agreement":...}). */
+void RolloutSample_from_window(const json_t *w, RolloutSample *s);
+/* Counters of now minus before; p95 is now's. */
+void RolloutSample_delta(const RolloutSample *now, const RolloutSample *before, RolloutSample *d);
+
+typedef enum { VERDICT_PASS, VERDICT_FAIL, VERDICT_INCONCLUSIVE } Verdict;
+extern const char *const Verdict_names[];
+
+typedef struct {
+   Verdict verdict;
+   char detail[400];
+} Analysis;
+
+/* Check an interval's sample against the triggers. A rate fails only when its 95 % interval lies
+ * wholly past the bar, so a small sample does not roll back on noise. */
+void Rollout_analyse(const RolloutSettings *s, double agreement_bar, const RolloutSample *d, Analysis *out);
+
+/* ---- actions ---- */
+typedef enum { ROLLOUT_STEP_UP, ROLLOUT_STEP_DOWN, ROLLOUT_ABORT, ROLLOUT_PROMOTE, ROLLOUT_PROMOTE_FULL,
+               ROLLOUT_PAUSE, ROLLOUT_RESUME } RolloutAction;
+bool RolloutAction_parse(const char *s, RolloutAction *a);
+const char *RolloutAction_name(RolloutAction a);
+
+typedef enum { ACT_OK, ACT_GATE, ACT_CONFIRM, ACT_ERROR } ActResult;
+
+typedef struct {
+   const char *reason;
+   bool force;        /* past a closed gate (said in the recorded reason) */
+   bool confirmed;    /* going to 100 % was confirmed */
+} RolloutOpts;
+
+/* Apply an action: checks the gates, sends the route change to the gateway, follows with the
+ * phase and the rollout state. *msg (always set, caller frees): what happened with the gateway's
+ * answer, or for ACT_GATE / ACT_CONFIRM the gate figures. */
+ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAction a, const RolloutOpts *o,
+                      char **msg);
+
+/* Change one cutover setting of the task's route on the gateway: "min_confidence" (0-1) or
+ * "verify_percent" (0-100). *msg: the gateway's answer, or why not. */
+bool Rollout_tune(const GwAdmin *gw, const char *task, const char *field, double value, char **msg);
+
+/* Figures shown before a change to 100 %: the shadow and canary gates. */
+char *Rollout_gate_figures(Store *st, const Task *t);
+
+/* ---- watch: one analysis round per interval ---- */
+typedef struct {
+   bool have_prev;
+   RolloutSample prev;
+   bool auto_promote;
+} RolloutWatch;
+
+/* One round: reads the route and the stats from the gateway, analyses the interval since the
+ * previous round (the first round only takes the baseline), records the check, counts failures,
+ * aborts at the failure limit, pauses when inconclusive, and with auto_promote takes the next
+ * step once the current one was held for its dwell. *msg: one line per thing that happened.
+ * false on an error (gateway unreachable, no route). */
+bool Rollout_watch_round(Store *st, const GwAdmin *gw, const char *task, RolloutWatch *w, char **msg);
+
+/* ---- operate: after cutover, from the captured exchanges ---- */
+typedef struct {
+   long long verified_k, verified_n;       /* last 24 h: candidate answers checked on the primary, agreeing */
+   long long verified_k_prev, verified_n_prev;   /* the 7 days before */
+   long long served, fallbacks;            /* last 24 h: answers meant for the candidate, and those fallen back */
+   long long served_prev, fallbacks_prev;
+   long long api_calls, calls;             /* last 24 h: answers that cost a frontier call, of all answers */
+   long long dataset_id, new_since_dataset;
+   char dataset_at[32];
+   double cost_before, cost_now, saving;   /* USD per month */
+   double breakeven_share;                 /* share of traffic on the candidate that pays for the hosting */
+   bool drift_agreement, drift_fallback;   /* past the rollout's bars */
+} OperateFigures;
+
+void Rollout_operate(Store *st, const Task *t, OperateFigures *f);
+
+/* ---- records ---- */
+/* Record an analysis result or a pause/resume (kind pass|fail|inconclusive|pause|resume). */
+bool Rollout_record(Store *st, long long task_id, const char *kind, int percent, const char *detail, char **err);
+/* The task's rollout log, oldest first: [{ts, kind, percent, actor, detail}]. */
+json_t *Rollout_log(Store *st, long long task_id, int limit);
+
+#endif
