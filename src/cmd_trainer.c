@@ -9,7 +9,7 @@
 #include "util.h"
 
 static const char usage[] =
-   "usage: offramp trainer [--listen HOST:PORT] [--dir DIR] [--max-upload MB]\n"
+   "usage: offramp trainer [--listen HOST:PORT] [--dir DIR] [--max-upload MB] [--epoch-pace MS]\n"
    "\n"
    "Run the built-in trainer: an OpenAI-shaped fine-tuning API that trains distill models\n"
    "(a CPU text classifier for label tasks) and serves them at /v1/chat/completions with\n"
@@ -21,6 +21,8 @@ static const char usage[] =
    "                      announced on stdout)\n"
    "  --dir DIR           state directory (default $XDG_DATA_HOME/offramp/trainer)\n"
    "  --max-upload MB     largest request body accepted (default 512)\n"
+   "  --epoch-pace MS     hold each training epoch at least MS milliseconds, so progress\n"
+   "                      can be watched (demos); default 0\n"
    "\n"
    "endpoints: POST /v1/files, GET /v1/files[/ID[/content]], POST|GET /v1/fine_tuning/jobs,\n"
    "GET /v1/fine_tuning/jobs/ID[/events|/checkpoints], POST /v1/fine_tuning/jobs/ID/cancel,\n"
@@ -41,11 +43,12 @@ int cmd_trainer(Cli *cli, int argc, char **argv) {
       { "listen", required_argument, NULL, 'l' },
       { "dir", required_argument, NULL, 'd' },
       { "max-upload", required_argument, NULL, 'm' },
+      { "epoch-pace", required_argument, NULL, 'p' },
       { 0 },
    };
    const char *listen = "127.0.0.1:8402";
    char *dir = NULL;
-   long max_mb = 512;
+   long max_mb = 512, pace = 0;
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       if (c == 'l')
@@ -54,6 +57,8 @@ int cmd_trainer(Cli *cli, int argc, char **argv) {
          dir = xstrdup(optarg);
       else if (c == 'm')
          max_mb = Cli_long("trainer", "--max-upload", optarg, 1, 16384);
+      else if (c == 'p')
+         pace = Cli_long("trainer", "--epoch-pace", optarg, 0, 60000);
       else
          return Cli_usage_error("trainer", "unknown option");
    }
@@ -66,7 +71,8 @@ int cmd_trainer(Cli *cli, int argc, char **argv) {
    char *host = xstrndup(listen, (size_t)(colon - listen));
    if (!dir)
       dir = default_dir();
-   TrainerOpts o = { .host = host, .port = (int)port, .dir = dir, .max_upload = (size_t)max_mb << 20 };
+   TrainerOpts o = { .host = host, .port = (int)port, .dir = dir, .max_upload = (size_t)max_mb << 20,
+                   .epoch_pace_ms = (int)pace };
    char *err = NULL;
    bool ok = Trainer_serve(&o, &err);
    if (!ok) {

@@ -52,6 +52,7 @@ typedef struct {
    bool stopping;
    char *dir;
    size_t max_upload;
+   int epoch_pace_ms;
    struct event_base *base;
 } Trainer;
 
@@ -710,6 +711,15 @@ static bool on_epoch(void *ctx, int epoch, int epochs_max, double train_loss, do
    job_save(p->t, p->j);
    bool go = !p->j->cancel && !p->t->stopping;
    pthread_mutex_unlock(&p->t->lock);
+   /* Paced training (--epoch-pace) lets a person watch the progress bar; a cancel or a
+    * shutdown still ends the wait within a slice. */
+   for (int waited = 0; go && waited < p->t->epoch_pace_ms; waited += 20) {
+      struct timespec slice = { 0, 20 * 1000 * 1000 };
+      nanosleep(&slice, NULL);
+      pthread_mutex_lock(&p->t->lock);
+      go = !p->j->cancel && !p->t->stopping;
+      pthread_mutex_unlock(&p->t->lock);
+   }
    return go;
 }
 
@@ -1022,7 +1032,8 @@ bool Trainer_serve(const TrainerOpts *o, char **err) {
       *err = xstrdup("libevent has no pthreads support (install libevent-dev with libevent_pthreads)");
       return false;
    }
-   Trainer t = { .dir = xstrdup(o->dir), .max_upload = o->max_upload, .files = json_object() };
+   Trainer t = { .dir = xstrdup(o->dir), .max_upload = o->max_upload, .epoch_pace_ms = o->epoch_pace_ms,
+                .files = json_object() };
    pthread_mutex_init(&t.lock, NULL);
    pthread_cond_init(&t.wake, NULL);
    reload(&t);

@@ -15,6 +15,7 @@ typedef struct {
    int port;                /* 0 picks a free port; the chosen one is announced on stdout */
    const char *dir;         /* state directory: files/, jobs/, models/ */
    size_t max_upload;       /* largest accepted request body, bytes */
+   int epoch_pace_ms;       /* hold each epoch at least this long (0: as fast as it trains) */
 } TrainerOpts;
 
 /*

@@ -90,7 +90,11 @@ for i in 1 2 3 4 5; do
    curl -s -N -d "$SREQ" -o "$WORK/drain$i" -w '%{http_code}' "$GW/v1/chat/completions" > "$WORK/drain$i.code" &
    CURLS="$CURLS $!"
 done
-sleep 0.2
+# Signal only once all five are in flight (a fixed sleep raced a loaded machine).
+for i in $(seq 1 100); do
+   [ "$(curl -s "$GW/metrics" | awk '/^offramp_inflight / {print $2}')" = 5 ] && break
+   sleep 0.05
+done
 kill -TERM "$GW_PID"
 wait "$GW_PID"
 tap $? "gateway exits 0 after draining"

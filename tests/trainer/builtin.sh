@@ -33,7 +33,8 @@ printf '{"prompt":"hello","completion":"billing"}\n' > legacy.jsonl
 awk '{ sub(/"content":"(billing|shipping|account)"/, "\"content\":\"Thank you for writing in: " NR " our team looked at the ticket and will reply within a day\""); print }' \
    train.jsonl > freetext.jsonl
 
-serve tr "$OFFRAMP" trainer --listen 127.0.0.1:0 --dir "$TMP/state" || { echo "1..0 # SKIP trainer did not start"; exit 0; }
+# Epochs paced at 100 ms: the cancel test below must reach a job that is still running.
+serve tr "$OFFRAMP" trainer --listen 127.0.0.1:0 --dir "$TMP/state" --epoch-pace 100 || { echo "1..0 # SKIP trainer did not start"; exit 0; }
 U=http://127.0.0.1:$tr_PORT/v1
 
 # probe METHOD PATH ARGS...: sets CODE (first line) and V (the --get values, one a line).
