@@ -2,8 +2,10 @@
 #include "config.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ftclient.h"
 #include "util.h"
@@ -39,6 +41,11 @@ static json_t *request(const FtBackend *b, const char *method, const char *path,
                           "'offramp backend add %s ... --key-env VAR')", b->name, b->key_env, b->name);
          return NULL;
       }
+   }
+   /* curl reports an unreadable upload only as "read function returned funny value". */
+   if (upload && access(upload, R_OK) != 0) {
+      *err = xasprintf("cannot read %s to upload to backend %s: %s", upload, b->name, strerror(errno));
+      return NULL;
    }
    size_t blen = strlen(b->base_url);
    char *url = xasprintf("%.*s%s", (int)(blen && b->base_url[blen - 1] == '/' ? blen - 1 : blen), b->base_url, path);
