@@ -609,7 +609,7 @@ long long Eval_run(Store *st, const char *task, const EvalOpts *o, bool *complet
    o = &oo;
    if (!oo.candidate && !(oo.candidate = picked)) {
       *err = xasprintf("%s has no candidate: pass --candidate BACKEND:MODEL (or URL|MODEL), or pick an experiment "
-                       "(offramp train pick)", t.name);
+                       "(offramp job pick ID)", t.name);
       goto out;
    }
    if (!Eval_endpoint(st, o->candidate, &cand, err) || (o->reference && !Eval_endpoint(st, o->reference, &ref, err)))
