@@ -27,6 +27,8 @@ const Command Commands[] = {
    { "trainer", cmd_trainer, "run the built-in trainer: fine-tuning API and model server for label tasks" },
    { "gateway", cmd_gateway, "run the OpenAI-compatible gateway: capture, shadow, canary, cutover" },
    { "route", cmd_route, "show and change a task's route on a running gateway" },
+   { "replay", cmd_replay, "send logged requests through a gateway at a steady rate" },
+   { "replay-server", cmd_replay_server, "serve recorded responses as an OpenAI-compatible API (offline)" },
    { "console", cmd_console, "open the console (the default without a subcommand)" },
    { "demo", cmd_demo, "open the console on a self-contained demo workspace" },
 };
