@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -37,9 +38,11 @@ static const char usage[] =
    "  --json FILE               start from this route JSON instead of the current one\n"
    "\n"
    "common options:\n"
-   "  --gateway URL             the gateway (default $OFFRAMP_GATEWAY, else\n"
+   "  --gateway URL             the gateway (default $OFFRAMP_GATEWAY, else the\n"
+   "                            workspace's setting gateway.url, else\n"
    "                            http://127.0.0.1:8400)\n"
-   "  --admin-token-file FILE   admin token (default $OFFRAMP_ADMIN_TOKEN)\n"
+   "  --admin-token-file FILE   admin token (default $OFFRAMP_ADMIN_TOKEN, else the file\n"
+   "                            in the workspace's setting gateway.admin_token_file)\n"
    "  --reason TEXT             why, for the audit trail\n"
    "  -h, --help                this help\n";
 
@@ -175,6 +178,20 @@ static int show(Admin *a, const char *task, bool as_json) {
    return EXIT_OK;
 }
 
+/* The gateway URL and admin token file the workspace records (settings gateway.url and
+ * gateway.admin_token_file), when the workspace exists. */
+static void workspace_gateway(Cli *cli, char **url, char **token_file) {
+   char *path = Store_default_path(cli->workspace), *err = NULL;
+   Store *st = access(path, F_OK) == 0 ? Store_open(path, 0, &err) : NULL;
+   if (st) {
+      *url = Store_setting(st, "gateway.url", NULL);
+      *token_file = Store_setting(st, "gateway.admin_token_file", NULL);
+      Store_close(st);
+   }
+   free(err);
+   free(path);
+}
+
 static char *read_token(const char *file) {
    if (!file) {
       const char *env = getenv("OFFRAMP_ADMIN_TOKEN");
@@ -254,7 +271,6 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       { "json", optional_argument, NULL, O_JSONIN },
       { 0 },
    };
-   (void)cli;
    Admin a = { .gateway = getenv("OFFRAMP_GATEWAY") };
    const char *token_file = NULL, *reason = NULL, *json_in = NULL;
    bool json_out = false;
@@ -326,13 +342,20 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       json_decref(changes);
       return Cli_usage_error("route", "%s needs a TASK", action);
    }
+   /* Then what the workspace says (offramp demo records its gateway there), then the default. */
+   char *ws_gateway = NULL, *ws_token_file = NULL;
+   workspace_gateway(cli, &ws_gateway, &ws_token_file);
    if (!a.gateway || !*a.gateway)
-      a.gateway = "http://127.0.0.1:8400";
+      a.gateway = ws_gateway ? ws_gateway : "http://127.0.0.1:8400";
+   if (!token_file && !getenv("OFFRAMP_ADMIN_TOKEN"))
+      token_file = ws_token_file;
    a.token = read_token(token_file);
    if (!a.token || !*a.token) {
       fprintf(stderr, "offramp route: no admin token: pass --admin-token-file FILE or set OFFRAMP_ADMIN_TOKEN "
                       "(the same token the gateway was started with)\n");
       free(a.token);
+      free(ws_gateway);
+      free(ws_token_file);
       json_decref(changes);
       return EXIT_USAGE;
    }
@@ -398,5 +421,7 @@ int cmd_route(Cli *cli, int argc, char **argv) {
    curl_global_cleanup();
    json_decref(changes);
    free(a.token);
+   free(ws_gateway);
+   free(ws_token_file);
    return rc;
 }

@@ -38,6 +38,7 @@ static struct {
    int *pending;      /* keys parsed from the current script line */
    int npending, ipending;
    SCREEN *screen;
+   DemoEnv *demo;     /* the demo's services, or NULL */
 } con;
 
 Store *Console_store(void) {
@@ -555,9 +556,20 @@ static void handle_key(int key) {
       con.quit = true;
 }
 
+static int run(Store *st, const char *start_view, DemoEnv *demo);
+
+int Console_run_demo(Store *st, DemoEnv *env) {
+   return run(st, "audit", env);
+}
+
 int Console_run(Store *st, const char *start_view) {
+   return run(st, start_view, NULL);
+}
+
+static int run(Store *st, const char *start_view, DemoEnv *demo) {
    memset(&con, 0, sizeof con);
    con.st = st;
+   con.demo = demo;
    Keys_init();
    const char *script = getenv("OFFRAMP_SCRIPT");
    if (script && *script) {
@@ -591,6 +603,8 @@ int Console_run(Store *st, const char *start_view) {
    Console_open_view(&inventory_ops, NULL, NULL);
    if (start_view && str_eq(start_view, "help"))
       Console_open_view(&help_ops, NULL, NULL);
+   else if (start_view && str_eq(start_view, "audit"))
+      Console_open_view(&audit_ops, NULL, NULL);
    while (!con.quit) {
       draw_all();
       int key = next_key();
