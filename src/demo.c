@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dataset.h"
@@ -301,7 +302,45 @@ static const char *port_of(const Service *s) {
    return p ? p + 1 : "-";
 }
 
-void Demo_status(DemoEnv *env, char *buf, size_t size) {
+/* " · route canary 10 % · last min: primary N, candidate N, fallback N (x %)" */
+static void route_status(Store *st, char *buf, size_t size) {
+   char *mode = NULL;
+   double percent = 0;
+   sqlite3_stmt *s = Store_prepare(st, "SELECT json_extract(route, '$.mode'), json_extract(route, '$.percent') "
+                                       "FROM routes WHERE task = ?1");
+   sqlite3_bind_text(s, 1, DEMO_TASK, -1, SQLITE_STATIC);
+   if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0)) {
+      mode = xstrdup((const char *)sqlite3_column_text(s, 0));
+      percent = sqlite3_column_double(s, 1);
+   }
+   sqlite3_finalize(s);
+   int n = snprintf(buf, size, " · route %s", mode ? mode : "passthrough");
+   if (mode && str_eq(mode, "canary") && n > 0 && (size_t)n < size)
+      n += snprintf(buf + n, size - (size_t)n, " %g %%", percent);
+   free(mode);
+   time_t since = time(NULL) - 60;
+   struct tm tm;
+   char iso[32];
+   strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S", gmtime_r(&since, &tm));
+   long long arm[3] = { 0, 0, 0 };
+   s = Store_prepare(st, "SELECT e.arm, count(*) FROM exchanges e JOIN tasks t ON t.id = e.task_id "
+                         "WHERE t.name = ?1 AND e.ts >= ?2 GROUP BY e.arm");
+   sqlite3_bind_text(s, 1, DEMO_TASK, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 2, iso, -1, SQLITE_STATIC);
+   while (sqlite3_step(s) == SQLITE_ROW) {
+      const char *a = (const char *)sqlite3_column_text(s, 0);
+      int i = str_eq(a, "primary") ? 0 : str_eq(a, "candidate") ? 1 : str_eq(a, "fallback") ? 2 : -1;
+      if (i >= 0)
+         arm[i] = sqlite3_column_int64(s, 1);
+   }
+   sqlite3_finalize(s);
+   long long total = arm[0] + arm[1] + arm[2];
+   if (total && n > 0 && (size_t)n < size)
+      snprintf(buf + n, size - (size_t)n, " · last min: primary %lld, candidate %lld, fallback %lld (%.1f %%)", arm[0],
+               arm[1], arm[2], 100.0 * (double)arm[2] / (double)(arm[1] + arm[2] ? arm[1] + arm[2] : 1));
+}
+
+void Demo_status(DemoEnv *env, Store *st, char *buf, size_t size) {
    Service *sv[3] = { &env->frontier, &env->trainer, &env->gateway };
    static const char *const label[3] = { "frontier (replay)", "trainer", "gateway" };
    size_t n = 0;
@@ -316,6 +355,9 @@ void Demo_status(DemoEnv *env, char *buf, size_t size) {
          snprintf(buf + n, size - n, " · replay %g req/s", env->replay_rate);
       else
          snprintf(buf + n, size - n, " · replay off");
+      n = strlen(buf);
+      if (st && n < size)
+         route_status(st, buf + n, size - n);
    }
 }
 

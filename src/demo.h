@@ -12,6 +12,9 @@
 
 /* The task the demo migrates. */
 #define DEMO_TASK "content-classification"
+/* The accuracy the demo's cutover threshold keeps (offramp eval --bar): the candidate answers
+ * what it is sure of, the API the rest, so the fallback rate shows. */
+#define DEMO_FALLBACK_BAR "0.94"
 
 /* Where the demo workspace lives unless -w is given: beside the user's, never it. */
 char *Demo_default_path(void);
@@ -48,8 +51,9 @@ bool Demo_replay_start(DemoEnv *env, const char *workspace, double rate, char **
 void Demo_replay_stop(DemoEnv *env);
 /* Stops every service and reaps it. */
 void Demo_stop(DemoEnv *env);
-/* One line: each service, its port, and whether it runs. */
-void Demo_status(DemoEnv *env, char *buf, size_t size);
+/* One line: each service, its port, and whether it runs; the demo task's route and, over the
+ * last minute of its traffic, who answered and the fallback rate. */
+void Demo_status(DemoEnv *env, Store *st, char *buf, size_t size);
 
 /* The commands of the demo's rollout steps, as "offramp" arguments (NULL-terminated, caller
  * frees with Demo_free_args): the one place that says how the demo drives the gateway. */

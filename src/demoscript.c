@@ -29,7 +29,7 @@ void DemoScriptParams_defaults(DemoScriptParams *p) {
    p->canary_requests = 200;
    p->cutover_requests = 300;
    p->rate = 100;
-   p->fallback_bar = 0.94;
+   p->fallback_bar = atof(DEMO_FALLBACK_BAR);
 }
 
 typedef struct {

@@ -13,7 +13,7 @@ typedef struct {
    long canary_requests;      /* per canary step (default 200) */
    long cutover_requests;     /* at 100 % (default 300) */
    double rate;               /* requests per second of the replays (default 100) */
-   double fallback_bar;       /* accuracy the cutover's confidence threshold must keep (0.94) */
+   double fallback_bar;       /* accuracy the cutover's confidence threshold must keep (DEMO_FALLBACK_BAR) */
 } DemoScriptParams;
 
 void DemoScriptParams_defaults(DemoScriptParams *p);

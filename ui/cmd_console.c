@@ -95,7 +95,7 @@ int cmd_demo(Cli *cli, int argc, char **argv) {
       rc = EXIT_ERROR;
    } else if (script) {
       char status[256];
-      Demo_status(&env, status, sizeof status);
+      Demo_status(&env, NULL, status, sizeof status);
       printf("offramp demo --script: workspace %s\nsetup      %.1f s: %s\n", path, mono_seconds() - t0, status);
       fflush(stdout);
       DemoScriptParams sp;
