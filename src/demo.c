@@ -302,7 +302,7 @@ static const char *port_of(const Service *s) {
    return p ? p + 1 : "-";
 }
 
-/* " · route canary 10 % · last min: primary N, candidate N, fallback N (x %)" */
+/* "route canary 10 % · last min: primary N, candidate N, fallback N (x %)" */
 static void route_status(Store *st, char *buf, size_t size) {
    char *mode = NULL;
    double percent = 0;
@@ -314,7 +314,7 @@ static void route_status(Store *st, char *buf, size_t size) {
       percent = sqlite3_column_double(s, 1);
    }
    sqlite3_finalize(s);
-   int n = snprintf(buf, size, " · route %s", mode ? mode : "passthrough");
+   int n = snprintf(buf, size, "route %s", mode ? mode : "passthrough");
    if (mode && str_eq(mode, "canary") && n > 0 && (size_t)n < size)
       n += snprintf(buf + n, size - (size_t)n, " %g %%", percent);
    free(mode);
@@ -335,19 +335,26 @@ static void route_status(Store *st, char *buf, size_t size) {
    }
    sqlite3_finalize(s);
    long long total = arm[0] + arm[1] + arm[2];
-   if (total && n > 0 && (size_t)n < size)
+   if (total && !arm[1] && !arm[2] && n > 0 && (size_t)n < size)
+      snprintf(buf + n, size - (size_t)n, " · last min: primary %lld", arm[0]);
+   else if (total && n > 0 && (size_t)n < size)
       snprintf(buf + n, size - (size_t)n, " · last min: primary %lld, candidate %lld, fallback %lld (%.1f %%)", arm[0],
                arm[1], arm[2], 100.0 * (double)arm[2] / (double)(arm[1] + arm[2] ? arm[1] + arm[2] : 1));
 }
 
 void Demo_status(DemoEnv *env, Store *st, char *buf, size_t size) {
+   /* The route and its traffic first: they change; the ports do not. */
+   size_t n = 0;
+   buf[0] = '\0';
+   if (st)
+      route_status(st, buf, size);
+   n = strlen(buf);
    Service *sv[3] = { &env->frontier, &env->trainer, &env->gateway };
    static const char *const label[3] = { "frontier (replay)", "trainer", "gateway" };
-   size_t n = 0;
    for (int i = 0; i < 3 && n < size; i++) {
       char port[16];
       snprintf(port, sizeof port, "%.*s", (int)strcspn(port_of(sv[i]), "/"), port_of(sv[i]));
-      n += (size_t)snprintf(buf + n, size - n, "%s%s :%s%s", i ? " · " : "", label[i], port,
+      n += (size_t)snprintf(buf + n, size - n, "%s%s :%s%s", n ? " · " : "", label[i], port,
                             Service_running(sv[i], NULL) ? "" : " DOWN");
    }
    if (n < size) {
@@ -355,9 +362,6 @@ void Demo_status(DemoEnv *env, Store *st, char *buf, size_t size) {
          snprintf(buf + n, size - n, " · replay %g req/s", env->replay_rate);
       else
          snprintf(buf + n, size - n, " · replay off");
-      n = strlen(buf);
-      if (st && n < size)
-         route_status(st, buf + n, size - n);
    }
 }
 

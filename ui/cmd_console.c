@@ -32,7 +32,7 @@ int cmd_console(Cli *cli, int argc, char **argv) {
 }
 
 static const char demo_usage[] =
-   "usage: offramp [-w FILE] demo [--reset] [--no-console] [--script] [--scale X]\n"
+   "usage: offramp [-w FILE] demo [--reset] [--no-console [--no-logs]] [--script] [--scale X]\n"
    "\n"
    "The whole migration on one machine, offline: a demo workspace (default\n"
    "$XDG_DATA_HOME/offramp/demo.db, never your own) seeded with five touchpoints shaped\n"
@@ -49,6 +49,7 @@ static const char demo_usage[] =
    "\n"
    "  --reset        start the demo workspace afresh (deletes it and its data directory)\n"
    "  --no-console   set the workspace up and print its path; start no services\n"
+   "  --no-logs      with --no-console: the five touchpoints only, no generated logs\n"
    "  --script       run the path headless and print each phase's figures: audit table,\n"
    "                 dataset, training, evaluation, shadow agreement, canary, cutover\n"
    "                 fallbacks (exit 0 when every phase got through, 3 when a gate refused)\n"
@@ -57,7 +58,7 @@ static const char demo_usage[] =
 int cmd_demo(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, demo_usage))
       return EXIT_OK;
-   bool reset = false, console = true, script = false;
+   bool reset = false, console = true, script = false, logs = true;
    DemoParams dp;
    DemoParams_defaults(&dp);
    for (int i = 1; i < argc; i++) {
@@ -65,6 +66,8 @@ int cmd_demo(Cli *cli, int argc, char **argv) {
          reset = true;
       } else if (str_eq(argv[i], "--no-console")) {
          console = false;
+      } else if (str_eq(argv[i], "--no-logs")) {
+         logs = false;
       } else if (str_eq(argv[i], "--script")) {
          script = true;
       } else if (str_eq(argv[i], "--scale") && i + 1 < argc) {
@@ -74,6 +77,8 @@ int cmd_demo(Cli *cli, int argc, char **argv) {
          return Cli_usage_error("demo", "unknown argument '%s'", argv[i]);
       }
    }
+   if (!logs && (console || script))
+      return Cli_usage_error("demo", "--no-logs goes with --no-console (the console and --script need the logs)");
    char *path = cli->workspace ? xstrdup(cli->workspace) : Demo_default_path();
    char *err = NULL;
    if (reset && !Demo_reset(path, &err)) {
@@ -87,7 +92,7 @@ int cmd_demo(Cli *cli, int argc, char **argv) {
    double t0 = mono_seconds();
    int rc = EXIT_OK;
    DemoEnv env = { 0 };
-   if (!Demo_populate(st, &dp, script || !console ? stdout : stderr, &err)) {
+   if (!logs ? !Demo_seed(st, &err) : !Demo_populate(st, &dp, script || !console ? stdout : stderr, &err)) {
       rc = EXIT_ERROR;
    } else if (!console && !script) {
       printf("demo workspace ready: %s\n", path);

@@ -434,6 +434,7 @@ static const struct {
    { "save-display", "FILE", "write the screen as text to FILE" },
    { "resize", "COLSxLINES", "resize the screen (headless mode)" },
    { "wait", "SECONDS", "follow the view's background work until done or SECONDS pass" },
+   { "sleep", "SECONDS", "let SECONDS pass, refreshing live figures (scripts)" },
    { "eval", "[TASK]", "evaluate the task's picked candidate in the background" },
    { "shadow", "", "demo: route the task in shadow to its candidate" },
    { "canary", "PERCENT", "demo: route PERCENT of the task's traffic to the candidate" },
@@ -551,6 +552,16 @@ int Console_command(const char *input) {
             Console_message("%s", err);
          free(err);
          top->ops->open(top);
+      }
+   } else if (str_eq(cmd, "sleep")) {
+      double limit, start = mono_seconds();
+      if (!parse_double(arg, &limit) || limit <= 0 || limit > 3600) {
+         Console_message("sleep: '%s' is not a number of seconds", arg);
+      } else {
+         while (mono_seconds() - start < limit) {
+            usleep(100000);
+            tick();
+         }
       }
    } else if (str_eq(cmd, "eval")) {
       const char *task = *arg ? arg : tv ? tv->arg : NULL;
