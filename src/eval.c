@@ -129,6 +129,10 @@ static char *dataset_test_path(Store *st, long long task_id, const char *dataset
    if (found && Dataset_get(st, &t, id, &d, err)) {
       path = xasprintf("%s/test.jsonl", d.dir);
       Dataset_clear(&d);
+   } else if (found) {
+      char *why = *err;
+      *err = xasprintf("%s, or pass --test-file test.jsonl", why);
+      free(why);
    }
    Task_clear(&t);
    return path;
