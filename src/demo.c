@@ -239,6 +239,16 @@ bool Demo_start(Store *st, const DemoParams *p, DemoEnv *env, char **err) {
    if (!start(&env->trainer, "trainer", env->dir, true, err,
               (const char *const[]){ "trainer", "--listen", "127.0.0.1:0", "--dir", trainer_dir, NULL }))
       goto done;
+   /* A reused demo: the route the gateway loads still names the last run's trainer port. */
+   sqlite3_stmt *rs = Store_prepare(st, "UPDATE routes SET route = json_set(route, '$.candidate.url', ?1) "
+                                        "WHERE json_extract(route, '$.candidate.url') LIKE 'http://127.0.0.1:%'");
+   sqlite3_bind_text(rs, 1, env->trainer.url, -1, SQLITE_STATIC);
+   bool moved = sqlite3_step(rs) == SQLITE_DONE;
+   sqlite3_finalize(rs);
+   if (!moved) {
+      *err = Store_errmsg(st, "pointing the demo's routes at the trainer");
+      goto done;
+   }
    if (!start(&env->gateway, "gateway", env->dir, true, err,
               (const char *const[]){ "-w", path, "gateway", "--listen", "127.0.0.1:0", "--upstream", env->frontier.url,
                                      "--admin-token-file", token, NULL }))

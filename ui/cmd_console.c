@@ -50,7 +50,8 @@ static const char demo_usage[] =
    "  --reset        start the demo workspace afresh (deletes it and its data directory)\n"
    "  --no-console   set the workspace up and print its path; start no services\n"
    "  --no-logs      with --no-console: the five touchpoints only, no generated logs\n"
-   "  --script       run the path headless and print each phase's figures: audit table,\n"
+   "  --script       run the path headless, from a fresh workspace (default demo-script.db\n"
+   "                 beside demo.db), and print each phase's figures: audit table,\n"
    "                 dataset, training, evaluation, shadow agreement, canary, cutover\n"
    "                 fallbacks (exit 0 when every phase got through, 3 when a gate refused)\n"
    "  --scale X      volume of the generated logs (default 0.1; 1 = the demo app's)\n";
@@ -80,6 +81,13 @@ int cmd_demo(Cli *cli, int argc, char **argv) {
    if (!logs && (console || script))
       return Cli_usage_error("demo", "--no-logs goes with --no-console (the console and --script need the logs)");
    char *path = cli->workspace ? xstrdup(cli->workspace) : Demo_default_path();
+   if (script && !cli->workspace) {
+      /* The script starts afresh every time: on its own workspace, never the demo you walk. */
+      char *dot = strrchr(path, '.'), *p = xasprintf("%.*s-script.db", (int)(dot - path), path);
+      free(path);
+      path = p;
+   }
+   reset = reset || script;
    char *err = NULL;
    if (reset && !Demo_reset(path, &err)) {
       fprintf(stderr, "offramp demo: %s\n", err);
