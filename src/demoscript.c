@@ -321,7 +321,7 @@ static bool phase_shadow(Run *r) {
                                   r->t.id);
    ReplayStats s;
    bool ok = replay(r, r->p->shadow_requests, &s);
-   long primary = s.arms[0], ok_n = s.ok;
+   long primary = s.arms[0], ok_n = s.ok, errors = s.errors;
    ReplayStats_free(&s);
    if (!ok)
       return false;
@@ -330,8 +330,8 @@ static bool phase_shadow(Run *r) {
    if (!st)
       return false;
    const json_t *ag = json_object_get(st, "agreement");
-   fprintf(r->out, "5 shadow   route shadow; %ld requests replayed at %.0f req/s: %ld ok, %ld answered by the primary\n",
-           r->p->shadow_requests, r->p->rate, ok_n, primary);
+   fprintf(r->out, "5 shadow   route shadow; %ld requests replayed at %.0f req/s: %ld ok, %ld errors (as logged), "
+           "%ld answered by the primary\n", r->p->shadow_requests, r->p->rate, ok_n, errors, primary);
    fprintf(r->out, "           agreement %.1f %% (95 %% CI %.1f-%.1f, n=%lld); %lld comparisons in the workspace\n",
            100 * json_real_value(json_object_get(ag, "rate")), 100 * json_real_value(json_object_get(ag, "lo95")),
            100 * json_real_value(json_object_get(ag, "hi95")), jint(ag, "n", NULL, NULL), n);

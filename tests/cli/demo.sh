@@ -60,7 +60,7 @@ equals "task is in canary (the canary gate is the rollout's)" "$(sql "SELECT pha
 
 c10=$(field "canary 10 %" 's/.*candidate answered \([0-9]*\) .*/\1/p')
 c50=$(field "canary 50 %" 's/.*candidate answered \([0-9]*\) .*/\1/p')
-in_band "${c10:-0}" 5 40 && ok "canary 10 %: candidate answered $c10 of 200" || not_ok "canary 10 %" "$c10"
+in_band "${c10:-0}" 3 45 && ok "canary 10 %: candidate answered $c10 of 200" || not_ok "canary 10 %" "$c10"
 in_band "${c50:-0}" 70 130 && ok "canary 50 %: candidate answered $c50 of 200" || not_ok "canary 50 %" "$c50"
 
 sent=$(field "7 cutover" 's/.*, \([0-9]*\) sent to the candidate.*/\1/p')
