@@ -324,7 +324,7 @@ int cmd_rollout(Cli *cli, int argc, char **argv) {
       rc = EXIT_OK;
       goto out;
    }
-   if (!GwAdmin_init(&gw, gateway, token_file, &err)) {
+   if (!GwAdmin_init(&gw, st, gateway, token_file, &err)) {
       fprintf(stderr, "offramp rollout: %s\n", err);
       rc = EXIT_USAGE;
       goto out;

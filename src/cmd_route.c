@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "gwadmin.h"
@@ -37,9 +38,11 @@ static const char usage[] =
    "  --json FILE               start from this route JSON instead of the current one\n"
    "\n"
    "common options:\n"
-   "  --gateway URL             the gateway (default $OFFRAMP_GATEWAY, else\n"
+   "  --gateway URL             the gateway (default $OFFRAMP_GATEWAY, else the\n"
+   "                            workspace's setting gateway.url, else\n"
    "                            http://127.0.0.1:8400)\n"
-   "  --admin-token-file FILE   admin token (default $OFFRAMP_ADMIN_TOKEN)\n"
+   "  --admin-token-file FILE   admin token (default $OFFRAMP_ADMIN_TOKEN, else the file\n"
+   "                            in the workspace's setting gateway.admin_token_file)\n"
    "  --reason TEXT             why, for the audit trail\n"
    "  -h, --help                this help\n";
 
@@ -188,7 +191,6 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       { "json", optional_argument, NULL, O_JSONIN },
       { 0 },
    };
-   (void)cli;
    GwAdmin a;
    const char *gateway = NULL, *token_file = NULL, *reason = NULL, *json_in = NULL;
    bool json_out = false;
@@ -261,7 +263,15 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       return Cli_usage_error("route", "%s needs a TASK", action);
    }
    char *err = NULL;
-   if (!GwAdmin_init(&a, gateway, token_file, &err)) {
+   /* The workspace, when there is one, may say where its gateway is (offramp demo records it). */
+   char *ws_path = Store_default_path(cli->workspace);
+   Store *st = access(ws_path, F_OK) == 0 ? Store_open(ws_path, 0, &err) : NULL;
+   free(ws_path);
+   free(err);
+   err = NULL;
+   bool ready = GwAdmin_init(&a, st, gateway, token_file, &err);
+   Store_close(st);
+   if (!ready) {
       fprintf(stderr, "offramp route: %s\n", err);
       free(err);
       json_decref(changes);

@@ -1199,7 +1199,10 @@ static void read_row(sqlite3_stmt *s, const char *datadir, Dataset *d) {
    d->until = col_dup(s, 5);
    d->rows_train = sqlite3_column_int64(s, 6);
    d->rows_test = sqlite3_column_int64(s, 7);
-   d->dir = xasprintf("%s/%s", datadir, (const char *)sqlite3_column_text(s, 8));
+   /* Relative to the data directory, so a workspace can be moved with its .data; an absolute
+    * dir (registered by hand) is taken as is. */
+   const char *dir = (const char *)sqlite3_column_text(s, 8);
+   d->dir = dir[0] == '/' ? xstrdup(dir) : xasprintf("%s/%s", datadir, dir);
    d->train_sha256 = col_dup(s, 9);
    d->test_sha256 = col_dup(s, 10);
    d->report_sha256 = col_dup(s, 11);

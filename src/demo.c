@@ -1,9 +1,22 @@
-/* demo.c - seed a demo workspace with five touchpoints shaped like seed 001's audit table. */
+/* demo.c - the demo: a workspace seeded with five touchpoints shaped like seed 001's audit
+ * table and two weeks of their logs, and its services on loopback. */
 #include "config.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "dataset.h"
 #include "demo.h"
+#include "demologs.h"
+#include "eval.h"
+#include "experiment.h"
+#include "importer.h"
+#include "runbook.h"
 #include "task.h"
 #include "util.h"
 
@@ -21,7 +34,9 @@ static const char *const demo_tasks[][32] = {
      "provider", "openai", "model", "gpt-4o-mini", "volume", "135000", "cost", "270",
      "input-format", "ticket text, 1-3 paragraphs", "output-format", "one label of 8",
      "quality", "90%+ accuracy", "criticality", "high", "data", "18 months of classified tickets in the CRM",
-     "examples", "18000", "kind", "label", NULL },
+     "examples", "18000", "kind", "label",
+     /* "90%+ accuracy" against the logged answers, and a shadow bar a few hundred comparisons can show */
+     "eval-margin", "8", "agreement-bar", "0.88", "min-comparisons", "300", NULL },
    { "chat-responses", "description", "Answer customer questions in the support chat",
      "provider", "openai", "model", "gpt-4o", "volume", "240000", "cost", "1920",
      "input-format", "multi-turn conversation", "output-format", "free text",
@@ -61,6 +76,36 @@ static const TaskField *field(const char *option) {
    die(70, "demo: unknown field %s", option);
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+   (void)sb;
+   (void)flag;
+   (void)ftw;
+   return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+bool Demo_reset(const char *path, char **err) {
+   size_t n = strlen(path);
+   if (n > 3 && str_eq(path + n - 3, ".db"))
+      n -= 3;
+   char *data = xasprintf("%.*s.data", (int)n, path);
+   static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+   bool ok = true;
+   for (size_t i = 0; i < ARRAY_SIZE(suffix) && ok; i++) {
+      char *f = xasprintf("%s%s", path, suffix[i]);
+      if (unlink(f) != 0 && errno != ENOENT) {
+         *err = xasprintf("cannot delete %s: %s", f, strerror(errno));
+         ok = false;
+      }
+      free(f);
+   }
+   if (ok && access(data, F_OK) == 0 && nftw(data, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+      *err = xasprintf("cannot delete %s: %s", data, strerror(errno));
+      ok = false;
+   }
+   free(data);
+   return ok;
+}
+
 bool Demo_seed(Store *st, char **err) {
    if (Store_count(st, "SELECT count(*) FROM tasks", 0) > 0)
       return true;
@@ -81,4 +126,321 @@ bool Demo_seed(Store *st, char **err) {
          return false;
    }
    return true;
+}
+
+/* ---- the demo's logs and services ---------------------------------------------------------- */
+
+void DemoParams_defaults(DemoParams *p) {
+   p->scale = 0.1;
+   p->days = 14;
+   p->frontier_latency_ms = 400;
+}
+
+static char *demo_dir(Store *st) {
+   char *data = Dataset_data_dir(st), *dir = xasprintf("%s/demo", data);
+   free(data);
+   return dir;
+}
+
+bool Demo_populate(Store *st, const DemoParams *p, FILE *log, char **err) {
+   if (!Demo_seed(st, err))
+      return false;
+   if (Store_count(st, "SELECT count(*) FROM exchanges", 0) > 0)
+      return true;
+   char *dir = demo_dir(st), *path = xasprintf("%s/demo-logs.jsonl", dir);
+   bool ok = false;
+   FILE *out = NULL;
+   if (!mkdir_p(dir, 0700)) {
+      *err = xasprintf("cannot create %s: %s", dir, strerror(errno));
+      goto done;
+   }
+   if (!(out = fopen(path, "w"))) {
+      *err = xasprintf("cannot write %s: %s", path, strerror(errno));
+      goto done;
+   }
+   DemologsParams dp;
+   Demologs_defaults(&dp);
+   dp.days = p->days;
+   dp.scale = p->scale;
+   dp.share_dir = Share_dir();
+   if (log)
+      fprintf(log, "demo: generating %d days of the demo app's API logs (scale %g)\n", dp.days, dp.scale);
+   if (!Demologs_write(out, &dp, err))
+      goto done;
+   if (fclose(out) != 0) {
+      out = NULL;
+      *err = xasprintf("writing %s: %s", path, strerror(errno));
+      goto done;
+   }
+   out = NULL;
+   ImportOptions io;
+   ImportOptions_init(&io);
+   Importer *im = Importer_new(st, &io, err);
+   if (!im)
+      goto done;
+   ok = Importer_file(im, path, err);
+   if (ok && log) {
+      const ImportStats *is = Importer_stats(im);
+      char a[32];
+      fprintf(log, "demo: imported %s calls in %.1f s\n", fmt_count(a, sizeof a, is->imported), is->seconds);
+   }
+   Importer_free(im);
+done:
+   if (out)
+      fclose(out);
+   unlink(path);
+   free(path);
+   free(dir);
+   return ok;
+}
+
+/* A fresh random admin token, owner-only. */
+static bool write_token(const char *path, char **err) {
+   unsigned char raw[16];
+   FILE *r = fopen("/dev/urandom", "rb");
+   if (!r || fread(raw, 1, sizeof raw, r) != sizeof raw) {
+      if (r)
+         fclose(r);
+      *err = xstrdup("cannot read /dev/urandom for the gateway's admin token");
+      return false;
+   }
+   fclose(r);
+   char hex[2 * sizeof raw + 2];
+   for (size_t i = 0; i < sizeof raw; i++)
+      snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+   strcat(hex, "\n");
+   return write_file_atomic(path, hex, strlen(hex), err);
+}
+
+/* Starts "offramp ARGS..." (args ends with NULL) with its log in the demo directory. */
+static bool start(Service *s, const char *name, const char *dir, bool announce, char **err, const char *const *args) {
+   char *log = xasprintf("%s/%s.log", dir, name);
+   bool ok = Service_start(s, name, args, log, announce, 30, err);
+   free(log);
+   return ok;
+}
+
+bool Demo_start(Store *st, const DemoParams *p, DemoEnv *env, char **err) {
+   memset(env, 0, sizeof *env);
+   env->dir = demo_dir(st);
+   char *token = xasprintf("%s/admin.token", env->dir),
+        *trainer_dir = xasprintf("%s/trainer", env->dir), *latency = xasprintf("%ld", p->frontier_latency_ms);
+   bool ok = false;
+   if (!mkdir_p(env->dir, 0700)) {
+      *err = xasprintf("cannot create %s: %s", env->dir, strerror(errno));
+      goto done;
+   }
+   const char *path = st->path;
+   if (!write_token(token, err))
+      goto done;
+   if (!start(&env->frontier, "frontier", env->dir, true, err,
+              (const char *const[]){ "-w", path, "replay-server", "--task", DEMO_TASK, "--latency-ms", latency, NULL }))
+      goto done;
+   if (!start(&env->trainer, "trainer", env->dir, true, err,
+              (const char *const[]){ "trainer", "--listen", "127.0.0.1:0", "--dir", trainer_dir, NULL }))
+      goto done;
+   /* A reused demo: the route the gateway loads still names the last run's trainer port. */
+   sqlite3_stmt *rs = Store_prepare(st, "UPDATE routes SET route = json_set(route, '$.candidate.url', ?1) "
+                                        "WHERE json_extract(route, '$.candidate.url') LIKE 'http://127.0.0.1:%'");
+   sqlite3_bind_text(rs, 1, env->trainer.url, -1, SQLITE_STATIC);
+   bool moved = sqlite3_step(rs) == SQLITE_DONE;
+   sqlite3_finalize(rs);
+   if (!moved) {
+      *err = Store_errmsg(st, "pointing the demo's routes at the trainer");
+      goto done;
+   }
+   if (!start(&env->gateway, "gateway", env->dir, true, err,
+              (const char *const[]){ "-w", path, "gateway", "--listen", "127.0.0.1:0", "--upstream", env->frontier.url,
+                                     "--admin-token-file", token, NULL }))
+      goto done;
+   /* The trainer's port changes from run to run: the backend follows it. */
+   FtBackend b;
+   if (Backend_get(st, "demo-trainer", &b, err)) {
+      FtBackend_clear(&b);
+      sqlite3_stmt *s = Store_prepare(st, "UPDATE backends SET base_url = ?1 WHERE name = 'demo-trainer'");
+      sqlite3_bind_text(s, 1, env->trainer.url, -1, SQLITE_STATIC);
+      ok = sqlite3_step(s) == SQLITE_DONE;
+      sqlite3_finalize(s);
+      if (!ok)
+         *err = Store_errmsg(st, "updating backend demo-trainer");
+   } else {
+      free(*err);
+      *err = NULL;
+      ok = Backend_add(st, "demo-trainer", "openai-ft", env->trainer.url, NULL, NULL, err);
+   }
+   ok = ok && Store_set_setting(st, "gateway.url", env->gateway.url, err) &&
+        Store_set_setting(st, "gateway.admin_token_file", token, err);
+done:
+   if (!ok)
+      Demo_stop(env);
+   free(token);
+   free(trainer_dir);
+   free(latency);
+   return ok;
+}
+
+bool Demo_replay_start(DemoEnv *env, const char *workspace, double rate, char **err) {
+   if (env->replay.pid)
+      return true;
+   Service_clear(&env->replay);
+   char *r = xasprintf("%g", rate);
+   bool ok = start(&env->replay, "replay", env->dir, false, err,
+                   (const char *const[]){ "-w", workspace, "replay", "--task", DEMO_TASK, "--to", env->gateway.url,
+                                          "--rate", r, "--duration", "3600", "--concurrency", "64", "--quiet", NULL });
+   free(r);
+   if (ok)
+      env->replay_rate = rate;
+   return ok;
+}
+
+void Demo_replay_stop(DemoEnv *env) {
+   Service_stop(&env->replay, 5);
+}
+
+void Demo_stop(DemoEnv *env) {
+   /* Traffic first, then the gateway (it drains), then what it calls. */
+   Service_clear(&env->replay);
+   Service_clear(&env->gateway);
+   Service_clear(&env->trainer);
+   Service_clear(&env->frontier);
+   free(env->dir);
+   env->dir = NULL;
+}
+
+static const char *port_of(const Service *s) {
+   const char *p = s->url ? strrchr(s->url, ':') : NULL;
+   return p ? p + 1 : "-";
+}
+
+/* "route canary 10 % · last min: primary N, candidate N, fallback N (x %)" */
+static void route_status(Store *st, char *buf, size_t size) {
+   char *mode = NULL;
+   double percent = 0;
+   sqlite3_stmt *s = Store_prepare(st, "SELECT json_extract(route, '$.mode'), json_extract(route, '$.percent') "
+                                       "FROM routes WHERE task = ?1");
+   sqlite3_bind_text(s, 1, DEMO_TASK, -1, SQLITE_STATIC);
+   if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0)) {
+      mode = xstrdup((const char *)sqlite3_column_text(s, 0));
+      percent = sqlite3_column_double(s, 1);
+   }
+   sqlite3_finalize(s);
+   int n = snprintf(buf, size, "route %s", mode ? mode : "passthrough");
+   if (mode && str_eq(mode, "canary") && n > 0 && (size_t)n < size)
+      n += snprintf(buf + n, size - (size_t)n, " %g %%", percent);
+   free(mode);
+   time_t since = time(NULL) - 60;
+   struct tm tm;
+   char iso[32];
+   strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S", gmtime_r(&since, &tm));
+   long long arm[3] = { 0, 0, 0 };
+   s = Store_prepare(st, "SELECT e.arm, count(*) FROM exchanges e JOIN tasks t ON t.id = e.task_id "
+                         "WHERE t.name = ?1 AND e.ts >= ?2 GROUP BY e.arm");
+   sqlite3_bind_text(s, 1, DEMO_TASK, -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 2, iso, -1, SQLITE_STATIC);
+   while (sqlite3_step(s) == SQLITE_ROW) {
+      const char *a = (const char *)sqlite3_column_text(s, 0);
+      int i = str_eq(a, "primary") ? 0 : str_eq(a, "candidate") ? 1 : str_eq(a, "fallback") ? 2 : -1;
+      if (i >= 0)
+         arm[i] = sqlite3_column_int64(s, 1);
+   }
+   sqlite3_finalize(s);
+   long long total = arm[0] + arm[1] + arm[2];
+   if (total && !arm[1] && !arm[2] && n > 0 && (size_t)n < size)
+      snprintf(buf + n, size - (size_t)n, " · last min: primary %lld", arm[0]);
+   else if (total && n > 0 && (size_t)n < size)
+      snprintf(buf + n, size - (size_t)n, " · last min: primary %lld, candidate %lld, fallback %lld (%.1f %%)", arm[0],
+               arm[1], arm[2], 100.0 * (double)arm[2] / (double)(arm[1] + arm[2] ? arm[1] + arm[2] : 1));
+}
+
+void Demo_status(DemoEnv *env, Store *st, char *buf, size_t size) {
+   /* The route and its traffic first: they change; the ports do not. */
+   size_t n = 0;
+   buf[0] = '\0';
+   if (st)
+      route_status(st, buf, size);
+   n = strlen(buf);
+   Service *sv[3] = { &env->frontier, &env->trainer, &env->gateway };
+   static const char *const label[3] = { "frontier (replay)", "trainer", "gateway" };
+   for (int i = 0; i < 3 && n < size; i++) {
+      char port[16];
+      snprintf(port, sizeof port, "%.*s", (int)strcspn(port_of(sv[i]), "/"), port_of(sv[i]));
+      n += (size_t)snprintf(buf + n, size - n, "%s%s :%s%s", n ? " · " : "", label[i], port,
+                            Service_running(sv[i], NULL) ? "" : " DOWN");
+   }
+   if (n < size) {
+      if (Service_running(&env->replay, NULL))
+         snprintf(buf + n, size - n, " · replay %g req/s", env->replay_rate);
+      else
+         snprintf(buf + n, size - n, " · replay off");
+   }
+}
+
+/* ---- the rollout steps: through the gateway's admin API with offramp route ---------------- */
+
+char **Demo_step_args(Store *st, const char *workspace, DemoStep step, int percent, char **err) {
+   static const char *const mode[] = { "shadow", "canary", "cutover" };
+   Sbuf why = { 0 };
+   char **a = xcalloc(24, sizeof *a);
+   int n = 0;
+   a[n++] = xstrdup("-w");
+   a[n++] = xstrdup(workspace);
+   a[n++] = xstrdup("route");
+   if (step == DEMO_STEP_ROLLBACK) {
+      a[n++] = xstrdup("rollback");
+      a[n++] = xstrdup(DEMO_TASK);
+      a[n++] = xstrdup("--reason");
+      a[n++] = xstrdup("demo: roll back to the API");
+      return a;
+   }
+   a[n++] = xstrdup("set");
+   a[n++] = xstrdup(DEMO_TASK);
+   a[n++] = xstrdup("--mode");
+   a[n++] = xstrdup(mode[step]);
+   if (step == DEMO_STEP_SHADOW) {
+      /* The candidate: the experiment picked in training, served by its backend. */
+      sqlite3_stmt *s = Store_prepare(st, "SELECT e.fine_tuned_model, b.base_url FROM tasks t "
+                                          "JOIN experiments e ON e.id = t.candidate_experiment "
+                                          "JOIN backends b ON b.name = e.backend WHERE t.name = ?1");
+      sqlite3_bind_text(s, 1, DEMO_TASK, -1, SQLITE_STATIC);
+      if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0)) {
+         a[n++] = xstrdup("--candidate-model");
+         a[n++] = xstrdup((const char *)sqlite3_column_text(s, 0));
+         a[n++] = xstrdup("--candidate-url");
+         a[n++] = xstrdup((const char *)sqlite3_column_text(s, 1));
+      }
+      sqlite3_finalize(s);
+      if (n == 9) {
+         *err = xstrdup(DEMO_TASK " has no candidate yet: train it and pick the experiment (t, then p)");
+         Demo_free_args(a);
+         return NULL;
+      }
+      a[n++] = xstrdup("--compare");
+      a[n++] = xstrdup("label");
+      Sbuf_puts(&why, "demo: shadow the picked candidate");
+   } else if (step == DEMO_STEP_CANARY) {
+      a[n++] = xstrdup("--percent");
+      a[n++] = xasprintf("%d", percent);
+      Sbuf_printf(&why, "demo: canary at %d %%", percent);
+   } else {
+      Task t;
+      Task_init(&t);
+      double mc;
+      if (Task_get(st, DEMO_TASK, &t, err) && Eval_min_confidence(st, t.id, &mc)) {
+         a[n++] = xstrdup("--min-confidence");
+         a[n++] = xasprintf("%.2f", mc);
+      }
+      free(*err);
+      *err = NULL;
+      Task_clear(&t);
+      Sbuf_puts(&why, "demo: cut over, the API as per-request fallback");
+   }
+   a[n++] = xstrdup("--reason");
+   a[n++] = Sbuf_steal(&why);
+   return a;
+}
+
+void Demo_free_args(char **args) {
+   for (int i = 0; args && args[i]; i++)
+      free(args[i]);
+   free(args);
 }

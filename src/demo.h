@@ -1,14 +1,64 @@
-/* demo.h - the demo workspace: the touchpoints of seed 001's audit table. */
+/* demo.h - the demo: a workspace with the touchpoints of seed 001's audit table and two weeks
+ * of their logs, and the services it runs on loopback (a replay server standing in for the
+ * frontier API, the built-in trainer, the gateway). */
 #ifndef OFFRAMP_DEMO_H
 #define OFFRAMP_DEMO_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
+#include "service.h"
 #include "store.h"
+
+/* The task the demo migrates. */
+#define DEMO_TASK "content-classification"
+/* The accuracy the demo's cutover threshold keeps (offramp eval --bar): the candidate answers
+ * what it is sure of, the API the rest, so the fallback rate shows. */
+#define DEMO_FALLBACK_BAR "0.94"
 
 /* Where the demo workspace lives unless -w is given: beside the user's, never it. */
 char *Demo_default_path(void);
+/* Delete the demo workspace at path and its data directory (datasets, logs, trainer state). */
+bool Demo_reset(const char *path, char **err);
 /* Add the demo tasks to an empty workspace; does nothing when tasks exist. */
 bool Demo_seed(Store *st, char **err);
+
+typedef struct {
+   double scale;              /* volume of the generated logs (1 = the demo app's) */
+   int days;
+   long frontier_latency_ms;  /* the replay server's answer delay */
+} DemoParams;
+
+void DemoParams_defaults(DemoParams *p);
+
+/* Seeds the tasks and, when the workspace has no exchanges yet, generates the logs and imports
+ * them; says what it does on log (may be NULL). */
+bool Demo_populate(Store *st, const DemoParams *p, FILE *log, char **err);
+
+typedef struct {
+   char *dir;         /* <workspace data dir>/demo: logs, token, trainer state */
+   Service frontier, trainer, gateway;
+   Service replay;    /* background traffic, when started */
+   double replay_rate;
+} DemoEnv;
+
+/* Starts the services, registers the trainer as backend "demo-trainer" and stores the
+ * gateway's URL and admin token file in the workspace settings (where offramp route and the
+ * console find them). On failure whatever started is stopped. */
+bool Demo_start(Store *st, const DemoParams *p, DemoEnv *env, char **err);
+/* Background traffic: the task's logged requests replayed through the gateway at rate/s. */
+bool Demo_replay_start(DemoEnv *env, const char *workspace, double rate, char **err);
+void Demo_replay_stop(DemoEnv *env);
+/* Stops every service and reaps it. */
+void Demo_stop(DemoEnv *env);
+/* One line: each service, its port, and whether it runs; the demo task's route and, over the
+ * last minute of its traffic, who answered and the fallback rate. */
+void Demo_status(DemoEnv *env, Store *st, char *buf, size_t size);
+
+/* The commands of the demo's rollout steps, as "offramp" arguments (NULL-terminated, caller
+ * frees with Demo_free_args): the one place that says how the demo drives the gateway. */
+typedef enum { DEMO_STEP_SHADOW, DEMO_STEP_CANARY, DEMO_STEP_CUTOVER, DEMO_STEP_ROLLBACK } DemoStep;
+char **Demo_step_args(Store *st, const char *workspace, DemoStep step, int percent, char **err);
+void Demo_free_args(char **args);
 
 #endif

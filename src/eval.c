@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "eval.h"
+#include "dataset.h"
 #include "evalstats.h"
 #include "httpbatch.h"
 #include "phase.h"
@@ -99,14 +100,8 @@ void EvalEndpoint_clear(EvalEndpoint *e) {
 
 /* ---------------------------------------------------------------- test sets */
 
-/* Where a dataset's files are: the one function to adapt to the datasets table. */
+/* The test file of a registered dataset (the task's latest when dataset is NULL). */
 static char *dataset_test_path(Store *st, long long task_id, const char *dataset, char **err) {
-   if (!Store_has_table(st, "datasets")) {
-      *err = dataset ? xasprintf("this workspace has no datasets table, so dataset '%s' cannot be found; "
-                                 "pass --test-file test.jsonl", dataset)
-                     : xstrdup("no dataset given: pass --dataset ID or --test-file test.jsonl");
-      return NULL;
-   }
    long long id = 0;
    if (dataset) {
       long v;
@@ -115,39 +110,31 @@ static char *dataset_test_path(Store *st, long long task_id, const char *dataset
          return NULL;
       }
       id = v;
-   } else {
-      id = Store_count(st, "SELECT max(id) FROM datasets WHERE task_id = ?1", task_id);
-      if (id <= 0) {
-         *err = xstrdup("the task has no dataset yet: build one (offramp dataset build TASK) or pass --test-file");
-         return NULL;
-      }
    }
-   /* Columns differ between versions of the dataset step: take the first that names a test
-    * file or the directory holding test.jsonl. */
-   sqlite3_stmt *s = Store_prepare(st, "SELECT * FROM datasets WHERE id = ?");
-   sqlite3_bind_int64(s, 1, id);
-   char *path = NULL;
+   /* Dataset_get names the task in its messages: look its name up. */
+   Task t;
+   Task_init(&t);
+   sqlite3_stmt *s = Store_prepare(st, "SELECT name FROM tasks WHERE id = ?1");
+   sqlite3_bind_int64(s, 1, task_id);
+   bool found;
    if (sqlite3_step(s) == SQLITE_ROW) {
-      static const char *const file_cols[] = { "test_path", "test_file", "test_jsonl" };
-      static const char *const dir_cols[] = { "dir", "path", "out_dir", "directory" };
-      int ncol = sqlite3_column_count(s);
-      for (size_t c = 0; !path && c < ARRAY_SIZE(file_cols) + ARRAY_SIZE(dir_cols); c++) {
-         bool is_file = c < ARRAY_SIZE(file_cols);
-         const char *want = is_file ? file_cols[c] : dir_cols[c - ARRAY_SIZE(file_cols)];
-         for (int i = 0; i < ncol; i++) {
-            const char *v = (const char *)sqlite3_column_text(s, i);
-            if (v && *v && str_eq(sqlite3_column_name(s, i), want)) {
-               path = is_file ? xstrdup(v) : xasprintf("%s/test.jsonl", v);
-               break;
-            }
-         }
-      }
-      if (!path)
-         *err = xasprintf("dataset %lld records no test file location; pass --test-file", id);
+      found = Task_get(st, (const char *)sqlite3_column_text(s, 0), &t, err);
    } else {
-      *err = xasprintf("no dataset %lld (offramp dataset list)", id);
+      found = false;
+      *err = xasprintf("no task with id %lld", task_id);
    }
    sqlite3_finalize(s);
+   char *path = NULL;
+   Dataset d;
+   if (found && Dataset_get(st, &t, id, &d, err)) {
+      path = xasprintf("%s/test.jsonl", d.dir);
+      Dataset_clear(&d);
+   } else if (found) {
+      char *why = *err;
+      *err = xasprintf("%s, or pass --test-file test.jsonl", why);
+      free(why);
+   }
+   Task_clear(&t);
    return path;
 }
 

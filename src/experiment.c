@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "experiment.h"
+#include "dataset.h"
 #include "task.h"
 #include "util.h"
 
@@ -127,20 +128,7 @@ json_t *Backend_list_json(Store *st) {
    return a;
 }
 
-/* ---- datasets (the dataset step's table, when it exists) ---- */
-
-/* The first column of table datasets whose name is one of names, or NULL. */
-static char *dataset_column(Store *st, const char *const *names) {
-   char *found = NULL;
-   for (int i = 0; names[i] && !found; i++) {
-      sqlite3_stmt *s = Store_prepare(st, "SELECT 1 FROM pragma_table_info('datasets') WHERE name = ?");
-      sqlite3_bind_text(s, 1, names[i], -1, SQLITE_STATIC);
-      if (sqlite3_step(s) == SQLITE_ROW)
-         found = xstrdup(names[i]);
-      sqlite3_finalize(s);
-   }
-   return found;
-}
+/* ---- datasets ---- */
 
 long long Experiment_latest_dataset(Store *st, long long task_id) {
    if (!Store_has_table(st, "datasets"))
@@ -148,46 +136,17 @@ long long Experiment_latest_dataset(Store *st, long long task_id) {
    return Store_count(st, "SELECT coalesce(max(id), 0) FROM datasets WHERE task_id = ?1", task_id);
 }
 
-/* Paths of a dataset's train and test files: columns named like train_path or train_file, or a directory
- * column holding train.jsonl and test.jsonl. */
-static bool dataset_files(Store *st, long long id, long long task_id, char **train, char **test, char **err) {
+/* Paths of a registered dataset's train and test files (the dataset module resolves its directory
+ * against the workspace's data directory). */
+static bool dataset_files(Store *st, long long id, const Task *t, char **train, char **test, char **err) {
    *train = *test = NULL;
-   if (!Store_has_table(st, "datasets")) {
-      *err = xasprintf("dataset %lld: this workspace has no datasets yet (build one: offramp dataset build TASK, or pass "
-                       "--train FILE)", id);
+   Dataset d;
+   if (!Dataset_get(st, t, id, &d, err))
       return false;
-   }
-   static const char *const train_cols[] = { "train_path", "train_file", "train_jsonl", "train", NULL };
-   static const char *const test_cols[] = { "test_path", "test_file", "test_jsonl", "test", NULL };
-   static const char *const dir_cols[] = { "dir", "path", "out_dir", "directory", NULL };
-   char *tc = dataset_column(st, train_cols), *vc = dataset_column(st, test_cols), *dc = dataset_column(st, dir_cols);
-   char *sql = tc ? xasprintf("SELECT task_id, %s, %s FROM datasets WHERE id = ?", tc, vc ? vc : "NULL")
-             : dc ? xasprintf("SELECT task_id, %s || '/train.jsonl', %s || '/test.jsonl' FROM datasets WHERE id = ?", dc, dc)
-                  : NULL;
-   bool ok = false;
-   if (!sql) {
-      *err = xstrdup("the datasets table has no train file column this offramp understands (pass --train FILE)");
-   } else {
-      sqlite3_stmt *s = Store_prepare(st, sql);
-      sqlite3_bind_int64(s, 1, id);
-      if (sqlite3_step(s) != SQLITE_ROW)
-         *err = xasprintf("no dataset %lld (offramp dataset list)", id);
-      else if (sqlite3_column_int64(s, 0) != task_id)
-         *err = xasprintf("dataset %lld belongs to another task (offramp dataset list)", id);
-      else if (!sqlite3_column_text(s, 1))
-         *err = xasprintf("dataset %lld has no train file recorded (rebuild it)", id);
-      else {
-         *train = col_text(s, 1);
-         *test = col_text(s, 2);
-         ok = true;
-      }
-      sqlite3_finalize(s);
-   }
-   free(sql);
-   free(tc);
-   free(vc);
-   free(dc);
-   return ok;
+   *train = xasprintf("%s/train.jsonl", d.dir);
+   *test = xasprintf("%s/test.jsonl", d.dir);
+   Dataset_clear(&d);
+   return true;
 }
 
 /* ---- experiments ---- */
@@ -300,7 +259,7 @@ bool Experiment_start(Store *st, TrainRequest *r, long timeout_ms, long long *ex
    }
    b.timeout_ms = timeout_ms;
    if (r->dataset_id) {
-      if (!dataset_files(st, r->dataset_id, t.id, &train, &test, err))
+      if (!dataset_files(st, r->dataset_id, &t, &train, &test, err))
          goto out;
    } else if (r->train_path) {
       train = xstrdup(r->train_path);

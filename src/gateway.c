@@ -243,19 +243,25 @@ static void on_call_done(void *ud, UpResult *res) {
       flight_finish(f);
 }
 
-/* The request body for one arm: the client's, with the arm's model when it names one. */
-static char *arm_body(Flight *f, const RouteArm *arm, size_t *len) {
-   if (!arm->model) {
+/* The request body for one arm: the client's, with the arm's model when it names one. The
+ * candidate is also asked for logprobs when the client did not ask: its confidence is what
+ * cutover falls back on and what the shadow record keeps (vLLM, llama.cpp server and the
+ * built-in trainer all return them). */
+static char *arm_body(Flight *f, const RouteArm *arm, bool candidate, size_t *len) {
+   bool logprobs = candidate && !json_object_get(f->request, "logprobs");
+   if (!arm->model && !logprobs) {
       *len = f->raw_len;
       return xstrndup(f->raw, f->raw_len);
    }
-   json_t *model = json_incref(json_object_get(f->request, "model"));
-   json_object_set_new(f->request, "model", json_string(arm->model));
-   char *s = json_dumps(f->request, JSON_COMPACT | JSON_PRESERVE_ORDER);
-   if (model)
-      json_object_set_new(f->request, "model", model);
-   else
-      json_object_del(f->request, "model");
+   json_t *req = json_copy(f->request);
+   if (arm->model)
+      json_object_set_new(req, "model", json_string(arm->model));
+   if (logprobs) {
+      json_object_set_new(req, "logprobs", json_true());
+      json_object_set_new(req, "top_logprobs", json_integer(5));
+   }
+   char *s = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
+   json_decref(req);
    *len = strlen(s);
    return s;
 }
@@ -291,7 +297,7 @@ static void call_start(Flight *f, int which) {
                                                             : NULL;
    char *url = xasprintf("%s/chat/completions", base);
    size_t len;
-   char *body = arm_body(f, arm, &len);
+   char *body = arm_body(f, arm, which == CALL_CANDIDATE, &len);
    long timeout = which == CALL_CANDIDATE ? r->timeout_ms : gw->cfg->upstream_timeout_ms;
    Upstream_post(gw->up, url, auth, body, len, timeout, f->stream && which == f->serving ? on_stream_data : NULL,
                  on_call_done, c);

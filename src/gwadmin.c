@@ -42,26 +42,39 @@ static char *read_token(const char *file) {
    return xstrdup(str_trim(buf));
 }
 
-bool GwAdmin_init(GwAdmin *a, const char *gateway, const char *token_file, char **err) {
+bool GwAdmin_init(GwAdmin *a, Store *st, const char *gateway, const char *token_file, char **err) {
    memset(a, 0, sizeof *a);
+   char *ws_gateway = NULL, *ws_token_file = NULL;
+   if (st) {
+      ws_gateway = Store_setting(st, "gateway.url", NULL);
+      ws_token_file = Store_setting(st, "gateway.admin_token_file", NULL);
+   }
    if (!gateway || !*gateway)
       gateway = getenv("OFFRAMP_GATEWAY");
    if (!gateway || !*gateway)
+      gateway = ws_gateway;
+   if (!gateway || !*gateway)
       gateway = "http://127.0.0.1:8400";
+   const char *env_token = getenv("OFFRAMP_ADMIN_TOKEN");
+   if (!token_file && !(env_token && *env_token))
+      token_file = ws_token_file;
    size_t n = strlen(gateway);
    a->gateway = xstrndup(gateway, n && gateway[n - 1] == '/' ? n - 1 : n);
    a->token = read_token(token_file);
    a->actor = xstrdup(Store_actor());
    a->timeout_s = 30;
-   if (!a->token || !*a->token) {
+   bool ok = a->token && *a->token;
+   if (!ok) {
       *err = token_file ? xasprintf("cannot read an admin token from %s (put the gateway's admin token in it)", token_file)
                         : xstrdup("no admin token: pass --admin-token-file FILE or set OFFRAMP_ADMIN_TOKEN (the same "
                                   "token the gateway was started with)");
       GwAdmin_clear(a);
-      return false;
    }
-   global_init();
-   return true;
+   free(ws_gateway);
+   free(ws_token_file);
+   if (ok)
+      global_init();
+   return ok;
 }
 
 void GwAdmin_clear(GwAdmin *a) {

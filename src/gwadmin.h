@@ -6,6 +6,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "store.h"
+
 typedef struct {
    char *gateway;   /* base URL, no trailing slash */
    char *token;
@@ -13,9 +15,10 @@ typedef struct {
    long timeout_s;
 } GwAdmin;
 
-/* gateway NULL: $OFFRAMP_GATEWAY, else http://127.0.0.1:8400; token_file NULL: $OFFRAMP_ADMIN_TOKEN.
- * false with *err saying how to give the token. */
-bool GwAdmin_init(GwAdmin *a, const char *gateway, const char *token_file, char **err);
+/* gateway NULL: $OFFRAMP_GATEWAY, else the workspace's gateway.url setting (offramp demo records
+ * its gateway there), else http://127.0.0.1:8400; token_file NULL: $OFFRAMP_ADMIN_TOKEN, else the
+ * workspace's gateway.admin_token_file. st may be NULL. false with *err saying how to give the token. */
+bool GwAdmin_init(GwAdmin *a, Store *st, const char *gateway, const char *token_file, char **err);
 void GwAdmin_clear(GwAdmin *a);
 
 /* One call; the decoded JSON answer (an error body too, see *status), or NULL with *err. */

@@ -28,6 +28,8 @@ const Command Commands[] = {
    { "gateway", cmd_gateway, "run the OpenAI-compatible gateway: capture, shadow, canary, cutover" },
    { "route", cmd_route, "show and change a task's route on a running gateway" },
    { "rollout", cmd_rollout, "step a task's candidate through canary to cutover, with analysis and rollback" },
+   { "replay", cmd_replay, "send logged requests through a gateway at a steady rate" },
+   { "replay-server", cmd_replay_server, "serve recorded responses as an OpenAI-compatible API (offline)" },
    { "console", cmd_console, "open the console (the default without a subcommand)" },
    { "demo", cmd_demo, "open the console on a self-contained demo workspace" },
 };

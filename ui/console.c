@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sys/wait.h>
 #include <limits.h>
 #include <locale.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <wchar.h>
 
 #include "cli.h"
+#include "dataset.h"
 #include "console.h"
 #include "mdview.h"
 #include "phase.h"
@@ -38,6 +40,10 @@ static struct {
    int *pending;      /* keys parsed from the current script line */
    int npending, ipending;
    SCREEN *screen;
+   DemoEnv *demo;     /* the demo's services, or NULL */
+   /* A ':' command's work in the background (an evaluation, a route change), one at a time. */
+   Service bg;
+   char bg_label[96];
 } con;
 
 Store *Console_store(void) {
@@ -133,6 +139,19 @@ static void draw_status(void) {
    Draw_text(LINES - 1, 0, COLS, Draw_attr(C_DIM), hint);
 }
 
+/* The demo's services and the background command, above the status line. */
+static void draw_services(void) {
+   char line[320];
+   size_t n = (size_t)snprintf(line, sizeof line, "demo: ");
+   Demo_status(con.demo, con.st, line + n, sizeof line - n);
+   if (con.bg.pid) {
+      n = strlen(line);
+      snprintf(line + n, sizeof line - n, " · %s…", con.bg_label);
+   }
+   Draw_fill(LINES - 2, 0, COLS, Draw_attr(C_TITLE));
+   Draw_text(LINES - 2, 1, COLS - 2, Draw_attr(C_TITLE), line);
+}
+
 static void draw_too_small(void) {
    erase();
    char a[80], b[80];
@@ -152,7 +171,7 @@ static void draw_all(void) {
       draw_too_small();
    } else {
       View *v = top_view();
-      v->height = LINES - 2;
+      v->height = LINES - (con.demo ? 3 : 2);
       int n = v->ops->lines(v);
       if (v->cursor >= n)
          v->cursor = n > 0 ? n - 1 : 0;
@@ -170,6 +189,8 @@ static void draw_all(void) {
          v->offset = 0;
       draw_title();
       v->ops->draw(v, 1, v->height, COLS);
+      if (con.demo)
+         draw_services();
       draw_status();
    }
    wnoutrefresh(stdscr);
@@ -217,9 +238,66 @@ static int view_busy(View *v) {
    return v && v->ops->busy && v->ops->tick ? v->ops->busy(v) : 0;
 }
 
+/* Whether the background command still runs; when it has ended, says how and reloads the view. */
+static bool bg_running(void) {
+   if (!con.bg.name)
+      return false;
+   int status = 0;
+   if (Service_running(&con.bg, &status))
+      return true;
+   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      Console_message("%s: done", con.bg_label);
+   } else {
+      char *tail = Service_log_tail(con.bg.log, 400);
+      char *last = tail + strlen(tail);
+      while (last > tail && last[-1] == '\n')
+         *--last = '\0';
+      char *nl = strrchr(tail, '\n');
+      Console_message("%s failed: %s", con.bg_label, nl ? nl + 1 : tail);
+      free(tail);
+   }
+   Service_clear(&con.bg);
+   if (top_view())
+      top_view()->ops->open(top_view());
+   return false;
+}
+
+/* Live figures: background work, or the demo's traffic filling the workspace. */
+static bool live(void) {
+   return bg_running() || (con.demo && Service_running(&con.demo->replay, NULL));
+}
+
+static void tick(void) {
+   View *v = top_view();
+   if (view_busy(v))
+      v->ops->tick(v);
+   else if (live())
+      v->ops->open(v);
+}
+
+static void bg_start(const char *label, char **args) {
+   if (bg_running()) {
+      Console_message("still busy with %s: wait for it", con.bg_label);
+      return;
+   }
+   char *data = Dataset_data_dir(con.st), *log = xasprintf("%s/console-command.log", data), *err = NULL;
+   if (!mkdir_p(data, 0700) || !Service_start(&con.bg, "command", (const char *const *)args, log, false, 0, &err)) {
+      Console_message("%s: %s", label, err ? err : strerror(errno));
+      Service_clear(&con.bg);
+   } else {
+      snprintf(con.bg_label, sizeof con.bg_label, "%s", label);
+      Console_message("%s…", label);
+   }
+   free(err);
+   free(log);
+   free(data);
+}
+
 static int next_key(void) {
    if (!con.script) {
       int busy = view_busy(top_view());
+      if (busy <= 0 && live())
+         busy = 1000;   /* the demo's status line refreshes about once a second */
       timeout(busy > 0 ? busy : -1);
       wint_t wch;
       int rc = get_wch(&wch);
@@ -359,6 +437,13 @@ static const struct {
    { "save-display", "FILE", "write the screen as text to FILE" },
    { "resize", "COLSxLINES", "resize the screen (headless mode)" },
    { "wait", "SECONDS", "follow the view's background work until done or SECONDS pass" },
+   { "sleep", "SECONDS", "let SECONDS pass, refreshing live figures (scripts)" },
+   { "eval", "[TASK]", "evaluate the task's picked candidate in the background" },
+   { "shadow", "", "demo: route the task in shadow to its candidate" },
+   { "canary", "PERCENT", "demo: route PERCENT of the task's traffic to the candidate" },
+   { "cutover", "", "demo: the candidate serves, the API as per-request fallback" },
+   { "rollback-route", "", "demo: send all of the task's traffic back to the API" },
+   { "replay", "RATE|off", "demo: replay the task's logged requests through the gateway" },
 };
 
 static View *find_view(const ViewOps *ops) {
@@ -367,6 +452,49 @@ static View *find_view(const ViewOps *ops) {
          return &con.views[i];
    }
    return NULL;
+}
+
+/* The demo's rollout steps, through Demo_step_args (offramp route today). */
+static void demo_command(const char *cmd, const char *arg) {
+   if (!con.demo) {
+      Console_message(":%s drives the demo's gateway: run it in offramp demo (offramp route does it elsewhere)", cmd);
+      return;
+   }
+   if (str_eq(cmd, "replay")) {
+      double rate;
+      char *err = NULL;
+      if (str_eq(arg, "off")) {
+         Demo_replay_stop(con.demo);
+         Console_message("replay stopped");
+      } else if (!parse_double(*arg ? arg : "20", &rate) || rate <= 0 || rate > 1000) {
+         Console_message("replay: '%s' is not a rate in requests per second (or off)", arg);
+      } else if (Demo_replay_start(con.demo, con.st->path, rate, &err)) {
+         Console_message("replaying %s's logged requests through the gateway at %g req/s", DEMO_TASK, rate);
+      } else {
+         Console_message("replay: %s", err);
+      }
+      free(err);
+      return;
+   }
+   DemoStep step = str_eq(cmd, "shadow") ? DEMO_STEP_SHADOW : str_eq(cmd, "canary") ? DEMO_STEP_CANARY
+                 : str_eq(cmd, "cutover") ? DEMO_STEP_CUTOVER : DEMO_STEP_ROLLBACK;
+   long percent = 0;
+   if (step == DEMO_STEP_CANARY && (!parse_long(arg, &percent) || percent < 1 || percent > 99)) {
+      Console_message("canary: '%s' is not a percentage from 1 to 99", arg);
+      return;
+   }
+   char *err = NULL;
+   char **args = Demo_step_args(con.st, con.st->path, step, (int)percent, &err);
+   if (!args) {
+      Console_message("%s", err);
+   } else {
+      char *label = step == DEMO_STEP_CANARY ? xasprintf("route %s: canary %ld %%", DEMO_TASK, percent)
+                                             : xasprintf("route %s: %s", DEMO_TASK, cmd);
+      bg_start(label, args);
+      free(label);
+   }
+   Demo_free_args(args);
+   free(err);
 }
 
 int Console_command(const char *input) {
@@ -428,6 +556,33 @@ int Console_command(const char *input) {
          free(err);
          top->ops->open(top);
       }
+   } else if (str_eq(cmd, "sleep")) {
+      double limit, start = mono_seconds();
+      if (!parse_double(arg, &limit) || limit <= 0 || limit > 3600) {
+         Console_message("sleep: '%s' is not a number of seconds", arg);
+      } else {
+         while (mono_seconds() - start < limit) {
+            usleep(100000);
+            tick();
+         }
+      }
+   } else if (str_eq(cmd, "eval")) {
+      const char *task = *arg ? arg : tv ? tv->arg : NULL;
+      if (!task) {
+         Console_message(":eval needs a task: open one, or :eval TASK");
+      } else {
+         char *label = xasprintf("evaluating %s", task);
+         char *args[] = { "-w", con.st->path, "eval", (char *)task, "--set-min-confidence", "--bar", DEMO_FALLBACK_BAR,
+                          NULL };
+         /* The demo's bar sets a threshold that shows fallbacks; elsewhere the task's own bar. */
+         if (!con.demo)
+            args[5] = NULL;
+         bg_start(label, args);
+         free(label);
+      }
+   } else if (str_eq(cmd, "shadow") || str_eq(cmd, "canary") || str_eq(cmd, "cutover") ||
+              str_eq(cmd, "rollback-route") || str_eq(cmd, "replay")) {
+      demo_command(cmd, arg);
    } else if (str_eq(cmd, "filter")) {
       snprintf(con.filter, sizeof con.filter, "%s", arg);
       View *iv = find_view(&inventory_ops);
@@ -448,10 +603,10 @@ int Console_command(const char *input) {
          Console_message("wait: '%s' is not a number of seconds", arg);
       } else {
          int ms;
-         while ((ms = view_busy(top_view())) > 0 && mono_seconds() - start < limit) {
-            top_view()->ops->tick(top_view());
-            if (view_busy(top_view()))
-               usleep((useconds_t)(ms < 50 ? ms : 50) * 1000);
+         while (((ms = view_busy(top_view())) > 0 || bg_running()) && mono_seconds() - start < limit) {
+            tick();
+            if (view_busy(top_view()) > 0 || con.bg.pid)
+               usleep((useconds_t)(ms > 0 && ms < 50 ? ms : 50) * 1000);
          }
       }
    } else if (*cmd) {
@@ -557,9 +712,20 @@ static void handle_key(int key) {
       con.quit = true;
 }
 
+static int run(Store *st, const char *start_view, DemoEnv *demo);
+
+int Console_run_demo(Store *st, DemoEnv *env) {
+   return run(st, "audit", env);
+}
+
 int Console_run(Store *st, const char *start_view) {
+   return run(st, start_view, NULL);
+}
+
+static int run(Store *st, const char *start_view, DemoEnv *demo) {
    memset(&con, 0, sizeof con);
    con.st = st;
+   con.demo = demo;
    Keys_init();
    const char *script = getenv("OFFRAMP_SCRIPT");
    if (script && *script) {
@@ -593,6 +759,8 @@ int Console_run(Store *st, const char *start_view) {
    Console_open_view(&inventory_ops, NULL, NULL);
    if (start_view && str_eq(start_view, "help"))
       Console_open_view(&help_ops, NULL, NULL);
+   else if (start_view && str_eq(start_view, "audit"))
+      Console_open_view(&audit_ops, NULL, NULL);
    while (!con.quit) {
       draw_all();
       int key = next_key();
@@ -603,7 +771,7 @@ int Console_run(Store *st, const char *start_view) {
       if (key == KEY_ENTER)
          key = '\n';
       if (key == KEY_TICK) {
-         top_view()->ops->tick(top_view());
+         tick();
          continue;
       }
       handle_key(key);
@@ -620,5 +788,6 @@ int Console_run(Store *st, const char *start_view) {
    if (con.script)
       fclose(con.script);
    free(con.pending);
+   Service_clear(&con.bg);
    return EXIT_OK;
 }

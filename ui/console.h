@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "actions.h"
+#include "demo.h"
 #include "store.h"
 
 /* What a request handler tells the main loop; only the loop redraws. */
@@ -55,6 +56,9 @@ const char *Console_filter(void);
 
 /* Run the console on an open workspace until the user quits. */
 int Console_run(Store *st, const char *start_view);
+/* The demo's console: opens on the audit view, shows env's services on the status line and
+ * adds the commands that drive them (:eval, :shadow, :canary N, :cutover, :replay R). */
+int Console_run_demo(Store *st, DemoEnv *env);
 
 /* ---- drawing ---- */
 enum { C_TITLE, C_CURSOR, C_HEADING, C_OK, C_FAIL, C_MISSING, C_DIM, C_CURRENT, C_STATUS, C_CODE, C_COUNT };

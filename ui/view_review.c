@@ -55,7 +55,7 @@ static void rw_open(View *v) {
    Task_init(&t);
    GwAdmin gw;
    char *err = NULL;
-   if (!Task_get(Console_store(), v->arg, &t, &err) || !GwAdmin_init(&gw, NULL, NULL, &err)) {
+   if (!Task_get(Console_store(), v->arg, &t, &err) || !GwAdmin_init(&gw, Console_store(), NULL, NULL, &err)) {
       r->error = err;
       Task_clear(&t);
       return;

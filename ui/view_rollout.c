@@ -360,7 +360,7 @@ static void rv_open(View *v) {
    if (!rv) {
       v->data = rv = xcalloc(1, sizeof *rv);
       rv->pending = ACTION_NONE;
-      if (!GwAdmin_init(&rv->gw, NULL, NULL, &rv->gw_err)) {
+      if (!GwAdmin_init(&rv->gw, Console_store(), NULL, NULL, &rv->gw_err)) {
          char *m = xasprintf("%s; the console reads $OFFRAMP_GATEWAY and $OFFRAMP_ADMIN_TOKEN", rv->gw_err);
          free(rv->gw_err);
          rv->gw_err = m;

@@ -9,7 +9,7 @@ cd "$TMP" || exit 1
 export OFFRAMP_WORKSPACE=ws.db
 
 # The demo workspace: five touchpoints shaped like seed 001's audit.
-"$OFFRAMP" -w ws.db demo --no-console >/dev/null
+"$OFFRAMP" -w ws.db demo --no-console --no-logs >/dev/null
 
 
 

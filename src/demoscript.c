@@ -1,0 +1,435 @@
+/* demoscript.c - the demo's migration path run headless: audit, dataset, train, evaluate,
+ * shadow, canary, cutover, each phase's figures printed. The engine does each step the way the
+ * console does; the gateway's route changes go through "offramp route" (Demo_step_args). */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "audit.h"
+#include "dataset.h"
+#include "demoscript.h"
+#include "eval.h"
+#include "evalstats.h"
+#include "experiment.h"
+#include "inventory.h"
+#include "phase.h"
+#include "recorded.h"
+#include "replay.h"
+#include "task.h"
+#include "trainer.h"
+#include "util.h"
+
+void DemoScriptParams_defaults(DemoScriptParams *p) {
+   p->shadow_requests = 400;
+   p->canary_requests = 200;
+   p->cutover_requests = 300;
+   p->rate = 100;
+   p->fallback_bar = atof(DEMO_FALLBACK_BAR);
+}
+
+typedef struct {
+   Store *st;
+   DemoEnv *env;
+   const DemoScriptParams *p;
+   FILE *out;
+   Task t;
+   char *err;
+   Recorded calls;   /* the task's logged requests, replayed in every traffic phase */
+   long replayed;    /* calls used so far: each phase replays the next ones */
+} Run;
+
+static void nap(double s) {
+   struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+   nanosleep(&ts, NULL);
+}
+
+static bool reload_task(Run *r) {
+   Task_clear(&r->t);
+   Task_init(&r->t);
+   return Task_get(r->st, DEMO_TASK, &r->t, &r->err);
+}
+
+static void print_gate(Run *r, const Gate *g) {
+   for (int i = 0; i < g->n; i++)
+      fprintf(r->out, "           %s %s: %s\n", g->checks[i].status == CHECK_PASS ? "ok  " : "FAIL",
+              g->checks[i].what, g->checks[i].detail);
+}
+
+/* Advance out of the current phase; prints the gate when it refuses. */
+static bool advance(Run *r, const char *reason) {
+   Gate g;
+   Phase from = PHASE_AUDIT;
+   Phase_parse(r->t.phase, &from);
+   char *err = NULL;
+   bool ok = Phase_advance(r->st, DEMO_TASK, reason, &g, &err);
+   if (ok) {
+      fprintf(r->out, "           phase %s -> %s\n", Phase_name(from), Phase_name(from + 1));
+   } else {
+      fprintf(r->out, "           gate %s -> %s refused:\n", Phase_name(from), Phase_name(from + 1));
+      print_gate(r, &g);
+   }
+   free(err);
+   return reload_task(r) && ok;
+}
+
+/* Runs "offramp ARGS" to the end (bounded); false with its output in r->err when it fails. */
+static bool run_offramp(Run *r, char **args) {
+   Service s;
+   char *log = xasprintf("%s/step.log", r->env->dir);
+   bool ok = Service_start(&s, "step", (const char *const *)args, log, false, 0, &r->err);
+   int status = -1;
+   double until = mono_seconds() + 60;
+   while (ok && Service_running(&s, &status) && mono_seconds() < until)
+      nap(0.01);
+   if (ok && (s.pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+      char *tail = Service_log_tail(log, 800);
+      r->err = xasprintf("offramp %s %s failed: %s", args[2], args[3], tail);
+      free(tail);
+      ok = false;
+   }
+   Service_clear(&s);
+   free(log);
+   return ok;
+}
+
+static bool route_step(Run *r, DemoStep step, int percent) {
+   char **args = Demo_step_args(r->st, r->st->path, step, percent, &r->err);
+   bool ok = args && run_offramp(r, args);
+   Demo_free_args(args);
+   return ok;
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *ctx) {
+   Sbuf_add(ctx, p, size * n);
+   return size * n;
+}
+
+/* The gateway's cumulative figures for the task (GET /admin/stats), window "all". */
+static json_t *gateway_stats(Run *r) {
+   char *token_file = Store_setting(r->st, "gateway.admin_token_file", NULL);
+   FILE *f = token_file ? fopen(token_file, "r") : NULL;
+   char tok[256] = "";
+   if (f) {
+      if (!fgets(tok, sizeof tok, f))
+         tok[0] = '\0';
+      fclose(f);
+   }
+   free(token_file);
+   char *url = xasprintf("%s/admin/stats?task=%s", r->env->gateway.url, DEMO_TASK);
+   char *auth = xasprintf("Authorization: Bearer %s", str_trim(tok));
+   struct curl_slist *h = curl_slist_append(NULL, auth);
+   Sbuf body = { 0 };
+   CURL *e = curl_easy_init();
+   curl_easy_setopt(e, CURLOPT_URL, url);
+   curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+   curl_easy_setopt(e, CURLOPT_WRITEDATA, &body);
+   curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
+   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+   json_t *all = NULL;
+   if (curl_easy_perform(e) == CURLE_OK && body.buf) {
+      json_t *j = json_loads(body.buf, 0, NULL);
+      all = json_object_get(json_object_get(json_array_get(json_object_get(j, "tasks"), 0), "windows"), "all");
+      json_incref(all);
+      json_decref(j);
+   }
+   curl_easy_cleanup(e);
+   curl_slist_free_all(h);
+   Sbuf_free(&body);
+   free(auth);
+   free(url);
+   if (!all)
+      r->err = xasprintf("the gateway at %s did not answer GET /admin/stats (its log: %s)", r->env->gateway.url,
+                         r->env->gateway.log);
+   return all;
+}
+
+static long long jint(const json_t *j, const char *a, const char *b, const char *c) {
+   const json_t *v = json_object_get(j, a);
+   if (b)
+      v = json_object_get(v, b);
+   if (c)
+      v = json_object_get(v, c);
+   return (long long)json_integer_value(v);
+}
+
+/* Replays the next n logged calls of the task through the gateway. */
+static bool replay(Run *r, long n, ReplayStats *s) {
+   Recorded part = { .v = r->calls.v + (size_t)r->replayed % r->calls.n, .n = r->calls.n - (size_t)r->replayed % r->calls.n };
+   ReplayOpts o;
+   ReplayOpts_defaults(&o);
+   o.url = r->env->gateway.url;
+   o.rate = r->p->rate;
+   o.count = n;
+   o.concurrency = 64;
+   o.timeout_ms = 10000;
+   bool ok = Replay_run(&part, &o, s, &r->err);
+   r->replayed += n;
+   if (ok && s->ok < n * 9 / 10) {
+      r->err = xasprintf("replay: only %ld of %ld requests answered 2xx (gateway log %s)", s->ok, n, r->env->gateway.log);
+      ok = false;
+   }
+   return ok;
+}
+
+/* The gateway captures asynchronously: wait until the workspace holds want comparisons. */
+static long long wait_comparisons(Run *r, long long want) {
+   long long n = 0;
+   for (double until = mono_seconds() + 10; mono_seconds() < until; nap(0.05)) {
+      n = Store_count(r->st, "SELECT count(*) FROM exchanges WHERE task_id = ?1 AND agree IS NOT NULL", r->t.id);
+      if (n >= want)
+         break;
+   }
+   return n;
+}
+
+static bool phase_audit(Run *r) {
+   Audit a;
+   if (!Audit_compute(r->st, NULL, false, &a, &r->err))
+      return false;
+   Audit_sort(&a, AUDIT_SORT_COST);
+   char line[256], days[32], month[32];
+   fprintf(r->out, "1 audit    %d days of logs, %s calls, %s a month at list prices\n", a.days,
+           fmt_count(days, sizeof days, a.calls), fmt_money(month, sizeof month, a.monthly_cost, 0));
+   Audit_header(line, sizeof line, 100);
+   fprintf(r->out, "           %s\n", line);
+   for (int i = 0; i < a.n && i < 5; i++) {
+      Audit_row(&a.rows[i], line, sizeof line, 100);
+      fprintf(r->out, "           %s\n", line);
+   }
+   Audit_free(&a);
+   /* Label task, high volume, data in the logs: scored to the top of the inventory. */
+   static const int scores[3] = { 5, 4, 1 };
+   if (!Inventory_set_scores(r->st, DEMO_TASK, scores, &r->err) || !reload_task(r))
+      return false;
+   int n;
+   Task *ts = Task_list(r->st, &n);
+   int *rank = Inventory_rank(ts, n);
+   fprintf(r->out, "           %s scored S%d I%d C%d: rank %d of %d\n", DEMO_TASK, scores[0], scores[1], scores[2],
+           str_eq(ts[rank[0]].name, DEMO_TASK) ? 1 : 0, n);
+   free(rank);
+   Task_free_list(ts, n);
+   return advance(r, "demo: scored, two weeks of logs");
+}
+
+static bool phase_dataset(Run *r) {
+   DatasetParams dp;
+   Dataset_defaults(&dp);
+   Dataset d;
+   if (!Dataset_build(r->st, DEMO_TASK, &dp, &d, &r->err))
+      return false;
+   char a[32], b[32];
+   fprintf(r->out, "2 dataset  #%lld: %s train + %s test rows (%.1f %% test), %lld labels\n", d.id,
+           fmt_count(a, sizeof a, d.rows_train), fmt_count(b, sizeof b, d.rows_test),
+           100.0 * (double)d.rows_test / (double)(d.rows_train + d.rows_test),
+           (long long)json_integer_value(json_object_get(json_object_get(d.report, "labels"), "count")));
+   Dataset_clear(&d);
+   return advance(r, "demo: dataset built");
+}
+
+static bool phase_train(Run *r) {
+   TrainRequest tr = { .task = DEMO_TASK, .backend = "demo-trainer" };
+   tr.dataset_id = Experiment_latest_dataset(r->st, r->t.id);
+   tr.spec.base_model = TRAINER_BASE_MODEL;
+   tr.spec.epochs = TRAIN_DEFAULT_EPOCHS;
+   tr.spec.lr = TRAIN_DEFAULT_LR;
+   tr.spec.batch = TRAIN_DEFAULT_BATCH;
+   tr.spec.lora_rank = TRAIN_DEFAULT_LORA_RANK;
+   tr.spec.has_seed = true;
+   tr.spec.seed = 1;
+   long long id;
+   char *notes = NULL;
+   double t0 = mono_seconds();
+   bool ok = Experiment_start(r->st, &tr, 30000, &id, &notes, &r->err);
+   free(notes);
+   if (!ok)
+      return false;
+   char ref[32];
+   snprintf(ref, sizeof ref, "%lld", id);
+   Experiment e;
+   if (!Experiment_get(r->st, ref, &e, &r->err))
+      return false;
+   int nev;
+   while ((ok = Experiment_poll(r->st, &e, 10000, &nev, &r->err)) && !Experiment_final(e.status) &&
+          mono_seconds() - t0 < 120)
+      nap(0.1);
+   if (ok && !str_eq(e.status, "succeeded")) {
+      r->err = xasprintf("experiment #%lld ended %s: %s", id, e.status, e.error ? e.error : "(no error given)");
+      ok = false;
+   }
+   if (ok) {
+      json_t *m = json_loads(e.metrics ? e.metrics : "{}", 0, NULL);
+      fprintf(r->out, "3 train    experiment #%lld (%s on demo-trainer, %ld epochs): %s in %.1f s\n", id, e.base_model,
+              tr.spec.epochs, e.status, mono_seconds() - t0);
+      fprintf(r->out, "           train loss %.4f, validation loss %.4f, validation accuracy %.1f %%\n",
+              json_real_value(json_object_get(m, "train_loss")), json_real_value(json_object_get(m, "valid_loss")),
+              100 * json_real_value(json_object_get(m, "full_valid_mean_token_accuracy")));
+      fprintf(r->out, "           model %s, picked as the candidate\n", e.fine_tuned_model);
+      json_decref(m);
+      ok = Experiment_pick(r->st, &e, &r->err);
+   }
+   Experiment_clear(&e);
+   return ok && advance(r, "demo: trained");
+}
+
+static bool phase_evaluate(Run *r) {
+   EvalOpts o;
+   EvalOpts_defaults(&o);
+   o.bar = r->p->fallback_bar;
+   bool complete;
+   size_t resumed;
+   long long run = Eval_run(r->st, DEMO_TASK, &o, &complete, &resumed, &r->err);
+   if (!run)
+      return false;
+   EvalRunInfo info;
+   if (!Eval_get_run(r->st, run, &info, &r->err))
+      return false;
+   EvalHeadline h;
+   char acc[96], ref[96];
+   bool ok = Eval_headline(info.metrics, &h);
+   if (ok) {
+      Eval_fmt_rate(acc, sizeof acc, h.acc_k, h.acc_n);
+      Eval_fmt_rate(ref, sizeof ref, h.ref_k, h.ref_n);
+      fprintf(r->out, "4 evaluate run %lld: accuracy %s; logged answers %s\n", run, acc, ref);
+      if (h.threshold >= 0)
+         fprintf(r->out, "           recommended min_confidence %.2f: %.1f %% coverage at %.1f %% accuracy (bar %.0f %%)\n",
+                 h.threshold, 100 * h.coverage, 100 * h.covered_accuracy, 100 * h.bar);
+      double mc;
+      ok = Eval_apply_threshold(r->st, DEMO_TASK, run, &mc, &r->err);
+   } else {
+      r->err = xasprintf("evaluation run %lld has no metrics", run);
+   }
+   EvalRunInfo_clear(&info);
+   if (!ok || !reload_task(r))
+      return false;
+   Gate g;
+   Phase_gate(r->st, &r->t, &g);
+   fprintf(r->out, "           gate evaluate -> shadow: %s\n", g.open ? "passed" : "not passed");
+   print_gate(r, &g);
+   return advance(r, "demo: evaluated");
+}
+
+static bool phase_shadow(Run *r) {
+   if (!route_step(r, DEMO_STEP_SHADOW, 0))
+      return false;
+   long long before = Store_count(r->st, "SELECT count(*) FROM exchanges WHERE task_id = ?1 AND agree IS NOT NULL",
+                                  r->t.id);
+   ReplayStats s;
+   bool ok = replay(r, r->p->shadow_requests, &s);
+   long primary = s.arms[0], ok_n = s.ok, errors = s.errors;
+   ReplayStats_free(&s);
+   if (!ok)
+      return false;
+   long long n = wait_comparisons(r, before + r->p->shadow_requests * 9 / 10);
+   json_t *st = gateway_stats(r);
+   if (!st)
+      return false;
+   const json_t *ag = json_object_get(st, "agreement");
+   fprintf(r->out, "5 shadow   route shadow; %ld requests replayed at %.0f req/s: %ld ok, %ld errors (as logged), "
+           "%ld answered by the primary\n", r->p->shadow_requests, r->p->rate, ok_n, errors, primary);
+   fprintf(r->out, "           agreement %.1f %% (95 %% CI %.1f-%.1f, n=%lld); %lld comparisons in the workspace\n",
+           100 * json_real_value(json_object_get(ag, "rate")), 100 * json_real_value(json_object_get(ag, "lo95")),
+           100 * json_real_value(json_object_get(ag, "hi95")), jint(ag, "n", NULL, NULL), n);
+   json_decref(st);
+   return advance(r, "demo: shadow agreement over the bar");
+}
+
+static bool phase_canary(Run *r) {
+   static const int steps[] = { 10, 50 };
+   fprintf(r->out, "6 canary\n");
+   for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+      json_t *before = NULL, *after = NULL;
+      ReplayStats s;
+      if (!route_step(r, DEMO_STEP_CANARY, steps[i]) || !(before = gateway_stats(r)))
+         return false;
+      bool ok = replay(r, r->p->canary_requests, &s);
+      ReplayStats_free(&s);
+      if (!ok || !(after = gateway_stats(r))) {
+         json_decref(before);
+         return false;
+      }
+      long long cand = jint(after, "arms", "candidate", "requests") - jint(before, "arms", "candidate", "requests");
+      long long prim = jint(after, "arms", "primary", "requests") - jint(before, "arms", "primary", "requests");
+      fprintf(r->out, "           route canary %d %%: %ld requests, candidate answered %lld (%.1f %%), primary %lld\n",
+              steps[i], r->p->canary_requests, cand, 100.0 * (double)cand / (double)(cand + prim ? cand + prim : 1), prim);
+      json_decref(before);
+      json_decref(after);
+   }
+   /* The canary gate (analysis held for its dwell time) is the rollout work's: it stays here. */
+   Gate g;
+   Phase_gate(r->st, &r->t, &g);
+   print_gate(r, &g);
+   return true;
+}
+
+static bool phase_cutover(Run *r) {
+   json_t *before = NULL, *after = NULL;
+   ReplayStats s;
+   if (!route_step(r, DEMO_STEP_CUTOVER, 100) || !(before = gateway_stats(r)))
+      return false;
+   bool ok = replay(r, r->p->cutover_requests, &s);
+   if (ok && (after = gateway_stats(r))) {
+      long long cand = jint(after, "arms", "candidate", "requests") - jint(before, "arms", "candidate", "requests");
+      long long fb[3];
+      static const char *const why[3] = { "error", "timeout", "low_confidence" };
+      long long fbn = 0;
+      for (int i = 0; i < 3; i++) {
+         fb[i] = jint(after, "fallbacks", why[i], NULL) - jint(before, "fallbacks", why[i], NULL);
+         fbn += fb[i];
+      }
+      double mc = -1;
+      Eval_min_confidence(r->st, r->t.id, &mc);
+      fprintf(r->out, "7 cutover  route cutover (100 %%, min_confidence %.2f): %ld requests, %lld sent to the candidate, "
+              "%ld answered by it\n", mc, r->p->cutover_requests, cand, s.arms[1]);
+      fprintf(r->out, "           fallbacks %lld (%.1f %%): low_confidence %lld, error %lld, timeout %lld\n", fbn,
+              100.0 * (double)fbn / (double)r->p->cutover_requests, fb[2], fb[0], fb[1]);
+      fprintf(r->out, "           latency seen by the app: p50 %.1f ms, p99 %.1f ms (n=%ld)\n",
+              s.nlat ? EvalStats_percentile(s.lat, (size_t)s.nlat, 0.5) : -1.0,
+              s.nlat ? EvalStats_percentile(s.lat, (size_t)s.nlat, 0.99) : -1.0, s.nlat);
+   } else {
+      ok = false;
+   }
+   ReplayStats_free(&s);
+   json_decref(before);
+   json_decref(after);
+   return ok;
+}
+
+int Demo_script(Store *st, DemoEnv *env, const DemoScriptParams *p, FILE *out) {
+   Run r = { .st = st, .env = env, .p = p, .out = out };
+   Task_init(&r.t);
+   double t0 = mono_seconds();
+   RecordedFilter f = { .task = DEMO_TASK };
+   static const struct {
+      const char *name;
+      bool (*run)(Run *r);
+   } phases[] = {
+      { "audit", phase_audit },       { "dataset", phase_dataset }, { "train", phase_train },
+      { "evaluate", phase_evaluate }, { "shadow", phase_shadow },   { "canary", phase_canary },
+      { "cutover", phase_cutover },
+   };
+   int rc = EXIT_SUCCESS;
+   if (!reload_task(&r) || !Recorded_load_store(&r.calls, st, &f, &r.err)) {
+      rc = 1;
+   } else {
+      for (size_t i = 0; i < ARRAY_SIZE(phases) && rc == 0; i++) {
+         if (!phases[i].run(&r)) {
+            rc = r.err ? 1 : 3;
+            fprintf(out, "demo --script stopped in phase %s%s%s\n", phases[i].name, r.err ? ": " : " (a gate refused)",
+                    r.err ? r.err : "");
+         }
+         fflush(out);
+      }
+   }
+   if (rc == 0)
+      fprintf(out, "demo --script: every phase done in %.1f s\n", mono_seconds() - t0);
+   free(r.err);
+   Recorded_free(&r.calls);
+   Task_clear(&r.t);
+   return rc;
+}

@@ -1,0 +1,25 @@
+/* demoscript.h - "offramp demo --script": the whole migration of the demo task, headless,
+ * printing each phase's figures; the smoke test of the product. */
+#ifndef OFFRAMP_DEMOSCRIPT_H
+#define OFFRAMP_DEMOSCRIPT_H
+
+#include <stdio.h>
+
+#include "demo.h"
+#include "store.h"
+
+typedef struct {
+   long shadow_requests;      /* replayed in shadow (default 400) */
+   long canary_requests;      /* per canary step (default 200) */
+   long cutover_requests;     /* at 100 % (default 300) */
+   double rate;               /* requests per second of the replays (default 100) */
+   double fallback_bar;       /* accuracy the cutover's confidence threshold must keep (DEMO_FALLBACK_BAR) */
+} DemoScriptParams;
+
+void DemoScriptParams_defaults(DemoScriptParams *p);
+
+/* Runs the path on a populated workspace whose services env runs; returns an exit code
+ * (0 all phases done, 1 an error, 3 a gate refused). */
+int Demo_script(Store *st, DemoEnv *env, const DemoScriptParams *p, FILE *out);
+
+#endif

@@ -1,0 +1,108 @@
+#!/bin/sh
+# demo.sh - offramp demo --script end to end: the demo workspace, its services (replay server as
+# the frontier stand-in, the trainer, the gateway) and every phase's figures, then no child left.
+# Also offramp replay-server and offramp replay on their own.
+. "$TESTS_SRCDIR/lib.sh"
+command -v sqlite3 >/dev/null 2>&1 || skip_all "sqlite3 not installed (apt-get install sqlite3)"
+command -v curl >/dev/null 2>&1 || skip_all "curl not installed (apt-get install curl)"
+export OFFRAMP_SHARE
+WS=$TMP/demo/demo.db
+export OFFRAMP_WORKSPACE=$WS
+mkdir -p "$TMP/demo"
+
+# Processes whose command line names the test's directory: the demo's children if any is left.
+left_over() {
+   for d in /proc/[0-9]*; do
+      [ "${d#/proc/}" = "$$" ] && continue
+      tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -q "$TMP/demo" && echo "${d#/proc/}"
+   done
+}
+
+# field LINE-PREFIX SED-EXPR: a number out of the script's output
+field() {
+   printf '%s\n' "$OUT" | grep -m1 -- "$1" | sed -n "$2"
+}
+
+start=$(date +%s)
+run timeout 120 "$OFFRAMP" -w "$WS" demo --script
+end=$(date +%s)
+printf '%s\n' "$OUT" | sed 's/^/# /'
+expect_rc "demo --script gets through every phase" 0
+[ $((end - start)) -le 60 ] && ok "in $((end - start)) s (at most 60)" || not_ok "took $((end - start)) s, want <= 60"
+contains "services announced" "$OUT" "frontier (replay) :"
+contains "audit table printed" "$OUT" "chat-responses"
+contains "classification scored to the top" "$OUT" "content-classification scored S5 I4 C1: rank 1 of 5"
+
+train=$(field "2 dataset" 's/.*#1: \([0-9,]*\) train.*/\1/p' | tr -d ,)
+test_rows=$(field "2 dataset" 's/.* + \([0-9,]*\) test rows.*/\1/p' | tr -d ,)
+[ "${train:-0}" -ge 1500 ] && ok "dataset: $train train rows (>= 1,500; the gate needs 500)" || not_ok "dataset train rows" "$train"
+equals "dataset registered with those rows" "$(sql "SELECT rows_train || ' ' || rows_test FROM datasets")" "$train $test_rows"
+contains "dataset has the 8 queues" "$OUT" "8 labels"
+
+acc=$(field "validation accuracy" 's/.*validation accuracy \([0-9.]*\) %.*/\1/p')
+in_band() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; }
+in_band "${acc:-0}" 88 98 && ok "trained model validation accuracy $acc % in [88, 98]" || not_ok "training accuracy" "$acc"
+equals "the experiment succeeded and is the candidate" \
+   "$(sql "SELECT e.status FROM experiments e JOIN tasks t ON t.candidate_experiment = e.id")" "succeeded"
+
+eacc=$(field "4 evaluate" 's/.*accuracy \([0-9.]*\) %.*/\1/p')
+in_band "${eacc:-0}" 88 98 && ok "eval accuracy $eacc % in [88, 98]" || not_ok "eval accuracy" "$eacc"
+contains "eval gate passed" "$OUT" "gate evaluate -> shadow: passed"
+thr=$(field "recommended min_confidence" 's/.*min_confidence \([0-9.]*\):.*/\1/p')
+in_band "${thr:-0}" 0.3 0.99 && ok "recommended threshold $thr" || not_ok "recommended threshold" "$thr"
+
+agree=$(field "agreement" 's/.*agreement \([0-9.]*\) %.*/\1/p')
+n=$(field "agreement" 's/.*n=\([0-9,]*\)).*/\1/p' | tr -d ,)
+in_band "${agree:-0}" 88 99.9 && ok "shadow agreement $agree % in [88, 99.9]" || not_ok "shadow agreement" "$agree"
+[ "${n:-0}" -ge 380 ] && ok "shadow comparisons n=$n (>= 380 of 400)" || not_ok "shadow comparisons" "$n"
+contains "phase moved past shadow on the gate" "$OUT" "phase shadow -> canary"
+equals "task is in canary (the canary gate is the rollout's)" "$(sql "SELECT phase FROM tasks WHERE name = 'content-classification'")" canary
+
+c10=$(field "canary 10 %" 's/.*candidate answered \([0-9]*\) .*/\1/p')
+c50=$(field "canary 50 %" 's/.*candidate answered \([0-9]*\) .*/\1/p')
+in_band "${c10:-0}" 3 45 && ok "canary 10 %: candidate answered $c10 of 200" || not_ok "canary 10 %" "$c10"
+in_band "${c50:-0}" 70 130 && ok "canary 50 %: candidate answered $c50 of 200" || not_ok "canary 50 %" "$c50"
+
+sent=$(field "7 cutover" 's/.*, \([0-9]*\) sent to the candidate.*/\1/p')
+equals "cutover: every request goes to the candidate (100 %)" "$sent" 300
+equals "route stored at cutover" "$(sql "SELECT json_extract(route, '\$.mode') FROM routes WHERE task = 'content-classification'")" cutover
+fb=$(field "fallbacks" 's/.*fallbacks \([0-9]*\) .*/\1/p')
+low=$(field "fallbacks" 's/.*low_confidence \([0-9]*\),.*/\1/p')
+err=$(field "fallbacks" 's/.*error \([0-9]*\),.*/\1/p')
+tmo=$(field "fallbacks" 's/.*timeout \([0-9]*\)$/\1/p')
+[ "${fb:-0}" -gt 0 ] && [ "${fb:-0}" -lt 150 ] && ok "fallbacks counted: $fb of 300" || not_ok "fallbacks" "$fb"
+equals "fallbacks add up by reason" "$((low + err + tmo))" "$fb"
+equals "route changes recorded (shadow, canary 10, canary 50, cutover)" \
+   "$(sql "SELECT count(*) FROM route_events WHERE task = 'content-classification'")" 4
+
+left=$(left_over)
+equals "no child process left" "$left" ""
+grep -l "Sanitizer\|runtime error" "$TMP"/demo/demo.data/demo/*.log >/dev/null 2>&1 &&
+   not_ok "services ran clean under the sanitizers" "$(cat "$TMP"/demo/demo.data/demo/*.log | head -40)" ||
+   ok "services' logs free of sanitizer reports"
+
+# ---- replay-server and replay on their own, on the demo workspace's logs
+"$OFFRAMP" replay-server --task content-classification --latency-ms 5 --error-rate 0.1 --seed 3 \
+   > "$TMP/rs.out" 2> "$TMP/rs.err" &
+RS_PID=$!
+for _ in $(seq 200); do grep -q listening "$TMP/rs.out" 2>/dev/null && break; sleep 0.05; done
+RS=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$TMP/rs.out")
+contains "replay-server says it replays" "$(cat "$TMP/rs.out")" "REPLAYING recorded responses"
+contains "its models say so too" "$(curl -s "$RS/models")" "replays recorded responses"
+run curl -s -w '%{http_code}' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"never logged"}]}' "$RS/chat/completions"
+contains "an unknown request gets a 404 OpenAI error" "$OUT" '"code":"not_recorded"}}404'
+run "$OFFRAMP" replay --task content-classification --to "$RS" --rate 0 --count 200 --concurrency 8 --json
+expect_rc "replay straight to the replay server" 0
+ok_n=$(printf '%s\n' "$OUT" | sed -n 's/.*"ok": \([0-9]*\).*/\1/p' | head -1)
+in_band "${ok_n:-0}" 160 195 && ok "about 10 % injected errors: $ok_n of 200 ok" || not_ok "injected error rate" "$OUT"
+stats=$(curl -s "${RS%/v1}/stats")
+contains "the server saw every request" "$stats" '"requests":201'
+run "$OFFRAMP" replay --task nosuch --to "$RS"
+expect_rc "no requests of an unknown task" 1
+contains "says which task" "$ERR" "no logged requests of task nosuch"
+kill "$RS_PID"
+wait "$RS_PID"
+equals "replay-server stops on SIGTERM" "$?" 0
+contains "and prints its summary" "$(cat "$TMP/rs.err")" "201 requests"
+
+done_testing
