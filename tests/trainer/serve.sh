@@ -5,6 +5,9 @@ SERVER_PIDS=""
 
 serve() {
    _name=$1; shift
+   # Removed here, not by the background redirection: a restart must not read the port the
+   # previous instance wrote before the new one truncates the file.
+   rm -f "$TMP/$_name.out"
    "$@" > "$TMP/$_name.out" 2> "$TMP/$_name.err" &
    _pid=$!
    SERVER_PIDS="$SERVER_PIDS $_pid"
