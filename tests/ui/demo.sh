@@ -28,8 +28,9 @@ p>
 >
 :shadow
 :wait 20
+# the shadow gate wants 300 comparisons: 100 req/s for 10 s leaves room for a slow (ASan) build
 :replay 100
-:sleep 6
+:sleep 10
 :save-display shadow.txt
 >
 :canary 10
