@@ -1,13 +1,16 @@
-/* capture.c - writer thread: drains the queue in batches, one transaction per batch. */
+/* capture.c - writer thread: drains the queue in batches, builds each record from the raw
+ * bytes the loop handed over, one transaction per batch. */
 #include "config.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "capture.h"
+#include "compare.h"
 #include "exchange.h"
 #include "fingerprint.h"
 #include "store.h"
@@ -29,11 +32,93 @@ struct Capture {
    atomic_llong queued, dropped, committed, failed;
 };
 
-void Capture_item_free(CaptureItem *it) {
-   free(it->task);
-   free(it->model);
-   json_decref(it->record);
-   free(it);
+CaptureItem *Capture_item_new(size_t blob_size) {
+   CaptureItem *it = xcalloc(1, sizeof *it + blob_size);
+   it->size = blob_size;
+   return it;
+}
+
+const char *Capture_item_put(CaptureItem *it, const char *s, size_t n) {
+   if (!s)
+      return NULL;
+   if (it->used + n + 1 > it->size)
+      abort();   /* the caller sized the blob: a miscount is a bug, never input */
+   char *p = it->blob + it->used;
+   memcpy(p, s, n);
+   p[n] = '\0';
+   it->used += n + 1;
+   return p;
+}
+
+/* The response as the record shows it: parsed (a stream assembled), or NULL. */
+static json_t *call_response(const CaptureCall *c) {
+   if (!c->parsed)
+      return NULL;
+   return c->stream ? Compare_stream_response(c->body, c->len) : json_loadb(c->body, c->len, 0, NULL);
+}
+
+/* Which model answered: the response says so, else the arm's, else the client's. */
+static const char *call_model(const CaptureCall *c, const json_t *resp, const json_t *request) {
+   const char *m = json_string_value(json_object_get(resp, "model"));
+   if (m)
+      return m;
+   return c->model ? c->model : json_string_value(json_object_get(request, "model"));
+}
+
+static json_t *call_json(const CaptureCall *c, const json_t *request) {
+   json_t *resp = call_response(c);
+   json_t *o = json_pack("{s:s, s:s?, s:I, s:f}", "arm", c->arm, "model", call_model(c, resp, request), "status",
+                         (json_int_t)c->status, "latency_ms", c->latency_ms);
+   json_object_set_new(o, "response", resp ? resp : json_null());
+   if (c->error)
+      json_object_set_new(o, "error", json_string(c->error));
+   if (c->confidence >= 0)
+      json_object_set_new(o, "confidence", json_real(c->confidence));
+   if (c->agree >= 0)
+      json_object_set_new(o, "agree", json_boolean(c->agree));
+   return o;
+}
+
+/* The record (design.md's exchange record), with the columns it feeds: e->model points into
+ * the returned tree. */
+static json_t *record_build(const CaptureItem *it, Exchange *e) {
+   const CaptureCall *s = &it->calls[CAPTURE_SERVING];
+   json_t *request = json_loadb(it->request, it->request_len, 0, NULL);
+   json_t *resp = call_response(s);
+   json_t *rec = json_pack("{s:s, s:s, s:s?, s:s, s:o}", "id", it->rid, "ts", it->ts, "task", it->task, "arm",
+                           it->arm, "request", request ? request : json_null());
+   json_object_set_new(rec, "response", resp ? resp : json_null());
+   json_object_set_new(rec, "status", json_integer(it->status));
+   json_object_set_new(rec, "latency_ms", json_real(s->latency_ms));
+   const char *model = call_model(s, resp, request);
+   if (model)
+      json_object_set_new(rec, "model", json_string(model));
+   json_t *usage = json_object_get(resp, "usage");
+   if (usage)
+      json_object_set(rec, "usage", usage);
+   if (it->stream)
+      json_object_set_new(rec, "stream", json_true());
+   if (s->error)
+      json_object_set_new(rec, "error", json_string(s->error));
+   if (it->fallback)
+      json_object_set_new(rec, "fallback_reason", json_string(it->fallback));
+   if (it->calls[CAPTURE_SHADOW].started)
+      json_object_set_new(rec, "shadow", call_json(&it->calls[CAPTURE_SHADOW], request));
+   if (it->calls[CAPTURE_NOISE].started)
+      json_object_set_new(rec, "noise", call_json(&it->calls[CAPTURE_NOISE], request));
+   e->rid = it->rid;
+   e->ts = it->ts;
+   e->task = it->task;
+   e->arm = it->arm;
+   e->model = json_string_value(json_object_get(rec, "model"));
+   e->status = it->status;
+   e->latency_ms = s->latency_ms;
+   json_t *pt = json_object_get(usage, "prompt_tokens"), *ct = json_object_get(usage, "completion_tokens");
+   e->prompt_tokens = json_is_integer(pt) ? json_integer_value(pt) : -1;
+   e->completion_tokens = json_is_integer(ct) ? json_integer_value(ct) : -1;
+   e->agree = it->agree;
+   e->confidence = it->confidence;
+   return rec;
 }
 
 static void write_batch(Capture *c, CaptureItem *list) {
@@ -47,27 +132,18 @@ static void write_batch(Capture *c, CaptureItem *list) {
       char fp[FINGERPRINT_LEN + 1];
       Exchange e;
       Exchange_init(&e);
-      e.rid = it->rid;
-      e.ts = it->ts;
-      e.task = it->task;
+      json_t *rec = record_build(it, &e);
       if (!it->task) {
-         json_t *messages = json_object_get(json_object_get(it->record, "request"), "messages");
+         json_t *messages = json_object_get(json_object_get(rec, "request"), "messages");
          Fingerprint_messages(messages, fp, NULL);
          e.fingerprint = fp;
       }
-      e.arm = it->arm;
-      e.model = it->model;
-      e.status = it->status;
-      e.latency_ms = it->latency_ms;
-      e.prompt_tokens = it->prompt_tokens;
-      e.completion_tokens = it->completion_tokens;
-      e.agree = it->agree;
-      e.confidence = it->confidence;
-      char *text = json_dumps(it->record, JSON_COMPACT | JSON_PRESERVE_ORDER);
+      char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
       e.record = text;
       if (ExchangeWriter_add(c->w, &e, &err) < 0)
          ok = false;
       free(text);
+      json_decref(rec);
    }
    if (ok)
       ok = Store_commit(c->st, &err);
@@ -82,7 +158,7 @@ static void write_batch(Capture *c, CaptureItem *list) {
    free(err);
    while (list) {
       CaptureItem *next = list->next;
-      Capture_item_free(list);
+      free(list);
       list = next;
    }
 }
@@ -151,7 +227,7 @@ bool Capture_push(Capture *c, CaptureItem *it) {
    if (c->depth >= c->max) {
       pthread_mutex_unlock(&c->lock);
       atomic_fetch_add(&c->dropped, 1);
-      Capture_item_free(it);
+      free(it);
       return false;
    }
    if (c->tail)
