@@ -19,6 +19,12 @@
 /* Big enough to amortise the commit, small enough to keep each transaction short so the
  * console and the admin API are not locked out for long. */
 #define BATCH_MAX 2000
+/* Below BATCH_MIN queued records the writer lingers LINGER_US for more: each commit writes
+ * every page it dirtied (the exchange, its indexes, the audit aggregates), so a few
+ * records per commit cost several times more than a few dozen. Records still reach the
+ * workspace within about 10 ms. */
+#define BATCH_MIN 64
+#define LINGER_US 10000
 
 struct Capture {
    Store *st;
@@ -169,10 +175,9 @@ static void *writer(void *arg) {
       pthread_mutex_lock(&c->lock);
       while (!c->head && !c->stop)
          pthread_cond_wait(&c->wake, &c->lock);
-      if (c->depth < 64 && !c->stop) {
-         /* A trickle: wait a moment so a commit carries more than one record. */
+      if (c->depth < BATCH_MIN && !c->stop) {
          pthread_mutex_unlock(&c->lock);
-         usleep(2000);
+         usleep(LINGER_US);
          pthread_mutex_lock(&c->lock);
       }
       if (!c->head) {
