@@ -1,5 +1,5 @@
-/* capture.c - writer thread: drains the queue in batches, builds each record from the raw
- * bytes the loop handed over, one transaction per batch. */
+/* capture.c - writer thread: drains the queue in batches, builds each record from what the
+ * loop handed over, one transaction per batch, and hands the items back to be freed. */
 #include "config.h"
 
 #include <pthread.h>
@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "capture.h"
-#include "compare.h"
 #include "exchange.h"
 #include "fingerprint.h"
 #include "store.h"
@@ -33,6 +32,7 @@ struct Capture {
    pthread_mutex_t lock;
    pthread_cond_t wake;
    CaptureItem *head, *tail;
+   CaptureItem *done;         /* written, for the pushing thread to free */
    long depth, max;
    bool stop;
    atomic_llong queued, dropped, committed, failed;
@@ -56,26 +56,33 @@ const char *Capture_item_put(CaptureItem *it, const char *s, size_t n) {
    return p;
 }
 
-/* The response as the record shows it: parsed (a stream assembled), or NULL. */
-static json_t *call_response(const CaptureCall *c) {
-   if (!c->parsed)
-      return NULL;
-   return c->stream ? Compare_stream_response(c->body, c->len) : json_loadb(c->body, c->len, 0, NULL);
+static void item_free(CaptureItem *it) {
+   json_decref(it->request);
+   for (int i = 0; i < CAPTURE_CALLS; i++)
+      json_decref(it->calls[i].response);
+   free(it);
+}
+
+static void items_free(CaptureItem *list) {
+   while (list) {
+      CaptureItem *next = list->next;
+      item_free(list);
+      list = next;
+   }
 }
 
 /* Which model answered: the response says so, else the arm's, else the client's. */
-static const char *call_model(const CaptureCall *c, const json_t *resp, const json_t *request) {
-   const char *m = json_string_value(json_object_get(resp, "model"));
+static const char *call_model(const CaptureCall *c, const json_t *request) {
+   const char *m = json_string_value(json_object_get(c->response, "model"));
    if (m)
       return m;
    return c->model ? c->model : json_string_value(json_object_get(request, "model"));
 }
 
 static json_t *call_json(const CaptureCall *c, const json_t *request) {
-   json_t *resp = call_response(c);
-   json_t *o = json_pack("{s:s, s:s?, s:I, s:f}", "arm", c->arm, "model", call_model(c, resp, request), "status",
+   json_t *o = json_pack("{s:s, s:s?, s:I, s:f}", "arm", c->arm, "model", call_model(c, request), "status",
                          (json_int_t)c->status, "latency_ms", c->latency_ms);
-   json_object_set_new(o, "response", resp ? resp : json_null());
+   json_object_set(o, "response", c->response ? c->response : json_null());
    if (c->error)
       json_object_set_new(o, "error", json_string(c->error));
    if (c->confidence >= 0)
@@ -89,14 +96,13 @@ static json_t *call_json(const CaptureCall *c, const json_t *request) {
  * the returned tree. */
 static json_t *record_build(const CaptureItem *it, Exchange *e) {
    const CaptureCall *s = &it->calls[CAPTURE_SERVING];
-   json_t *request = json_loadb(it->request, it->request_len, 0, NULL);
-   json_t *resp = call_response(s);
-   json_t *rec = json_pack("{s:s, s:s, s:s?, s:s, s:o}", "id", it->rid, "ts", it->ts, "task", it->task, "arm",
-                           it->arm, "request", request ? request : json_null());
-   json_object_set_new(rec, "response", resp ? resp : json_null());
+   json_t *request = it->request, *resp = s->response;
+   json_t *rec = json_pack("{s:s, s:s, s:s?, s:s, s:O}", "id", it->rid, "ts", it->ts, "task", it->task, "arm",
+                           it->arm, "request", request);
+   json_object_set(rec, "response", resp ? resp : json_null());
    json_object_set_new(rec, "status", json_integer(it->status));
    json_object_set_new(rec, "latency_ms", json_real(s->latency_ms));
-   const char *model = call_model(s, resp, request);
+   const char *model = call_model(s, request);
    if (model)
       json_object_set_new(rec, "model", json_string(model));
    json_t *usage = json_object_get(resp, "usage");
@@ -162,11 +168,13 @@ static void write_batch(Capture *c, CaptureItem *list) {
       fprintf(stderr, "offramp gateway: %ld records not captured: %s\n", n, err ? err : "unknown error");
    }
    free(err);
-   while (list) {
-      CaptureItem *next = list->next;
-      free(list);
-      list = next;
-   }
+   CaptureItem *last = list;
+   while (last->next)
+      last = last->next;
+   pthread_mutex_lock(&c->lock);
+   last->next = c->done;
+   c->done = list;
+   pthread_mutex_unlock(&c->lock);
 }
 
 static void *writer(void *arg) {
@@ -229,10 +237,13 @@ Capture *Capture_start(const char *workspace, long queue_max, char **err) {
 bool Capture_push(Capture *c, CaptureItem *it) {
    it->next = NULL;
    pthread_mutex_lock(&c->lock);
+   CaptureItem *done = c->done;
+   c->done = NULL;
    if (c->depth >= c->max) {
       pthread_mutex_unlock(&c->lock);
+      items_free(done);
       atomic_fetch_add(&c->dropped, 1);
-      free(it);
+      item_free(it);
       return false;
    }
    if (c->tail)
@@ -243,6 +254,7 @@ bool Capture_push(Capture *c, CaptureItem *it) {
    c->depth++;
    pthread_cond_signal(&c->wake);
    pthread_mutex_unlock(&c->lock);
+   items_free(done);
    atomic_fetch_add(&c->queued, 1);
    return true;
 }
@@ -265,6 +277,7 @@ void Capture_stop(Capture *c) {
    pthread_cond_signal(&c->wake);
    pthread_mutex_unlock(&c->lock);
    pthread_join(c->thread, NULL);
+   items_free(c->done);
    ExchangeWriter_free(c->w);
    Store_close(c->st);
    pthread_mutex_destroy(&c->lock);

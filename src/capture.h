@@ -1,10 +1,13 @@
 /* capture.h - the gateway's exchange capture: a writer thread with a bounded queue that
  * stores records in batched transactions, so the data path never waits on the disk. The
- * loop hands over raw bytes and a few scalars; parsing the bodies again, building the record
- * JSON and serialising it happen on the writer thread, off the data path. */
+ * loop hands over the request and answers it already parsed plus a few scalars; building
+ * the record and serialising it happen on the writer thread, off the data path. The writer
+ * hands each item back and the loop frees it (in Capture_push): every allocation is freed by
+ * the thread that made it, as glibc's malloc takes the owning arena's lock otherwise. */
 #ifndef OFFRAMP_CAPTURE_H
 #define OFFRAMP_CAPTURE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -18,10 +21,7 @@ typedef struct {
    const char *error;        /* static error name, or NULL */
    double confidence;        /* < 0 none */
    int agree;                /* vs the serving call; -1 not compared (not for the serving call) */
-   bool parsed;              /* a 2xx answer: the record shows the body parsed */
-   bool stream;              /* the body is SSE, assembled into one completion */
-   const char *body;
-   size_t len;
+   json_t *response;         /* the parsed (or assembled) answer, or NULL; the item's reference */
 } CaptureCall;
 
 enum { CAPTURE_SERVING, CAPTURE_SHADOW, CAPTURE_NOISE, CAPTURE_CALLS };
@@ -36,12 +36,11 @@ typedef struct CaptureItem {
    const char *fallback;      /* static reason name, or NULL */
    int agree;                 /* -1 not compared */
    double confidence;         /* < 0 none */
-   const char *request;       /* the client's body as received */
-   size_t request_len;
+   json_t *request;           /* the client's request; the item's reference */
    CaptureCall calls[CAPTURE_CALLS];
    struct CaptureItem *next;
    size_t used, size;
-   char blob[];               /* the strings and bodies above: one allocation per record */
+   char blob[];               /* the strings above: one allocation per record */
 } CaptureItem;
 
 typedef struct Capture Capture;
@@ -52,7 +51,8 @@ Capture *Capture_start(const char *workspace, long queue_max, char **err);
 CaptureItem *Capture_item_new(size_t blob_size);
 /* A copy of s[0..n) (NUL-terminated) inside the item's blob; NULL for NULL. */
 const char *Capture_item_put(CaptureItem *it, const char *s, size_t n);
-/* Hands the item over (always). False when the queue was full and the record was dropped. */
+/* Hands the item over (always). False when the queue was full and the record was dropped.
+ * Frees the items the writer is done with: call it from one thread only. */
 bool Capture_push(Capture *c, CaptureItem *item);
 
 typedef struct {
@@ -61,7 +61,8 @@ typedef struct {
 } CaptureStats;
 
 void Capture_stats(Capture *c, CaptureStats *out);
-/* Writes everything queued, stops the thread and closes the connection. */
+/* Writes everything queued, stops the thread and closes the connection (from the thread
+ * that pushes). */
 void Capture_stop(Capture *c);
 
 #endif

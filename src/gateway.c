@@ -390,37 +390,38 @@ static void flight_serve(Flight *f) {
 
 /* ---- capture and stats, once every call of the exchange is done ---- */
 
-static size_t call_blob_size(const Flight *f, const Call *c) {
-   const RouteArm *arm = c->which == CALL_CANDIDATE ? &f->route->candidate : &f->route->primary;
-   return (c->started ? c->len + 1 : 0) + (arm->model ? strlen(arm->model) + 1 : 0);
+static const char *call_arm_model(const Flight *f, const Call *c) {
+   return (c->which == CALL_CANDIDATE ? &f->route->candidate : &f->route->primary)->model;
 }
 
-static void capture_call(CaptureItem *it, CaptureCall *cc, const Flight *f, const Call *c, const char *arm_name,
+static size_t call_blob_size(const Flight *f, const Call *c) {
+   const char *model = call_arm_model(f, c);
+   return c->started && model ? strlen(model) + 1 : 0;
+}
+
+/* Moves the call's parsed answer into the item. */
+static void capture_call(CaptureItem *it, CaptureCall *cc, const Flight *f, Call *c, const char *arm_name,
                          int agree) {
-   const RouteArm *arm = c->which == CALL_CANDIDATE ? &f->route->candidate : &f->route->primary;
+   const char *model = call_arm_model(f, c);
    cc->started = c->started;
    if (!c->started)
       return;
    cc->arm = arm_name;
-   cc->model = arm->model ? Capture_item_put(it, arm->model, strlen(arm->model)) : NULL;
+   cc->model = model ? Capture_item_put(it, model, strlen(model)) : NULL;
    cc->status = c->status;
    cc->latency_ms = c->ms;
    cc->error = c->error != UPERR_NONE ? Stats_error_names[c->error] : NULL;
    cc->confidence = c->confidence;
    cc->agree = agree;
-   /* on_call_done parsed the body exactly when it came with a 2xx over a clean transfer. */
-   cc->parsed = c->error == UPERR_NONE || c->error == UPERR_MALFORMED;
-   cc->stream = c->stream;
-   cc->body = Capture_item_put(it, c->body ? c->body : "", c->body ? c->len : 0);
-   cc->len = c->body ? c->len : 0;
+   cc->response = c->resp;
+   c->resp = NULL;
 }
 
-/* Raw bytes and scalars only: the writer thread parses and builds the record. */
-static void capture_exchange(Flight *f, const Call *s, const Call *o, const Call *noise, int agree,
-                             int noise_agree) {
+/* Parsed trees and scalars: the writer thread builds and serialises the record. */
+static void capture_exchange(Flight *f, Call *s, Call *o, Call *noise, int agree, int noise_agree) {
    const Call *cand = &f->calls[CALL_CANDIDATE];
-   size_t size = (f->task ? strlen(f->task) + 1 : 0) + f->raw_len + 1 + call_blob_size(f, s) +
-                 call_blob_size(f, o) + call_blob_size(f, noise);
+   size_t size = (f->task ? strlen(f->task) + 1 : 0) + call_blob_size(f, s) + call_blob_size(f, o) +
+                 call_blob_size(f, noise);
    CaptureItem *it = Capture_item_new(size);
    memcpy(it->rid, f->rid, sizeof it->rid);
    memcpy(it->ts, f->ts, sizeof it->ts);
@@ -431,8 +432,8 @@ static void capture_exchange(Flight *f, const Call *s, const Call *o, const Call
    it->fallback = f->fell_back ? Stats_fallback_names[f->fallback] : NULL;
    it->agree = agree;
    it->confidence = cand->started ? cand->confidence : -1;
-   it->request = Capture_item_put(it, f->raw, f->raw_len);
-   it->request_len = f->raw_len;
+   it->request = f->request;
+   f->request = NULL;
    capture_call(it, &it->calls[CAPTURE_SERVING], f, s, it->arm, -1);
    capture_call(it, &it->calls[CAPTURE_SHADOW], f, o, o->which == CALL_CANDIDATE ? "candidate" : "primary", agree);
    capture_call(it, &it->calls[CAPTURE_NOISE], f, noise, "primary", noise_agree);
