@@ -24,6 +24,9 @@
  * workspace within about 10 ms. */
 #define BATCH_MIN 64
 #define LINGER_US 10000
+/* Written items the pusher frees per push: a batch of thousands freed at once would stall
+ * the loop for milliseconds. Each push adds one item, so the list drains. */
+#define FREE_PER_PUSH 4
 
 struct Capture {
    Store *st;
@@ -33,6 +36,7 @@ struct Capture {
    pthread_cond_t wake;
    CaptureItem *head, *tail;
    CaptureItem *done;         /* written, for the pushing thread to free */
+   CaptureItem *to_free;      /* the pushing thread's own: taken from done, freed a few at a time */
    long depth, max;
    bool stop;
    atomic_llong queued, dropped, committed, failed;
@@ -63,13 +67,16 @@ static void item_free(CaptureItem *it) {
    free(it);
 }
 
-static void items_free(CaptureItem *list) {
-   while (list) {
+/* Frees up to n items of the list (n < 0: all); returns the rest. */
+static CaptureItem *items_free(CaptureItem *list, long n) {
+   while (list && n--) {
       CaptureItem *next = list->next;
       item_free(list);
       list = next;
    }
+   return list;
 }
+
 
 /* Which model answered: the response says so, else the arm's, else the client's. */
 static const char *call_model(const CaptureCall *c, const json_t *request) {
@@ -237,11 +244,13 @@ Capture *Capture_start(const char *workspace, long queue_max, char **err) {
 bool Capture_push(Capture *c, CaptureItem *it) {
    it->next = NULL;
    pthread_mutex_lock(&c->lock);
-   CaptureItem *done = c->done;
-   c->done = NULL;
+   if (!c->to_free) {
+      c->to_free = c->done;
+      c->done = NULL;
+   }
    if (c->depth >= c->max) {
       pthread_mutex_unlock(&c->lock);
-      items_free(done);
+      c->to_free = items_free(c->to_free, FREE_PER_PUSH);
       atomic_fetch_add(&c->dropped, 1);
       item_free(it);
       return false;
@@ -254,7 +263,7 @@ bool Capture_push(Capture *c, CaptureItem *it) {
    c->depth++;
    pthread_cond_signal(&c->wake);
    pthread_mutex_unlock(&c->lock);
-   items_free(done);
+   c->to_free = items_free(c->to_free, FREE_PER_PUSH);
    atomic_fetch_add(&c->queued, 1);
    return true;
 }
@@ -277,7 +286,8 @@ void Capture_stop(Capture *c) {
    pthread_cond_signal(&c->wake);
    pthread_mutex_unlock(&c->lock);
    pthread_join(c->thread, NULL);
-   items_free(c->done);
+   items_free(c->done, -1);
+   items_free(c->to_free, -1);
    ExchangeWriter_free(c->w);
    Store_close(c->st);
    pthread_mutex_destroy(&c->lock);
