@@ -10,10 +10,11 @@
 #      and unpinned;
 #   3. primary latency with shadow on vs off while the candidate takes 200 ms (open loop).
 # Needs: nginx wrk curl jq taskset. Usage: bench/gateway.sh [BUILD_DIR]
-# Settings (environment): RATE SECS REPS CONNS SRATE; every one is printed in the output.
+# Settings (environment): RATE SECS REPS CONNS SRATE, GW_BIN (another offramp binary to
+# measure, e.g. an older build, with this build's stand-in and load client); all printed.
 set -eu
 BUILD=$(cd "${1:-build-norm}" && pwd)
-OFFRAMP=$BUILD/offramp
+OFFRAMP=${GW_BIN:-$BUILD/offramp}
 STANDIN=$BUILD/tests/gw/standin_upstream
 LOADGEN=$BUILD/tests/gw/loadgen
 RATE=${RATE:-5000}
@@ -73,12 +74,15 @@ fixed_rate() {   # fixed_rate URL RATE SECS [loadgen args]
       > "$W/lg.json" || true
    jq -r '"\(.p50_ms) \(.p99_ms) \(.p999_ms) \(.ok) \(.errors)"' "$W/lg.json"
 }
+HZ=$(getconf CLK_TCK)
+ticks() { for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat"; done | awk '{ t += $1 } END { print t + 0 }'; }
+us_per() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$HZ" 'BEGIN { printf "%.0f", (b - a) * 1e6 / hz / n }'; }   # TICKS0 TICKS1 N
 # awk: the median of x[1..n] (sorts x)
 MED='function med(x, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
                                      return x[int((n + 1) / 2)] }'
 
 echo "# offramp gateway bench, $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# settings: RATE=$RATE SECS=$SECS REPS=$REPS CONNS=$CONNS SRATE=$SRATE; gateway defaults (capture on)"
+echo "# settings: RATE=$RATE SECS=$SECS REPS=$REPS CONNS=$CONNS SRATE=$SRATE; gateway $OFFRAMP, defaults (capture on)"
 standin up --content billing
 standin cand --content billing
 standin slowcand --content billing --latency-ms 200
@@ -95,11 +99,13 @@ fixed_rate "$GW/v1/chat/completions" 1000 2 --task bench > /dev/null
 : > "$W/lat1.txt"
 for rep in $(seq "$REPS"); do
    read -r d50 d99 d999 dn de < <(fixed_rate "$up/v1/chat/completions" "$RATE" "$SECS")
+   t0=$(ticks "$GWPID")
    read -r g50 g99 g999 gn ge < <(fixed_rate "$GW/v1/chat/completions" "$RATE" "$SECS" --task bench)
+   t1=$(ticks "$GWPID")
    echo "$d50 $d99 $d999 $g50 $g99 $g999" >> "$W/lat1.txt"
    printf "   rep %d: direct  p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d, errors %d)\n" "$rep" "$d50" "$d99" "$d999" "$dn" "$de"
-   printf "          gateway p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d, errors %d)  added p99 %.3f ms\n" \
-      "$g50" "$g99" "$g999" "$gn" "$ge" "$(awk -v a="$g99" -v b="$d99" 'BEGIN { print a - b }')"
+   printf "          gateway p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d, errors %d)  added p99 %.3f ms, gateway CPU %s us/request\n" \
+      "$g50" "$g99" "$g999" "$gn" "$ge" "$(awk -v a="$g99" -v b="$d99" 'BEGIN { print a - b }')" "$(us_per "$t0" "$t1" "$gn")"
 done
 admin GET /admin/stats > "$W/stats.json"
 committed=$(metric offramp_capture_committed_total)
@@ -149,10 +155,13 @@ cpu_busy() {
    b=$(awk '/^cpu[01] / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat | tr '\n' ' ')
    echo "$a $b" | awk '{ printf "%.0f%% %.0f%%", 100 * ($5 - $1) / ($6 - $2), 100 * ($7 - $3) / ($8 - $4) }'
 }
-tp_run() {   # tp_run LOAD_CPUS URL: one wrk run, prints "rps cpu0 cpu1"
-   local busy
-   busy=$(cpu_busy wrk_rps "$1" "$2")
-   echo "$(cat "$W/cmd.out") $busy"
+tp_run() {   # tp_run LOAD_CPUS URL PROXY_PIDS...: one wrk run, prints "rps cpu0 cpu1 proxy_us_per_request"
+   local busy t0 t1 lcpus=$1 url=$2
+   shift 2
+   t0=$(ticks "$@")
+   busy=$(cpu_busy wrk_rps "$lcpus" "$url")
+   t1=$(ticks "$@")
+   echo "$(cat "$W/cmd.out") $busy $(us_per "$t0" "$t1" "$(awk -v r="$(cat "$W/cmd.out")" -v s="$SECS" 'BEGIN { print r * s }')")"
 }
 echo "2. max throughput, wrk -t2 -c64 -d${SECS}s POST, $REPS interleaved repetitions; gateway passthrough, capture on"
 for pin in pinned unpinned; do
@@ -165,17 +174,20 @@ for pin in pinned unpinned; do
       for w in 1 2; do
          nginx_start $w $pc
          wrk_rps "$lc" "http://127.0.0.1:$NGPORT/v1/chat/completions" > /dev/null   # warm up the keepalive pool
-         read -r r c0 c1 < <(tp_run $lc "http://127.0.0.1:$NGPORT/v1/chat/completions")
+         # shellcheck disable=SC2046
+         read -r r c0 c1 us < <(tp_run $lc "http://127.0.0.1:$NGPORT/v1/chat/completions" $(pgrep -P "$(cat "$W/nginx.pid")"))
          nginx_stop
          line="$line $r"
-         printf "   rep %d: nginx proxy_pass (worker_processes %d): %9.0f req/s  (CPU busy %s / %s)\n" "$rep" $w "$r" "$c0" "$c1"
+         printf "   rep %d: nginx proxy_pass (worker_processes %d): %9.0f req/s  (CPU busy %s / %s; proxy CPU %s us/request)\n" \
+            "$rep" $w "$r" "$c0" "$c1" "$us"
       done
       gateway $pc --upstream "$up/v1"
       wrk_rps "$lc" "$GW/v1/chat/completions" > /dev/null
-      read -r r c0 c1 < <(tp_run $lc "$GW/v1/chat/completions")
+      read -r r c0 c1 us < <(tp_run $lc "$GW/v1/chat/completions" "$GWPID")
       drops=$(metric offramp_capture_dropped_total)
       stop_gateway
-      printf "   rep %d: gateway passthrough, capture on:  %9.0f req/s  (CPU busy %s / %s, %s records dropped)\n" "$rep" "$r" "$c0" "$c1" "$drops"
+      printf "   rep %d: gateway passthrough, capture on:  %9.0f req/s  (CPU busy %s / %s; proxy CPU %s us/request; %s records dropped)\n" \
+         "$rep" "$r" "$c0" "$c1" "$us" "$drops"
       echo "$line $r" >> "$W/tp.txt"
    done
    awk -v pin=$pin "$MED"'{ n1[NR] = $1; n2[NR] = $2; g[NR] = $3; r1[NR] = $3 / $1; r2[NR] = $3 / $2 }
