@@ -8,10 +8,9 @@ SECS=${2:-60}
 command -v clang > /dev/null || { echo "bench/fuzz.sh: clang not installed (apt-get install clang)"; exit 2; }
 OUT=$(mktemp -d /tmp/offramp-fuzz-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
-ENGINE="util store task score phase inventory mdview runbook demo exchange fingerprint compare route upstream
-        capture gwstats gateway"
-srcs=""
-for m in $ENGINE; do srcs="$srcs $SRC/src/$m.c"; done
+# The whole engine library, as Makefile.am lists it: a hand-kept list went stale as modules
+# gained dependencies.
+srcs=$(sed -n '/^libofframp_a_SOURCES/,/^$/p' "$SRC/Makefile.am" | grep -o 'src/[a-z0-9_]*\.c' | sed "s|^|$SRC/|")
 # shellcheck disable=SC2046
 clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
    -I"$BUILD" -I"$SRC/src" -DPKGDATADIR='"/nonexistent"' -DSRCDIR="\"$SRC\"" \

@@ -1,22 +1,33 @@
 #!/bin/bash
-# bench/gateway.sh - the gateway's bar, all in one run on loopback against a fast stand-in
-# upstream (fixed completion):
-#   1. added latency at a fixed 5,000 req/s with capture and shadow on: p99 through the gateway
-#      minus p99 direct to the upstream (h2load --h1 --rps), cross-checked with the gateway's
-#      own overhead metric;
-#   2. max throughput vs nginx proxy_pass to the same upstream (wrk);
-#   3. primary p99 with shadow on vs off while the candidate takes 200 ms.
-# Needs: nginx wrk nghttp2-client (h2load), curl, jq. Usage: bench/gateway.sh [BUILD_DIR]
+# bench/gateway.sh - the gateway's bar, all in one run on loopback against fast stand-in
+# upstreams (fixed completion), anchors measured in the same run, repetitions interleaved:
+#   1. added latency at a fixed 5,000 req/s with capture and shadow on: through the gateway
+#      minus direct to the upstream, open loop (tests/gw/loadgen --rate: evenly spaced sends,
+#      latency from each request's scheduled time, so no coordinated omission), cross-checked
+#      with the gateway's own overhead metric;
+#   2. max throughput vs nginx proxy_pass to the same upstream (wrk, closed loop), with the
+#      proxy pinned to CPU 1 and wrk + upstream to CPU 0 (each proxy gets the same one core),
+#      and unpinned;
+#   3. primary latency with shadow on vs off while the candidate takes 200 ms (open loop).
+# Needs: nginx wrk curl jq taskset. Usage: bench/gateway.sh [BUILD_DIR]
+# Settings (environment): RATE SECS REPS CONNS SRATE, GW_BIN (another offramp binary to
+# measure, e.g. an older build, with this build's stand-in and load client); all printed.
 set -eu
 BUILD=$(cd "${1:-build-norm}" && pwd)
-OFFRAMP=$BUILD/offramp
+OFFRAMP=${GW_BIN:-$BUILD/offramp}
 STANDIN=$BUILD/tests/gw/standin_upstream
+LOADGEN=$BUILD/tests/gw/loadgen
 RATE=${RATE:-5000}
-SECS=${SECS:-10}
-for t in nginx wrk h2load curl jq; do
-   command -v $t > /dev/null || { echo "bench/gateway.sh: $t missing (apt-get install nginx wrk nghttp2-client curl jq)"; exit 2; }
+SECS=${SECS:-8}
+REPS=${REPS:-3}
+CONNS=${CONNS:-64}
+SRATE=${SRATE:-1000}
+for t in nginx wrk curl jq taskset; do
+   command -v $t > /dev/null || { echo "bench/gateway.sh: $t missing (apt-get install nginx wrk curl jq util-linux)"; exit 2; }
 done
-[ -x "$OFFRAMP" ] && [ -x "$STANDIN" ] || { echo "build first: make && make $BUILD/tests/gw/standin_upstream"; exit 2; }
+[ -x "$OFFRAMP" ] && [ -x "$STANDIN" ] && [ -x "$LOADGEN" ] ||
+   { echo "build first: make && make tests/gw/standin_upstream tests/gw/loadgen (in $BUILD)"; exit 2; }
+[ "$(nproc)" -ge 2 ] || { echo "bench/gateway.sh: needs 2 cores to pin the proxy apart from the load"; exit 2; }
 W=$(mktemp -d /tmp/offramp-bench-XXXXXX)
 PIDS=""
 cleanup() {
@@ -27,63 +38,83 @@ cleanup() {
 }
 trap cleanup EXIT
 
+STANDINS=""
 standin() {   # standin NAME ARGS
    local n=$1; shift
    "$STANDIN" "$@" > "$W/$n.port" &
    PIDS="$PIDS $!"
+   STANDINS="$STANDINS $!"
    for _ in $(seq 100); do [ -s "$W/$n.port" ] && break; sleep 0.05; done
    eval "${n}=http://127.0.0.1:$(cat "$W/$n.port")"
 }
 TOKEN=bench-token-0123456789
 echo "$TOKEN" > "$W/token"
-gateway() {   # gateway ARGS: sets GW, GWPID
+gateway() {   # gateway CPUS ARGS: sets GW, GWPID (CPUS "0,1" = unpinned)
+   local cpus=$1; shift
    : > "$W/gw.out"
-   "$OFFRAMP" -w "$W/ws.db" gateway --listen 127.0.0.1:0 --admin-token-file "$W/token" "$@" > "$W/gw.out" 2>> "$W/gw.err" &
+   rm -f "$W"/ws.db*
+   taskset -c "$cpus" "$OFFRAMP" -w "$W/ws.db" gateway --listen 127.0.0.1:0 --admin-token-file "$W/token" "$@" \
+      > "$W/gw.out" 2>> "$W/gw.err" &
    GWPID=$!
    for _ in $(seq 100); do grep -q listening "$W/gw.out" && break; sleep 0.05; done
    GW=$(sed -n 's/.*listening on \(http:\/\/[0-9.]*:[0-9]*\).*/\1/p' "$W/gw.out")
 }
 stop_gateway() { kill -TERM "$GWPID"; wait "$GWPID" 2> /dev/null || true; }
 admin() { curl -s -X "$1" -H "Authorization: Bearer $TOKEN" ${3:+-d "$3"} "$GW$2"; }
+metric() { curl -s "$GW/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"system","content":"Classify the support ticket into billing, refund, shipping or other."},{"role":"user","content":"My invoice shows two charges for the same order, please fix."}],"max_tokens":5}'
 echo "$BODY" > "$W/body.json"
 
-# h2load at a fixed rate; prints "p50_ms p99_ms ok_count" from its per-request log.
-fixed_rate() {   # fixed_rate URL RATE SECS [extra h2load args]
+# Open loop at a fixed rate (loadgen on both cores, like the processes it measures);
+# prints "p50 p99 p999 n errors".
+fixed_rate() {   # fixed_rate URL RATE SECS [loadgen args]
    local url=$1 rate=$2 secs=$3; shift 3
-   local clients=${CLIENTS:-50}
-   rm -f "$W/h2.log"
-   h2load --h1 -c $clients --rps $((rate / clients)) -D "$secs" -d "$W/body.json" \
-      -H 'Content-Type: application/json' "$@" --log-file "$W/h2.log" "$url" > "$W/h2.out" 2>&1 || true
-   awk '$2 == 200 { print $3 / 1000 }' "$W/h2.log" | sort -n > "$W/lat.txt"
-   local n
-   n=$(wc -l < "$W/lat.txt")
-   [ "$n" -gt 0 ] || { echo "0 0 0"; return; }
-   echo "$(sed -n "$(((n + 1) / 2))p" "$W/lat.txt") $(sed -n "$(((n * 99 + 99) / 100))p" "$W/lat.txt") $n"
+   "$LOADGEN" --url "$url" --rate "$rate" --seconds "$secs" -c "$CONNS" --body-file "$W/body.json" "$@" \
+      > "$W/lg.json" || true
+   jq -r '"\(.p50_ms) \(.p99_ms) \(.p999_ms) \(.ok) \(.errors)"' "$W/lg.json"
 }
+HZ=$(getconf CLK_TCK)
+ticks() { for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat"; done | awk '{ t += $1 } END { print t + 0 }'; }
+us_per() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$HZ" 'BEGIN { printf "%.0f", (b - a) * 1e6 / hz / n }'; }   # TICKS0 TICKS1 N
+# awk: the median of x[1..n] (sorts x)
+MED='function med(x, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+                                     return x[int((n + 1) / 2)] }'
 
-echo "# offramp gateway bench, $(date -u +%FT%TZ), $(nproc) cores, rate $RATE req/s for $SECS s"
+echo "# offramp gateway bench, $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# settings: RATE=$RATE SECS=$SECS REPS=$REPS CONNS=$CONNS SRATE=$SRATE; gateway $OFFRAMP, defaults (capture on)"
 standin up --content billing
 standin cand --content billing
 standin slowcand --content billing --latency-ms 200
 
 # ---- 1. added latency at a fixed rate, capture + shadow on ----
-gateway --upstream "$up/v1"
+# Unpinned: at this rate the gateway needs more than one core's worth with the writer, so every
+# process may run anywhere, as on a real 2-core host.
+echo "1. open loop $RATE req/s for $SECS s, $CONNS keep-alive connections, $REPS interleaved repetitions;"
+echo "   gateway: capture on, route in shadow mode (candidate: a second fast stand-in); nothing pinned"
+gateway 0,1 --upstream "$up/v1"
 admin PUT /admin/routes/bench "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand/v1\"}}" > /dev/null
-fixed_rate "$up/v1/chat/completions" 1000 2 > /dev/null   # warm up
-fixed_rate "$GW/v1/chat/completions" 1000 2 -H 'X-Offramp-Task: bench' > /dev/null
-read -r d50 d99 dn < <(fixed_rate "$up/v1/chat/completions" "$RATE" "$SECS")
-read -r g50 g99 gn < <(fixed_rate "$GW/v1/chat/completions" "$RATE" "$SECS" -H 'X-Offramp-Task: bench')
+fixed_rate "$up/v1/chat/completions" 1000 2 > /dev/null   # warm up connections
+fixed_rate "$GW/v1/chat/completions" 1000 2 --task bench > /dev/null
+: > "$W/lat1.txt"
+for rep in $(seq "$REPS"); do
+   read -r d50 d99 d999 dn de < <(fixed_rate "$up/v1/chat/completions" "$RATE" "$SECS")
+   t0=$(ticks "$GWPID")
+   read -r g50 g99 g999 gn ge < <(fixed_rate "$GW/v1/chat/completions" "$RATE" "$SECS" --task bench)
+   t1=$(ticks "$GWPID")
+   echo "$d50 $d99 $d999 $g50 $g99 $g999" >> "$W/lat1.txt"
+   printf "   rep %d: direct  p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d, errors %d)\n" "$rep" "$d50" "$d99" "$d999" "$dn" "$de"
+   printf "          gateway p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d, errors %d)  added p99 %.3f ms, gateway CPU %s us/request\n" \
+      "$g50" "$g99" "$g999" "$gn" "$ge" "$(awk -v a="$g99" -v b="$d99" 'BEGIN { print a - b }')" "$(us_per "$t0" "$t1" "$gn")"
+done
 admin GET /admin/stats > "$W/stats.json"
-committed=$(curl -s "$GW/metrics" | awk '$1 == "offramp_capture_committed_total" { print $2 }')
-dropped=$(curl -s "$GW/metrics" | awk '$1 == "offramp_capture_dropped_total" { print $2 }')
+committed=$(metric offramp_capture_committed_total)
+dropped=$(metric offramp_capture_dropped_total)
 stop_gateway
-echo "1. fixed rate $RATE req/s, ${SECS} s, capture on, shadow on (candidate fast):"
-echo "   direct:  p50 ${d50} ms  p99 ${d99} ms  (n=$dn)"
-echo "   gateway: p50 ${g50} ms  p99 ${g99} ms  (n=$gn)"
-awk -v a="$g99" -v b="$d99" -v c="$g50" -v d="$d50" 'BEGIN { printf "   added latency: p50 %.3f ms, p99 %.3f ms (bar: p99 <= 0.5 ms)\n", c - d, a - b }'
-echo "   gateway's own overhead metric: $(jq -c '.overhead' "$W/stats.json")"
+awk "$MED"'{ d[NR] = $2; g[NR] = $5; a[NR] = $5 - $2; d5[NR] = $1; g5[NR] = $4 }
+     END { printf "   median of %d: direct p99 %.3f ms, gateway p99 %.3f ms, added p99 %.3f ms, added p50 %.3f ms (bar: added p99 <= 0.5 ms)\n",
+           NR, med(d, NR), med(g, NR), med(a, NR), med(g5, NR) - med(d5, NR) }' "$W/lat1.txt"
+echo "   gateway's own overhead metric (time in the gateway minus the serving upstream call): $(jq -c '.overhead' "$W/stats.json")"
 echo "   capture: $committed records committed, $dropped dropped"
 
 # ---- 2. max throughput vs nginx proxy_pass ----
@@ -93,7 +124,7 @@ wrk.body = io.open("$W/body.json"):read("a")
 wrk.headers["Content-Type"] = "application/json"
 LUA
 NGPORT=$((20000 + RANDOM % 20000))
-nginx_conf() {   # nginx_conf WORKERS
+nginx_start() {   # nginx_start WORKERS CPUS
    cat > "$W/nginx.conf" <<NGX
 worker_processes $1;
 pid $W/nginx.pid;
@@ -109,42 +140,81 @@ http {
    }
 }
 NGX
-}
-wrk_rps() {   # wrk_rps URL
-   wrk -t2 -c64 -d"$SECS"s -s "$W/post.lua" "$1" | awk '/Requests\/sec/ { print $2 }'
-}
-echo "2. max throughput (wrk -t2 -c64 -d${SECS}s, POST):"
-for workers in 1 auto; do
-   nginx_conf $workers
-   nginx -c "$W/nginx.conf" -p "$W" 2> /dev/null
+   taskset -c "$2" nginx -c "$W/nginx.conf" -p "$W" 2> /dev/null
    sleep 0.3
-   wrk_rps "http://127.0.0.1:$NGPORT/v1/chat/completions" > /dev/null   # warm up keepalive pool
-   ng=$(wrk_rps "http://127.0.0.1:$NGPORT/v1/chat/completions")
-   kill "$(cat "$W/nginx.pid")"; sleep 0.3
-   echo "   nginx proxy_pass (worker_processes $workers): $ng req/s"
-   eval "ng_$workers=$ng"
+}
+nginx_stop() { kill "$(cat "$W/nginx.pid")"; sleep 0.3; }
+wrk_rps() {   # wrk_rps CPUS URL
+   taskset -c "$1" wrk -t2 -c64 -d"$SECS"s -s "$W/post.lua" "$2" | awk '/Requests\/sec/ { print $2 }'
+}
+# busy CPU share of each core over a command, from /proc/stat: "cpu0% cpu1%"
+cpu_busy() {
+   local a b
+   a=$(awk '/^cpu[01] / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat | tr '\n' ' ')
+   "$@" > "$W/cmd.out"
+   b=$(awk '/^cpu[01] / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat | tr '\n' ' ')
+   echo "$a $b" | awk '{ printf "%.0f%% %.0f%%", 100 * ($5 - $1) / ($6 - $2), 100 * ($7 - $3) / ($8 - $4) }'
+}
+tp_run() {   # tp_run LOAD_CPUS URL PROXY_PIDS...: one wrk run, prints "rps cpu0 cpu1 proxy_us_per_request"
+   local busy t0 t1 lcpus=$1 url=$2
+   shift 2
+   t0=$(ticks "$@")
+   busy=$(cpu_busy wrk_rps "$lcpus" "$url")
+   t1=$(ticks "$@")
+   echo "$(cat "$W/cmd.out") $busy $(us_per "$t0" "$t1" "$(awk -v r="$(cat "$W/cmd.out")" -v s="$SECS" 'BEGIN { print r * s }')")"
+}
+echo "2. max throughput, wrk -t2 -c64 -d${SECS}s POST, $REPS interleaved repetitions; gateway passthrough, capture on"
+for pin in pinned unpinned; do
+   if [ $pin = pinned ]; then pc=1 lc=0; else pc=0,1 lc=0,1; fi
+   for p in $STANDINS; do taskset -p -c "$lc" "$p" > /dev/null; done
+   echo "   $pin: proxy on CPU $pc, wrk and the stand-in upstream on CPU $lc (busy share of CPU 0 / CPU 1 during each run)"
+   : > "$W/tp.txt"
+   for rep in $(seq "$REPS"); do
+      line=""
+      for w in 1 2; do
+         nginx_start $w $pc
+         wrk_rps "$lc" "http://127.0.0.1:$NGPORT/v1/chat/completions" > /dev/null   # warm up the keepalive pool
+         # shellcheck disable=SC2046
+         read -r r c0 c1 us < <(tp_run $lc "http://127.0.0.1:$NGPORT/v1/chat/completions" $(pgrep -P "$(cat "$W/nginx.pid")"))
+         nginx_stop
+         line="$line $r"
+         printf "   rep %d: nginx proxy_pass (worker_processes %d): %9.0f req/s  (CPU busy %s / %s; proxy CPU %s us/request)\n" \
+            "$rep" $w "$r" "$c0" "$c1" "$us"
+      done
+      gateway $pc --upstream "$up/v1"
+      wrk_rps "$lc" "$GW/v1/chat/completions" > /dev/null
+      read -r r c0 c1 us < <(tp_run $lc "$GW/v1/chat/completions" "$GWPID")
+      drops=$(metric offramp_capture_dropped_total)
+      stop_gateway
+      printf "   rep %d: gateway passthrough, capture on:  %9.0f req/s  (CPU busy %s / %s; proxy CPU %s us/request; %s records dropped)\n" \
+         "$rep" "$r" "$c0" "$c1" "$us" "$drops"
+      echo "$line $r" >> "$W/tp.txt"
+   done
+   awk -v pin=$pin "$MED"'{ n1[NR] = $1; n2[NR] = $2; g[NR] = $3; r1[NR] = $3 / $1; r2[NR] = $3 / $2 }
+        END { printf "   %s, median of %d: nginx 1 worker %.0f, 2 workers %.0f, gateway %.0f req/s; ratio vs 1 worker %.2f, vs 2 workers %.2f (bar: >= 0.8)\n",
+              pin, NR, med(n1, NR), med(n2, NR), med(g, NR), med(r1, NR), med(r2, NR) }' "$W/tp.txt"
 done
-gateway --upstream "$up/v1"
-gp=$(wrk_rps "$GW/v1/chat/completions")
-stop_gateway
-gateway --upstream "$up/v1" --no-capture
-gn=$(wrk_rps "$GW/v1/chat/completions")
-stop_gateway
-echo "   gateway passthrough, capture on:  $gp req/s"
-echo "   gateway passthrough, capture off: $gn req/s"
-awk -v g="$gp" -v a="$ng_1" -v b="$ng_auto" 'BEGIN { printf "   ratio (capture on) vs nginx 1 worker: %.2f, vs nginx auto workers: %.2f (bar: >= 0.8)\n", g / a, g / b }'
 
-# ---- 3. primary p99 with a slow shadow candidate ----
-SRATE=${SRATE:-1000}
-gateway --upstream "$up/v1"
-admin PUT /admin/routes/bench '{"mode":"passthrough"}' > /dev/null
-fixed_rate "$GW/v1/chat/completions" "$SRATE" 2 -H 'X-Offramp-Task: bench' > /dev/null
-read -r o50 o99 on < <(fixed_rate "$GW/v1/chat/completions" "$SRATE" "$SECS" -H 'X-Offramp-Task: bench')
-admin PUT /admin/routes/bench "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$slowcand/v1\"}}" > /dev/null
-read -r s50 s99 sn < <(fixed_rate "$GW/v1/chat/completions" "$SRATE" "$SECS" -H 'X-Offramp-Task: bench')
-admin GET "/admin/stats?task=bench" > "$W/s3.json"
+for p in $STANDINS; do taskset -p -c 0,1 "$p" > /dev/null; done
+
+# ---- 3. primary latency with a slow shadow candidate ----
+echo "3. open loop $SRATE req/s for $SECS s, $CONNS connections, candidate answering in 200 ms, capture on, nothing pinned"
+gateway 0,1 --upstream "$up/v1"
+admin PUT /admin/routes/off '{"mode":"passthrough"}' > /dev/null
+admin PUT /admin/routes/on "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$slowcand/v1\"}}" > /dev/null
+fixed_rate "$GW/v1/chat/completions" "$SRATE" 2 --task off > /dev/null
+fixed_rate "$GW/v1/chat/completions" "$SRATE" 2 --task on > /dev/null   # opens the candidate's connections
+: > "$W/s3.txt"
+for rep in $(seq "$REPS"); do
+   read -r o50 o99 o999 on oe < <(fixed_rate "$GW/v1/chat/completions" "$SRATE" "$SECS" --task off)
+   read -r s50 s99 s999 sn se < <(fixed_rate "$GW/v1/chat/completions" "$SRATE" "$SECS" --task on)
+   echo "$o99 $s99" >> "$W/s3.txt"
+   printf "   rep %d: shadow off p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d)\n" "$rep" "$o50" "$o99" "$o999" "$on"
+   printf "          shadow on  p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d)  ratio p99 %.3f\n" "$s50" "$s99" "$s999" "$sn" \
+      "$(awk -v a="$s99" -v b="$o99" 'BEGIN { print a / b }')"
+done
+admin GET "/admin/stats?task=on" > "$W/s3.json"
 stop_gateway
-echo "3. primary latency at $SRATE req/s, candidate answering in 200 ms:"
-echo "   shadow off: p50 ${o50} ms  p99 ${o99} ms  (n=$on)"
-echo "   shadow on:  p50 ${s50} ms  p99 ${s99} ms  (n=$sn), candidate p50 $(jq '.tasks[0].windows["1m"].arms.candidate.p50_ms' "$W/s3.json") ms"
-awk -v a="$s99" -v b="$o99" 'BEGIN { printf "   ratio p99 on/off: %.3f (bar: <= 1.05)\n", a / b }'
+echo "   candidate p50 $(jq '.tasks[0].windows.all.arms.candidate.p50_ms' "$W/s3.json") ms over $(jq '.tasks[0].windows.all.arms.candidate.requests' "$W/s3.json") calls"
+awk "$MED"'{ r[NR] = $2 / $1 }
+     END { printf "   median of %d: ratio p99 on/off %.3f (bar: <= 1.05)\n", NR, med(r, NR) }' "$W/s3.txt"

@@ -1,33 +1,59 @@
 /* capture.h - the gateway's exchange capture: a writer thread with a bounded queue that
- * stores records in batched transactions, so the data path never waits on the disk. */
+ * stores records in batched transactions, so the data path never waits on the disk. The
+ * loop hands over the request and answers it already parsed plus a few scalars; building
+ * the record and serialising it happen on the writer thread, off the data path. The writer
+ * hands each item back and the loop frees it (in Capture_push): every allocation is freed by
+ * the thread that made it, as glibc's malloc takes the owning arena's lock otherwise. */
 #ifndef OFFRAMP_CAPTURE_H
 #define OFFRAMP_CAPTURE_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+
+/* One upstream call of the exchange as its record shows it. Strings live in the item. */
+typedef struct {
+   bool started;
+   const char *arm;          /* static string */
+   const char *model;        /* the arm's model, or NULL for the request's */
+   long status;
+   double latency_ms;
+   const char *error;        /* static error name, or NULL */
+   double confidence;        /* < 0 none */
+   int agree;                /* vs the serving call; -1 not compared (not for the serving call) */
+   json_t *response;         /* the parsed (or assembled) answer, or NULL; the item's reference */
+} CaptureCall;
+
+enum { CAPTURE_SERVING, CAPTURE_SHADOW, CAPTURE_NOISE, CAPTURE_CALLS };
 
 typedef struct CaptureItem {
    char rid[40];
    char ts[32];
-   char *task;            /* NULL: attributed by fingerprint on the writer thread */
-   char *model;
-   const char *arm;       /* static string */
-   int status;
-   double latency_ms;
-   long long prompt_tokens, completion_tokens;
-   int agree;             /* -1 not compared */
-   double confidence;     /* < 0 none */
-   json_t *record;        /* serialised on the writer thread; never touched again by the loop */
+   const char *task;          /* NULL: attributed by fingerprint on the writer thread */
+   const char *arm;           /* static string */
+   int status;                /* the status the client got */
+   bool stream;
+   const char *fallback;      /* static reason name, or NULL */
+   int agree;                 /* -1 not compared */
+   double confidence;         /* < 0 none */
+   json_t *request;           /* the client's request; the item's reference */
+   CaptureCall calls[CAPTURE_CALLS];
    struct CaptureItem *next;
+   size_t used, size;
+   char blob[];               /* the strings above: one allocation per record */
 } CaptureItem;
 
 typedef struct Capture Capture;
 
 /* Opens its own connection to the workspace and starts the writer thread. */
 Capture *Capture_start(const char *workspace, long queue_max, char **err);
-/* Hands the item over (always). False when the queue was full and the record was dropped. */
+/* An item with room for blob_size bytes of strings (each takes its length + 1). */
+CaptureItem *Capture_item_new(size_t blob_size);
+/* A copy of s[0..n) (NUL-terminated) inside the item's blob; NULL for NULL. */
+const char *Capture_item_put(CaptureItem *it, const char *s, size_t n);
+/* Hands the item over (always). False when the queue was full and the record was dropped.
+ * Frees the items the writer is done with: call it from one thread only. */
 bool Capture_push(Capture *c, CaptureItem *item);
-void Capture_item_free(CaptureItem *item);
 
 typedef struct {
    long long queued, dropped, committed, failed;
@@ -35,7 +61,8 @@ typedef struct {
 } CaptureStats;
 
 void Capture_stats(Capture *c, CaptureStats *out);
-/* Writes everything queued, stops the thread and closes the connection. */
+/* Writes everything queued, stops the thread and closes the connection (from the thread
+ * that pushes). */
 void Capture_stop(Capture *c);
 
 #endif

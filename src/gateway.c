@@ -396,23 +396,54 @@ static void flight_serve(Flight *f) {
 
 /* ---- capture and stats, once every call of the exchange is done ---- */
 
-static json_t *call_json(const Call *c, const char *arm, const char *model) {
-   json_t *o = json_pack("{s:s, s:s?, s:I, s:f}", "arm", arm, "model", model, "status", (json_int_t)c->status,
-                         "latency_ms", c->ms);
-   json_object_set(o, "response", c->resp ? c->resp : json_null());
-   if (c->error != UPERR_NONE)
-      json_object_set_new(o, "error", json_string(Stats_error_names[c->error]));
-   if (c->confidence >= 0)
-      json_object_set_new(o, "confidence", json_real(c->confidence));
-   return o;
+static const char *call_arm_model(const Flight *f, const Call *c) {
+   return (c->which == CALL_CANDIDATE ? &f->route->candidate : &f->route->primary)->model;
 }
 
-static const char *call_model(const Flight *f, const Call *c) {
-   const char *m = json_string_value(json_object_get(c->resp, "model"));
-   if (m)
-      return m;
-   const RouteArm *arm = c->which == CALL_CANDIDATE ? &f->route->candidate : &f->route->primary;
-   return arm->model ? arm->model : json_string_value(json_object_get(f->request, "model"));
+static size_t call_blob_size(const Flight *f, const Call *c) {
+   const char *model = call_arm_model(f, c);
+   return c->started && model ? strlen(model) + 1 : 0;
+}
+
+/* Moves the call's parsed answer into the item. */
+static void capture_call(CaptureItem *it, CaptureCall *cc, const Flight *f, Call *c, const char *arm_name,
+                         int agree) {
+   const char *model = call_arm_model(f, c);
+   cc->started = c->started;
+   if (!c->started)
+      return;
+   cc->arm = arm_name;
+   cc->model = model ? Capture_item_put(it, model, strlen(model)) : NULL;
+   cc->status = c->status;
+   cc->latency_ms = c->ms;
+   cc->error = c->error != UPERR_NONE ? Stats_error_names[c->error] : NULL;
+   cc->confidence = c->confidence;
+   cc->agree = agree;
+   cc->response = c->resp;
+   c->resp = NULL;
+}
+
+/* Parsed trees and scalars: the writer thread builds and serialises the record. */
+static void capture_exchange(Flight *f, Call *s, Call *o, Call *noise, int agree, int noise_agree) {
+   const Call *cand = &f->calls[CALL_CANDIDATE];
+   size_t size = (f->task ? strlen(f->task) + 1 : 0) + call_blob_size(f, s) + call_blob_size(f, o) +
+                 call_blob_size(f, noise);
+   CaptureItem *it = Capture_item_new(size);
+   memcpy(it->rid, f->rid, sizeof it->rid);
+   memcpy(it->ts, f->ts, sizeof it->ts);
+   it->task = f->task ? Capture_item_put(it, f->task, strlen(f->task)) : NULL;
+   it->arm = f->fell_back ? "fallback" : f->serving == CALL_CANDIDATE ? "candidate" : "primary";
+   it->status = f->reply_status;
+   it->stream = f->stream;
+   it->fallback = f->fell_back ? Stats_fallback_names[f->fallback] : NULL;
+   it->agree = agree;
+   it->confidence = cand->started ? cand->confidence : -1;
+   it->request = f->request;
+   f->request = NULL;
+   capture_call(it, &it->calls[CAPTURE_SERVING], f, s, it->arm, -1);
+   capture_call(it, &it->calls[CAPTURE_SHADOW], f, o, o->which == CALL_CANDIDATE ? "candidate" : "primary", agree);
+   capture_call(it, &it->calls[CAPTURE_NOISE], f, noise, "primary", noise_agree);
+   Capture_push(f->gw->cap, it);
 }
 
 static void flight_finish(Flight *f) {
@@ -447,53 +478,8 @@ static void flight_finish(Flight *f) {
       GwStats_add(gw->stats, f->task, &ev, now);
    }
 
-   if (gw->cap) {
-      const char *arm = f->fell_back ? "fallback" : f->serving == CALL_CANDIDATE ? "candidate" : "primary";
-      const char *model = call_model(f, s);
-      json_t *rec = json_pack("{s:s, s:s, s:s?, s:s, s:O}", "id", f->rid, "ts", f->ts, "task", f->task, "arm",
-                              arm, "request", f->request);
-      json_object_set(rec, "response", s->resp ? s->resp : json_null());
-      json_object_set_new(rec, "status", json_integer(f->reply_status));
-      json_object_set_new(rec, "latency_ms", json_real(s->ms));
-      if (model)
-         json_object_set_new(rec, "model", json_string(model));
-      json_t *usage = json_object_get(s->resp, "usage");
-      if (usage)
-         json_object_set(rec, "usage", usage);
-      if (f->stream)
-         json_object_set_new(rec, "stream", json_true());
-      if (s->error != UPERR_NONE)
-         json_object_set_new(rec, "error", json_string(Stats_error_names[s->error]));
-      if (f->fell_back)
-         json_object_set_new(rec, "fallback_reason", json_string(Stats_fallback_names[f->fallback]));
-      if (o->started) {
-         json_t *sh = call_json(o, o->which == CALL_CANDIDATE ? "candidate" : "primary", call_model(f, o));
-         if (agree >= 0)
-            json_object_set_new(sh, "agree", json_boolean(agree));
-         json_object_set_new(rec, "shadow", sh);
-      }
-      if (noise->started) {
-         json_t *nz = call_json(noise, "primary", call_model(f, noise));
-         if (noise_agree >= 0)
-            json_object_set_new(nz, "agree", json_boolean(noise_agree));
-         json_object_set_new(rec, "noise", nz);
-      }
-      CaptureItem *it = xcalloc(1, sizeof *it);
-      memcpy(it->rid, f->rid, sizeof it->rid);
-      memcpy(it->ts, f->ts, sizeof it->ts);
-      it->task = f->task ? xstrdup(f->task) : NULL;
-      it->model = model ? xstrdup(model) : NULL;
-      it->arm = arm;
-      it->status = f->reply_status;
-      it->latency_ms = s->ms;
-      json_t *pt = json_object_get(usage, "prompt_tokens"), *ct = json_object_get(usage, "completion_tokens");
-      it->prompt_tokens = json_is_integer(pt) ? json_integer_value(pt) : -1;
-      it->completion_tokens = json_is_integer(ct) ? json_integer_value(ct) : -1;
-      it->agree = agree;
-      it->confidence = cand->started ? cand->confidence : -1;
-      it->record = rec;
-      Capture_push(gw->cap, it);
-   }
+   if (gw->cap)
+      capture_exchange(f, s, o, noise, agree, noise_agree);
 
    for (int i = 0; i < CALLS; i++)
       call_reset(&f->calls[i]);

@@ -20,12 +20,13 @@ struct Upstream {
    CURL **pool;
    int npool, cappool;
    int active;
+   struct curl_slist *headers;   /* the headers of every call without an Authorization */
 };
 
 typedef struct {
    Upstream *u;
    CURL *easy;
-   struct curl_slist *headers;
+   struct curl_slist *auth_headers;   /* own list when the call carries a key, else NULL */
    char *body;
    UpResult res;
    UpDataFn on_data;
@@ -61,13 +62,15 @@ static void check_done(Upstream *u) {
       curl_multi_remove_handle(u->multi, e);
       u->active--;
       c->on_done(c->ud, &c->res);
-      curl_easy_reset(e);
+      /* Options stay set: the next call changes only the per-call ones. The error buffer
+       * belongs to the call being freed. */
+      curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
       if (u->npool == u->cappool) {
          u->cappool = u->cappool ? 2 * u->cappool : 64;
          u->pool = xrealloc(u->pool, (size_t)u->cappool * sizeof *u->pool);
       }
       u->pool[u->npool++] = e;
-      curl_slist_free_all(c->headers);
+      curl_slist_free_all(c->auth_headers);
       Sbuf_free(&c->res.body);
       free(c->body);
       free(c);
@@ -77,7 +80,7 @@ static void check_done(Upstream *u) {
 static void fail_later(evutil_socket_t fd, short what, void *arg) {
    Call *c = arg;
    c->on_done(c->ud, &c->res);
-   curl_slist_free_all(c->headers);
+   curl_slist_free_all(c->auth_headers);
    curl_easy_cleanup(c->easy);
    Sbuf_free(&c->res.body);
    free(c->body);
@@ -164,7 +167,20 @@ Upstream *Upstream_new(struct event_base *base) {
    curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
    /* Keep enough idle connections for a few hundred concurrent requests per upstream. */
    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 1024L);
+   u->headers = curl_slist_append(NULL, "Content-Type: application/json");
+   u->headers = curl_slist_append(u->headers, "Expect:");
    return u;
+}
+
+/* A new easy handle with the options every call shares. */
+static CURL *easy_new(void) {
+   CURL *e = curl_easy_init();
+   curl_easy_setopt(e, CURLOPT_POST, 1L);
+   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+   return e;
 }
 
 void Upstream_post(Upstream *u, const char *url, const char *auth, char *body, size_t len, long timeout_ms,
@@ -176,29 +192,27 @@ void Upstream_post(Upstream *u, const char *url, const char *auth, char *body, s
    c->on_done = on_done;
    c->ud = ud;
    c->t0 = mono_seconds();
-   c->easy = u->npool ? u->pool[--u->npool] : curl_easy_init();
-   c->headers = curl_slist_append(NULL, "Content-Type: application/json");
-   c->headers = curl_slist_append(c->headers, "Expect:");
+   c->easy = u->npool ? u->pool[--u->npool] : easy_new();
+   struct curl_slist *headers = u->headers;
    if (auth) {
+      /* Only calls with a key pay for their own header list. */
       char *h = xasprintf("Authorization: %s", auth);
-      c->headers = curl_slist_append(c->headers, h);
+      for (struct curl_slist *l = u->headers; l; l = l->next)
+         c->auth_headers = curl_slist_append(c->auth_headers, l->data);
+      c->auth_headers = curl_slist_append(c->auth_headers, h);
       free(h);
+      headers = c->auth_headers;
    }
    CURL *e = c->easy;
    curl_easy_setopt(e, CURLOPT_URL, url);
-   curl_easy_setopt(e, CURLOPT_POST, 1L);
    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-   curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
-   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
-   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
    u->active++;
    CURLMcode rc = curl_multi_add_handle(u->multi, e);
    if (rc != CURLM_OK) {
@@ -221,6 +235,7 @@ void Upstream_free(Upstream *u) {
    for (int i = 0; i < u->npool; i++)
       curl_easy_cleanup(u->pool[i]);
    free(u->pool);
+   curl_slist_free_all(u->headers);
    curl_multi_cleanup(u->multi);
    event_free(u->timer);
    free(u);

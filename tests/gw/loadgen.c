@@ -1,9 +1,16 @@
-/* loadgen.c - a small load client for the gateway tests (libcurl multi): N chat requests at
- * concurrency C, each answer checked, arms counted, canary stickiness checked per user.
+/* loadgen.c - a small load client for the gateway tests and bench. Closed loop (libcurl
+ * multi): N chat requests at concurrency C, each answer checked, arms counted, canary
+ * stickiness checked per user. Open loop (--rate, libevent's HTTP client): requests sent at
+ * evenly spaced times on C keep-alive connections, latency timed from each request's
+ * scheduled send time, so a slow answer delays no measurement (no coordinated omission).
  * Prints one JSON summary line. */
 #include "config.h"
 
 #include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <jansson.h>
@@ -12,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 typedef struct {
    CURL *e;
@@ -25,8 +33,9 @@ typedef struct {
 } Req;
 
 static struct {
-   const char *url, *task, *model;
+   const char *url, *task, *model, *body_file;
    long n, c, users;
+   double rate, seconds;
    bool expect_echo, stream;
    struct curl_slist *extra;
 } opt = { .n = 100, .c = 8, .model = "gpt-test" };
@@ -150,6 +159,169 @@ static int cmp(const void *a, const void *b) {
    return x < y ? -1 : x > y;
 }
 
+/* ---- open loop: --rate ---- */
+
+typedef struct Conn {
+   struct evhttp_connection *con;
+   long i;                      /* the request in flight */
+   struct Conn *next_idle;
+} Conn;
+
+static struct {
+   struct event_base *base;
+   struct event *timer;
+   struct evhttp_uri *uri;
+   char *body;
+   size_t body_len;
+   Conn *idle;
+   long total, next, done, ok, errors, waited;
+   long *backlog;               /* scheduled requests waiting for a free connection (FIFO) */
+   long bl_head, bl_tail;
+   double t0;
+   double *lat;
+   long nlat;
+} R;
+
+static double mono_ms(void) {
+   struct timespec ts;
+   clock_gettime(CLOCK_MONOTONIC, &ts);
+   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static double sched_ms(long i) {
+   return R.t0 + (double)i * 1e3 / opt.rate;
+}
+
+static void rate_done(struct evhttp_request *req, void *arg);
+
+static void rate_send(Conn *c, long i) {
+   c->i = i;
+   struct evhttp_request *req = evhttp_request_new(rate_done, c);
+   struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+   evhttp_add_header(h, "Host", evhttp_uri_get_host(R.uri));
+   evhttp_add_header(h, "Content-Type", "application/json");
+   if (opt.task)
+      evhttp_add_header(h, "X-Offramp-Task", opt.task);
+   for (struct curl_slist *x = opt.extra; x; x = x->next) {
+      char *colon = strchr(x->data, ':');
+      if (!colon)
+         continue;
+      char name[128];
+      size_t n = (size_t)(colon - x->data) < sizeof name - 1 ? (size_t)(colon - x->data) : sizeof name - 1;
+      memcpy(name, x->data, n);
+      name[n] = '\0';
+      evhttp_add_header(h, name, colon + 1 + strspn(colon + 1, " "));
+   }
+   evbuffer_add_reference(evhttp_request_get_output_buffer(req), R.body, R.body_len, NULL, NULL);
+   evhttp_make_request(c->con, req, EVHTTP_REQ_POST, evhttp_uri_get_path(R.uri));
+}
+
+static void rate_done(struct evhttp_request *req, void *arg) {
+   Conn *c = arg;
+   if (req && evhttp_request_get_response_code(req) == 200) {
+      R.ok++;
+      R.lat[R.nlat++] = mono_ms() - sched_ms(c->i);
+   } else {
+      R.errors++;
+   }
+   R.done++;
+   if (R.bl_head < R.bl_tail) {
+      rate_send(c, R.backlog[R.bl_head++]);
+   } else {
+      c->next_idle = R.idle;
+      R.idle = c;
+   }
+   if (R.done == R.total)
+      event_base_loopexit(R.base, NULL);
+}
+
+/* Sends every request whose time has come, then sleeps until the next one's. */
+static void rate_tick(evutil_socket_t fd, short what, void *arg) {
+   double now = mono_ms();
+   while (R.next < R.total && sched_ms(R.next) <= now) {
+      long i = R.next++;
+      if (R.idle) {
+         Conn *c = R.idle;
+         R.idle = c->next_idle;
+         rate_send(c, i);
+      } else {
+         R.waited++;
+         R.backlog[R.bl_tail++] = i;
+      }
+   }
+   if (R.next < R.total) {
+      double wait = sched_ms(R.next) - now;
+      struct timeval tv = { (time_t)(wait / 1e3), (suseconds_t)(fmod(wait, 1e3) * 1e3) };
+      evtimer_add(R.timer, &tv);
+   }
+}
+
+static double pct(double q) {
+   if (!R.nlat)
+      return 0;
+   long k = (long)ceil(q * (double)R.nlat) - 1;
+   return R.lat[k < 0 ? 0 : k];
+}
+
+static int rate_main(void) {
+   R.uri = evhttp_uri_parse(opt.url);
+   if (!R.uri || !evhttp_uri_get_host(R.uri)) {
+      fprintf(stderr, "loadgen: --url %s is not an http URL\n", opt.url);
+      return 2;
+   }
+   FILE *fp = opt.body_file ? fopen(opt.body_file, "rb") : NULL;
+   if (!fp) {
+      fprintf(stderr, "loadgen: --rate needs --body-file FILE (the request body)\n");
+      return 2;
+   }
+   R.body = malloc(1 << 20);
+   R.body_len = fread(R.body, 1, 1 << 20, fp);
+   fclose(fp);
+   while (R.body_len && (R.body[R.body_len - 1] == '\n' || R.body[R.body_len - 1] == '\r'))
+      R.body_len--;
+   struct event_config *cfg = event_config_new();
+   /* Microsecond timers (timerfd): at thousands of requests a second, millisecond ticks
+    * would send them in bursts. */
+   event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+   R.base = event_base_new_with_config(cfg);
+   event_config_free(cfg);
+   R.total = (long)(opt.rate * opt.seconds);
+   R.lat = calloc((size_t)R.total + 1, sizeof *R.lat);
+   R.backlog = calloc((size_t)R.total + 1, sizeof *R.backlog);
+   int port = evhttp_uri_get_port(R.uri);
+   Conn *conns = calloc((size_t)opt.c, sizeof *conns);
+   for (long k = 0; k < opt.c; k++) {
+      conns[k].con = evhttp_connection_base_new(R.base, NULL, evhttp_uri_get_host(R.uri), port > 0 ? port : 80);
+      evhttp_connection_set_timeout(conns[k].con, 60);
+      conns[k].next_idle = R.idle;
+      R.idle = &conns[k];
+   }
+   R.timer = evtimer_new(R.base, rate_tick, NULL);
+   R.t0 = mono_ms();
+   if (R.total > 0) {
+      rate_tick(-1, 0, NULL);
+      event_base_dispatch(R.base);
+   }
+   double secs = (mono_ms() - R.t0) / 1e3;
+   qsort(R.lat, (size_t)R.nlat, sizeof *R.lat, cmp);
+   printf("{\"rate\":%.0f,\"seconds\":%.1f,\"connections\":%ld,\"sent\":%ld,\"ok\":%ld,\"errors\":%ld,"
+          "\"waited_for_connection\":%ld,\"elapsed\":%.2f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
+          "\"p999_ms\":%.3f,\"max_ms\":%.3f}\n",
+          opt.rate, opt.seconds, opt.c, R.next, R.ok, R.errors, R.waited, secs, pct(0.5), pct(0.9), pct(0.99),
+          pct(0.999), R.nlat ? R.lat[R.nlat - 1] : 0);
+   for (long k = 0; k < opt.c; k++)
+      evhttp_connection_free(conns[k].con);
+   free(conns);
+   event_free(R.timer);
+   event_base_free(R.base);
+   evhttp_uri_free(R.uri);
+   free(R.body);
+   free(R.lat);
+   free(R.backlog);
+   curl_slist_free_all(opt.extra);
+   return R.errors ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
    static const struct option opts[] = {
       { "url", required_argument, NULL, 'u' },
@@ -161,6 +333,9 @@ int main(int argc, char **argv) {
       { "header", required_argument, NULL, 'H' },
       { "expect-echo", no_argument, NULL, 'e' },
       { "stream", no_argument, NULL, 's' },
+      { "rate", required_argument, NULL, 'r' },
+      { "seconds", required_argument, NULL, 'S' },
+      { "body-file", required_argument, NULL, 'b' },
       { 0 },
    };
    int c;
@@ -175,6 +350,9 @@ int main(int argc, char **argv) {
       case 'H': opt.extra = curl_slist_append(opt.extra, optarg); break;
       case 'e': opt.expect_echo = true; break;
       case 's': opt.stream = true; break;
+      case 'r': opt.rate = atof(optarg); break;
+      case 'S': opt.seconds = atof(optarg); break;
+      case 'b': opt.body_file = optarg; break;
       default: fprintf(stderr, "loadgen: bad option\n"); return 2;
       }
    }
@@ -182,6 +360,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "loadgen: --url is required\n");
       return 2;
    }
+   if (opt.rate > 0)
+      return rate_main();
    curl_global_init(CURL_GLOBAL_DEFAULT);
    CURLM *m = curl_multi_init();
    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, opt.c);
