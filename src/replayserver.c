@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "httpserve.h"
 #include "replayserver.h"
 #include "util.h"
 
@@ -254,35 +255,16 @@ static void on_request(struct evhttp_request *req, void *arg) {
    }
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg) {
-   (void)sig;
-   (void)what;
-   event_base_loopexit(arg, NULL);
-}
-
 bool ReplayServer_run(const Recorded *calls, const ReplayServerOpts *o, char **err) {
    Server s = { .calls = calls, .o = o, .rng = o->seed * 0x9E3779B97F4A7C15ULL + 88172645463325252ULL };
    table_build(&s);
    s.base = event_base_new();
-   struct evhttp *http = evhttp_new(s.base);
-   evhttp_set_max_body_size(http, 16 << 20);
-   evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-   evhttp_set_gencb(http, on_request, &s);
-   struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(http, o->host, (ev_uint16_t)o->port);
-   bool ok = bound != NULL;
-   if (!ok) {
-      *err = xasprintf("cannot listen on %s:%d: %s (choose another --listen address)", o->host, o->port, strerror(errno));
-   } else {
-      struct sockaddr_storage ss;
-      socklen_t sl = sizeof ss;
-      int port = o->port;
-      if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) == 0)
-         port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-      signal(SIGPIPE, SIG_IGN);
-      struct event *sint = evsignal_new(s.base, SIGINT, on_signal, s.base);
-      struct event *sterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
-      event_add(sint, NULL);
-      event_add(sterm, NULL);
+   int port;
+   struct evhttp *http = HttpServe_bind(s.base, o->host, o->port, 16 << 20, on_request, &s, &port, err);
+   bool ok = http != NULL;
+   if (ok) {
+      struct event *sig[2];
+      HttpServe_stop_on_signals(s.base, sig);
       char n1[32], n2[32];
       printf("offramp replay-server: REPLAYING recorded responses, not a live model: listening on http://%s:%d/v1 "
              "(%s calls, %s distinct requests from %s; latency %ld ms, error rate %g)\n",
@@ -290,8 +272,8 @@ bool ReplayServer_run(const Recorded *calls, const ReplayServerOpts *o, char **e
              o->source, o->latency_ms, o->error_rate);
       fflush(stdout);
       event_base_dispatch(s.base);
-      event_free(sint);
-      event_free(sterm);
+      event_free(sig[0]);
+      event_free(sig[1]);
       fprintf(stderr, "offramp replay-server: %ld requests, %ld answered from the recording, %ld not recorded, "
                       "%ld injected errors\n", s.requests, s.hits, s.misses, s.injected);
    }
@@ -300,7 +282,8 @@ bool ReplayServer_run(const Recorded *calls, const ReplayServerOpts *o, char **e
       free(a);
       pending_free(&s, s.pending);
    }
-   evhttp_free(http);
+   if (http)
+      evhttp_free(http);
    event_base_free(s.base);
    free(s.t.keys);
    free(s.t.idx);

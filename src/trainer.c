@@ -28,6 +28,7 @@
 #include "distill.h"
 #include "mdview.h"
 #include "multipart.h"
+#include "httpserve.h"
 #include "trainer.h"
 #include "util.h"
 
@@ -1013,10 +1014,6 @@ static void reload(Trainer *t) {
       qsort(t->jobs, t->njobs, sizeof *t->jobs, cmp_job);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg) {
-   event_base_loopbreak(arg);
-}
-
 bool Trainer_serve(const TrainerOpts *o, char **err) {
    static const char *const subs[] = { "files", "jobs", "models" };
    for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
@@ -1039,25 +1036,12 @@ bool Trainer_serve(const TrainerOpts *o, char **err) {
    reload(&t);
 
    t.base = event_base_new();
-   struct evhttp *http = evhttp_new(t.base);
-   evhttp_set_max_body_size(http, (ev_ssize_t)o->max_upload);
-   evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-   evhttp_set_gencb(http, route, &t);
-   struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(http, o->host, (ev_uint16_t)o->port);
-   bool ok = bound != NULL;
-   if (!ok) {
-      *err = xasprintf("cannot listen on %s:%d: %s (choose another --listen address)", o->host, o->port, strerror(errno));
-   } else {
-      struct sockaddr_storage ss;
-      socklen_t sl = sizeof ss;
-      int port = o->port;
-      if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) == 0)
-         port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-      signal(SIGPIPE, SIG_IGN);
-      struct event *sint = evsignal_new(t.base, SIGINT, on_signal, t.base);
-      struct event *sterm = evsignal_new(t.base, SIGTERM, on_signal, t.base);
-      event_add(sint, NULL);
-      event_add(sterm, NULL);
+   int port;
+   struct evhttp *http = HttpServe_bind(t.base, o->host, o->port, o->max_upload, route, &t, &port, err);
+   bool ok = http != NULL;
+   if (ok) {
+      struct event *sig[2];
+      HttpServe_stop_on_signals(t.base, sig);
       pthread_t th;
       pthread_create(&th, NULL, worker, &t);
       printf("offramp trainer: listening on http://%s:%d/v1 (dir %s, %d jobs)\n", o->host, port, o->dir, t.njobs);
@@ -1068,10 +1052,11 @@ bool Trainer_serve(const TrainerOpts *o, char **err) {
       pthread_cond_broadcast(&t.wake);
       pthread_mutex_unlock(&t.lock);
       pthread_join(th, NULL);
-      event_free(sint);
-      event_free(sterm);
+      event_free(sig[0]);
+      event_free(sig[1]);
    }
-   evhttp_free(http);
+   if (http)
+      evhttp_free(http);
    event_base_free(t.base);
    for (int i = 0; i < t.njobs; i++)
       job_free(t.jobs[i]);
