@@ -55,6 +55,19 @@ int Cli_usage_error(const char *cmd, const char *fmt, ...) {
    return EXIT_USAGE;
 }
 
+bool Cli_json_option(const char *cmd, int argc, char **argv, bool *json) {
+   static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+   int c;
+   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+      if (c != 'j') {
+         Cli_usage_error(cmd, "unknown option");
+         return false;
+      }
+      *json = true;
+   }
+   return true;
+}
+
 long Cli_long(const char *cmd, const char *option, const char *value, long min, long max) {
    long v;
    if (!parse_long(value, &v) || v < min || v > max) {

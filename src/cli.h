@@ -43,6 +43,9 @@ bool Cli_help_or_version(int argc, char **argv, const char *usage);
 /* Print "offramp CMD: unknown option ..."-style message plus a hint, return EXIT_USAGE. */
 int Cli_usage_error(const char *cmd, const char *fmt, ...) ATTR_PRINTF(2, 3);
 
+/* Options of a command whose only option is --json; false after printing a usage error. */
+bool Cli_json_option(const char *cmd, int argc, char **argv, bool *json);
+
 /* Parse a whole-number option value or exit with a message naming the option. */
 long Cli_long(const char *cmd, const char *option, const char *value, long min, long max);
 

@@ -170,14 +170,9 @@ static const char touchpoints_usage[] =
 int cmd_touchpoints(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, touchpoints_usage))
       return EXIT_OK;
-   static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
    bool json = false;
-   int c;
-   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-      if (c != 'j')
-         return Cli_usage_error("touchpoints", "unknown option");
-      json = true;
-   }
+   if (!Cli_json_option("touchpoints", argc, argv, &json))
+      return EXIT_USAGE;
    int nargs = argc - optind;
    char **args = argv + optind;
    if (nargs > 0 && !str_eq(args[0], "name") && !str_eq(args[0], "merge"))
@@ -241,14 +236,9 @@ static const char prices_usage[] =
 int cmd_prices(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, prices_usage))
       return EXIT_OK;
-   static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
    bool json = false;
-   int c;
-   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-      if (c != 'j')
-         return Cli_usage_error("prices", "unknown option");
-      json = true;
-   }
+   if (!Cli_json_option("prices", argc, argv, &json))
+      return EXIT_USAGE;
    int nargs = argc - optind;
    char **args = argv + optind;
    const char *sub = nargs ? args[0] : "list";
