@@ -146,14 +146,6 @@ char *Dataset_data_dir(const Store *st) {
 
 /* ---- text -------------------------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x) {
-   x ^= x >> 30;
-   x *= 0xbf58476d1ce4e5b9ULL;
-   x ^= x >> 27;
-   x *= 0x94d049bb133111ebULL;
-   return x ^ (x >> 31);
-}
-
 static bool is_space(unsigned char c) {
    return c == ' ' || (c >= '\t' && c <= '\r');
 }

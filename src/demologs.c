@@ -26,13 +26,6 @@ typedef struct {
    uint64_t s[4];
 } Rng;
 
-static uint64_t splitmix64(uint64_t *x) {
-   uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-   return z ^ (z >> 31);
-}
-
 static void Rng_seed(Rng *r, uint64_t seed) {
    for (int i = 0; i < 4; i++)
       r->s[i] = splitmix64(&seed);

@@ -97,7 +97,8 @@ static void set_err(char **err, const char *fmt, ...) {
    va_end(ap);
 }
 
-static uint64_t mix64(uint64_t h) {
+/* MurmurHash3's fmix64 finaliser (not util's splitmix mix64: model files depend on these bits). */
+static uint64_t fmix64(uint64_t h) {
    h ^= h >> 33;
    h *= 0xff51afd7ed558ccdULL;
    h ^= h >> 33;
@@ -108,7 +109,7 @@ static uint64_t mix64(uint64_t h) {
 
 static uint64_t rng_next(uint64_t *state) {
    *state += GOLDEN;
-   return mix64(*state);
+   return fmix64(*state);
 }
 
 static void shuffle(size_t *a, size_t n, uint64_t *rng) {
@@ -142,7 +143,7 @@ static unsigned char ascii_lower(unsigned char c) {
 
 static void push_feature(const Distill *m, Scratch *s, uint64_t h) {
    s->feat = grow(s->feat, &s->capfeat, s->nfeat + 1, sizeof *s->feat);
-   s->feat[s->nfeat++] = (uint32_t)(mix64(h) >> (64 - m->buckets_log2));
+   s->feat[s->nfeat++] = (uint32_t)(fmix64(h) >> (64 - m->buckets_log2));
 }
 
 /* n-grams count UTF-8 characters, not bytes, so accented words split like ASCII ones. */

@@ -53,20 +53,6 @@ static void U32s_reserve(U32s *a, size_t more) {
    a->cap = cap;
 }
 
-/* splitmix64's finaliser: FNV and sums leave the low bits poorly mixed. */
-static uint64_t mix64(uint64_t x) {
-   x ^= x >> 30;
-   x *= 0xbf58476d1ce4e5b9ULL;
-   x ^= x >> 27;
-   x *= 0x94d049bb133111ebULL;
-   x ^= x >> 31;
-   return x;
-}
-
-static uint64_t splitmix_next(uint64_t *state) {
-   *state += 0x9e3779b97f4a7c15ULL;
-   return mix64(*state);
-}
 
 void Neardup_defaults(NeardupParams *p) {
    p->threshold = 0.85;
@@ -396,8 +382,8 @@ static uint64_t *band_keys(const Plan *pl, const U32s *sets, const size_t *off,
    uint32_t *sig = xmalloc((size_t)P4 * sizeof *sig);
    uint64_t st = pl->seed;
    for (int i = 0; i < P4; i++) {
-      mul[i] = splitmix_next(&st) | 1;
-      add[i] = splitmix_next(&st);
+      mul[i] = splitmix64(&st) | 1;
+      add[i] = splitmix64(&st);
    }
    uint64_t *keys = xmalloc((size_t)pl->bands * nrep * sizeof *keys);
 

@@ -269,6 +269,19 @@ char *read_file(const char *path, size_t *len, char **err) {
    return Sbuf_steal(&sb);
 }
 
+uint64_t mix64(uint64_t x) {
+   x ^= x >> 30;
+   x *= 0xbf58476d1ce4e5b9ULL;
+   x ^= x >> 27;
+   x *= 0x94d049bb133111ebULL;
+   return x ^ (x >> 31);
+}
+
+uint64_t splitmix64(uint64_t *state) {
+   *state += 0x9e3779b97f4a7c15ULL;
+   return mix64(*state);
+}
+
 bool mkdir_p(const char *path, unsigned mode) {
    char *p = xstrdup(path);
    for (char *q = p + 1; *q; q++) {

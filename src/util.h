@@ -67,6 +67,11 @@ char *str_trim(char *s);
 /* 64-bit FNV-1a, for stable hashing (fingerprints, sticky splits, checklist keys). */
 uint64_t hash64(const void *data, size_t n);
 uint64_t hash64_str(const char *s);
+/* splitmix64's finaliser: spreads every input bit over the output (FNV and sums leave the
+ * low bits poorly mixed). */
+uint64_t mix64(uint64_t x);
+/* splitmix64: the next value of a seeded stream (deterministic, for seeded sampling). */
+uint64_t splitmix64(uint64_t *state);
 
 /* A whole file, NUL-terminated (len, when not NULL, excludes the NUL); NULL with *err naming
  * the file on failure. */
