@@ -138,10 +138,7 @@ void Dataset_clear(Dataset *d) {
 }
 
 char *Dataset_data_dir(const Store *st) {
-   size_t n = strlen(st->path);
-   if (n > 3 && str_eq(st->path + n - 3, ".db"))
-      n -= 3;
-   return xasprintf("%.*s.data", (int)n, st->path);
+   return Store_data_dir(st->path);
 }
 
 /* ---- text -------------------------------------------------------------------------------- */

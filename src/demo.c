@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -76,35 +75,6 @@ static const TaskField *field(const char *option) {
    die(70, "demo: unknown field %s", option);
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-   (void)sb;
-   (void)flag;
-   (void)ftw;
-   return remove(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-bool Demo_reset(const char *path, char **err) {
-   size_t n = strlen(path);
-   if (n > 3 && str_eq(path + n - 3, ".db"))
-      n -= 3;
-   char *data = xasprintf("%.*s.data", (int)n, path);
-   static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
-   bool ok = true;
-   for (size_t i = 0; i < ARRAY_SIZE(suffix) && ok; i++) {
-      char *f = xasprintf("%s%s", path, suffix[i]);
-      if (unlink(f) != 0 && errno != ENOENT) {
-         *err = xasprintf("cannot delete %s: %s", f, strerror(errno));
-         ok = false;
-      }
-      free(f);
-   }
-   if (ok && access(data, F_OK) == 0 && nftw(data, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
-      *err = xasprintf("cannot delete %s: %s", data, strerror(errno));
-      ok = false;
-   }
-   free(data);
-   return ok;
-}
 
 bool Demo_seed(Store *st, char **err) {
    if (Store_count(st, "SELECT count(*) FROM tasks", 0) > 0)

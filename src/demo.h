@@ -18,8 +18,6 @@
 
 /* Where the demo workspace lives unless -w is given: beside the user's, never it. */
 char *Demo_default_path(void);
-/* Delete the demo workspace at path and its data directory (datasets, logs, trainer state). */
-bool Demo_reset(const char *path, char **err);
 /* Add the demo tasks to an empty workspace; does nothing when tasks exist. */
 bool Demo_seed(Store *st, char **err);
 

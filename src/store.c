@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,6 +371,40 @@ char *Store_default_path(const char *explicit_path) {
       return xasprintf("%s/offramp/workspace.db", xdg);
    const char *home = getenv("HOME");
    return xasprintf("%s/.local/share/offramp/workspace.db", home && *home ? home : ".");
+}
+
+char *Store_data_dir(const char *path) {
+   size_t n = strlen(path);
+   if (n > 3 && str_eq(path + n - 3, ".db"))
+      n -= 3;
+   return xasprintf("%.*s.data", (int)n, path);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+   (void)sb;
+   (void)flag;
+   (void)ftw;
+   return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+bool Store_remove(const char *path, char **err) {
+   static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+   bool ok = true;
+   for (size_t i = 0; i < ARRAY_SIZE(suffix) && ok; i++) {
+      char *f = xasprintf("%s%s", path, suffix[i]);
+      if (unlink(f) != 0 && errno != ENOENT) {
+         *err = xasprintf("cannot delete %s: %s", f, strerror(errno));
+         ok = false;
+      }
+      free(f);
+   }
+   char *data = Store_data_dir(path);
+   if (ok && access(data, F_OK) == 0 && nftw(data, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+      *err = xasprintf("cannot delete %s: %s", data, strerror(errno));
+      ok = false;
+   }
+   free(data);
+   return ok;
 }
 
 char *Store_errmsg(Store *st, const char *doing) {

@@ -23,6 +23,13 @@ enum {
  * $XDG_DATA_HOME/offramp/workspace.db (~/.local/share when unset). Caller frees. */
 char *Store_default_path(const char *explicit_path);
 
+/* The directory beside a workspace that holds its files (datasets, logs): "<path without .db>.data".
+ * Caller frees. */
+char *Store_data_dir(const char *path);
+/* Delete a workspace: the database, its -wal/-shm/-journal files and its data directory. Missing
+ * pieces are fine; false with *err naming what could not be deleted. */
+bool Store_remove(const char *path, char **err);
+
 /* Open (and migrate) a workspace; NULL with *err set on failure (nothing modified). */
 Store *Store_open(const char *path, int flags, char **err);
 void Store_close(Store *st);

@@ -89,7 +89,7 @@ int cmd_demo(Cli *cli, int argc, char **argv) {
    }
    reset = reset || script;
    char *err = NULL;
-   if (reset && !Demo_reset(path, &err)) {
+   if (reset && !Store_remove(path, &err)) {
       fprintf(stderr, "offramp demo: %s\n", err);
       free(err);
       free(path);

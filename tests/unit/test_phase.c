@@ -166,11 +166,9 @@ int main(void) {
 
    Task_clear(&t);
    Store_close(st);
-   unlink(path);
-   char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);
-   unlink(wal);
-   unlink(shm);
-   free(wal);
-   free(shm);
+   char *rm_err = NULL;
+   if (!Store_remove(path, &rm_err))
+      fprintf(stderr, "# %s\n", rm_err);
+   free(rm_err);
    return tap_done();
 }

@@ -103,12 +103,10 @@ int main(void) {
    ok(json_is_null(json_object_get(json_array_get(hist, 0), "old")), "first event has no old route");
    json_decref(hist);
    Store_close(st);
-   unlink(path);
-   char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);
-   unlink(wal);
-   unlink(shm);
-   free(wal);
-   free(shm);
+   char *rm_err = NULL;
+   if (!Store_remove(path, &rm_err))
+      fprintf(stderr, "# %s\n", rm_err);
+   free(rm_err);
    Route_unref(r);
    return tap_done();
 }
