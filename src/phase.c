@@ -255,6 +255,16 @@ static bool transition(Store *st, const Task *t, const char *kind, Phase to, con
    return false;
 }
 
+/* The task and its current phase, for the transitions below; false with *err when no such task. */
+static bool load(Store *st, const char *task, Task *t, Phase *cur, char **err) {
+   Task_init(t);
+   if (!Task_get(st, task, t, err))
+      return false;
+   *cur = PHASE_AUDIT;
+   Phase_parse(t->phase, cur);
+   return true;
+}
+
 bool Phase_advance(Store *st, const char *task, const char *reason, Gate *g, char **err) {
    memset(g, 0, sizeof *g);
    Task t;
@@ -281,11 +291,9 @@ bool Phase_advance(Store *st, const char *task, const char *reason, Gate *g, cha
 
 bool Phase_rollback(Store *st, const char *task, Phase to, const char *reason, char **err) {
    Task t;
-   Task_init(&t);
-   if (!Task_get(st, task, &t, err))
+   Phase cur;
+   if (!load(st, task, &t, &cur, err))
       return false;
-   Phase cur = PHASE_AUDIT;
-   Phase_parse(t.phase, &cur);
    bool ok = false;
    if (to == PHASE_STAY)
       *err = xasprintf("%s: 'stay' is not a phase to roll back to (use 'offramp phase stay %s')", t.name, t.name);
@@ -300,11 +308,9 @@ bool Phase_rollback(Store *st, const char *task, Phase to, const char *reason, c
 
 bool Phase_follow(Store *st, const char *task, Phase to, const char *reason, char **err) {
    Task t;
-   Task_init(&t);
-   if (!Task_get(st, task, &t, err))
+   Phase cur;
+   if (!load(st, task, &t, &cur, err))
       return false;
-   Phase cur = PHASE_AUDIT;
-   Phase_parse(t.phase, &cur);
    bool ok = cur == to || transition(st, &t, to > cur ? "advance" : "rollback", to, reason, err);
    Task_clear(&t);
    return ok;
@@ -312,11 +318,11 @@ bool Phase_follow(Store *st, const char *task, Phase to, const char *reason, cha
 
 bool Phase_stay(Store *st, const char *task, const char *reason, char **err) {
    Task t;
-   Task_init(&t);
-   if (!Task_get(st, task, &t, err))
+   Phase cur;
+   if (!load(st, task, &t, &cur, err))
       return false;
    bool ok = false;
-   if (str_eq(t.phase, "stay"))
+   if (cur == PHASE_STAY)
       *err = xasprintf("%s already stays on the API", t.name);
    else
       ok = transition(st, &t, "stay", PHASE_STAY, reason, err);
