@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "compare.h"
+#include "jsonscan.h"
 #include "util.h"
 
 static const char *const mode_names[] = {
@@ -36,6 +37,41 @@ const char *Compare_answer(const json_t *response) {
    if (!content)
       content = json_object_get(choice, "text");
    return json_string_value(content);
+}
+
+#define SCAN_MEMBERS 64
+
+/* The member key of the object text[0..len); *odd when the text is an object the scanner
+ * declines (escaped keys, too many members): the caller then asks the parser. */
+static const JsonMember *member(const char *text, size_t len, const char *key, JsonMember *m, bool *odd) {
+   int n = Jsonscan_members(text, len, m, SCAN_MEMBERS);
+   if (n < 0 && len && text[0] == '{')
+      *odd = true;
+   return n < 0 ? NULL : Jsonscan_find(m, n, key);
+}
+
+char *Compare_answer_text(const char *body, size_t len) {
+   JsonMember m[SCAN_MEMBERS];
+   bool odd = false;
+   const JsonMember *choices = member(body, len, "choices", m, &odd);
+   size_t clen;
+   const char *choice = choices ? Jsonscan_first(choices->val, choices->vallen, &clen) : NULL;
+   const JsonMember *x = NULL;
+   if (choice) {
+      x = member(choice, clen, "message", m, &odd);
+      if (x)
+         x = member(x->val, x->vallen, "content", m, &odd);
+      if (!x)
+         x = member(choice, clen, "text", m, &odd);
+   }
+   if (odd) {
+      json_t *j = json_loadb(body, len, 0, NULL);
+      const char *a = Compare_answer(j);
+      char *out = a ? xstrdup(a) : NULL;
+      json_decref(j);
+      return out;
+   }
+   return x ? Jsonscan_string(x->val, x->vallen) : NULL;
 }
 
 /* Whitespace-normalised copy: runs collapsed to one space, ends trimmed, optionally

@@ -20,6 +20,10 @@ const char *Compare_mode_name(CompareMode m);
  * NULL when there is none. Borrowed from response. */
 const char *Compare_answer(const json_t *response);
 
+/* The same answer read from the response's JSON text without building it: a new string, or
+ * NULL when there is none (or the text is not a JSON object). */
+char *Compare_answer_text(const char *body, size_t len);
+
 /* Whether two answers agree under the mode. NULL never agrees. */
 bool Compare_answers(CompareMode m, const char *a, const char *b);
 

@@ -16,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "capture.h"
 #include "compare.h"
 #include "gateway.h"
 #include "gwstats.h"
+#include "jsonscan.h"
 #include "route.h"
 #include "store.h"
 #include "task.h"
@@ -43,11 +45,15 @@ typedef struct Gateway {
    int n_routes;
    Route *fallback_route;     /* unknown tasks: passthrough to the default upstream */
    char *admin_token;
+   char *chat_url;            /* the default upstream's chat completions URL, or NULL */
+   const char *upstream_key;  /* the default upstream's key from the environment, or NULL */
    long flights;              /* exchanges in progress, background calls included */
    long unflushed;            /* answers handed to evhttp but not yet written out */
    bool draining;
    struct event *sig[4], *drain_timer;
    unsigned long long rid_seed, rid_next, rng;
+   time_t ts_sec;             /* the second ts_prefix spells, so a timestamp costs no strftime */
+   char ts_prefix[24];
 } Gateway;
 
 typedef struct Flight Flight;
@@ -59,11 +65,12 @@ typedef struct {
    long status;
    int error;                 /* UPERR_*, UPERR_NONE on success */
    char *errmsg;
+   char *req_body;            /* this arm's own request body, when it differs from the client's */
    char *body;
    size_t len;
    char *content_type;
    double ms;
-   json_t *resp;              /* parsed (or assembled from the stream) response */
+   json_t *resp;              /* the completion assembled from a streamed answer, else NULL */
    double confidence;
 } Call;
 
@@ -72,7 +79,7 @@ struct Flight {
    struct evhttp_request *req;   /* NULL once answered */
    Route *route;
    char *task;
-   json_t *request;
+   GwRequest rq;
    char *raw;                    /* the client's body, forwarded as is when no model is swapped */
    size_t raw_len;
    char *client_auth;
@@ -94,6 +101,48 @@ static unsigned long long rng_next(Gateway *gw) {
    gw->rng ^= gw->rng << 25;
    gw->rng ^= gw->rng >> 27;
    return gw->rng * 2685821657736338717ULL;
+}
+
+/* "ofr-" + 12 hex digits of the run's seed + "-" + the request's number, without printf. */
+static void request_id(Gateway *gw, char out[40]) {
+   static const char hexd[] = "0123456789abcdef";
+   char *p = out;
+   memcpy(p, "ofr-", 4);
+   p += 4;
+   for (int i = 11; i >= 0; i--)
+      *p++ = hexd[(gw->rid_seed >> (4 * i)) & 15];
+   *p++ = '-';
+   char digits[24];
+   int n = 0;
+   unsigned long long v = gw->rid_next++;
+   do {
+      digits[n++] = (char)('0' + v % 10);
+      v /= 10;
+   } while (v);
+   while (n)
+      *p++ = digits[--n];
+   *p = '\0';
+}
+
+/* now_iso8601's format; strftime runs once a second. */
+static void timestamp(Gateway *gw, char out[32]) {
+   struct timespec ts;
+   clock_gettime(CLOCK_REALTIME, &ts);
+   if (ts.tv_sec != gw->ts_sec) {
+      struct tm tm;
+      gmtime_r(&ts.tv_sec, &tm);
+      strftime(gw->ts_prefix, sizeof gw->ts_prefix, "%Y-%m-%dT%H:%M:%S", &tm);
+      gw->ts_sec = ts.tv_sec;
+   }
+   long ms = ts.tv_nsec / 1000000;
+   size_t n = strlen(gw->ts_prefix);
+   memcpy(out, gw->ts_prefix, n);
+   out[n] = '.';
+   out[n + 1] = (char)('0' + ms / 100);
+   out[n + 2] = (char)('0' + ms / 10 % 10);
+   out[n + 3] = (char)('0' + ms % 10);
+   out[n + 4] = 'Z';
+   out[n + 5] = '\0';
 }
 
 static bool sampled(Gateway *gw, double percent) {
@@ -159,8 +208,7 @@ static void route_put(Gateway *gw, Route *r) {
 }
 
 /* Canary split: sticky on the user, else the conversation header, else random. */
-static bool canary_picks_candidate(Gateway *gw, const Route *r, struct evhttp_request *req, json_t *request) {
-   const char *user = json_string_value(json_object_get(request, "user"));
+static bool canary_picks_candidate(Gateway *gw, const Route *r, struct evhttp_request *req, const char *user) {
    const char *conv = header(req, "X-Offramp-Conversation");
    const char *key = NULL;
    if (str_eq(r->sticky, "user"))
@@ -185,6 +233,7 @@ static void flight_finish(Flight *f);
 static void flight_serve(Flight *f);
 
 static void call_reset(Call *c) {
+   free(c->req_body);
    free(c->errmsg);
    free(c->body);
    free(c->content_type);
@@ -213,6 +262,23 @@ static void on_stream_data(void *ud, const char *content_type, const char *p, si
    evbuffer_free(b);
 }
 
+#define RESPONSE_MEMBERS 64
+
+/* A 2xx body that is a chat completion: a JSON object with a "choices" array. The scanner
+ * checks it without building it; the parser decides what the scanner declines. */
+static bool is_completion(const char *body, size_t len) {
+   JsonMember m[RESPONSE_MEMBERS];
+   int n = Jsonscan_members(body, len, m, RESPONSE_MEMBERS);
+   if (n < 0) {
+      json_t *j = json_loadb(body, len, 0, NULL);
+      bool ok = json_is_array(json_object_get(j, "choices"));
+      json_decref(j);
+      return ok;
+   }
+   const JsonMember *choices = Jsonscan_find(m, n, "choices");
+   return choices && choices->val[0] == '[';
+}
+
 static void on_call_done(void *ud, UpResult *res) {
    Call *c = ud;
    Flight *f = c->f;
@@ -228,14 +294,20 @@ static void on_call_done(void *ud, UpResult *res) {
       c->error = UPERR_CONNECT;
    } else if (res->status < 200 || res->status >= 300) {
       c->error = UPERR_STATUS;
-   } else {
-      c->resp = c->stream ? Compare_stream_response(c->body, c->len) : json_loadb(c->body, c->len, 0, NULL);
+   } else if (c->stream) {
+      c->resp = Compare_stream_response(c->body, c->len);
       c->error = json_is_array(json_object_get(c->resp, "choices")) ? UPERR_NONE : UPERR_MALFORMED;
+   } else {
+      c->error = is_completion(c->body, c->len) ? UPERR_NONE : UPERR_MALFORMED;
    }
    if (res->code != CURLE_OK)
       c->errmsg = xstrdup(res->error ? res->error : "transfer failed");
-   if (c->resp && c->which == CALL_CANDIDATE)
-      c->confidence = Compare_confidence(c->resp, f->route->compare);
+   if (c->error == UPERR_NONE && c->which == CALL_CANDIDATE) {
+      /* Only the candidate's answer is read whole: its logprobs are its confidence. */
+      json_t *resp = c->resp ? json_incref(c->resp) : json_loadb(c->body, c->len, 0, NULL);
+      c->confidence = Compare_confidence(resp, f->route->compare);
+      json_decref(resp);
+   }
    f->pending--;
    if (c->which == f->serving && f->req)
       flight_serve(f);
@@ -246,24 +318,44 @@ static void on_call_done(void *ud, UpResult *res) {
 /* The request body for one arm: the client's, with the arm's model when it names one. The
  * candidate is also asked for logprobs when the client did not ask: its confidence is what
  * cutover falls back on and what the shadow record keeps (vLLM, llama.cpp server and the
- * built-in trainer all return them). */
+ * built-in trainer all return them). NULL when the client's body goes as it is. The change is
+ * spliced into the client's text: the rest of the body goes byte for byte. */
 static char *arm_body(Flight *f, const RouteArm *arm, bool candidate, size_t *len) {
-   bool logprobs = candidate && !json_object_get(f->request, "logprobs");
-   if (!arm->model && !logprobs) {
-      *len = f->raw_len;
-      return xstrndup(f->raw, f->raw_len);
+   bool logprobs = candidate && !f->rq.logprobs;
+   *len = f->raw_len;
+   if (!arm->model && !logprobs)
+      return NULL;
+   if (f->rq.parsed) {
+      json_t *req = json_loadb(f->raw, f->raw_len, 0, NULL);
+      if (arm->model)
+         json_object_set_new(req, "model", json_string(arm->model));
+      if (logprobs) {
+         json_object_set_new(req, "logprobs", json_true());
+         json_object_set_new(req, "top_logprobs", json_integer(5));
+      }
+      char *s = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
+      json_decref(req);
+      *len = strlen(s);
+      return s;
    }
-   json_t *req = json_copy(f->request);
-   if (arm->model)
-      json_object_set_new(req, "model", json_string(arm->model));
-   if (logprobs) {
-      json_object_set_new(req, "logprobs", json_true());
-      json_object_set_new(req, "top_logprobs", json_integer(5));
+   Sbuf b = { 0 };
+   /* The scanner saw an object: its first non-blank byte is the brace. */
+   size_t at = (size_t)((const char *)memchr(f->raw, '{', f->raw_len) - f->raw) + 1;
+   Sbuf_add(&b, f->raw, at);
+   if (logprobs)
+      Sbuf_puts(&b, "\"logprobs\":true,\"top_logprobs\":5,");
+   if (arm->model && f->rq.model_len) {
+      Sbuf_add(&b, f->raw + at, f->rq.model_at - at);
+      Sbuf_puts(&b, arm->model_json);
+      at = f->rq.model_at + f->rq.model_len;
+   } else if (arm->model) {
+      Sbuf_puts(&b, "\"model\":");
+      Sbuf_puts(&b, arm->model_json);
+      Sbuf_puts(&b, ",");
    }
-   char *s = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
-   json_decref(req);
-   *len = strlen(s);
-   return s;
+   Sbuf_add(&b, f->raw + at, f->raw_len - at);
+   *len = b.len;
+   return Sbuf_steal(&b);
 }
 
 static void call_start(Flight *f, int which) {
@@ -271,7 +363,7 @@ static void call_start(Flight *f, int which) {
    Call *c = &f->calls[which];
    const Route *r = f->route;
    const RouteArm *arm = which == CALL_CANDIDATE ? &r->candidate : &r->primary;
-   const char *base = arm->url ? arm->url : gw->cfg->upstream;
+   const char *url = arm->url ? arm->chat_url : gw->chat_url;
    c->f = f;
    c->which = which;
    c->started = true;
@@ -279,7 +371,7 @@ static void call_start(Flight *f, int which) {
    c->error = UPERR_NONE;
    c->confidence = -1;
    f->pending++;
-   if (!base) {
+   if (!url) {
       c->done = true;
       c->error = UPERR_CONNECT;
       c->errmsg = xstrdup("no upstream configured: start the gateway with --upstream URL "
@@ -288,20 +380,18 @@ static void call_start(Flight *f, int which) {
       return;
    }
    /* The candidate only ever gets its own key: the client's key is for the primary's API. */
-   const char *key_env = arm->key_env;
-   if (!key_env && which != CALL_CANDIDATE && !arm->url)
-      key_env = gw->cfg->upstream_key_env;
-   const char *key = key_env ? getenv(key_env) : NULL;
+   const char *key = arm->key_env                                  ? getenv(arm->key_env)
+                     : which != CALL_CANDIDATE && !arm->url ? gw->upstream_key
+                                                                      : NULL;
    char *auth = key && *key ? xasprintf("Bearer %s", key)
                 : which != CALL_CANDIDATE && f->client_auth ? xstrdup(f->client_auth)
                                                             : NULL;
-   char *url = xasprintf("%s/chat/completions", base);
    size_t len;
-   char *body = arm_body(f, arm, which == CALL_CANDIDATE, &len);
+   c->req_body = arm_body(f, arm, which == CALL_CANDIDATE, &len);
+   const char *body = c->req_body ? c->req_body : f->raw;
    long timeout = which == CALL_CANDIDATE ? r->timeout_ms : gw->cfg->upstream_timeout_ms;
    Upstream_post(gw->up, url, auth, body, len, timeout, f->stream && which == f->serving ? on_stream_data : NULL,
                  on_call_done, c);
-   free(url);
    free(auth);
 }
 
@@ -419,8 +509,12 @@ static void capture_call(CaptureItem *it, CaptureCall *cc, const Flight *f, Call
    cc->error = c->error != UPERR_NONE ? Stats_error_names[c->error] : NULL;
    cc->confidence = c->confidence;
    cc->agree = agree;
-   cc->response = c->resp;
-   c->resp = NULL;
+   if (c->resp) {
+      cc->response = c->resp;
+      c->resp = NULL;
+   } else if (c->error == UPERR_NONE) {
+      cc->response = json_loadb(c->body, c->len, 0, NULL);
+   }
 }
 
 /* Parsed trees and scalars: the writer thread builds and serialises the record. */
@@ -438,12 +532,27 @@ static void capture_exchange(Flight *f, Call *s, Call *o, Call *noise, int agree
    it->fallback = f->fell_back ? Stats_fallback_names[f->fallback] : NULL;
    it->agree = agree;
    it->confidence = cand->started ? cand->confidence : -1;
-   it->request = f->request;
-   f->request = NULL;
+   it->request = json_loadb(f->raw, f->raw_len, 0, NULL);
    capture_call(it, &it->calls[CAPTURE_SERVING], f, s, it->arm, -1);
    capture_call(it, &it->calls[CAPTURE_SHADOW], f, o, o->which == CALL_CANDIDATE ? "candidate" : "primary", agree);
    capture_call(it, &it->calls[CAPTURE_NOISE], f, noise, "primary", noise_agree);
    Capture_push(f->gw->cap, it);
+}
+
+/* The call's answer text (a new string), or NULL. */
+static char *call_answer(const Call *c) {
+   if (c->resp) {
+      const char *a = Compare_answer(c->resp);
+      return a ? xstrdup(a) : NULL;
+   }
+   return Compare_answer_text(c->body, c->len);
+}
+
+static int compare_with(const Flight *f, const char *answer, const Call *other) {
+   char *b = call_answer(other);
+   int agree = Compare_answers(f->route->compare, answer, b);
+   free(b);
+   return agree;
 }
 
 static void flight_finish(Flight *f) {
@@ -453,11 +562,16 @@ static void flight_finish(Flight *f) {
    Call *noise = &f->calls[CALL_NOISE];
    Call *cand = &f->calls[CALL_CANDIDATE];
    int agree = -1, noise_agree = -1;
-   const char *as = Compare_answer(s->resp);
-   if (o->started && s->error == UPERR_NONE && o->error == UPERR_NONE)
-      agree = Compare_answers(f->route->compare, as, Compare_answer(o->resp));
-   if (noise->started && s->error == UPERR_NONE && noise->error == UPERR_NONE)
-      noise_agree = Compare_answers(f->route->compare, as, Compare_answer(noise->resp));
+   bool vs_other = o->started && s->error == UPERR_NONE && o->error == UPERR_NONE;
+   bool vs_noise = noise->started && s->error == UPERR_NONE && noise->error == UPERR_NONE;
+   if (vs_other || vs_noise) {
+      char *as = call_answer(s);
+      if (vs_other)
+         agree = compare_with(f, as, o);
+      if (vs_noise)
+         noise_agree = compare_with(f, as, noise);
+      free(as);
+   }
    double now = mono_seconds();
 
    for (int i = 0; i < CALLS; i++) {
@@ -483,7 +597,7 @@ static void flight_finish(Flight *f) {
 
    for (int i = 0; i < CALLS; i++)
       call_reset(&f->calls[i]);
-   json_decref(f->request);
+   GwRequest_clear(&f->rq);
    free(f->raw);
    free(f->client_auth);
    free(f->task);
@@ -495,24 +609,81 @@ static void flight_finish(Flight *f) {
 
 /* ---- POST /v1/chat/completions ---- */
 
-json_t *Gateway_parse_request(const char *body, size_t len, char **why) {
+void GwRequest_clear(GwRequest *r) {
+   free(r->model);
+   free(r->user);
+   memset(r, 0, sizeof *r);
+}
+
+static const char *request_invalid(bool object, bool messages, bool stream) {
+   if (!object)
+      return "the request body must be a JSON object";
+   if (!messages)
+      return "'messages' must be a non-empty array of chat messages";
+   if (!stream)
+      return "'stream' must be true or false";
+   return NULL;
+}
+
+/* The parser's reading, for bodies the scanner declines: its error messages say where JSON
+ * went wrong. */
+static bool parse_request_slow(const char *body, size_t len, GwRequest *out, char **why) {
    json_error_t je;
    json_t *j = json_loadb(body, len, 0, &je);
    if (!j) {
       *why = xasprintf("the request body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
-      return NULL;
+      return false;
    }
    json_t *messages = json_object_get(j, "messages"), *stream = json_object_get(j, "stream");
-   if (!json_is_object(j))
-      *why = xstrdup("the request body must be a JSON object");
-   else if (!json_is_array(messages) || json_array_size(messages) == 0)
-      *why = xstrdup("'messages' must be a non-empty array of chat messages");
-   else if (stream && !json_is_boolean(stream) && !json_is_null(stream))
-      *why = xstrdup("'stream' must be true or false");
-   else
-      return j;
+   const char *bad = request_invalid(json_is_object(j), json_is_array(messages) && json_array_size(messages) > 0,
+                                     !stream || json_is_boolean(stream) || json_is_null(stream));
+   if (bad) {
+      *why = xstrdup(bad);
+   } else {
+      const char *model = json_string_value(json_object_get(j, "model"));
+      const char *user = json_string_value(json_object_get(j, "user"));
+      out->model = model ? xstrdup(model) : NULL;
+      out->user = user ? xstrdup(user) : NULL;
+      out->stream = json_is_true(stream);
+      out->logprobs = json_object_get(j, "logprobs") != NULL;
+      out->parsed = true;
+   }
    json_decref(j);
-   return NULL;
+   return !bad;
+}
+
+#define REQUEST_MEMBERS 64
+
+static bool is_word(const JsonMember *m, const char *word) {
+   return m->vallen == strlen(word) && memcmp(m->val, word, m->vallen) == 0;
+}
+
+bool Gateway_parse_request(const char *body, size_t len, GwRequest *out, char **why) {
+   memset(out, 0, sizeof *out);
+   JsonMember m[REQUEST_MEMBERS];
+   int n = Jsonscan_members(body, len, m, REQUEST_MEMBERS);
+   if (n < 0)
+      return parse_request_slow(body, len, out, why);
+   const JsonMember *messages = Jsonscan_find(m, n, "messages"), *stream = Jsonscan_find(m, n, "stream");
+   const JsonMember *model = Jsonscan_find(m, n, "model"), *user = Jsonscan_find(m, n, "user");
+   size_t first;
+   const char *bad = request_invalid(true, messages && Jsonscan_first(messages->val, messages->vallen, &first),
+                                     !stream || is_word(stream, "true") || is_word(stream, "false") ||
+                                        is_word(stream, "null"));
+   if (bad) {
+      *why = xstrdup(bad);
+      return false;
+   }
+   out->stream = stream && is_word(stream, "true");
+   out->logprobs = Jsonscan_find(m, n, "logprobs") != NULL;
+   if (model) {
+      out->model = Jsonscan_string(model->val, model->vallen);
+      out->model_at = (size_t)(model->val - body);
+      out->model_len = model->vallen;
+   }
+   if (user)
+      out->user = Jsonscan_string(user->val, user->vallen);
+   return true;
 }
 
 static void handle_chat(Gateway *gw, struct evhttp_request *req) {
@@ -523,15 +694,16 @@ static void handle_chat(Gateway *gw, struct evhttp_request *req) {
    double t0 = mono_seconds();
    struct evbuffer *in = evhttp_request_get_input_buffer(req);
    size_t len = evbuffer_get_length(in);
+   const char *body = (const char *)evbuffer_pullup(in, -1);
    char *why = NULL;
-   json_t *request = Gateway_parse_request((const char *)evbuffer_pullup(in, -1), len, &why);
-   if (!request) {
+   GwRequest rq;
+   if (!Gateway_parse_request(body, len, &rq, &why)) {
       send_error(req, 400, "invalid_request_error", why);
       free(why);
       return;
    }
    const char *task;
-   Route *route = Route_attribute(gw->routes, gw->n_routes, header(req, "X-Offramp-Task"), request, &task);
+   Route *route = Route_attribute(gw->routes, gw->n_routes, header(req, "X-Offramp-Task"), rq.model, body, len, &task);
    if (!route)
       route = gw->fallback_route;
    char *terr = NULL;
@@ -540,7 +712,7 @@ static void handle_chat(Gateway *gw, struct evhttp_request *req) {
       send_error(req, 400, "invalid_request_error", msg);
       free(msg);
       free(terr);
-      json_decref(request);
+      GwRequest_clear(&rq);
       return;
    }
    Flight *f = xcalloc(1, sizeof *f);
@@ -548,21 +720,21 @@ static void handle_chat(Gateway *gw, struct evhttp_request *req) {
    f->req = req;
    f->route = Route_ref(route);
    f->task = task ? xstrdup(task) : NULL;
-   f->request = request;
-   f->raw = xstrndup((const char *)evbuffer_pullup(in, -1), len);
+   f->rq = rq;
+   f->raw = xstrndup(body, len);
    f->raw_len = len;
-   f->stream = json_is_true(json_object_get(request, "stream"));
+   f->stream = rq.stream;
    f->t0 = t0;
    f->fallback = FALLBACK_NONE;
    const char *auth = header(req, "Authorization");
    f->client_auth = auth ? xstrdup(auth) : NULL;
-   snprintf(f->rid, sizeof f->rid, "ofr-%012llx-%llu", gw->rid_seed, gw->rid_next++);
-   now_iso8601(f->ts);
+   request_id(gw, f->rid);
+   timestamp(gw, f->ts);
    gw->flights++;
 
    f->serving = CALL_PRIMARY;
    bool candidate_serves = route->mode == ROUTE_CUTOVER ||
-                           (route->mode == ROUTE_CANARY && canary_picks_candidate(gw, route, req, request));
+                           (route->mode == ROUTE_CANARY && canary_picks_candidate(gw, route, req, rq.user));
    if (candidate_serves) {
       f->serving = CALL_CANDIDATE;
       call_start(f, CALL_CANDIDATE);
@@ -977,6 +1149,10 @@ int Gateway_run(const GatewayConfig *cfg) {
    if (err || !routes_load(&gw, &err))
       goto out;
    gw.fallback_route = make_fallback_route();
+   if (cfg->upstream)
+      gw.chat_url = xasprintf("%s/chat/completions", cfg->upstream);
+   if (cfg->upstream_key_env)
+      gw.upstream_key = getenv(cfg->upstream_key_env);
    if (cfg->capture) {
       gw.cap = Capture_start(cfg->workspace, cfg->queue_max, &err);
       if (!gw.cap)
@@ -991,7 +1167,12 @@ int Gateway_run(const GatewayConfig *cfg) {
    gw.rid_seed = rng_next(&gw) & 0xffffffffffffULL;
 
    signal(SIGPIPE, SIG_IGN);
-   gw.base = event_base_new();
+   /* The changelist folds a socket's del + add within one loop pass into one epoll_ctl (or
+    * none): libcurl moves its sockets between read and write watching on every call. */
+   struct event_config *ecfg = event_config_new();
+   event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+   gw.base = event_base_new_with_config(ecfg);
+   event_config_free(ecfg);
    gw.http = evhttp_new(gw.base);
    gw.up = Upstream_new(gw.base);
    gw.stats = GwStats_new();
@@ -1050,6 +1231,7 @@ out:
    routes_free(&gw);
    Route_unref(gw.fallback_route);
    free(gw.admin_token);
+   free(gw.chat_url);
    Store_close(gw.st);
    free(host);
    return rc;

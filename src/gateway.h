@@ -22,9 +22,21 @@ typedef struct {
    bool capture;
 } GatewayConfig;
 
+/* What the gateway reads of a chat request; the body itself is forwarded as the client sent it. */
+typedef struct {
+   char *model;                 /* "model" if a string, else NULL */
+   char *user;                  /* "user" if a string, else NULL */
+   bool stream;
+   bool logprobs;               /* the client set "logprobs" (to anything) */
+   size_t model_at, model_len;  /* where the "model" value is in the body; model_len 0 when absent */
+   bool parsed;                 /* read by the full parser (the scanner declines escaped keys):
+                                 * a changed body is then rebuilt by the parser too */
+} GwRequest;
+
 /* The chat request body, checked: a JSON object with a non-empty "messages" array and a
- * boolean "stream" if any. NULL with *why (the message for the 400) otherwise. */
-json_t *Gateway_parse_request(const char *body, size_t len, char **why);
+ * boolean "stream" if any. False with *why (the message for the 400) otherwise. */
+bool Gateway_parse_request(const char *body, size_t len, GwRequest *out, char **why);
+void GwRequest_clear(GwRequest *r);
 
 /* Serve until SIGTERM/SIGINT (then drain). Returns an exit code. */
 int Gateway_run(const GatewayConfig *cfg);

@@ -1,10 +1,12 @@
 /* jsonscan.c - a validating JSON skipper: one pass, no allocation. */
 #include "config.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "jsonscan.h"
+#include "util.h"
 
 #define MAX_DEPTH 512
 
@@ -195,4 +197,40 @@ int Jsonscan_members(const char *s, size_t len, JsonMember *out, int max) {
       }
    }
    return ws(p, e) == e ? n : -1;
+}
+
+const JsonMember *Jsonscan_find(const JsonMember *m, int n, const char *key) {
+   size_t kl = strlen(key);
+   for (int i = n - 1; i >= 0; i--) {
+      if (m[i].keylen == kl && memcmp(m[i].key, key, kl) == 0)
+         return &m[i];
+   }
+   return NULL;
+}
+
+const char *Jsonscan_first(const char *val, size_t len, size_t *elen) {
+   const char *e = val + len;
+   if (len == 0 || *val != '[')
+      return NULL;
+   const char *p = ws(val + 1, e);
+   if (p >= e || *p == ']')
+      return NULL;
+   const char *end = value(p, e, 1);
+   if (!end)
+      return NULL;
+   *elen = (size_t)(end - p);
+   return p;
+}
+
+char *Jsonscan_string(const char *val, size_t len) {
+   if (len < 2 || val[0] != '"' || val[len - 1] != '"')
+      return NULL;
+   if (!memchr(val, '\\', len))
+      return xstrndup(val + 1, len - 2);
+   /* Escapes are rare in the strings looked up this way: the full decoder handles them. */
+   json_t *j = json_loadb(val, len, JSON_DECODE_ANY, NULL);
+   const char *s = json_string_value(j);
+   char *out = s && strlen(s) == json_string_length(j) ? xstrdup(s) : NULL;
+   json_decref(j);
+   return out;
 }

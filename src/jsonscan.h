@@ -21,4 +21,15 @@ const char *Jsonscan_value(const char *p, const char *end);
  * escapes (callers then fall back to a full parser for its error message). */
 int Jsonscan_members(const char *s, size_t len, JsonMember *out, int max);
 
+/* The last member named key (a JSON parser keeps the last of duplicates), or NULL. */
+const JsonMember *Jsonscan_find(const JsonMember *m, int n, const char *key);
+
+/* The first element of the array that is val[0..len) (a member's value as found above), as
+ * JSON text with its length in *elen; NULL when val is not an array or is empty. */
+const char *Jsonscan_first(const char *val, size_t len, size_t *elen);
+
+/* The string that is val[0..len), decoded into a new NUL-terminated string; NULL when val is
+ * not a string or holds a NUL. */
+char *Jsonscan_string(const char *val, size_t len);
+
 #endif

@@ -21,7 +21,9 @@ const char *Route_mode_name(RouteMode m) {
 
 static void arm_free(RouteArm *a) {
    free(a->url);
+   free(a->chat_url);
    free(a->model);
+   free(a->model_json);
    free(a->key_env);
 }
 
@@ -121,7 +123,10 @@ static bool parse_arm(const json_t *j, RouteArm *a, const char *task, const char
       size_t n = strlen(a->url);
       while (n > 0 && a->url[n - 1] == '/')
          a->url[--n] = '\0';
+      a->chat_url = xasprintf("%s/chat/completions", a->url);
    }
+   if (a->model)
+      a->model_json = json_dumps(json_object_get(j, "model"), JSON_ENCODE_ANY | JSON_COMPACT);
    return true;
 }
 
@@ -383,12 +388,12 @@ Route *Route_find(Route *const *routes, int n, const char *task) {
    return NULL;
 }
 
-Route *Route_attribute(Route *const *routes, int n, const char *tag, const json_t *request, const char **task) {
+Route *Route_attribute(Route *const *routes, int n, const char *tag, const char *model, const char *body,
+                       size_t len, const char **task) {
    if (tag && *tag) {
       *task = tag;
       return Route_find(routes, n, tag);
    }
-   const char *model = json_string_value(json_object_get(request, "model"));
    for (int i = 0; model && i < n; i++) {
       bool hit = str_eq(routes[i]->task, model);
       for (int k = 0; !hit && k < routes[i]->n_aliases; k++)
@@ -398,18 +403,22 @@ Route *Route_attribute(Route *const *routes, int n, const char *tag, const json_
          return routes[i];
       }
    }
-   /* The fingerprint costs a pass over the prompt: only when some route asks for it. */
+   /* The fingerprint costs a parse of the request: only when some route asks for it. */
    char fp[FINGERPRINT_LEN + 1] = "";
-   for (int i = 0; i < n; i++) {
-      for (int k = 0; k < routes[i]->n_fingerprints; k++) {
-         if (!fp[0])
+   bool have_fp = false;
+   Route *found = NULL;
+   for (int i = 0; !found && i < n; i++) {
+      for (int k = 0; !found && k < routes[i]->n_fingerprints; k++) {
+         if (!have_fp) {
+            have_fp = true;
+            json_t *request = json_loadb(body, len, 0, NULL);
             Fingerprint_messages(json_object_get(request, "messages"), fp, NULL);
-         if (str_eq(routes[i]->fingerprints[k], fp)) {
-            *task = routes[i]->task;
-            return routes[i];
+            json_decref(request);
          }
+         if (str_eq(routes[i]->fingerprints[k], fp))
+            found = routes[i];
       }
    }
-   *task = NULL;
-   return NULL;
+   *task = found ? found->task : NULL;
+   return found;
 }

@@ -15,6 +15,9 @@ typedef struct {
    char *url;       /* base URL ending in /v1 (no trailing slash); NULL = the default upstream */
    char *model;     /* model name sent upstream; NULL keeps the client's */
    char *key_env;   /* environment variable holding the upstream key, or NULL */
+   /* Made once per route, not per request: */
+   char *chat_url;     /* url + "/chat/completions", or NULL */
+   char *model_json;   /* model as a JSON string, to splice into request bodies, or NULL */
 } RouteArm;
 
 typedef struct Route {
@@ -49,10 +52,11 @@ void Route_unref(Route *r);
 /* The route for a task name, or NULL. */
 Route *Route_find(Route *const *routes, int n, const char *task);
 /* Which route a chat request takes: the X-Offramp-Task tag (may be NULL), else a route whose task
- * or alias is the request's "model", else a route listing the request's prompt fingerprint.
- * *task is the task to record (the tag, or the route's task; NULL when unattributed). NULL when
- * no route applies (the caller's default passthrough). */
-Route *Route_attribute(Route *const *routes, int n, const char *tag, const json_t *request, const char **task);
+ * or alias is the request's "model" (may be NULL), else a route listing the prompt fingerprint of
+ * the request body[0..len). *task is the task to record (the tag, or the route's task; NULL when
+ * unattributed). NULL when no route applies (the caller's default passthrough). */
+Route *Route_attribute(Route *const *routes, int n, const char *tag, const char *model, const char *body,
+                       size_t len, const char **task);
 
 /* Every persisted route; *n set. */
 Route **Route_load_all(Store *st, int *n, char **err);

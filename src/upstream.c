@@ -1,10 +1,15 @@
 /* upstream.c - libcurl multi on libevent: curl tells us which sockets to watch
  * (CURLMOPT_SOCKETFUNCTION) and when to wake it (CURLMOPT_TIMERFUNCTION), the way curl's
- * multi-event.c example does it. Easy handles are pooled; connections are kept by the multi. */
+ * multi-event.c example does it. Easy handles are pooled; connections are kept by the multi.
+ * A kept-alive connection stays registered for reading between calls, so a call on it costs no
+ * epoll_ctl: curl opens and closes its connection sockets through us and so never leaves a
+ * closed descriptor registered. */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/event_struct.h>
 
@@ -13,10 +18,20 @@
 /* A runaway upstream must not exhaust the gateway's memory. */
 #define BODY_MAX (64L << 20)
 
+/* What the loop knows of one descriptor curl uses. */
+typedef struct {
+   struct event ev;
+   short kind;        /* the registered events (EV_PERSIST included), 0 when not registered */
+   bool watched;      /* curl wants to hear of it (between its POLL_IN/OUT and POLL_REMOVE) */
+   bool conn;         /* a connection socket opened through open_socket */
+} Sock;
+
 struct Upstream {
    struct event_base *base;
    CURLM *multi;
    struct event *timer;
+   Sock **socks;                 /* by descriptor */
+   int nsocks;
    CURL **pool;
    int npool, cappool;
    int active;
@@ -27,7 +42,6 @@ typedef struct {
    Upstream *u;
    CURL *easy;
    struct curl_slist *auth_headers;   /* own list when the call carries a key, else NULL */
-   char *body;
    UpResult res;
    UpDataFn on_data;
    UpDoneFn on_done;
@@ -36,11 +50,6 @@ typedef struct {
    double t0;
    char errbuf[CURL_ERROR_SIZE];
 } Call;
-
-typedef struct {
-   struct event ev;
-   Upstream *u;
-} Sock;
 
 static void check_done(Upstream *u) {
    CURLMsg *msg;
@@ -72,7 +81,6 @@ static void check_done(Upstream *u) {
       u->pool[u->npool++] = e;
       curl_slist_free_all(c->auth_headers);
       Sbuf_free(&c->res.body);
-      free(c->body);
       free(c);
    }
 }
@@ -83,12 +91,38 @@ static void fail_later(evutil_socket_t fd, short what, void *arg) {
    curl_slist_free_all(c->auth_headers);
    curl_easy_cleanup(c->easy);
    Sbuf_free(&c->res.body);
-   free(c->body);
    free(c);
+}
+
+static Sock *sock_at(Upstream *u, curl_socket_t fd) {
+   if (fd >= u->nsocks) {
+      int n = u->nsocks ? u->nsocks : 64;
+      while (n <= fd)
+         n *= 2;
+      u->socks = xrealloc(u->socks, (size_t)n * sizeof *u->socks);
+      memset(u->socks + u->nsocks, 0, (size_t)(n - u->nsocks) * sizeof *u->socks);
+      u->nsocks = n;
+   }
+   if (!u->socks[fd])
+      u->socks[fd] = xcalloc(1, sizeof(Sock));
+   return u->socks[fd];
+}
+
+static void sock_unregister(Sock *sk) {
+   if (sk->kind)
+      event_del(&sk->ev);
+   sk->kind = 0;
 }
 
 static void on_event(evutil_socket_t fd, short what, void *arg) {
    Upstream *u = arg;
+   Sock *sk = u->socks[fd];
+   if (!sk->watched) {
+      /* An idle kept-alive connection turned readable: the upstream closed it (or sent
+       * something unasked). curl finds it dead when it next picks it; stop listening. */
+      sock_unregister(sk);
+      return;
+   }
    int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
    int running;
    curl_multi_socket_action(u->multi, fd, action, &running);
@@ -104,26 +138,45 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
 
 static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp) {
    Upstream *u = userp;
-   Sock *sk = socketp;
+   Sock *sk = sock_at(u, s);
    if (what == CURL_POLL_REMOVE) {
-      if (sk) {
-         event_del(&sk->ev);
-         free(sk);
-         curl_multi_assign(u->multi, s, NULL);
-      }
+      sk->watched = false;
+      /* A connection going back to curl's cache stays registered for reading (its next
+       * call then costs no epoll_ctl); anything else, or a write watch, is dropped. */
+      if (!sk->conn || (sk->kind & EV_WRITE))
+         sock_unregister(sk);
       return 0;
    }
    short kind = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0) | EV_PERSIST);
-   if (!sk) {
-      sk = xcalloc(1, sizeof *sk);
-      sk->u = u;
-      curl_multi_assign(u->multi, s, sk);
-   } else {
-      event_del(&sk->ev);
-   }
+   sk->watched = true;
+   if (sk->kind == kind)
+      return 0;
+   sock_unregister(sk);
    event_assign(&sk->ev, u->base, s, kind, on_event, u);
    event_add(&sk->ev, NULL);
+   sk->kind = kind;
    return 0;
+}
+
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a) {
+   Upstream *u = clientp;
+   curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+   if (fd != CURL_SOCKET_BAD) {
+      Sock *sk = sock_at(u, fd);
+      sk->conn = true;
+      sk->watched = false;
+   }
+   return fd;
+}
+
+static int close_socket(void *clientp, curl_socket_t fd) {
+   Upstream *u = clientp;
+   if (fd < u->nsocks && u->socks[fd]) {
+      sock_unregister(u->socks[fd]);
+      free(u->socks[fd]);
+      u->socks[fd] = NULL;
+   }
+   return close(fd);
 }
 
 static int timer_cb(CURLM *m, long timeout_ms, void *userp) {
@@ -173,8 +226,12 @@ Upstream *Upstream_new(struct event_base *base) {
 }
 
 /* A new easy handle with the options every call shares. */
-static CURL *easy_new(void) {
+static CURL *easy_new(Upstream *u) {
    CURL *e = curl_easy_init();
+   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, u);
+   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+   curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u);
    curl_easy_setopt(e, CURLOPT_POST, 1L);
    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -183,16 +240,15 @@ static CURL *easy_new(void) {
    return e;
 }
 
-void Upstream_post(Upstream *u, const char *url, const char *auth, char *body, size_t len, long timeout_ms,
+void Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
                    UpDataFn on_data, UpDoneFn on_done, void *ud) {
    Call *c = xcalloc(1, sizeof *c);
    c->u = u;
-   c->body = body;
    c->on_data = on_data;
    c->on_done = on_done;
    c->ud = ud;
    c->t0 = mono_seconds();
-   c->easy = u->npool ? u->pool[--u->npool] : easy_new();
+   c->easy = u->npool ? u->pool[--u->npool] : easy_new(u);
    struct curl_slist *headers = u->headers;
    if (auth) {
       /* Only calls with a key pay for their own header list. */
@@ -237,6 +293,12 @@ void Upstream_free(Upstream *u) {
    free(u->pool);
    curl_slist_free_all(u->headers);
    curl_multi_cleanup(u->multi);
+   for (int i = 0; i < u->nsocks; i++) {
+      if (u->socks[i])
+         sock_unregister(u->socks[i]);
+      free(u->socks[i]);
+   }
+   free(u->socks);
    event_free(u->timer);
    free(u);
 }

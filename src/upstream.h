@@ -26,9 +26,9 @@ typedef void (*UpDoneFn)(void *ud, UpResult *res);
 typedef struct Upstream Upstream;
 
 Upstream *Upstream_new(struct event_base *base);
-/* POST body (taken over, freed when done) to url with an optional "Authorization" value.
- * on_done is called exactly once, from the loop, never from inside this call. */
-void Upstream_post(Upstream *u, const char *url, const char *auth, char *body, size_t len, long timeout_ms,
+/* POST body to url with an optional "Authorization" value. The body must stay valid until
+ * on_done, which is called exactly once, from the loop, never from inside this call. */
+void Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
                    UpDataFn on_data, UpDoneFn on_done, void *ud);
 int Upstream_active(const Upstream *u);
 void Upstream_free(Upstream *u);

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "fingerprint.h"
 #include "route.h"
 #include "util.h"
 #include "tap.h"
@@ -67,15 +68,34 @@ int main(void) {
    json_decref(j2);
    Route_unref(again);
 
-   json_t *req = json_loads("{\"model\":\"intent-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, NULL);
+   const char *body = "{\"model\":\"intent-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
    Route *routes[] = { r };
    const char *task = NULL;
-   ok(Route_attribute(routes, 1, NULL, req, &task) == r && task && str_eq(task, "intent"), "alias selects the route");
-   ok(Route_attribute(routes, 1, "other", req, &task) == NULL && str_eq(task, "other"),
+   ok(Route_attribute(routes, 1, NULL, "intent-model", body, strlen(body), &task) == r && task &&
+         str_eq(task, "intent"),
+      "alias selects the route");
+   ok(Route_attribute(routes, 1, "other", "intent-model", body, strlen(body), &task) == NULL && str_eq(task, "other"),
       "header wins; unknown task has no route but keeps its tag");
-   json_object_set_new(req, "model", json_string("gpt-4o"));
-   ok(Route_attribute(routes, 1, NULL, req, &task) == NULL && task == NULL, "no match: unattributed");
-   json_decref(req);
+   ok(Route_attribute(routes, 1, NULL, "gpt-4o", body, strlen(body), &task) == NULL && task == NULL,
+      "no match: unattributed");
+   {
+      /* A route listing the prompt's fingerprint takes requests whose model matches nothing. */
+      char fp[FINGERPRINT_LEN + 1];
+      json_t *parsed = json_loads(body, 0, NULL);
+      Fingerprint_messages(json_object_get(parsed, "messages"), fp, NULL);
+      json_decref(parsed);
+      json_t *fj = json_pack("{s:[s]}", "fingerprints", fp);
+      Route *byfp = Route_from_json("by-prompt", fj, &err);
+      json_decref(fj);
+      Route *both[] = { r, byfp };
+      ok(Route_attribute(both, 2, NULL, "gpt-4o", body, strlen(body), &task) == byfp && task &&
+            str_eq(task, "by-prompt"),
+         "fingerprint selects the route when the model does not");
+      const char *other = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"bye\"}]}";
+      ok(Route_attribute(both, 2, NULL, "gpt-4o", other, strlen(other), &task) == NULL && task == NULL,
+         "another prompt's fingerprint does not");
+      Route_unref(byfp);
+   }
 
    char path[] = "/tmp/offramp-route-XXXXXX";
    int fd = mkstemp(path);
