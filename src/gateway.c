@@ -52,8 +52,9 @@ typedef struct Gateway {
    bool draining;
    struct event *sig[4], *drain_timer;
    unsigned long long rid_seed, rid_next, rng;
-   time_t ts_sec;             /* the second ts_prefix spells, so a timestamp costs no strftime */
+   time_t ts_sec;             /* the second ts_prefix and date spell, so a timestamp costs no strftime */
    char ts_prefix[24];
+   char date[40];             /* the HTTP Date header of that second (evhttp would format one per reply) */
 } Gateway;
 
 typedef struct Flight Flight;
@@ -124,16 +125,28 @@ static void request_id(Gateway *gw, char out[40]) {
    *p = '\0';
 }
 
-/* now_iso8601's format; strftime runs once a second. */
-static void timestamp(Gateway *gw, char out[32]) {
+/* The clock, with the second's spellings (ts_prefix, date) brought up to date. */
+static struct timespec clock_now(Gateway *gw) {
    struct timespec ts;
    clock_gettime(CLOCK_REALTIME, &ts);
    if (ts.tv_sec != gw->ts_sec) {
       struct tm tm;
       gmtime_r(&ts.tv_sec, &tm);
       strftime(gw->ts_prefix, sizeof gw->ts_prefix, "%Y-%m-%dT%H:%M:%S", &tm);
+      /* RFC 7231's date, in English whatever the locale. */
+      static const char days[][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+      static const char months[][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+      snprintf(gw->date, sizeof gw->date, "%s, %02d %s %d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+               months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
       gw->ts_sec = ts.tv_sec;
    }
+   return ts;
+}
+
+/* now_iso8601's format, without its strftime per call. */
+static void timestamp(Gateway *gw, char out[32]) {
+   struct timespec ts = clock_now(gw);
    long ms = ts.tv_nsec / 1000000;
    size_t n = strlen(gw->ts_prefix);
    memcpy(out, gw->ts_prefix, n);
@@ -143,6 +156,12 @@ static void timestamp(Gateway *gw, char out[32]) {
    out[n + 3] = (char)('0' + ms % 10);
    out[n + 4] = 'Z';
    out[n + 5] = '\0';
+}
+
+/* The Date header's value (evhttp would format one per reply). */
+static const char *http_date(Gateway *gw) {
+   clock_now(gw);
+   return gw->date;
 }
 
 static bool sampled(Gateway *gw, double percent) {
@@ -250,6 +269,7 @@ static void on_stream_data(void *ud, const char *content_type, const char *p, si
       struct evkeyvalq *h = evhttp_request_get_output_headers(f->req);
       evhttp_add_header(h, "Content-Type", content_type ? content_type : "text/event-stream");
       evhttp_add_header(h, "Cache-Control", "no-cache");
+      evhttp_add_header(h, "Date", http_date(f->gw));
       evhttp_add_header(h, "X-Offramp-Arm", c->which == CALL_CANDIDATE ? "candidate" : "primary");
       if (f->task)
          evhttp_add_header(h, "X-Offramp-Task", f->task);
@@ -403,6 +423,7 @@ static void add_arm_headers(Flight *f, struct evkeyvalq *h) {
    if (f->task)
       evhttp_add_header(h, "X-Offramp-Task", f->task);
    evhttp_add_header(h, "X-Offramp-Request-Id", f->rid);
+   evhttp_add_header(h, "Date", http_date(f->gw));
 }
 
 /* A drain ends when every exchange is done and every answer is on the wire. */

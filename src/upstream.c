@@ -32,6 +32,11 @@ struct Upstream {
    struct event *timer;
    Sock **socks;                 /* by descriptor */
    int nsocks;
+   /* Upstream URLs parsed once: a call hands curl the parsed handle (CURLOPT_CURLU). */
+   char **urls;
+   CURLU **parsed;
+   int nurls;
+   bool no_proxy;                /* no proxy variable is set: curl need not look each call */
    CURL **pool;
    int npool, cappool;
    int active;
@@ -211,6 +216,11 @@ static size_t write_cb(char *p, size_t size, size_t n, void *userp) {
 
 Upstream *Upstream_new(struct event_base *base) {
    Upstream *u = xcalloc(1, sizeof *u);
+   static const char *const proxy_vars[] = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                             "all_proxy",  "ALL_PROXY",  NULL };
+   u->no_proxy = true;
+   for (int i = 0; proxy_vars[i]; i++)
+      u->no_proxy = u->no_proxy && !getenv(proxy_vars[i]);
    u->base = base;
    u->multi = curl_multi_init();
    u->timer = evtimer_new(base, on_timer, u);
@@ -237,7 +247,32 @@ static CURL *easy_new(Upstream *u) {
    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+   if (u->no_proxy)
+      curl_easy_setopt(e, CURLOPT_PROXY, "");
    return e;
+}
+
+/* The parsed handle of url, made on its first call; NULL when curl cannot parse it (the
+ * call then reports curl's own error) or too many URLs came by. A handful of URLs per
+ * gateway (the default upstream and the routes' arms): a list is enough. */
+#define URLS_MAX 64
+
+static CURLU *parsed_url(Upstream *u, const char *url) {
+   for (int i = 0; i < u->nurls; i++) {
+      if (str_eq(u->urls[i], url))
+         return u->parsed[i];
+   }
+   CURLU *h = curl_url();
+   if (u->nurls == URLS_MAX || curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK) {
+      curl_url_cleanup(h);
+      return NULL;
+   }
+   u->urls = xrealloc(u->urls, (size_t)(u->nurls + 1) * sizeof *u->urls);
+   u->parsed = xrealloc(u->parsed, (size_t)(u->nurls + 1) * sizeof *u->parsed);
+   u->urls[u->nurls] = xstrdup(url);
+   u->parsed[u->nurls++] = h;
+   return h;
 }
 
 void Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
@@ -260,7 +295,10 @@ void Upstream_post(Upstream *u, const char *url, const char *auth, const char *b
       headers = c->auth_headers;
    }
    CURL *e = c->easy;
-   curl_easy_setopt(e, CURLOPT_URL, url);
+   CURLU *parsed = parsed_url(u, url);
+   curl_easy_setopt(e, CURLOPT_CURLU, parsed);
+   if (!parsed)
+      curl_easy_setopt(e, CURLOPT_URL, url);
    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
@@ -299,6 +337,12 @@ void Upstream_free(Upstream *u) {
       free(u->socks[i]);
    }
    free(u->socks);
+   for (int i = 0; i < u->nurls; i++) {
+      free(u->urls[i]);
+      curl_url_cleanup(u->parsed[i]);
+   }
+   free(u->urls);
+   free(u->parsed);
    event_free(u->timer);
    free(u);
 }
