@@ -8,9 +8,10 @@
 #   2. max throughput vs nginx proxy_pass to the same upstream (wrk, closed loop), with the
 #      proxy pinned to CPU 1 and wrk + upstream to CPU 0 (each proxy gets the same one core),
 #      and unpinned;
-#   3. primary latency with shadow on vs off while the candidate takes 200 ms (open loop).
+#   3. primary latency with shadow on vs off while the candidate takes 200 ms (open loop, the
+#      two routes alternating every second in the same run).
 # Needs: nginx wrk curl jq taskset. Usage: bench/gateway.sh [BUILD_DIR]
-# Settings (environment): RATE SECS REPS CONNS SRATE, GW_BIN (another offramp binary to
+# Settings (environment): RATE SECS REPS CONNS SRATE WINDOW PARTS, GW_BIN (another offramp binary to
 # measure, e.g. an older build, with this build's stand-in and load client); all printed.
 set -eu
 BUILD=$(cd "${1:-build-norm}" && pwd)
@@ -22,6 +23,8 @@ SECS=${SECS:-8}
 REPS=${REPS:-3}
 CONNS=${CONNS:-64}
 SRATE=${SRATE:-1000}
+PARTS=${PARTS:-1 2 3}
+want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 for t in nginx wrk curl jq taskset; do
    command -v $t > /dev/null || { echo "bench/gateway.sh: $t missing (apt-get install nginx wrk curl jq util-linux)"; exit 2; }
 done
@@ -82,11 +85,12 @@ MED='function med(x, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j 
                                      return x[int((n + 1) / 2)] }'
 
 echo "# offramp gateway bench, $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# settings: RATE=$RATE SECS=$SECS REPS=$REPS CONNS=$CONNS SRATE=$SRATE; gateway $OFFRAMP, defaults (capture on)"
+echo "# settings: RATE=$RATE SECS=$SECS REPS=$REPS CONNS=$CONNS SRATE=$SRATE WINDOW=${WINDOW:-1} PARTS='$PARTS'; gateway $OFFRAMP, defaults (capture on)"
 standin up --content billing
 standin cand --content billing
 standin slowcand --content billing --latency-ms 200
 
+if want 1; then
 # ---- 1. added latency at a fixed rate, capture + shadow on ----
 # Unpinned: at this rate the gateway needs more than one core's worth with the writer, so every
 # process may run anywhere, as on a real 2-core host.
@@ -117,6 +121,9 @@ awk "$MED"'{ d[NR] = $2; g[NR] = $5; a[NR] = $5 - $2; d5[NR] = $1; g5[NR] = $4 }
 echo "   gateway's own overhead metric (time in the gateway minus the serving upstream call): $(jq -c '.overhead' "$W/stats.json")"
 echo "   capture: $committed records committed, $dropped dropped"
 
+fi
+
+if want 2; then
 # ---- 2. max throughput vs nginx proxy_pass ----
 cat > "$W/post.lua" <<LUA
 wrk.method = "POST"
@@ -197,8 +204,16 @@ done
 
 for p in $STANDINS; do taskset -p -c 0,1 "$p" > /dev/null; done
 
+fi
+
+if want 3; then
 # ---- 3. primary latency with a slow shadow candidate ----
-echo "3. open loop $SRATE req/s for $SECS s, $CONNS connections, candidate answering in 200 ms, capture on, nothing pinned"
+# Both routes in one open-loop run, alternating every WINDOW seconds (loadgen --task-b), so
+# shadow on and off meet the same drift and the same neighbours on the cores; p99 over the
+# pooled windows of each.
+WINDOW=${WINDOW:-1}
+echo "3. open loop $SRATE req/s, $CONNS connections, candidate answering in 200 ms, capture on, nothing pinned;"
+echo "   shadow off (task off) and on (task on) alternate every $WINDOW s within each $((2 * SECS)) s run"
 gateway 0,1 --upstream "$up/v1"
 admin PUT /admin/routes/off '{"mode":"passthrough"}' > /dev/null
 admin PUT /admin/routes/on "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$slowcand/v1\"}}" > /dev/null
@@ -206,8 +221,9 @@ fixed_rate "$GW/v1/chat/completions" "$SRATE" 2 --task off > /dev/null
 fixed_rate "$GW/v1/chat/completions" "$SRATE" 2 --task on > /dev/null   # opens the candidate's connections
 : > "$W/s3.txt"
 for rep in $(seq "$REPS"); do
-   read -r o50 o99 o999 on oe < <(fixed_rate "$GW/v1/chat/completions" "$SRATE" "$SECS" --task off)
-   read -r s50 s99 s999 sn se < <(fixed_rate "$GW/v1/chat/completions" "$SRATE" "$SECS" --task on)
+   "$LOADGEN" --url "$GW/v1/chat/completions" --rate "$SRATE" --seconds $((2 * SECS)) -c "$CONNS" \
+      --body-file "$W/body.json" --task off --task-b on --window "$WINDOW" > "$W/s3.json" || true
+   read -r o50 o99 o999 on s50 s99 s999 sn < <(jq -r '"\(.a.p50_ms) \(.a.p99_ms) \(.a.p999_ms) \(.a.n) \(.b.p50_ms) \(.b.p99_ms) \(.b.p999_ms) \(.b.n)"' "$W/s3.json")
    echo "$o99 $s99" >> "$W/s3.txt"
    printf "   rep %d: shadow off p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d)\n" "$rep" "$o50" "$o99" "$o999" "$on"
    printf "          shadow on  p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d)  ratio p99 %.3f\n" "$s50" "$s99" "$s999" "$sn" \
@@ -218,3 +234,4 @@ stop_gateway
 echo "   candidate p50 $(jq '.tasks[0].windows.all.arms.candidate.p50_ms' "$W/s3.json") ms over $(jq '.tasks[0].windows.all.arms.candidate.requests' "$W/s3.json") calls"
 awk "$MED"'{ r[NR] = $2 / $1 }
      END { printf "   median of %d: ratio p99 on/off %.3f (bar: <= 1.05)\n", NR, med(r, NR) }' "$W/s3.txt"
+fi

@@ -168,46 +168,105 @@ bool Compare_answers(CompareMode m, const char *a, const char *b) {
 }
 
 double Compare_confidence(const json_t *response, CompareMode m) {
-   json_t *choice = json_array_get(json_object_get(response, "choices"), 0);
-   json_t *tokens = json_object_get(json_object_get(choice, "logprobs"), "content");
-   if (!json_is_array(tokens) || json_array_size(tokens) == 0)
-      return -1;
-   if (m == COMPARE_LABEL) {
-      const char *answer = Compare_answer(response);
-      json_t *top = json_object_get(json_array_get(tokens, 0), "top_logprobs");
-      if (answer && json_is_array(top)) {
-         char *want = normalise(answer, true);
-         double p = -1;
-         size_t i;
-         json_t *alt;
-         json_array_foreach(top, i, alt) {
-            const char *tok = json_string_value(json_object_get(alt, "token"));
-            json_t *lp = json_object_get(alt, "logprob");
-            if (!tok || !json_is_number(lp))
-               continue;
+   char *text = json_dumps(response, JSON_COMPACT);
+   double p = text ? Compare_confidence_text(text, strlen(text), m) : -1;
+   free(text);
+   return p;
+}
+
+/* A JSON number's value; false when v is not a number. */
+static bool number(const JsonMember *v, double *out) {
+   if (!v || !v->vallen || !(v->val[0] == '-' || (v->val[0] >= '0' && v->val[0] <= '9')))
+      return false;
+   *out = strtod(v->val, NULL);
+   return true;
+}
+
+/* The elements of an array member, on the heap when there are many; NULL (and *n -1) when it
+ * is not an array. *odd when it is an array the scanner cannot read. */
+static JsonMember *elements(const JsonMember *arr, JsonMember *stack, int max, int *n) {
+   *n = arr ? Jsonscan_elements(arr->val, arr->vallen, stack, max) : -1;
+   if (*n <= max)
+      return *n < 0 ? NULL : stack;
+   JsonMember *heap = xmalloc((size_t)*n * sizeof *heap);
+   Jsonscan_elements(arr->val, arr->vallen, heap, *n);
+   return heap;
+}
+
+#define SCAN_TOKENS 64
+
+/* The label's probability from the first token's top_logprobs, or -1. */
+static double label_probability(const char *body, size_t len, const JsonMember *first, JsonMember *m, bool *odd) {
+   char *answer = Compare_answer_text(body, len);
+   JsonMember stack[SCAN_TOKENS];
+   int n;
+   JsonMember *alts = answer ? elements(member(first->val, first->vallen, "top_logprobs", m, odd), stack,
+                                        SCAN_TOKENS, &n)
+                             : NULL;
+   double p = -1;
+   if (alts) {
+      char *want = normalise(answer, true);
+      for (int i = 0; i < n && p < 0; i++) {
+         const JsonMember *t = member(alts[i].val, alts[i].vallen, "token", m, odd);
+         char *tok = t ? Jsonscan_string(t->val, t->vallen) : NULL;
+         double lp;
+         if (tok && number(member(alts[i].val, alts[i].vallen, "logprob", m, odd), &lp)) {
             char *got = normalise(tok, true);
             if (str_eq(got, want))
-               p = exp(json_number_value(lp));
+               p = exp(lp);
             free(got);
-            if (p >= 0)
-               break;
          }
-         free(want);
-         if (p >= 0)
-            return p > 1 ? 1 : p;
+         free(tok);
       }
+      free(want);
+      if (alts != stack)
+         free(alts);
    }
-   double sum = 0;
-   size_t i;
-   json_t *tok;
-   json_array_foreach(tokens, i, tok) {
-      json_t *lp = json_object_get(tok, "logprob");
-      if (!json_is_number(lp))
-         return -1;
-      sum += json_number_value(lp);
+   free(answer);
+   return p;
+}
+
+static double confidence_scan(const char *body, size_t len, CompareMode mode, bool *odd) {
+   JsonMember m[SCAN_MEMBERS], stack[SCAN_TOKENS];
+   const JsonMember *choices = member(body, len, "choices", m, odd);
+   size_t clen;
+   const char *choice = choices ? Jsonscan_first(choices->val, choices->vallen, &clen) : NULL;
+   const JsonMember *lp = choice ? member(choice, clen, "logprobs", m, odd) : NULL;
+   int n;
+   JsonMember *tokens = elements(lp ? member(lp->val, lp->vallen, "content", m, odd) : NULL, stack, SCAN_TOKENS, &n);
+   double p = -1;
+   if (!tokens || n == 0) {
+      /* none */
+   } else if (mode == COMPARE_LABEL && (p = label_probability(body, len, &tokens[0], m, odd)) >= 0) {
+      p = p > 1 ? 1 : p;
+   } else {
+      double sum = 0, v;
+      bool all = true;
+      for (int i = 0; i < n && all; i++) {
+         all = number(member(tokens[i].val, tokens[i].vallen, "logprob", m, odd), &v);
+         sum += v;
+      }
+      p = all ? exp(sum) : -1;
+      p = p > 1 ? 1 : p;
    }
-   double p = exp(sum);
-   return p > 1 ? 1 : p;
+   if (tokens != stack)
+      free(tokens);
+   return p;
+}
+
+double Compare_confidence_text(const char *body, size_t len, CompareMode mode) {
+   bool odd = false;
+   double p = confidence_scan(body, len, mode, &odd);
+   if (odd) {
+      /* Escaped keys or a crowd of members: the parser's compact form has neither. */
+      json_t *j = json_loadb(body, len, 0, NULL);
+      char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+      bool again = false;
+      p = text ? confidence_scan(text, strlen(text), mode, &again) : -1;
+      free(text);
+      json_decref(j);
+   }
+   return p;
 }
 
 json_t *Compare_stream_response(const char *sse, size_t n) {

@@ -31,6 +31,8 @@ bool Compare_answers(CompareMode m, const char *a, const char *b);
  * top_logprobs entry that spells the answer when present; otherwise exp(sum of the answer
  * tokens' logprobs). -1 when the response carries no logprobs. */
 double Compare_confidence(const json_t *response, CompareMode m);
+/* The same read from the response's JSON text, without building it. */
+double Compare_confidence_text(const char *body, size_t len, CompareMode m);
 
 /* A chat completion assembled from a streamed (SSE) response: content deltas joined, logprobs
  * tokens collected, id/model/finish_reason/usage kept. NULL when no chunk parsed. */

@@ -322,12 +322,9 @@ static void on_call_done(void *ud, UpResult *res) {
    }
    if (res->code != CURLE_OK)
       c->errmsg = xstrdup(res->error ? res->error : "transfer failed");
-   if (c->error == UPERR_NONE && c->which == CALL_CANDIDATE) {
-      /* Only the candidate's answer is read whole: its logprobs are its confidence. */
-      json_t *resp = c->resp ? json_incref(c->resp) : json_loadb(c->body, c->len, 0, NULL);
-      c->confidence = Compare_confidence(resp, f->route->compare);
-      json_decref(resp);
-   }
+   if (c->error == UPERR_NONE && c->which == CALL_CANDIDATE)
+      c->confidence = c->resp ? Compare_confidence(c->resp, f->route->compare)
+                              : Compare_confidence_text(c->body, c->len, f->route->compare);
    f->pending--;
    if (c->which == f->serving && f->req)
       flight_serve(f);

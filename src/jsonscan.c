@@ -222,6 +222,35 @@ const char *Jsonscan_first(const char *val, size_t len, size_t *elen) {
    return p;
 }
 
+int Jsonscan_elements(const char *val, size_t len, JsonMember *out, int max) {
+   const char *e = val + len, *p = ws(val, e);
+   if (p >= e || *p != '[')
+      return -1;
+   p = ws(p + 1, e);
+   int n = 0;
+   if (p < e && *p == ']')
+      return ws(p + 1, e) == e ? 0 : -1;
+   for (;;) {
+      const char *v = ws(p, e);
+      if (!(p = value(v, e, 1)))
+         return -1;
+      if (n < max) {
+         out[n].key = NULL;
+         out[n].keylen = 0;
+         out[n].val = v;
+         out[n].vallen = (size_t)(p - v);
+      }
+      n++;
+      p = ws(p, e);
+      if (p < e && *p == ']')
+         break;
+      if (p >= e || *p != ',')
+         return -1;
+      p++;
+   }
+   return ws(p + 1, e) == e ? n : -1;
+}
+
 char *Jsonscan_string(const char *val, size_t len) {
    if (len < 2 || val[0] != '"' || val[len - 1] != '"')
       return NULL;

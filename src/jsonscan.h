@@ -28,6 +28,10 @@ const JsonMember *Jsonscan_find(const JsonMember *m, int n, const char *key);
  * JSON text with its length in *elen; NULL when val is not an array or is empty. */
 const char *Jsonscan_first(const char *val, size_t len, size_t *elen);
 
+/* The elements of the array val[0..len) as text ranges (out[i].val, .vallen; keys unset), the
+ * first max of them stored; the number of elements, -1 when val is not a valid array. */
+int Jsonscan_elements(const char *val, size_t len, JsonMember *out, int max);
+
 /* The string that is val[0..len), decoded into a new NUL-terminated string; NULL when val is
  * not a string or holds a NUL. */
 char *Jsonscan_string(const char *val, size_t len);

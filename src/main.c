@@ -64,6 +64,9 @@ int main(int argc, char **argv) {
    };
    Cli cli = { 0 };
    setlocale(LC_ALL, "");
+   /* The user's locale for characters (wide-character display), never for numbers: JSON,
+    * CSV and option values always use a decimal point. */
+   setlocale(LC_NUMERIC, "C");
    int c;
    /* '+' stops at the subcommand so its own options are left for it. */
    while ((c = getopt_long(argc, argv, "+w:hV", opts, NULL)) != -1) {

@@ -3,6 +3,8 @@
  * stickiness checked per user. Open loop (--rate, libevent's HTTP client): requests sent at
  * evenly spaced times on C keep-alive connections, latency timed from each request's
  * scheduled send time, so a slow answer delays no measurement (no coordinated omission).
+ * With --task-b and --window, the requests of every other window go to the second task, so
+ * two routes are measured side by side under the same conditions (drift, other load).
  * Prints one JSON summary line. */
 #include "config.h"
 
@@ -33,7 +35,8 @@ typedef struct {
 } Req;
 
 static struct {
-   const char *url, *task, *model, *body_file;
+   const char *url, *task, *model, *body_file, *task_b;
+   double window;
    long n, c, users;
    double rate, seconds;
    bool expect_echo, stream;
@@ -178,8 +181,8 @@ static struct {
    long *backlog;               /* scheduled requests waiting for a free connection (FIFO) */
    long bl_head, bl_tail;
    double t0;
-   double *lat;
-   long nlat;
+   double *lat, *lat_b;   /* latencies of the first task's windows and of the second's */
+   long nlat, nlat_b;
 } R;
 
 static double mono_ms(void) {
@@ -194,14 +197,20 @@ static double sched_ms(long i) {
 
 static void rate_done(struct evhttp_request *req, void *arg);
 
+/* Request i goes to --task-b: it is scheduled in an odd window. */
+static bool in_b(long i) {
+   return opt.task_b && (long)floor((sched_ms(i) - R.t0) / (opt.window * 1e3)) % 2 == 1;
+}
+
 static void rate_send(Conn *c, long i) {
    c->i = i;
    struct evhttp_request *req = evhttp_request_new(rate_done, c);
    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
    evhttp_add_header(h, "Host", evhttp_uri_get_host(R.uri));
    evhttp_add_header(h, "Content-Type", "application/json");
-   if (opt.task)
-      evhttp_add_header(h, "X-Offramp-Task", opt.task);
+   const char *task = in_b(i) ? opt.task_b : opt.task;
+   if (task)
+      evhttp_add_header(h, "X-Offramp-Task", task);
    for (struct curl_slist *x = opt.extra; x; x = x->next) {
       char *colon = strchr(x->data, ':');
       if (!colon)
@@ -220,7 +229,11 @@ static void rate_done(struct evhttp_request *req, void *arg) {
    Conn *c = arg;
    if (req && evhttp_request_get_response_code(req) == 200) {
       R.ok++;
-      R.lat[R.nlat++] = mono_ms() - sched_ms(c->i);
+      double ms = mono_ms() - sched_ms(c->i);
+      if (in_b(c->i))
+         R.lat_b[R.nlat_b++] = ms;
+      else
+         R.lat[R.nlat++] = ms;
    } else {
       R.errors++;
    }
@@ -256,11 +269,15 @@ static void rate_tick(evutil_socket_t fd, short what, void *arg) {
    }
 }
 
-static double pct(double q) {
-   if (!R.nlat)
+static double pct_of(const double *sorted, long n, double q) {
+   if (!n)
       return 0;
-   long k = (long)ceil(q * (double)R.nlat) - 1;
-   return R.lat[k < 0 ? 0 : k];
+   long k = (long)ceil(q * (double)n) - 1;
+   return sorted[k < 0 ? 0 : k];
+}
+
+static double pct(double q) {
+   return pct_of(R.lat, R.nlat, q);
 }
 
 static int rate_main(void) {
@@ -287,6 +304,7 @@ static int rate_main(void) {
    event_config_free(cfg);
    R.total = (long)(opt.rate * opt.seconds);
    R.lat = calloc((size_t)R.total + 1, sizeof *R.lat);
+   R.lat_b = calloc((size_t)R.total + 1, sizeof *R.lat_b);
    R.backlog = calloc((size_t)R.total + 1, sizeof *R.backlog);
    int port = evhttp_uri_get_port(R.uri);
    Conn *conns = calloc((size_t)opt.c, sizeof *conns);
@@ -304,7 +322,15 @@ static int rate_main(void) {
    }
    double secs = (mono_ms() - R.t0) / 1e3;
    qsort(R.lat, (size_t)R.nlat, sizeof *R.lat, cmp);
-   printf("{\"rate\":%.0f,\"seconds\":%.1f,\"connections\":%ld,\"sent\":%ld,\"ok\":%ld,\"errors\":%ld,"
+   qsort(R.lat_b, (size_t)R.nlat_b, sizeof *R.lat_b, cmp);
+   if (opt.task_b)
+      printf("{\"a\":{\"task\":\"%s\",\"n\":%ld,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f},"
+             "\"b\":{\"task\":\"%s\",\"n\":%ld,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f},",
+             opt.task ? opt.task : "", R.nlat, pct(0.5), pct(0.99), pct(0.999), opt.task_b, R.nlat_b,
+             pct_of(R.lat_b, R.nlat_b, 0.5), pct_of(R.lat_b, R.nlat_b, 0.99), pct_of(R.lat_b, R.nlat_b, 0.999));
+   else
+      printf("{");
+   printf("\"rate\":%.0f,\"seconds\":%.1f,\"connections\":%ld,\"sent\":%ld,\"ok\":%ld,\"errors\":%ld,"
           "\"waited_for_connection\":%ld,\"elapsed\":%.2f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
           "\"p999_ms\":%.3f,\"max_ms\":%.3f}\n",
           opt.rate, opt.seconds, opt.c, R.next, R.ok, R.errors, R.waited, secs, pct(0.5), pct(0.9), pct(0.99),
@@ -317,6 +343,7 @@ static int rate_main(void) {
    evhttp_uri_free(R.uri);
    free(R.body);
    free(R.lat);
+   free(R.lat_b);
    free(R.backlog);
    curl_slist_free_all(opt.extra);
    return R.errors ? 1 : 0;
@@ -336,6 +363,8 @@ int main(int argc, char **argv) {
       { "rate", required_argument, NULL, 'r' },
       { "seconds", required_argument, NULL, 'S' },
       { "body-file", required_argument, NULL, 'b' },
+      { "task-b", required_argument, NULL, 'B' },
+      { "window", required_argument, NULL, 'w' },
       { 0 },
    };
    int c;
@@ -353,11 +382,17 @@ int main(int argc, char **argv) {
       case 'r': opt.rate = atof(optarg); break;
       case 'S': opt.seconds = atof(optarg); break;
       case 'b': opt.body_file = optarg; break;
+      case 'B': opt.task_b = optarg; break;
+      case 'w': opt.window = atof(optarg); break;
       default: fprintf(stderr, "loadgen: bad option\n"); return 2;
       }
    }
    if (!opt.url) {
       fprintf(stderr, "loadgen: --url is required\n");
+      return 2;
+   }
+   if (opt.task_b && (opt.rate <= 0 || opt.window <= 0)) {
+      fprintf(stderr, "loadgen: --task-b needs --rate and --window SECONDS\n");
       return 2;
    }
    if (opt.rate > 0)

@@ -68,5 +68,49 @@ int main(void) {
    is_near(Compare_confidence(r, COMPARE_TEXT), exp(-0.3), 1e-9, "stream: logprobs collected");
    json_decref(r);
    ok(Compare_stream_response("garbage\n", 8) == NULL, "stream: nothing parsed gives NULL");
+
+   /* The gateway reads answers from the text without building it: the same answers as the
+    * parser's, including the texts the scanner hands to the parser (escaped keys). */
+   static const struct {
+      const char *text, *answer;
+      double confidence;   /* label mode; -2: do not check */
+   } texts[] = {
+      { "{\"choices\":[{\"message\":{\"content\":\"billing\"}}]}", "billing", -1 },
+      { " {\n \"choices\" : [ {\"message\":{\"role\":\"assistant\",\"content\":\"a\\\"b\\u00e9\"}} ] }\n", "a\"b\xc3\xa9", -1 },
+      { "{\"choices\":[{\"message\":{\"content\":null},\"text\":\"x\"}]}", NULL, -1 },
+      { "{\"choices\":[{\"text\":\"legacy\"}]}", "legacy", -1 },
+      { "{\"choices\":[{\"message\":{\"content\":\"old\"}}],\"choices\":[{\"message\":{\"content\":\"new\"}}]}", "new", -1 },
+      { "{\"choic\\u0065s\":[{\"message\":{\"content\":\"escaped key\"}}]}", "escaped key", -1 },
+      { "{\"choices\":[]}", NULL, -1 },
+      { "[1,2]", NULL, -1 },
+      { "{\"choices\":[{\"message\":{\"content\":\"Refund\"},\"logprobs\":{\"content\":[{\"token\":\"Ref\",\"logprob\":-0.5,"
+        "\"top_logprobs\":[{\"token\":\"billing\",\"logprob\":-1.2},{\"token\":\" refund \",\"logprob\":-0.25}]},"
+        "{\"token\":\"und\",\"logprob\":-0.125}]}}]}", "Refund", 0.7788007830714049 },
+      { "{\"choices\":[{\"message\":{\"content\":\"a b\"},\"logprobs\":{\"content\":[{\"token\":\"a\",\"logprob\":-0.5},"
+        "{\"token\":\" b\",\"logprob\":-1e-1}]}}]}", "a b", 0.5488116360940264 },
+      { "{\"choices\":[{\"message\":{\"content\":\"a\"},\"logprobs\":{\"content\":[{\"token\":\"a\",\"logprob\":\"x\"}]}}]}", "a", -1 },
+      { "{\"choices\":[{\"message\":{\"content\":\"k\"},\"logprobs\":{\"cont\\u0065nt\":[{\"token\":\"k\",\"logprob\":-2}]}}]}", "k",
+        0.1353352832366127 },
+   };
+   for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+      size_t n = strlen(texts[i].text);
+      char *a = Compare_answer_text(texts[i].text, n);
+      json_t *j = json_loadb(texts[i].text, n, 0, NULL);
+      ok((a == NULL) == (texts[i].answer == NULL) && (!a || str_eq(a, texts[i].answer)), "text %zu: answer %s", i,
+         a ? a : "(none)");
+      ok((a == NULL) == (Compare_answer(j) == NULL) && (!a || str_eq(a, Compare_answer(j))),
+         "text %zu: the parser reads the same answer", i);
+      is_near(Compare_confidence_text(texts[i].text, n, COMPARE_LABEL), texts[i].confidence, 1e-12, "text confidence");
+      free(a);
+      json_decref(j);
+   }
+   /* Many tokens: the element list moves to the heap. */
+   Sbuf many = { 0 };
+   Sbuf_puts(&many, "{\"choices\":[{\"message\":{\"content\":\"long\"},\"logprobs\":{\"content\":[");
+   for (int i = 0; i < 300; i++)
+      Sbuf_printf(&many, "%s{\"token\":\"t\",\"logprob\":-0.001}", i ? "," : "");
+   Sbuf_puts(&many, "]}}]}");
+   is_near(Compare_confidence_text(many.buf, many.len, COMPARE_TEXT), exp(-0.3), 1e-9, "300 tokens: all summed");
+   Sbuf_free(&many);
    return tap_done();
 }
