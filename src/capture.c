@@ -370,9 +370,11 @@ static void write_batch(Capture *c, CaptureItem *list) {
       doc_clear(&req);
    }
    if (ok)
-      ok = Store_commit(c->st, &err);
+      ok = ExchangeWriter_flush(c->w, &err) && Store_commit(c->st, &err);
    else
       Store_rollback(c->st);
+   if (!ok)
+      ExchangeWriter_discard(c->w);
    if (ok) {
       atomic_fetch_add(&c->committed, n);
    } else {
@@ -433,6 +435,7 @@ Capture *Capture_start(const char *workspace, long queue_max, char **err) {
    Capture *c = xcalloc(1, sizeof *c);
    c->st = st;
    c->w = ExchangeWriter_new(st);
+   ExchangeWriter_batch(c->w);
    c->max = queue_max;
    pthread_mutex_init(&c->lock, NULL);
    pthread_cond_init(&c->wake, NULL);

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "capture.h"
 #include "fingerprint.h"
 #include "store.h"
@@ -42,6 +43,8 @@ typedef struct {
 #define REQUEST(content) \
    "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"system\",\"content\":\"Classify the ticket.\"}," \
    "{\"role\":\"user\",\"content\":\"" content "\"}],\"temperature\":0}"
+/* Records pushed after the cases: more aggregate keys than the writer sums at once. */
+#define BULK 60
 #define NO_CALL { .started = false }
 #define CALL(arm, model, status, latency_ms, error, confidence, agree, response) \
    { true, arm, model, status, latency_ms, error, confidence, agree, response }
@@ -233,6 +236,14 @@ int main(void) {
       snprintf(rid, sizeof rid, "rid-%zu", i);
       ok(Capture_push(cap, item_for(&cases[i], rid, "2026-11-21T10:00:00.123Z")), "%s: queued", cases[i].name);
    }
+   for (int i = 0; i < BULK; i++) {
+      char rid[40], ts[32];
+      snprintf(rid, sizeof rid, "bulk-%d", i);
+      snprintf(ts, sizeof ts, "2026-11-%02dT10:00:00.000Z", 1 + i % 25);
+      CaptureItem *it = item_for(&cases[i % 3], rid, ts);
+      it->calls[CAPTURE_SERVING].latency_ms = 0.5 + i * 37.0;
+      Capture_push(cap, it);
+   }
    Capture_stop(cap);
 
    Store *st = Store_open(path, 0, &err);
@@ -300,6 +311,32 @@ int main(void) {
       free(model);
    }
    sqlite3_finalize(q);
+
+   /* The audit aggregates, summed in memory per batch, equal the stored exchanges' figures. */
+   const char *groups = "SELECT coalesce(task_id, 0), coalesce(fingerprint, ''), substr(ts, 1, 10),"
+                        " coalesce(model, ''), count(*), sum(status >= 400), sum(max(coalesce(prompt_tokens, 0), 0)),"
+                        " sum(max(coalesce(completion_tokens, 0), 0)), count(latency_ms), round(sum(latency_ms), 6)"
+                        " FROM exchanges WHERE arm != 'candidate' GROUP BY 1, 2, 3, 4";
+   const char *rows = "SELECT task_id, fingerprint, day, model, calls, errors, in_tokens, out_tokens, lat_n,"
+                      " round(lat_sum, 6) FROM audit_daily";
+   char *sql = xasprintf("SELECT (SELECT count(*) FROM (%s EXCEPT %s)) + (SELECT count(*) FROM (%s EXCEPT %s))",
+                         groups, rows, rows, groups);
+   is_int(Store_count(st, sql, 0), 0, "audit_daily rows equal the exchanges' figures");
+   free(sql);
+   long long keys = Store_count(st, "SELECT count(*) FROM audit_daily", 0);
+   ok(keys > 16, "more keys (%lld) than the writer sums at once", keys);
+   is_int(Store_count(st, "SELECT sum(calls) FROM audit_daily", 0), (long long)n - 1 + BULK,
+          "every API call counted once");
+   const char *hist = "SELECT count(*) FROM exchanges WHERE arm != 'candidate' AND latency_ms >= 1024 AND latency_ms < 1217";
+   long long want_h = Store_count(st, hist, 0);
+   is_int(Store_count(st, "SELECT sum(h41) FROM audit_daily", 0), want_h, "latency histogram bucket counted");
+   Sbuf h = { 0 };
+   Sbuf_puts(&h, "SELECT sum(0");
+   for (int b = 0; b < AUDIT_BUCKETS; b++)
+      Sbuf_printf(&h, " + h%d", b);
+   Sbuf_puts(&h, ") - sum(lat_n) FROM audit_daily");
+   is_int(Store_count(st, h.buf, 0), 0, "every latency in the histogram");
+   Sbuf_free(&h);
    Store_close(st);
    if (!Store_remove(path, &err))
       die(1, "%s", err);
