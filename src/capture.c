@@ -1,7 +1,11 @@
-/* capture.c - writer thread: drains the queue in batches, builds each record from what the
- * loop handed over, one transaction per batch, and hands the items back to be freed. */
+/* capture.c - writer thread: drains the queue in batches, builds each record's text from the
+ * texts and scalars the loop handed over, one transaction per batch, and hands the items
+ * back to be freed. */
 #include "config.h"
 
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +16,7 @@
 #include "capture.h"
 #include "exchange.h"
 #include "fingerprint.h"
+#include "jsonscan.h"
 #include "store.h"
 #include "util.h"
 
@@ -39,6 +44,7 @@ struct Capture {
    CaptureItem *to_free;      /* the pushing thread's own: taken from done, freed a few at a time */
    long depth, max;
    bool stop;
+   Sbuf rec, model;           /* the writer's: the record being built, its model column */
    atomic_llong queued, dropped, committed, failed;
 };
 
@@ -61,9 +67,9 @@ const char *Capture_item_put(CaptureItem *it, const char *s, size_t n) {
 }
 
 static void item_free(CaptureItem *it) {
-   json_decref(it->request);
+   free(it->request);
    for (int i = 0; i < CAPTURE_CALLS; i++)
-      json_decref(it->calls[i].response);
+      free(it->calls[i].response);
    free(it);
 }
 
@@ -77,67 +83,269 @@ static CaptureItem *items_free(CaptureItem *list, long n) {
    return list;
 }
 
+/* Top-level members a scan reads before handing the text to jansson. */
+#define MEMBERS_MAX 64
+
+/* What a record takes from a request's or an answer's JSON text, read on first use: the scan
+ * finds the members without parsing; jansson parses the text only when the scan cannot
+ * read it (escapes in a key or in the model, not an object) or a tree is needed. */
+typedef struct {
+   const char *text;
+   size_t len;
+   bool scanned;
+   const char *model;        /* the top-level "model" string's characters (unescaped), or NULL */
+   size_t model_len;
+   const char *usage;        /* the "usage" member as JSON text, or NULL */
+   size_t usage_len;
+   long long prompt_tokens, completion_tokens;   /* usage's integers, else -1 */
+   json_t *tree;
+   char *usage_dump;         /* usage re-serialised from the tree */
+} Doc;
+
+static void doc_clear(Doc *d) {
+   json_decref(d->tree);
+   free(d->usage_dump);
+}
+
+static bool key_is(const JsonMember *m, const char *key) {
+   return m->keylen == strlen(key) && memcmp(m->key, key, m->keylen) == 0;
+}
+
+/* A JSON number's value when jansson would make it an integer, else -1. */
+static long long int_value(const char *s, size_t n) {
+   if (!n || (*s != '-' && (*s < '0' || *s > '9')) || memchr(s, '.', n) || memchr(s, 'e', n) ||
+       memchr(s, 'E', n) || n > 20)
+      return -1;
+   char buf[24];
+   memcpy(buf, s, n);
+   buf[n] = '\0';
+   errno = 0;
+   long long v = strtoll(buf, NULL, 10);
+   return errno ? -1 : v;
+}
+
+static void doc_parse(Doc *d) {
+   d->tree = json_loadb(d->text, d->len, JSON_DECODE_ANY, NULL);
+   json_t *model = json_object_get(d->tree, "model"), *usage = json_object_get(d->tree, "usage");
+   d->model = json_string_value(model);
+   d->model_len = json_string_length(model);
+   d->usage = NULL;
+   d->prompt_tokens = d->completion_tokens = -1;
+   if (!usage)
+      return;
+   d->usage = d->usage_dump = json_dumps(usage, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+   d->usage_len = strlen(d->usage_dump);
+   json_t *pt = json_object_get(usage, "prompt_tokens"), *ct = json_object_get(usage, "completion_tokens");
+   d->prompt_tokens = json_is_integer(pt) ? json_integer_value(pt) : -1;
+   d->completion_tokens = json_is_integer(ct) ? json_integer_value(ct) : -1;
+}
+
+/* Duplicate keys: the last one counts, as in jansson. */
+static bool scan_usage(Doc *d) {
+   if (d->usage[0] != '{')
+      return true;
+   JsonMember m[MEMBERS_MAX];
+   int n = Jsonscan_members(d->usage, d->usage_len, m, MEMBERS_MAX);
+   for (int i = 0; i < n; i++) {
+      if (key_is(&m[i], "prompt_tokens"))
+         d->prompt_tokens = int_value(m[i].val, m[i].vallen);
+      else if (key_is(&m[i], "completion_tokens"))
+         d->completion_tokens = int_value(m[i].val, m[i].vallen);
+   }
+   return n >= 0;
+}
+
+static void doc_scan(Doc *d) {
+   if (d->scanned)
+      return;
+   d->scanned = true;
+   d->prompt_tokens = d->completion_tokens = -1;
+   if (!d->text)
+      return;
+   JsonMember m[MEMBERS_MAX];
+   int n = Jsonscan_members(d->text, d->len, m, MEMBERS_MAX);
+   const JsonMember *model = NULL;
+   for (int i = 0; i < n; i++) {
+      if (key_is(&m[i], "model")) {
+         model = &m[i];
+      } else if (key_is(&m[i], "usage")) {
+         d->usage = m[i].val;
+         d->usage_len = m[i].vallen;
+      }
+   }
+   bool ok = n >= 0 && (!d->usage || scan_usage(d));
+   if (ok && model && model->val[0] == '"') {
+      d->model = model->val + 1;
+      d->model_len = model->vallen - 2;
+      ok = !memchr(d->model, '\\', d->model_len);
+   }
+   if (!ok)
+      doc_parse(d);
+}
+
+static json_t *doc_tree(Doc *d) {
+   if (!d->tree && d->text) {
+      d->scanned = true;
+      doc_parse(d);
+   }
+   return d->tree;
+}
+
+/* A string literal's bytes, for the fixed keys. */
+#define PUT(sb, lit) Sbuf_add(sb, lit, sizeof lit - 1)
+
+static void put_string(Sbuf *sb, const char *s) {
+   Jsonscan_put_string(sb, s, strlen(s));
+}
+
+static void put_text(Sbuf *sb, const char *s, size_t n) {
+   if (s)
+      Jsonscan_put_oneline(sb, s, n);
+   else
+      PUT(sb, "null");
+}
+
+static void put_long(Sbuf *sb, long v) {
+   char buf[24];
+   Sbuf_add(sb, buf, (size_t)snprintf(buf, sizeof buf, "%ld", v));
+}
+
+/* As jansson writes a real: 17 significant digits, always with a '.' or an exponent so it
+ * reads back as a real. */
+static void put_real(Sbuf *sb, double v) {
+   if (!isfinite(v)) {
+      PUT(sb, "null");
+      return;
+   }
+   char buf[40];
+   int n = snprintf(buf, sizeof buf, "%.17g", v);
+   Sbuf_add(sb, buf, (size_t)n);
+   if (!strpbrk(buf, ".eE"))
+      PUT(sb, ".0");
+}
 
 /* Which model answered: the response says so, else the arm's, else the client's. */
-static const char *call_model(const CaptureCall *c, const json_t *request) {
-   const char *m = json_string_value(json_object_get(c->response, "model"));
-   if (m)
-      return m;
-   return c->model ? c->model : json_string_value(json_object_get(request, "model"));
+static void call_model(const CaptureCall *c, Doc *resp, Doc *req, const char **model, size_t *len) {
+   doc_scan(resp);
+   if (resp->model) {
+      *model = resp->model;
+      *len = resp->model_len;
+   } else if (c->model) {
+      *model = c->model;
+      *len = strlen(c->model);
+   } else {
+      doc_scan(req);
+      *model = req->model;
+      *len = req->model_len;
+   }
 }
 
-static json_t *call_json(const CaptureCall *c, const json_t *request) {
-   json_t *o = json_pack("{s:s, s:s?, s:I, s:f}", "arm", c->arm, "model", call_model(c, request), "status",
-                         (json_int_t)c->status, "latency_ms", c->latency_ms);
-   json_object_set(o, "response", c->response ? c->response : json_null());
-   if (c->error)
-      json_object_set_new(o, "error", json_string(c->error));
-   if (c->confidence >= 0)
-      json_object_set_new(o, "confidence", json_real(c->confidence));
-   if (c->agree >= 0)
-      json_object_set_new(o, "agree", json_boolean(c->agree));
-   return o;
+static void put_call(Sbuf *sb, const CaptureCall *c, Doc *req) {
+   Doc resp = { .text = c->response, .len = c->response_len };
+   const char *model;
+   size_t model_len;
+   call_model(c, &resp, req, &model, &model_len);
+   PUT(sb, "{\"arm\":");
+   put_string(sb, c->arm);
+   if (model) {
+      PUT(sb, ",\"model\":");
+      Jsonscan_put_string(sb, model, model_len);
+   }
+   PUT(sb, ",\"status\":");
+   put_long(sb, c->status);
+   PUT(sb, ",\"latency_ms\":");
+   put_real(sb, c->latency_ms);
+   PUT(sb, ",\"response\":");
+   put_text(sb, c->response, c->response_len);
+   if (c->error) {
+      PUT(sb, ",\"error\":");
+      put_string(sb, c->error);
+   }
+   if (c->confidence >= 0) {
+      PUT(sb, ",\"confidence\":");
+      put_real(sb, c->confidence);
+   }
+   if (c->agree >= 0) {
+      if (c->agree)
+         PUT(sb, ",\"agree\":true");
+      else
+         PUT(sb, ",\"agree\":false");
+   }
+   Sbuf_putc(sb, '}');
+   doc_clear(&resp);
 }
 
-/* The record (design.md's exchange record), with the columns it feeds: e->model points into
- * the returned tree. */
-static json_t *record_build(const CaptureItem *it, Exchange *e) {
+/* The record (design.md's exchange record) as one line of JSON text into rec, with the
+ * columns it feeds; e->model points into model_col. The request and the answers are spliced
+ * in as the texts the loop handed over. */
+static void record_build(const CaptureItem *it, Doc *req, Sbuf *rec, Sbuf *model_col, Exchange *e) {
    const CaptureCall *s = &it->calls[CAPTURE_SERVING];
-   json_t *request = it->request, *resp = s->response;
-   json_t *rec = json_pack("{s:s, s:s, s:s?, s:s, s:O}", "id", it->rid, "ts", it->ts, "task", it->task, "arm",
-                           it->arm, "request", request);
-   json_object_set(rec, "response", resp ? resp : json_null());
-   json_object_set_new(rec, "status", json_integer(it->status));
-   json_object_set_new(rec, "latency_ms", json_real(s->latency_ms));
-   const char *model = call_model(s, request);
-   if (model)
-      json_object_set_new(rec, "model", json_string(model));
-   json_t *usage = json_object_get(resp, "usage");
-   if (usage)
-      json_object_set(rec, "usage", usage);
+   Doc resp = { .text = s->response, .len = s->response_len };
+   Sbuf_reset(rec);
+   PUT(rec, "{\"id\":");
+   put_string(rec, it->rid);
+   PUT(rec, ",\"ts\":");
+   put_string(rec, it->ts);
+   PUT(rec, ",\"task\":");
+   if (it->task)
+      put_string(rec, it->task);
+   else
+      PUT(rec, "null");
+   PUT(rec, ",\"arm\":");
+   put_string(rec, it->arm);
+   PUT(rec, ",\"request\":");
+   put_text(rec, it->request, it->request_len);
+   PUT(rec, ",\"response\":");
+   put_text(rec, s->response, s->response_len);
+   PUT(rec, ",\"status\":");
+   put_long(rec, it->status);
+   PUT(rec, ",\"latency_ms\":");
+   put_real(rec, s->latency_ms);
+   const char *model;
+   size_t model_len;
+   call_model(s, &resp, req, &model, &model_len);
+   Sbuf_reset(model_col);
+   if (model) {
+      PUT(rec, ",\"model\":");
+      Jsonscan_put_string(rec, model, model_len);
+      Sbuf_add(model_col, model, model_len);
+   }
+   if (resp.usage) {
+      PUT(rec, ",\"usage\":");
+      put_text(rec, resp.usage, resp.usage_len);
+   }
    if (it->stream)
-      json_object_set_new(rec, "stream", json_true());
-   if (s->error)
-      json_object_set_new(rec, "error", json_string(s->error));
-   if (it->fallback)
-      json_object_set_new(rec, "fallback_reason", json_string(it->fallback));
-   if (it->calls[CAPTURE_SHADOW].started)
-      json_object_set_new(rec, "shadow", call_json(&it->calls[CAPTURE_SHADOW], request));
-   if (it->calls[CAPTURE_NOISE].started)
-      json_object_set_new(rec, "noise", call_json(&it->calls[CAPTURE_NOISE], request));
+      PUT(rec, ",\"stream\":true");
+   if (s->error) {
+      PUT(rec, ",\"error\":");
+      put_string(rec, s->error);
+   }
+   if (it->fallback) {
+      PUT(rec, ",\"fallback_reason\":");
+      put_string(rec, it->fallback);
+   }
+   if (it->calls[CAPTURE_SHADOW].started) {
+      PUT(rec, ",\"shadow\":");
+      put_call(rec, &it->calls[CAPTURE_SHADOW], req);
+   }
+   if (it->calls[CAPTURE_NOISE].started) {
+      PUT(rec, ",\"noise\":");
+      put_call(rec, &it->calls[CAPTURE_NOISE], req);
+   }
+   Sbuf_putc(rec, '}');
    e->rid = it->rid;
    e->ts = it->ts;
    e->task = it->task;
    e->arm = it->arm;
-   e->model = json_string_value(json_object_get(rec, "model"));
+   e->model = model ? model_col->buf : NULL;
    e->status = it->status;
    e->latency_ms = s->latency_ms;
-   json_t *pt = json_object_get(usage, "prompt_tokens"), *ct = json_object_get(usage, "completion_tokens");
-   e->prompt_tokens = json_is_integer(pt) ? json_integer_value(pt) : -1;
-   e->completion_tokens = json_is_integer(ct) ? json_integer_value(ct) : -1;
+   e->prompt_tokens = resp.prompt_tokens;
+   e->completion_tokens = resp.completion_tokens;
    e->agree = it->agree;
    e->confidence = it->confidence;
-   return rec;
+   e->record = rec->buf;
+   doc_clear(&resp);
 }
 
 static void write_batch(Capture *c, CaptureItem *list) {
@@ -151,23 +359,22 @@ static void write_batch(Capture *c, CaptureItem *list) {
       char fp[FINGERPRINT_LEN + 1];
       Exchange e;
       Exchange_init(&e);
-      json_t *rec = record_build(it, &e);
+      Doc req = { .text = it->request, .len = it->request_len };
+      record_build(it, &req, &c->rec, &c->model, &e);
       if (!it->task) {
-         json_t *messages = json_object_get(json_object_get(rec, "request"), "messages");
-         Fingerprint_messages(messages, fp, NULL);
+         Fingerprint_messages(json_object_get(doc_tree(&req), "messages"), fp, NULL);
          e.fingerprint = fp;
       }
-      char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
-      e.record = text;
       if (ExchangeWriter_add(c->w, &e, &err) < 0)
          ok = false;
-      free(text);
-      json_decref(rec);
+      doc_clear(&req);
    }
    if (ok)
-      ok = Store_commit(c->st, &err);
+      ok = ExchangeWriter_flush(c->w, &err) && Store_commit(c->st, &err);
    else
       Store_rollback(c->st);
+   if (!ok)
+      ExchangeWriter_discard(c->w);
    if (ok) {
       atomic_fetch_add(&c->committed, n);
    } else {
@@ -228,6 +435,7 @@ Capture *Capture_start(const char *workspace, long queue_max, char **err) {
    Capture *c = xcalloc(1, sizeof *c);
    c->st = st;
    c->w = ExchangeWriter_new(st);
+   ExchangeWriter_batch(c->w);
    c->max = queue_max;
    pthread_mutex_init(&c->lock, NULL);
    pthread_cond_init(&c->wake, NULL);
@@ -290,6 +498,8 @@ void Capture_stop(Capture *c) {
    items_free(c->to_free, -1);
    ExchangeWriter_free(c->w);
    Store_close(c->st);
+   Sbuf_free(&c->rec);
+   Sbuf_free(&c->model);
    pthread_mutex_destroy(&c->lock);
    pthread_cond_destroy(&c->wake);
    free(c);

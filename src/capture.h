@@ -1,13 +1,13 @@
 /* capture.h - the gateway's exchange capture: a writer thread with a bounded queue that
  * stores records in batched transactions, so the data path never waits on the disk. The
- * loop hands over the request and answers it already parsed plus a few scalars; building
- * the record and serialising it happen on the writer thread, off the data path. The writer
+ * loop hands over the request and answers as the JSON texts it already checked, plus a few
+ * scalars; the writer thread splices them into the record text without parsing them into
+ * trees (only an unattributed record's request is parsed, for its fingerprint). The writer
  * hands each item back and the loop frees it (in Capture_push): every allocation is freed by
  * the thread that made it, as glibc's malloc takes the owning arena's lock otherwise. */
 #ifndef OFFRAMP_CAPTURE_H
 #define OFFRAMP_CAPTURE_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -21,7 +21,10 @@ typedef struct {
    const char *error;        /* static error name, or NULL */
    double confidence;        /* < 0 none */
    int agree;                /* vs the serving call; -1 not compared (not for the serving call) */
-   json_t *response;         /* the parsed (or assembled) answer, or NULL; the item's reference */
+   /* The answer as valid JSON text (the upstream's body, or a compact dump of the completion
+    * assembled from a stream), or NULL when there is none; malloc'd, owned by the item. */
+   char *response;
+   size_t response_len;
 } CaptureCall;
 
 enum { CAPTURE_SERVING, CAPTURE_SHADOW, CAPTURE_NOISE, CAPTURE_CALLS };
@@ -36,7 +39,10 @@ typedef struct CaptureItem {
    const char *fallback;      /* static reason name, or NULL */
    int agree;                 /* -1 not compared */
    double confidence;         /* < 0 none */
-   json_t *request;           /* the client's request; the item's reference */
+   /* The client's body as sent, already checked to be one valid JSON object (RFC 8259,
+    * UTF-8); malloc'd, owned by the item. */
+   char *request;
+   size_t request_len;
    CaptureCall calls[CAPTURE_CALLS];
    struct CaptureItem *next;
    size_t used, size;

@@ -19,6 +19,8 @@
 #define FP_CACHE 4096
 /* Output-tracking keys remembered by one writer. */
 #define OUT_CACHE 256
+/* Aggregate rows a batching writer sums in memory before writing them out. */
+#define PENDING_MAX 16
 
 typedef struct {
    char fp[40];           /* "" = empty slot */
@@ -31,6 +33,17 @@ typedef struct {
    char fp[40];
    int tracked;           /* distinct outputs stored for the key */
 } OutEntry;
+
+/* One audit_daily row's additions, summed over a batch. */
+typedef struct {
+   long long task_id;
+   char fp[40];
+   char day[11];
+   char *model;
+   long long calls, errors, in_tokens, out_tokens, est_calls, lat_n, outputs, out_chars, json_outputs;
+   double lat_sum;
+   long long h[AUDIT_BUCKETS];
+} AggDelta;
 
 struct ExchangeWriter {
    Store *st;
@@ -45,6 +58,10 @@ struct ExchangeWriter {
    int nfps;
    OutEntry outs[OUT_CACHE];
    int nouts;
+   bool batch;
+   AggDelta pending[PENDING_MAX];
+   int npending;
+   sqlite3_stmt *agg_delta;
 };
 
 void Exchange_init(Exchange *e) {
@@ -277,15 +294,111 @@ static bool is_json_doc(const char *s, size_t len) {
    return v != NULL;
 }
 
+void ExchangeWriter_batch(ExchangeWriter *w) {
+   w->batch = true;
+}
+
+void ExchangeWriter_discard(ExchangeWriter *w) {
+   for (int i = 0; i < w->npending; i++)
+      free(w->pending[i].model);
+   w->npending = 0;
+}
+
+/* The upsert adding a whole AggDelta, prepared on first use. */
+static sqlite3_stmt *agg_delta_stmt(ExchangeWriter *w) {
+   if (w->agg_delta)
+      return w->agg_delta;
+   Sbuf sb = { 0 };
+   Sbuf_puts(&sb, "INSERT INTO audit_daily(task_id, fingerprint, day, model, calls, errors, in_tokens, out_tokens,"
+                  " est_calls, lat_n, lat_sum, outputs, out_chars, json_outputs");
+   for (int b = 0; b < AUDIT_BUCKETS; b++)
+      Sbuf_printf(&sb, ", h%d", b);
+   Sbuf_puts(&sb, ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14");
+   for (int b = 0; b < AUDIT_BUCKETS; b++)
+      Sbuf_printf(&sb, ", ?%d", 15 + b);
+   Sbuf_puts(&sb, ") ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, errors = errors + excluded.errors,"
+                  " in_tokens = in_tokens + excluded.in_tokens, out_tokens = out_tokens + excluded.out_tokens,"
+                  " est_calls = est_calls + excluded.est_calls, lat_n = lat_n + excluded.lat_n,"
+                  " lat_sum = lat_sum + excluded.lat_sum, outputs = outputs + excluded.outputs,"
+                  " out_chars = out_chars + excluded.out_chars, json_outputs = json_outputs + excluded.json_outputs");
+   for (int b = 0; b < AUDIT_BUCKETS; b++)
+      Sbuf_printf(&sb, ", h%d = h%d + excluded.h%d", b, b, b);
+   w->agg_delta = Store_prepare(w->st, sb.buf);
+   Sbuf_free(&sb);
+   return w->agg_delta;
+}
+
+bool ExchangeWriter_flush(ExchangeWriter *w, char **err) {
+   sqlite3_stmt *s = agg_delta_stmt(w);
+   bool ok = true;
+   for (int i = 0; i < w->npending && ok; i++) {
+      const AggDelta *d = &w->pending[i];
+      sqlite3_bind_int64(s, 1, d->task_id);
+      sqlite3_bind_text(s, 2, d->fp, -1, SQLITE_STATIC);
+      sqlite3_bind_text(s, 3, d->day, -1, SQLITE_STATIC);
+      sqlite3_bind_text(s, 4, d->model, -1, SQLITE_STATIC);
+      const long long v[] = { d->calls, d->errors, d->in_tokens, d->out_tokens, d->est_calls, d->lat_n };
+      for (int k = 0; k < (int)ARRAY_SIZE(v); k++)
+         sqlite3_bind_int64(s, 5 + k, v[k]);
+      sqlite3_bind_double(s, 11, d->lat_sum);
+      sqlite3_bind_int64(s, 12, d->outputs);
+      sqlite3_bind_int64(s, 13, d->out_chars);
+      sqlite3_bind_int64(s, 14, d->json_outputs);
+      for (int b = 0; b < AUDIT_BUCKETS; b++)
+         sqlite3_bind_int64(s, 15 + b, d->h[b]);
+      ok = step_done(w, s, "updating the audit figures", err);
+   }
+   ExchangeWriter_discard(w);
+   return ok;
+}
+
+/* The pending row for the key (fp shorter than AggDelta.fp), flushing them all when none is
+ * free; NULL on a flush error. */
+static AggDelta *pending_delta(ExchangeWriter *w, long long task_id, const char *fp, const char *day,
+                               const char *model, char **err) {
+   for (int i = 0; i < w->npending; i++) {
+      AggDelta *d = &w->pending[i];
+      if (d->task_id == task_id && str_eq(d->fp, fp) && str_eq(d->day, day) && str_eq(d->model, model))
+         return d;
+   }
+   if (w->npending == PENDING_MAX && !ExchangeWriter_flush(w, err))
+      return NULL;
+   AggDelta *d = &w->pending[w->npending++];
+   memset(d, 0, sizeof *d);
+   d->task_id = task_id;
+   snprintf(d->fp, sizeof d->fp, "%s", fp);
+   snprintf(d->day, sizeof d->day, "%s", day);
+   d->model = xstrdup(model);
+   return d;
+}
+
 static bool update_aggregates(ExchangeWriter *w, const Exchange *e, long long task_id, const char *fp, char **err) {
    int b = e->latency_ms >= 0 ? Audit_latency_bucket(e->latency_ms) : AUDIT_BUCKETS;
-   sqlite3_stmt *s = agg_stmt(w, b);
    char day[11] = "";
    snprintf(day, sizeof day, "%s", e->ts ? e->ts : "");
    size_t olen = e->output ? strlen(e->output) : 0;
    long long chars = 0;
    for (size_t i = 0; i < olen; i++)
       chars += ((unsigned char)e->output[i] & 0xC0) != 0x80;
+   if (w->batch && strlen(fp) < sizeof w->pending[0].fp) {
+      AggDelta *d = pending_delta(w, task_id, fp, day, e->model ? e->model : "", err);
+      if (!d)
+         return false;
+      d->calls++;
+      d->errors += e->status >= 400;
+      d->in_tokens += e->prompt_tokens > 0 ? e->prompt_tokens : 0;
+      d->out_tokens += e->completion_tokens > 0 ? e->completion_tokens : 0;
+      d->est_calls += e->tokens_estimated;
+      d->lat_n += e->latency_ms >= 0;
+      d->lat_sum += e->latency_ms >= 0 ? e->latency_ms : 0;
+      d->outputs += e->output != NULL;
+      d->out_chars += chars;
+      d->json_outputs += e->output && is_json_doc(e->output, olen);
+      if (b < AUDIT_BUCKETS)
+         d->h[b]++;
+      return !e->output || note_output(w, task_id, fp, e->output, olen, err);
+   }
+   sqlite3_stmt *s = agg_stmt(w, b);
    sqlite3_bind_int64(s, 1, task_id);
    sqlite3_bind_text(s, 2, fp, -1, SQLITE_STATIC);
    sqlite3_bind_text(s, 3, day, -1, SQLITE_TRANSIENT);
@@ -376,6 +489,8 @@ void ExchangeWriter_free(ExchangeWriter *w) {
    sqlite3_finalize(w->out_bump);
    sqlite3_finalize(w->out_insert);
    sqlite3_finalize(w->out_count);
+   sqlite3_finalize(w->agg_delta);
+   ExchangeWriter_discard(w);
    free(w->fps);
    free(w->last_task);
    free(w);

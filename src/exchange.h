@@ -41,6 +41,13 @@ ExchangeWriter *ExchangeWriter_new(Store *st);
  * touchpoint. Every inserted API call (arm other than candidate) also updates the audit
  * aggregates (audit.h) in the same transaction, so figures never need a rescan. */
 int ExchangeWriter_add(ExchangeWriter *w, const Exchange *e, char **err);
+/* Batch mode, for a caller that adds many records per transaction (the gateway's capture):
+ * the audit aggregates of its adds are summed in memory, and ExchangeWriter_flush writes them
+ * (one upsert per task, fingerprint, day and model instead of one per record). The caller
+ * must flush before it commits, and discard what is pending after a rollback. */
+void ExchangeWriter_batch(ExchangeWriter *w);
+bool ExchangeWriter_flush(ExchangeWriter *w, char **err);
+void ExchangeWriter_discard(ExchangeWriter *w);
 /* Whether the touchpoint of fingerprint fp still wants a skeleton or a sample prompt:
  * lets callers skip building them for the common, already-known case. */
 bool ExchangeWriter_wants_sample(ExchangeWriter *w, const char *fp);

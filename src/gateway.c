@@ -513,7 +513,7 @@ static size_t call_blob_size(const Flight *f, const Call *c) {
    return c->started && model ? strlen(model) + 1 : 0;
 }
 
-/* Moves the call's parsed answer into the item. */
+/* Hands the call's answer to the item as compact JSON text. */
 static void capture_call(CaptureItem *it, CaptureCall *cc, const Flight *f, Call *c, const char *arm_name,
                          int agree) {
    const char *model = call_arm_model(f, c);
@@ -528,14 +528,19 @@ static void capture_call(CaptureItem *it, CaptureCall *cc, const Flight *f, Call
    cc->confidence = c->confidence;
    cc->agree = agree;
    if (c->resp) {
-      cc->response = c->resp;
-      c->resp = NULL;
-   } else if (c->error == UPERR_NONE) {
-      cc->response = json_loadb(c->body, c->len, 0, NULL);
+      /* A streamed answer: the completion assembled from it. */
+      cc->response = json_dumps(c->resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+      cc->response_len = cc->response ? strlen(cc->response) : 0;
+   } else if (c->error == UPERR_NONE || (c->error == UPERR_MALFORMED && Jsonscan_document(c->body, c->len))) {
+      /* The body as the upstream sent it (a JSON answer without choices included). */
+      cc->response = c->body;
+      cc->response_len = c->len;
+      c->body = NULL;
+      c->len = 0;
    }
 }
 
-/* Parsed trees and scalars: the writer thread builds and serialises the record. */
+/* The client's body, the answers' texts and scalars: the writer thread builds the record. */
 static void capture_exchange(Flight *f, Call *s, Call *o, Call *noise, int agree, int noise_agree) {
    const Call *cand = &f->calls[CALL_CANDIDATE];
    size_t size = (f->task ? strlen(f->task) + 1 : 0) + call_blob_size(f, s) + call_blob_size(f, o) +
@@ -550,7 +555,9 @@ static void capture_exchange(Flight *f, Call *s, Call *o, Call *noise, int agree
    it->fallback = f->fell_back ? Stats_fallback_names[f->fallback] : NULL;
    it->agree = agree;
    it->confidence = cand->started ? cand->confidence : -1;
-   it->request = json_loadb(f->raw, f->raw_len, 0, NULL);
+   it->request = f->raw;
+   it->request_len = f->raw_len;
+   f->raw = NULL;
    capture_call(it, &it->calls[CAPTURE_SERVING], f, s, it->arm, -1);
    capture_call(it, &it->calls[CAPTURE_SHADOW], f, o, o->which == CALL_CANDIDATE ? "candidate" : "primary", agree);
    capture_call(it, &it->calls[CAPTURE_NOISE], f, noise, "primary", noise_agree);

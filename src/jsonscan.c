@@ -1,4 +1,4 @@
-/* jsonscan.c - a validating JSON skipper: one pass, no allocation. */
+/* jsonscan.c - a validating JSON skipper (one pass, no allocation) and JSON text writing. */
 #include "config.h"
 
 #include <jansson.h>
@@ -199,6 +199,14 @@ int Jsonscan_members(const char *s, size_t len, JsonMember *out, int max) {
    return ws(p, e) == e ? n : -1;
 }
 
+bool Jsonscan_document(const char *s, size_t n) {
+   const char *e = s + n, *p = ws(s, e);
+   if (p >= e || (*p != '{' && *p != '['))
+      return false;
+   p = value(p, e, 0);
+   return p && ws(p, e) == e;
+}
+
 const JsonMember *Jsonscan_find(const JsonMember *m, int n, const char *key) {
    size_t kl = strlen(key);
    for (int i = n - 1; i >= 0; i--) {
@@ -262,4 +270,53 @@ char *Jsonscan_string(const char *val, size_t len) {
    char *out = s && strlen(s) == json_string_length(j) ? xstrdup(s) : NULL;
    json_decref(j);
    return out;
+}
+
+void Jsonscan_put_string(Sbuf *sb, const char *s, size_t n) {
+   static const char hexd[] = "0123456789abcdef";
+   const char *e = s + n, *run = s;
+   Sbuf_putc(sb, '"');
+   while (s < e) {
+      unsigned char c = (unsigned char)*s;
+      const char *next;
+      if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+         s++;
+         continue;
+      }
+      if (c >= 0x80 && (next = utf8(s, e))) {
+         s = next;
+         continue;
+      }
+      Sbuf_add(sb, run, (size_t)(s - run));
+      char esc[8] = { '\\', (char)c, 0 };
+      size_t len = 2;
+      if (c >= 0x80) {
+         memcpy(esc, "\\ufffd", 6);
+         len = 6;
+      } else if (c == '\n') {
+         esc[1] = 'n';
+      } else if (c == '\r') {
+         esc[1] = 'r';
+      } else if (c == '\t') {
+         esc[1] = 't';
+      } else if (c < 0x20) {
+         memcpy(esc, "\\u00", 4);
+         esc[4] = hexd[c >> 4];
+         esc[5] = hexd[c & 15];
+         len = 6;
+      }
+      Sbuf_add(sb, esc, len);
+      run = ++s;
+   }
+   Sbuf_add(sb, run, (size_t)(s - run));
+   Sbuf_putc(sb, '"');
+}
+
+void Jsonscan_put_oneline(Sbuf *sb, const char *s, size_t n) {
+   size_t at = sb->len;
+   Sbuf_add(sb, s, n);
+   for (char *p = sb->buf + at, *e = sb->buf + sb->len; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+      *p = ' ';
+   for (char *p = sb->buf + at, *e = sb->buf + sb->len; (p = memchr(p, '\r', (size_t)(e - p))); p++)
+      *p = ' ';
 }

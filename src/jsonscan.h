@@ -1,9 +1,13 @@
-/* jsonscan.h - validating JSON without building it: lets the importer parse only the
- * members of a record it needs and keep the rest as the original text. */
+/* jsonscan.h - validating JSON without building it: lets the importer and the capture writer
+ * read only the members of a text they need and keep the rest as the original text, and
+ * write JSON text the same way. */
 #ifndef OFFRAMP_JSONSCAN_H
 #define OFFRAMP_JSONSCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "util.h"
 
 typedef struct {
    const char *key;   /* the key's characters, without quotes (no escapes) */
@@ -21,6 +25,10 @@ const char *Jsonscan_value(const char *p, const char *end);
  * escapes (callers then fall back to a full parser for its error message). */
 int Jsonscan_members(const char *s, size_t len, JsonMember *out, int max);
 
+/* Whether s[0..n) is one JSON object or array (whitespace around allowed), as a parser that
+ * takes only those at the top would read it. */
+bool Jsonscan_document(const char *s, size_t n);
+
 /* The last member named key (a JSON parser keeps the last of duplicates), or NULL. */
 const JsonMember *Jsonscan_find(const JsonMember *m, int n, const char *key);
 
@@ -35,5 +43,13 @@ int Jsonscan_elements(const char *val, size_t len, JsonMember *out, int max);
 /* The string that is val[0..len), decoded into a new NUL-terminated string; NULL when val is
  * not a string or holds a NUL. */
 char *Jsonscan_string(const char *val, size_t len);
+
+/* s[0..n) as a JSON string (quotes included) at the end of sb. Invalid UTF-8 becomes U+FFFD,
+ * so the text stays valid whatever the bytes. */
+void Jsonscan_put_string(Sbuf *sb, const char *s, size_t n);
+
+/* The valid JSON text s[0..n) at the end of sb on one line: a raw '\n' or '\r' can only be
+ * whitespace between tokens there, and becomes a space. */
+void Jsonscan_put_oneline(Sbuf *sb, const char *s, size_t n);
 
 #endif
