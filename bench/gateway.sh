@@ -11,7 +11,8 @@
 #   3. primary latency with shadow on vs off while the candidate takes 200 ms (open loop, the
 #      two routes alternating every second in the same run).
 # Needs: nginx wrk curl jq taskset. Usage: bench/gateway.sh [BUILD_DIR]
-# Settings (environment): RATE SECS REPS CONNS SRATE WINDOW PARTS, GW_BIN (another offramp binary to
+# Settings (environment): RATE SECS REPS CONNS SRATE WINDOW PARTS, GW_ARGS (extra gateway
+# options, e.g. --no-capture), GW_BIN (another offramp binary to
 # measure, e.g. an older build, with this build's stand-in and load client); all printed.
 set -eu
 BUILD=$(cd "${1:-build-norm}" && pwd)
@@ -24,6 +25,7 @@ REPS=${REPS:-3}
 CONNS=${CONNS:-64}
 SRATE=${SRATE:-1000}
 PARTS=${PARTS:-1 2 3}
+GW_ARGS=${GW_ARGS:-}
 want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 for t in nginx wrk curl jq taskset; do
    command -v $t > /dev/null || { echo "bench/gateway.sh: $t missing (apt-get install nginx wrk curl jq util-linux)"; exit 2; }
@@ -56,7 +58,8 @@ gateway() {   # gateway CPUS ARGS: sets GW, GWPID (CPUS "0,1" = unpinned)
    local cpus=$1; shift
    : > "$W/gw.out"
    rm -f "$W"/ws.db*
-   taskset -c "$cpus" "$OFFRAMP" -w "$W/ws.db" gateway --listen 127.0.0.1:0 --admin-token-file "$W/token" "$@" \
+   # shellcheck disable=SC2086
+   taskset -c "$cpus" "$OFFRAMP" -w "$W/ws.db" gateway --listen 127.0.0.1:0 --admin-token-file "$W/token" $GW_ARGS "$@" \
       > "$W/gw.out" 2>> "$W/gw.err" &
    GWPID=$!
    for _ in $(seq 100); do grep -q listening "$W/gw.out" && break; sleep 0.05; done
@@ -85,7 +88,7 @@ MED='function med(x, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j 
                                      return x[int((n + 1) / 2)] }'
 
 echo "# offramp gateway bench, $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# settings: RATE=$RATE SECS=$SECS REPS=$REPS CONNS=$CONNS SRATE=$SRATE WINDOW=${WINDOW:-1} PARTS='$PARTS'; gateway $OFFRAMP, defaults (capture on)"
+echo "# settings: RATE=$RATE SECS=$SECS REPS=$REPS CONNS=$CONNS SRATE=$SRATE WINDOW=${WINDOW:-1} PARTS='$PARTS'; gateway $OFFRAMP ${GW_ARGS:-defaults (capture on)}"
 standin up --content billing
 standin cand --content billing
 standin slowcand --content billing --latency-ms 200
