@@ -26,6 +26,7 @@ CONNS=${CONNS:-64}
 SRATE=${SRATE:-1000}
 PARTS=${PARTS:-1 2 3}
 GW_ARGS=${GW_ARGS:-}
+case " $GW_ARGS " in *" --no-capture "*) CAP="capture off" ;; *) CAP="capture on" ;; esac
 want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 for t in nginx wrk curl jq taskset; do
    command -v $t > /dev/null || { echo "bench/gateway.sh: $t missing (apt-get install nginx wrk curl jq util-linux)"; exit 2; }
@@ -98,7 +99,7 @@ if want 1; then
 # Unpinned: at this rate the gateway needs more than one core's worth with the writer, so every
 # process may run anywhere, as on a real 2-core host.
 echo "1. open loop $RATE req/s for $SECS s, $CONNS keep-alive connections, $REPS interleaved repetitions;"
-echo "   gateway: capture on, route in shadow mode (candidate: a second fast stand-in); nothing pinned"
+echo "   gateway: $CAP, route in shadow mode (candidate: a second fast stand-in); nothing pinned"
 gateway 0,1 --upstream "$up/v1"
 admin PUT /admin/routes/bench "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand/v1\"}}" > /dev/null
 fixed_rate "$up/v1/chat/completions" 1000 2 > /dev/null   # warm up connections
@@ -173,7 +174,7 @@ tp_run() {   # tp_run LOAD_CPUS URL PROXY_PIDS...: one wrk run, prints "rps cpu0
    t1=$(ticks "$@")
    echo "$(cat "$W/cmd.out") $busy $(us_per "$t0" "$t1" "$(awk -v r="$(cat "$W/cmd.out")" -v s="$SECS" 'BEGIN { print r * s }')")"
 }
-echo "2. max throughput, wrk -t2 -c64 -d${SECS}s POST, $REPS interleaved repetitions; gateway passthrough, capture on"
+echo "2. max throughput, wrk -t2 -c64 -d${SECS}s POST, $REPS interleaved repetitions; gateway passthrough, $CAP"
 for pin in pinned unpinned; do
    if [ $pin = pinned ]; then pc=1 lc=0; else pc=0,1 lc=0,1; fi
    for p in $STANDINS; do taskset -p -c "$lc" "$p" > /dev/null; done
@@ -196,8 +197,8 @@ for pin in pinned unpinned; do
       read -r r c0 c1 us < <(tp_run $lc "$GW/v1/chat/completions" "$GWPID")
       drops=$(metric offramp_capture_dropped_total)
       stop_gateway
-      printf "   rep %d: gateway passthrough, capture on:  %9.0f req/s  (CPU busy %s / %s; proxy CPU %s us/request; %s records dropped)\n" \
-         "$rep" "$r" "$c0" "$c1" "$us" "$drops"
+      printf "   rep %d: gateway passthrough, %s: %9.0f req/s  (CPU busy %s / %s; proxy CPU %s us/request; %s records dropped)\n" \
+         "$rep" "$CAP" "$r" "$c0" "$c1" "$us" "$drops"
       echo "$line $r" >> "$W/tp.txt"
    done
    awk -v pin=$pin "$MED"'{ n1[NR] = $1; n2[NR] = $2; g[NR] = $3; r1[NR] = $3 / $1; r2[NR] = $3 / $2 }
@@ -215,7 +216,7 @@ if want 3; then
 # shadow on and off meet the same drift and the same neighbours on the cores; p99 over the
 # pooled windows of each.
 WINDOW=${WINDOW:-1}
-echo "3. open loop $SRATE req/s, $CONNS connections, candidate answering in 200 ms, capture on, nothing pinned;"
+echo "3. open loop $SRATE req/s, $CONNS connections, candidate answering in 200 ms, $CAP, nothing pinned;"
 echo "   shadow off (task off) and on (task on) alternate every $WINDOW s within each $((2 * SECS)) s run"
 gateway 0,1 --upstream "$up/v1"
 admin PUT /admin/routes/off '{"mode":"passthrough"}' > /dev/null
