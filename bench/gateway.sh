@@ -36,8 +36,9 @@ done
 [ "$(nproc)" -ge 2 ] || { echo "bench/gateway.sh: needs 2 cores to pin the proxy apart from the load"; exit 2; }
 W=$(mktemp -d /tmp/offramp-bench-XXXXXX)
 PIDS=""
+GWPID=""
 cleanup() {
-   for p in $PIDS; do kill "$p" 2> /dev/null || true; done
+   for p in $PIDS $GWPID; do kill "$p" 2> /dev/null || true; done
    [ -f "$W/nginx.pid" ] && kill "$(cat "$W/nginx.pid")" 2> /dev/null || true
    wait 2> /dev/null || true
    rm -rf "$W"
@@ -66,7 +67,7 @@ gateway() {   # gateway CPUS ARGS: sets GW, GWPID (CPUS "0,1" = unpinned)
    for _ in $(seq 100); do grep -q listening "$W/gw.out" && break; sleep 0.05; done
    GW=$(sed -n 's/.*listening on \(http:\/\/[0-9.]*:[0-9]*\).*/\1/p' "$W/gw.out")
 }
-stop_gateway() { kill -TERM "$GWPID"; wait "$GWPID" 2> /dev/null || true; }
+stop_gateway() { kill -TERM "$GWPID"; wait "$GWPID" 2> /dev/null || true; GWPID=""; }
 admin() { curl -s -X "$1" -H "Authorization: Bearer $TOKEN" ${3:+-d "$3"} "$GW$2"; }
 metric() { curl -s "$GW/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 
@@ -224,18 +225,28 @@ admin PUT /admin/routes/on "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$slowc
 fixed_rate "$GW/v1/chat/completions" "$SRATE" 2 --task off > /dev/null
 fixed_rate "$GW/v1/chat/completions" "$SRATE" 2 --task on > /dev/null   # opens the candidate's connections
 : > "$W/s3.txt"
+: > "$W/s3.lat"
 for rep in $(seq "$REPS"); do
    "$LOADGEN" --url "$GW/v1/chat/completions" --rate "$SRATE" --seconds $((2 * SECS)) -c "$CONNS" \
-      --body-file "$W/body.json" --task off --task-b on --window "$WINDOW" > "$W/s3.json" || true
+      --body-file "$W/body.json" --task off --task-b on --window "$WINDOW" --latencies "$W/s3.rep" > "$W/s3.json" || true
+   cat "$W/s3.rep" >> "$W/s3.lat"
    read -r o50 o99 o999 on s50 s99 s999 sn < <(jq -r '"\(.a.p50_ms) \(.a.p99_ms) \(.a.p999_ms) \(.a.n) \(.b.p50_ms) \(.b.p99_ms) \(.b.p999_ms) \(.b.n)"' "$W/s3.json")
    echo "$o99 $s99" >> "$W/s3.txt"
    printf "   rep %d: shadow off p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d)\n" "$rep" "$o50" "$o99" "$o999" "$on"
    printf "          shadow on  p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d)  ratio p99 %.3f\n" "$s50" "$s99" "$s999" "$sn" \
       "$(awk -v a="$s99" -v b="$o99" 'BEGIN { print a / b }')"
 done
+# p50 / p99 / p99.9 of one arm's pooled latencies: "p50 p99 p999 n"
+pooled() { awk -v arm="$1" '$1 == arm { print $2 }' "$W/s3.lat" | sort -g |
+   awk '{ x[NR] = $1 } END { printf "%.3f %.3f %.3f %d\n", x[int(0.5 * NR + 0.999)], x[int(0.99 * NR + 0.999)], x[int(0.999 * NR + 0.999)], NR }'; }
+read -r po50 po99 po999 pon < <(pooled a)
+read -r ps50 ps99 ps999 psn < <(pooled b)
 admin GET "/admin/stats?task=on" > "$W/s3.json"
 stop_gateway
 echo "   candidate p50 $(jq '.tasks[0].windows.all.arms.candidate.p50_ms' "$W/s3.json") ms over $(jq '.tasks[0].windows.all.arms.candidate.requests' "$W/s3.json") calls"
 awk "$MED"'{ r[NR] = $2 / $1 }
-     END { printf "   median of %d: ratio p99 on/off %.3f (bar: <= 1.05)\n", NR, med(r, NR) }' "$W/s3.txt"
+     END { printf "   median of %d repetitions: ratio p99 on/off %.3f\n", NR, med(r, NR) }' "$W/s3.txt"
+printf "   pooled over the repetitions: shadow off p50 %.3f p99 %.3f p99.9 %.3f ms (n=%d); shadow on p50 %.3f p99 %.3f p99.9 %.3f ms (n=%d)\n" \
+   "$po50" "$po99" "$po999" "$pon" "$ps50" "$ps99" "$ps999" "$psn"
+echo "   pooled ratio p99 on/off $(awk -v a="$ps99" -v b="$po99" 'BEGIN { printf "%.3f", a / b }') (bar: <= 1.05)"
 fi

@@ -4,9 +4,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <sched.h>
-#include <stdint.h>
-#include <sys/syscall.h>
+
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -1138,25 +1136,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
    evtimer_add(gw->drain_timer, &tv);
 }
 
-/* Asks the scheduler for short slices for the calling thread (the event loop): on a busy host
- * a thread with a short slice gets the CPU sooner when it wakes, so a request waits less for
- * the loop (Linux 6.12+ reads sched_runtime as the slice of a SCHED_OTHER thread; older
- * kernels ignore it). No privilege needed; failure changes nothing. */
-#define LOOP_SLICE_NS 100000ULL
-
-static void ask_short_slices(void) {
-   /* sched_attr as of Linux 3.14 (SCHED_ATTR_SIZE_VER0): glibc has no wrapper, and the uapi
-    * header clashes with <sched.h>. */
-   struct {
-      uint32_t size, policy;
-      uint64_t flags;
-      int32_t nice;
-      uint32_t priority;
-      uint64_t runtime, deadline, period;
-   } a = { .size = sizeof a, .policy = SCHED_OTHER, .runtime = LOOP_SLICE_NS };
-   (void)syscall(SYS_sched_setattr, 0, &a, 0);
-}
-
 static bool split_listen(const char *listen, char **host, int *port) {
    const char *colon = strrchr(listen, ':');
    long p;
@@ -1251,8 +1230,6 @@ int Gateway_run(const GatewayConfig *cfg) {
           strchr(host, ':') ? "[::1]" : host, bound, gw.n_routes, cfg->upstream ? cfg->upstream : "none",
           cfg->capture ? "on" : "off", gw.admin_token ? "on" : "off");
    fflush(stdout);
-   if (!getenv("OFFRAMP_DEFAULT_SLICE"))
-      ask_short_slices();
    event_base_dispatch(gw.base);
    rc = EXIT_SUCCESS;
    if (gw.flights)

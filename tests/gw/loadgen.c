@@ -4,7 +4,8 @@
  * evenly spaced times on C keep-alive connections, latency timed from each request's
  * scheduled send time, so a slow answer delays no measurement (no coordinated omission).
  * With --task-b and --window, the requests of every other window go to the second task, so
- * two routes are measured side by side under the same conditions (drift, other load).
+ * two routes are measured side by side under the same conditions (drift, other load);
+ * --latencies FILE writes every latency ("a MS" / "b MS" lines) for pooling runs.
  * Prints one JSON summary line. */
 #include "config.h"
 
@@ -35,7 +36,7 @@ typedef struct {
 } Req;
 
 static struct {
-   const char *url, *task, *model, *body_file, *task_b;
+   const char *url, *task, *model, *body_file, *task_b, *latencies;
    double window;
    long n, c, users;
    double rate, seconds;
@@ -335,6 +336,15 @@ static int rate_main(void) {
           "\"p999_ms\":%.3f,\"max_ms\":%.3f}\n",
           opt.rate, opt.seconds, opt.c, R.next, R.ok, R.errors, R.waited, secs, pct(0.5), pct(0.9), pct(0.99),
           pct(0.999), R.nlat ? R.lat[R.nlat - 1] : 0);
+   FILE *out = opt.latencies ? fopen(opt.latencies, "w") : NULL;
+   if (opt.latencies && !out)
+      fprintf(stderr, "loadgen: cannot write %s\n", opt.latencies);
+   for (long k = 0; out && k < R.nlat; k++)
+      fprintf(out, "a %.4f\n", R.lat[k]);
+   for (long k = 0; out && k < R.nlat_b; k++)
+      fprintf(out, "b %.4f\n", R.lat_b[k]);
+   if (out)
+      fclose(out);
    for (long k = 0; k < opt.c; k++)
       evhttp_connection_free(conns[k].con);
    free(conns);
@@ -365,6 +375,7 @@ int main(int argc, char **argv) {
       { "body-file", required_argument, NULL, 'b' },
       { "task-b", required_argument, NULL, 'B' },
       { "window", required_argument, NULL, 'w' },
+      { "latencies", required_argument, NULL, 'L' },
       { 0 },
    };
    int c;
@@ -384,6 +395,7 @@ int main(int argc, char **argv) {
       case 'b': opt.body_file = optarg; break;
       case 'B': opt.task_b = optarg; break;
       case 'w': opt.window = atof(optarg); break;
+      case 'L': opt.latencies = optarg; break;
       default: fprintf(stderr, "loadgen: bad option\n"); return 2;
       }
    }
