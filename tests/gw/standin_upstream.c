@@ -1,7 +1,8 @@
 /* standin_upstream.c - a stand-in upstream for the gateway tests and benches: a small
  * OpenAI-compatible chat completions server (libevent) with configurable latency, faults,
- * logprobs, wrong answers and streaming. Prints its port on stdout; GET /stats reports what it did;
- * GET /control?fail_rate=X changes the error rate while it runs. */
+ * logprobs, wrong answers, streaming and an idle timeout that closes kept-alive connections.
+ * Prints its port on stdout; GET /stats reports what it did; GET /control?fail_rate=X changes
+ * the error rate while it runs. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -250,9 +251,10 @@ int main(int argc, char **argv) {
       { "chunks", required_argument, NULL, 'k' },
       { "chunk-delay-ms", required_argument, NULL, 'd' },
       { "seed", required_argument, NULL, 's' },
+      { "idle-timeout", required_argument, NULL, 'i' },
       { 0 },
    };
-   int port = 0, c;
+   int port = 0, idle_timeout = 0, c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       switch (c) {
       case 'p': port = atoi(optarg); break;
@@ -270,6 +272,7 @@ int main(int argc, char **argv) {
       case 'k': opt.chunks = atol(optarg); break;
       case 'd': opt.chunk_delay_ms = atol(optarg); break;
       case 's': rng = strtoull(optarg, NULL, 10) | 1; break;
+      case 'i': idle_timeout = atoi(optarg); break;
       default: fprintf(stderr, "standin_upstream: bad option\n"); return 2;
       }
    }
@@ -277,6 +280,8 @@ int main(int argc, char **argv) {
    base = event_base_new();
    struct evhttp *http = evhttp_new(base);
    evhttp_set_gencb(http, on_request, NULL);
+   if (idle_timeout > 0)
+      evhttp_set_timeout(http, idle_timeout);
    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, "127.0.0.1", (ev_uint16_t)port);
    if (!sock) {
       fprintf(stderr, "standin_upstream: cannot listen on port %d\n", port);
