@@ -1,7 +1,8 @@
 /* serve_bench.c - the built-in trainer through its HTTP API: upload train.jsonl, create a job,
  * wait for it, then send every test example to /v1/chat/completions over one keep-alive
  * connection and report accuracy and latency percentiles as "key value" lines.
- * Usage: serve_bench BASE_URL train.jsonl test.jsonl */
+ * Usage: serve_bench BASE_URL train.jsonl test.jsonl. Built by bench/trainer.sh against the
+ * engine library (the trainer client, src/ftclient.c). */
 #include "config.h"
 
 #include <curl/curl.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ftclient.h"
 #include "util.h"
 
 static size_t on_body(char *d, size_t s, size_t n, void *arg) {
@@ -21,31 +23,19 @@ static size_t on_body(char *d, size_t s, size_t n, void *arg) {
 static CURL *curl;
 static struct curl_slist *json_hdr;
 
-/* POST (body or upload) or GET; dies on transport errors or non-2xx. */
-static json_t *call(const char *url, const char *body, const char *upload) {
+/* POSTs a JSON body; dies on transport errors or non-2xx. Only the timed chat completions go
+ * this way: one reused handle keeps one keep-alive connection. */
+static json_t *call(const char *url, const char *body) {
    Sbuf out = { 0 };
-   curl_mime *mime = NULL;
    curl_easy_reset(curl);
    curl_easy_setopt(curl, CURLOPT_URL, url);
    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
-   if (body) {
-      curl_easy_setopt(curl, CURLOPT_HTTPHEADER, json_hdr);
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-   } else if (upload) {
-      mime = curl_mime_init(curl);
-      curl_mimepart *p = curl_mime_addpart(mime);
-      curl_mime_name(p, "purpose");
-      curl_mime_data(p, "fine-tune", CURL_ZERO_TERMINATED);
-      p = curl_mime_addpart(mime);
-      curl_mime_name(p, "file");
-      curl_mime_filedata(p, upload);
-      curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
-   }
+   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, json_hdr);
+   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
    CURLcode rc = curl_easy_perform(curl);
    long status = 0;
    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-   curl_mime_free(mime);
    if (rc != CURLE_OK || status >= 300)
       die(1, "%s: %s %ld %s", url, curl_easy_strerror(rc), status, out.buf ? out.buf : "");
    json_t *v = json_loads(out.buf, 0, NULL);
@@ -66,22 +56,28 @@ int main(int argc, char **argv) {
    curl = curl_easy_init();
    json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
 
+   /* Training through the project's own client (the trainer's defaults: 10 epochs, batch 1). */
    double t0 = mono_seconds();
-   char *url = xasprintf("%s/files", base);
-   json_t *f = call(url, NULL, argv[2]);
-   free(url);
-   char *body = xasprintf("{\"model\":\"distill\",\"training_file\":\"%s\",\"suffix\":\"bench\",\"seed\":1}",
-                          json_string_value(json_object_get(f, "id")));
-   url = xasprintf("%s/fine_tuning/jobs", base);
-   json_t *job = call(url, body, NULL);
-   free(url);
-   free(body);
-   url = xasprintf("%s/fine_tuning/jobs/%s", base, json_string_value(json_object_get(job, "id")));
+   FtBackend be = { .name = "bench", .kind = FtKind_find("openai-ft"), .base_url = (char *)base, .key_env = "",
+                    .accepts = "", .timeout_ms = 600000 };
+   char *err = NULL;
+   char *file = be.kind->upload(&be, argv[2], &err);
+   if (!file)
+      die(1, "%s", err);
+   FtJobSpec spec = { .training_file = file, .base_model = "distill", .suffix = "bench", .epochs = 10, .batch = 1,
+                      .has_seed = true, .seed = 1 };
+   json_t *sent = NULL;
+   char *notes = NULL;
+   json_t *job = be.kind->create_job(&be, &spec, &sent, &notes, &err);
+   if (!job)
+      die(1, "%s", err);
    json_t *j = NULL;
    for (;;) {
       json_decref(j);
-      j = call(url, NULL, NULL);
-      const char *s = json_string_value(json_object_get(j, "status"));
+      j = be.kind->get_job(&be, json_string_value(json_object_get(job, "id")), &err);
+      const char *s = j ? json_string_value(json_object_get(j, "status")) : NULL;
+      if (!j)
+         die(1, "%s", err);
       if (str_eq(s, "succeeded"))
          break;
       if (str_eq(s, "failed") || str_eq(s, "cancelled"))
@@ -91,10 +87,11 @@ int main(int argc, char **argv) {
    }
    double train_s = mono_seconds() - t0;
    char *model = xstrdup(json_string_value(json_object_get(j, "fine_tuned_model")));
-   free(url);
    json_decref(j);
    json_decref(job);
-   json_decref(f);
+   json_decref(sent);
+   free(notes);
+   free(file);
 
    /* Requests, built before timing: the examples without their assistant message. */
    FILE *in = fopen(argv[3], "r");
@@ -120,13 +117,13 @@ int main(int argc, char **argv) {
    }
    fclose(in);
 
-   url = xasprintf("%s/chat/completions", base);
+   char *url = xasprintf("%s/chat/completions", base);
    double *lat = xmalloc(n * sizeof *lat);
    size_t right = 0;
    for (int pass = 0; pass < 2; pass++) {   /* pass 0 warms the connection and caches */
       for (size_t i = 0; i < (pass ? n : 200 < n ? 200 : n); i++) {
          double s = mono_seconds();
-         json_t *r = call(url, reqs[i], NULL);
+         json_t *r = call(url, reqs[i]);
          double us = (mono_seconds() - s) * 1e6;
          if (pass) {
             lat[i] = us;

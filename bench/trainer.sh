@@ -59,6 +59,8 @@ echo "distill: building and training..." >&2
 # stands in for the autotools config.h, whose AC_USE_SYSTEM_EXTENSIONS gives util.c vasprintf
 mkdir "$tmp/cfg"
 echo '#define _GNU_SOURCE 1' > "$tmp/cfg/config.h"
+# the trainer client (served part) names the version in its User-Agent
+echo "#define PACKAGE_VERSION \"$(sed -n 's/^AC_INIT(\[offramp\], *\[\([^]]*\)\].*/\1/p' "$root/configure.ac")\"" >> "$tmp/cfg/config.h"
 cc -O2 -std=gnu11 -I "$root/src" -I "$tmp/cfg" "$root/src/util.c" "$root/src/distill.c" \
    "$root/bench/distill_bench.c" -o "$tmp/distill_bench" -lm -lpthread
 /usr/bin/time -f "%e %M" -o "$tmp/d.time" "$tmp/distill_bench" "$data/train.csv" "$data/test.csv" \
@@ -84,7 +86,8 @@ EOF
 }
 to_chat "$data/train.csv" "$tmp/train.jsonl"
 to_chat "$data/test.csv" "$tmp/test.jsonl"
-cc -O2 -std=gnu11 -I "$root/src" -I "$tmp/cfg" "$root/src/util.c" "$root/bench/serve_bench.c" -o "$tmp/serve_bench" \
+cc -O2 -std=gnu11 -I "$root/src" -I "$tmp/cfg" "$root/src/util.c" "$root/src/ftclient.c" "$root/bench/serve_bench.c" \
+   -o "$tmp/serve_bench" \
    $(pkg-config --cflags --libs libcurl jansson) -lm
 "$offramp" trainer --listen 127.0.0.1:0 --dir "$tmp/trainer" > "$tmp/trainer.out" 2> "$tmp/trainer.err" &
 trainer_pid=$!
