@@ -83,9 +83,6 @@ static CaptureItem *items_free(CaptureItem *list, long n) {
    return list;
 }
 
-/* Top-level members a scan reads before handing the text to jansson. */
-#define MEMBERS_MAX 64
-
 /* What a record takes from a request's or an answer's JSON text, read on first use: the scan
  * finds the members without parsing; jansson parses the text only when the scan cannot
  * read it (escapes in a key or in the model, not an object) or a tree is needed. */
@@ -105,10 +102,6 @@ typedef struct {
 static void doc_clear(Doc *d) {
    json_decref(d->tree);
    free(d->usage_dump);
-}
-
-static bool key_is(const JsonMember *m, const char *key) {
-   return m->keylen == strlen(key) && memcmp(m->key, key, m->keylen) == 0;
 }
 
 /* A JSON number's value when jansson would make it an integer, else -1. */
@@ -144,15 +137,16 @@ static void doc_parse(Doc *d) {
 static bool scan_usage(Doc *d) {
    if (d->usage[0] != '{')
       return true;
-   JsonMember m[MEMBERS_MAX];
-   int n = Jsonscan_members(d->usage, d->usage_len, m, MEMBERS_MAX);
-   for (int i = 0; i < n; i++) {
-      if (key_is(&m[i], "prompt_tokens"))
-         d->prompt_tokens = int_value(m[i].val, m[i].vallen);
-      else if (key_is(&m[i], "completion_tokens"))
-         d->completion_tokens = int_value(m[i].val, m[i].vallen);
-   }
-   return n >= 0;
+   JsonMember m[JSONSCAN_MEMBERS];
+   int n = Jsonscan_members(d->usage, d->usage_len, m, JSONSCAN_MEMBERS);
+   if (n < 0)
+      return false;
+   const JsonMember *pt = Jsonscan_find(m, n, "prompt_tokens"), *ct = Jsonscan_find(m, n, "completion_tokens");
+   if (pt)
+      d->prompt_tokens = int_value(pt->val, pt->vallen);
+   if (ct)
+      d->completion_tokens = int_value(ct->val, ct->vallen);
+   return true;
 }
 
 static void doc_scan(Doc *d) {
@@ -162,16 +156,13 @@ static void doc_scan(Doc *d) {
    d->prompt_tokens = d->completion_tokens = -1;
    if (!d->text)
       return;
-   JsonMember m[MEMBERS_MAX];
-   int n = Jsonscan_members(d->text, d->len, m, MEMBERS_MAX);
-   const JsonMember *model = NULL;
-   for (int i = 0; i < n; i++) {
-      if (key_is(&m[i], "model")) {
-         model = &m[i];
-      } else if (key_is(&m[i], "usage")) {
-         d->usage = m[i].val;
-         d->usage_len = m[i].vallen;
-      }
+   JsonMember m[JSONSCAN_MEMBERS];
+   int n = Jsonscan_members(d->text, d->len, m, JSONSCAN_MEMBERS);
+   const JsonMember *model = n < 0 ? NULL : Jsonscan_find(m, n, "model");
+   const JsonMember *usage = n < 0 ? NULL : Jsonscan_find(m, n, "usage");
+   if (usage) {
+      d->usage = usage->val;
+      d->usage_len = usage->vallen;
    }
    bool ok = n >= 0 && (!d->usage || scan_usage(d));
    if (ok && model && model->val[0] == '"') {

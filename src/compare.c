@@ -39,19 +39,17 @@ const char *Compare_answer(const json_t *response) {
    return json_string_value(content);
 }
 
-#define SCAN_MEMBERS 64
-
 /* The member key of the object text[0..len); *odd when the text is an object the scanner
  * declines (escaped keys, too many members): the caller then asks the parser. */
 static const JsonMember *member(const char *text, size_t len, const char *key, JsonMember *m, bool *odd) {
-   int n = Jsonscan_members(text, len, m, SCAN_MEMBERS);
+   int n = Jsonscan_members(text, len, m, JSONSCAN_MEMBERS);
    if (n < 0 && len && text[0] == '{')
       *odd = true;
    return n < 0 ? NULL : Jsonscan_find(m, n, key);
 }
 
 char *Compare_answer_text(const char *body, size_t len) {
-   JsonMember m[SCAN_MEMBERS];
+   JsonMember m[JSONSCAN_MEMBERS];
    bool odd = false;
    const JsonMember *choices = member(body, len, "choices", m, &odd);
    size_t clen;
@@ -227,7 +225,7 @@ static double label_probability(const char *body, size_t len, const JsonMember *
 }
 
 static double confidence_scan(const char *body, size_t len, CompareMode mode, bool *odd) {
-   JsonMember m[SCAN_MEMBERS], stack[SCAN_TOKENS];
+   JsonMember m[JSONSCAN_MEMBERS], stack[SCAN_TOKENS];
    const JsonMember *choices = member(body, len, "choices", m, odd);
    size_t clen;
    const char *choice = choices ? Jsonscan_first(choices->val, choices->vallen, &clen) : NULL;

@@ -4,7 +4,6 @@
 #include "config.h"
 
 #include <arpa/inet.h>
-
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -283,13 +282,11 @@ static void on_stream_data(void *ud, const char *content_type, const char *p, si
    evbuffer_free(b);
 }
 
-#define RESPONSE_MEMBERS 64
-
 /* A 2xx body that is a chat completion: a JSON object with a "choices" array. The scanner
  * checks it without building it; the parser decides what the scanner declines. */
 static bool is_completion(const char *body, size_t len) {
-   JsonMember m[RESPONSE_MEMBERS];
-   int n = Jsonscan_members(body, len, m, RESPONSE_MEMBERS);
+   JsonMember m[JSONSCAN_MEMBERS];
+   int n = Jsonscan_members(body, len, m, JSONSCAN_MEMBERS);
    if (n < 0) {
       json_t *j = json_loadb(body, len, 0, NULL);
       bool ok = json_is_array(json_object_get(j, "choices"));
@@ -678,16 +675,14 @@ static bool parse_request_slow(const char *body, size_t len, GwRequest *out, cha
    return !bad;
 }
 
-#define REQUEST_MEMBERS 64
-
 static bool is_word(const JsonMember *m, const char *word) {
    return m->vallen == strlen(word) && memcmp(m->val, word, m->vallen) == 0;
 }
 
 bool Gateway_parse_request(const char *body, size_t len, GwRequest *out, char **why) {
    memset(out, 0, sizeof *out);
-   JsonMember m[REQUEST_MEMBERS];
-   int n = Jsonscan_members(body, len, m, REQUEST_MEMBERS);
+   JsonMember m[JSONSCAN_MEMBERS];
+   int n = Jsonscan_members(body, len, m, JSONSCAN_MEMBERS);
    if (n < 0)
       return parse_request_slow(body, len, out, why);
    const JsonMember *messages = Jsonscan_find(m, n, "messages"), *stream = Jsonscan_find(m, n, "stream");

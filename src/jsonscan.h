@@ -25,6 +25,10 @@ const char *Jsonscan_value(const char *p, const char *end);
  * escapes (callers then fall back to a full parser for its error message). */
 int Jsonscan_members(const char *s, size_t len, JsonMember *out, int max);
 
+/* Room for the members of the objects offramp reads this way (requests, chat completions,
+ * usage, choices): an object with more goes to the full parser, like one with escaped keys. */
+#define JSONSCAN_MEMBERS 64
+
 /* Whether s[0..n) is one JSON object or array (whitespace around allowed), as a parser that
  * takes only those at the top would read it. */
 bool Jsonscan_document(const char *s, size_t n);
