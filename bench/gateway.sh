@@ -3,13 +3,14 @@
 # upstreams (fixed completion), anchors measured in the same run, repetitions interleaved:
 #   1. added latency at a fixed 5,000 req/s with capture and shadow on: through the gateway
 #      minus direct to the upstream, open loop (tests/gw/loadgen --rate: evenly spaced sends,
-#      latency from each request's scheduled time, so no coordinated omission), cross-checked
-#      with the gateway's own overhead metric;
+#      latency from each request's scheduled time, so no coordinated omission), the two paths
+#      alternating second by second in one run, cross-checked with the gateway's own overhead
+#      metric, next to an A/A run (direct against direct) that shows the machine's resolution;
 #   2. max throughput vs nginx proxy_pass to the same upstream (wrk, closed loop), with the
 #      proxy pinned to CPU 1 and wrk + upstream to CPU 0 (each proxy gets the same one core),
 #      and unpinned;
 #   3. primary latency with shadow on vs off while the candidate takes 200 ms (open loop, the
-#      two routes alternating every second in the same run).
+#      two routes alternating every second in the same run), next to an A/A run (off vs off).
 # Needs: nginx wrk curl jq taskset. Usage: bench/gateway.sh [BUILD_DIR]
 # Settings (environment): RATE SECS REPS CONNS SRATE WINDOW PARTS, GW_ARGS (extra gateway
 # options, e.g. --no-capture), GW_BIN (another offramp binary to
@@ -95,34 +96,65 @@ standin up --content billing
 standin cand --content billing
 standin slowcand --content billing --latency-ms 200
 
+# p50 / p99 / p99.9 of one side's latencies pooled over repetitions: "p50 p99 p999 n"
+pooled() {   # pooled FILE SIDE (a or b)
+   awk -v side="$2" '$1 == side { print $2 }' "$1" | sort -g |
+      awk '{ x[NR] = $1 } END { printf "%.3f %.3f %.3f %d\n", x[int(0.5 * NR + 0.999)], x[int(0.99 * NR + 0.999)], x[int(0.999 * NR + 0.999)], NR }'
+}
+# One open-loop run of 2 x SECS s whose windows alternate between two paths (URLs or tasks),
+# WINDOW s each, so both meet the same drift and the same neighbours on the cores; the
+# latencies go to FILE (appended to FILE.all), the summary to $W/alt.json.
+alternate() {   # alternate FILE RATE [loadgen args: --url A --url-b B | --task A --task-b B ...]
+   local file=$1 rate=$2; shift 2
+   "$LOADGEN" --rate "$rate" --seconds $((2 * SECS)) -c "$CONNS" --body-file "$W/body.json" \
+      --window "$WINDOW" --latencies "$file" "$@" > "$W/alt.json" || true
+   cat "$file" >> "$file.all"
+   jq -r '"\(.a.p50_ms) \(.a.p99_ms) \(.a.n) \(.b.p50_ms) \(.b.p99_ms) \(.b.n) \(.errors)"' "$W/alt.json"
+}
+WINDOW=${WINDOW:-1}
+
 if want 1; then
 # ---- 1. added latency at a fixed rate, capture + shadow on ----
-# Unpinned: at this rate the gateway needs more than one core's worth with the writer, so every
-# process may run anywhere, as on a real 2-core host.
-echo "1. open loop $RATE req/s for $SECS s, $CONNS keep-alive connections, $REPS interleaved repetitions;"
+# Direct and through the gateway alternate every WINDOW s within one run (loadgen --url-b),
+# each on its own CONNS connections. After each such run an A/A run alternates two identical
+# direct paths: how far apart two p99s of the same path land here is the resolution any
+# "added p99" has on this machine. Unpinned: at this rate the gateway needs more than one
+# core's worth with the writer, so every process may run anywhere, as on a real 2-core host.
+echo "1. open loop $RATE req/s, $CONNS keep-alive connections per path, $REPS repetitions of $((2 * SECS)) s runs in which"
+echo "   direct and gateway alternate every $WINDOW s, each followed by an A/A run (direct and direct, same way);"
 echo "   gateway: $CAP, route in shadow mode (candidate: a second fast stand-in); nothing pinned"
 gateway 0,1 --upstream "$up/v1"
 admin PUT /admin/routes/bench "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand/v1\"}}" > /dev/null
 fixed_rate "$up/v1/chat/completions" 1000 2 > /dev/null   # warm up connections
 fixed_rate "$GW/v1/chat/completions" 1000 2 --task bench > /dev/null
-: > "$W/lat1.txt"
+: > "$W/p1.txt"
 for rep in $(seq "$REPS"); do
-   read -r d50 d99 d999 dn de < <(fixed_rate "$up/v1/chat/completions" "$RATE" "$SECS")
    t0=$(ticks "$GWPID")
-   read -r g50 g99 g999 gn ge < <(fixed_rate "$GW/v1/chat/completions" "$RATE" "$SECS" --task bench)
+   read -r d50 d99 dn g50 g99 gn e < <(alternate "$W/p1" "$RATE" --task bench \
+      --url "$up/v1/chat/completions" --url-b "$GW/v1/chat/completions")
    t1=$(ticks "$GWPID")
-   echo "$d50 $d99 $d999 $g50 $g99 $g999" >> "$W/lat1.txt"
-   printf "   rep %d: direct  p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d, errors %d)\n" "$rep" "$d50" "$d99" "$d999" "$dn" "$de"
-   printf "          gateway p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d, errors %d)  added p99 %.3f ms, gateway CPU %s us/request\n" \
-      "$g50" "$g99" "$g999" "$gn" "$ge" "$(awk -v a="$g99" -v b="$d99" 'BEGIN { print a - b }')" "$(us_per "$t0" "$t1" "$gn")"
+   read -r x50 x99 xn y50 y99 yn ae < <(alternate "$W/p1aa" "$RATE" \
+      --url "$up/v1/chat/completions" --url-b "$up/v1/chat/completions")
+   echo "$d99 $g99 $x99 $y99" >> "$W/p1.txt"
+   printf "   rep %d: direct  p50 %.3f  p99 %.3f ms (n=%d) | gateway p50 %.3f  p99 %.3f ms (n=%d) | errors %d | added p99 %.3f ms, gateway CPU %s us/request\n" \
+      "$rep" "$d50" "$d99" "$dn" "$g50" "$g99" "$gn" "$e" "$(awk -v a="$g99" -v b="$d99" 'BEGIN { print a - b }')" "$(us_per "$t0" "$t1" "$gn")"
+   printf "          A/A:    direct p99 %.3f ms (n=%d) | direct p99 %.3f ms (n=%d) | errors %d | difference %.3f ms\n" \
+      "$x99" "$xn" "$y99" "$yn" "$ae" "$(awk -v a="$y99" -v b="$x99" 'BEGIN { print a - b }')"
 done
 admin GET /admin/stats > "$W/stats.json"
 committed=$(metric offramp_capture_committed_total)
 dropped=$(metric offramp_capture_dropped_total)
 stop_gateway
-awk "$MED"'{ d[NR] = $2; g[NR] = $5; a[NR] = $5 - $2; d5[NR] = $1; g5[NR] = $4 }
-     END { printf "   median of %d: direct p99 %.3f ms, gateway p99 %.3f ms, added p99 %.3f ms, added p50 %.3f ms (bar: added p99 <= 0.5 ms)\n",
-           NR, med(d, NR), med(g, NR), med(a, NR), med(g5, NR) - med(d5, NR) }' "$W/lat1.txt"
+read -r pd50 pd99 pd999 pdn < <(pooled "$W/p1.all" a)
+read -r pg50 pg99 pg999 pgn < <(pooled "$W/p1.all" b)
+read -r px50 px99 px999 pxn < <(pooled "$W/p1aa.all" a)
+read -r py50 py99 py999 pyn < <(pooled "$W/p1aa.all" b)
+awk "$MED"'{ a[NR] = $2 - $1; d = $4 - $3; aa[NR] = d < 0 ? -d : d; if (aa[NR] > m) m = aa[NR] }
+     END { printf "   median of %d repetitions: added p99 %.3f ms; A/A |difference| median %.3f ms, largest %.3f ms\n", NR, med(a, NR), med(aa, NR), m }' "$W/p1.txt"
+printf "   pooled: direct p50 %.3f p99 %.3f ms (n=%d), gateway p50 %.3f p99 %.3f ms (n=%d): added p50 %.3f ms, added p99 %.3f ms (bar: <= 0.5 ms)\n" \
+   "$pd50" "$pd99" "$pdn" "$pg50" "$pg99" "$pgn" "$(awk -v a="$pg50" -v b="$pd50" 'BEGIN { print a - b }')" "$(awk -v a="$pg99" -v b="$pd99" 'BEGIN { print a - b }')"
+printf "   pooled A/A: direct p99 %.3f ms (n=%d) vs direct p99 %.3f ms (n=%d): difference %.3f ms\n" \
+   "$px99" "$pxn" "$py99" "$pyn" "$(awk -v a="$py99" -v b="$px99" 'BEGIN { print a - b }')"
 echo "   gateway's own overhead metric (time in the gateway minus the serving upstream call): $(jq -c '.overhead' "$W/stats.json")"
 echo "   capture: $committed records committed, $dropped dropped"
 
@@ -215,38 +247,37 @@ if want 3; then
 # ---- 3. primary latency with a slow shadow candidate ----
 # Both routes in one open-loop run, alternating every WINDOW seconds (loadgen --task-b), so
 # shadow on and off meet the same drift and the same neighbours on the cores; p99 over the
-# pooled windows of each.
-WINDOW=${WINDOW:-1}
+# pooled windows of each. An A/A run after each alternates two passthrough routes the same
+# way: the spread of its ratio is how finely this machine can tell two p99s apart.
 echo "3. open loop $SRATE req/s, $CONNS connections, candidate answering in 200 ms, $CAP, nothing pinned;"
-echo "   shadow off (task off) and on (task on) alternate every $WINDOW s within each $((2 * SECS)) s run"
+echo "   shadow off (task off) and on (task on) alternate every $WINDOW s within each $((2 * SECS)) s run,"
+echo "   each followed by an A/A run (task off and task off2, both passthrough)"
 gateway 0,1 --upstream "$up/v1"
 admin PUT /admin/routes/off '{"mode":"passthrough"}' > /dev/null
+admin PUT /admin/routes/off2 '{"mode":"passthrough"}' > /dev/null
 admin PUT /admin/routes/on "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$slowcand/v1\"}}" > /dev/null
 fixed_rate "$GW/v1/chat/completions" "$SRATE" 2 --task off > /dev/null
 fixed_rate "$GW/v1/chat/completions" "$SRATE" 2 --task on > /dev/null   # opens the candidate's connections
 : > "$W/s3.txt"
-: > "$W/s3.lat"
 for rep in $(seq "$REPS"); do
-   "$LOADGEN" --url "$GW/v1/chat/completions" --rate "$SRATE" --seconds $((2 * SECS)) -c "$CONNS" \
-      --body-file "$W/body.json" --task off --task-b on --window "$WINDOW" --latencies "$W/s3.rep" > "$W/s3.json" || true
-   cat "$W/s3.rep" >> "$W/s3.lat"
-   read -r o50 o99 o999 on s50 s99 s999 sn < <(jq -r '"\(.a.p50_ms) \(.a.p99_ms) \(.a.p999_ms) \(.a.n) \(.b.p50_ms) \(.b.p99_ms) \(.b.p999_ms) \(.b.n)"' "$W/s3.json")
-   echo "$o99 $s99" >> "$W/s3.txt"
-   printf "   rep %d: shadow off p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d)\n" "$rep" "$o50" "$o99" "$o999" "$on"
-   printf "          shadow on  p50 %.3f  p99 %.3f  p99.9 %.3f ms (n=%d)  ratio p99 %.3f\n" "$s50" "$s99" "$s999" "$sn" \
-      "$(awk -v a="$s99" -v b="$o99" 'BEGIN { print a / b }')"
+   read -r o50 o99 on s50 s99 sn e < <(alternate "$W/s3" "$SRATE" --url "$GW/v1/chat/completions" --task off --task-b on)
+   read -r x50 x99 xn y50 y99 yn ae < <(alternate "$W/s3aa" "$SRATE" --url "$GW/v1/chat/completions" --task off --task-b off2)
+   echo "$o99 $s99 $x99 $y99" >> "$W/s3.txt"
+   printf "   rep %d: shadow off p50 %.3f  p99 %.3f ms (n=%d) | shadow on p50 %.3f  p99 %.3f ms (n=%d) | errors %d | ratio p99 %.3f\n" \
+      "$rep" "$o50" "$o99" "$on" "$s50" "$s99" "$sn" "$e" "$(awk -v a="$s99" -v b="$o99" 'BEGIN { print a / b }')"
+   printf "          A/A:  off p99 %.3f ms (n=%d) | off2 p99 %.3f ms (n=%d) | errors %d | ratio p99 %.3f\n" \
+      "$x99" "$xn" "$y99" "$yn" "$ae" "$(awk -v a="$y99" -v b="$x99" 'BEGIN { print a / b }')"
 done
-# p50 / p99 / p99.9 of one arm's pooled latencies: "p50 p99 p999 n"
-pooled() { awk -v arm="$1" '$1 == arm { print $2 }' "$W/s3.lat" | sort -g |
-   awk '{ x[NR] = $1 } END { printf "%.3f %.3f %.3f %d\n", x[int(0.5 * NR + 0.999)], x[int(0.99 * NR + 0.999)], x[int(0.999 * NR + 0.999)], NR }'; }
-read -r po50 po99 po999 pon < <(pooled a)
-read -r ps50 ps99 ps999 psn < <(pooled b)
+read -r po50 po99 po999 pon < <(pooled "$W/s3.all" a)
+read -r ps50 ps99 ps999 psn < <(pooled "$W/s3.all" b)
+read -r px50 px99 px999 pxn < <(pooled "$W/s3aa.all" a)
+read -r py50 py99 py999 pyn < <(pooled "$W/s3aa.all" b)
 admin GET "/admin/stats?task=on" > "$W/s3.json"
 stop_gateway
 echo "   candidate p50 $(jq '.tasks[0].windows.all.arms.candidate.p50_ms' "$W/s3.json") ms over $(jq '.tasks[0].windows.all.arms.candidate.requests' "$W/s3.json") calls"
-awk "$MED"'{ r[NR] = $2 / $1 }
-     END { printf "   median of %d repetitions: ratio p99 on/off %.3f\n", NR, med(r, NR) }' "$W/s3.txt"
-printf "   pooled over the repetitions: shadow off p50 %.3f p99 %.3f p99.9 %.3f ms (n=%d); shadow on p50 %.3f p99 %.3f p99.9 %.3f ms (n=%d)\n" \
+awk "$MED"'{ r[NR] = $2 / $1; q[NR] = $4 / $3; lo = (NR == 1 || q[NR] < lo) ? q[NR] : lo; hi = (NR == 1 || q[NR] > hi) ? q[NR] : hi }
+     END { printf "   median of %d repetitions: ratio p99 on/off %.3f; A/A ratio median %.3f, range %.3f-%.3f\n", NR, med(r, NR), med(q, NR), lo, hi }' "$W/s3.txt"
+printf "   pooled: shadow off p50 %.3f p99 %.3f p99.9 %.3f ms (n=%d); shadow on p50 %.3f p99 %.3f p99.9 %.3f ms (n=%d)\n" \
    "$po50" "$po99" "$po999" "$pon" "$ps50" "$ps99" "$ps999" "$psn"
-echo "   pooled ratio p99 on/off $(awk -v a="$ps99" -v b="$po99" 'BEGIN { printf "%.3f", a / b }') (bar: <= 1.05)"
+echo "   pooled ratio p99 on/off $(awk -v a="$ps99" -v b="$po99" 'BEGIN { printf "%.3f", a / b }') (bar: <= 1.05); pooled A/A ratio off2/off $(awk -v a="$py99" -v b="$px99" 'BEGIN { printf "%.3f", a / b }') (p99 $px99 vs $py99 ms, n=$pxn, $pyn)"
 fi

@@ -5,6 +5,8 @@
  * scheduled send time, so a slow answer delays no measurement (no coordinated omission).
  * With --task-b and --window, the requests of every other window go to the second task, so
  * two routes are measured side by side under the same conditions (drift, other load);
+ * --url-b does the same with a second address (its own C connections), e.g. the gateway
+ * against the upstream it fronts;
  * --latencies FILE writes every latency ("a MS" / "b MS" lines) for pooling runs.
  * Prints one JSON summary line. */
 #include "config.h"
@@ -36,7 +38,7 @@ typedef struct {
 } Req;
 
 static struct {
-   const char *url, *task, *model, *body_file, *task_b, *latencies;
+   const char *url, *task, *model, *body_file, *task_b, *url_b, *latencies;
    double window;
    long n, c, users;
    double rate, seconds;
@@ -168,19 +170,25 @@ static int cmp(const void *a, const void *b) {
 typedef struct Conn {
    struct evhttp_connection *con;
    long i;                      /* the request in flight */
+   int side;                    /* 0: --url, 1: --url-b */
    struct Conn *next_idle;
 } Conn;
+
+/* Where requests go: --url, and --url-b in odd windows. */
+typedef struct {
+   struct evhttp_uri *uri;
+   Conn *idle;
+   long *backlog;               /* scheduled requests waiting for a free connection (FIFO) */
+   long bl_head, bl_tail;
+} Target;
 
 static struct {
    struct event_base *base;
    struct event *timer;
-   struct evhttp_uri *uri;
+   Target to[2];
    char *body;
    size_t body_len;
-   Conn *idle;
    long total, next, done, ok, errors, waited;
-   long *backlog;               /* scheduled requests waiting for a free connection (FIFO) */
-   long bl_head, bl_tail;
    double t0;
    double *lat, *lat_b;   /* latencies of the first task's windows and of the second's */
    long nlat, nlat_b;
@@ -198,18 +206,19 @@ static double sched_ms(long i) {
 
 static void rate_done(struct evhttp_request *req, void *arg);
 
-/* Request i goes to --task-b: it is scheduled in an odd window. */
+/* Request i goes to --task-b or --url-b: it is scheduled in an odd window. */
 static bool in_b(long i) {
-   return opt.task_b && (long)floor((sched_ms(i) - R.t0) / (opt.window * 1e3)) % 2 == 1;
+   return (opt.task_b || opt.url_b) && (long)floor((sched_ms(i) - R.t0) / (opt.window * 1e3)) % 2 == 1;
 }
 
 static void rate_send(Conn *c, long i) {
    c->i = i;
    struct evhttp_request *req = evhttp_request_new(rate_done, c);
    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-   evhttp_add_header(h, "Host", evhttp_uri_get_host(R.uri));
+   struct evhttp_uri *uri = R.to[c->side].uri;
+   evhttp_add_header(h, "Host", evhttp_uri_get_host(uri));
    evhttp_add_header(h, "Content-Type", "application/json");
-   const char *task = in_b(i) ? opt.task_b : opt.task;
+   const char *task = in_b(i) && opt.task_b ? opt.task_b : opt.task;
    if (task)
       evhttp_add_header(h, "X-Offramp-Task", task);
    for (struct curl_slist *x = opt.extra; x; x = x->next) {
@@ -223,7 +232,7 @@ static void rate_send(Conn *c, long i) {
       evhttp_add_header(h, name, colon + 1 + strspn(colon + 1, " "));
    }
    evbuffer_add_reference(evhttp_request_get_output_buffer(req), R.body, R.body_len, NULL, NULL);
-   evhttp_make_request(c->con, req, EVHTTP_REQ_POST, evhttp_uri_get_path(R.uri));
+   evhttp_make_request(c->con, req, EVHTTP_REQ_POST, evhttp_uri_get_path(uri));
 }
 
 static void rate_done(struct evhttp_request *req, void *arg) {
@@ -239,11 +248,12 @@ static void rate_done(struct evhttp_request *req, void *arg) {
       R.errors++;
    }
    R.done++;
-   if (R.bl_head < R.bl_tail) {
-      rate_send(c, R.backlog[R.bl_head++]);
+   Target *t = &R.to[c->side];
+   if (t->bl_head < t->bl_tail) {
+      rate_send(c, t->backlog[t->bl_head++]);
    } else {
-      c->next_idle = R.idle;
-      R.idle = c;
+      c->next_idle = t->idle;
+      t->idle = c;
    }
    if (R.done == R.total)
       event_base_loopexit(R.base, NULL);
@@ -254,13 +264,14 @@ static void rate_tick(evutil_socket_t fd, short what, void *arg) {
    double now = mono_ms();
    while (R.next < R.total && sched_ms(R.next) <= now) {
       long i = R.next++;
-      if (R.idle) {
-         Conn *c = R.idle;
-         R.idle = c->next_idle;
+      Target *t = &R.to[opt.url_b && in_b(i)];
+      if (t->idle) {
+         Conn *c = t->idle;
+         t->idle = c->next_idle;
          rate_send(c, i);
       } else {
          R.waited++;
-         R.backlog[R.bl_tail++] = i;
+         t->backlog[t->bl_tail++] = i;
       }
    }
    if (R.next < R.total) {
@@ -282,10 +293,14 @@ static double pct(double q) {
 }
 
 static int rate_main(void) {
-   R.uri = evhttp_uri_parse(opt.url);
-   if (!R.uri || !evhttp_uri_get_host(R.uri)) {
-      fprintf(stderr, "loadgen: --url %s is not an http URL\n", opt.url);
-      return 2;
+   int sides = opt.url_b ? 2 : 1;
+   for (int s = 0; s < sides; s++) {
+      const char *url = s ? opt.url_b : opt.url;
+      R.to[s].uri = evhttp_uri_parse(url);
+      if (!R.to[s].uri || !evhttp_uri_get_host(R.to[s].uri)) {
+         fprintf(stderr, "loadgen: %s %s is not an http URL\n", s ? "--url-b" : "--url", url);
+         return 2;
+      }
    }
    FILE *fp = opt.body_file ? fopen(opt.body_file, "rb") : NULL;
    if (!fp) {
@@ -306,14 +321,19 @@ static int rate_main(void) {
    R.total = (long)(opt.rate * opt.seconds);
    R.lat = calloc((size_t)R.total + 1, sizeof *R.lat);
    R.lat_b = calloc((size_t)R.total + 1, sizeof *R.lat_b);
-   R.backlog = calloc((size_t)R.total + 1, sizeof *R.backlog);
-   int port = evhttp_uri_get_port(R.uri);
-   Conn *conns = calloc((size_t)opt.c, sizeof *conns);
-   for (long k = 0; k < opt.c; k++) {
-      conns[k].con = evhttp_connection_base_new(R.base, NULL, evhttp_uri_get_host(R.uri), port > 0 ? port : 80);
-      evhttp_connection_set_timeout(conns[k].con, 60);
-      conns[k].next_idle = R.idle;
-      R.idle = &conns[k];
+   long nconns = sides * opt.c;
+   Conn *conns = calloc((size_t)nconns, sizeof *conns);
+   for (int s = 0; s < sides; s++) {
+      Target *t = &R.to[s];
+      t->backlog = calloc((size_t)R.total + 1, sizeof *t->backlog);
+      int port = evhttp_uri_get_port(t->uri);
+      for (long k = s * opt.c; k < (s + 1) * opt.c; k++) {
+         conns[k].con = evhttp_connection_base_new(R.base, NULL, evhttp_uri_get_host(t->uri), port > 0 ? port : 80);
+         evhttp_connection_set_timeout(conns[k].con, 60);
+         conns[k].side = s;
+         conns[k].next_idle = t->idle;
+         t->idle = &conns[k];
+      }
    }
    R.timer = evtimer_new(R.base, rate_tick, NULL);
    R.t0 = mono_ms();
@@ -324,10 +344,11 @@ static int rate_main(void) {
    double secs = (mono_ms() - R.t0) / 1e3;
    qsort(R.lat, (size_t)R.nlat, sizeof *R.lat, cmp);
    qsort(R.lat_b, (size_t)R.nlat_b, sizeof *R.lat_b, cmp);
-   if (opt.task_b)
-      printf("{\"a\":{\"task\":\"%s\",\"n\":%ld,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f},"
-             "\"b\":{\"task\":\"%s\",\"n\":%ld,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f},",
-             opt.task ? opt.task : "", R.nlat, pct(0.5), pct(0.99), pct(0.999), opt.task_b, R.nlat_b,
+   if (opt.task_b || opt.url_b)
+      printf("{\"a\":{\"url\":\"%s\",\"task\":\"%s\",\"n\":%ld,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f},"
+             "\"b\":{\"url\":\"%s\",\"task\":\"%s\",\"n\":%ld,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f},",
+             opt.url, opt.task ? opt.task : "", R.nlat, pct(0.5), pct(0.99), pct(0.999),
+             opt.url_b ? opt.url_b : opt.url, opt.task_b ? opt.task_b : opt.task ? opt.task : "", R.nlat_b,
              pct_of(R.lat_b, R.nlat_b, 0.5), pct_of(R.lat_b, R.nlat_b, 0.99), pct_of(R.lat_b, R.nlat_b, 0.999));
    else
       printf("{");
@@ -345,16 +366,18 @@ static int rate_main(void) {
       fprintf(out, "b %.4f\n", R.lat_b[k]);
    if (out)
       fclose(out);
-   for (long k = 0; k < opt.c; k++)
+   for (long k = 0; k < nconns; k++)
       evhttp_connection_free(conns[k].con);
    free(conns);
    event_free(R.timer);
    event_base_free(R.base);
-   evhttp_uri_free(R.uri);
+   for (int s = 0; s < sides; s++) {
+      evhttp_uri_free(R.to[s].uri);
+      free(R.to[s].backlog);
+   }
    free(R.body);
    free(R.lat);
    free(R.lat_b);
-   free(R.backlog);
    curl_slist_free_all(opt.extra);
    return R.errors ? 1 : 0;
 }
@@ -374,6 +397,7 @@ int main(int argc, char **argv) {
       { "seconds", required_argument, NULL, 'S' },
       { "body-file", required_argument, NULL, 'b' },
       { "task-b", required_argument, NULL, 'B' },
+      { "url-b", required_argument, NULL, 'V' },
       { "window", required_argument, NULL, 'w' },
       { "latencies", required_argument, NULL, 'L' },
       { 0 },
@@ -394,6 +418,7 @@ int main(int argc, char **argv) {
       case 'S': opt.seconds = atof(optarg); break;
       case 'b': opt.body_file = optarg; break;
       case 'B': opt.task_b = optarg; break;
+      case 'V': opt.url_b = optarg; break;
       case 'w': opt.window = atof(optarg); break;
       case 'L': opt.latencies = optarg; break;
       default: fprintf(stderr, "loadgen: bad option\n"); return 2;
@@ -403,8 +428,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "loadgen: --url is required\n");
       return 2;
    }
-   if (opt.task_b && (opt.rate <= 0 || opt.window <= 0)) {
-      fprintf(stderr, "loadgen: --task-b needs --rate and --window SECONDS\n");
+   if ((opt.task_b || opt.url_b) && (opt.rate <= 0 || opt.window <= 0)) {
+      fprintf(stderr, "loadgen: --task-b and --url-b need --rate and --window SECONDS\n");
       return 2;
    }
    if (opt.rate > 0)
