@@ -274,7 +274,7 @@ read -r px50 px99 px999 pxn < <(pooled "$W/s3aa.all" a)
 read -r py50 py99 py999 pyn < <(pooled "$W/s3aa.all" b)
 admin GET "/admin/stats?task=on" > "$W/s3.json"
 stop_gateway
-echo "   candidate p50 $(jq '.tasks[0].windows.all.arms.candidate.p50_ms' "$W/s3.json") ms over $(jq '.tasks[0].windows.all.arms.candidate.requests' "$W/s3.json") calls"
+echo "   candidate p50 $(jq '.tasks[0].windows.all.arms.candidate.p50_ms * 10 | round / 10' "$W/s3.json") ms over $(jq '.tasks[0].windows.all.arms.candidate.requests' "$W/s3.json") calls"
 awk "$MED"'{ r[NR] = $2 / $1; q[NR] = $4 / $3; lo = (NR == 1 || q[NR] < lo) ? q[NR] : lo; hi = (NR == 1 || q[NR] > hi) ? q[NR] : hi }
      END { printf "   median of %d repetitions: ratio p99 on/off %.3f; A/A ratio median %.3f, range %.3f-%.3f\n", NR, med(r, NR), med(q, NR), lo, hi }' "$W/s3.txt"
 printf "   pooled: shadow off p50 %.3f p99 %.3f p99.9 %.3f ms (n=%d); shadow on p50 %.3f p99 %.3f p99.9 %.3f ms (n=%d)\n" \
