@@ -1,6 +1,7 @@
 /* cli.c - helpers shared by the subcommands. */
 #include "config.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,27 @@ long Cli_long(const char *cmd, const char *option, const char *value, long min, 
       exit(EXIT_USAGE);
    }
    return v;
+}
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig) {
+   (void)sig;
+   stop_requested = 1;
+}
+
+volatile sig_atomic_t *Cli_catch_stop(bool once) {
+   stop_requested = 0;
+   struct sigaction sa = { .sa_handler = on_stop, .sa_flags = SA_RESTART | (once ? SA_RESETHAND : 0) };
+   sigemptyset(&sa.sa_mask);
+   sigaction(SIGINT, &sa, NULL);
+   sigaction(SIGTERM, &sa, NULL);
+   return &stop_requested;
+}
+
+void Cli_release_stop(void) {
+   signal(SIGINT, SIG_DFL);
+   signal(SIGTERM, SIG_DFL);
 }
 
 void Cli_print_json(json_t *v) {

@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -51,6 +52,12 @@ long Cli_long(const char *cmd, const char *option, const char *value, long min, 
 
 /* Print a JSON value to stdout, indented, with a trailing newline; frees it. */
 void Cli_print_json(json_t *v);
+
+/* A long-running command's ^C: from Cli_catch_stop until Cli_release_stop, SIGINT and SIGTERM
+ * set the returned flag (cleared first) instead of ending the process, so the command can stop
+ * at a clean point. With once, a second signal ends the process as usual. */
+volatile sig_atomic_t *Cli_catch_stop(bool once);
+void Cli_release_stop(void);
 
 int cmd_task(Cli *cli, int argc, char **argv);
 int cmd_phase(Cli *cli, int argc, char **argv);

@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,13 +64,6 @@ static const char report_usage[] =
    "evaluate -> shadow gate. Markdown by default, JSON with --json.\n"
    "\n"
    "Exit status: 0 when the gate passes, 3 when it does not, 1 on errors.\n";
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-   stop_requested = 1;
-   signal(sig, SIG_DFL);   /* a second ^C kills */
-}
 
 typedef struct {
    double started, last;
@@ -378,16 +370,12 @@ int cmd_eval(Cli *cli, int argc, char **argv) {
       o.progress = progress;
       o.ctx = &p;
    }
-   stop_requested = 0;
-   o.stop = &stop_requested;
-   signal(SIGINT, on_signal);
-   signal(SIGTERM, on_signal);
+   o.stop = Cli_catch_stop(true);   /* a second ^C kills */
    bool complete;
    size_t resumed;
    char *err = NULL;
    long long run = Eval_run(st, argv[0], &o, &complete, &resumed, &err);
-   signal(SIGINT, SIG_DFL);
-   signal(SIGTERM, SIG_DFL);
+   Cli_release_stop();
    if (o.progress && p.started > 0)
       fputc('\n', stderr);
    int rc = EXIT_OK;

@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <curl/curl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,13 +37,6 @@ static const char replay_usage[] =
    "  --json             the summary as JSON\n"
    "\n"
    "Exit status: 0 when at least one request got a 2xx answer, 1 otherwise, 2 on usage errors.\n";
-
-static volatile sig_atomic_t replay_stop;
-
-static void on_sigint(int sig) {
-   (void)sig;
-   replay_stop = 1;
-}
 
 static void progress(void *ctx, const ReplayStats *s, bool last) {
    (void)ctx;
@@ -151,10 +143,7 @@ int cmd_replay(Cli *cli, int argc, char **argv) {
    int rc = EXIT_ERROR;
    if (ok) {
       curl_global_init(CURL_GLOBAL_DEFAULT);
-      struct sigaction sa = { .sa_handler = on_sigint };
-      sigaction(SIGINT, &sa, NULL);
-      sigaction(SIGTERM, &sa, NULL);
-      o.stop = &replay_stop;
+      o.stop = Cli_catch_stop(false);
       if (!quiet && isatty(STDERR_FILENO))
          o.progress = progress;
       ReplayStats s;
@@ -163,6 +152,7 @@ int cmd_replay(Cli *cli, int argc, char **argv) {
          rc = s.ok > 0 ? EXIT_OK : EXIT_ERROR;
       }
       ReplayStats_free(&s);
+      Cli_release_stop();
       curl_global_cleanup();
    }
    if (err) {

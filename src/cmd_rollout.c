@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,13 +52,6 @@ static const char usage[] =
    "                            http://127.0.0.1:8400)\n"
    "  --admin-token-file FILE   admin token (default $OFFRAMP_ADMIN_TOKEN)\n"
    "  -h, --help                this help\n";
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig) {
-   (void)sig;
-   stop = 1;
-}
 
 static double fraction(const char *opt, const char *v) {
    double d;
@@ -175,14 +167,12 @@ static int status(Store *st, const GwAdmin *gw, const Task *t, bool as_json) {
 }
 
 static int watch(Store *st, GwAdmin *gw, const char *task, RolloutWatch *w, double interval, long rounds) {
-   struct sigaction sa = { .sa_handler = on_signal };
-   sigaction(SIGINT, &sa, NULL);
-   sigaction(SIGTERM, &sa, NULL);
+   volatile sig_atomic_t *stop = Cli_catch_stop(false);
    free(gw->actor);
    gw->actor = xasprintf("rollout-watch (%s)", Store_actor());
    int rc = EXIT_OK;
    /* rounds counts analyses; the first round only takes the baseline. */
-   for (long r = 0; r <= rounds && !stop; r++) {
+   for (long r = 0; r <= rounds && !*stop; r++) {
       char *msg = NULL;
       if (Rollout_watch_round(st, gw, task, w, &msg)) {
          printf("%s\n", msg);
@@ -195,9 +185,10 @@ static int watch(Store *st, GwAdmin *gw, const char *task, RolloutWatch *w, doub
       if (r == rounds)
          break;
       struct timespec ts = { (time_t)interval, (long)((interval - (double)(time_t)interval) * 1e9) };
-      while (!stop && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+      while (!*stop && nanosleep(&ts, &ts) != 0 && errno == EINTR)
          ;
    }
+   Cli_release_stop();
    return rc;
 }
 

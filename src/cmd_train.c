@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -113,12 +112,6 @@ int cmd_backend(Cli *cli, int argc, char **argv) {
 
 /* ---- following ---- */
 
-static volatile sig_atomic_t interrupted;
-
-static void on_interrupt(int sig) {
-   interrupted = 1;
-}
-
 static void print_event(const Experiment *e, const JobEvent *ev) {
    char when[32] = "";
    time_t t = (time_t)ev->created_at;
@@ -150,9 +143,8 @@ static int follow(Store *st, Experiment *exps, int n, double interval, double ti
    bool *done = xcalloc(n ? n : 1, sizeof *done);
    double start = mono_seconds(), wait = interval;
    int remaining = n, rc = EXIT_OK;
-   signal(SIGINT, on_interrupt);
-   signal(SIGTERM, on_interrupt);
-   while (remaining > 0 && !interrupted) {
+   volatile sig_atomic_t *interrupted = Cli_catch_stop(false);
+   while (remaining > 0 && !*interrupted) {
       bool progress = false;
       for (int i = 0; i < n; i++) {
          if (done[i])
@@ -193,12 +185,11 @@ static int follow(Store *st, Experiment *exps, int n, double interval, double ti
       struct timespec ts = { (time_t)wait, (long)((wait - floor(wait)) * 1e9) };
       nanosleep(&ts, NULL);
    }
-   if (interrupted) {
+   if (*interrupted) {
       fprintf(stderr, "offramp: interrupted; the jobs keep running (offramp jobs --follow resumes)\n");
       rc = EXIT_ERROR;
    }
-   signal(SIGINT, SIG_DFL);
-   signal(SIGTERM, SIG_DFL);
+   Cli_release_stop();
    free(printed);
    free(done);
    return rc;
