@@ -75,13 +75,10 @@ metric() { curl -s "$GW/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"system","content":"Classify the support ticket into billing, refund, shipping or other."},{"role":"user","content":"My invoice shows two charges for the same order, please fix."}],"max_tokens":5}'
 echo "$BODY" > "$W/body.json"
 
-# Open loop at a fixed rate (loadgen on both cores, like the processes it measures);
-# prints "p50 p99 p999 n errors".
-fixed_rate() {   # fixed_rate URL RATE SECS [loadgen args]
-   local url=$1 rate=$2 secs=$3; shift 3
-   "$LOADGEN" --url "$url" --rate "$rate" --seconds "$secs" -c "$CONNS" --body-file "$W/body.json" "$@" \
-      > "$W/lg.json" || true
-   jq -r '"\(.p50_ms) \(.p99_ms) \(.p999_ms) \(.ok) \(.errors)"' "$W/lg.json"
+# 2 s of open-loop load, not measured: opens the keep-alive connections a part then uses.
+warm_up() {   # warm_up URL RATE [loadgen args]
+   local url=$1 rate=$2; shift 2
+   "$LOADGEN" --url "$url" --rate "$rate" --seconds 2 -c "$CONNS" --body-file "$W/body.json" "$@" > /dev/null || true
 }
 HZ=$(getconf CLK_TCK)
 ticks() { for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat"; done | awk '{ t += $1 } END { print t + 0 }'; }
@@ -125,8 +122,8 @@ echo "   direct and gateway alternate every $WINDOW s, each followed by an A/A r
 echo "   gateway: $CAP, route in shadow mode (candidate: a second fast stand-in); nothing pinned"
 gateway 0,1 --upstream "$up/v1"
 admin PUT /admin/routes/bench "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand/v1\"}}" > /dev/null
-fixed_rate "$up/v1/chat/completions" 1000 2 > /dev/null   # warm up connections
-fixed_rate "$GW/v1/chat/completions" 1000 2 --task bench > /dev/null
+warm_up "$up/v1/chat/completions" 1000
+warm_up "$GW/v1/chat/completions" 1000 --task bench
 : > "$W/p1.txt"
 for rep in $(seq "$REPS"); do
    t0=$(ticks "$GWPID")
@@ -256,8 +253,8 @@ gateway 0,1 --upstream "$up/v1"
 admin PUT /admin/routes/off '{"mode":"passthrough"}' > /dev/null
 admin PUT /admin/routes/off2 '{"mode":"passthrough"}' > /dev/null
 admin PUT /admin/routes/on "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$slowcand/v1\"}}" > /dev/null
-fixed_rate "$GW/v1/chat/completions" "$SRATE" 2 --task off > /dev/null
-fixed_rate "$GW/v1/chat/completions" "$SRATE" 2 --task on > /dev/null   # opens the candidate's connections
+warm_up "$GW/v1/chat/completions" "$SRATE" --task off
+warm_up "$GW/v1/chat/completions" "$SRATE" --task on   # opens the candidate's connections
 : > "$W/s3.txt"
 for rep in $(seq "$REPS"); do
    read -r o50 o99 on s50 s99 sn e < <(alternate "$W/s3" "$SRATE" --url "$GW/v1/chat/completions" --task off --task-b on)
