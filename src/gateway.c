@@ -23,6 +23,7 @@
 #include "compare.h"
 #include "gateway.h"
 #include "gwstats.h"
+#include "httpreply.h"
 #include "jsonscan.h"
 #include "route.h"
 #include "store.h"
@@ -166,23 +167,6 @@ static const char *http_date(Gateway *gw) {
 
 static bool sampled(Gateway *gw, double percent) {
    return percent > 0 && (double)(rng_next(gw) % 10000) < percent * 100;
-}
-
-static void send_json(struct evhttp_request *req, int code, json_t *j) {
-   char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-   json_decref(j);
-   struct evbuffer *b = evbuffer_new();
-   evbuffer_add(b, s, strlen(s));
-   free(s);
-   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-   evhttp_send_reply(req, code, NULL, b);
-   evbuffer_free(b);
-}
-
-/* OpenAI's error shape, so client libraries show the message. */
-static void send_error(struct evhttp_request *req, int code, const char *type, const char *msg) {
-   send_json(req, code, json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type", type, "param",
-                                  "code"));
 }
 
 static const char *header(struct evhttp_request *req, const char *name) {
@@ -470,7 +454,7 @@ static void reply_from(Flight *f, Call *c) {
       f->reply_status = 502;
       msg = xasprintf("offramp gateway: the upstream could not be reached (%s)", c->errmsg);
    }
-   send_error(req, f->reply_status, "upstream_error", msg);
+   Reply_error(req, f->reply_status, "upstream_error", NULL, NULL, "%s", msg);
    free(msg);
 }
 
@@ -709,7 +693,7 @@ bool Gateway_parse_request(const char *body, size_t len, GwRequest *out, char **
 
 static void handle_chat(Gateway *gw, struct evhttp_request *req) {
    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-      send_error(req, 405, "invalid_request_error", "use POST for /v1/chat/completions");
+      Reply_error(req, 405, "invalid_request_error", NULL, NULL, "%s", "use POST for /v1/chat/completions");
       return;
    }
    double t0 = mono_seconds();
@@ -719,7 +703,7 @@ static void handle_chat(Gateway *gw, struct evhttp_request *req) {
    char *why = NULL;
    GwRequest rq;
    if (!Gateway_parse_request(body, len, &rq, &why)) {
-      send_error(req, 400, "invalid_request_error", why);
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", why);
       free(why);
       return;
    }
@@ -730,7 +714,7 @@ static void handle_chat(Gateway *gw, struct evhttp_request *req) {
    char *terr = NULL;
    if (task && !Task_name_valid(task, &terr)) {
       char *msg = xasprintf("X-Offramp-Task: %s", terr);
-      send_error(req, 400, "invalid_request_error", msg);
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", msg);
       free(msg);
       free(terr);
       GwRequest_clear(&rq);
@@ -802,18 +786,18 @@ static bool token_matches(const char *want, const char *got) {
 
 static bool admin_allowed(Gateway *gw, struct evhttp_request *req) {
    if (!gw->admin_token) {
-      send_error(req, 403, "permission_error",
+      Reply_error(req, 403, "permission_error", NULL, NULL, "%s",
                  "the admin API is off: start the gateway with --admin-token-file FILE or OFFRAMP_ADMIN_TOKEN");
       return false;
    }
    if (!gw->cfg->admin_remote && !is_loopback(req)) {
-      send_error(req, 403, "permission_error", "the admin API answers loopback clients only (see --admin-remote)");
+      Reply_error(req, 403, "permission_error", NULL, NULL, "%s", "the admin API answers loopback clients only (see --admin-remote)");
       return false;
    }
    const char *auth = header(req, "Authorization");
    if (!auth || !str_startswith(auth, "Bearer ") || !token_matches(gw->admin_token, auth + 7)) {
       evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-      send_error(req, 401, "authentication_error",
+      Reply_error(req, 401, "authentication_error", NULL, NULL, "%s",
                  "the admin API needs 'Authorization: Bearer TOKEN' with the gateway's admin token");
       return false;
    }
@@ -844,13 +828,13 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
       reason = json_string_value(json_object_get(j, "reason"));
    const char *actor = header(req, "X-Offramp-Actor");
    if (!j) {
-      send_error(req, 400, "invalid_request_error", "the body is not valid JSON");
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "the body is not valid JSON");
       return;
    }
    if (rollback) {
       if (!old) {
          char *msg = xasprintf("no route for task %s to roll back", task);
-         send_error(req, 404, "not_found_error", msg);
+         Reply_error(req, 404, "not_found_error", NULL, NULL, "%s", msg);
          free(msg);
          json_decref(j);
          return;
@@ -859,7 +843,7 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
        * (Argo's abort) keeps mirroring to the candidate so its comparisons go on. */
       const char *to = json_string_value(json_object_get(j, "mode"));
       if (to && !str_eq(to, "passthrough") && !str_eq(to, "shadow")) {
-         send_error(req, 400, "invalid_request_error", "a rollback goes to mode passthrough (default) or shadow");
+         Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "a rollback goes to mode passthrough (default) or shadow");
          json_decref(j);
          return;
       }
@@ -877,10 +861,10 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
       route_put(gw, r);
       fprintf(stderr, "offramp gateway: route %s %s: mode %s\n", task, rollback ? "rolled back" : "set",
               Route_mode_name(r->mode));
-      send_json(req, 200, json_pack("{s:o}", "route", Route_to_json(r)));
+      Reply_json(req, 200, json_pack("{s:o}", "route", Route_to_json(r)));
       return;
    }
-   send_error(req, r ? 500 : 400, "invalid_request_error", err);
+   Reply_error(req, r ? 500 : 400, "invalid_request_error", NULL, NULL, "%s", err);
    free(err);
    Route_unref(r);
 }
@@ -890,7 +874,7 @@ static void admin_records(Gateway *gw, struct evhttp_request *req, struct evkeyv
    const char *since = evhttp_find_header(q, "since"), *limit_s = evhttp_find_header(q, "limit");
    long limit = export ? -1 : 20;
    if (limit_s && (!parse_long(limit_s, &limit) || limit < 1)) {
-      send_error(req, 400, "invalid_request_error", "limit must be a whole number of at least 1");
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "limit must be a whole number of at least 1");
       return;
    }
    const char *cond = "1";
@@ -905,7 +889,7 @@ static void admin_records(Gateway *gw, struct evhttp_request *req, struct evkeyv
       else if (str_eq(kind, "error"))
          cond = "(e.status IS NULL OR e.status >= 400)";
       else {
-         send_error(req, 400, "invalid_request_error", "kind must be disagree, agree, fallback or error");
+         Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "kind must be disagree, agree, fallback or error");
          return;
       }
    }
@@ -937,14 +921,14 @@ static void admin_records(Gateway *gw, struct evhttp_request *req, struct evkeyv
    sqlite3_finalize(s);
    if (rc != SQLITE_DONE) {
       char *msg = Store_errmsg(gw->st, "reading exchanges");
-      send_error(req, 500, "server_error", msg);
+      Reply_error(req, 500, "server_error", NULL, NULL, "%s", msg);
       free(msg);
       json_decref(samples);
    } else if (export) {
       evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/x-ndjson");
       evhttp_send_reply(req, 200, NULL, b);
    } else {
-      send_json(req, 200, json_pack("{s:s?, s:s, s:o}", "task", task, "kind", kind, "samples", samples));
+      Reply_json(req, 200, json_pack("{s:s?, s:s, s:o}", "task", task, "kind", kind, "samples", samples));
    }
    evbuffer_free(b);
 }
@@ -954,7 +938,7 @@ static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *pa
       return;
    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
    if (str_eq(path, "/admin/routes") && cmd == EVHTTP_REQ_GET) {
-      send_json(req, 200, routes_json(gw));
+      Reply_json(req, 200, routes_json(gw));
    } else if (str_startswith(path, "/admin/routes/")) {
       char *task = evhttp_uridecode(path + strlen("/admin/routes/"), 0, NULL);
       char *slash = strchr(task, '/');
@@ -971,25 +955,25 @@ static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *pa
          if (!r && json_array_size(hist) == 0) {
             json_decref(hist);
             char *msg = xasprintf("no route for task %s (set one with 'offramp route set %s ...')", task, task);
-            send_error(req, 404, "not_found_error", msg);
+            Reply_error(req, 404, "not_found_error", NULL, NULL, "%s", msg);
             free(msg);
          } else {
-            send_json(req, 200, json_pack("{s:o, s:o}", "route", r ? Route_to_json(r) : json_null(), "history",
+            Reply_json(req, 200, json_pack("{s:o, s:o}", "route", r ? Route_to_json(r) : json_null(), "history",
                                           hist));
          }
       } else {
-         send_error(req, 405, "invalid_request_error",
+         Reply_error(req, 405, "invalid_request_error", NULL, NULL, "%s",
                     "use GET or PUT /admin/routes/TASK, or POST /admin/routes/TASK/rollback");
       }
       free(task);
    } else if (str_eq(path, "/admin/stats") && cmd == EVHTTP_REQ_GET) {
-      send_json(req, 200, GwStats_json(gw->stats, evhttp_find_header(q, "task"), mono_seconds()));
+      Reply_json(req, 200, GwStats_json(gw->stats, evhttp_find_header(q, "task"), mono_seconds()));
    } else if (str_eq(path, "/admin/samples") && cmd == EVHTTP_REQ_GET) {
       admin_records(gw, req, q, false);
    } else if (str_eq(path, "/admin/export") && cmd == EVHTTP_REQ_GET) {
       admin_records(gw, req, q, true);
    } else {
-      send_error(req, 404, "not_found_error", "no such admin endpoint");
+      Reply_error(req, 404, "not_found_error", NULL, NULL, "%s", "no such admin endpoint");
    }
 }
 
@@ -1005,7 +989,7 @@ static void handle_models(Gateway *gw, struct evhttp_request *req) {
          json_array_append_new(data, json_pack("{s:s, s:s, s:s}", "id", r->aliases[k], "object", "model",
                                                "owned_by", "offramp"));
    }
-   send_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+   Reply_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
 static void handle_metrics(Gateway *gw, struct evhttp_request *req) {
@@ -1047,7 +1031,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
    } else if (str_eq(path, "/v1/models")) {
       handle_models(gw, req);
    } else if (str_eq(path, "/healthz")) {
-      send_json(req, gw->draining ? 503 : 200,
+      Reply_json(req, gw->draining ? 503 : 200,
                 json_pack("{s:s, s:I}", "status", gw->draining ? "draining" : "ok", "inflight",
                           (json_int_t)gw->flights));
    } else if (str_eq(path, "/metrics")) {
@@ -1056,13 +1040,13 @@ static void on_request(struct evhttp_request *req, void *arg) {
       struct evkeyvalq q = { 0 };
       const char *query = evhttp_uri_get_query(uri);
       if (query && evhttp_parse_query_str(query, &q) != 0) {
-         send_error(req, 400, "invalid_request_error", "the query string is malformed");
+         Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "the query string is malformed");
          return;
       }
       handle_admin(gw, req, path, &q);
       evhttp_clear_headers(&q);
    } else {
-      send_error(req, 404, "not_found_error", "no such endpoint (the gateway serves /v1/chat/completions, "
+      Reply_error(req, 404, "not_found_error", NULL, NULL, "%s", "no such endpoint (the gateway serves /v1/chat/completions, "
                                               "/v1/models, /healthz, /metrics and /admin/*)");
    }
 }

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "httpserve.h"
+#include "httpreply.h"
 #include "replayserver.h"
 #include "util.h"
 
@@ -91,10 +92,9 @@ static void reply(struct evhttp_request *req, int status, const char *ctype, con
 }
 
 static char *error_json(const char *type, const char *code, const char *msg) {
-   json_t *e = json_pack("{s:{s:s, s:s, s:s}}", "error", "message", msg, "type", type, "code", code);
-   char *s = json_dumps(e, JSON_COMPACT);
-   json_decref(e);
-   return s;
+   Sbuf sb = { 0 };
+   Reply_error_text(&sb, 400, type, NULL, code, msg);
+   return Sbuf_steal(&sb);
 }
 
 /* The recorded chat completion as server-sent events: one content chunk, one finish chunk. */

@@ -28,6 +28,7 @@
 #include "distill.h"
 #include "mdview.h"
 #include "multipart.h"
+#include "httpreply.h"
 #include "httpserve.h"
 #include "trainer.h"
 #include "util.h"
@@ -157,30 +158,6 @@ static void job_free(Job *j) {
 
 /* ---- HTTP helpers ---- */
 
-static void send_json(struct evhttp_request *req, int code, json_t *v) {
-   char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-   json_decref(v);
-   struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-   evhttp_add_header(h, "Content-Type", "application/json");
-   evbuffer_add(evhttp_request_get_output_buffer(req), s, strlen(s));
-   free(s);
-   evhttp_send_reply(req, code, NULL, NULL);
-}
-
-static void send_error(struct evhttp_request *req, int code, const char *param, const char *errcode,
-                       const char *fmt, ...) ATTR_PRINTF(5, 6);
-static void send_error(struct evhttp_request *req, int code, const char *param, const char *errcode,
-                       const char *fmt, ...) {
-   va_list ap;
-   va_start(ap, fmt);
-   char *msg = xvasprintf(fmt, ap);
-   va_end(ap);
-   const char *type = code == 404 ? "not_found_error" : code >= 500 ? "server_error" : "invalid_request_error";
-   send_json(req, code, json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", msg, "type", type,
-                                  "param", param, "code", errcode));
-   free(msg);
-}
-
 /* The request body as one contiguous buffer (NUL-terminated for convenience). */
 static const char *body_of(struct evhttp_request *req, size_t *len) {
    struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -194,14 +171,14 @@ static json_t *json_body(struct evhttp_request *req) {
    size_t len;
    const char *body = body_of(req, &len);
    if (len > SMALL_BODY_MAX) {
-      send_error(req, 413, NULL, "request_too_large", "the request body is %zu bytes; this endpoint takes at most %d",
+      Reply_error(req, 413, NULL, NULL, "request_too_large", "the request body is %zu bytes; this endpoint takes at most %d",
                  len, SMALL_BODY_MAX);
       return NULL;
    }
    json_error_t je;
    json_t *v = json_loadb(body, len, 0, &je);
    if (!json_is_object(v)) {
-      send_error(req, 400, NULL, "invalid_json", "the request body is not a JSON object (%s)",
+      Reply_error(req, 400, NULL, NULL, "invalid_json", "the request body is not a JSON object (%s)",
                  v ? "another JSON value" : je.text);
       json_decref(v);
       return NULL;
@@ -233,13 +210,13 @@ static bool page_params(struct evhttp_request *req, long *limit, char **after) {
    if (!query)
       return true;
    if (evhttp_parse_query_str(query, &q) != 0) {
-      send_error(req, 400, NULL, "invalid_query", "the query string '%s' cannot be parsed", query);
+      Reply_error(req, 400, NULL, NULL, "invalid_query", "the query string '%s' cannot be parsed", query);
       return false;
    }
    const char *l = evhttp_find_header(&q, "limit"), *a = evhttp_find_header(&q, "after");
    bool ok = true;
    if (l && (!parse_long(l, limit) || *limit < 1 || *limit > 1000)) {
-      send_error(req, 400, "limit", "invalid_limit", "limit '%s' is not a whole number from 1 to 1000", l);
+      Reply_error(req, 400, NULL, "limit", "invalid_limit", "limit '%s' is not a whole number from 1 to 1000", l);
       ok = false;
    }
    if (ok && a)
@@ -258,13 +235,13 @@ static void files_upload(Trainer *t, struct evhttp_request *req) {
    char *boundary = Multipart_boundary(ctype, &err);
    Multipart mp;
    if (!boundary) {
-      send_error(req, 400, NULL, "invalid_request", "upload a file as multipart/form-data with fields 'file' and "
+      Reply_error(req, 400, NULL, NULL, "invalid_request", "upload a file as multipart/form-data with fields 'file' and "
                  "'purpose': %s", err);
       free(err);
       return;
    }
    if (!Multipart_parse(body, len, boundary, &mp, &err)) {
-      send_error(req, 400, NULL, "invalid_multipart", "the multipart body cannot be parsed: %s", err);
+      Reply_error(req, 400, NULL, NULL, "invalid_multipart", "the multipart body cannot be parsed: %s", err);
       free(err);
       free(boundary);
       return;
@@ -273,14 +250,14 @@ static void files_upload(Trainer *t, struct evhttp_request *req) {
    const MultipartPart *file = Multipart_get(&mp, "file"), *purpose = Multipart_get(&mp, "purpose");
    ChatData d;
    if (!purpose) {
-      send_error(req, 400, "purpose", "missing_required_parameter", "the form has no 'purpose' field (send purpose=fine-tune)");
+      Reply_error(req, 400, NULL, "purpose", "missing_required_parameter", "the form has no 'purpose' field (send purpose=fine-tune)");
    } else if (purpose->len != 9 || memcmp(purpose->data, "fine-tune", 9) != 0) {
-      send_error(req, 400, "purpose", "invalid_value", "purpose '%.*s' is not supported: the trainer takes fine-tune files",
+      Reply_error(req, 400, NULL, "purpose", "invalid_value", "purpose '%.*s' is not supported: the trainer takes fine-tune files",
                  (int)(purpose->len > 64 ? 64 : purpose->len), purpose->data);
    } else if (!file) {
-      send_error(req, 400, "file", "missing_required_parameter", "the form has no 'file' field (the JSONL training data)");
+      Reply_error(req, 400, NULL, "file", "missing_required_parameter", "the form has no 'file' field (the JSONL training data)");
    } else if (!ChatData_parse(file->data, file->len, &d, &err)) {
-      send_error(req, 400, "file", "invalid_file_format", "%s: %s", file->filename ? file->filename : "the file", err);
+      Reply_error(req, 400, NULL, "file", "invalid_file_format", "%s: %s", file->filename ? file->filename : "the file", err);
       free(err);
    } else {
       ChatData_free(&d);
@@ -294,14 +271,14 @@ static void files_upload(Trainer *t, struct evhttp_request *req) {
       free(data_path);
       free(meta_path);
       if (!ok) {
-         send_error(req, 500, NULL, "storage_error", "%s", err);
+         Reply_error(req, 500, NULL, NULL, "storage_error", "%s", err);
          free(err);
          json_decref(obj);
       } else {
          pthread_mutex_lock(&t->lock);
          json_object_set(t->files, id, obj);
          pthread_mutex_unlock(&t->lock);
-         send_json(req, 200, obj);
+         Reply_json(req, 200, obj);
       }
    }
    Multipart_free(&mp);
@@ -312,11 +289,11 @@ static void files_get(Trainer *t, struct evhttp_request *req, const char *id, bo
    json_t *f = json_incref(json_object_get(t->files, id));
    pthread_mutex_unlock(&t->lock);
    if (!f) {
-      send_error(req, 404, "file_id", "file_not_found", "no file '%s' on this trainer", id);
+      Reply_error(req, 404, NULL, "file_id", "file_not_found", "no file '%s' on this trainer", id);
       return;
    }
    if (!content) {
-      send_json(req, 200, f);
+      Reply_json(req, 200, f);
       return;
    }
    json_decref(f);
@@ -324,7 +301,7 @@ static void files_get(Trainer *t, struct evhttp_request *req, const char *id, bo
    char *text = read_file(path, NULL, &err);
    free(path);
    if (!text) {
-      send_error(req, 500, NULL, "storage_error", "%s", err);
+      Reply_error(req, 500, NULL, NULL, "storage_error", "%s", err);
       free(err);
       return;
    }
@@ -341,7 +318,7 @@ static void files_list(Trainer *t, struct evhttp_request *req) {
    pthread_mutex_lock(&t->lock);
    json_object_foreach(t->files, key, f) json_array_append(data, f);
    pthread_mutex_unlock(&t->lock);
-   send_json(req, 200, json_pack("{s:s, s:o, s:b}", "object", "list", "data", data, "has_more", 0));
+   Reply_json(req, 200, json_pack("{s:s, s:o, s:b}", "object", "list", "data", data, "has_more", 0));
 }
 
 /* ---- jobs ---- */
@@ -381,35 +358,35 @@ static void jobs_create(Trainer *t, struct evhttp_request *req) {
                           (json_is_string(validation) && json_object_get(t->files, json_string_value(validation)));
    pthread_mutex_unlock(&t->lock);
    if (!model)
-      send_error(req, 400, "model", "missing_required_parameter", "'model' is required (the built-in trainer trains '%s')",
+      Reply_error(req, 400, NULL, "model", "missing_required_parameter", "'model' is required (the built-in trainer trains '%s')",
                  TRAINER_BASE_MODEL);
    else if (!str_eq(model, TRAINER_BASE_MODEL))
-      send_error(req, 400, "model", "model_not_available", "model '%s' cannot be fine-tuned here: the built-in trainer "
+      Reply_error(req, 400, NULL, "model", "model_not_available", "model '%s' cannot be fine-tuned here: the built-in trainer "
                  "trains '%s' (a CPU text classifier for label tasks); use a GPU trainer for LLMs", model, TRAINER_BASE_MODEL);
    else if (!training)
-      send_error(req, 400, "training_file", "missing_required_parameter", "'training_file' is required (upload with POST /v1/files)");
+      Reply_error(req, 400, NULL, "training_file", "missing_required_parameter", "'training_file' is required (upload with POST /v1/files)");
    else if (!have_training)
-      send_error(req, 400, "training_file", "invalid_training_file", "training_file '%s' is not a file on this trainer "
+      Reply_error(req, 400, NULL, "training_file", "invalid_training_file", "training_file '%s' is not a file on this trainer "
                  "(upload it with POST /v1/files)", training);
    else if (!have_validation)
-      send_error(req, 400, "validation_file", "invalid_validation_file", "validation_file '%s' is not a file on this "
+      Reply_error(req, 400, NULL, "validation_file", "invalid_validation_file", "validation_file '%s' is not a file on this "
                  "trainer (upload it with POST /v1/files)", json_string_value(validation) ? json_string_value(validation) : "?");
    else if (hp && !json_is_object(hp))
-      send_error(req, 400, "hyperparameters", "invalid_value", "'hyperparameters' must be an object");
+      Reply_error(req, 400, NULL, "hyperparameters", "invalid_value", "'hyperparameters' must be an object");
    else if (unknown)
-      send_error(req, 400, "hyperparameters", "invalid_value", "hyperparameter '%s' is not supported by the built-in "
+      Reply_error(req, 400, NULL, "hyperparameters", "invalid_value", "hyperparameter '%s' is not supported by the built-in "
                  "trainer (n_epochs, learning_rate_multiplier, batch_size)", unknown);
    else if (!hyper_ok(json_object_get(hp, "n_epochs"), 1, 100, true))
-      send_error(req, 400, "hyperparameters.n_epochs", "invalid_value", "n_epochs must be \"auto\" or a whole number from 1 to 100");
+      Reply_error(req, 400, NULL, "hyperparameters.n_epochs", "invalid_value", "n_epochs must be \"auto\" or a whole number from 1 to 100");
    else if (!hyper_ok(json_object_get(hp, "learning_rate_multiplier"), 1e-3, 100, false))
-      send_error(req, 400, "hyperparameters.learning_rate_multiplier", "invalid_value",
+      Reply_error(req, 400, NULL, "hyperparameters.learning_rate_multiplier", "invalid_value",
                  "learning_rate_multiplier must be \"auto\" or a number from 0.001 to 100");
    else if (!hyper_ok(json_object_get(hp, "batch_size"), 1, 4096, true))
-      send_error(req, 400, "hyperparameters.batch_size", "invalid_value", "batch_size must be \"auto\" or a whole number from 1 to 4096");
+      Reply_error(req, 400, NULL, "hyperparameters.batch_size", "invalid_value", "batch_size must be \"auto\" or a whole number from 1 to 4096");
    else if (!sfx_ok)
-      send_error(req, 400, "suffix", "invalid_value", "suffix must be at most 64 characters of letters, digits, '-', '_' and '.'");
+      Reply_error(req, 400, NULL, "suffix", "invalid_value", "suffix must be at most 64 characters of letters, digits, '-', '_' and '.'");
    else if (seed && !json_is_null(seed) && (!json_is_integer(seed) || json_integer_value(seed) < 0))
-      send_error(req, 400, "seed", "invalid_value", "seed must be a non-negative whole number");
+      Reply_error(req, 400, NULL, "seed", "invalid_value", "seed must be a non-negative whole number");
    else {
       char id[40];
       rand_id(id, sizeof id, "ftjob-");
@@ -437,7 +414,7 @@ static void jobs_create(Trainer *t, struct evhttp_request *req) {
       json_t *out = json_deep_copy(j->obj);
       pthread_cond_signal(&t->wake);
       pthread_mutex_unlock(&t->lock);
-      send_json(req, 200, out);
+      Reply_json(req, 200, out);
    }
    json_decref(body);
 }
@@ -457,7 +434,7 @@ static void jobs_list(Trainer *t, struct evhttp_request *req) {
    json_decref(p);
    json_decref(all);
    free(after);
-   send_json(req, 200, out);
+   Reply_json(req, 200, out);
 }
 
 /* One job, its events or its checkpoints; or cancel it. */
@@ -497,11 +474,11 @@ static void jobs_one(Trainer *t, struct evhttp_request *req, const char *id, con
    pthread_mutex_unlock(&t->lock);
    free(after);
    if (!j)
-      send_error(req, 404, "fine_tuning_job_id", "fine_tuning_job_not_found", "no fine-tuning job '%s' on this trainer", id);
+      Reply_error(req, 404, NULL, "fine_tuning_job_id", "fine_tuning_job_not_found", "no fine-tuning job '%s' on this trainer", id);
    else if (final_copy)
-      send_error(req, 400, NULL, "job_not_cancellable", "job %s has already %s and cannot be cancelled", id, final_copy);
+      Reply_error(req, 400, NULL, NULL, "job_not_cancellable", "job %s has already %s and cannot be cancelled", id, final_copy);
    else
-      send_json(req, 200, out);
+      Reply_json(req, 200, out);
    free(final_copy);
 }
 
@@ -518,7 +495,7 @@ static void models_list(Trainer *t, struct evhttp_request *req) {
                                "created", json_object_get(j->obj, "finished_at"), "owned_by", "offramp-trainer"));
    }
    pthread_mutex_unlock(&t->lock);
-   send_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+   Reply_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
 static json_t *token_bytes(const char *s) {
@@ -556,23 +533,23 @@ static void chat(Trainer *t, struct evhttp_request *req) {
       pthread_mutex_unlock(&t->lock);
    }
    if (!model)
-      send_error(req, 400, "model", "missing_required_parameter", "'model' is required (a fine_tuned_model of this trainer)");
+      Reply_error(req, 400, NULL, "model", "missing_required_parameter", "'model' is required (a fine_tuned_model of this trainer)");
    else if (!known)
-      send_error(req, 404, "model", "model_not_found", "the model '%s' does not exist on this trainer (GET /v1/models lists them)", model);
+      Reply_error(req, 404, NULL, "model", "model_not_found", "the model '%s' does not exist on this trainer (GET /v1/models lists them)", model);
    else if (!m)
-      send_error(req, 500, "model", "model_unavailable", "the model '%s' cannot be served: %s", model, model_err);
+      Reply_error(req, 500, NULL, "model", "model_unavailable", "the model '%s' cannot be served: %s", model, model_err);
    else if (!json_is_array(msgs))
-      send_error(req, 400, "messages", "missing_required_parameter", "'messages' must be an array of chat messages");
+      Reply_error(req, 400, NULL, "messages", "missing_required_parameter", "'messages' must be an array of chat messages");
    else if (!text)
-      send_error(req, 400, "messages", "invalid_value", "'messages' has no user message with text to classify");
+      Reply_error(req, 400, NULL, "messages", "invalid_value", "'messages' has no user message with text to classify");
    else if ((lp && !json_is_boolean(lp)) || (top && !json_is_null(top) && !json_is_integer(top)) || ntop < 0 ||
             ntop > TOP_LOGPROBS_MAX)
-      send_error(req, 400, "top_logprobs", "invalid_value", "logprobs must be true or false and top_logprobs a whole number "
+      Reply_error(req, 400, NULL, "top_logprobs", "invalid_value", "logprobs must be true or false and top_logprobs a whole number "
                  "from 0 to %d", TOP_LOGPROBS_MAX);
    else if (ntop > 0 && !want_lp)
-      send_error(req, 400, "logprobs", "invalid_value", "top_logprobs needs logprobs: true");
+      Reply_error(req, 400, NULL, "logprobs", "invalid_value", "top_logprobs needs logprobs: true");
    else if (n && !json_is_null(n) && !(json_is_integer(n) && json_integer_value(n) == 1))
-      send_error(req, 400, "n", "invalid_value", "n must be 1: a classifier has one answer per request");
+      Reply_error(req, 400, NULL, "n", "invalid_value", "n must be 1: a classifier has one answer per request");
    else {
       int k = ntop > 1 ? (int)ntop : 1;
       int idx[TOP_LOGPROBS_MAX];
@@ -620,7 +597,7 @@ static void chat(Trainer *t, struct evhttp_request *req) {
          evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/event-stream");
          evhttp_send_reply(req, 200, NULL, NULL);
       } else {
-         send_json(req, 200, json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:o, s:s}], s:o}", "id", id,
+         Reply_json(req, 200, json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:o, s:s}], s:o}", "id", id,
                                        "object", "chat.completion", "created", created, "model", model, "choices",
                                        "index", 0, "message", "role", "assistant", "content", label, "logprobs",
                                        content, "finish_reason", "stop", "usage", usage));
@@ -648,7 +625,7 @@ static void route(struct evhttp_request *req, void *arg) {
    bool matched = true, method_ok = true;
    if (nseg == 1 && str_eq(segs[0], "healthz")) {
       if ((method_ok = get))
-         send_json(req, 200, json_pack("{s:s}", "status", "ok"));
+         Reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
    } else if (v1 && nseg == 2 && str_eq(segs[1], "models")) {
       if ((method_ok = get))
          models_list(t, req);
@@ -681,10 +658,10 @@ static void route(struct evhttp_request *req, void *arg) {
       matched = false;
    }
    if (!matched)
-      send_error(req, 404, NULL, "unknown_url", "unknown URL %s (the trainer serves /v1/files, /v1/fine_tuning/jobs, "
+      Reply_error(req, 404, NULL, NULL, "unknown_url", "unknown URL %s (the trainer serves /v1/files, /v1/fine_tuning/jobs, "
                  "/v1/chat/completions, /v1/models)", path ? path : "");
    else if (!method_ok)
-      send_error(req, 405, NULL, "method_not_allowed", "method not allowed on %s", path);
+      Reply_error(req, 405, NULL, NULL, "method_not_allowed", "method not allowed on %s", path);
    free(copy);
 }
 

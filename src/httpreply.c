@@ -1,0 +1,121 @@
+/* httpreply.c - JSON replies and OpenAI-shaped errors that cannot fail on bad bytes. The error
+ * document is written by hand (Jsonscan_put_string), not by json_pack, so there is no NULL to
+ * check: every byte sequence gives a valid reply. */
+#include "config.h"
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "httpreply.h"
+#include "jsonscan.h"
+
+static const char unserialisable[] =
+   "{\"error\":{\"message\":\"the reply could not be serialised (a server bug; the request may be retried)\","
+   "\"type\":\"server_error\",\"param\":null,\"code\":\"internal_error\"}}";
+
+static void send_text(struct evhttp_request *req, int code, const char *s, size_t n) {
+   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+   evbuffer_add(evhttp_request_get_output_buffer(req), s, n);
+   evhttp_send_reply(req, code, NULL, NULL);
+}
+
+void Reply_json(struct evhttp_request *req, int code, json_t *j) {
+   char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+   json_decref(j);
+   if (!s) {
+      send_text(req, 500, unserialisable, sizeof unserialisable - 1);
+      return;
+   }
+   send_text(req, code, s, strlen(s));
+   free(s);
+}
+
+const char *Reply_error_type(int code) {
+   switch (code) {
+   case 401:
+      return "authentication_error";
+   case 403:
+      return "permission_error";
+   case 404:
+      return "not_found_error";
+   case 429:
+      return "rate_limit_error";
+   default:
+      return code >= 500 ? "server_error" : "invalid_request_error";
+   }
+}
+
+static void put_field(Sbuf *sb, const char *name, const char *val) {
+   Sbuf_printf(sb, ",\"%s\":", name);
+   if (val)
+      Jsonscan_put_string(sb, val, strlen(val));
+   else
+      Sbuf_puts(sb, "null");
+}
+
+void Reply_error_text(Sbuf *sb, int code, const char *type, const char *param, const char *errcode, const char *msg) {
+   Sbuf_puts(sb, "{\"error\":{\"message\":");
+   Jsonscan_put_string(sb, msg ? msg : "", msg ? strlen(msg) : 0);
+   put_field(sb, "type", type ? type : Reply_error_type(code));
+   put_field(sb, "param", param);
+   put_field(sb, "code", errcode);
+   Sbuf_puts(sb, "}}");
+}
+
+void Reply_error(struct evhttp_request *req, int code, const char *type, const char *param, const char *errcode,
+                 const char *fmt, ...) {
+   va_list ap;
+   va_start(ap, fmt);
+   char *msg = xvasprintf(fmt, ap);
+   va_end(ap);
+   Sbuf sb = { 0 };
+   Reply_error_text(&sb, code, type, param, errcode, msg);
+   free(msg);
+   send_text(req, code, sb.buf, sb.len);
+   Sbuf_free(&sb);
+}
+
+char *Utf8_clean(const char *s, size_t n) {
+   Sbuf sb = { 0 };
+   Jsonscan_put_string(&sb, s, n);
+   /* The JSON string decoded back: escapes and U+FFFD for what was not UTF-8. */
+   char *out = Jsonscan_string(sb.buf, sb.len);
+   Sbuf_free(&sb);
+   if (out)
+      return out;
+   /* Jsonscan_string refuses a NUL: replace each with U+FFFD by hand. */
+   Sbuf o = { 0 };
+   for (size_t i = 0; i < n; i++) {
+      if (s[i] == 0) {
+         Sbuf_puts(&o, "\xef\xbf\xbd");
+         continue;
+      }
+      size_t j = i;
+      while (j < n && s[j])
+         j++;
+      Sbuf tmp = { 0 };
+      Jsonscan_put_string(&tmp, s + i, j - i);
+      char *part = Jsonscan_string(tmp.buf, tmp.len);
+      Sbuf_free(&tmp);
+      Sbuf_puts(&o, part ? part : "");
+      free(part);
+      i = j - 1;
+   }
+   Sbuf_putc(&o, 0);
+   o.len--;
+   return Sbuf_steal(&o);
+}
+
+json_t *Json_text(const char *s, size_t n) {
+   char *c = Utf8_clean(s, n);
+   json_t *j = json_string(c);
+   free(c);
+   return j ? j : json_string("\xef\xbf\xbd");
+}
+
+json_t *Json_textz(const char *s) {
+   return s ? Json_text(s, strlen(s)) : json_null();
+}
