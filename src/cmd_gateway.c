@@ -27,7 +27,15 @@ static const char usage[] =
    "                            without either the admin API is off)\n"
    "  --admin-remote            accept admin calls from non-loopback clients\n"
    "  --max-body BYTES          largest request body (default 4194304; larger gets 413)\n"
-   "  --client-timeout SEC      idle/slow client timeout (default 120)\n"
+   "  --client-timeout SEC      how long a kept-alive client connection may sit idle, and\n"
+   "                            a slow reader may take per write (default 120)\n"
+   "  --request-timeout SEC     a request must arrive whole (headers and body) within\n"
+   "                            this of its first byte, however it trickles (default 60)\n"
+   "  --max-header BYTES        largest request line + headers (default 16384; 431 past it)\n"
+   "  --max-conns N             open client connections (default: 4096, or half the\n"
+   "                            descriptor limit; past it 503 and close)\n"
+   "  --max-inflight N          requests being answered at once (default 1024; past it\n"
+   "                            503 with Retry-After)\n"
    "  --upstream-timeout MS     primary upstream timeout (default 60000; then 504)\n"
    "  --drain-timeout SEC       how long SIGTERM waits for in-flight requests (default 30)\n"
    "  --queue N                 capture queue bound in records (default 100000)\n"
@@ -37,7 +45,8 @@ static const char usage[] =
 int cmd_gateway(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, usage))
       return EXIT_OK;
-   enum { O_LISTEN = 256, O_UPSTREAM, O_KEYENV, O_TOKEN, O_REMOTE, O_BODY, O_CTO, O_UTO, O_DTO, O_QUEUE, O_NOCAP };
+   enum { O_LISTEN = 256, O_UPSTREAM, O_KEYENV, O_TOKEN, O_REMOTE, O_BODY, O_CTO, O_UTO, O_DTO, O_QUEUE, O_NOCAP,
+          O_RTO, O_HDR, O_CONNS, O_INFLIGHT };
    static const struct option opts[] = {
       { "listen", required_argument, NULL, O_LISTEN },
       { "upstream", required_argument, NULL, O_UPSTREAM },
@@ -50,6 +59,10 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
       { "drain-timeout", required_argument, NULL, O_DTO },
       { "queue", required_argument, NULL, O_QUEUE },
       { "no-capture", no_argument, NULL, O_NOCAP },
+      { "request-timeout", required_argument, NULL, O_RTO },
+      { "max-header", required_argument, NULL, O_HDR },
+      { "max-conns", required_argument, NULL, O_CONNS },
+      { "max-inflight", required_argument, NULL, O_INFLIGHT },
       { 0 },
    };
    GatewayConfig cfg = {
@@ -61,6 +74,10 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
       .drain_timeout_s = 30,
       .queue_max = 100000,
       .capture = true,
+      .request_timeout_s = 60,
+      .max_header = 16384,
+      .max_conns = Gateway_default_max_conns(),
+      .max_inflight = 1024,
    };
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -76,6 +93,10 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
       case O_DTO: cfg.drain_timeout_s = Cli_long("gateway", "--drain-timeout", optarg, 0, 3600); break;
       case O_QUEUE: cfg.queue_max = Cli_long("gateway", "--queue", optarg, 1, 100000000); break;
       case O_NOCAP: cfg.capture = false; break;
+      case O_RTO: cfg.request_timeout_s = Cli_long("gateway", "--request-timeout", optarg, 1, 3600); break;
+      case O_HDR: cfg.max_header = Cli_long("gateway", "--max-header", optarg, 1024, 1L << 20); break;
+      case O_CONNS: cfg.max_conns = Cli_long("gateway", "--max-conns", optarg, 1, 1000000); break;
+      case O_INFLIGHT: cfg.max_inflight = Cli_long("gateway", "--max-inflight", optarg, 1, 1000000); break;
       default: return Cli_usage_error("gateway", "unknown option");
       }
    }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "compare.h"
 #include "gateway.h"
 #include "gwstats.h"
+#include "httpfront.h"
 #include "httpreply.h"
 #include "jsonscan.h"
 #include "route.h"
@@ -36,8 +38,7 @@ enum { CALL_PRIMARY, CALL_CANDIDATE, CALL_NOISE, CALLS };
 typedef struct Gateway {
    const GatewayConfig *cfg;
    struct event_base *base;
-   struct evhttp *http;
-   struct evhttp_bound_socket *sock;
+   HttpFront *front;
    Upstream *up;
    Capture *cap;
    GwStats *stats;
@@ -49,8 +50,8 @@ typedef struct Gateway {
    char *chat_url;            /* the default upstream's chat completions URL, or NULL */
    const char *upstream_key;  /* the default upstream's key from the environment, or NULL */
    long flights;              /* exchanges in progress, background calls included */
-   long unflushed;            /* answers handed to evhttp but not yet written out */
    bool draining;
+   bool front_drained;        /* draining, and every client request has been answered */
    struct event *sig[4], *drain_timer;
    unsigned long long rid_seed, rid_next, rng;
    time_t ts_sec;             /* the second ts_prefix and date spell, so a timestamp costs no strftime */
@@ -407,21 +408,13 @@ static void add_arm_headers(Flight *f, struct evkeyvalq *h) {
 
 /* A drain ends when every exchange is done and every answer is on the wire. */
 static void maybe_exit(Gateway *gw) {
-   if (gw->draining && gw->flights == 0 && gw->unflushed == 0)
+   if (gw->draining && gw->flights == 0 && gw->front_drained)
       event_base_loopexit(gw->base, NULL);
-}
-
-static void on_flushed(struct evhttp_request *req, void *arg) {
-   Gateway *gw = arg;
-   gw->unflushed--;
-   maybe_exit(gw);
 }
 
 static void reply_from(Flight *f, Call *c) {
    struct evhttp_request *req = f->req;
    f->req = NULL;
-   f->gw->unflushed++;
-   evhttp_request_set_on_complete_cb(req, on_flushed, f->gw);
    /* A fallback waited on two upstreams in turn; only single-upstream answers measure us. */
    if (!f->fell_back && c->done)
       GwStats_overhead(f->gw->stats, (mono_seconds() - f->t0) * 1000.0 - c->ms);
@@ -1012,6 +1005,7 @@ static void handle_metrics(Gateway *gw, struct evhttp_request *req) {
                "# HELP offramp_capture_failed_total Records lost to workspace write errors.\n"
                "# TYPE offramp_capture_failed_total counter\nofframp_capture_failed_total %lld\n",
                gw->flights, cs.depth, cs.queued, cs.committed, cs.dropped, cs.failed);
+   HttpFront_metrics(gw->front, &out, "offramp_http");
    struct evbuffer *b = evbuffer_new();
    evbuffer_add(b, out.buf, out.len);
    Sbuf_free(&out);
@@ -1081,6 +1075,12 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg) {
    event_base_loopexit(gw->base, NULL);
 }
 
+static void on_front_drained(void *arg) {
+   Gateway *gw = arg;
+   gw->front_drained = true;
+   maybe_exit(gw);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
    Gateway *gw = arg;
    if (sig == SIGHUP) {
@@ -1105,10 +1105,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
       return;
    gw->draining = true;
    fprintf(stderr, "offramp gateway: draining %ld exchanges\n", gw->flights);
-   if (gw->sock) {
-      evhttp_del_accept_socket(gw->http, gw->sock);
-      gw->sock = NULL;
-   }
+   HttpFront_drain(gw->front, on_front_drained, gw);
    maybe_exit(gw);
    struct timeval tv = { gw->cfg->drain_timeout_s, 0 };
    gw->drain_timer = evtimer_new(gw->base, on_drain_timeout, gw);
@@ -1129,6 +1126,19 @@ static bool split_listen(const char *listen, char **host, int *port) {
    }
    *port = (int)p;
    return true;
+}
+
+long Gateway_default_max_conns(void) {
+   struct rlimit rl;
+   if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+      return 512;
+   if (rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
+      getrlimit(RLIMIT_NOFILE, &rl);
+   }
+   long half = rl.rlim_cur == RLIM_INFINITY ? 4096 : (long)(rl.rlim_cur / 2) - 32;
+   return half < 16 ? 16 : half > 4096 ? 4096 : half;
 }
 
 static Route *make_fallback_route(void) {
@@ -1178,28 +1188,20 @@ int Gateway_run(const GatewayConfig *cfg) {
    event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
    gw.base = event_base_new_with_config(ecfg);
    event_config_free(ecfg);
-   gw.http = evhttp_new(gw.base);
    gw.up = Upstream_new(gw.base);
    gw.stats = GwStats_new();
-   evhttp_set_max_body_size(gw.http, cfg->max_body);
-   evhttp_set_timeout(gw.http, (int)cfg->client_timeout_s);
-   evhttp_set_allowed_methods(gw.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD);
-   evhttp_set_gencb(gw.http, on_request, &gw);
-   gw.sock = evhttp_bind_socket_with_handle(gw.http, host, (ev_uint16_t)port);
-   if (!gw.sock) {
-      err = xasprintf("cannot listen on %s: %s (is another gateway running there? pick another --listen)",
-                      cfg->listen, strerror(errno));
+   HttpLimits lim = HTTP_LIMITS_DEFAULT;
+   lim.max_body = (size_t)cfg->max_body;
+   lim.max_header = (size_t)cfg->max_header;
+   lim.request_timeout = (double)cfg->request_timeout_s;
+   lim.keepalive_timeout = (double)cfg->client_timeout_s;
+   lim.max_conns = cfg->max_conns;
+   lim.max_inflight = cfg->max_inflight;
+   lim.methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD;
+   gw.front = HttpFront_new(gw.base, "offramp gateway", &lim, on_request, &gw);
+   int bound;
+   if (!HttpFront_listen(gw.front, host, port, &bound, &err))
       goto out;
-   }
-   evutil_socket_t fd = evhttp_bound_socket_get_fd(gw.sock);
-   /* Accepted sockets inherit TCP_NODELAY on Linux: no Nagle delay on small replies. */
-   int one = 1;
-   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-   struct sockaddr_storage ss;
-   socklen_t sl = sizeof ss;
-   getsockname(fd, (struct sockaddr *)&ss, &sl);
-   int bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                              : ((struct sockaddr_in *)&ss)->sin_port);
    int sigs[] = { SIGTERM, SIGINT, SIGHUP };
    for (int i = 0; i < 3; i++) {
       gw.sig[i] = evsignal_new(gw.base, sigs[i], on_signal, &gw);
@@ -1226,8 +1228,7 @@ out:
    }
    if (gw.drain_timer)
       event_free(gw.drain_timer);
-   if (gw.http)
-      evhttp_free(gw.http);
+   HttpFront_free(gw.front);
    Capture_stop(gw.cap);
    Upstream_free(gw.up);
    GwStats_free(gw.stats);

@@ -15,7 +15,11 @@ typedef struct {
    const char *admin_token_file;   /* NULL: $OFFRAMP_ADMIN_TOKEN, else admin disabled */
    bool admin_remote;              /* accept admin calls from non-loopback peers */
    long max_body;                  /* bytes */
-   long client_timeout_s;
+   long client_timeout_s;          /* idle kept-alive connection; slow reader per write */
+   long request_timeout_s;         /* one whole request, from its first byte */
+   long max_header;                /* bytes of request line + headers */
+   long max_conns;                 /* open client connections */
+   long max_inflight;              /* client requests being answered */
    long upstream_timeout_ms;
    long drain_timeout_s;
    long queue_max;                 /* capture queue bound (records) */
@@ -37,6 +41,10 @@ typedef struct {
  * boolean "stream" if any. False with *why (the message for the 400) otherwise. */
 bool Gateway_parse_request(const char *body, size_t len, GwRequest *out, char **why);
 void GwRequest_clear(GwRequest *r);
+
+/* The default connection cap: 4096, or half the descriptors this process may open (each client
+ * request may hold upstream sockets too), after raising the soft limit to the hard one. */
+long Gateway_default_max_conns(void);
 
 /* Serve until SIGTERM/SIGINT (then drain). Returns an exit code. */
 int Gateway_run(const GatewayConfig *cfg);

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "httpserve.h"
+#include "httpfront.h"
 #include "httpreply.h"
 #include "replayserver.h"
 #include "util.h"
@@ -260,11 +260,13 @@ bool ReplayServer_run(const Recorded *calls, const ReplayServerOpts *o, char **e
    table_build(&s);
    s.base = event_base_new();
    int port;
-   struct evhttp *http = HttpServe_bind(s.base, o->host, o->port, 16 << 20, on_request, &s, &port, err);
-   bool ok = http != NULL;
+   HttpLimits lim = HTTP_LIMITS_DEFAULT;
+   lim.max_body = 16 << 20;
+   HttpFront *front = HttpFront_new(s.base, "offramp replay-server", &lim, on_request, &s);
+   bool ok = HttpFront_listen(front, o->host, o->port, &port, err);
    if (ok) {
       struct event *sig[2];
-      HttpServe_stop_on_signals(s.base, sig);
+      HttpFront_stop_on_signals(s.base, sig);
       char n1[32], n2[32];
       printf("offramp replay-server: REPLAYING recorded responses, not a live model: listening on http://%s:%d/v1 "
              "(%s calls, %s distinct requests from %s; latency %ld ms, error rate %g)\n",
@@ -282,8 +284,7 @@ bool ReplayServer_run(const Recorded *calls, const ReplayServerOpts *o, char **e
       free(a);
       pending_free(&s, s.pending);
    }
-   if (http)
-      evhttp_free(http);
+   HttpFront_free(front);
    event_base_free(s.base);
    free(s.t.keys);
    free(s.t.idx);

@@ -29,7 +29,7 @@
 #include "mdview.h"
 #include "multipart.h"
 #include "httpreply.h"
-#include "httpserve.h"
+#include "httpfront.h"
 #include "trainer.h"
 #include "util.h"
 
@@ -1014,11 +1014,14 @@ bool Trainer_serve(const TrainerOpts *o, char **err) {
 
    t.base = event_base_new();
    int port;
-   struct evhttp *http = HttpServe_bind(t.base, o->host, o->port, o->max_upload, route, &t, &port, err);
-   bool ok = http != NULL;
+   HttpLimits lim = HTTP_LIMITS_DEFAULT;
+   lim.max_body = o->max_upload;
+   lim.request_timeout = 120;   /* uploads are the largest bodies offramp takes */
+   HttpFront *front = HttpFront_new(t.base, "offramp trainer", &lim, route, &t);
+   bool ok = HttpFront_listen(front, o->host, o->port, &port, err);
    if (ok) {
       struct event *sig[2];
-      HttpServe_stop_on_signals(t.base, sig);
+      HttpFront_stop_on_signals(t.base, sig);
       pthread_t th;
       pthread_create(&th, NULL, worker, &t);
       printf("offramp trainer: listening on http://%s:%d/v1 (dir %s, %d jobs)\n", o->host, port, o->dir, t.njobs);
@@ -1032,8 +1035,7 @@ bool Trainer_serve(const TrainerOpts *o, char **err) {
       event_free(sig[0]);
       event_free(sig[1]);
    }
-   if (http)
-      evhttp_free(http);
+   HttpFront_free(front);
    event_base_free(t.base);
    for (int i = 0; i < t.njobs; i++)
       job_free(t.jobs[i]);
