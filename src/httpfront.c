@@ -54,6 +54,7 @@ typedef struct Conn {
    bool in_timer;              /* the timer callback is running: it releases the connection */
    bool inflight;              /* counted in the front end's in-flight requests */
    bool unchecked;             /* bytes of a pipelined request arrived with the current one */
+   bool served;                /* a request was answered on this connection before */
    struct evhttp_request *req; /* being answered */
    void (*on_close)(void *);
    void *on_close_arg;
@@ -337,7 +338,10 @@ static void feed(Conn *c, const unsigned char *p, size_t n) {
          c->state = C_HEAD;
          c->eoh = 0;
          Sbuf_reset(&c->head);
-         arm(c, fr->lim.request_timeout);
+         /* The first request's deadline runs from the accept; later ones from their first byte
+          * (until then the keep-alive timer ran). */
+         if (c->served)
+            arm(c, fr->lim.request_timeout);
          break;
       case C_HEAD: {
          /* Blank lines before a request line are allowed (RFC 9112 section 2.2): skip them. */
@@ -549,6 +553,7 @@ static void on_complete(struct evhttp_request *req, void *arg) {
    }
    c->state = C_IDLE;
    c->unchecked = false;
+   c->served = true;
    /* Draining: close the connection once this answer is out (0 s: after evhttp is done with it). */
    arm(c, fr->draining ? 0 : fr->lim.keepalive_timeout);
    check_drained(fr);
@@ -806,7 +811,11 @@ void HttpFront_free(HttpFront *fr) {
          registry[i].lev = NULL;
       }
    }
-   /* evhttp_free frees the connections; the close callbacks release their Conns. */
+   /* evhttp_free frees the connections; the close callbacks release their Conns, telling no one:
+    * the daemon is past caring. */
+   fr->done = NULL;
+   for (Conn *c = fr->conns; c; c = c->next)
+      c->on_close = NULL;
    evhttp_free(fr->http);
    while (fr->conns) {
       Conn *c = fr->conns;
