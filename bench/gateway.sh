@@ -229,11 +229,22 @@ for pin in pinned unpinned; do
       stop_gateway
       printf "   rep %d: gateway passthrough, %s: %9.0f req/s  (CPU busy %s / %s; proxy CPU %s us/request; %s records dropped)\n" \
          "$rep" "$CAP" "$r" "$c0" "$c1" "$us" "$drops"
-      echo "$line $r" >> "$W/tp.txt"
+      g=$r
+      # A/A: nginx with 1 worker once more after the gateway: the ratio of its two runs is how
+      # finely this machine tells two throughputs apart.
+      nginx_start 1 $pc
+      wrk_rps "$lc" "http://127.0.0.1:$NGPORT/v1/chat/completions" > /dev/null
+      # shellcheck disable=SC2046
+      read -r r c0 c1 us < <(tp_run $lc "http://127.0.0.1:$NGPORT/v1/chat/completions" $(pgrep -P "$(cat "$W/nginx.pid")"))
+      nginx_stop
+      printf "   rep %d: A/A nginx proxy_pass (worker_processes 1) again: %9.0f req/s  (CPU busy %s / %s; proxy CPU %s us/request)\n" \
+         "$rep" "$r" "$c0" "$c1" "$us"
+      echo "$line $g $r" >> "$W/tp.txt"
    done
-   awk -v pin=$pin "$MED"'{ n1[NR] = $1; n2[NR] = $2; g[NR] = $3; r1[NR] = $3 / $1; r2[NR] = $3 / $2 }
-        END { printf "   %s, median of %d: nginx 1 worker %.0f, 2 workers %.0f, gateway %.0f req/s; ratio vs 1 worker %.2f, vs 2 workers %.2f (bar: >= 0.8)\n",
-              pin, NR, med(n1, NR), med(n2, NR), med(g, NR), med(r1, NR), med(r2, NR) }' "$W/tp.txt"
+   awk -v pin=$pin "$MED"'{ n1[NR] = $1; n2[NR] = $2; g[NR] = $3; r1[NR] = $3 / $1; r2[NR] = $3 / $2; aa[NR] = $4 / $1
+                            lo = (NR == 1 || aa[NR] < lo) ? aa[NR] : lo; hi = (NR == 1 || aa[NR] > hi) ? aa[NR] : hi }
+        END { printf "   %s, median of %d: nginx 1 worker %.0f, 2 workers %.0f, gateway %.0f req/s; ratio vs 1 worker %.2f, vs 2 workers %.2f (bar: >= 0.8); A/A nginx/nginx %.2f (range %.2f-%.2f)\n",
+              pin, NR, med(n1, NR), med(n2, NR), med(g, NR), med(r1, NR), med(r2, NR), med(aa, NR), lo, hi }' "$W/tp.txt"
 done
 
 for p in $STANDINS; do taskset -p -c 0,1 "$p" > /dev/null; done
