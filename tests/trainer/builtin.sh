@@ -1,5 +1,5 @@
 #!/bin/sh
-# builtin.sh - offramp trainer end to end through its HTTP API on generated label data:
+# builtin.sh - offramp trainer end to end through its HTTP API (with its token) on generated label data:
 # upload -> job -> events -> checkpoints -> model -> chat completion with logprobs; bad uploads
 # refused with OpenAI-style errors; a free-text job fails at validation; a restart keeps
 # serving and fails the job that was running.
@@ -32,6 +32,11 @@ printf '{"prompt":"hello","completion":"billing"}\n' > legacy.jsonl
 : > empty.jsonl
 awk '{ sub(/"content":"(billing|shipping|account)"/, "\"content\":\"Thank you for writing in: " NR " our team looked at the ticket and will reply within a day\""); print }' \
    train.jsonl > freetext.jsonl
+
+# The trainer takes its token from the environment; http_probe and offramp train (through the
+# backend's --key-env) send it.
+export OFFRAMP_TRAINER_TOKEN=builtin-test-token-0123456789
+export HTTP_PROBE_TOKEN=$OFFRAMP_TRAINER_TOKEN
 
 # Epochs paced at 100 ms: the cancel test below must reach a job that is still running.
 serve tr "$OFFRAMP" trainer --listen 127.0.0.1:0 --dir "$TMP/state" --epoch-pace 100 || { echo "1..0 # SKIP trainer did not start"; exit 0; }
@@ -203,7 +208,7 @@ equals "cancelled job stays cancelled, no model" "$(line 1) $(line 2)" "cancelle
 
 # The client drives the built-in trainer the same way.
 "$OFFRAMP" task add intent >/dev/null
-"$OFFRAMP" backend add local --kind openai-ft --url "$U" >/dev/null
+"$OFFRAMP" backend add local --kind openai-ft --url "$U" --key-env OFFRAMP_TRAINER_TOKEN >/dev/null
 run "$OFFRAMP" train intent --train train.jsonl --validation valid.jsonl --base-model distill --suffix cli --follow --interval 0.1 --timeout 30
 expect_rc "offramp train --follow on the built-in trainer" 0
 contains "client sees the model" "$OUT" "succeeded: ft:distill:cli:"
