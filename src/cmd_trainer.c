@@ -38,8 +38,8 @@ static const char usage[] =
    "                      can be watched (demos); default 0\n"
    "\n"
    "endpoints: POST /v1/files, GET /v1/files[/ID[/content]], DELETE /v1/files/ID,\n"
-   "POST|GET /v1/fine_tuning/jobs,\n"
-   "GET /v1/fine_tuning/jobs/ID[/events|/checkpoints], POST /v1/fine_tuning/jobs/ID/cancel,\n"
+   "POST|GET /v1/fine_tuning/jobs, GET /v1/fine_tuning/jobs/ID[/events|/checkpoints],\n"
+   "POST /v1/fine_tuning/jobs/ID/cancel,\n"
    "POST /v1/chat/completions, GET /v1/models, GET /healthz.\n";
 
 static char *default_dir(void) {
