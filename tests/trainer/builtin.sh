@@ -6,7 +6,6 @@
 . "$TESTS_SRCDIR/lib.sh"
 . "$TESTS_SRCDIR/trainer/serve.sh"
 cd "$TMP" || exit 1
-PROBE="$TESTS_BUILDDIR/trainer/http_probe"
 
 # gen N SEED: chat JSONL for three intents, keywords mixed with filler words.
 gen() {
@@ -42,14 +41,6 @@ export HTTP_PROBE_TOKEN=$OFFRAMP_TRAINER_TOKEN
 serve tr "$OFFRAMP" trainer --listen 127.0.0.1:0 --dir "$TMP/state" --epoch-pace 100 || { echo "1..0 # SKIP trainer did not start"; exit 0; }
 U=http://127.0.0.1:$tr_PORT/v1
 
-# probe METHOD PATH ARGS...: sets CODE (first line) and V (the --get values, one a line).
-probe() {
-   _m=$1; _p=$2; shift 2
-   "$PROBE" "$_m" "$U$_p" "$@" > probe.out 2>&1
-   CODE=$(sed -n 1p probe.out)
-   V=$(sed 1d probe.out)
-}
-line() { printf '%s\n' "$V" | sed -n "${1}p"; }
 
 # Bad uploads: OpenAI-style errors.
 for f in notjsonl.csv legacy.jsonl empty.jsonl; do

@@ -7,7 +7,6 @@
 . "$TESTS_SRCDIR/lib.sh"
 . "$TESTS_SRCDIR/trainer/serve.sh"
 cd "$TMP" || exit 1
-PROBE="$TESTS_BUILDDIR/trainer/http_probe"
 unset OFFRAMP_TRAINER_TOKEN HTTP_PROBE_TOKEN
 
 # gen N SEED: chat JSONL for two intents.
@@ -27,14 +26,6 @@ gen() {
 gen 80 1 > train.jsonl
 gen 3 2 > small.jsonl
 
-# probe METHOD PATH ARGS...: sets CODE (first line) and V (the --get values, one a line).
-probe() {
-   _m=$1; _p=$2; shift 2
-   "$PROBE" "$_m" "$U$_p" "$@" > probe.out 2>&1
-   CODE=$(sed -n 1p probe.out)
-   V=$(sed 1d probe.out)
-}
-line() { printf '%s\n' "$V" | sed -n "${1}p"; }
 # modes DIR: the permission bits of every file in DIR, sorted and deduplicated
 modes() { find "$1" -type f -exec stat -c %a {} + | sort -u | tr '\n' ' '; }
 

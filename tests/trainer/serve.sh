@@ -1,6 +1,7 @@
 # tests/trainer/serve.sh - start a server that announces "listening on ...:PORT" on stdout.
 # Source it after tests/lib.sh. serve NAME CMD...: runs CMD in the background, waits up to
 # 10 s for the announcement, sets ${NAME}_PID and ${NAME}_PORT. stop_servers kills them all.
+# probe and line below query a trainer's API.
 SERVER_PIDS=""
 
 serve() {
@@ -34,3 +35,14 @@ stop_servers() {
    wait 2>/dev/null
 }
 trap 'stop_servers; rm -rf "$TMP"' EXIT
+
+# probe METHOD PATH ARGS...: http_probe on $U$PATH; sets CODE (first line) and V (the --get
+# values, one a line); line N is the Nth value.
+PROBE="$TESTS_BUILDDIR/trainer/http_probe"
+probe() {
+   _m=$1; _p=$2; shift 2
+   "$PROBE" "$_m" "$U$_p" "$@" > "$TMP/probe.out" 2>&1
+   CODE=$(sed -n 1p "$TMP/probe.out")
+   V=$(sed 1d "$TMP/probe.out")
+}
+line() { printf '%s\n' "$V" | sed -n "${1}p"; }
