@@ -7,23 +7,6 @@
 . "$TESTS_SRCDIR/trainer/serve.sh"
 cd "$TMP" || exit 1
 
-# gen N SEED: chat JSONL for three intents, keywords mixed with filler words.
-gen() {
-   awk -v n="$1" -v seed="$2" 'BEGIN {
-      srand(seed)
-      split("billing shipping account", L, " ")
-      K["billing"] = "invoice charge refund payment bill"
-      K["shipping"] = "delivery package courier tracking parcel"
-      K["account"] = "password login email profile username"
-      split("my the is not please help with i need why where today", F, " ")
-      for (i = 0; i < n; i++) {
-         l = L[1 + int(rand() * 3)]
-         split(K[l], w, " ")
-         t = w[1 + int(rand() * 5)] " " F[1 + int(rand() * 12)] " " F[1 + int(rand() * 12)] " " w[1 + int(rand() * 5)]
-         printf "{\"messages\":[{\"role\":\"system\",\"content\":\"Classify the ticket.\"},{\"role\":\"user\",\"content\":\"%s\"},{\"role\":\"assistant\",\"content\":\"%s\"}]}\n", t, l
-      }
-   }'
-}
 gen 300 1 > train.jsonl
 gen 60 2 > valid.jsonl
 printf 'id,text,label\n1,hello,billing\n' > notjsonl.csv

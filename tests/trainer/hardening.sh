@@ -9,20 +9,6 @@
 cd "$TMP" || exit 1
 unset OFFRAMP_TRAINER_TOKEN HTTP_PROBE_TOKEN
 
-# gen N SEED: chat JSONL for two intents.
-gen() {
-   awk -v n="$1" -v seed="$2" 'BEGIN {
-      srand(seed)
-      split("billing shipping", L, " ")
-      K["billing"] = "invoice charge refund payment bill"
-      K["shipping"] = "delivery package courier tracking parcel"
-      for (i = 0; i < n; i++) {
-         l = L[1 + int(rand() * 2)]
-         split(K[l], w, " ")
-         printf "{\"messages\":[{\"role\":\"user\",\"content\":\"%s my %s\"},{\"role\":\"assistant\",\"content\":\"%s\"}]}\n", w[1 + int(rand() * 5)], w[1 + int(rand() * 5)], l
-      }
-   }'
-}
 gen 80 1 > train.jsonl
 gen 3 2 > small.jsonl
 
