@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -521,6 +522,12 @@ static void jobs_create(Trainer *t, struct evhttp_request *req) {
                          "status", "validating_files", "validation_file", validation ? validation : json_null(),
                          "training_file", json_string(training), "hyperparameters", hyper, "trained_tokens", "error",
                          "seed", seedv, "user_provided_suffix", suffix ? suffix : json_null());
+      if (!j->obj) {
+         free(j);
+         Reply_error(req, 500, NULL, NULL, "internal_error", "the job record cannot be built (a trainer bug)");
+         json_decref(body);
+         return;
+      }
       j->events = json_array();
       j->checkpoints = json_array();
       job_event(j, "info", NULL, "Created fine-tuning job: %s", id);
@@ -1063,7 +1070,7 @@ static bool is_json_file(const char *name) {
 
 /* Removes what a crash can leave: temporary files of unfinished atomic writes and upload data
  * whose record was never written (the record is written last, so such data was never
- * announced to a client). */
+ * announced to a client). Files an older trainer wrote readable by others become 0600. */
 static void sweep(Trainer *t) {
    static const char *const subs[] = { "files", "jobs", "models" };
    for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
@@ -1078,11 +1085,12 @@ static void sweep(Trainer *t) {
             orphan = access(meta, F_OK) != 0 && errno == ENOENT;
             free(meta);
          }
-         if (!orphan)
-            continue;
          char *path = xasprintf("%s/%s", dir, e->d_name);
-         if (unlink(path) == 0)
+         struct stat st;
+         if (orphan && unlink(path) == 0)
             warnx_("trainer: removed %s, left by an interrupted write", path);
+         else if (!orphan && lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
+            chmod(path, 0600);   /* written before files were owner-only */
          free(path);
       }
       if (d)

@@ -108,12 +108,14 @@ used=$(cat state/files/*.data | wc -c | tr -d ' ')
 : > state/files/file-orphan.data
 : > state/files/file-x.json.tmp.AbC123
 : > state/models/ftjob-x.model.tmp.AbC123
+chmod 644 state/jobs/*.json
 serve tr "$OFFRAMP" trainer --listen 127.0.0.1:0 --dir "$TMP/state" --token-file token --max-storage $((used + 1000)) \
    || not_ok "trainer restarts"
 U=http://127.0.0.1:$tr_PORT/v1
 equals "start-up removed the orphan data and temporary files" \
    "$(ls state/files state/models | grep -c 'orphan\|tmp')" 0
 contains "and said so" "$(cat tr.err)" "left by an interrupted write"
+equals "files an older trainer left readable by others are 0600 again" "$(modes state)" "600 "
 probe POST /files --form train.jsonl --get error.code --get error.message
 equals "past --max-storage: 429 storage_quota_exceeded" "$CODE $(line 1)" "429 storage_quota_exceeded"
 contains "the message names the limit and the flag" "$(line 2)" "(--max-storage $((used + 1000)))"
