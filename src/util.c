@@ -313,9 +313,9 @@ static bool sync_dir_of(const char *path) {
 }
 
 bool write_file_atomic(const char *path, const void *data, size_t len, char **err) {
-   /* mkstemp: a name no other writer (thread or process) uses, created 0600 with O_EXCL. */
+   /* mkostemp: a name no other writer (thread or process) uses, created 0600 with O_EXCL. */
    char *tmp = xasprintf("%s.tmp.XXXXXX", path);
-   int fd = mkstemp(tmp);
+   int fd = mkostemp(tmp, O_CLOEXEC);
    bool ok = fd >= 0;
    const char *p = data;
    for (size_t left = len; ok && left > 0;) {
