@@ -46,6 +46,11 @@ for split in ("train", "test"):
 EOF
 echo "banking77: $(wc -l < "$tmp/train.jsonl") train rows, $(wc -l < "$tmp/test.jsonl") test rows" >&2
 
+# The trainer reads its token from the environment; curl sends it, offramp eval through a
+# backend whose --key-env names the same variable.
+OFFRAMP_TRAINER_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+export OFFRAMP_TRAINER_TOKEN
+auth="Authorization: Bearer $OFFRAMP_TRAINER_TOKEN"
 "$TRAINER" trainer --listen 127.0.0.1:0 --dir "$tmp/trainer" > "$tmp/trainer.out" 2>&1 &
 trainer_pid=$!
 n=0
@@ -57,13 +62,13 @@ url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$tmp/trainer.out")
 # fine-tuned model's name.
 train() {
    t0=$(date +%s.%N)
-   file=$(curl -sf -F purpose=fine-tune -F "file=@$tmp/train.jsonl" "$url/files" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-   job=$(curl -sf -H 'Content-Type: application/json' \
+   file=$(curl -sf -H "$auth" -F purpose=fine-tune -F "file=@$tmp/train.jsonl" "$url/files" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+   job=$(curl -sf -H "$auth" -H 'Content-Type: application/json' \
       -d "{\"model\":\"distill\",\"training_file\":\"$file\",\"suffix\":\"banking77\",\"hyperparameters\":$1}" \
       "$url/fine_tuning/jobs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
    n=0
    while [ $n -lt 600 ]; do
-      state=$(curl -sf "$url/fine_tuning/jobs/$job")
+      state=$(curl -sf -H "$auth" "$url/fine_tuning/jobs/$job")
       status=$(printf '%s' "$state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
       case $status in
       succeeded)
@@ -84,15 +89,16 @@ model2=$(train '{"n_epochs":2}')
 export OFFRAMP_WORKSPACE="$tmp/ws.db"
 "$OFFRAMP" task add banking77 --kind label --provider openai --model gpt-4o-mini --volume 300000 --cost 450 \
    --description "bank support intent classification" >/dev/null
+"$OFFRAMP" backend add trainer --kind openai-ft --url "$url" --key-env OFFRAMP_TRAINER_TOKEN >/dev/null
 t2=$(date +%s.%N)
-"$OFFRAMP" eval banking77 --candidate "$url|$model" --test-file "$tmp/test.jsonl" --concurrency 8 \
+"$OFFRAMP" eval banking77 --candidate "trainer:$model" --test-file "$tmp/test.jsonl" --concurrency 8 \
    --repeat-sample 3 --repeat-rows 50
 t3=$(date +%s.%N)
 echo "eval wall time $(echo "$t3 - $t2" | bc) s for 3,080 rows + 150 repeats" >&2
 # A stricter bar (97 %) gives a threshold below 100 % coverage; a 2-epoch model is the second
 # experiment to compare with McNemar. Both on the same test set.
-"$OFFRAMP" eval banking77 --candidate "$url|$model" --test-file "$tmp/test.jsonl" --fresh --bar 0.97 | grep confidence
-"$OFFRAMP" eval banking77 --candidate "$url|$model2" --test-file "$tmp/test.jsonl" | grep -A1 '^candidate'
+"$OFFRAMP" eval banking77 --candidate "trainer:$model" --test-file "$tmp/test.jsonl" --fresh --bar 0.97 | grep confidence
+"$OFFRAMP" eval banking77 --candidate "trainer:$model2" --test-file "$tmp/test.jsonl" | grep -A1 '^candidate'
 "$OFFRAMP" eval compare 1 3
 rc=0
 "$OFFRAMP" report banking77 --out "$tmp/report.md" || rc=$?

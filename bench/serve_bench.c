@@ -55,10 +55,16 @@ int main(int argc, char **argv) {
    curl_global_init(CURL_GLOBAL_DEFAULT);
    curl = curl_easy_init();
    json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
+   /* The trainer's token, when it has one, from the variable it reads itself. */
+   const char *token = getenv("OFFRAMP_TRAINER_TOKEN");
+   char *auth = token && *token ? xasprintf("Authorization: Bearer %s", token) : NULL;
+   if (auth)
+      json_hdr = curl_slist_append(json_hdr, auth);
 
    /* Training through the project's own client (the trainer's defaults: 10 epochs, batch 1). */
    double t0 = mono_seconds();
-   FtBackend be = { .name = "bench", .kind = FtKind_find("openai-ft"), .base_url = (char *)base, .key_env = "",
+   FtBackend be = { .name = "bench", .kind = FtKind_find("openai-ft"), .base_url = (char *)base,
+                    .key_env = auth ? "OFFRAMP_TRAINER_TOKEN" : "",
                     .accepts = "", .timeout_ms = 600000 };
    char *err = NULL;
    char *file = be.kind->upload(&be, argv[2], &err);
@@ -150,6 +156,7 @@ int main(int argc, char **argv) {
    free(url);
    free(model);
    curl_slist_free_all(json_hdr);
+   free(auth);
    curl_easy_cleanup(curl);
    return 0;
 }

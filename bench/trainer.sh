@@ -89,6 +89,9 @@ to_chat "$data/test.csv" "$tmp/test.jsonl"
 cc -O2 -std=gnu11 -I "$root/src" -I "$tmp/cfg" "$root/src/util.c" "$root/src/ftclient.c" "$root/bench/serve_bench.c" \
    -o "$tmp/serve_bench" \
    $(pkg-config --cflags --libs libcurl jansson) -lm
+# The trainer and serve_bench both read the token from the environment.
+OFFRAMP_TRAINER_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+export OFFRAMP_TRAINER_TOKEN
 "$offramp" trainer --listen 127.0.0.1:0 --dir "$tmp/trainer" > "$tmp/trainer.out" 2> "$tmp/trainer.err" &
 trainer_pid=$!
 trap 'kill $trainer_pid 2>/dev/null; rm -rf "$tmp"' EXIT

@@ -164,14 +164,14 @@ done:
    return ok;
 }
 
-/* A fresh random admin token, owner-only. */
+/* A fresh random token (the gateway's admin API, the trainer), owner-only. */
 static bool write_token(const char *path, char **err) {
    unsigned char raw[16];
    FILE *r = fopen("/dev/urandom", "rb");
    if (!r || fread(raw, 1, sizeof raw, r) != sizeof raw) {
       if (r)
          fclose(r);
-      *err = xstrdup("cannot read /dev/urandom for the gateway's admin token");
+      *err = xasprintf("cannot read /dev/urandom for the token in %s", path);
       return false;
    }
    fclose(r);
@@ -193,7 +193,7 @@ static bool start(Service *s, const char *name, const char *dir, bool announce, 
 bool Demo_start(Store *st, const DemoParams *p, DemoEnv *env, char **err) {
    memset(env, 0, sizeof *env);
    env->dir = demo_dir(st);
-   char *token = xasprintf("%s/admin.token", env->dir),
+   char *token = xasprintf("%s/admin.token", env->dir), *trainer_token = xasprintf("%s/trainer.token", env->dir),
         *trainer_dir = xasprintf("%s/trainer", env->dir), *latency = xasprintf("%ld", p->frontier_latency_ms);
    bool ok = false;
    if (!mkdir_p(env->dir, 0700)) {
@@ -201,18 +201,30 @@ bool Demo_start(Store *st, const DemoParams *p, DemoEnv *env, char **err) {
       goto done;
    }
    const char *path = st->path;
-   if (!write_token(token, err))
+   if (!write_token(token, err) || !write_token(trainer_token, err))
       goto done;
+   /* The trainer's clients find its token where they look for it: the demo-trainer backend and
+    * the route's candidate name DEMO_TRAINER_KEY_ENV, set here for this process and the
+    * services it starts (the gateway calls the trainer as the candidate). */
+   char *tok = read_token_file(trainer_token, err);
+   if (!tok)
+      goto done;
+   setenv(DEMO_TRAINER_KEY_ENV, tok, 1);
+   free(tok);
    if (!start(&env->frontier, "frontier", env->dir, true, err,
               (const char *const[]){ "-w", path, "replay-server", "--task", DEMO_TASK, "--latency-ms", latency, NULL }))
       goto done;
    if (!start(&env->trainer, "trainer", env->dir, true, err,
-              (const char *const[]){ "trainer", "--listen", "127.0.0.1:0", "--dir", trainer_dir, NULL }))
+              (const char *const[]){ "trainer", "--listen", "127.0.0.1:0", "--dir", trainer_dir, "--token-file",
+                                     trainer_token, NULL }))
       goto done;
-   /* A reused demo: the route the gateway loads still names the last run's trainer port. */
-   sqlite3_stmt *rs = Store_prepare(st, "UPDATE routes SET route = json_set(route, '$.candidate.url', ?1) "
+   /* A reused demo: the route the gateway loads still names the last run's trainer port (and,
+    * from before the trainer had a token, no key). */
+   sqlite3_stmt *rs = Store_prepare(st, "UPDATE routes SET route = json_set(route, '$.candidate.url', ?1, "
+                                        "'$.candidate.key_env', ?2) "
                                         "WHERE json_extract(route, '$.candidate.url') LIKE 'http://127.0.0.1:%'");
    sqlite3_bind_text(rs, 1, env->trainer.url, -1, SQLITE_STATIC);
+   sqlite3_bind_text(rs, 2, DEMO_TRAINER_KEY_ENV, -1, SQLITE_STATIC);
    bool moved = sqlite3_step(rs) == SQLITE_DONE;
    sqlite3_finalize(rs);
    if (!moved) {
@@ -227,8 +239,9 @@ bool Demo_start(Store *st, const DemoParams *p, DemoEnv *env, char **err) {
    FtBackend b;
    if (Backend_get(st, "demo-trainer", &b, err)) {
       FtBackend_clear(&b);
-      sqlite3_stmt *s = Store_prepare(st, "UPDATE backends SET base_url = ?1 WHERE name = 'demo-trainer'");
+      sqlite3_stmt *s = Store_prepare(st, "UPDATE backends SET base_url = ?1, key_env = ?2 WHERE name = 'demo-trainer'");
       sqlite3_bind_text(s, 1, env->trainer.url, -1, SQLITE_STATIC);
+      sqlite3_bind_text(s, 2, DEMO_TRAINER_KEY_ENV, -1, SQLITE_STATIC);
       ok = sqlite3_step(s) == SQLITE_DONE;
       sqlite3_finalize(s);
       if (!ok)
@@ -236,7 +249,7 @@ bool Demo_start(Store *st, const DemoParams *p, DemoEnv *env, char **err) {
    } else {
       free(*err);
       *err = NULL;
-      ok = Backend_add(st, "demo-trainer", "openai-ft", env->trainer.url, NULL, NULL, err);
+      ok = Backend_add(st, "demo-trainer", "openai-ft", env->trainer.url, DEMO_TRAINER_KEY_ENV, NULL, err);
    }
    ok = ok && Store_set_setting(st, "gateway.url", env->gateway.url, err) &&
         Store_set_setting(st, "gateway.admin_token_file", token, err);
@@ -244,6 +257,7 @@ done:
    if (!ok)
       Demo_stop(env);
    free(token);
+   free(trainer_token);
    free(trainer_dir);
    free(latency);
    return ok;
@@ -368,18 +382,24 @@ char **Demo_step_args(Store *st, const char *workspace, DemoStep step, int perce
    a[n++] = xstrdup(mode[step]);
    if (step == DEMO_STEP_SHADOW) {
       /* The candidate: the experiment picked in training, served by its backend. */
-      sqlite3_stmt *s = Store_prepare(st, "SELECT e.fine_tuned_model, b.base_url FROM tasks t "
+      sqlite3_stmt *s = Store_prepare(st, "SELECT e.fine_tuned_model, b.base_url, b.key_env FROM tasks t "
                                           "JOIN experiments e ON e.id = t.candidate_experiment "
                                           "JOIN backends b ON b.name = e.backend WHERE t.name = ?1");
       sqlite3_bind_text(s, 1, DEMO_TASK, -1, SQLITE_STATIC);
-      if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0)) {
+      bool found = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0);
+      if (found) {
          a[n++] = xstrdup("--candidate-model");
          a[n++] = xstrdup((const char *)sqlite3_column_text(s, 0));
          a[n++] = xstrdup("--candidate-url");
          a[n++] = xstrdup((const char *)sqlite3_column_text(s, 1));
+         const char *key_env = (const char *)sqlite3_column_text(s, 2);
+         if (key_env && *key_env) {
+            a[n++] = xstrdup("--candidate-key-env");
+            a[n++] = xstrdup(key_env);
+         }
       }
       sqlite3_finalize(s);
-      if (n == 9) {
+      if (!found) {
          *err = xstrdup(DEMO_TASK " has no candidate yet: train it and pick the experiment (t, then p)");
          Demo_free_args(a);
          return NULL;

@@ -12,6 +12,8 @@
 
 /* The task the demo migrates. */
 #define DEMO_TASK "content-classification"
+/* The environment variable that carries the demo trainer's token to its clients. */
+#define DEMO_TRAINER_KEY_ENV "OFFRAMP_TRAINER_TOKEN"
 /* The accuracy the demo's cutover threshold keeps (offramp eval --bar): the candidate answers
  * what it is sure of, the API the rest, so the fallback rate shows. */
 #define DEMO_FALLBACK_BAR "0.94"

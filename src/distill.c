@@ -834,43 +834,16 @@ static void serialize(const Distill *m, Sbuf *b) {
    put_u64(b, hash64(b->buf, b->len));
 }
 
-static bool write_all(int fd, const char *p, size_t n) {
-   while (n > 0) {
-      ssize_t w = write(fd, p, n);
-      if (w < 0 && errno == EINTR)
-         continue;
-      if (w <= 0)
-         return false;
-      p += w;
-      n -= (size_t)w;
-   }
-   return true;
-}
-
 bool Distill_save(const Distill *m, const char *path, char **err) {
    if (err)
       *err = NULL;
    Sbuf b = {0};
    serialize(m, &b);
-   char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-   bool ok = fd >= 0 && write_all(fd, b.buf, b.len) && fsync(fd) == 0;
-   int saved = errno;
-   if (fd >= 0 && close(fd) != 0 && ok) {
-      ok = false;
-      saved = errno;
-   }
-   if (ok && rename(tmp, path) != 0) {
-      ok = false;
-      saved = errno;
-   }
-   if (!ok) {
-      if (fd >= 0)
-         unlink(tmp);
-      set_err(err, "distill: cannot write model %s: %s (check that the directory exists, is writable and has space)",
-              path, strerror(saved));
-   }
-   free(tmp);
+   char *werr = NULL;
+   bool ok = write_file_atomic(path, b.buf, b.len, &werr);
+   if (!ok)
+      set_err(err, "distill: %s", werr);
+   free(werr);
    Sbuf_free(&b);
    return ok;
 }

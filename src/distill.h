@@ -67,7 +67,7 @@ double Distill_temperature(const Distill *m);
 /* Number of features with a learned weight row. */
 size_t Distill_nfeatures(const Distill *m);
 
-/* Writes path.tmp.<pid> and renames it over path, so readers never see a partial file. */
+/* Written with write_file_atomic: owner-only, fsynced, never seen partial. */
 bool Distill_save(const Distill *m, const char *path, char **err);
 /* Refuses truncated, corrupted (checksum), foreign or newer-version files. */
 Distill *Distill_load(const char *path, char **err);

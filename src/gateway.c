@@ -1052,21 +1052,7 @@ static char *read_token(const GatewayConfig *cfg, char **err) {
       const char *env = getenv("OFFRAMP_ADMIN_TOKEN");
       return env && *env ? xstrdup(env) : NULL;
    }
-   FILE *fp = fopen(cfg->admin_token_file, "r");
-   if (!fp) {
-      *err = xasprintf("cannot read the admin token file %s: %s", cfg->admin_token_file, strerror(errno));
-      return NULL;
-   }
-   char buf[512] = "";
-   bool got = fgets(buf, sizeof buf, fp) != NULL;
-   fclose(fp);
-   str_trim(buf);
-   if (!got || strlen(buf) < 16) {
-      *err = xasprintf("the admin token in %s is shorter than 16 characters (put a long random string in it)",
-                       cfg->admin_token_file);
-      return NULL;
-   }
-   return xstrdup(buf);
+   return read_token_file(cfg->admin_token_file, err);
 }
 
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg) {

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,9 @@ typedef struct {
    char *dir;
    size_t max_upload;
    int epoch_pace_ms;
+   const char *token;    /* bearer token clients must send; NULL: none (loopback only) */
+   long max_files;       /* upload quota: files stored ... */
+   long long max_storage;   /* ... and their bytes */
    struct event_base *base;
 } Trainer;
 
@@ -80,7 +84,11 @@ static char *path_of(const Trainer *t, const char *sub, const char *id, const ch
 }
 
 static bool save_json(const char *path, json_t *v, char **err) {
-   char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+   char *s = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+   if (!s) {
+      *err = xasprintf("cannot write %s: the record cannot be serialised (a trainer bug)", path);
+      return false;
+   }
    bool ok = write_file_atomic(path, s, strlen(s), err);
    free(s);
    return ok;
@@ -120,10 +128,12 @@ static void job_event(Job *j, const char *level, json_t *data, const char *fmt, 
    va_start(ap, fmt);
    char *msg = xvasprintf(fmt, ap);
    va_end(ap);
-   json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:s}", "object", "fine_tuning.job.event", "id", id,
-                          "created_at", (json_int_t)time(NULL), "level", level, "message", msg,
+   /* The message may quote a training file or a library's error: Json_textz keeps it valid. */
+   json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:s}", "object", "fine_tuning.job.event", "id", id,
+                          "created_at", (json_int_t)time(NULL), "level", level, "message", Json_textz(msg),
                           "data", data ? data : json_object(), "type", data ? "metrics" : "message");
-   json_array_append_new(j->events, ev);
+   if (ev)
+      json_array_append_new(j->events, ev);
    free(msg);
 }
 
@@ -135,7 +145,8 @@ static void job_set_status(Job *j, const char *status) {
 
 static void job_fail(Job *j, const char *code, const char *param, const char *message) {
    job_set_status(j, "failed");
-   json_object_set_new(j->obj, "error", json_pack("{s:s, s:s, s:s?}", "code", code, "message", message, "param", param));
+   json_t *e = json_pack("{s:s, s:o, s:s?}", "code", code, "message", Json_textz(message), "param", param);
+   json_object_set_new(j->obj, "error", e ? e : json_null());
    job_event(j, "error", NULL, "%s", message);
 }
 
@@ -227,6 +238,83 @@ static bool page_params(struct evhttp_request *req, long *limit, char **after) {
 
 /* ---- files ---- */
 
+#define FILENAME_MAX_BYTES 255
+
+/* Files stored and their bytes (uploads and job results both count). Caller holds the lock. */
+static void files_usage(const Trainer *t, long *n, long long *bytes) {
+   const char *key;
+   json_t *f;
+   *n = 0;
+   *bytes = 0;
+   json_object_foreach((json_t *)t->files, key, f) {
+      (*n)++;
+      *bytes += json_integer_value(json_object_get(f, "bytes"));
+   }
+}
+
+/* Whether one more file of len bytes fits the quota; sends the error when not. Nothing is
+ * written before this says yes. */
+static bool quota_ok(Trainer *t, struct evhttp_request *req, size_t len) {
+   long n;
+   long long bytes;
+   pthread_mutex_lock(&t->lock);
+   files_usage(t, &n, &bytes);
+   pthread_mutex_unlock(&t->lock);
+   /* A quota is not a rate limit: tell OpenAI's clients not to retry the same upload. */
+   if ((long long)len > t->max_storage) {
+      Reply_error(req, 413, NULL, "file", "storage_quota_exceeded", "the file is %zu bytes, more than the trainer's whole "
+                 "storage quota of %lld bytes (start it with a larger --max-storage BYTES)", len, t->max_storage);
+      return false;
+   }
+   struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+   if (n >= t->max_files) {
+      evhttp_add_header(out, "x-should-retry", "false");
+      Reply_error(req, 429, "insufficient_quota", "file", "file_quota_exceeded", "the trainer stores %ld files, its "
+                 "limit (--max-files %ld): delete some with DELETE /v1/files/ID or restart it with a larger --max-files",
+                 n, t->max_files);
+      return false;
+   }
+   if (bytes + (long long)len > t->max_storage) {
+      evhttp_add_header(out, "x-should-retry", "false");
+      Reply_error(req, 429, "insufficient_quota", "file", "storage_quota_exceeded", "the trainer stores %lld bytes; "
+                 "this file's %zu would pass its limit (--max-storage %lld): delete files with DELETE /v1/files/ID "
+                 "or restart it with a larger --max-storage", bytes, len, t->max_storage);
+      return false;
+   }
+   return true;
+}
+
+/* Stores file record obj (its id, its data): the data first, then the record, whose presence
+ * is what makes the file exist (at start-up too). On failure neither stays on disk. */
+static bool file_save(Trainer *t, json_t *obj, const void *data, size_t len, char **err) {
+   const char *id = json_string_value(json_object_get(obj, "id"));
+   char *data_path = path_of(t, "files", id, ".data"), *meta_path = path_of(t, "files", id, ".json");
+   bool ok = write_file_atomic(data_path, data, len, err);
+   if (ok && !save_json(meta_path, obj, err)) {
+      unlink(data_path);
+      ok = false;
+   }
+   free(data_path);
+   free(meta_path);
+   return ok;
+}
+
+/* Whether an upload is chat JSONL the distiller can read; *err says why not. */
+static bool chat_file_ok(const MultipartPart *file, char **err) {
+   ChatData d;
+   if (!ChatData_parse(file->data, file->len, &d, err))
+      return false;
+   ChatData_free(&d);
+   return true;
+}
+
+/* The file object of a new file; the client's filename is cleaned to UTF-8. */
+static json_t *file_object(const char *id, size_t len, const char *filename, const char *purpose) {
+   return json_pack("{s:s, s:s, s:I, s:I, s:o, s:s, s:s}", "object", "file", "id", id, "bytes", (json_int_t)len,
+                    "created_at", (json_int_t)time(NULL), "filename", Json_textz(filename), "purpose", purpose,
+                    "status", "processed");
+}
+
 static void files_upload(Trainer *t, struct evhttp_request *req) {
    size_t len;
    const char *body = body_of(req, &len);
@@ -248,7 +336,9 @@ static void files_upload(Trainer *t, struct evhttp_request *req) {
    }
    free(boundary);
    const MultipartPart *file = Multipart_get(&mp, "file"), *purpose = Multipart_get(&mp, "purpose");
-   ChatData d;
+   const char *filename = file && file->filename ? file->filename : "upload.jsonl";
+   json_t *obj = NULL;
+   char id[40];
    if (!purpose) {
       Reply_error(req, 400, NULL, "purpose", "missing_required_parameter", "the form has no 'purpose' field (send purpose=fine-tune)");
    } else if (purpose->len != 9 || memcmp(purpose->data, "fine-tune", 9) != 0) {
@@ -256,31 +346,28 @@ static void files_upload(Trainer *t, struct evhttp_request *req) {
                  (int)(purpose->len > 64 ? 64 : purpose->len), purpose->data);
    } else if (!file) {
       Reply_error(req, 400, NULL, "file", "missing_required_parameter", "the form has no 'file' field (the JSONL training data)");
-   } else if (!ChatData_parse(file->data, file->len, &d, &err)) {
-      Reply_error(req, 400, NULL, "file", "invalid_file_format", "%s: %s", file->filename ? file->filename : "the file", err);
+   } else if (strlen(filename) > FILENAME_MAX_BYTES) {
+      Reply_error(req, 400, NULL, "file", "invalid_value", "the filename is %zu bytes long; at most %d are kept (rename the "
+                 "file)", strlen(filename), FILENAME_MAX_BYTES);
+   } else if (!chat_file_ok(file, &err)) {
+      Reply_error(req, 400, NULL, "file", "invalid_file_format", "%s: %s", filename, err);
       free(err);
-   } else {
-      ChatData_free(&d);
-      char id[40];
+   } else if (quota_ok(t, req, file->len)) {
       rand_id(id, sizeof id, "file-");
-      json_t *obj = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "object", "file", "id", id, "bytes",
-                              (json_int_t)file->len, "created_at", (json_int_t)time(NULL), "filename",
-                              file->filename ? file->filename : "upload.jsonl", "purpose", "fine-tune", "status", "processed");
-      char *data_path = path_of(t, "files", id, ".data"), *meta_path = path_of(t, "files", id, ".json");
-      bool ok = write_file_atomic(data_path, file->data, file->len, &err) && save_json(meta_path, obj, &err);
-      free(data_path);
-      free(meta_path);
-      if (!ok) {
+      obj = file_object(id, file->len, filename, "fine-tune");
+      if (!obj) {
+         Reply_error(req, 500, NULL, NULL, "internal_error", "the file record cannot be built (a trainer bug)");
+      } else if (!file_save(t, obj, file->data, file->len, &err)) {
          Reply_error(req, 500, NULL, NULL, "storage_error", "%s", err);
          free(err);
-         json_decref(obj);
       } else {
          pthread_mutex_lock(&t->lock);
          json_object_set(t->files, id, obj);
          pthread_mutex_unlock(&t->lock);
-         Reply_json(req, 200, obj);
+         Reply_json(req, 200, json_incref(obj));
       }
    }
+   json_decref(obj);
    Multipart_free(&mp);
 }
 
@@ -298,17 +385,48 @@ static void files_get(Trainer *t, struct evhttp_request *req, const char *id, bo
    }
    json_decref(f);
    char *path = path_of(t, "files", id, ".data"), *err = NULL;
-   char *text = read_file(path, NULL, &err);
+   size_t len;
+   char *text = read_file(path, &len, &err);
    free(path);
    if (!text) {
       Reply_error(req, 500, NULL, NULL, "storage_error", "%s", err);
       free(err);
       return;
    }
-   evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
+   evbuffer_add(evhttp_request_get_output_buffer(req), text, len);
    free(text);
    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/octet-stream");
    evhttp_send_reply(req, 200, NULL, NULL);
+}
+
+/* OpenAI's DELETE /v1/files/ID: frees quota. A job that has not read the file yet fails
+ * validation with a message naming it. */
+static void files_delete(Trainer *t, struct evhttp_request *req, const char *id) {
+   pthread_mutex_lock(&t->lock);
+   bool found = json_object_get(t->files, id) != NULL;
+   char *err = NULL;
+   bool ok = true;
+   if (found) {
+      /* The record goes first: without it the data file is an orphan, swept at start-up. */
+      char *meta_path = path_of(t, "files", id, ".json"), *data_path = path_of(t, "files", id, ".data");
+      ok = unlink(meta_path) == 0 || errno == ENOENT;
+      if (!ok)
+         err = xasprintf("cannot delete %s: %s (check the trainer directory's permissions)", meta_path, strerror(errno));
+      else
+         json_object_del(t->files, id);
+      if (ok && unlink(data_path) != 0 && errno != ENOENT)
+         warnx_("trainer: cannot delete %s: %s (removed at the next start)", data_path, strerror(errno));
+      free(meta_path);
+      free(data_path);
+   }
+   pthread_mutex_unlock(&t->lock);
+   if (!found)
+      Reply_error(req, 404, NULL, "file_id", "file_not_found", "no file '%s' on this trainer", id);
+   else if (!ok)
+      Reply_error(req, 500, NULL, NULL, "storage_error", "%s", err);
+   else
+      Reply_json(req, 200, json_pack("{s:s, s:s, s:b}", "id", id, "object", "file", "deleted", 1));
+   free(err);
 }
 
 static void files_list(Trainer *t, struct evhttp_request *req) {
@@ -404,6 +522,12 @@ static void jobs_create(Trainer *t, struct evhttp_request *req) {
                          "status", "validating_files", "validation_file", validation ? validation : json_null(),
                          "training_file", json_string(training), "hyperparameters", hyper, "trained_tokens", "error",
                          "seed", seedv, "user_provided_suffix", suffix ? suffix : json_null());
+      if (!j->obj) {
+         free(j);
+         Reply_error(req, 500, NULL, NULL, "internal_error", "the job record cannot be built (a trainer bug)");
+         json_decref(body);
+         return;
+      }
       j->events = json_array();
       j->checkpoints = json_array();
       job_event(j, "info", NULL, "Created fine-tuning job: %s", id);
@@ -586,16 +710,21 @@ static void chat(Trainer *t, struct evhttp_request *req) {
          json_t *c2 = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{}, s:n, s:s}], s:O}", "id", id, "object",
                                 "chat.completion.chunk", "created", created, "model", model, "choices", "index", 0,
                                 "delta", "logprobs", "finish_reason", "stop", "usage", usage);
-         char *s1 = json_dumps(c1, JSON_COMPACT | JSON_PRESERVE_ORDER), *s2 = json_dumps(c2, JSON_COMPACT | JSON_PRESERVE_ORDER);
-         evbuffer_add_printf(evhttp_request_get_output_buffer(req), "data: %s\n\ndata: %s\n\ndata: [DONE]\n\n", s1, s2);
+         char *s1 = c1 ? json_dumps(c1, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+         char *s2 = c2 ? json_dumps(c2, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+         if (s1 && s2) {
+            evbuffer_add_printf(evhttp_request_get_output_buffer(req), "data: %s\n\ndata: %s\n\ndata: [DONE]\n\n", s1, s2);
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/event-stream");
+            evhttp_send_reply(req, 200, NULL, NULL);
+         } else {
+            Reply_error(req, 500, NULL, NULL, "internal_error", "the stream chunks cannot be serialised (a trainer bug)");
+         }
          free(s1);
          free(s2);
          json_decref(c1);
          json_decref(c2);
          json_decref(content);
          json_decref(usage);
-         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/event-stream");
-         evhttp_send_reply(req, 200, NULL, NULL);
       } else {
          Reply_json(req, 200, json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:o, s:s}], s:o}", "id", id,
                                        "object", "chat.completion", "created", created, "model", model, "choices",
@@ -610,10 +739,28 @@ static void chat(Trainer *t, struct evhttp_request *req) {
 
 /* ---- routing ---- */
 
+/* The bearer token, when the trainer has one; sends the 401 and returns false otherwise.
+ * /healthz stays open for load balancers and supervisors: it says nothing but "ok". */
+static bool authorized(Trainer *t, struct evhttp_request *req, const char *path) {
+   if (!t->token || str_eq(path, "/healthz"))
+      return true;
+   const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+   if (auth && str_startswith(auth, "Bearer ") && token_equal(t->token, auth + 7))
+      return true;
+   evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+   Reply_error(req, 401, NULL, NULL, "invalid_api_key", "%s", auth
+               ? "the bearer token does not match the trainer's (the one in its --token-file or $OFFRAMP_TRAINER_TOKEN)"
+               : "the trainer needs 'Authorization: Bearer TOKEN' with its token (for offramp train: offramp backend "
+                 "add NAME --url URL --key-env OFFRAMP_TRAINER_TOKEN, with the token in that variable)");
+   return false;
+}
+
 static void route(struct evhttp_request *req, void *arg) {
    Trainer *t = arg;
    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+   if (!authorized(t, req, path))
+      return;
    bool get = cmd == EVHTTP_REQ_GET, post = cmd == EVHTTP_REQ_POST;
    char *segs[6] = { 0 };
    int nseg = 0;
@@ -637,6 +784,8 @@ static void route(struct evhttp_request *req, void *arg) {
          files_upload(t, req);
       else if ((method_ok = get))
          files_list(t, req);
+   } else if (v1 && nseg == 3 && str_eq(segs[1], "files") && cmd == EVHTTP_REQ_DELETE) {
+      files_delete(t, req, segs[2]);
    } else if (v1 && (nseg == 3 || (nseg == 4 && str_eq(segs[3], "content"))) && str_eq(segs[1], "files")) {
       if ((method_ok = get))
          files_get(t, req, segs[2], nseg == 4);
@@ -759,18 +908,13 @@ static char *write_results(Trainer *t, Job *j) {
                      json_real_value(json_object_get(d, "train_loss")), json_real_value(json_object_get(d, "valid_loss")),
                      json_real_value(json_object_get(d, "valid_mean_token_accuracy")));
    }
-   char id[40];
+   char id[40], *err = NULL;
    rand_id(id, sizeof id, "file-");
-   char *data_path = path_of(t, "files", id, ".data"), *meta_path = path_of(t, "files", id, ".json"), *err = NULL;
-   json_t *obj = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "object", "file", "id", id, "bytes", (json_int_t)sb.len,
-                           "created_at", (json_int_t)time(NULL), "filename", "step_metrics.csv", "purpose",
-                           "fine-tune-results", "status", "processed");
-   bool ok = write_file_atomic(data_path, sb.buf, sb.len, &err) && save_json(meta_path, obj, &err);
-   free(data_path);
-   free(meta_path);
+   json_t *obj = file_object(id, sb.len, "step_metrics.csv", "fine-tune-results");
+   bool ok = obj && file_save(t, obj, sb.buf, sb.len, &err);
    Sbuf_free(&sb);
    if (!ok) {
-      warnx_("trainer: %s", err);
+      warnx_("trainer: %s", err ? err : "the result file record cannot be built");
       free(err);
       json_decref(obj);
       return NULL;
@@ -924,7 +1068,39 @@ static bool is_json_file(const char *name) {
    return n > 5 && str_eq(name + n - 5, ".json");
 }
 
+/* Removes what a crash can leave: temporary files of unfinished atomic writes and upload data
+ * whose record was never written (the record is written last, so such data was never
+ * announced to a client). Files an older trainer wrote readable by others become 0600. */
+static void sweep(Trainer *t) {
+   static const char *const subs[] = { "files", "jobs", "models" };
+   for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+      char *dir = xasprintf("%s/%s", t->dir, subs[i]);
+      DIR *d = opendir(dir);
+      struct dirent *e;
+      while (d && (e = readdir(d))) {
+         size_t n = strlen(e->d_name);
+         bool orphan = strstr(e->d_name, ".tmp.") != NULL;
+         if (!orphan && str_eq(subs[i], "files") && n > 5 && str_eq(e->d_name + n - 5, ".data")) {
+            char *meta = xasprintf("%s/%.*s.json", dir, (int)(n - 5), e->d_name);
+            orphan = access(meta, F_OK) != 0 && errno == ENOENT;
+            free(meta);
+         }
+         char *path = xasprintf("%s/%s", dir, e->d_name);
+         struct stat st;
+         if (orphan && unlink(path) == 0)
+            warnx_("trainer: removed %s, left by an interrupted write", path);
+         else if (!orphan && lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
+            chmod(path, 0600);   /* written before files were owner-only */
+         free(path);
+      }
+      if (d)
+         closedir(d);
+      free(dir);
+   }
+}
+
 static void reload(Trainer *t) {
+   sweep(t);
    char *dir = xasprintf("%s/files", t->dir);
    DIR *d = opendir(dir);
    struct dirent *e;
@@ -1007,7 +1183,7 @@ bool Trainer_serve(const TrainerOpts *o, char **err) {
       return false;
    }
    Trainer t = { .dir = xstrdup(o->dir), .max_upload = o->max_upload, .epoch_pace_ms = o->epoch_pace_ms,
-                .files = json_object() };
+                .files = json_object(), .token = o->token, .max_files = o->max_files, .max_storage = o->max_storage };
    pthread_mutex_init(&t.lock, NULL);
    pthread_cond_init(&t.wake, NULL);
    reload(&t);
@@ -1017,6 +1193,7 @@ bool Trainer_serve(const TrainerOpts *o, char **err) {
    HttpLimits lim = HTTP_LIMITS_DEFAULT;
    lim.max_body = o->max_upload;
    lim.request_timeout = 120;   /* uploads are the largest bodies offramp takes */
+   lim.methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE;   /* DELETE /v1/files/ID */
    HttpFront *front = HttpFront_new(t.base, "offramp trainer", &lim, route, &t);
    bool ok = HttpFront_listen(front, o->host, o->port, &port, err);
    if (ok) {
@@ -1024,7 +1201,15 @@ bool Trainer_serve(const TrainerOpts *o, char **err) {
       HttpFront_stop_on_signals(t.base, sig);
       pthread_t th;
       pthread_create(&th, NULL, worker, &t);
-      printf("offramp trainer: listening on http://%s:%d/v1 (dir %s, %d jobs)\n", o->host, port, o->dir, t.njobs);
+      long nfiles;
+      long long bytes;
+      files_usage(&t, &nfiles, &bytes);
+      if (!t.token)
+         fprintf(stderr, "offramp trainer: no token (--token-file FILE or $OFFRAMP_TRAINER_TOKEN): every client on this "
+                 "machine may use it; it listens on loopback only\n");
+      printf("offramp trainer: listening on http://%s:%d/v1 (dir %s, %d jobs, %ld of %ld files, %lld of %lld bytes, "
+             "token %s)\n", o->host, port, o->dir, t.njobs, nfiles, t.max_files, bytes, t.max_storage,
+             t.token ? "required" : "off");
       fflush(stdout);
       event_base_dispatch(t.base);
       pthread_mutex_lock(&t.lock);

@@ -16,6 +16,9 @@ typedef struct {
    const char *dir;         /* state directory: files/, jobs/, models/ */
    size_t max_upload;       /* largest accepted request body, bytes */
    int epoch_pace_ms;       /* hold each epoch at least this long (0: as fast as it trains) */
+   const char *token;       /* bearer token every request but /healthz must carry; NULL: none */
+   long max_files;          /* upload quota: files stored (uploads and job results) ... */
+   long long max_storage;   /* ... and their total bytes; an upload past either is refused */
 } TrainerOpts;
 
 /*
@@ -24,7 +27,8 @@ typedef struct {
  * failed (code "trainer_restarted": create it again, training takes seconds); models of
  * succeeded jobs are loaded and validated once and kept in memory.
  * Prints "offramp trainer: listening on http://HOST:PORT/v1" on stdout once it accepts
- * connections. Returns false with *err when it cannot start.
+ * connections. Without a token the caller must bind a loopback address (cmd_trainer refuses
+ * others). Returns false with *err when it cannot start.
  */
 bool Trainer_serve(const TrainerOpts *o, char **err);
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,18 +300,79 @@ bool mkdir_p(const char *path, unsigned mode) {
    return ok;
 }
 
+/* fsync of the directory holding path, so a rename in it survives a power loss. */
+static bool sync_dir_of(const char *path) {
+   const char *slash = strrchr(path, '/');
+   char *dir = slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
+   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+   bool ok = fd >= 0 && fsync(fd) == 0;
+   if (fd >= 0)
+      close(fd);
+   free(dir);
+   return ok;
+}
+
 bool write_file_atomic(const char *path, const void *data, size_t len, char **err) {
-   char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-   FILE *f = fopen(tmp, "wb");
-   bool ok = f && fwrite(data, 1, len, f) == len;
-   if (f && fclose(f) != 0)
+   /* mkostemp: a name no other writer (thread or process) uses, created 0600 with O_EXCL. */
+   char *tmp = xasprintf("%s.tmp.XXXXXX", path);
+   int fd = mkostemp(tmp, O_CLOEXEC);
+   bool ok = fd >= 0;
+   const char *p = data;
+   for (size_t left = len; ok && left > 0;) {
+      ssize_t n = write(fd, p, left);
+      if (n < 0 && errno == EINTR)
+         continue;
+      ok = n > 0;
+      p += ok ? n : 0;
+      left -= ok ? (size_t)n : 0;
+   }
+   /* The data must be on disk before the rename makes it the file: after a crash a reader
+    * then finds the old file or the whole new one, never an empty one. */
+   ok = ok && fsync(fd) == 0;
+   int saved = errno;
+   if (fd >= 0 && close(fd) != 0 && ok) {
       ok = false;
-   if (ok && rename(tmp, path) != 0)
+      saved = errno;
+   }
+   if (ok && rename(tmp, path) != 0) {
       ok = false;
+      saved = errno;
+   }
+   if (ok && !sync_dir_of(path)) {
+      ok = false;
+      saved = errno;
+   }
    if (!ok) {
-      *err = xasprintf("cannot write %s: %s (check the directory's space and permissions)", path, strerror(errno));
-      unlink(tmp);
+      *err = xasprintf("cannot write %s: %s (check the directory's space and permissions)", path, strerror(saved));
+      if (fd >= 0)
+         unlink(tmp);
    }
    free(tmp);
    return ok;
+}
+
+bool token_equal(const char *want, const char *got) {
+   size_t n = strlen(want), m = strlen(got);
+   unsigned char diff = (unsigned char)(n != m);
+   for (size_t i = 0; i < n; i++)
+      diff |= (unsigned char)(want[i] ^ (i < m ? got[i] : 0));
+   return diff == 0;
+}
+
+char *read_token_file(const char *path, char **err) {
+   FILE *fp = fopen(path, "r");
+   if (!fp) {
+      *err = xasprintf("cannot read the token file %s: %s", path, strerror(errno));
+      return NULL;
+   }
+   char buf[512] = "";
+   bool got = fgets(buf, sizeof buf, fp) != NULL;
+   fclose(fp);
+   str_trim(buf);
+   if (!got || strlen(buf) < TOKEN_MIN_CHARS) {
+      *err = xasprintf("the token in %s is shorter than %d characters (put a long random string in it, e.g. "
+                       "'openssl rand -hex 16 > %s')", path, TOKEN_MIN_CHARS, path);
+      return NULL;
+   }
+   return xstrdup(buf);
 }

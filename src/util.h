@@ -80,8 +80,16 @@ char *read_file(const char *path, size_t *len, char **err);
 /* mkdir -p with the given mode for created directories; false with errno set on failure. */
 bool mkdir_p(const char *path, unsigned mode);
 
-/* Writes path.tmp.<pid> and renames it over path, so a reader sees the old or the new file,
- * never a partial one. false with *err naming the file on failure. */
+/* Writes a temporary file beside path (mode 0600), fsyncs it, renames it over path and fsyncs
+ * the directory, so a reader sees the old or the new file, never a partial one, even after a
+ * crash. The file is owner-only: the callers store uploads, models and tokens. false with
+ * *err naming the file on failure, and no temporary file left. */
 bool write_file_atomic(const char *path, const void *data, size_t len, char **err);
+
+/* Bearer tokens: compared in time independent of where they differ, read from the first line
+ * of a file (at least TOKEN_MIN_CHARS; NULL with *err naming the file otherwise). */
+#define TOKEN_MIN_CHARS 16
+bool token_equal(const char *want, const char *got);
+char *read_token_file(const char *path, char **err);
 
 #endif

@@ -1,30 +1,12 @@
 #!/bin/sh
-# builtin.sh - offramp trainer end to end through its HTTP API on generated label data:
+# builtin.sh - offramp trainer end to end through its HTTP API (with its token) on generated label data:
 # upload -> job -> events -> checkpoints -> model -> chat completion with logprobs; bad uploads
 # refused with OpenAI-style errors; a free-text job fails at validation; a restart keeps
 # serving and fails the job that was running.
 . "$TESTS_SRCDIR/lib.sh"
 . "$TESTS_SRCDIR/trainer/serve.sh"
 cd "$TMP" || exit 1
-PROBE="$TESTS_BUILDDIR/trainer/http_probe"
 
-# gen N SEED: chat JSONL for three intents, keywords mixed with filler words.
-gen() {
-   awk -v n="$1" -v seed="$2" 'BEGIN {
-      srand(seed)
-      split("billing shipping account", L, " ")
-      K["billing"] = "invoice charge refund payment bill"
-      K["shipping"] = "delivery package courier tracking parcel"
-      K["account"] = "password login email profile username"
-      split("my the is not please help with i need why where today", F, " ")
-      for (i = 0; i < n; i++) {
-         l = L[1 + int(rand() * 3)]
-         split(K[l], w, " ")
-         t = w[1 + int(rand() * 5)] " " F[1 + int(rand() * 12)] " " F[1 + int(rand() * 12)] " " w[1 + int(rand() * 5)]
-         printf "{\"messages\":[{\"role\":\"system\",\"content\":\"Classify the ticket.\"},{\"role\":\"user\",\"content\":\"%s\"},{\"role\":\"assistant\",\"content\":\"%s\"}]}\n", t, l
-      }
-   }'
-}
 gen 300 1 > train.jsonl
 gen 60 2 > valid.jsonl
 printf 'id,text,label\n1,hello,billing\n' > notjsonl.csv
@@ -33,18 +15,15 @@ printf '{"prompt":"hello","completion":"billing"}\n' > legacy.jsonl
 awk '{ sub(/"content":"(billing|shipping|account)"/, "\"content\":\"Thank you for writing in: " NR " our team looked at the ticket and will reply within a day\""); print }' \
    train.jsonl > freetext.jsonl
 
+# The trainer takes its token from the environment; http_probe and offramp train (through the
+# backend's --key-env) send it.
+export OFFRAMP_TRAINER_TOKEN=builtin-test-token-0123456789
+export HTTP_PROBE_TOKEN=$OFFRAMP_TRAINER_TOKEN
+
 # Epochs paced at 100 ms: the cancel test below must reach a job that is still running.
 serve tr "$OFFRAMP" trainer --listen 127.0.0.1:0 --dir "$TMP/state" --epoch-pace 100 || { echo "1..0 # SKIP trainer did not start"; exit 0; }
 U=http://127.0.0.1:$tr_PORT/v1
 
-# probe METHOD PATH ARGS...: sets CODE (first line) and V (the --get values, one a line).
-probe() {
-   _m=$1; _p=$2; shift 2
-   "$PROBE" "$_m" "$U$_p" "$@" > probe.out 2>&1
-   CODE=$(sed -n 1p probe.out)
-   V=$(sed 1d probe.out)
-}
-line() { printf '%s\n' "$V" | sed -n "${1}p"; }
 
 # Bad uploads: OpenAI-style errors.
 for f in notjsonl.csv legacy.jsonl empty.jsonl; do
@@ -203,7 +182,7 @@ equals "cancelled job stays cancelled, no model" "$(line 1) $(line 2)" "cancelle
 
 # The client drives the built-in trainer the same way.
 "$OFFRAMP" task add intent >/dev/null
-"$OFFRAMP" backend add local --kind openai-ft --url "$U" >/dev/null
+"$OFFRAMP" backend add local --kind openai-ft --url "$U" --key-env OFFRAMP_TRAINER_TOKEN >/dev/null
 run "$OFFRAMP" train intent --train train.jsonl --validation valid.jsonl --base-model distill --suffix cli --follow --interval 0.1 --timeout 30
 expect_rc "offramp train --follow on the built-in trainer" 0
 contains "client sees the model" "$OUT" "succeeded: ft:distill:cli:"

@@ -1,6 +1,7 @@
 # tests/trainer/serve.sh - start a server that announces "listening on ...:PORT" on stdout.
 # Source it after tests/lib.sh. serve NAME CMD...: runs CMD in the background, waits up to
 # 10 s for the announcement, sets ${NAME}_PID and ${NAME}_PORT. stop_servers kills them all.
+# probe and line below query a trainer's API; gen makes training data for it.
 SERVER_PIDS=""
 
 serve() {
@@ -34,3 +35,32 @@ stop_servers() {
    wait 2>/dev/null
 }
 trap 'stop_servers; rm -rf "$TMP"' EXIT
+
+# probe METHOD PATH ARGS...: http_probe on $U$PATH; sets CODE (first line) and V (the --get
+# values, one a line); line N is the Nth value.
+PROBE="$TESTS_BUILDDIR/trainer/http_probe"
+probe() {
+   _m=$1; _p=$2; shift 2
+   "$PROBE" "$_m" "$U$_p" "$@" > "$TMP/probe.out" 2>&1
+   CODE=$(sed -n 1p "$TMP/probe.out")
+   V=$(sed 1d "$TMP/probe.out")
+}
+line() { printf '%s\n' "$V" | sed -n "${1}p"; }
+
+# gen N SEED: chat JSONL for three intents, keywords mixed with filler words.
+gen() {
+   awk -v n="$1" -v seed="$2" 'BEGIN {
+      srand(seed)
+      split("billing shipping account", L, " ")
+      K["billing"] = "invoice charge refund payment bill"
+      K["shipping"] = "delivery package courier tracking parcel"
+      K["account"] = "password login email profile username"
+      split("my the is not please help with i need why where today", F, " ")
+      for (i = 0; i < n; i++) {
+         l = L[1 + int(rand() * 3)]
+         split(K[l], w, " ")
+         t = w[1 + int(rand() * 5)] " " F[1 + int(rand() * 12)] " " F[1 + int(rand() * 12)] " " w[1 + int(rand() * 5)]
+         printf "{\"messages\":[{\"role\":\"system\",\"content\":\"Classify the ticket.\"},{\"role\":\"user\",\"content\":\"%s\"},{\"role\":\"assistant\",\"content\":\"%s\"}]}\n", t, l
+      }
+   }'
+}

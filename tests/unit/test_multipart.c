@@ -1,6 +1,7 @@
 /* test_multipart.c - multipart/form-data: boundaries, parts, quoting, truncation. */
 #include "config.h"
 
+#include "httpreply.h"
 #include "multipart.h"
 #include "tap.h"
 #include "util.h"
@@ -91,6 +92,19 @@ int main(void) {
    free(err);
    err = NULL;
    ok(parse("--B--\r\n", "B", &mp, &err) && mp.n == 0, "empty form (closing delimiter only) has no parts");
+   Multipart_free(&mp);
+
+   /* A client's filename is bytes, not text: the parser keeps them as sent and the file
+    * record the trainer builds from them (Json_textz) is always valid JSON. */
+   ok(parse("--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bad\xff\xc3.jsonl\"\r\n\r\nx\r\n--B--",
+            "B", &mp, &err), "non-UTF-8 filename parses");
+   p = Multipart_get(&mp, "file");
+   is_str(p ? p->filename : NULL, "bad\xff\xc3.jsonl", "its bytes are kept as sent");
+   json_t *rec = json_pack("{s:o}", "filename", Json_textz(p ? p->filename : NULL));
+   char *s = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+   is_str(s, "{\"filename\":\"bad\xef\xbf\xbd\xef\xbf\xbd.jsonl\"}", "the record holds U+FFFD for each bad byte");
+   free(s);
+   json_decref(rec);
    Multipart_free(&mp);
    return tap_done();
 }
