@@ -1394,6 +1394,19 @@ static void handle_passthrough(Gateway *gw, struct evhttp_request *req, const ch
       Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "the path has a '.' or '..' segment");
       return;
    }
+   /* Only what RFC 3986 lets a URI hold goes upstream, and no NUL, which no API path has and
+    * some servers cut strings at. */
+   const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+   for (int part = 0; part < 2; part++) {
+      const char *s = part ? query : path;
+      for (const unsigned char *c = (const unsigned char *)s; c && *c; c++) {
+         if (*c <= 0x20 || *c >= 0x7f || (c[0] == '%' && c[1] == '0' && c[2] == '0')) {
+            Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s",
+                        "the request target has a byte a URI cannot hold, or an encoded NUL");
+            return;
+         }
+      }
+   }
    if (!gw->cfg->upstream) {
       Reply_error(req, 404, "not_found_error", NULL, NULL,
                   "%s is proxied to the default upstream, and none is set: start the gateway with --upstream URL "

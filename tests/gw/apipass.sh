@@ -43,6 +43,7 @@ code=$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$GW/v1/../admin/x")
 is "$code" 400 "a '..' segment, which would leave the upstream's /v1, gets 400"
 code=$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$GW/v1/%2E%2e/admin/x")
 is "$code" 400 "encoded too"
+is "$(curl -s -o /dev/null -w '%{http_code}' "$GW/v1/files/a%00b")" 400 "an encoded NUL in the path gets 400"
 
 # Streamed: the pieces come as the upstream sends them (4 pieces 150 ms apart).
 curl -s -N -o "$WORK/stream" -w '%{time_starttransfer} %{time_total}\n' "$GW/v1/responses?chunks=4" \
