@@ -1232,7 +1232,7 @@ static bool path_has_dot_segment(const char *path) {
 /* The client's request headers for the upstream: all but the hop-by-hop ones, Host, ours and
  * Authorization, which is the client's own only when no operator key serves it. With an
  * operator key, a client does not pick the operator's organization or project either. */
-static struct curl_slist *pass_headers(Gateway *gw, struct evhttp_request *req) {
+static struct curl_slist *pass_headers(Gateway *gw, struct evhttp_request *req, bool models) {
    struct curl_slist *l = NULL;
    bool content_type = false;
    struct evkeyval *kv;
@@ -1241,6 +1241,7 @@ static struct curl_slist *pass_headers(Gateway *gw, struct evhttp_request *req) 
       size_t n = strlen(k);
       if (header_hop_by_hop(k, n) || strcasecmp(k, "host") == 0 || strcasecmp(k, "expect") == 0 ||
           strcasecmp(k, "authorization") == 0 || strncasecmp(k, "x-offramp-", 10) == 0 ||
+          (models && strcasecmp(k, "accept-encoding") == 0) ||
           (gw->operator_keys && (strcasecmp(k, "openai-organization") == 0 || strcasecmp(k, "openai-project") == 0)))
          continue;
       content_type = content_type || strcasecmp(k, "content-type") == 0;
@@ -1362,7 +1363,8 @@ static void passthrough_start(Gateway *gw, struct evhttp_request *req, const cha
    struct evbuffer *in = evhttp_request_get_input_buffer(req);
    p->len = evbuffer_get_length(in);
    p->body = p->len ? xstrndup((const char *)evbuffer_pullup(in, -1), p->len) : NULL;
-   p->headers = pass_headers(gw, req);
+   /* The model list is read here, so it must come uncompressed. */
+   p->headers = pass_headers(gw, req, models);
    gw->flights++;
    UpRequest rq = { .method = method, .url = url, .headers = p->headers, .body = p->body, .len = p->len,
                     .timeout_ms = gw->cfg->upstream_timeout_ms, .flags = models ? 0 : UPREQ_STREAM_ANY };

@@ -251,6 +251,11 @@ static size_t header_cb(char *p, size_t size, size_t n, void *userp) {
          if (r >= sizeof c->reason)
             r = sizeof c->reason - 1;
          memcpy(c->reason, sp2 + 1, r);
+         /* It goes into the client's status line: no control bytes. */
+         for (size_t i = 0; i < r; i++) {
+            if ((unsigned char)c->reason[i] < 0x20 || c->reason[i] == 0x7f)
+               c->reason[i] = ' ';
+         }
       }
       c->reason[r] = '\0';
       return len;
@@ -381,10 +386,8 @@ void Upstream_request(Upstream *u, const UpRequest *rq, UpDataFn on_data, UpDone
    c->stream_any = (rq->flags & UPREQ_STREAM_ANY) != 0;
    c->t0 = mono_seconds();
    CURL *e = c->easy = easy_new(u);
-   CURLU *parsed = parsed_url(u, rq->url);
-   curl_easy_setopt(e, CURLOPT_CURLU, parsed);
-   if (!parsed)
-      curl_easy_setopt(e, CURLOPT_URL, rq->url);
+   /* Not through parsed_url: every file id and query would take a slot the routes need. */
+   curl_easy_setopt(e, CURLOPT_URL, rq->url);
    bool body = rq->body && rq->len;
    if (str_eq(rq->method, "HEAD")) {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
