@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -305,11 +306,11 @@ static const char *reason_or_null(const char *reason) {
    return reason && *reason ? reason : NULL;
 }
 
-static void on_stream_data(void *ud, const UpResult *res, const char *p, size_t n) {
+static bool on_stream_data(void *ud, const UpResult *res, const char *p, size_t n) {
    Call *c = ud;
    Flight *f = c->f;
    if (c->which != f->serving || !f->req)
-      return;
+      return true;
    if (!f->streaming) {
       f->streaming = true;
       struct evkeyvalq *h = evhttp_request_get_output_headers(f->req);
@@ -327,6 +328,7 @@ static void on_stream_data(void *ud, const UpResult *res, const char *p, size_t 
    evbuffer_add(b, p, n);
    evhttp_send_reply_chunk(f->req, b);
    evbuffer_free(b);
+   return true;
 }
 
 /* A 2xx body that is a chat completion: a JSON object with a "choices" array. The scanner
@@ -1192,8 +1194,15 @@ typedef struct {
    int endpoint;             /* Stats_endpoint_names index */
    bool models;              /* GET /v1/models: merged with the routes, not streamed */
    bool started;             /* the answer's head went out */
+   void *call;               /* the upstream call while it is paused, else NULL */
+   struct event *resume;     /* checks, while paused, whether the client took its bytes */
    char rid[40];
 } Pass;
+
+/* Unsent answer bytes past which a pass-through pauses its upstream: a file download to a slow
+ * client is held by the upstream's TCP window, not in the gateway's memory. */
+#define PASS_BUFFER_MAX (1L << 20)
+#define PASS_RESUME_CHECK_US 10000
 
 static const char *method_name(enum evhttp_cmd_type cmd) {
    switch (cmd) {
@@ -1266,6 +1275,8 @@ static struct curl_slist *pass_headers(Gateway *gw, struct evhttp_request *req, 
 
 static void pass_free(Pass *p) {
    Gateway *gw = p->gw;
+   if (p->resume)
+      event_free(p->resume);
    curl_slist_free_all(p->headers);
    free(p->body);
    free(p);
@@ -1281,8 +1292,35 @@ static void pass_reply_start(Pass *p, const UpResult *res) {
    evhttp_request_set_on_complete_cb(p->req, on_flushed, p->gw);
 }
 
-static void on_pass_data(void *ud, const UpResult *res, const char *data, size_t n) {
+/* Bytes handed to evhttp for this client and not yet written (0 once the client is gone). */
+static size_t pass_unsent(const Pass *p) {
+   struct evhttp_connection *con = evhttp_request_get_connection(p->req);
+   struct bufferevent *bev = con ? evhttp_connection_get_bufferevent(con) : NULL;
+   return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+static void on_pass_resume_check(evutil_socket_t fd, short what, void *arg) {
+   Pass *p = arg;
+   if (pass_unsent(p) > PASS_BUFFER_MAX / 2) {
+      struct timeval tv = { 0, PASS_RESUME_CHECK_US };
+      evtimer_add(p->resume, &tv);
+      return;
+   }
+   void *call = p->call;
+   p->call = NULL;
+   Upstream_resume(call);
+}
+
+static bool on_pass_data(void *ud, const UpResult *res, const char *data, size_t n) {
    Pass *p = ud;
+   if (p->started && pass_unsent(p) > PASS_BUFFER_MAX) {
+      p->call = res->call;
+      if (!p->resume)
+         p->resume = evtimer_new(p->gw->base, on_pass_resume_check, p);
+      struct timeval tv = { 0, PASS_RESUME_CHECK_US };
+      evtimer_add(p->resume, &tv);
+      return false;
+   }
    if (!p->started) {
       p->started = true;
       pass_reply_start(p, res);
@@ -1292,6 +1330,7 @@ static void on_pass_data(void *ud, const UpResult *res, const char *data, size_t
    evbuffer_add(b, data, n);
    evhttp_send_reply_chunk(p->req, b);
    evbuffer_free(b);
+   return true;
 }
 
 /* The upstream's model list with the routes' added, or NULL when the answer is not a list. */
@@ -1314,7 +1353,10 @@ static void on_pass_done(void *ud, UpResult *res) {
    struct evhttp_request *req = p->req;
    GwStats_passthrough(gw->stats, p->endpoint, res->code == CURLE_OK ? res->status : 0, res->ms, (long long)p->len,
                        res->bytes);
+   /* evhttp frees the request of a client that left without calling on_flushed. */
+   bool gone = !evhttp_request_get_connection(req);
    if (p->started) {
+      gw->unflushed -= gone;
       evhttp_send_reply_end(req);
    } else if (p->models) {
       json_t *j = merged_models(gw, res);
@@ -1333,6 +1375,7 @@ static void on_pass_done(void *ud, UpResult *res) {
    } else if (res->code == CURLE_OK) {
       /* An answer without a body (204, HEAD, an empty 200): nothing was streamed. */
       pass_reply_start(p, res);
+      gw->unflushed -= gone;
       evhttp_send_reply(req, (int)res->status, reason_or_null(res->reason), NULL);
    } else {
       bool timeout = res->code == CURLE_OPERATION_TIMEDOUT;

@@ -221,9 +221,9 @@ static size_t write_cb(char *p, size_t size, size_t n, void *userp) {
       c->res.content_type = ct;
       c->res.reason = c->reason;
    }
+   if (c->res.streamed && !c->on_data(c->ud, &c->res, p, len))
+      return CURL_WRITEFUNC_PAUSE;
    c->res.bytes += (long long)len;
-   if (c->res.streamed)
-      c->on_data(c->ud, &c->res, p, len);
    /* A pass-through body goes to the client only: a large file download is never held. */
    if (c->res.streamed && c->stream_any)
       return len;
@@ -347,6 +347,7 @@ void Upstream_post(Upstream *u, const char *url, const char *auth, const char *b
    c->on_data = on_data;
    c->on_done = on_done;
    c->ud = ud;
+   c->res.call = c;
    c->t0 = mono_seconds();
    c->easy = u->npool ? u->pool[--u->npool] : easy_new(u);
    struct curl_slist *headers = u->headers;
@@ -383,6 +384,7 @@ void Upstream_request(Upstream *u, const UpRequest *rq, UpDataFn on_data, UpDone
    c->on_done = on_done;
    c->ud = ud;
    c->own = true;
+   c->res.call = c;
    c->stream_any = (rq->flags & UPREQ_STREAM_ANY) != 0;
    c->t0 = mono_seconds();
    CURL *e = c->easy = easy_new(u);
@@ -407,6 +409,12 @@ void Upstream_request(Upstream *u, const UpRequest *rq, UpDataFn on_data, UpDone
    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, rq->timeout_ms < 10000 ? rq->timeout_ms : 10000L);
    call_add(u, c);
+}
+
+void Upstream_resume(void *call) {
+   Call *c = call;
+   /* curl sets itself a timer to go on, which the loop serves. */
+   curl_easy_pause(c->easy, CURLPAUSE_CONT);
 }
 
 int Upstream_active(const Upstream *u) {

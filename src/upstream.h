@@ -21,11 +21,14 @@ typedef struct {
    const char *reason;         /* the status line's reason phrase ("" when none), valid during callbacks */
    Sbuf headers;               /* the final response's header lines, "Name: value\r\n" each; may be stolen */
    long long bytes;            /* body bytes received, kept or not */
+   void *call;                 /* this call, for Upstream_resume; valid until on_done returns */
 } UpResult;
 
 /* Body bytes as they arrive, once the response turned out to be 2xx (any status for a
- * request made with UPREQ_STREAM_ANY); status, reason, headers and content_type are set. */
-typedef void (*UpDataFn)(void *ud, const UpResult *res, const char *p, size_t n);
+ * request made with UPREQ_STREAM_ANY); status, reason, headers and content_type are set.
+ * Returning false leaves the bytes unread and pauses the transfer (the upstream's TCP window
+ * then holds the rest) until Upstream_resume, after which they come again. */
+typedef bool (*UpDataFn)(void *ud, const UpResult *res, const char *p, size_t n);
 typedef void (*UpDoneFn)(void *ud, UpResult *res);
 
 /* A request other than the chat POST (Upstream_request). */
@@ -53,6 +56,8 @@ void Upstream_post(Upstream *u, const char *url, const char *auth, const char *b
 /* Any method with the caller's headers, on a handle of its own (pass-through traffic does not
  * disturb the pooled chat handles' options). Same callback contract as Upstream_post. */
 void Upstream_request(Upstream *u, const UpRequest *rq, UpDataFn on_data, UpDoneFn on_done, void *ud);
+/* Un-pauses a call whose on_data returned false (res->call). */
+void Upstream_resume(void *call);
 int Upstream_active(const Upstream *u);
 void Upstream_free(Upstream *u);
 

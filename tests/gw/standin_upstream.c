@@ -8,8 +8,8 @@
  * (x-request-id, x-ratelimit-*, openai-processing-ms, openai-version; Retry-After on errors,
  * whose status and reason --fail-status and --fail-reason set). Any other /v1/ path is echoed
  * for the gateway's pass-through tests: {method, path, query, authorization, content_type,
- * organization, body_len, body_hash} as JSON, status from ?status=N, or a chunked stream of
- * ?chunks=N pieces --chunk-delay-ms apart. */
+ * organization, body_len, body_hash} as JSON, status from ?status=N, a chunked stream of
+ * ?chunks=N pieces --chunk-delay-ms apart, or ?bytes=N bytes at once. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -294,7 +294,22 @@ static void on_echo(struct evhttp_request *req) {
    struct evkeyvalq q = { 0 };
    if (evhttp_uri_get_query(u))
       evhttp_parse_query_str(evhttp_uri_get_query(u), &q);
-   const char *chunks = query_get(&q, "chunks"), *status = query_get(&q, "status");
+   const char *chunks = query_get(&q, "chunks"), *status = query_get(&q, "status"), *bytes = query_get(&q, "bytes");
+   if (bytes) {
+      /* A large download (GET /v1/files/ID/content), all written at once: a slow client's
+       * gateway must not hold it. */
+      long n = atol(bytes);
+      struct evbuffer *b = evbuffer_new();
+      char block[65536];
+      memset(block, 'x', sizeof block);
+      for (long left = n; left > 0; left -= (long)sizeof block)
+         evbuffer_add(b, block, left < (long)sizeof block ? (size_t)left : sizeof block);
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/octet-stream");
+      evhttp_send_reply(req, 200, "OK", b);
+      evbuffer_free(b);
+      evhttp_clear_headers(&q);
+      return;
+   }
    if (chunks) {
       EchoStream *e = calloc(1, sizeof *e);
       e->req = req;
