@@ -1129,10 +1129,13 @@ static json_t *model_json(const char *id) {
                     "offramp");
 }
 
-/* The routes' tasks and aliases as model objects, appended to data unless an id is there. */
-static void add_route_models(Gateway *gw, json_t *data) {
+/* The routes' tasks and aliases as model objects, appended to data unless an id is there; a
+ * client key with a task list sees its own tasks only. */
+static void add_route_models(Gateway *gw, json_t *data, const ClientKey *key) {
    for (int i = 0; i < gw->n_routes; i++) {
       Route *r = gw->routes[i];
+      if (key && !ClientKey_allows(key, r->task))
+         continue;
       for (int k = -1; k < r->n_aliases; k++) {
          const char *id = k < 0 ? r->task : r->aliases[k];
          bool seen = false;
@@ -1161,7 +1164,8 @@ static const char *route_model(Gateway *gw, const char *id) {
    return NULL;
 }
 
-static void passthrough_start(Gateway *gw, struct evhttp_request *req, const char *path, bool models);
+static void passthrough_start(Gateway *gw, struct evhttp_request *req, const char *path, const ClientKey *models_for,
+                              bool models);
 
 /* GET /v1/models: the upstream's list (asked with the client's credentials, like any
  * pass-through) with the routes' tasks and aliases added, so an application that checks its
@@ -1172,11 +1176,11 @@ static void handle_models(Gateway *gw, struct evhttp_request *req) {
    if (!client_allowed(gw, req, &ckey))
       return;
    if (gw->cfg->upstream && evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
-      passthrough_start(gw, req, "/v1/models", true);
+      passthrough_start(gw, req, "/v1/models", ckey, true);
       return;
    }
    json_t *data = json_array();
-   add_route_models(gw, data);
+   add_route_models(gw, data, ckey);
    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Offramp-Models", "routes");
    Reply_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
@@ -1193,6 +1197,7 @@ typedef struct {
    size_t len;
    int endpoint;             /* Stats_endpoint_names index */
    bool models;              /* GET /v1/models: merged with the routes, not streamed */
+   const ClientKey *key;     /* whose routes the model list shows (NULL: all) */
    bool started;             /* the answer's head went out */
    void *call;               /* the upstream call while it is paused, else NULL */
    struct event *resume;     /* checks, while paused, whether the client took its bytes */
@@ -1334,7 +1339,7 @@ static bool on_pass_data(void *ud, const UpResult *res, const char *data, size_t
 }
 
 /* The upstream's model list with the routes' added, or NULL when the answer is not a list. */
-static json_t *merged_models(Gateway *gw, const UpResult *res) {
+static json_t *merged_models(Gateway *gw, const Pass *p, const UpResult *res) {
    if (res->code != CURLE_OK || res->status != 200)
       return NULL;
    json_t *j = json_loadb(res->body.buf ? res->body.buf : "", res->body.len, 0, NULL);
@@ -1343,7 +1348,7 @@ static json_t *merged_models(Gateway *gw, const UpResult *res) {
       json_decref(j);
       return NULL;
    }
-   add_route_models(gw, data);
+   add_route_models(gw, data, p->key);
    return j;
 }
 
@@ -1359,14 +1364,14 @@ static void on_pass_done(void *ud, UpResult *res) {
       gw->unflushed -= gone;
       evhttp_send_reply_end(req);
    } else if (p->models) {
-      json_t *j = merged_models(gw, res);
+      json_t *j = merged_models(gw, p, res);
       if (!j) {
          char *why = res->code == CURLE_OK ? xasprintf("routes; the upstream answered HTTP %ld", res->status)
                                            : xstrdup("routes; the upstream could not be reached");
          evhttp_add_header(evhttp_request_get_output_headers(req), "X-Offramp-Models", why);
          free(why);
          json_t *data = json_array();
-         add_route_models(gw, data);
+         add_route_models(gw, data, p->key);
          j = json_pack("{s:s, s:o}", "object", "list", "data", data);
       } else {
          evhttp_add_header(evhttp_request_get_output_headers(req), "X-Offramp-Models", "upstream+routes");
@@ -1386,7 +1391,8 @@ static void on_pass_done(void *ud, UpResult *res) {
    pass_free(p);
 }
 
-static void passthrough_start(Gateway *gw, struct evhttp_request *req, const char *path, bool models) {
+static void passthrough_start(Gateway *gw, struct evhttp_request *req, const char *path, const ClientKey *models_for,
+                              bool models) {
    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
    const char *method = method_name(cmd);
    if (!method) {
@@ -1401,6 +1407,7 @@ static void passthrough_start(Gateway *gw, struct evhttp_request *req, const cha
    p->gw = gw;
    p->req = req;
    p->models = models;
+   p->key = models_for;
    p->endpoint = GwStats_endpoint(path + 4);
    request_id(gw, p->rid);
    struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -1459,7 +1466,7 @@ static void handle_passthrough(Gateway *gw, struct evhttp_request *req, const ch
                   path);
       return;
    }
-   passthrough_start(gw, req, path, false);
+   passthrough_start(gw, req, path, NULL, false);
 }
 
 static void handle_metrics(Gateway *gw, struct evhttp_request *req) {

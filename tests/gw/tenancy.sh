@@ -68,6 +68,11 @@ is "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer ck-intent
 is "$(curl -s -H 'Authorization: Bearer ck-all-1111' -d '{}' "$GW/v1/embeddings" | jq -r .authorization)" \
    "Bearer sk-operator-0001" "which is proxied on the operator's key"
 is "$(curl -s -o /dev/null -w '%{http_code}' "$GW/v1/models")" 401 "/v1/models needs a key too"
+admin PUT /admin/routes/intent '{}' > /dev/null
+is "$(curl -s -H 'Authorization: Bearer ck-intent-2222' "$GW/v1/models" | jq -r '[.data[].id | select(. == "intent" or . == "ok")] | join(",")')" \
+   intent "a key with a task list sees its tasks' models only"
+is "$(curl -s -H 'Authorization: Bearer ck-all-1111' "$GW/v1/models" | jq -r '[.data[].id | select(. == "intent" or . == "ok")] | sort | join(",")')" \
+   intent,ok "a key for every task sees them all"
 is "$(curl -s -o /dev/null -w '%{http_code}' "$GW/healthz")" 200 "/healthz does not"
 stop_gateway
 echo "sha256:nothex" > "$WORK/badkeys"
