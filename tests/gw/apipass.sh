@@ -6,7 +6,7 @@
 # rate-limit and request-id headers and its reason phrase.
 . "$TESTS_SRCDIR/gw/gwlib.sh"
 
-start_standin up --echo --api-headers --fail-status 429 --fail-reason "Slow Down Please" --chunks 4 --chunk-delay-ms 150
+start_standin up --echo --api-headers --fail-status 429 --fail-reason "Slow Down Please" --chunks 4 --chunk-delay-ms 300
 # A sanitizer build's quarantine would hold freed memory and hide what the gateway keeps.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=4"
 start_gateway --upstream "$up_URL" --max-body 4096
@@ -47,7 +47,8 @@ code=$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$GW/v1/%2E%2e/admin/
 is "$code" 400 "encoded too"
 is "$(curl -s -o /dev/null -w '%{http_code}' "$GW/v1/files/a%00b")" 400 "an encoded NUL in the path gets 400"
 
-# Streamed: the pieces come as the upstream sends them (4 pieces 150 ms apart).
+# Streamed: the pieces come as the upstream sends them (4 pieces 300 ms apart; a buffering
+# proxy would deliver them within a moment of each other).
 curl -s -N -o "$WORK/stream" -w '%{time_starttransfer} %{time_total}\n' "$GW/v1/responses?chunks=4" \
    -d '{"stream":true}' > "$WORK/stream.t"
 is "$(grep -c '^data: ' "$WORK/stream")" 4 "a streamed answer arrives whole"
