@@ -22,7 +22,18 @@ static const char usage[] =
    "                            https://api.openai.com/v1 (default: workspace setting\n"
    "                            gateway.upstream)\n"
    "  --upstream-key-env NAME   environment variable with the default upstream's key\n"
-   "                            (default OPENAI_API_KEY; unset = pass the client's through)\n"
+   "                            (default OPENAI_API_KEY); used only with --client-keys or\n"
+   "                            --open-relay, else the client's Authorization goes upstream\n"
+   "  --client-keys FILE        clients must send 'Authorization: Bearer KEY' with a key\n"
+   "                            listed in FILE as 'sha256:HEX [TASKS]' (HEX: the key's\n"
+   "                            SHA-256, TASKS: * or task1,task2); they are served on\n"
+   "                            the operator's keys\n"
+   "  --open-relay              serve every client on the operator's keys, no client auth\n"
+   "  --key-env NAME            an environment variable a route's key_env may name\n"
+   "                            (repeatable; the --upstream-key-env one always may)\n"
+   "  --max-tasks N             distinct unrouted task names kept in stats (default 256;\n"
+   "                            more are counted as \"(other)\" and captured untagged)\n"
+   "  --known-tasks-only        a task tag without a route gets 404\n"
    "  --admin-token-file FILE   bearer token for /admin/* (default $OFFRAMP_ADMIN_TOKEN;\n"
    "                            without either the admin API is off)\n"
    "  --admin-remote            accept admin calls from non-loopback clients\n"
@@ -46,7 +57,7 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, usage))
       return EXIT_OK;
    enum { O_LISTEN = 256, O_UPSTREAM, O_KEYENV, O_TOKEN, O_REMOTE, O_BODY, O_CTO, O_UTO, O_DTO, O_QUEUE, O_NOCAP,
-          O_RTO, O_HDR, O_CONNS, O_INFLIGHT };
+          O_RTO, O_HDR, O_CONNS, O_INFLIGHT, O_CLIENTKEYS, O_OPENRELAY, O_ALLOWENV, O_MAXTASKS, O_KNOWN };
    static const struct option opts[] = {
       { "listen", required_argument, NULL, O_LISTEN },
       { "upstream", required_argument, NULL, O_UPSTREAM },
@@ -63,6 +74,11 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
       { "max-header", required_argument, NULL, O_HDR },
       { "max-conns", required_argument, NULL, O_CONNS },
       { "max-inflight", required_argument, NULL, O_INFLIGHT },
+      { "client-keys", required_argument, NULL, O_CLIENTKEYS },
+      { "open-relay", no_argument, NULL, O_OPENRELAY },
+      { "key-env", required_argument, NULL, O_ALLOWENV },
+      { "max-tasks", required_argument, NULL, O_MAXTASKS },
+      { "known-tasks-only", no_argument, NULL, O_KNOWN },
       { 0 },
    };
    GatewayConfig cfg = {
@@ -78,7 +94,9 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
       .max_header = 16384,
       .max_conns = Gateway_default_max_conns(),
       .max_inflight = 1024,
+      .max_tasks = 256,
    };
+   const char **key_envs = xcalloc((size_t)argc + 1, sizeof *key_envs);
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       switch (c) {
@@ -97,11 +115,23 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
       case O_HDR: cfg.max_header = Cli_long("gateway", "--max-header", optarg, 1024, 1L << 20); break;
       case O_CONNS: cfg.max_conns = Cli_long("gateway", "--max-conns", optarg, 1, 1000000); break;
       case O_INFLIGHT: cfg.max_inflight = Cli_long("gateway", "--max-inflight", optarg, 1, 1000000); break;
-      default: return Cli_usage_error("gateway", "unknown option");
+      case O_CLIENTKEYS: cfg.client_keys_file = optarg; break;
+      case O_OPENRELAY: cfg.open_relay = true; break;
+      case O_ALLOWENV: key_envs[cfg.n_key_envs++] = optarg; break;
+      case O_MAXTASKS: cfg.max_tasks = Cli_long("gateway", "--max-tasks", optarg, 0, 1000000); break;
+      case O_KNOWN: cfg.known_tasks_only = true; break;
+      default: free(key_envs); return Cli_usage_error("gateway", "unknown option");
       }
    }
-   if (optind < argc)
+   cfg.key_envs = key_envs;
+   if (optind < argc) {
+      free(key_envs);
       return Cli_usage_error("gateway", "unexpected argument '%s'", argv[optind]);
+   }
+   if (cfg.open_relay && cfg.client_keys_file) {
+      free(key_envs);
+      return Cli_usage_error("gateway", "--open-relay serves clients without a key; it cannot go with --client-keys");
+   }
    Store *st = Cli_open(cli, true);
    char *path = xstrdup(st->path);
    char *upstream = cfg.upstream ? xstrdup(cfg.upstream) : Store_setting(st, "gateway.upstream", NULL);
@@ -114,6 +144,7 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
          fprintf(stderr, "offramp gateway: --upstream '%s' is not an http:// or https:// URL\n", upstream);
          free(upstream);
          free(path);
+         free(key_envs);
          return EXIT_USAGE;
       }
    }
@@ -122,5 +153,6 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
    int rc = Gateway_run(&cfg);
    free(upstream);
    free(path);
+   free(key_envs);
    return rc;
 }

@@ -233,7 +233,7 @@ bool Demo_start(Store *st, const DemoParams *p, DemoEnv *env, char **err) {
    }
    if (!start(&env->gateway, "gateway", env->dir, true, err,
               (const char *const[]){ "-w", path, "gateway", "--listen", "127.0.0.1:0", "--upstream", env->frontier.url,
-                                     "--admin-token-file", token, NULL }))
+                                     "--admin-token-file", token, "--key-env", "OFFRAMP_TRAINER_TOKEN", NULL }))
       goto done;
    /* The trainer's port changes from run to run: the backend follows it. */
    FtBackend b;

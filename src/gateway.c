@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -16,11 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <strings.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "capture.h"
+#include "clientkeys.h"
 #include "compare.h"
 #include "gateway.h"
 #include "gwstats.h"
@@ -49,6 +53,10 @@ typedef struct Gateway {
    char *admin_token;
    char *chat_url;            /* the default upstream's chat completions URL, or NULL */
    const char *upstream_key;  /* the default upstream's key from the environment, or NULL */
+   ClientKeys clients;        /* --client-keys; none: clients are not asked for a key */
+   bool operator_keys;        /* the operator's keys serve clients (client keys or --open-relay) */
+   const char **key_envs;     /* what a route's key_env may name */
+   int n_key_envs;
    long flights;              /* exchanges in progress, background calls included */
    bool draining;
    bool front_drained;        /* draining, and every client request has been answered */
@@ -72,6 +80,9 @@ typedef struct {
    char *body;
    size_t len;
    char *content_type;
+   char *headers;             /* the upstream's response header lines */
+   size_t headers_len;
+   char *reason;              /* the upstream's reason phrase, or NULL */
    double ms;
    json_t *resp;              /* the completion assembled from a streamed answer, else NULL */
    double confidence;
@@ -87,6 +98,7 @@ struct Flight {
    size_t raw_len;
    char *client_auth;
    bool stream, streaming, fell_back;
+   bool other;                   /* a task tag past --max-tasks: counted under GWSTATS_OTHER, captured untagged */
    int serving;
    int fallback;                 /* FALLBACK_* */
    int reply_status;
@@ -237,6 +249,8 @@ static void flight_finish(Flight *f);
 static void flight_serve(Flight *f);
 
 static void call_reset(Call *c) {
+   free(c->headers);
+   free(c->reason);
    free(c->req_body);
    free(c->errmsg);
    free(c->body);
@@ -244,27 +258,78 @@ static void call_reset(Call *c) {
    json_decref(c->resp);
 }
 
-static void on_stream_data(void *ud, const char *content_type, const char *p, size_t n) {
+/* Upstream response headers an application relies on: rate limits and their back-off, and the
+ * ids its support needs. The chat answer's other headers are the gateway's own. */
+static bool header_for_client(const char *name, size_t n) {
+   return (n == 11 && strncasecmp(name, "retry-after", n) == 0) ||
+          (n == 12 && strncasecmp(name, "x-request-id", n) == 0) ||
+          (n > 12 && strncasecmp(name, "x-ratelimit-", 12) == 0) || (n > 7 && strncasecmp(name, "openai-", 7) == 0);
+}
+
+/* Hop-by-hop headers (RFC 9110 7.6.1) and the framing, which the gateway does itself. */
+static bool header_hop_by_hop(const char *name, size_t n) {
+   static const char *const hop[] = { "connection", "keep-alive", "proxy-connection", "te", "trailer",
+                                      "transfer-encoding", "upgrade", "content-length", NULL };
+   for (int i = 0; hop[i]; i++) {
+      if (strlen(hop[i]) == n && strncasecmp(name, hop[i], n) == 0)
+         return true;
+   }
+   return false;
+}
+
+/* Adds the upstream's header lines block[0..len) to out: every end-to-end one when all, else
+ * those header_for_client names. */
+static void forward_headers(struct evkeyvalq *out, const char *block, size_t len, bool all) {
+   const char *p = block, *end = block + len;
+   while (p < end) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      const char *eol = nl ? nl : end;
+      const char *colon = memchr(p, ':', (size_t)(eol - p));
+      if (colon && colon > p && *p != ' ' && *p != '\t') {
+         size_t n = (size_t)(colon - p);
+         if (all ? !header_hop_by_hop(p, n) : header_for_client(p, n)) {
+            const char *v = colon + 1, *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+               v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+               ve--;
+            char *name = xstrndup(p, n), *value = xstrndup(v, (size_t)(ve - v));
+            evhttp_add_header(out, name, value);   /* refuses CR/LF itself */
+            free(name);
+            free(value);
+         }
+      }
+      p = eol + 1;
+   }
+}
+
+static const char *reason_or_null(const char *reason) {
+   return reason && *reason ? reason : NULL;
+}
+
+static bool on_stream_data(void *ud, const UpResult *res, const char *p, size_t n) {
    Call *c = ud;
    Flight *f = c->f;
    if (c->which != f->serving || !f->req)
-      return;
+      return true;
    if (!f->streaming) {
       f->streaming = true;
       struct evkeyvalq *h = evhttp_request_get_output_headers(f->req);
-      evhttp_add_header(h, "Content-Type", content_type ? content_type : "text/event-stream");
+      forward_headers(h, res->headers.buf, res->headers.len, false);
+      evhttp_add_header(h, "Content-Type", res->content_type ? res->content_type : "text/event-stream");
       evhttp_add_header(h, "Cache-Control", "no-cache");
       evhttp_add_header(h, "Date", http_date(f->gw));
       evhttp_add_header(h, "X-Offramp-Arm", c->which == CALL_CANDIDATE ? "candidate" : "primary");
       if (f->task)
          evhttp_add_header(h, "X-Offramp-Task", f->task);
       evhttp_add_header(h, "X-Offramp-Request-Id", f->rid);
-      evhttp_send_reply_start(f->req, 200, NULL);
+      evhttp_send_reply_start(f->req, 200, reason_or_null(res->reason));
    }
    struct evbuffer *b = evbuffer_new();
    evbuffer_add(b, p, n);
    evhttp_send_reply_chunk(f->req, b);
    evbuffer_free(b);
+   return true;
 }
 
 /* A 2xx body that is a chat completion: a JSON object with a "choices" array. The scanner
@@ -291,6 +356,9 @@ static void on_call_done(void *ud, UpResult *res) {
    c->len = res->body.len;
    c->body = Sbuf_steal(&res->body);
    c->content_type = res->content_type ? xstrdup(res->content_type) : NULL;
+   c->headers_len = res->headers.len;
+   c->headers = Sbuf_steal(&res->headers);
+   c->reason = res->reason && *res->reason ? xstrdup(res->reason) : NULL;
    if (res->code == CURLE_OPERATION_TIMEDOUT) {
       c->error = UPERR_TIMEOUT;
    } else if (res->code != CURLE_OK) {
@@ -358,6 +426,25 @@ static char *arm_body(Flight *f, const RouteArm *arm, bool candidate, size_t *le
    return Sbuf_steal(&b);
 }
 
+static bool key_env_allowed(const Gateway *gw, const char *name) {
+   for (int i = 0; i < gw->n_key_envs; i++) {
+      if (str_eq(gw->key_envs[i], name))
+         return true;
+   }
+   return false;
+}
+
+/* The operator's key for an arm, or NULL. The primary's keys serve clients only with client
+ * keys or --open-relay; the candidate (the operator's own model server) always gets its own.
+ * A key_env outside --key-env is never read, whatever the stored route says. */
+static const char *arm_key(const Gateway *gw, const RouteArm *arm, bool candidate) {
+   if (!candidate && !gw->operator_keys)
+      return NULL;
+   if (arm->key_env)
+      return key_env_allowed(gw, arm->key_env) ? getenv(arm->key_env) : NULL;
+   return !candidate && !arm->url ? gw->upstream_key : NULL;
+}
+
 static void call_start(Flight *f, int which) {
    Gateway *gw = f->gw;
    Call *c = &f->calls[which];
@@ -379,13 +466,12 @@ static void call_start(Flight *f, int which) {
       f->pending--;
       return;
    }
-   /* The candidate only ever gets its own key: the client's key is for the primary's API. */
-   const char *key = arm->key_env                                  ? getenv(arm->key_env)
-                     : which != CALL_CANDIDATE && !arm->url ? gw->upstream_key
-                                                                      : NULL;
+   /* The candidate only ever gets its own key: the client's key is for the primary's API. A
+    * client key is the gateway's, never sent on. */
+   const char *key = arm_key(gw, arm, which == CALL_CANDIDATE);
    char *auth = key && *key ? xasprintf("Bearer %s", key)
-                : which != CALL_CANDIDATE && f->client_auth ? xstrdup(f->client_auth)
-                                                            : NULL;
+                : which != CALL_CANDIDATE && f->client_auth && !gw->clients.n ? xstrdup(f->client_auth)
+                                                                               : NULL;
    size_t len;
    c->req_body = arm_body(f, arm, which == CALL_CANDIDATE, &len);
    const char *body = c->req_body ? c->req_body : f->raw;
@@ -429,9 +515,10 @@ static void reply_from(Flight *f, Call *c) {
       f->reply_status = (int)c->status;
       struct evbuffer *b = evbuffer_new();
       evbuffer_add(b, c->body, c->len);
+      forward_headers(evhttp_request_get_output_headers(req), c->headers, c->headers_len, false);
       evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                         c->content_type ? c->content_type : "application/json");
-      evhttp_send_reply(req, (int)c->status, NULL, b);
+      evhttp_send_reply(req, (int)c->status, reason_or_null(c->reason), b);
       evbuffer_free(b);
       return;
    }
@@ -589,7 +676,7 @@ static void flight_finish(Flight *f) {
          ev.fallback = f->fallback;
          ev.confidence = cand->started ? cand->confidence : -1;
       }
-      GwStats_add(gw->stats, f->task, &ev, now);
+      GwStats_add(gw->stats, f->other ? GWSTATS_OTHER : f->task, &ev, now);
    }
 
    if (gw->cap)
@@ -684,11 +771,59 @@ bool Gateway_parse_request(const char *body, size_t len, GwRequest *out, char **
    return true;
 }
 
+/* With client keys, the data plane answers only a listed key (OpenAI's 401 otherwise): true
+ * with *key set, or false once answered. Without, every client passes (*key NULL). */
+static bool client_allowed(Gateway *gw, struct evhttp_request *req, const ClientKey **key) {
+   *key = NULL;
+   if (!gw->clients.n)
+      return true;
+   const char *auth = header(req, "Authorization");
+   const char *bearer = auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
+   *key = bearer && *bearer ? ClientKeys_find(&gw->clients, bearer) : NULL;
+   if (*key)
+      return true;
+   evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+   Reply_error(req, 401, "invalid_request_error", NULL, "invalid_api_key", "%s",
+               bearer ? "Incorrect API key provided: this gateway accepts only its client keys "
+                        "(ask its operator for one)"
+                      : "You didn't provide an API key: send 'Authorization: Bearer KEY' with a client key "
+                        "of this gateway");
+   return false;
+}
+
+/* May this exchange go on under task (NULL: unattributed) and route (the fallback route when
+ * none)? Answers 403/404 itself when not. *other is set when the tag is past --max-tasks. */
+static bool task_allowed(Gateway *gw, struct evhttp_request *req, const ClientKey *key, const Route *route,
+                         const char *task, bool *other) {
+   bool routed = route != gw->fallback_route;
+   *other = false;
+   if (task && !routed && gw->cfg->known_tasks_only) {
+      Reply_error(req, 404, "not_found_error", NULL, "unknown_task",
+                  "X-Offramp-Task: task %s has no route, and this gateway serves known tasks only (set one with "
+                  "'offramp route set %s ...')",
+                  task, task);
+      return false;
+   }
+   if (key && !ClientKey_allows(key, task)) {
+      char *list = ClientKey_tasks_text(key);
+      Reply_error(req, 403, "permission_error", NULL, "task_not_allowed",
+                  "this API key may call tasks %s only, not %s (tag the request with X-Offramp-Task)", list,
+                  task ? task : "traffic without a task");
+      free(list);
+      return false;
+   }
+   *other = task && !routed && !GwStats_admit(gw->stats, task);
+   return true;
+}
+
 static void handle_chat(Gateway *gw, struct evhttp_request *req) {
    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
       Reply_error(req, 405, "invalid_request_error", NULL, NULL, "%s", "use POST for /v1/chat/completions");
       return;
    }
+   const ClientKey *ckey;
+   if (!client_allowed(gw, req, &ckey))
+      return;
    double t0 = mono_seconds();
    struct evbuffer *in = evhttp_request_get_input_buffer(req);
    size_t len = evbuffer_get_length(in);
@@ -713,11 +848,17 @@ static void handle_chat(Gateway *gw, struct evhttp_request *req) {
       GwRequest_clear(&rq);
       return;
    }
+   bool other;
+   if (!task_allowed(gw, req, ckey, route, task, &other)) {
+      GwRequest_clear(&rq);
+      return;
+   }
    Flight *f = xcalloc(1, sizeof *f);
    f->gw = gw;
    f->req = req;
    f->route = Route_ref(route);
-   f->task = task ? xstrdup(task) : NULL;
+   f->other = other;
+   f->task = task && !other ? xstrdup(task) : NULL;
    f->rq = rq;
    f->raw = xstrndup(body, len);
    f->raw_len = len;
@@ -849,6 +990,10 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
       r = Route_from_json(task, j, &err);
    }
    json_decref(j);
+   if (r && !Route_key_envs_allowed(r, gw->key_envs, gw->n_key_envs, &err)) {
+      Route_unref(r);
+      r = NULL;
+   }
    if (r && Route_save(gw->st, r, rollback ? "rollback" : "set", actor && *actor ? actor : "admin-api",
                        reason ? reason : "", &err)) {
       route_put(gw, r);
@@ -972,17 +1117,343 @@ static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *pa
 
 /* ---- the rest of the surface ---- */
 
-static void handle_models(Gateway *gw, struct evhttp_request *req) {
-   json_t *data = json_array();
+static json_t *model_json(const char *id) {
+   return json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created", (json_int_t)0, "owned_by",
+                    "offramp");
+}
+
+/* The routes' tasks and aliases as model objects, appended to data unless an id is there; a
+ * client key with a task list sees its own tasks only. */
+static void add_route_models(Gateway *gw, json_t *data, const ClientKey *key) {
    for (int i = 0; i < gw->n_routes; i++) {
       Route *r = gw->routes[i];
-      json_array_append_new(data, json_pack("{s:s, s:s, s:s}", "id", r->task, "object", "model", "owned_by",
-                                            "offramp"));
-      for (int k = 0; k < r->n_aliases; k++)
-         json_array_append_new(data, json_pack("{s:s, s:s, s:s}", "id", r->aliases[k], "object", "model",
-                                               "owned_by", "offramp"));
+      if (key && !ClientKey_allows(key, r->task))
+         continue;
+      for (int k = -1; k < r->n_aliases; k++) {
+         const char *id = k < 0 ? r->task : r->aliases[k];
+         bool seen = false;
+         size_t at;
+         json_t *m;
+         json_array_foreach(data, at, m) {
+            seen = seen || str_eq(json_string_value(json_object_get(m, "id")), id);
+         }
+         if (!seen)
+            json_array_append_new(data, model_json(id));
+      }
    }
+}
+
+/* A route's task or alias, as GET /v1/models/{id} names it, or NULL. */
+static const char *route_model(Gateway *gw, const char *id) {
+   for (int i = 0; i < gw->n_routes; i++) {
+      Route *r = gw->routes[i];
+      if (str_eq(r->task, id))
+         return r->task;
+      for (int k = 0; k < r->n_aliases; k++) {
+         if (str_eq(r->aliases[k], id))
+            return r->aliases[k];
+      }
+   }
+   return NULL;
+}
+
+static void passthrough_start(Gateway *gw, struct evhttp_request *req, const char *path, const ClientKey *models_for,
+                              bool models);
+
+/* GET /v1/models: the upstream's list (asked with the client's credentials, like any
+ * pass-through) with the routes' tasks and aliases added, so an application that checks its
+ * model exists still finds it. Without an upstream, or when it does not answer a list, the
+ * routes' alone (X-Offramp-Models says which). */
+static void handle_models(Gateway *gw, struct evhttp_request *req) {
+   const ClientKey *ckey;
+   if (!client_allowed(gw, req, &ckey))
+      return;
+   if (gw->cfg->upstream && evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+      passthrough_start(gw, req, "/v1/models", ckey, true);
+      return;
+   }
+   json_t *data = json_array();
+   add_route_models(gw, data, ckey);
+   evhttp_add_header(evhttp_request_get_output_headers(req), "X-Offramp-Models", "routes");
    Reply_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+/* ---- every other /v1/ path: proxied to the default upstream as it is ---- */
+
+/* One proxied request. The body goes upstream as the client sent it and the answer comes back
+ * as it arrives (chunked); only its size, status and time are kept, in the stats. */
+typedef struct {
+   Gateway *gw;
+   struct evhttp_request *req;
+   struct curl_slist *headers;
+   char *body;
+   size_t len;
+   int endpoint;             /* Stats_endpoint_names index */
+   bool models;              /* GET /v1/models: merged with the routes, not streamed */
+   const ClientKey *key;     /* whose routes the model list shows (NULL: all) */
+   bool started;             /* the answer's head went out */
+   void *call;               /* the upstream call while it is paused, else NULL */
+   struct event *resume;     /* checks, while paused, whether the client took its bytes */
+   char rid[40];
+} Pass;
+
+/* Unsent answer bytes past which a pass-through pauses its upstream: a file download to a slow
+ * client is held by the upstream's TCP window, not in the gateway's memory. */
+#define PASS_BUFFER_MAX (1L << 20)
+#define PASS_RESUME_CHECK_US 10000
+
+static const char *method_name(enum evhttp_cmd_type cmd) {
+   switch (cmd) {
+   case EVHTTP_REQ_GET: return "GET";
+   case EVHTTP_REQ_POST: return "POST";
+   case EVHTTP_REQ_HEAD: return "HEAD";
+   case EVHTTP_REQ_PUT: return "PUT";
+   case EVHTTP_REQ_DELETE: return "DELETE";
+   case EVHTTP_REQ_PATCH: return "PATCH";
+   case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+   default: return NULL;
+   }
+}
+
+/* A "." or ".." segment (plain or %2e-encoded) would let curl's dot removal leave the
+ * upstream's /v1. */
+static bool path_has_dot_segment(const char *path) {
+   for (const char *seg = path; seg; seg = strchr(seg + 1, '/')) {
+      const char *p = seg + 1;
+      int dots = 0;
+      for (;;) {
+         if (*p == '.')
+            p++;
+         else if (p[0] == '%' && p[1] == '2' && (p[2] == 'e' || p[2] == 'E'))
+            p += 3;
+         else
+            break;
+         dots++;
+      }
+      if ((dots == 1 || dots == 2) && (*p == '/' || *p == '\0' || *p == '?'))
+         return true;
+   }
+   return false;
+}
+
+/* The client's request headers for the upstream: all but the hop-by-hop ones, Host, ours and
+ * Authorization, which is the client's own only when no operator key serves it. With an
+ * operator key, a client does not pick the operator's organization or project either. */
+static struct curl_slist *pass_headers(Gateway *gw, struct evhttp_request *req, bool models) {
+   struct curl_slist *l = NULL;
+   bool content_type = false;
+   struct evkeyval *kv;
+   TAILQ_FOREACH (kv, evhttp_request_get_input_headers(req), next) {
+      const char *k = kv->key;
+      size_t n = strlen(k);
+      if (header_hop_by_hop(k, n) || strcasecmp(k, "host") == 0 || strcasecmp(k, "expect") == 0 ||
+          strcasecmp(k, "authorization") == 0 || strncasecmp(k, "x-offramp-", 10) == 0 ||
+          (models && strcasecmp(k, "accept-encoding") == 0) ||
+          (gw->operator_keys && (strcasecmp(k, "openai-organization") == 0 || strcasecmp(k, "openai-project") == 0)))
+         continue;
+      content_type = content_type || strcasecmp(k, "content-type") == 0;
+      char *line = xasprintf("%s: %s", k, kv->value);
+      l = curl_slist_append(l, line);
+      free(line);
+   }
+   /* curl would otherwise add its own Content-Type to a body, and ask for 100-continue. */
+   if (!content_type)
+      l = curl_slist_append(l, "Content-Type:");
+   l = curl_slist_append(l, "Expect:");
+   const char *key = gw->operator_keys ? gw->upstream_key : NULL;
+   const char *client = header(req, "Authorization");
+   char *auth = key && *key ? xasprintf("Authorization: Bearer %s", key)
+                : client && !gw->clients.n ? xasprintf("Authorization: %s", client)
+                                           : NULL;
+   if (auth)
+      l = curl_slist_append(l, auth);
+   free(auth);
+   return l;
+}
+
+static void pass_free(Pass *p) {
+   Gateway *gw = p->gw;
+   if (p->resume)
+      event_free(p->resume);
+   curl_slist_free_all(p->headers);
+   free(p->body);
+   free(p);
+   gw->flights--;
+   maybe_exit(gw);
+}
+
+static void pass_reply_start(Pass *p, const UpResult *res) {
+   struct evkeyvalq *h = evhttp_request_get_output_headers(p->req);
+   forward_headers(h, res->headers.buf, res->headers.len, true);
+   evhttp_add_header(h, "X-Offramp-Request-Id", p->rid);
+}
+
+/* Bytes handed to evhttp for this client and not yet written (0 once the client is gone). */
+static size_t pass_unsent(const Pass *p) {
+   struct evhttp_connection *con = evhttp_request_get_connection(p->req);
+   struct bufferevent *bev = con ? evhttp_connection_get_bufferevent(con) : NULL;
+   return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+static void on_pass_resume_check(evutil_socket_t fd, short what, void *arg) {
+   Pass *p = arg;
+   if (pass_unsent(p) > PASS_BUFFER_MAX / 2) {
+      struct timeval tv = { 0, PASS_RESUME_CHECK_US };
+      evtimer_add(p->resume, &tv);
+      return;
+   }
+   void *call = p->call;
+   p->call = NULL;
+   Upstream_resume(call);
+}
+
+static bool on_pass_data(void *ud, const UpResult *res, const char *data, size_t n) {
+   Pass *p = ud;
+   if (p->started && pass_unsent(p) > PASS_BUFFER_MAX) {
+      p->call = res->call;
+      if (!p->resume)
+         p->resume = evtimer_new(p->gw->base, on_pass_resume_check, p);
+      struct timeval tv = { 0, PASS_RESUME_CHECK_US };
+      evtimer_add(p->resume, &tv);
+      return false;
+   }
+   if (!p->started) {
+      p->started = true;
+      pass_reply_start(p, res);
+      evhttp_send_reply_start(p->req, (int)res->status, reason_or_null(res->reason));
+   }
+   struct evbuffer *b = evbuffer_new();
+   evbuffer_add(b, data, n);
+   evhttp_send_reply_chunk(p->req, b);
+   evbuffer_free(b);
+   return true;
+}
+
+/* The upstream's model list with the routes' added, or NULL when the answer is not a list. */
+static json_t *merged_models(Gateway *gw, const Pass *p, const UpResult *res) {
+   if (res->code != CURLE_OK || res->status != 200)
+      return NULL;
+   json_t *j = json_loadb(res->body.buf ? res->body.buf : "", res->body.len, 0, NULL);
+   json_t *data = json_object_get(j, "data");
+   if (!json_is_array(data)) {
+      json_decref(j);
+      return NULL;
+   }
+   add_route_models(gw, data, p->key);
+   return j;
+}
+
+static void on_pass_done(void *ud, UpResult *res) {
+   Pass *p = ud;
+   Gateway *gw = p->gw;
+   struct evhttp_request *req = p->req;
+   GwStats_passthrough(gw->stats, p->endpoint, res->code == CURLE_OK ? res->status : 0, res->ms, (long long)p->len,
+                       res->bytes);
+   if (p->started) {
+      evhttp_send_reply_end(req);
+   } else if (p->models) {
+      json_t *j = merged_models(gw, p, res);
+      if (!j) {
+         char *why = res->code == CURLE_OK ? xasprintf("routes; the upstream answered HTTP %ld", res->status)
+                                           : xstrdup("routes; the upstream could not be reached");
+         evhttp_add_header(evhttp_request_get_output_headers(req), "X-Offramp-Models", why);
+         free(why);
+         json_t *data = json_array();
+         add_route_models(gw, data, p->key);
+         j = json_pack("{s:s, s:o}", "object", "list", "data", data);
+      } else {
+         evhttp_add_header(evhttp_request_get_output_headers(req), "X-Offramp-Models", "upstream+routes");
+      }
+      Reply_json(req, 200, j);
+   } else if (res->code == CURLE_OK) {
+      /* An answer without a body (204, HEAD, an empty 200): nothing was streamed. */
+      pass_reply_start(p, res);
+      evhttp_send_reply(req, (int)res->status, reason_or_null(res->reason), NULL);
+   } else {
+      bool timeout = res->code == CURLE_OPERATION_TIMEDOUT;
+      evhttp_add_header(evhttp_request_get_output_headers(req), "X-Offramp-Request-Id", p->rid);
+      Reply_error(req, timeout ? 504 : 502, "upstream_error", NULL, NULL, "offramp gateway: the upstream %s (%s)",
+                  timeout ? "did not answer in time" : "could not be reached", res->error ? res->error : "");
+   }
+   pass_free(p);
+}
+
+static void passthrough_start(Gateway *gw, struct evhttp_request *req, const char *path, const ClientKey *models_for,
+                              bool models) {
+   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+   const char *method = method_name(cmd);
+   if (!method) {
+      Reply_error(req, 405, "invalid_request_error", NULL, NULL, "%s",
+                  "the gateway proxies GET, POST, PUT, PATCH, DELETE, HEAD and OPTIONS");
+      return;
+   }
+   const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+   /* path is "/v1/...": the default upstream's base URL ends in /v1. */
+   char *url = xasprintf("%s%s%s%s", gw->cfg->upstream, path + 3, query ? "?" : "", query ? query : "");
+   Pass *p = xcalloc(1, sizeof *p);
+   p->gw = gw;
+   p->req = req;
+   p->models = models;
+   p->key = models_for;
+   p->endpoint = GwStats_endpoint(path + 4);
+   request_id(gw, p->rid);
+   struct evbuffer *in = evhttp_request_get_input_buffer(req);
+   p->len = evbuffer_get_length(in);
+   p->body = p->len ? xstrndup((const char *)evbuffer_pullup(in, -1), p->len) : NULL;
+   /* The model list is read here, so it must come uncompressed. */
+   p->headers = pass_headers(gw, req, models);
+   gw->flights++;
+   UpRequest rq = { .method = method, .url = url, .headers = p->headers, .body = p->body, .len = p->len,
+                    .timeout_ms = gw->cfg->upstream_timeout_ms, .flags = models ? 0 : UPREQ_STREAM_ANY };
+   Upstream_request(gw->up, &rq, models ? NULL : on_pass_data, on_pass_done, p);
+   free(url);
+}
+
+/* Any /v1/ path but chat completions and the model list: embeddings, completions, responses,
+ * files, moderations, ... go to the default upstream untouched, so an application can point its
+ * whole base URL at the gateway. */
+static void handle_passthrough(Gateway *gw, struct evhttp_request *req, const char *path) {
+   const ClientKey *ckey;
+   if (!client_allowed(gw, req, &ckey))
+      return;
+   const char *model = str_startswith(path, "/v1/models/") ? route_model(gw, path + strlen("/v1/models/")) : NULL;
+   if (model && evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+      Reply_json(req, 200, model_json(model));
+      return;
+   }
+   if (ckey && !ClientKey_allows(ckey, NULL)) {
+      char *list = ClientKey_tasks_text(ckey);
+      Reply_error(req, 403, "permission_error", NULL, "task_not_allowed",
+                  "this API key may call tasks %s only (POST /v1/chat/completions); %s needs a key for every task",
+                  list, path);
+      free(list);
+      return;
+   }
+   if (path_has_dot_segment(path)) {
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "the path has a '.' or '..' segment");
+      return;
+   }
+   /* Only what RFC 3986 lets a URI hold goes upstream, and no NUL, which no API path has and
+    * some servers cut strings at. */
+   const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+   for (int part = 0; part < 2; part++) {
+      const char *s = part ? query : path;
+      for (const unsigned char *c = (const unsigned char *)s; c && *c; c++) {
+         if (*c <= 0x20 || *c >= 0x7f || (c[0] == '%' && c[1] == '0' && c[2] == '0')) {
+            Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s",
+                        "the request target has a byte a URI cannot hold, or an encoded NUL");
+            return;
+         }
+      }
+   }
+   if (!gw->cfg->upstream) {
+      Reply_error(req, 404, "not_found_error", NULL, NULL,
+                  "%s is proxied to the default upstream, and none is set: start the gateway with --upstream URL "
+                  "(this gateway itself serves /v1/chat/completions, /v1/models, /healthz, /metrics and /admin/*)",
+                  path);
+      return;
+   }
+   passthrough_start(gw, req, path, NULL, false);
 }
 
 static void handle_metrics(Gateway *gw, struct evhttp_request *req) {
@@ -1030,6 +1501,8 @@ static void on_request(struct evhttp_request *req, void *arg) {
                           (json_int_t)gw->flights));
    } else if (str_eq(path, "/metrics")) {
       handle_metrics(gw, req);
+   } else if (str_startswith(path, "/v1/")) {
+      handle_passthrough(gw, req, path);
    } else if (str_startswith(path, "/admin/")) {
       struct evkeyvalq q = { 0 };
       const char *query = evhttp_uri_get_query(uri);
@@ -1127,6 +1600,48 @@ long Gateway_default_max_conns(void) {
    return half < 16 ? 16 : half > 4096 ? 4096 : half;
 }
 
+/* Who may use which of the operator's keys, said at start: the key_env allow-list, client keys
+ * or the open relay, and the cap on task names. */
+static bool tenancy_start(Gateway *gw, char **err) {
+   const GatewayConfig *cfg = gw->cfg;
+   gw->key_envs = xcalloc((size_t)cfg->n_key_envs + 2, sizeof *gw->key_envs);
+   if (cfg->upstream_key_env)
+      gw->key_envs[gw->n_key_envs++] = cfg->upstream_key_env;
+   for (int i = 0; i < cfg->n_key_envs; i++) {
+      if (!key_env_allowed(gw, cfg->key_envs[i]))
+         gw->key_envs[gw->n_key_envs++] = cfg->key_envs[i];
+   }
+   Sbuf list = { 0 };
+   for (int i = 0; i < gw->n_key_envs; i++)
+      Sbuf_printf(&list, "%s%s", i ? ", " : "", gw->key_envs[i]);
+   fprintf(stderr, "offramp gateway: a route's key_env may name %s (more with --key-env NAME)\n",
+           gw->n_key_envs ? list.buf : "nothing");
+   Sbuf_free(&list);
+   for (int i = 0; i < gw->n_routes; i++) {
+      char *why = NULL;
+      if (!Route_key_envs_allowed(gw->routes[i], gw->key_envs, gw->n_key_envs, &why)) {
+         fprintf(stderr, "offramp gateway: %s; that key is not used\n", why);
+         free(why);
+      }
+   }
+   if (cfg->client_keys_file && !ClientKeys_load(&gw->clients, cfg->client_keys_file, err))
+      return false;
+   gw->operator_keys = cfg->open_relay || gw->clients.n;
+   const char *env = cfg->upstream_key_env ? cfg->upstream_key_env : "(no --upstream-key-env)";
+   bool have = gw->upstream_key && *gw->upstream_key;
+   if (gw->clients.n)
+      fprintf(stderr, "offramp gateway: clients need one of the %d keys in %s; they are served on %s%s\n",
+              gw->clients.n, cfg->client_keys_file, env, have ? "" : " (not set: the upstream gets no key)");
+   else if (cfg->open_relay)
+      fprintf(stderr, "offramp gateway: open relay: every client is served on %s%s, with no key of its own\n", env,
+              have ? "" : " (not set: the client's Authorization goes upstream)");
+   else if (have)
+      fprintf(stderr, "offramp gateway: %s is set but not used: each client's own Authorization goes upstream "
+                      "(serve clients on it with --client-keys FILE or --open-relay)\n", env);
+   GwStats_limit_tasks(gw->stats, cfg->max_tasks);
+   return true;
+}
+
 static Route *make_fallback_route(void) {
    char *err = NULL;
    json_t *j = json_object();
@@ -1176,6 +1691,8 @@ int Gateway_run(const GatewayConfig *cfg) {
    event_config_free(ecfg);
    gw.up = Upstream_new(gw.base);
    gw.stats = GwStats_new();
+   if (!tenancy_start(&gw, &err))
+      goto out;
    HttpLimits lim = HTTP_LIMITS_DEFAULT;
    lim.max_body = (size_t)cfg->max_body;
    lim.max_header = (size_t)cfg->max_header;
@@ -1183,7 +1700,8 @@ int Gateway_run(const GatewayConfig *cfg) {
    lim.keepalive_timeout = (double)cfg->client_timeout_s;
    lim.max_conns = cfg->max_conns;
    lim.max_inflight = cfg->max_inflight;
-   lim.methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD;
+   lim.methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD | EVHTTP_REQ_DELETE |
+                 EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS;
    gw.front = HttpFront_new(gw.base, "offramp gateway", &lim, on_request, &gw);
    int bound;
    if (!HttpFront_listen(gw.front, host, port, &bound, &err))
@@ -1221,6 +1739,8 @@ out:
    if (gw.base)
       event_base_free(gw.base);
    routes_free(&gw);
+   ClientKeys_clear(&gw.clients);
+   free(gw.key_envs);
    Route_unref(gw.fallback_route);
    free(gw.admin_token);
    free(gw.chat_url);

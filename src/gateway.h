@@ -24,6 +24,12 @@ typedef struct {
    long drain_timeout_s;
    long queue_max;                 /* capture queue bound (records) */
    bool capture;
+   const char *const *key_envs;    /* --key-env: what a route's key_env may name (upstream_key_env is added) */
+   int n_key_envs;
+   const char *client_keys_file;   /* --client-keys: clients must present one of its keys */
+   bool open_relay;                /* --open-relay: serve clients without a key on the operator's keys */
+   long max_tasks;                 /* distinct unrouted task names kept in stats; more go to "(other)" */
+   bool known_tasks_only;          /* a task tag without a route gets 404 */
 } GatewayConfig;
 
 /* What the gateway reads of a chat request; the body itself is forwarded as the client sent it. */

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,11 +40,25 @@ typedef struct TaskStats {
    struct TaskStats *next;
 } TaskStats;
 
+typedef struct {
+   uint64_t req, status[6];   /* status[0]: no answer; [1..5]: 1xx..5xx */
+   uint64_t bytes_in, bytes_out, lat[LAT_BUCKETS];
+   double lat_sum_ms;
+} PassCounts;
+
+const char *const Stats_endpoint_names[STATS_ENDPOINTS] = {
+   "assistants", "audio",   "batches",    "chat",    "completions", "containers", "conversations",
+   "embeddings", "evals",   "files",      "fine_tuning", "images",  "models",     "moderations",
+   "realtime",   "responses", "threads",  "uploads", "vector_stores", "other",
+};
+
 struct GwStats {
    TaskStats *tasks;
    uint64_t overhead[LAT_BUCKETS];
    double overhead_sum_ms;
    uint64_t overhead_n;
+   long max_tasks, n_admitted;
+   PassCounts pass[STATS_ENDPOINTS];
 };
 
 void StatsEvent_init(StatsEvent *ev) {
@@ -67,7 +82,13 @@ static double lat_upper(int b) {
 }
 
 GwStats *GwStats_new(void) {
-   return xcalloc(1, sizeof(GwStats));
+   GwStats *gs = xcalloc(1, sizeof(GwStats));
+   gs->max_tasks = -1;
+   return gs;
+}
+
+void GwStats_limit_tasks(GwStats *gs, long max) {
+   gs->max_tasks = max;
 }
 
 void GwStats_free(GwStats *gs) {
@@ -82,12 +103,19 @@ void GwStats_free(GwStats *gs) {
    free(gs);
 }
 
-static TaskStats *task_stats(GwStats *gs, const char *task) {
+static TaskStats *task_find(GwStats *gs, const char *task) {
    for (TaskStats *t = gs->tasks; t; t = t->next) {
       if (str_eq(t->task, task))
          return t;
    }
-   TaskStats *t = xcalloc(1, sizeof *t);
+   return NULL;
+}
+
+static TaskStats *task_stats(GwStats *gs, const char *task) {
+   TaskStats *t = task_find(gs, task);
+   if (t)
+      return t;
+   t = xcalloc(1, sizeof *t);
    t->task = xstrdup(task);
    t->next = gs->tasks;
    gs->tasks = t;
@@ -139,6 +167,36 @@ void GwStats_add(GwStats *gs, const char *task, const StatsEvent *ev, double now
    apply(&t->all, ev);
    apply(slot(t->sec, t->sec_t, sec), ev);
    apply(slot(t->dec, t->dec_t, sec / 10), ev);
+}
+
+bool GwStats_admit(GwStats *gs, const char *task) {
+   if (task_find(gs, task))
+      return true;
+   if (gs->max_tasks >= 0 && gs->n_admitted >= gs->max_tasks)
+      return false;
+   gs->n_admitted++;
+   task_stats(gs, task);
+   return true;
+}
+
+int GwStats_endpoint(const char *path) {
+   size_t n = strcspn(path, "/?");
+   for (int i = 0; i < STATS_ENDPOINTS - 1; i++) {
+      if (strlen(Stats_endpoint_names[i]) == n && memcmp(Stats_endpoint_names[i], path, n) == 0)
+         return i;
+   }
+   return STATS_ENDPOINTS - 1;
+}
+
+void GwStats_passthrough(GwStats *gs, int endpoint, long status, double ms, long long bytes_in,
+                         long long bytes_out) {
+   PassCounts *p = &gs->pass[endpoint];
+   p->req++;
+   p->status[status >= 100 && status < 600 ? status / 100 : 0]++;
+   p->bytes_in += (uint64_t)(bytes_in > 0 ? bytes_in : 0);
+   p->bytes_out += (uint64_t)(bytes_out > 0 ? bytes_out : 0);
+   p->lat[lat_bucket(ms)]++;
+   p->lat_sum_ms += ms;
 }
 
 void GwStats_overhead(GwStats *gs, double ms) {
@@ -256,7 +314,24 @@ json_t *GwStats_json(GwStats *gs, const char *task, double now) {
                                 percentile(gs->overhead, gs->overhead_n, 0.50), "p99_ms",
                                 percentile(gs->overhead, gs->overhead_n, 0.99), "p999_ms",
                                 percentile(gs->overhead, gs->overhead_n, 0.999));
-   return json_pack("{s:o, s:o}", "tasks", list, "overhead", overhead);
+   json_t *pass = json_object();
+   static const char *const classes[6] = { "none", "1xx", "2xx", "3xx", "4xx", "5xx" };
+   for (int e = 0; e < STATS_ENDPOINTS; e++) {
+      const PassCounts *p = &gs->pass[e];
+      if (!p->req)
+         continue;
+      json_t *st = json_object();
+      for (int k = 0; k < 6; k++) {
+         if (p->status[k])
+            json_object_set_new(st, classes[k], json_integer((json_int_t)p->status[k]));
+      }
+      json_object_set_new(pass, Stats_endpoint_names[e],
+                          json_pack("{s:I, s:o, s:I, s:I, s:f, s:f, s:f}", "requests", (json_int_t)p->req, "status",
+                                    st, "bytes_in", (json_int_t)p->bytes_in, "bytes_out", (json_int_t)p->bytes_out,
+                                    "mean_ms", p->lat_sum_ms / (double)p->req, "p50_ms",
+                                    percentile(p->lat, p->req, 0.50), "p99_ms", percentile(p->lat, p->req, 0.99)));
+   }
+   return json_pack("{s:o, s:o, s:o}", "tasks", list, "overhead", overhead, "passthrough", pass);
 }
 
 /* Prometheus histogram from our buckets, every 4th edge (x2.44) to keep series few. */
@@ -356,6 +431,37 @@ void GwStats_prometheus(GwStats *gs, Sbuf *out) {
          prom_label(out, t->task);
          Sbuf_printf(out, "\",reason=\"%s\"} %llu\n", Stats_fallback_names[k], (unsigned long long)t->all.fallback[k]);
       }
+   }
+   Sbuf_puts(out, "# HELP offramp_passthrough_requests_total Requests proxied as they are to the default upstream, "
+                  "per endpoint and status class (none: no answer).\n"
+                  "# TYPE offramp_passthrough_requests_total counter\n");
+   static const char *const classes[6] = { "none", "1xx", "2xx", "3xx", "4xx", "5xx" };
+   for (int e = 0; e < STATS_ENDPOINTS; e++) {
+      for (int k = 0; k < 6; k++) {
+         if (gs->pass[e].status[k])
+            Sbuf_printf(out, "offramp_passthrough_requests_total{endpoint=\"%s\",code=\"%s\"} %llu\n",
+                        Stats_endpoint_names[e], classes[k], (unsigned long long)gs->pass[e].status[k]);
+      }
+   }
+   Sbuf_puts(out, "# HELP offramp_passthrough_bytes_total Body bytes of proxied requests (in) and answers (out).\n"
+                  "# TYPE offramp_passthrough_bytes_total counter\n");
+   for (int e = 0; e < STATS_ENDPOINTS; e++) {
+      if (!gs->pass[e].req)
+         continue;
+      Sbuf_printf(out, "offramp_passthrough_bytes_total{endpoint=\"%s\",direction=\"in\"} %llu\n",
+                  Stats_endpoint_names[e], (unsigned long long)gs->pass[e].bytes_in);
+      Sbuf_printf(out, "offramp_passthrough_bytes_total{endpoint=\"%s\",direction=\"out\"} %llu\n",
+                  Stats_endpoint_names[e], (unsigned long long)gs->pass[e].bytes_out);
+   }
+   Sbuf_puts(out, "# HELP offramp_passthrough_duration_seconds Time to the proxied request's last byte.\n"
+                  "# TYPE offramp_passthrough_duration_seconds histogram\n");
+   for (int e = 0; e < STATS_ENDPOINTS; e++) {
+      if (!gs->pass[e].req)
+         continue;
+      char labels[64];
+      snprintf(labels, sizeof labels, "endpoint=\"%s\"", Stats_endpoint_names[e]);
+      prom_histogram(out, "offramp_passthrough_duration_seconds", labels, gs->pass[e].lat, gs->pass[e].req,
+                     gs->pass[e].lat_sum_ms);
    }
    Sbuf_puts(out, "# HELP offramp_overhead_seconds Time the gateway adds to a request (total minus upstream).\n"
                   "# TYPE offramp_overhead_seconds histogram\n");

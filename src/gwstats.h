@@ -33,12 +33,29 @@ typedef struct GwStats GwStats;
 
 GwStats *GwStats_new(void);
 void GwStats_free(GwStats *gs);
+
+/* Where traffic of task names past the cap is counted. */
+#define GWSTATS_OTHER "(other)"
+/* At most max task names come in through GwStats_admit (negative: no bound, the default). */
+void GwStats_limit_tasks(GwStats *gs, long max);
+/* Whether task has, or may now get, stats of its own: a task tag without a route is admitted
+ * while fewer than the limit were; the caller counts the rest under GWSTATS_OTHER. */
+bool GwStats_admit(GwStats *gs, const char *task);
+
+/* Pass-through endpoints (the first path segment after /v1/); anything else is "other", so a
+ * client cannot grow the series. */
+enum { STATS_ENDPOINTS = 20 };
+extern const char *const Stats_endpoint_names[STATS_ENDPOINTS];
+int GwStats_endpoint(const char *path_after_v1);
+/* One proxied request: status 0 when no answer came; bytes of the request and answer bodies. */
+void GwStats_passthrough(GwStats *gs, int endpoint, long status, double ms, long long bytes_in,
+                         long long bytes_out);
 /* task "" for traffic attributed to no task. now: mono seconds. */
 void GwStats_add(GwStats *gs, const char *task, const StatsEvent *ev, double now);
 /* The gateway's own time per request, excluding the upstream's. */
 void GwStats_overhead(GwStats *gs, double ms);
 /* {"tasks":[{task, windows:{"1m":..., "10m":..., "all":...}, agreement_per_minute:[10 x {agree, n}
- * or null, oldest first]}], "overhead":{...}}; task NULL =
+ * or null, oldest first]}], "overhead":{...}, "passthrough":{endpoint: {...}}}; task NULL =
  * every task. Percentiles are bucket upper bounds (x1.25 buckets: within 25 % above). */
 json_t *GwStats_json(GwStats *gs, const char *task, double now);
 void GwStats_prometheus(GwStats *gs, Sbuf *out);

@@ -380,6 +380,28 @@ json_t *Route_history(Store *st, const char *task) {
    return a;
 }
 
+bool Route_key_envs_allowed(const Route *r, const char *const *allowed, int n, char **err) {
+   const RouteArm *arms[] = { &r->primary, &r->candidate };
+   const char *names[] = { "primary", "candidate" };
+   for (int a = 0; a < 2; a++) {
+      const char *k = arms[a]->key_env;
+      bool ok = !k;
+      for (int i = 0; !ok && i < n; i++)
+         ok = str_eq(allowed[i], k);
+      if (ok)
+         continue;
+      Sbuf list = { 0 };
+      for (int i = 0; i < n; i++)
+         Sbuf_printf(&list, "%s%s", i ? ", " : "", allowed[i]);
+      *err = xasprintf("route %s: %s.key_env %s is not one the gateway may read (allowed: %s; start the gateway "
+                       "with --key-env %s to allow it)",
+                       r->task, names[a], k, n ? list.buf : "none", k);
+      Sbuf_free(&list);
+      return false;
+   }
+   return true;
+}
+
 Route *Route_find(Route *const *routes, int n, const char *task) {
    for (int i = 0; i < n; i++) {
       if (str_eq(routes[i]->task, task))

@@ -49,6 +49,11 @@ json_t *Route_to_json(const Route *r);
 Route *Route_ref(Route *r);
 void Route_unref(Route *r);
 
+/* Whether every key_env r names is in allowed[0..n) (the gateway's --key-env list): a route must
+ * not make the gateway read an arbitrary secret of its environment and send it to the route's
+ * url. False with *err naming the variable and the allowed ones. */
+bool Route_key_envs_allowed(const Route *r, const char *const *allowed, int n, char **err);
+
 /* The route for a task name, or NULL. */
 Route *Route_find(Route *const *routes, int n, const char *task);
 /* Which route a chat request takes: the X-Offramp-Task tag (may be NULL), else a route whose task

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,9 +53,19 @@ typedef struct {
    UpDoneFn on_done;
    void *ud;
    bool checked;
+   bool own;           /* the easy handle is this call's own (Upstream_request), not pooled */
+   bool stream_any;
    double t0;
+   char reason[64];
    char errbuf[CURL_ERROR_SIZE];
 } Call;
+
+static void call_free(Call *c) {
+   curl_slist_free_all(c->auth_headers);
+   Sbuf_free(&c->res.body);
+   Sbuf_free(&c->res.headers);
+   free(c);
+}
 
 static void check_done(Upstream *u) {
    CURLMsg *msg;
@@ -71,11 +82,17 @@ static void check_done(Upstream *u) {
       curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
       c->res.content_type = ct;
       c->res.ms = (mono_seconds() - c->t0) * 1000.0;
+      c->res.reason = c->reason;
       if (c->res.code != CURLE_OK)
          c->res.error = c->errbuf[0] ? c->errbuf : curl_easy_strerror(c->res.code);
       curl_multi_remove_handle(u->multi, e);
       u->active--;
       c->on_done(c->ud, &c->res);
+      if (c->own) {
+         curl_easy_cleanup(e);
+         call_free(c);
+         continue;
+      }
       /* Options stay set: the next call changes only the per-call ones. The error buffer
        * belongs to the call being freed. */
       curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
@@ -84,19 +101,16 @@ static void check_done(Upstream *u) {
          u->pool = xrealloc(u->pool, (size_t)u->cappool * sizeof *u->pool);
       }
       u->pool[u->npool++] = e;
-      curl_slist_free_all(c->auth_headers);
-      Sbuf_free(&c->res.body);
-      free(c);
+      call_free(c);
    }
 }
 
 static void fail_later(evutil_socket_t fd, short what, void *arg) {
    Call *c = arg;
+   c->res.reason = c->reason;
    c->on_done(c->ud, &c->res);
-   curl_slist_free_all(c->auth_headers);
    curl_easy_cleanup(c->easy);
-   Sbuf_free(&c->res.body);
-   free(c);
+   call_free(c);
 }
 
 static Sock *sock_at(Upstream *u, curl_socket_t fd) {
@@ -198,19 +212,56 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp) {
 static size_t write_cb(char *p, size_t size, size_t n, void *userp) {
    Call *c = userp;
    size_t len = size * n;
-   if (c->res.body.len + len > BODY_MAX)
-      return 0;
    if (c->on_data && !c->checked) {
       c->checked = true;
       curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->res.status);
-      c->res.streamed = c->res.status >= 200 && c->res.status < 300;
-   }
-   if (c->res.streamed) {
+      c->res.streamed = c->stream_any || (c->res.status >= 200 && c->res.status < 300);
       char *ct = NULL;
       curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
-      c->on_data(c->ud, ct, p, len);
+      c->res.content_type = ct;
+      c->res.reason = c->reason;
    }
+   if (c->res.streamed && !c->on_data(c->ud, &c->res, p, len))
+      return CURL_WRITEFUNC_PAUSE;
+   c->res.bytes += (long long)len;
+   /* A pass-through body goes to the client only: a large file download is never held. */
+   if (c->res.streamed && c->stream_any)
+      return len;
+   if (c->res.body.len + len > BODY_MAX)
+      return 0;
    Sbuf_add(&c->res.body, p, len);
+   return len;
+}
+
+/* The response's header lines, the final response's only (a 100 Continue comes first). */
+static size_t header_cb(char *p, size_t size, size_t n, void *userp) {
+   Call *c = userp;
+   size_t len = size * n;
+   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+      Sbuf_reset(&c->res.headers);
+      /* "HTTP/1.1 429 Too Many Requests\r\n": the reason follows the second space. */
+      const char *sp = memchr(p, ' ', len);
+      const char *sp2 = sp ? memchr(sp + 1, ' ', len - (size_t)(sp + 1 - p)) : NULL;
+      size_t r = 0;
+      if (sp2) {
+         const char *end = p + len;
+         while (end > sp2 + 1 && (end[-1] == '\r' || end[-1] == '\n'))
+            end--;
+         r = (size_t)(end - (sp2 + 1));
+         if (r >= sizeof c->reason)
+            r = sizeof c->reason - 1;
+         memcpy(c->reason, sp2 + 1, r);
+         /* It goes into the client's status line: no control bytes. */
+         for (size_t i = 0; i < r; i++) {
+            if ((unsigned char)c->reason[i] < 0x20 || c->reason[i] == 0x7f)
+               c->reason[i] = ' ';
+         }
+      }
+      c->reason[r] = '\0';
+      return len;
+   }
+   if (len > 2 && c->res.headers.len + len <= 65536)
+      Sbuf_add(&c->res.headers, p, len);
    return len;
 }
 
@@ -244,6 +295,7 @@ static CURL *easy_new(Upstream *u) {
    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u);
    curl_easy_setopt(e, CURLOPT_POST, 1L);
    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -275,6 +327,19 @@ static CURLU *parsed_url(Upstream *u, const char *url) {
    return h;
 }
 
+static void call_add(Upstream *u, Call *c) {
+   u->active++;
+   CURLMcode rc = curl_multi_add_handle(u->multi, c->easy);
+   if (rc != CURLM_OK) {
+      /* Never expected; reported through the normal completion path, from the loop. */
+      u->active--;
+      c->res.code = CURLE_FAILED_INIT;
+      c->res.error = curl_multi_strerror(rc);
+      static const struct timeval now = { 0, 0 };
+      event_base_once(u->base, -1, EV_TIMEOUT, fail_later, c, &now);
+   }
+}
+
 void Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
                    UpDataFn on_data, UpDoneFn on_done, void *ud) {
    Call *c = xcalloc(1, sizeof *c);
@@ -282,6 +347,7 @@ void Upstream_post(Upstream *u, const char *url, const char *auth, const char *b
    c->on_data = on_data;
    c->on_done = on_done;
    c->ud = ud;
+   c->res.call = c;
    c->t0 = mono_seconds();
    c->easy = u->npool ? u->pool[--u->npool] : easy_new(u);
    struct curl_slist *headers = u->headers;
@@ -303,20 +369,52 @@ void Upstream_post(Upstream *u, const char *url, const char *auth, const char *b
    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+   curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
-   u->active++;
-   CURLMcode rc = curl_multi_add_handle(u->multi, e);
-   if (rc != CURLM_OK) {
-      /* Never expected; reported through the normal completion path, from the loop. */
-      u->active--;
-      c->res.code = CURLE_FAILED_INIT;
-      c->res.error = curl_multi_strerror(rc);
-      static const struct timeval now = { 0, 0 };
-      event_base_once(u->base, -1, EV_TIMEOUT, fail_later, c, &now);
+   call_add(u, c);
+}
+
+void Upstream_request(Upstream *u, const UpRequest *rq, UpDataFn on_data, UpDoneFn on_done, void *ud) {
+   Call *c = xcalloc(1, sizeof *c);
+   c->u = u;
+   c->on_data = on_data;
+   c->on_done = on_done;
+   c->ud = ud;
+   c->own = true;
+   c->res.call = c;
+   c->stream_any = (rq->flags & UPREQ_STREAM_ANY) != 0;
+   c->t0 = mono_seconds();
+   CURL *e = c->easy = easy_new(u);
+   /* Not through parsed_url: every file id and query would take a slot the routes need. */
+   curl_easy_setopt(e, CURLOPT_URL, rq->url);
+   bool body = rq->body && rq->len;
+   if (str_eq(rq->method, "HEAD")) {
+      curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+   } else if (body || str_eq(rq->method, "POST")) {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? rq->body : "");
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? rq->len : 0));
+   } else {
+      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
    }
+   if (!str_eq(rq->method, "GET") && !str_eq(rq->method, "POST") && !str_eq(rq->method, "HEAD"))
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
+   curl_easy_setopt(e, CURLOPT_HTTPHEADER, rq->headers);
+   curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+   curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+   curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
+   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, rq->timeout_ms < 10000 ? rq->timeout_ms : 10000L);
+   call_add(u, c);
+}
+
+void Upstream_resume(void *call) {
+   Call *c = call;
+   /* curl sets itself a timer to go on, which the loop serves. */
+   curl_easy_pause(c->easy, CURLPAUSE_CONT);
 }
 
 int Upstream_active(const Upstream *u) {

@@ -1,5 +1,6 @@
-/* upstream.h - HTTP POSTs to upstream model servers with libcurl's multi interface, driven by
- * the gateway's libevent loop (one thread, no blocking calls). */
+/* upstream.h - HTTP calls to upstream model servers with libcurl's multi interface, driven by
+ * the gateway's libevent loop (one thread, no blocking calls): chat POSTs, and any method for
+ * the gateway's pass-through of the rest of the API. */
 #ifndef OFFRAMP_UPSTREAM_H
 #define OFFRAMP_UPSTREAM_H
 
@@ -17,11 +18,33 @@ typedef struct {
    const char *error;          /* curl's message when code != CURLE_OK */
    double ms;                  /* wall time of the transfer */
    bool streamed;              /* the body went to on_data as it arrived */
+   const char *reason;         /* the status line's reason phrase ("" when none), valid during callbacks */
+   Sbuf headers;               /* the final response's header lines, "Name: value\r\n" each; may be stolen */
+   long long bytes;            /* body bytes received, kept or not */
+   void *call;                 /* this call, for Upstream_resume; valid until on_done returns */
 } UpResult;
 
-/* Body bytes as they arrive, once the response turned out to be 2xx (content_type set). */
-typedef void (*UpDataFn)(void *ud, const char *content_type, const char *p, size_t n);
+/* Body bytes as they arrive, once the response turned out to be 2xx (any status for a
+ * request made with UPREQ_STREAM_ANY); status, reason, headers and content_type are set.
+ * Returning false leaves the bytes unread and pauses the transfer (the upstream's TCP window
+ * then holds the rest) until Upstream_resume, after which they come again. */
+typedef bool (*UpDataFn)(void *ud, const UpResult *res, const char *p, size_t n);
 typedef void (*UpDoneFn)(void *ud, UpResult *res);
+
+/* A request other than the chat POST (Upstream_request). */
+typedef struct {
+   const char *method;              /* GET, POST, PUT, PATCH, DELETE, HEAD, ... */
+   const char *url;
+   const struct curl_slist *headers;   /* every request header to send, Authorization included */
+   const char *body;                /* NULL or len 0: none; must stay valid until on_done */
+   size_t len;
+   long timeout_ms;
+   int flags;                       /* UPREQ_* */
+} UpRequest;
+
+enum {
+   UPREQ_STREAM_ANY = 1,   /* on_data gets the body whatever the status, and it is not kept in res.body */
+};
 
 typedef struct Upstream Upstream;
 
@@ -30,6 +53,11 @@ Upstream *Upstream_new(struct event_base *base);
  * on_done, which is called exactly once, from the loop, never from inside this call. */
 void Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
                    UpDataFn on_data, UpDoneFn on_done, void *ud);
+/* Any method with the caller's headers, on a handle of its own (pass-through traffic does not
+ * disturb the pooled chat handles' options). Same callback contract as Upstream_post. */
+void Upstream_request(Upstream *u, const UpRequest *rq, UpDataFn on_data, UpDoneFn on_done, void *ud);
+/* Un-pauses a call whose on_data returned false (res->call). */
+void Upstream_resume(void *call);
 int Upstream_active(const Upstream *u);
 void Upstream_free(Upstream *u);
 

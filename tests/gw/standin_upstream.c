@@ -2,13 +2,21 @@
  * OpenAI-compatible chat completions server (libevent) with configurable latency, faults,
  * logprobs, wrong answers, streaming and an idle timeout that closes kept-alive connections.
  * Prints its port on stdout; GET /stats reports what it did; GET /control?fail_rate=X changes
- * the error rate while it runs. */
+ * the error rate while it runs.
+ * It follows OpenAI's API reference (platform.openai.com/docs/api-reference, 2025): chat
+ * completions (--echo-auth answers with the Authorization it got), GET /v1/models, and with --api-headers the response headers the API sends
+ * (x-request-id, x-ratelimit-*, openai-processing-ms, openai-version; Retry-After on errors,
+ * whose status and reason --fail-status and --fail-reason set). Any other /v1/ path is echoed
+ * for the gateway's pass-through tests: {method, path, query, authorization, content_type,
+ * organization, body_len, body_hash} as JSON, status from ?status=N, a chunked stream of
+ * ?chunks=N pieces --chunk-delay-ms apart, or ?bytes=N bytes at once. */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -23,8 +31,10 @@ static struct {
    bool echo;
    long latency_ms, hang_ms, chunks, chunk_delay_ms;
    double fail_rate, timeout_rate, garbage_rate, low_rate, wrong_rate, logprob, low_logprob;
-   bool logprobs;
-} opt = { .content = "billing", .model = "standin", .hang_ms = 5000, .chunks = 4, .low_logprob = -3.0 };
+   bool logprobs, api_headers, echo_auth;
+   int fail_status;
+   const char *fail_reason;
+} opt = { .fail_status = 500, .fail_reason = "Internal Server Error", .content = "billing", .model = "standin", .hang_ms = 5000, .chunks = 4, .low_logprob = -3.0 };
 
 static struct {
    long requests, ok, fail, timeout, garbage, low, wrong;
@@ -69,6 +79,23 @@ static json_t *logprobs_json(const char *answer, double lp) {
    return json_pack("{s:o}", "content", tokens);
 }
 
+static void api_headers(struct evhttp_request *req, bool error) {
+   if (!opt.api_headers)
+      return;
+   struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+   char id[40];
+   snprintf(id, sizeof id, "req_standin_%ld", stats.requests);
+   evhttp_add_header(h, "x-request-id", id);
+   evhttp_add_header(h, "x-ratelimit-limit-requests", "10000");
+   evhttp_add_header(h, "x-ratelimit-remaining-requests", "9999");
+   evhttp_add_header(h, "openai-processing-ms", "3");
+   evhttp_add_header(h, "openai-version", "2020-10-01");
+   /* Not the API's: the chat answer must not carry it, a pass-through answer must. */
+   evhttp_add_header(h, "X-Standin-Private", "yes");
+   if (error)
+      evhttp_add_header(h, "Retry-After", "7");
+}
+
 static void finish(Pending *p) {
    if (p->prev)
       p->prev->next = p->next;
@@ -100,6 +127,7 @@ static void send_full(Pending *p) {
    }
    evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Type",
                      p->garbage ? "text/html" : "application/json");
+   api_headers(p->req, false);
    evhttp_send_reply(p->req, 200, "OK", b);
    evbuffer_free(b);
 }
@@ -115,6 +143,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
    long n = opt.chunks < 1 ? 1 : opt.chunks;
    if (p->sent == 0) {
       evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Type", "text/event-stream");
+      api_headers(p->req, false);
       evhttp_send_reply_start(p->req, 200, "OK");
    }
    struct evbuffer *b = evbuffer_new();
@@ -164,7 +193,8 @@ static void on_chat(struct evhttp_request *req) {
       struct evbuffer *b = evbuffer_new();
       evbuffer_add_printf(b, "{\"error\":{\"message\":\"stand-in failure\",\"type\":\"server_error\"}}");
       evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-      evhttp_send_reply(req, 500, "Internal Server Error", b);
+      api_headers(req, true);
+      evhttp_send_reply(req, opt.fail_status, opt.fail_reason, b);
       evbuffer_free(b);
       free(p);
       json_decref(body);
@@ -186,6 +216,12 @@ static void on_chat(struct evhttp_request *req) {
    if (wrong) {
       stats.wrong++;
       p->answer = strdup("wrong");
+   } else if (opt.echo_auth) {
+      /* What key the gateway sent: the tests of its key rules read it from the answer. */
+      const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+      size_t n = strlen(auth ? auth : "none") + 8;
+      p->answer = malloc(n);
+      snprintf(p->answer, n, "auth:%s", auth ? auth : "none");
    } else if (opt.echo) {
       json_t *msgs = json_object_get(body, "messages");
       const char *last = json_string_value(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content"));
@@ -210,10 +246,124 @@ static void on_chat(struct evhttp_request *req) {
    evtimer_add(p->timer, &tv);
 }
 
+static void on_models(struct evhttp_request *req) {
+   struct evbuffer *b = evbuffer_new();
+   evbuffer_add_printf(b, "{\"object\":\"list\",\"data\":[{\"id\":\"%s\",\"object\":\"model\",\"created\":0,"
+                       "\"owned_by\":\"standin\"}]}", opt.model);
+   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+   api_headers(req, false);
+   evhttp_send_reply(req, 200, "OK", b);
+   evbuffer_free(b);
+}
+
+/* A chunked answer of n pieces, one per --chunk-delay-ms. */
+typedef struct {
+   struct evhttp_request *req;
+   struct event *timer;
+   long left;
+} EchoStream;
+
+static void on_echo_chunk(evutil_socket_t fd, short what, void *arg) {
+   EchoStream *e = arg;
+   struct evbuffer *b = evbuffer_new();
+   evbuffer_add_printf(b, "data: {\"piece\":%ld}\n\n", e->left);
+   evhttp_send_reply_chunk(e->req, b);
+   evbuffer_free(b);
+   if (--e->left > 0) {
+      struct timeval tv = { opt.chunk_delay_ms / 1000, (opt.chunk_delay_ms % 1000) * 1000 };
+      evtimer_add(e->timer, &tv);
+      return;
+   }
+   evhttp_send_reply_end(e->req);
+   event_free(e->timer);
+   free(e);
+}
+
+static const char *query_get(struct evkeyvalq *q, const char *name) {
+   return evhttp_find_header(q, name);
+}
+
+static json_t *header_json(struct evhttp_request *req, const char *name) {
+   const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), name);
+   return v ? json_string(v) : json_null();
+}
+
+static void on_echo(struct evhttp_request *req) {
+   stats.requests++;
+   const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+   struct evkeyvalq q = { 0 };
+   if (evhttp_uri_get_query(u))
+      evhttp_parse_query_str(evhttp_uri_get_query(u), &q);
+   const char *chunks = query_get(&q, "chunks"), *status = query_get(&q, "status"), *bytes = query_get(&q, "bytes");
+   if (bytes) {
+      /* A large download (GET /v1/files/ID/content), all written at once: a slow client's
+       * gateway must not hold it. */
+      long n = atol(bytes);
+      struct evbuffer *b = evbuffer_new();
+      char block[65536];
+      memset(block, 'x', sizeof block);
+      for (long left = n; left > 0; left -= (long)sizeof block)
+         evbuffer_add(b, block, left < (long)sizeof block ? (size_t)left : sizeof block);
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/octet-stream");
+      evhttp_send_reply(req, 200, "OK", b);
+      evbuffer_free(b);
+      evhttp_clear_headers(&q);
+      return;
+   }
+   if (chunks) {
+      EchoStream *e = calloc(1, sizeof *e);
+      e->req = req;
+      e->left = atol(chunks) > 0 ? atol(chunks) : 1;
+      e->timer = evtimer_new(base, on_echo_chunk, e);
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/event-stream");
+      api_headers(req, false);
+      evhttp_send_reply_start(req, 200, "OK");
+      on_echo_chunk(-1, 0, e);
+      evhttp_clear_headers(&q);
+      return;
+   }
+   static const char *const methods[] = { "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+                                          "PATCH" };
+   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+   const char *method = "?";
+   for (int i = 0; i < 9; i++) {
+      if ((int)cmd == (1 << i))
+         method = methods[i];
+   }
+   struct evbuffer *in = evhttp_request_get_input_buffer(req);
+   size_t len = evbuffer_get_length(in);
+   const unsigned char *body = len ? evbuffer_pullup(in, -1) : NULL;
+   unsigned long long h = 1469598103934665603ULL;   /* FNV-1a */
+   for (size_t i = 0; i < len; i++)
+      h = (h ^ body[i]) * 1099511628211ULL;
+   char hash[24];
+   snprintf(hash, sizeof hash, "%016llx", h);
+   json_t *j = json_pack("{s:s, s:s, s:s?, s:o, s:o, s:o, s:I, s:s}", "method", method, "path", evhttp_uri_get_path(u),
+                         "query", evhttp_uri_get_query(u), "authorization", header_json(req, "Authorization"),
+                         "content_type", header_json(req, "Content-Type"), "organization",
+                         header_json(req, "OpenAI-Organization"), "body_len", (json_int_t)len, "body_hash", hash);
+   char *s = json_dumps(j, JSON_COMPACT);
+   json_decref(j);
+   struct evbuffer *b = evbuffer_new();
+   evbuffer_add(b, s, strlen(s));
+   free(s);
+   int code = status ? atoi(status) : 200;
+   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+   api_headers(req, code >= 400);
+   evhttp_send_reply(req, code, code == 200 ? "OK" : code == 204 ? "No Content" : opt.fail_reason,
+                     code == 204 ? NULL : b);
+   evbuffer_free(b);
+   evhttp_clear_headers(&q);
+}
+
 static void on_request(struct evhttp_request *req, void *arg) {
    const char *uri = evhttp_request_get_uri(req);
    if (strncmp(uri, "/v1/chat/completions", 20) == 0) {
       on_chat(req);
+   } else if (strcmp(uri, "/v1/models") == 0) {
+      on_models(req);
+   } else if (strncmp(uri, "/v1/", 4) == 0) {
+      on_echo(req);
    } else if (strncmp(uri, "/control?fail_rate=", 19) == 0) {
       /* Tests raise the error rate of a running stand-in (an error burst). */
       opt.fail_rate = atof(uri + 19);
@@ -252,6 +402,10 @@ int main(int argc, char **argv) {
       { "chunk-delay-ms", required_argument, NULL, 'd' },
       { "seed", required_argument, NULL, 's' },
       { "idle-timeout", required_argument, NULL, 'i' },
+      { "api-headers", no_argument, NULL, 'A' },
+      { "echo-auth", no_argument, NULL, 'a' },
+      { "fail-status", required_argument, NULL, 'F' },
+      { "fail-reason", required_argument, NULL, 'R' },
       { 0 },
    };
    int port = 0, idle_timeout = 0, c;
@@ -273,6 +427,10 @@ int main(int argc, char **argv) {
       case 'd': opt.chunk_delay_ms = atol(optarg); break;
       case 's': rng = strtoull(optarg, NULL, 10) | 1; break;
       case 'i': idle_timeout = atoi(optarg); break;
+      case 'A': opt.api_headers = true; break;
+      case 'a': opt.echo_auth = true; break;
+      case 'F': opt.fail_status = atoi(optarg); break;
+      case 'R': opt.fail_reason = optarg; break;
       default: fprintf(stderr, "standin_upstream: bad option\n"); return 2;
       }
    }
@@ -280,6 +438,8 @@ int main(int argc, char **argv) {
    base = event_base_new();
    struct evhttp *http = evhttp_new(base);
    evhttp_set_gencb(http, on_request, NULL);
+   evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD |
+                                       EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
    if (idle_timeout > 0)
       evhttp_set_timeout(http, idle_timeout);
    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, "127.0.0.1", (ev_uint16_t)port);

@@ -128,5 +128,22 @@ int main(void) {
       fprintf(stderr, "# %s\n", rm_err);
    free(rm_err);
    Route_unref(r);
+
+   /* key_env only from the gateway's allow-list, for either arm. */
+   static const char *const allowed[] = { "OPENAI_API_KEY", "VLLM_KEY" };
+   r = parse("kx", "{\"primary\":{\"key_env\":\"OPENAI_API_KEY\"},\"candidate\":{\"url\":\"http://c/v1\","
+                   "\"key_env\":\"VLLM_KEY\"}}", &err);
+   ok(r && Route_key_envs_allowed(r, allowed, 2, &err), "allowed key_envs pass");
+   Route_unref(r);
+   r = parse("kx", "{\"candidate\":{\"url\":\"http://c/v1\",\"key_env\":\"AWS_SECRET_ACCESS_KEY\"}}", &err);
+   ok(r && !Route_key_envs_allowed(r, allowed, 2, &err) && strstr(err, "candidate.key_env AWS_SECRET_ACCESS_KEY") &&
+         strstr(err, "allowed: OPENAI_API_KEY, VLLM_KEY") && strstr(err, "--key-env AWS_SECRET_ACCESS_KEY"),
+      "another is refused, naming it, the allowed ones and the fix: %s", err ? err : "");
+   free(err);
+   err = NULL;
+   Route_unref(r);
+   r = parse("kx", "{}", &err);
+   ok(r && Route_key_envs_allowed(r, NULL, 0, &err), "a route without key_env needs no allow-list");
+   Route_unref(r);
    return tap_done();
 }
