@@ -40,10 +40,11 @@ struct Upstream {
    CURL **pool;
    int npool, cappool;
    int active;
+   int in_cb;                    /* inside on_data: curl is in a callback */
    struct curl_slist *headers;   /* the headers of every call without an Authorization */
 };
 
-typedef struct {
+struct UpCall {
    Upstream *u;
    CURL *easy;
    struct curl_slist *auth_headers;   /* own list when the call carries a key, else NULL */
@@ -52,9 +53,40 @@ typedef struct {
    UpDoneFn on_done;
    void *ud;
    bool checked;
+   bool in_multi;        /* added to the multi handle */
+   bool cancel, failed;
+   struct event *later;  /* a deferred add, cancel or failure, pending on the loop */
    double t0;
    char errbuf[CURL_ERROR_SIZE];
-} Call;
+};
+typedef UpCall Call;
+
+/* The easy handle goes back to the pool with its options set: the next call changes only the
+ * per-call ones. The error buffer belongs to the call being freed. */
+static void call_free(Upstream *u, Call *c) {
+   CURL *e = c->easy;
+   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+   if (u->npool == u->cappool) {
+      u->cappool = u->cappool ? 2 * u->cappool : 64;
+      u->pool = xrealloc(u->pool, (size_t)u->cappool * sizeof *u->pool);
+   }
+   u->pool[u->npool++] = e;
+   if (c->later)
+      event_free(c->later);
+   curl_slist_free_all(c->auth_headers);
+   Sbuf_free(&c->res.body);
+   free(c);
+}
+
+/* Runs fn(c) from the loop as soon as it turns, outside every curl callback (curl refuses
+ * calls on its multi handle from inside them). Replaces what was pending. */
+static void call_later(Call *c, event_callback_fn fn) {
+   static const struct timeval now = { 0, 0 };
+   if (c->later)
+      event_free(c->later);
+   c->later = evtimer_new(c->u->base, fn, c);
+   evtimer_add(c->later, &now);
+}
 
 static void check_done(Upstream *u) {
    CURLMsg *msg;
@@ -76,27 +108,67 @@ static void check_done(Upstream *u) {
       curl_multi_remove_handle(u->multi, e);
       u->active--;
       c->on_done(c->ud, &c->res);
-      /* Options stay set: the next call changes only the per-call ones. The error buffer
-       * belongs to the call being freed. */
-      curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
-      if (u->npool == u->cappool) {
-         u->cappool = u->cappool ? 2 * u->cappool : 64;
-         u->pool = xrealloc(u->pool, (size_t)u->cappool * sizeof *u->pool);
-      }
-      u->pool[u->npool++] = e;
-      curl_slist_free_all(c->auth_headers);
-      Sbuf_free(&c->res.body);
-      free(c);
+      call_free(u, c);
    }
 }
 
 static void fail_later(evutil_socket_t fd, short what, void *arg) {
    Call *c = arg;
+   event_free(c->later);
+   c->later = NULL;
    c->on_done(c->ud, &c->res);
-   curl_slist_free_all(c->auth_headers);
    curl_easy_cleanup(c->easy);
+   curl_slist_free_all(c->auth_headers);
    Sbuf_free(&c->res.body);
    free(c);
+}
+
+static void add_now(Call *c) {
+   Upstream *u = c->u;
+   CURLMcode rc = curl_multi_add_handle(u->multi, c->easy);
+   if (rc != CURLM_OK) {
+      /* Never expected; reported through the normal completion path, from the loop. */
+      u->active--;
+      c->failed = true;
+      c->res.code = CURLE_FAILED_INIT;
+      c->res.error = curl_multi_strerror(rc);
+      call_later(c, fail_later);
+      return;
+   }
+   c->in_multi = true;
+}
+
+static void add_later(evutil_socket_t fd, short what, void *arg) {
+   Call *c = arg;
+   event_free(c->later);
+   c->later = NULL;
+   add_now(c);
+}
+
+static void cancel_now(evutil_socket_t fd, short what, void *arg) {
+   Call *c = arg;
+   Upstream *u = c->u;
+   if (c->in_multi) {
+      curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->res.status);
+      char *ct = NULL;
+      curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
+      c->res.content_type = ct;
+      curl_multi_remove_handle(u->multi, c->easy);
+   }
+   u->active--;
+   c->res.cancelled = true;
+   c->res.code = CURLE_ABORTED_BY_CALLBACK;
+   c->res.error = "cancelled: the client it was for has gone";
+   c->res.ms = (mono_seconds() - c->t0) * 1000.0;
+   c->on_done(c->ud, &c->res);
+   call_free(u, c);
+}
+
+void Upstream_cancel(Upstream *u, UpCall *c) {
+   if (c->cancel || c->failed)
+      return;
+   c->cancel = true;
+   call_later(c, cancel_now);
 }
 
 static Sock *sock_at(Upstream *u, curl_socket_t fd) {
@@ -205,10 +277,12 @@ static size_t write_cb(char *p, size_t size, size_t n, void *userp) {
       curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->res.status);
       c->res.streamed = c->res.status >= 200 && c->res.status < 300;
    }
-   if (c->res.streamed) {
+   if (c->res.streamed && !c->cancel) {
       char *ct = NULL;
       curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
+      c->u->in_cb++;
       c->on_data(c->ud, ct, p, len);
+      c->u->in_cb--;
    }
    Sbuf_add(&c->res.body, p, len);
    return len;
@@ -275,8 +349,8 @@ static CURLU *parsed_url(Upstream *u, const char *url) {
    return h;
 }
 
-void Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
-                   UpDataFn on_data, UpDoneFn on_done, void *ud) {
+UpCall *Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
+                      UpDataFn on_data, UpDoneFn on_done, void *ud) {
    Call *c = xcalloc(1, sizeof *c);
    c->u = u;
    c->on_data = on_data;
@@ -308,15 +382,11 @@ void Upstream_post(Upstream *u, const char *url, const char *auth, const char *b
    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
    u->active++;
-   CURLMcode rc = curl_multi_add_handle(u->multi, e);
-   if (rc != CURLM_OK) {
-      /* Never expected; reported through the normal completion path, from the loop. */
-      u->active--;
-      c->res.code = CURLE_FAILED_INIT;
-      c->res.error = curl_multi_strerror(rc);
-      static const struct timeval now = { 0, 0 };
-      event_base_once(u->base, -1, EV_TIMEOUT, fail_later, c, &now);
-   }
+   if (u->in_cb)
+      call_later(c, add_later);
+   else
+      add_now(c);
+   return c;
 }
 
 int Upstream_active(const Upstream *u) {

@@ -17,6 +17,7 @@ typedef struct {
    const char *error;          /* curl's message when code != CURLE_OK */
    double ms;                  /* wall time of the transfer */
    bool streamed;              /* the body went to on_data as it arrived */
+   bool cancelled;             /* Upstream_cancel ended it: body holds what came before */
 } UpResult;
 
 /* Body bytes as they arrive, once the response turned out to be 2xx (content_type set). */
@@ -24,12 +25,18 @@ typedef void (*UpDataFn)(void *ud, const char *content_type, const char *p, size
 typedef void (*UpDoneFn)(void *ud, UpResult *res);
 
 typedef struct Upstream Upstream;
+typedef struct UpCall UpCall;
 
 Upstream *Upstream_new(struct event_base *base);
 /* POST body to url with an optional "Authorization" value. The body must stay valid until
- * on_done, which is called exactly once, from the loop, never from inside this call. */
-void Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
-                   UpDataFn on_data, UpDoneFn on_done, void *ud);
+ * on_done, which is called exactly once, from the loop, never from inside this call. May be
+ * called from on_data (the transfer then starts once curl's callback has returned). The
+ * handle is valid until on_done returns. */
+UpCall *Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
+                      UpDataFn on_data, UpDoneFn on_done, void *ud);
+/* Stops the transfer (the client it was for has gone): on_done follows from the loop with
+ * res->cancelled and the body received so far. Safe from any callback, once per call. */
+void Upstream_cancel(Upstream *u, UpCall *c);
 int Upstream_active(const Upstream *u);
 void Upstream_free(Upstream *u);
 
