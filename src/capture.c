@@ -307,6 +307,8 @@ static void record_build(const CaptureItem *it, Doc *req, Sbuf *rec, Sbuf *model
    }
    if (it->stream)
       PUT(rec, ",\"stream\":true");
+   if (it->truncated)
+      PUT(rec, ",\"truncated\":true");
    if (s->error) {
       PUT(rec, ",\"error\":");
       put_string(rec, s->error);

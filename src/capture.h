@@ -36,6 +36,7 @@ typedef struct CaptureItem {
    const char *arm;           /* static string */
    int status;                /* the status the client got */
    bool stream;
+   bool truncated;            /* the client left before its answer was complete */
    const char *fallback;      /* static reason name, or NULL */
    int agree;                 /* -1 not compared */
    double confidence;         /* < 0 none */

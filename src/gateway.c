@@ -86,6 +86,10 @@ typedef struct {
    double ms;
    json_t *resp;              /* the completion assembled from a streamed answer, else NULL */
    double confidence;
+   UpCall *up;                /* the transfer while it runs */
+   Sbuf held;                 /* a serving candidate's stream, held until it is safe to send */
+   bool committed;            /* the held stream went to the client, the rest follows as it comes */
+   bool bad_stream;           /* 2xx, but not an SSE stream of chat.completion.chunk */
 } Call;
 
 struct Flight {
@@ -99,6 +103,8 @@ struct Flight {
    char *client_auth;
    bool stream, streaming, fell_back;
    bool other;                   /* a task tag past --max-tasks: counted under GWSTATS_OTHER, captured untagged */
+   bool watching;                /* the client's connection has our close callback */
+   bool client_gone;             /* it closed before the answer was complete */
    int serving;
    int fallback;                 /* FALLBACK_* */
    int reply_status;
@@ -247,10 +253,12 @@ static bool canary_picks_candidate(Gateway *gw, const Route *r, struct evhttp_re
 
 static void flight_finish(Flight *f);
 static void flight_serve(Flight *f);
+static void call_start(Flight *f, int which);
 
 static void call_reset(Call *c) {
    free(c->headers);
    free(c->reason);
+   Sbuf_free(&c->held);
    free(c->req_body);
    free(c->errmsg);
    free(c->body);
@@ -307,29 +315,166 @@ static const char *reason_or_null(const char *reason) {
    return reason && *reason ? reason : NULL;
 }
 
-static bool on_stream_data(void *ud, const UpResult *res, const char *p, size_t n) {
-   Call *c = ud;
-   Flight *f = c->f;
-   if (c->which != f->serving || !f->req)
-      return true;
+static void add_arm_headers(Flight *f, struct evkeyvalq *h);
+static void reply_from(Flight *f, Call *c);
+
+/* Starts the streamed answer (headers once the arm is decided: the upstream's that matter to
+ * an application, then ours) and sends n bytes of it. */
+static void stream_out(Flight *f, const UpResult *res, const char *p, size_t n) {
    if (!f->streaming) {
       f->streaming = true;
       struct evkeyvalq *h = evhttp_request_get_output_headers(f->req);
       forward_headers(h, res->headers.buf, res->headers.len, false);
       evhttp_add_header(h, "Content-Type", res->content_type ? res->content_type : "text/event-stream");
       evhttp_add_header(h, "Cache-Control", "no-cache");
-      evhttp_add_header(h, "Date", http_date(f->gw));
-      evhttp_add_header(h, "X-Offramp-Arm", c->which == CALL_CANDIDATE ? "candidate" : "primary");
-      if (f->task)
-         evhttp_add_header(h, "X-Offramp-Task", f->task);
-      evhttp_add_header(h, "X-Offramp-Request-Id", f->rid);
+      add_arm_headers(f, h);
       evhttp_send_reply_start(f->req, 200, reason_or_null(res->reason));
    }
+   if (!n)
+      return;
    struct evbuffer *b = evbuffer_new();
    evbuffer_add(b, p, n);
    evhttp_send_reply_chunk(f->req, b);
    evbuffer_free(b);
+}
+
+/* The candidate's answer is not the client's: the primary serves it (now, or when it is done). */
+static void fall_back(Flight *f, int reason) {
+   f->fallback = reason;
+   f->fell_back = true;
+   f->serving = CALL_PRIMARY;
+   Call *p = &f->calls[CALL_PRIMARY];
+   if (!p->started)
+      call_start(f, CALL_PRIMARY);
+   if (p->done && f->req)
+      reply_from(f, p);
+}
+
+/* How much of a serving candidate's stream is held before the gateway commits to it: enough
+ * for any label or short answer whole, small next to the 64 MB a body may reach. */
+#define HOLD_MAX (16 * 1024)
+
+/* One SSE event's data is a chat.completion.chunk: a JSON object with a choices array and no
+ * error (Azure's first chunk has empty choices and an empty object name). */
+static bool chunk_ok(const char *data, size_t n) {
+   json_t *j = json_loadb(data, n, 0, NULL);
+   const char *object = json_string_value(json_object_get(j, "object"));
+   bool ok = json_is_array(json_object_get(j, "choices")) && !json_object_get(j, "error") &&
+             (!object || !*object || str_eq(object, "chat.completion.chunk"));
+   json_decref(j);
+   return ok;
+}
+
+/* Whether the stream's first event with data is a chat.completion.chunk: 1 yes, 0 no, -1 not
+ * complete yet. Comments (": keep-alive") and other fields are skipped, as SSE says. */
+static int first_event_ok(const char *p, size_t n) {
+   const char *end = p + n;
+   Sbuf data = { 0 };
+   int verdict = -1;
+   while (p < end && verdict < 0) {
+      const char *eol = memchr(p, '\n', (size_t)(end - p));
+      if (!eol)
+         break;
+      size_t len = (size_t)(eol - p);
+      if (len && p[len - 1] == '\r')
+         len--;
+      if (len == 0 && data.len) {
+         verdict = chunk_ok(data.buf, data.len);
+      } else if (len >= 5 && memcmp(p, "data:", 5) == 0) {
+         size_t skip = len > 5 && p[5] == ' ' ? 6 : 5;
+         if (data.len)
+            Sbuf_putc(&data, '\n');
+         Sbuf_add(&data, p + skip, len - skip);
+      }
+      p = eol + 1;
+   }
+   Sbuf_free(&data);
+   return verdict;
+}
+
+/* What holding a serving candidate's stream has come to. */
+enum { HOLD_WAIT, HOLD_COMMIT, HOLD_REJECT, HOLD_LOW };
+
+/* The stream must be SSE whose first event is a completion chunk before anything reaches the
+ * client; with a confidence bar, it is held until the confidence is known: the whole answer
+ * (up to HOLD_MAX) for label, exact and JSON tasks, whose answers are short and scored whole,
+ * the first content event for free text, whose first tokens are what the client waits for. */
+static int hold_verdict(const Flight *f, const Call *c, const char *content_type) {
+   const Route *r = f->route;
+   if (!content_type || strncasecmp(content_type, "text/event-stream", 17) != 0)
+      return HOLD_REJECT;
+   int first = first_event_ok(c->held.buf, c->held.len);
+   if (first == 0 || (first < 0 && c->held.len > HOLD_MAX))
+      return HOLD_REJECT;
+   if (first < 0)
+      return HOLD_WAIT;
+   if (r->min_confidence <= 0)
+      return HOLD_COMMIT;
+   bool full = c->held.len > HOLD_MAX;
+   if (r->compare != COMPARE_TEXT && !full)
+      return HOLD_WAIT;   /* decided on the whole answer when the transfer ends */
+   json_t *resp = Compare_stream_response(c->held.buf, c->held.len);
+   const char *answer = Compare_answer(resp);
+   int v = HOLD_WAIT;
+   if (full || (answer && *answer))
+      v = Compare_confidence(resp, r->compare) >= r->min_confidence ? HOLD_COMMIT : HOLD_LOW;
+   json_decref(resp);
+   return v;
+}
+
+static bool on_stream_data(void *ud, const UpResult *res, const char *p, size_t n) {
+   Call *c = ud;
+   Flight *f = c->f;
+   const char *content_type = res->content_type;
+   if (c->which != f->serving || !f->req || f->client_gone || c->bad_stream)
+      return true;
+   if (c->which != CALL_CANDIDATE || c->committed) {
+      stream_out(f, res, p, n);
+      return true;
+   }
+   Sbuf_add(&c->held, p, n);
+   int v = hold_verdict(f, c, content_type);
+   if (v == HOLD_COMMIT) {
+      c->committed = true;
+      stream_out(f, res, c->held.buf, c->held.len);
+      Sbuf_free(&c->held);
+   } else if (v != HOLD_WAIT) {
+      Sbuf_free(&c->held);
+      c->bad_stream = v == HOLD_REJECT;
+      /* Without on_error a bad stream ends as the non-streamed one does: a 502 when it is done. */
+      if (v == HOLD_LOW || f->route->fallback_on_error)
+         fall_back(f, v == HOLD_LOW ? FALLBACK_LOW_CONFIDENCE : FALLBACK_ERROR);
+   }
    return true;
+}
+
+/* The client's connection closed before its answer was complete: the transfer serving it
+ * stops, and the exchange is recorded as truncated. */
+static void on_client_gone(void *arg) {
+   Flight *f = arg;
+   f->client_gone = true;
+   f->watching = false;
+   if (f->req && evhttp_request_get_connection(f->req)) {
+      /* Still tied to the connection: evhttp frees it with the connection. */
+      f->req = NULL;
+   }
+   Call *c = &f->calls[f->serving];
+   if (c->up)
+      Upstream_cancel(f->gw->up, c->up);
+}
+
+/* A streamed answer can last minutes: hear when its client leaves (the front end owns the
+ * connection's close callback and passes it on). */
+static void watch_client(Flight *f) {
+   if (f->watching || !f->req)
+      return;
+   f->watching = HttpFront_on_close(f->req, on_client_gone, f);
+}
+
+static void unwatch_client(Flight *f, struct evhttp_request *req) {
+   if (f->watching)
+      HttpFront_on_close(req, NULL, NULL);
+   f->watching = false;
 }
 
 /* A 2xx body that is a chat completion: a JSON object with a "choices" array. The scanner
@@ -351,6 +496,7 @@ static void on_call_done(void *ud, UpResult *res) {
    Call *c = ud;
    Flight *f = c->f;
    c->done = true;
+   c->up = NULL;
    c->status = res->status;
    c->ms = res->ms;
    c->len = res->body.len;
@@ -361,7 +507,7 @@ static void on_call_done(void *ud, UpResult *res) {
    c->reason = res->reason && *res->reason ? xstrdup(res->reason) : NULL;
    if (res->code == CURLE_OPERATION_TIMEDOUT) {
       c->error = UPERR_TIMEOUT;
-   } else if (res->code != CURLE_OK) {
+   } else if (res->code != CURLE_OK && !res->cancelled) {
       c->error = UPERR_CONNECT;
    } else if (res->status < 200 || res->status >= 300) {
       c->error = UPERR_STATUS;
@@ -371,6 +517,8 @@ static void on_call_done(void *ud, UpResult *res) {
    } else {
       c->error = is_completion(c->body, c->len) ? UPERR_NONE : UPERR_MALFORMED;
    }
+   if (c->bad_stream && c->error == UPERR_NONE)
+      c->error = UPERR_MALFORMED;
    if (res->code != CURLE_OK)
       c->errmsg = xstrdup(res->error ? res->error : "transfer failed");
    if (c->error == UPERR_NONE && c->which == CALL_CANDIDATE)
@@ -476,8 +624,10 @@ static void call_start(Flight *f, int which) {
    c->req_body = arm_body(f, arm, which == CALL_CANDIDATE, &len);
    const char *body = c->req_body ? c->req_body : f->raw;
    long timeout = which == CALL_CANDIDATE ? r->timeout_ms : gw->cfg->upstream_timeout_ms;
-   Upstream_post(gw->up, url, auth, body, len, timeout, f->stream && which == f->serving ? on_stream_data : NULL,
-                 on_call_done, c);
+   bool streams = f->stream && which == f->serving;
+   if (streams)
+      watch_client(f);
+   c->up = Upstream_post(gw->up, url, auth, body, len, timeout, streams ? on_stream_data : NULL, on_call_done, c);
    free(auth);
 }
 
@@ -501,6 +651,13 @@ static void maybe_exit(Gateway *gw) {
 static void reply_from(Flight *f, Call *c) {
    struct evhttp_request *req = f->req;
    f->req = NULL;
+   if (f->client_gone) {
+      /* evhttp let go of the request when the connection closed: ending it frees it. */
+      f->reply_status = f->streaming ? 200 : (int)c->status;
+      evhttp_send_reply_end(req);
+      return;
+   }
+   unwatch_client(f, req);
    /* A fallback waited on two upstreams in turn; only single-upstream answers measure us. */
    if (!f->fell_back && c->done)
       GwStats_overhead(f->gw->stats, (mono_seconds() - f->t0) * 1000.0 - c->ms);
@@ -543,21 +700,14 @@ static void reply_from(Flight *f, Call *c) {
 static void flight_serve(Flight *f) {
    Call *c = &f->calls[f->serving];
    const Route *r = f->route;
-   if (f->serving == CALL_CANDIDATE && !f->streaming) {
+   if (f->serving == CALL_CANDIDATE && !f->streaming && !f->client_gone) {
       int reason = FALLBACK_NONE;
       if (c->error != UPERR_NONE && r->fallback_on_error)
          reason = c->error == UPERR_TIMEOUT ? FALLBACK_TIMEOUT : FALLBACK_ERROR;
       else if (c->error == UPERR_NONE && r->min_confidence > 0 && c->confidence < r->min_confidence)
          reason = FALLBACK_LOW_CONFIDENCE;
       if (reason != FALLBACK_NONE) {
-         f->fallback = reason;
-         f->fell_back = true;
-         f->serving = CALL_PRIMARY;
-         Call *p = &f->calls[CALL_PRIMARY];
-         if (!p->started)
-            call_start(f, CALL_PRIMARY);
-         if (p->done)
-            reply_from(f, p);
+         fall_back(f, reason);
          return;
       }
    }
@@ -614,6 +764,7 @@ static void capture_exchange(Flight *f, Call *s, Call *o, Call *noise, int agree
    it->arm = f->fell_back ? "fallback" : f->serving == CALL_CANDIDATE ? "candidate" : "primary";
    it->status = f->reply_status;
    it->stream = f->stream;
+   it->truncated = f->client_gone;
    it->fallback = f->fell_back ? Stats_fallback_names[f->fallback] : NULL;
    it->agree = agree;
    it->confidence = cand->started ? cand->confidence : -1;

@@ -41,10 +41,11 @@ struct Upstream {
    CURL **pool;
    int npool, cappool;
    int active;
+   int in_cb;                    /* inside on_data: curl is in a callback */
    struct curl_slist *headers;   /* the headers of every call without an Authorization */
 };
 
-typedef struct {
+struct UpCall {
    Upstream *u;
    CURL *easy;
    struct curl_slist *auth_headers;   /* own list when the call carries a key, else NULL */
@@ -55,16 +56,50 @@ typedef struct {
    bool checked;
    bool own;           /* the easy handle is this call's own (Upstream_request), not pooled */
    bool stream_any;
+   bool in_multi;        /* added to the multi handle */
+   bool cancel, failed;
+   struct event *later;  /* a deferred add, cancel or failure, pending on the loop */
    double t0;
    char reason[64];
    char errbuf[CURL_ERROR_SIZE];
-} Call;
+};
+typedef UpCall Call;
 
 static void call_free(Call *c) {
+   if (c->later)
+      event_free(c->later);
    curl_slist_free_all(c->auth_headers);
    Sbuf_free(&c->res.body);
    Sbuf_free(&c->res.headers);
    free(c);
+}
+
+/* A finished call's easy handle goes back to the pool with its options set (the next call
+ * changes only the per-call ones; the error buffer belongs to the call being freed), or is
+ * cleaned up when it was the call's own. */
+static void call_release(Upstream *u, Call *c) {
+   CURL *e = c->easy;
+   if (c->own) {
+      curl_easy_cleanup(e);
+   } else {
+      curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+      if (u->npool == u->cappool) {
+         u->cappool = u->cappool ? 2 * u->cappool : 64;
+         u->pool = xrealloc(u->pool, (size_t)u->cappool * sizeof *u->pool);
+      }
+      u->pool[u->npool++] = e;
+   }
+   call_free(c);
+}
+
+/* Runs fn(c) from the loop as soon as it turns, outside every curl callback (curl refuses
+ * calls on its multi handle from inside them). Replaces what was pending. */
+static void call_later(Call *c, event_callback_fn fn) {
+   static const struct timeval now = { 0, 0 };
+   if (c->later)
+      event_free(c->later);
+   c->later = evtimer_new(c->u->base, fn, c);
+   evtimer_add(c->later, &now);
 }
 
 static void check_done(Upstream *u) {
@@ -86,31 +121,74 @@ static void check_done(Upstream *u) {
       if (c->res.code != CURLE_OK)
          c->res.error = c->errbuf[0] ? c->errbuf : curl_easy_strerror(c->res.code);
       curl_multi_remove_handle(u->multi, e);
+      c->in_multi = false;
       u->active--;
       c->on_done(c->ud, &c->res);
-      if (c->own) {
-         curl_easy_cleanup(e);
-         call_free(c);
-         continue;
-      }
-      /* Options stay set: the next call changes only the per-call ones. The error buffer
-       * belongs to the call being freed. */
-      curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
-      if (u->npool == u->cappool) {
-         u->cappool = u->cappool ? 2 * u->cappool : 64;
-         u->pool = xrealloc(u->pool, (size_t)u->cappool * sizeof *u->pool);
-      }
-      u->pool[u->npool++] = e;
-      call_free(c);
+      call_release(u, c);
    }
 }
 
 static void fail_later(evutil_socket_t fd, short what, void *arg) {
    Call *c = arg;
+   event_free(c->later);
+   c->later = NULL;
    c->res.reason = c->reason;
    c->on_done(c->ud, &c->res);
    curl_easy_cleanup(c->easy);
    call_free(c);
+}
+
+static void add_now(Call *c) {
+   Upstream *u = c->u;
+   CURLMcode rc = curl_multi_add_handle(u->multi, c->easy);
+   if (rc != CURLM_OK) {
+      /* Never expected; reported through the normal completion path, from the loop. */
+      u->active--;
+      c->failed = true;
+      c->res.code = CURLE_FAILED_INIT;
+      c->res.error = curl_multi_strerror(rc);
+      call_later(c, fail_later);
+      return;
+   }
+   c->in_multi = true;
+}
+
+static void add_later(evutil_socket_t fd, short what, void *arg) {
+   Call *c = arg;
+   event_free(c->later);
+   c->later = NULL;
+   add_now(c);
+}
+
+static void cancel_now(evutil_socket_t fd, short what, void *arg) {
+   Call *c = arg;
+   Upstream *u = c->u;
+   event_free(c->later);
+   c->later = NULL;
+   if (c->in_multi) {
+      curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->res.status);
+      char *ct = NULL;
+      curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
+      c->res.content_type = ct;
+      curl_multi_remove_handle(u->multi, c->easy);
+      c->in_multi = false;
+   }
+   u->active--;
+   c->res.cancelled = true;
+   c->res.code = CURLE_ABORTED_BY_CALLBACK;
+   c->res.error = "cancelled: the client it was for has gone";
+   c->res.reason = c->reason;
+   c->res.ms = (mono_seconds() - c->t0) * 1000.0;
+   c->on_done(c->ud, &c->res);
+   call_release(u, c);
+}
+
+void Upstream_cancel(Upstream *u, UpCall *c) {
+   (void)u;
+   if (c->cancel || c->failed)
+      return;
+   c->cancel = true;
+   call_later(c, cancel_now);
 }
 
 static Sock *sock_at(Upstream *u, curl_socket_t fd) {
@@ -221,8 +299,13 @@ static size_t write_cb(char *p, size_t size, size_t n, void *userp) {
       c->res.content_type = ct;
       c->res.reason = c->reason;
    }
-   if (c->res.streamed && !c->on_data(c->ud, &c->res, p, len))
-      return CURL_WRITEFUNC_PAUSE;
+   if (c->res.streamed && !c->cancel) {
+      c->u->in_cb++;
+      bool go_on = c->on_data(c->ud, &c->res, p, len);
+      c->u->in_cb--;
+      if (!go_on)
+         return CURL_WRITEFUNC_PAUSE;
+   }
    c->res.bytes += (long long)len;
    /* A pass-through body goes to the client only: a large file download is never held. */
    if (c->res.streamed && c->stream_any)
@@ -327,21 +410,17 @@ static CURLU *parsed_url(Upstream *u, const char *url) {
    return h;
 }
 
+/* From inside curl's data callback (a fallback started there) the add waits for the loop. */
 static void call_add(Upstream *u, Call *c) {
    u->active++;
-   CURLMcode rc = curl_multi_add_handle(u->multi, c->easy);
-   if (rc != CURLM_OK) {
-      /* Never expected; reported through the normal completion path, from the loop. */
-      u->active--;
-      c->res.code = CURLE_FAILED_INIT;
-      c->res.error = curl_multi_strerror(rc);
-      static const struct timeval now = { 0, 0 };
-      event_base_once(u->base, -1, EV_TIMEOUT, fail_later, c, &now);
-   }
+   if (u->in_cb)
+      call_later(c, add_later);
+   else
+      add_now(c);
 }
 
-void Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
-                   UpDataFn on_data, UpDoneFn on_done, void *ud) {
+UpCall *Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
+                      UpDataFn on_data, UpDoneFn on_done, void *ud) {
    Call *c = xcalloc(1, sizeof *c);
    c->u = u;
    c->on_data = on_data;
@@ -375,6 +454,7 @@ void Upstream_post(Upstream *u, const char *url, const char *auth, const char *b
    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
    call_add(u, c);
+   return c;
 }
 
 void Upstream_request(Upstream *u, const UpRequest *rq, UpDataFn on_data, UpDoneFn on_done, void *ud) {

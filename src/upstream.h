@@ -22,6 +22,7 @@ typedef struct {
    Sbuf headers;               /* the final response's header lines, "Name: value\r\n" each; may be stolen */
    long long bytes;            /* body bytes received, kept or not */
    void *call;                 /* this call, for Upstream_resume; valid until on_done returns */
+   bool cancelled;             /* Upstream_cancel ended it: body holds what came before */
 } UpResult;
 
 /* Body bytes as they arrive, once the response turned out to be 2xx (any status for a
@@ -47,12 +48,18 @@ enum {
 };
 
 typedef struct Upstream Upstream;
+typedef struct UpCall UpCall;
 
 Upstream *Upstream_new(struct event_base *base);
 /* POST body to url with an optional "Authorization" value. The body must stay valid until
- * on_done, which is called exactly once, from the loop, never from inside this call. */
-void Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
-                   UpDataFn on_data, UpDoneFn on_done, void *ud);
+ * on_done, which is called exactly once, from the loop, never from inside this call. May be
+ * called from on_data (the transfer then starts once curl's callback has returned). The
+ * handle is valid until on_done returns. */
+UpCall *Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
+                      UpDataFn on_data, UpDoneFn on_done, void *ud);
+/* Stops the transfer (the client it was for has gone): on_done follows from the loop with
+ * res->cancelled and the body received so far. Safe from any callback, once per call. */
+void Upstream_cancel(Upstream *u, UpCall *c);
 /* Any method with the caller's headers, on a handle of its own (pass-through traffic does not
  * disturb the pooled chat handles' options). Same callback contract as Upstream_post. */
 void Upstream_request(Upstream *u, const UpRequest *rq, UpDataFn on_data, UpDoneFn on_done, void *ud);

@@ -3,13 +3,18 @@
  * logprobs, wrong answers, streaming and an idle timeout that closes kept-alive connections.
  * Prints its port on stdout; GET /stats reports what it did; GET /control?fail_rate=X changes
  * the error rate while it runs.
- * It follows OpenAI's API reference (platform.openai.com/docs/api-reference, 2025): chat
- * completions (--echo-auth answers with the Authorization it got), GET /v1/models, and with --api-headers the response headers the API sends
- * (x-request-id, x-ratelimit-*, openai-processing-ms, openai-version; Retry-After on errors,
- * whose status and reason --fail-status and --fail-reason set). Any other /v1/ path is echoed
- * for the gateway's pass-through tests: {method, path, query, authorization, content_type,
- * organization, body_len, body_hash} as JSON, status from ?status=N, a chunked stream of
- * ?chunks=N pieces --chunk-delay-ms apart, or ?bytes=N bytes at once. */
+ * It follows OpenAI's API reference (platform.openai.com/docs/api-reference, 2024-2025): chat
+ * completions (chat.completion objects, and with "stream": true server-sent events of
+ * chat.completion.chunk objects ending in "data: [DONE]"; logprobs.content token lists, which
+ * a stream carries in its chunks; --echo-auth answers with the Authorization it got), GET
+ * /v1/models, and with --api-headers the response headers the API sends (x-request-id,
+ * x-ratelimit-*, openai-processing-ms, openai-version; Retry-After on errors, whose status and
+ * reason --fail-status and --fail-reason set). --garbage-rate answers 200 text/html (streamed or
+ * not), --sse-error streams an error event instead of chunks (as vLLM does when generation
+ * fails), and /stats counts streams a client abandoned before their end. Any other /v1/ path is
+ * echoed for the gateway's pass-through tests: {method, path, query, authorization,
+ * content_type, organization, body_len, body_hash} as JSON, status from ?status=N, a chunked
+ * stream of ?chunks=N pieces --chunk-delay-ms apart, or ?bytes=N bytes at once. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -31,13 +36,14 @@ static struct {
    bool echo;
    long latency_ms, hang_ms, chunks, chunk_delay_ms;
    double fail_rate, timeout_rate, garbage_rate, low_rate, wrong_rate, logprob, low_logprob;
-   bool logprobs, api_headers, echo_auth;
+   bool logprobs, api_headers, echo_auth, sse_error;
    int fail_status;
    const char *fail_reason;
 } opt = { .fail_status = 500, .fail_reason = "Internal Server Error", .content = "billing", .model = "standin", .hang_ms = 5000, .chunks = 4, .low_logprob = -3.0 };
 
 static struct {
    long requests, ok, fail, timeout, garbage, low, wrong;
+   long streams_done, streams_abandoned;
 } stats;
 
 static struct event_base *base;
@@ -145,8 +151,23 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
       evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Type", "text/event-stream");
       api_headers(p->req, false);
       evhttp_send_reply_start(p->req, 200, "OK");
+   } else if (!evhttp_request_get_connection(p->req)) {
+      /* The client closed the connection mid-stream; evhttp left the request to us. */
+      stats.streams_abandoned++;
+      evhttp_send_reply_end(p->req);
+      finish(p);
+      return;
    }
    struct evbuffer *b = evbuffer_new();
+   if (opt.sse_error && p->sent == 0) {
+      evbuffer_add_printf(b, "data: {\"error\":{\"message\":\"stand-in generation failed\",\"type\":\"server_error\"}}\n\n");
+      p->sent = n;
+      evhttp_send_reply_chunk(p->req, b);
+      evbuffer_free(b);
+      static const struct timeval now = { 0, 0 };
+      evtimer_add(p->timer, &now);
+      return;
+   }
    if (p->sent < n) {
       size_t from = len * (size_t)p->sent / (size_t)n, to = len * (size_t)(p->sent + 1) / (size_t)n;
       json_t *delta = json_pack("{s:s%}", "content", p->answer + from, to - from);
@@ -154,6 +175,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
          json_object_set_new(delta, "role", json_string("assistant"));
       json_t *choice = json_pack("{s:i, s:o, s:o}", "index", 0, "delta", delta, "finish_reason",
                                  p->sent == n - 1 ? json_string("stop") : json_null());
+      /* The answer's tokens ride on its first chunk, so a stream scores as the whole answer. */
+      if (opt.logprobs && p->sent == 0)
+         json_object_set_new(choice, "logprobs", logprobs_json(p->answer, p->low ? opt.low_logprob : opt.logprob));
       json_t *chunk = json_pack("{s:s, s:s, s:i, s:s, s:[o]}", "id", "chatcmpl-standin", "object",
                                 "chat.completion.chunk", "created", 0, "model", opt.model, "choices", choice);
       char *s = json_dumps(chunk, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -171,6 +195,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
    evhttp_send_reply_chunk(p->req, b);
    evbuffer_free(b);
    evhttp_send_reply_end(p->req);
+   stats.streams_done++;
    finish(p);
 }
 
@@ -371,8 +396,9 @@ static void on_request(struct evhttp_request *req, void *arg) {
    } else if (strcmp(uri, "/stats") == 0) {
       struct evbuffer *b = evbuffer_new();
       evbuffer_add_printf(b, "{\"requests\":%ld,\"ok\":%ld,\"fail\":%ld,\"timeout\":%ld,\"garbage\":%ld,\"low\":%ld,"
-                          "\"wrong\":%ld}\n", stats.requests, stats.ok, stats.fail, stats.timeout, stats.garbage,
-                          stats.low, stats.wrong);
+                          "\"wrong\":%ld,\"streams_done\":%ld,\"streams_abandoned\":%ld}\n", stats.requests,
+                          stats.ok, stats.fail, stats.timeout, stats.garbage, stats.low, stats.wrong,
+                          stats.streams_done, stats.streams_abandoned);
       evhttp_send_reply(req, 200, "OK", b);
       evbuffer_free(b);
    } else {
@@ -406,6 +432,7 @@ int main(int argc, char **argv) {
       { "echo-auth", no_argument, NULL, 'a' },
       { "fail-status", required_argument, NULL, 'F' },
       { "fail-reason", required_argument, NULL, 'R' },
+      { "sse-error", no_argument, NULL, 'E' },
       { 0 },
    };
    int port = 0, idle_timeout = 0, c;
@@ -431,6 +458,7 @@ int main(int argc, char **argv) {
       case 'a': opt.echo_auth = true; break;
       case 'F': opt.fail_status = atoi(optarg); break;
       case 'R': opt.fail_reason = optarg; break;
+      case 'E': opt.sse_error = true; break;
       default: fprintf(stderr, "standin_upstream: bad option\n"); return 2;
       }
    }
