@@ -811,24 +811,106 @@ static json_t *routes_json(Gateway *gw) {
    return json_pack("{s:o, s:s?}", "routes", a, "default_upstream", gw->cfg->upstream);
 }
 
-static char *request_body(struct evhttp_request *req) {
-   struct evbuffer *in = evhttp_request_get_input_buffer(req);
-   size_t n = evbuffer_get_length(in);
-   return xstrndup((const char *)evbuffer_pullup(in, -1), n);
+/* A reason longer than this is not a reason but a payload: route_events keeps every one. */
+#define ADMIN_REASON_MAX 1024
+#define ADMIN_ACTOR_MAX 128
+
+/* Whether s[0..n) is UTF-8 without NUL or control bytes: what the audit trail and the
+ * console can show on one line, and what jansson accepts when the history is read back. */
+static bool admin_text_ok(const char *s, size_t n) {
+   for (size_t i = 0; i < n; i++) {
+      unsigned char c = (unsigned char)s[i];
+      if (c < 0x20 || c == 0x7f)
+         return false;
+   }
+   char *clean = Utf8_clean(s, n);
+   bool same = strlen(clean) == n && memcmp(clean, s, n) == 0;
+   free(clean);
+   return same;
+}
+
+/* A client-supplied text for the audit trail (reason, actor), checked; false with *err. */
+static bool admin_text_check(const char *what, const char *s, size_t max, char **err) {
+   size_t n = strlen(s);
+   if (n > max) {
+      *err = xasprintf("the %s is %zu bytes long; the limit is %zu (say why in a sentence, link to the rest)",
+                       what, n, max);
+      return false;
+   }
+   if (!admin_text_ok(s, n)) {
+      *err = xasprintf("the %s must be UTF-8 text on one line, without control characters", what);
+      return false;
+   }
+   return true;
+}
+
+/* The task of an admin route URL (the raw, still percent-encoded segment), decoded and checked
+ * as the data plane checks X-Offramp-Task, plus what decoding can bring in: a NUL (%00) and
+ * bytes that are not UTF-8. NULL with *err saying why. */
+static char *admin_task(const char *seg, size_t n, char **err) {
+   char *raw = xstrndup(seg, n);
+   size_t len = 0;
+   char *task = evhttp_uridecode(raw, 0, &len);
+   free(raw);
+   if (!task) {
+      *err = xstrdup("the task in the URL is not valid percent-encoding");
+      return NULL;
+   }
+   if (len > 256)
+      *err = xasprintf("the task name in the URL is %zu bytes long; task names are 1 to 64 characters "
+                       "(e.g. ticket-intent)", len);
+   else if (memchr(task, '\0', len))
+      *err = xstrdup("the task name in the URL holds a NUL byte (%00); task names are letters, digits, "
+                     "'-', '_' or '.'");
+   else if (!admin_text_ok(task, len))
+      *err = xstrdup("the task name in the URL is not UTF-8 text; task names are letters, digits, "
+                     "'-', '_' or '.'");
+   else if (Task_name_valid(task, err))
+      return task;
+   free(task);
+   return NULL;
 }
 
 static void admin_route_change(Gateway *gw, struct evhttp_request *req, const char *task, bool rollback,
                                struct evkeyvalq *q) {
    Route *old = route_for_task(gw, task), *r = NULL;
-   char *err = NULL, *body = request_body(req);
-   json_t *j = *body ? json_loads(body, 0, NULL) : json_object();
-   free(body);
-   const char *reason = evhttp_find_header(q, "reason");
-   if (!reason)
-      reason = json_string_value(json_object_get(j, "reason"));
-   const char *actor = header(req, "X-Offramp-Actor");
+   char *err = NULL;
+   struct evbuffer *in = evhttp_request_get_input_buffer(req);
+   size_t len = evbuffer_get_length(in);
+   const char *body = (const char *)evbuffer_pullup(in, -1);
+   size_t blank = 0;
+   while (blank < len && strchr(" \t\r\n", body[blank]))
+      blank++;
+   if (blank == len && !rollback) {
+      /* An empty PUT used to reset the route to its defaults: a lost body must not do that. */
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s",
+                  "the body is empty: PUT a route object, e.g. {\"mode\":\"passthrough\"} (see design.md's route)");
+      return;
+   }
+   json_error_t je;
+   json_t *j = blank == len ? json_object() : json_loadb(body, len, 0, &je);
    if (!j) {
-      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "the body is not valid JSON");
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "the body is not valid JSON: %s (line %d, column %d)",
+                  je.text, je.line, je.column);
+      return;
+   }
+   /* The reason is copied: the body's string dies with the body, before Route_save runs. */
+   json_t *jreason = json_object_get(j, "reason");
+   const char *qreason = evhttp_find_header(q, "reason");
+   const char *actor = header(req, "X-Offramp-Actor");
+   if (!actor || !*actor)
+      actor = "admin-api";
+   char *reason = NULL;
+   if (!qreason && jreason && !json_is_string(jreason))
+      err = xstrdup("reason must be a string");
+   else
+      reason = xstrdup(qreason ? qreason : jreason ? json_string_value(jreason) : "");
+   if (err || !admin_text_check("reason", reason, ADMIN_REASON_MAX, &err) ||
+       !admin_text_check("X-Offramp-Actor header", actor, ADMIN_ACTOR_MAX, &err)) {
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", err);
+      free(err);
+      free(reason);
+      json_decref(j);
       return;
    }
    if (rollback) {
@@ -836,6 +918,7 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
          char *msg = xasprintf("no route for task %s to roll back", task);
          Reply_error(req, 404, "not_found_error", NULL, NULL, "%s", msg);
          free(msg);
+         free(reason);
          json_decref(j);
          return;
       }
@@ -844,6 +927,7 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
       const char *to = json_string_value(json_object_get(j, "mode"));
       if (to && !str_eq(to, "passthrough") && !str_eq(to, "shadow")) {
          Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "a rollback goes to mode passthrough (default) or shadow");
+         free(reason);
          json_decref(j);
          return;
       }
@@ -856,16 +940,17 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
       r = Route_from_json(task, j, &err);
    }
    json_decref(j);
-   if (r && Route_save(gw->st, r, rollback ? "rollback" : "set", actor && *actor ? actor : "admin-api",
-                       reason ? reason : "", &err)) {
+   if (r && Route_save(gw->st, r, rollback ? "rollback" : "set", actor, reason, &err)) {
       route_put(gw, r);
       fprintf(stderr, "offramp gateway: route %s %s: mode %s\n", task, rollback ? "rolled back" : "set",
               Route_mode_name(r->mode));
       Reply_json(req, 200, json_pack("{s:o}", "route", Route_to_json(r)));
+      free(reason);
       return;
    }
    Reply_error(req, r ? 500 : 400, "invalid_request_error", NULL, NULL, "%s", err);
    free(err);
+   free(reason);
    Route_unref(r);
 }
 
@@ -940,11 +1025,17 @@ static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *pa
    if (str_eq(path, "/admin/routes") && cmd == EVHTTP_REQ_GET) {
       Reply_json(req, 200, routes_json(gw));
    } else if (str_startswith(path, "/admin/routes/")) {
-      char *task = evhttp_uridecode(path + strlen("/admin/routes/"), 0, NULL);
-      char *slash = strchr(task, '/');
+      /* Split before decoding: an encoded '/' (%2F) is part of a name, not a path step. */
+      const char *seg = path + strlen("/admin/routes/");
+      const char *slash = strchr(seg, '/');
       bool rollback = slash && str_eq(slash, "/rollback");
-      if (slash)
-         *slash = '\0';
+      char *err = NULL;
+      char *task = admin_task(seg, slash ? (size_t)(slash - seg) : strlen(seg), &err);
+      if (!task) {
+         Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", err);
+         free(err);
+         return;
+      }
       Route *r = route_for_task(gw, task);
       if (rollback && cmd == EVHTTP_REQ_POST) {
          admin_route_change(gw, req, task, true, q);
