@@ -26,6 +26,7 @@
 #include "httpreply.h"
 #include "jsonscan.h"
 #include "route.h"
+#include "routewriter.h"
 #include "store.h"
 #include "task.h"
 #include "upstream.h"
@@ -42,6 +43,7 @@ typedef struct Gateway {
    Capture *cap;
    GwStats *stats;
    Store *st;                 /* routes and admin reads; captures use the writer's connection */
+   struct AdminWork *work;    /* admin route saves and exports in progress (NULL until the first) */
    Route **routes;
    int n_routes;
    Route *fallback_route;     /* unknown tasks: passthrough to the default upstream */
@@ -871,10 +873,124 @@ static char *admin_task(const char *seg, size_t n, char **err) {
    return NULL;
 }
 
+/* A route change waiting for the route writer: validated, answered once saved. Changes are
+ * saved one at a time, in order, so a rollback starts from the route the changes before it
+ * left. */
+typedef struct AdminChange {
+   struct evhttp_request *req;
+   char *task;
+   bool rollback;
+   char *to;                  /* rollback: the mode to go to */
+   Route *route;              /* set: the new route */
+   char *actor, *reason;
+   struct AdminChange *next;
+} AdminChange;
+
+typedef struct AdminWork {
+   RouteWriter *rw;
+   AdminChange *head, *tail;  /* waiting for their turn */
+   int changes;               /* waiting or being saved */
+   AdminChange *saving;       /* the one with the route writer */
+} AdminWork;
+
+/* Route changes beyond this many waiting for a locked workspace are refused (503) rather
+ * than piled up. */
+#define ADMIN_CHANGES_MAX 64
+
+static void admin_change_free(AdminChange *c) {
+   free(c->task);
+   free(c->to);
+   Route_unref(c->route);
+   free(c->actor);
+   free(c->reason);
+   free(c);
+}
+
+/* Every admin answer given after its request's callback counts in unflushed meanwhile, so a
+ * drain waits for it. */
+static void admin_answered(Gateway *gw) {
+   gw->unflushed--;
+   maybe_exit(gw);
+}
+
+static void admin_change_done(Gateway *gw, AdminChange *c) {
+   gw->work->changes--;
+   admin_change_free(c);
+   admin_answered(gw);
+}
+
+static void admin_next_change(Gateway *gw);
+
+static void on_route_saved(RouteSave *s, void *arg) {
+   Gateway *gw = arg;
+   AdminChange *c = s->arg;
+   gw->work->saving = NULL;
+   if (s->ok) {
+      route_put(gw, Route_ref(s->route));
+      fprintf(stderr, "offramp gateway: route %s %s: mode %s\n", c->task, c->rollback ? "rolled back" : "set",
+              Route_mode_name(s->route->mode));
+      Reply_json(c->req, 200, json_pack("{s:o}", "route", Route_to_json(s->route)));
+   } else if (s->busy) {
+      evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", "1");
+      Reply_error(c->req, 503, NULL, NULL, "workspace_locked",
+                  "route %s not changed: %s; another process held the workspace's write lock through the whole "
+                  "busy timeout (an 'offramp' command or a sqlite3 session in a transaction?): retry",
+                  c->task, s->err);
+   } else {
+      Reply_error(c->req, 500, NULL, NULL, NULL, "route %s not changed: %s", c->task, s->err);
+   }
+   RouteSave_free(s);
+   admin_change_done(gw, c);
+   admin_next_change(gw);
+}
+
+/* Hands the next waiting change to the route writer, unless one is being saved. */
+static void admin_next_change(Gateway *gw) {
+   AdminWork *w = gw->work;
+   while (!w->saving && w->head) {
+      AdminChange *c = w->head;
+      w->head = c->next;
+      if (!w->head)
+         w->tail = NULL;
+      Route *r = c->route;
+      c->route = NULL;
+      if (c->rollback) {
+         /* Rollback = every request to the stable arm now; the rest of the route is kept.
+          * "shadow" (Argo's abort) keeps mirroring to the candidate so its comparisons go on. */
+         Route *old = route_for_task(gw, c->task);
+         char *err = NULL;
+         if (old) {
+            json_t *now = Route_to_json(old);
+            json_object_set_new(now, "mode", json_string(c->to ? c->to : "passthrough"));
+            r = Route_from_json(c->task, now, &err);
+            json_decref(now);
+         }
+         if (!r) {
+            if (old)
+               Reply_error(c->req, 500, NULL, NULL, NULL, "route %s: %s", c->task, err);
+            else
+               Reply_error(c->req, 404, "not_found_error", NULL, NULL, "no route for task %s to roll back", c->task);
+            free(err);
+            admin_change_done(gw, c);
+            continue;
+         }
+      }
+      RouteSave *s = xcalloc(1, sizeof *s);
+      s->route = r;
+      s->kind = c->rollback ? "rollback" : "set";
+      s->actor = c->actor;
+      s->reason = c->reason;
+      c->actor = c->reason = NULL;
+      s->arg = c;
+      w->saving = c;
+      RouteWriter_submit(w->rw, s);
+   }
+}
+
 static void admin_route_change(Gateway *gw, struct evhttp_request *req, const char *task, bool rollback,
                                struct evkeyvalq *q) {
-   Route *old = route_for_task(gw, task), *r = NULL;
-   char *err = NULL;
+   Route *r = NULL;
+   char *err = NULL, *to_mode = NULL;
    struct evbuffer *in = evhttp_request_get_input_buffer(req);
    size_t len = evbuffer_get_length(in);
    const char *body = (const char *)evbuffer_pullup(in, -1);
@@ -914,16 +1030,6 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
       return;
    }
    if (rollback) {
-      if (!old) {
-         char *msg = xasprintf("no route for task %s to roll back", task);
-         Reply_error(req, 404, "not_found_error", NULL, NULL, "%s", msg);
-         free(msg);
-         free(reason);
-         json_decref(j);
-         return;
-      }
-      /* Rollback = every request to the stable arm now; the rest of the route is kept. "shadow"
-       * (Argo's abort) keeps mirroring to the candidate so its comparisons go on. */
       const char *to = json_string_value(json_object_get(j, "mode"));
       if (to && !str_eq(to, "passthrough") && !str_eq(to, "shadow")) {
          Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "a rollback goes to mode passthrough (default) or shadow");
@@ -931,27 +1037,53 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
          json_decref(j);
          return;
       }
-      json_t *now = Route_to_json(old);
-      json_object_set_new(now, "mode", json_string(to ? to : "passthrough"));
-      r = Route_from_json(task, now, &err);
-      json_decref(now);
+      to_mode = to ? xstrdup(to) : NULL;
    } else {
       json_object_del(j, "reason");
       r = Route_from_json(task, j, &err);
+      if (!r) {
+         Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", err);
+         free(err);
+         free(reason);
+         json_decref(j);
+         return;
+      }
    }
    json_decref(j);
-   if (r && Route_save(gw->st, r, rollback ? "rollback" : "set", actor, reason, &err)) {
-      route_put(gw, r);
-      fprintf(stderr, "offramp gateway: route %s %s: mode %s\n", task, rollback ? "rolled back" : "set",
-              Route_mode_name(r->mode));
-      Reply_json(req, 200, json_pack("{s:o}", "route", Route_to_json(r)));
-      free(reason);
+   if (!gw->work)
+      gw->work = xcalloc(1, sizeof *gw->work);
+   AdminWork *w = gw->work;
+   char *werr = NULL;
+   if (!w->rw && !(w->rw = RouteWriter_start(gw->cfg->workspace, gw->base, on_route_saved, gw, &werr))) {
+      Reply_error(req, 500, NULL, NULL, NULL, "route %s not changed: %s", task, werr);
+      free(werr);
+   } else if (w->changes >= ADMIN_CHANGES_MAX) {
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+      Reply_error(req, 503, NULL, NULL, "workspace_locked",
+                  "route %s not changed: %d route changes are already waiting for the workspace's write lock; "
+                  "retry later", task, w->changes);
+   } else {
+      AdminChange *c = xcalloc(1, sizeof *c);
+      c->req = req;
+      c->task = xstrdup(task);
+      c->rollback = rollback;
+      c->to = to_mode;
+      c->route = r;
+      c->actor = xstrdup(actor);
+      c->reason = reason;
+      if (w->tail)
+         w->tail->next = c;
+      else
+         w->head = c;
+      w->tail = c;
+      w->changes++;
+      gw->unflushed++;
+      admin_next_change(gw);
       return;
    }
-   Reply_error(req, r ? 500 : 400, "invalid_request_error", NULL, NULL, "%s", err);
-   free(err);
-   free(reason);
+   free(to_mode);
    Route_unref(r);
+   free(reason);
 }
 
 static void admin_records(Gateway *gw, struct evhttp_request *req, struct evkeyvalq *q, bool export) {
@@ -1016,6 +1148,23 @@ static void admin_records(Gateway *gw, struct evhttp_request *req, struct evkeyv
       Reply_json(req, 200, json_pack("{s:s?, s:s, s:o}", "task", task, "kind", kind, "samples", samples));
    }
    evbuffer_free(b);
+}
+
+/* At exit: evhttp has freed the requests; what is left of the admin work is ours to free. */
+static void admin_work_free(Gateway *gw) {
+   AdminWork *w = gw->work;
+   if (!w)
+      return;
+   RouteWriter_stop(w->rw);
+   if (w->saving)
+      admin_change_free(w->saving);
+   while (w->head) {
+      AdminChange *c = w->head;
+      w->head = c->next;
+      admin_change_free(c);
+   }
+   free(w);
+   gw->work = NULL;
 }
 
 static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *path, struct evkeyvalq *q) {
@@ -1320,6 +1469,7 @@ out:
    if (gw.http)
       evhttp_free(gw.http);
    Capture_stop(gw.cap);
+   admin_work_free(&gw);
    Upstream_free(gw.up);
    GwStats_free(gw.stats);
    if (gw.base)
