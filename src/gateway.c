@@ -22,6 +22,7 @@
 #include "capture.h"
 #include "compare.h"
 #include "gateway.h"
+#include "gwexport.h"
 #include "gwstats.h"
 #include "httpreply.h"
 #include "jsonscan.h"
@@ -891,6 +892,7 @@ typedef struct AdminWork {
    AdminChange *head, *tail;  /* waiting for their turn */
    int changes;               /* waiting or being saved */
    AdminChange *saving;       /* the one with the route writer */
+   GwExport *exports[4];      /* exports being streamed; more at once wait (503) */
 } AdminWork;
 
 /* Route changes beyond this many waiting for a locked workspace are refused (503) rather
@@ -1086,68 +1088,150 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
    free(reason);
 }
 
-static void admin_records(Gateway *gw, struct evhttp_request *req, struct evkeyvalq *q, bool export) {
+/* The kinds of /admin/samples, each with the partial index (schema 8) that holds its rows by
+ * task, newest last: a task's newest samples are a seek, never a scan of the table. */
+static const struct {
+   const char *kind, *index, *cond;
+} sample_kinds[] = {
+   { "disagree", "exchanges_disagree", "agree = 0" },
+   { "agree", "exchanges_agree", "agree = 1" },
+   { "fallback", "exchanges_fallback", "arm = 'fallback'" },
+   { "error", "exchanges_error", "(status IS NULL OR status >= 400)" },
+};
+
+#define SAMPLES_MAX 1000
+
+static int id_newest_first(const void *a, const void *b) {
+   long long x = *(const long long *)a, y = *(const long long *)b;
+   return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The ids of the newest limit records of sample kind k, newest first: a seek in the kind's
+ * index per task (the one asked for, else each task and the unattributed), merged. One walk
+ * of the index in id order would read every entry of the kind and sort them. */
+static int sample_ids(Store *st, size_t k, const char *task, const char *since, long limit, long long **out,
+                      size_t *n) {
+   sqlite3_stmt *tasks = Store_prepare(st, task ? "SELECT id FROM tasks WHERE name = ?1"
+                                                : "SELECT id FROM tasks UNION ALL SELECT NULL");
+   if (task)
+      sqlite3_bind_text(tasks, 1, task, -1, SQLITE_STATIC);
+   char *sql = xasprintf("SELECT id FROM exchanges INDEXED BY %s WHERE %s AND task_id IS ?1"
+                         " AND (?2 IS NULL OR ts >= ?2) ORDER BY id DESC LIMIT ?3",
+                         sample_kinds[k].index, sample_kinds[k].cond);
+   sqlite3_stmt *s = Store_prepare(st, sql);
+   free(sql);
+   if (since)
+      sqlite3_bind_text(s, 2, since, -1, SQLITE_STATIC);
+   sqlite3_bind_int64(s, 3, limit);
+   long long *ids = NULL;
+   size_t len = 0, cap = 0;
+   int rc;
+   while ((rc = sqlite3_step(tasks)) == SQLITE_ROW) {
+      sqlite3_bind_value(s, 1, sqlite3_column_value(tasks, 0));
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+         if (len == cap) {
+            cap = cap ? cap * 2 : 64;
+            ids = xrealloc(ids, cap * sizeof *ids);
+         }
+         ids[len++] = sqlite3_column_int64(s, 0);
+      }
+      sqlite3_reset(s);
+      if (rc != SQLITE_DONE)
+         break;
+      if (len > 2 * (size_t)limit) {
+         qsort(ids, len, sizeof *ids, id_newest_first);
+         len = (size_t)limit;
+      }
+   }
+   sqlite3_finalize(s);
+   sqlite3_finalize(tasks);
+   qsort(ids, len, sizeof *ids, id_newest_first);
+   *out = ids;
+   *n = len < (size_t)limit ? len : (size_t)limit;
+   return rc;
+}
+
+static void admin_samples(Gateway *gw, struct evhttp_request *req, struct evkeyvalq *q) {
    const char *task = evhttp_find_header(q, "task"), *kind = evhttp_find_header(q, "kind");
    const char *since = evhttp_find_header(q, "since"), *limit_s = evhttp_find_header(q, "limit");
-   long limit = export ? -1 : 20;
+   long limit = 20;
+   if (limit_s && (!parse_long(limit_s, &limit) || limit < 1 || limit > SAMPLES_MAX)) {
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL,
+                  "limit must be a whole number from 1 to %d (use /admin/export for more)", SAMPLES_MAX);
+      return;
+   }
+   kind = kind ? kind : "disagree";
+   size_t k = 0;
+   while (k < ARRAY_SIZE(sample_kinds) && !str_eq(kind, sample_kinds[k].kind))
+      k++;
+   if (k == ARRAY_SIZE(sample_kinds)) {
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "kind must be disagree, agree, fallback or error");
+      return;
+   }
+   json_t *samples = json_array();
+   long long *ids = NULL;
+   size_t n = 0;
+   int rc = sample_ids(gw->st, k, task, since, limit, &ids, &n);
+   sqlite3_stmt *s = Store_prepare(gw->st, "SELECT record FROM exchanges WHERE id = ?");
+   for (size_t i = 0; rc == SQLITE_DONE && i < n; i++) {
+      sqlite3_bind_int64(s, 1, ids[i]);
+      if (sqlite3_step(s) == SQLITE_ROW) {
+         json_t *rec = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
+         if (rec)
+            json_array_append_new(samples, rec);
+      }
+      rc = sqlite3_reset(s) == SQLITE_OK ? SQLITE_DONE : SQLITE_ERROR;
+   }
+   sqlite3_finalize(s);
+   free(ids);
+   if (rc != SQLITE_DONE) {
+      char *msg = Store_errmsg(gw->st, "reading exchanges");
+      Reply_error(req, 500, NULL, NULL, NULL, "%s", msg);
+      free(msg);
+      json_decref(samples);
+      return;
+   }
+   Reply_json(req, 200, json_pack("{s:o, s:s, s:o}", "task", Json_textz(task), "kind", kind, "samples", samples));
+}
+
+static void on_export_done(GwExport *ex, void *arg) {
+   Gateway *gw = arg;
+   for (size_t i = 0; i < ARRAY_SIZE(gw->work->exports); i++) {
+      if (gw->work->exports[i] == ex)
+         gw->work->exports[i] = NULL;
+   }
+   GwExport_free(ex);
+   admin_answered(gw);
+}
+
+static void admin_export(Gateway *gw, struct evhttp_request *req, struct evkeyvalq *q) {
+   const char *task = evhttp_find_header(q, "task"), *since = evhttp_find_header(q, "since");
+   const char *limit_s = evhttp_find_header(q, "limit");
+   long limit = -1;
    if (limit_s && (!parse_long(limit_s, &limit) || limit < 1)) {
       Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "limit must be a whole number of at least 1");
       return;
    }
-   const char *cond = "1";
-   if (!export) {
-      kind = kind ? kind : "disagree";
-      if (str_eq(kind, "disagree"))
-         cond = "e.agree = 0";
-      else if (str_eq(kind, "agree"))
-         cond = "e.agree = 1";
-      else if (str_eq(kind, "fallback"))
-         cond = "e.arm = 'fallback'";
-      else if (str_eq(kind, "error"))
-         cond = "(e.status IS NULL OR e.status >= 400)";
-      else {
-         Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "kind must be disagree, agree, fallback or error");
-         return;
-      }
+   if (!gw->work)
+      gw->work = xcalloc(1, sizeof *gw->work);
+   AdminWork *w = gw->work;
+   size_t slot = 0;
+   while (slot < ARRAY_SIZE(w->exports) && w->exports[slot])
+      slot++;
+   if (slot == ARRAY_SIZE(w->exports)) {
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "10");
+      Reply_error(req, 503, NULL, NULL, NULL, "%zu exports are already running; retry when one has finished",
+                  ARRAY_SIZE(w->exports));
+      return;
    }
-   char *sql = xasprintf("SELECT e.record FROM exchanges e LEFT JOIN tasks t ON t.id = e.task_id"
-                         " WHERE (?1 IS NULL OR t.name = ?1) AND (?2 IS NULL OR e.ts >= ?2) AND %s"
-                         " ORDER BY e.id %s LIMIT ?3",
-                         cond, export ? "ASC" : "DESC");
-   sqlite3_stmt *s = Store_prepare(gw->st, sql);
-   free(sql);
-   if (task)
-      sqlite3_bind_text(s, 1, task, -1, SQLITE_STATIC);
-   if (since)
-      sqlite3_bind_text(s, 2, since, -1, SQLITE_STATIC);
-   sqlite3_bind_int64(s, 3, limit);
-   struct evbuffer *b = evbuffer_new();
-   json_t *samples = export ? NULL : json_array();
-   int rc;
-   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      const char *text = (const char *)sqlite3_column_text(s, 0);
-      if (export) {
-         evbuffer_add(b, text, strlen(text));
-         evbuffer_add(b, "\n", 1);
-      } else {
-         json_t *rec = json_loads(text, 0, NULL);
-         if (rec)
-            json_array_append_new(samples, rec);
-      }
+   char *err = NULL;
+   w->exports[slot] = GwExport_start(req, gw->base, gw->cfg->workspace, task, since, limit, on_export_done, gw, &err);
+   if (!w->exports[slot]) {
+      Reply_error(req, 500, NULL, NULL, NULL, "cannot export: %s", err);
+      free(err);
+      return;
    }
-   sqlite3_finalize(s);
-   if (rc != SQLITE_DONE) {
-      char *msg = Store_errmsg(gw->st, "reading exchanges");
-      Reply_error(req, 500, "server_error", NULL, NULL, "%s", msg);
-      free(msg);
-      json_decref(samples);
-   } else if (export) {
-      evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/x-ndjson");
-      evhttp_send_reply(req, 200, NULL, b);
-   } else {
-      Reply_json(req, 200, json_pack("{s:s?, s:s, s:o}", "task", task, "kind", kind, "samples", samples));
-   }
-   evbuffer_free(b);
+   gw->unflushed++;
 }
 
 /* At exit: evhttp has freed the requests; what is left of the admin work is ours to free. */
@@ -1158,6 +1242,8 @@ static void admin_work_free(Gateway *gw) {
    RouteWriter_stop(w->rw);
    if (w->saving)
       admin_change_free(w->saving);
+   for (size_t i = 0; i < ARRAY_SIZE(w->exports); i++)
+      GwExport_free(w->exports[i]);
    while (w->head) {
       AdminChange *c = w->head;
       w->head = c->next;
@@ -1209,9 +1295,9 @@ static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *pa
    } else if (str_eq(path, "/admin/stats") && cmd == EVHTTP_REQ_GET) {
       Reply_json(req, 200, GwStats_json(gw->stats, evhttp_find_header(q, "task"), mono_seconds()));
    } else if (str_eq(path, "/admin/samples") && cmd == EVHTTP_REQ_GET) {
-      admin_records(gw, req, q, false);
+      admin_samples(gw, req, q);
    } else if (str_eq(path, "/admin/export") && cmd == EVHTTP_REQ_GET) {
-      admin_records(gw, req, q, true);
+      admin_export(gw, req, q);
    } else {
       Reply_error(req, 404, "not_found_error", NULL, NULL, "%s", "no such admin endpoint");
    }
