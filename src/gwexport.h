@@ -1,8 +1,8 @@
-/* gwexport.h - GET /admin/export: a task's exchange records as JSON lines, streamed from a
- * read connection of its own in bounded slices. The next slice is read only when the client has
- * taken the last one, so an export of any size holds about one slice in memory, and the loop
- * answers other requests between slices. Each slice is its own short read transaction: an
- * export holds no snapshot that would keep the WAL from being checkpointed. */
+/* gwexport.h - GET /admin/export: a task's exchange records as JSON lines, streamed in bounded
+ * slices read by a thread of the export's own with its own read connection. The next slice is
+ * read only when the client has taken the last one, so an export of any size holds about one
+ * slice in memory, and the loop only moves the slices to the socket. Each slice is its own short
+ * read transaction: an export holds no snapshot that would keep the WAL from being checkpointed. */
 #ifndef OFFRAMP_GWEXPORT_H
 #define OFFRAMP_GWEXPORT_H
 
@@ -17,16 +17,13 @@ typedef struct GwExport GwExport;
 typedef void (*GwExportDone)(GwExport *ex, void *arg);
 
 /* Starts answering req with the records of task (NULL: all) with ts >= since (NULL: any), at
- * most limit of them (< 0: all), oldest first. NULL with *err (and nothing sent) when the
- * workspace cannot be read. */
+ * most limit of them (< 0: all), oldest first; a workspace that cannot be read is answered 500.
+ * NULL with *err (and nothing sent) when the thread cannot be started. */
 GwExport *GwExport_start(struct evhttp_request *req, struct event_base *base, const char *workspace,
                          const char *task, const char *since, long limit, GwExportDone done, void *arg,
                          char **err);
 /* Stops an export still running (at exit, its request already freed by evhttp) or frees an
  * ended one. */
 void GwExport_free(GwExport *ex);
-
-/* Records sent so far. */
-long long GwExport_records(const GwExport *ex);
 
 #endif
