@@ -1,6 +1,7 @@
 /* gateway.c - the gateway's HTTP server: request handling, routing per mode, fallback,
  * comparison, capture hand-off, admin API, signals. One libevent loop thread does all of it;
- * the capture writer thread is the only other thread. */
+ * the other threads wait on the workspace for it: the capture writer, the route writer
+ * (admin route saves) and one reader per running /admin/export. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -1145,7 +1146,8 @@ static int sample_ids(Store *st, size_t k, const char *task, const char *since, 
    }
    sqlite3_finalize(s);
    sqlite3_finalize(tasks);
-   qsort(ids, len, sizeof *ids, id_newest_first);
+   if (len)
+      qsort(ids, len, sizeof *ids, id_newest_first);
    *out = ids;
    *n = len < (size_t)limit ? len : (size_t)limit;
    return rc;

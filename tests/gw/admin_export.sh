@@ -2,7 +2,7 @@
 # admin_export.sh - /admin/export streams: 50,000 records (about 50 MB) to a client reading at
 # 20 MB/s while chat traffic goes on: the export is whole and in order, every chat request is
 # answered, and the gateway's peak memory does not grow by the export's size. A client that
-# leaves mid-export frees its slot.
+# leaves mid-export frees its slot. /admin/samples reads its indexes.
 . "$TESTS_SRCDIR/gw/gwlib.sh"
 
 N=50000
@@ -30,11 +30,17 @@ HWM0=$(hwm)
 curl -s -N --limit-rate 20M -H "Authorization: Bearer $TOKEN" -o "$WORK/export.jsonl" -w '%{http_code}' \
    "$GW/admin/export?task=bulk" > "$WORK/export.code" &
 EXPORT_PID=$!
-"$LOADGEN" --url "$GW/v1/chat/completions" -n 2000 -c 8 --task live --expect-echo > "$WORK/load.json"
-check "the export was still running when the chat load ended" kill -0 $EXPORT_PID
+# Chat load in runs of 300 for as long as the export lasts (20 MB/s: 2 s at the very least).
+: > "$WORK/load.jsonl"
+while kill -0 $EXPORT_PID 2>/dev/null; do
+   "$LOADGEN" --url "$GW/v1/chat/completions" -n 300 -c 8 --task live --expect-echo >> "$WORK/load.jsonl"
+done
 wait $EXPORT_PID
-echo "# load during the export: $(cat "$WORK/load.json")"
-is "$(jq .ok "$WORK/load.json")" 2000 "every chat request during the export was answered"
+RUNS=$(wc -l < "$WORK/load.jsonl" | tr -d ' ')
+SENT=$(jq -s 'map(.sent) | add' "$WORK/load.jsonl")
+echo "# $RUNS load runs during the export, the last: $(tail -1 "$WORK/load.jsonl")"
+check "chat load ran during the export ($RUNS runs of 300)" [ "$RUNS" -ge 1 ]
+is "$(jq -s 'map(.ok) | add' "$WORK/load.jsonl")" "$SENT" "every chat request during the export was answered"
 is "$(cat "$WORK/export.code")" 200 "export: 200"
 is "$(wc -l < "$WORK/export.jsonl" | tr -d ' ')" $N "export: every record, one per line"
 is "$(wc -c < "$WORK/export.jsonl" | tr -d ' ')" "$BYTES" "export: every byte"
@@ -45,14 +51,14 @@ is "$(jq -r .id "$WORK/export.jsonl" | awk '{ n = substr($1, 2) + 0 } n != NR { 
 HWM1=$(hwm)
 GROWTH=$(( (HWM1 - HWM0) / 1024 ))
 echo "# gateway peak RSS ${HWM0} kB before the export, ${HWM1} kB after (+${GROWTH} MB for a $((BYTES / 1048576)) MB export)"
-check "the gateway's peak memory grew by less than 24 MB (the export is $((BYTES / 1048576)) MB)" [ "$GROWTH" -lt 24 ]
+check "the gateway's peak memory grew by less than 32 MB (the export is $((BYTES / 1048576)) MB)" [ "$GROWTH" -lt 32 ]
 
 is "$(admin GET "/admin/export?task=bulk&limit=10" | wc -l | tr -d ' ')" 10 "limit=10: 10 records"
 is "$(admin GET "/admin/export?task=bulk&since=2026-11-01T13:00:00" | wc -l | tr -d ' ')" $((N - 46799)) \
    "since: the records from then on"
 is "$(admin GET "/admin/export?task=nosuch" | wc -c | tr -d ' ')" 0 "an unknown task: an empty export"
 wait_captured
-is "$(admin GET "/admin/export?task=live" | wc -l | tr -d ' ')" 2500 "the captured task: its 2,500 records"
+is "$(admin GET "/admin/export?task=live" | wc -l | tr -d ' ')" $((500 + SENT)) "the captured task: every record"
 
 # /admin/samples reads a kind's partial index instead of scanning the table.
 is "$(sql "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN
