@@ -41,6 +41,17 @@ is "$(code PUT /admin/routes/intent '{"mode":"passthrough"}' -H "$(printf 'X-Off
    "an actor header that is not UTF-8: 400"
 is "$(curl -s -o /dev/null -w '%{http_code}' "$GW/healthz")" 200 "the gateway is still up"
 
+# The CLI's actor ($OFFRAMP_ACTOR, else $USER) goes in a header: no line break may end it.
+OFFRAMP_ACTOR="$(printf 'ops\nX-Evil: 1')" "$OFFRAMP" route --gateway "$GW" --admin-token-file "$WORK/token" \
+   set intent --mode passthrough --reason "actor check" > /dev/null
+tap $? "route set with a line break in the actor: exit 0"
+is "$(sql "SELECT actor FROM route_events ORDER BY id DESC LIMIT 1")" "ops?X-Evil: 1" "the actor is recorded on one line"
+OFFRAMP_ACTOR="$(printf 'a%.0s' $(seq 127))é" "$OFFRAMP" route --gateway "$GW" --admin-token-file "$WORK/token" \
+   set intent --mode passthrough --reason "long actor" > /dev/null
+tap $? "route set with a 129-byte actor: exit 0"
+is "$(sql "SELECT length(actor) FROM route_events ORDER BY id DESC LIMIT 1")" 127 \
+   "cut to 128 bytes without splitting a character"
+
 # Task names in the URL, as the data plane checks them (and what decoding brings in).
 for name in 'a%00b' 'a%0Ab' 'a%0D%0AX-Injected:%201' 'bad%FFname' 'a%20b' '' '%2Fetc' "$(printf 'x%.0s' $(seq 20000))"; do
    is "$(code PUT "/admin/routes/$name" '{"mode":"passthrough"}')" 400 "route name '$(printf %.24s "$name")' refused"
