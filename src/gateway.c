@@ -893,7 +893,7 @@ typedef struct AdminWork {
    AdminChange *head, *tail;  /* waiting for their turn */
    int changes;               /* waiting or being saved */
    AdminChange *saving;       /* the one with the route writer */
-   GwExport *exports[4];      /* exports being streamed; more at once wait (503) */
+   GwExport *exports[4];      /* exports being streamed; more at once are refused (503) */
 } AdminWork;
 
 /* Route changes beyond this many waiting for a locked workspace are refused (503) rather
