@@ -1,6 +1,7 @@
 /* gateway.c - the gateway's HTTP server: request handling, routing per mode, fallback,
  * comparison, capture hand-off, admin API, signals. One libevent loop thread does all of it;
- * the capture writer thread is the only other thread. */
+ * the other threads wait on the workspace for it: the capture writer, the route writer
+ * (admin route saves) and one reader per running /admin/export. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -27,11 +28,13 @@
 #include "clientkeys.h"
 #include "compare.h"
 #include "gateway.h"
+#include "gwexport.h"
 #include "gwstats.h"
 #include "httpfront.h"
 #include "httpreply.h"
 #include "jsonscan.h"
 #include "route.h"
+#include "routewriter.h"
 #include "store.h"
 #include "task.h"
 #include "upstream.h"
@@ -47,6 +50,7 @@ typedef struct Gateway {
    Capture *cap;
    GwStats *stats;
    Store *st;                 /* routes and admin reads; captures use the writer's connection */
+   struct AdminWork *work;    /* admin route saves and exports in progress (NULL until the first) */
    Route **routes;
    int n_routes;
    Route *fallback_route;     /* unknown tasks: passthrough to the default upstream */
@@ -60,6 +64,7 @@ typedef struct Gateway {
    long flights;              /* exchanges in progress, background calls included */
    bool draining;
    bool front_drained;        /* draining, and every client request has been answered */
+   long admin_pending;        /* admin answers still to come from a worker thread */
    struct event *sig[4], *drain_timer;
    unsigned long long rid_seed, rid_next, rng;
    time_t ts_sec;             /* the second ts_prefix and date spell, so a timestamp costs no strftime */
@@ -644,7 +649,7 @@ static void add_arm_headers(Flight *f, struct evkeyvalq *h) {
 
 /* A drain ends when every exchange is done and every answer is on the wire. */
 static void maybe_exit(Gateway *gw) {
-   if (gw->draining && gw->flights == 0 && gw->front_drained)
+   if (gw->draining && gw->flights == 0 && gw->front_drained && gw->admin_pending == 0)
       event_base_loopexit(gw->base, NULL);
 }
 
@@ -1096,130 +1101,451 @@ static json_t *routes_json(Gateway *gw) {
    return json_pack("{s:o, s:s?}", "routes", a, "default_upstream", gw->cfg->upstream);
 }
 
-static char *request_body(struct evhttp_request *req) {
-   struct evbuffer *in = evhttp_request_get_input_buffer(req);
-   size_t n = evbuffer_get_length(in);
-   return xstrndup((const char *)evbuffer_pullup(in, -1), n);
+/* A reason longer than this is not a reason but a payload: route_events keeps every one. */
+#define ADMIN_REASON_MAX 1024
+#define ADMIN_ACTOR_MAX 128
+
+/* Whether s[0..n) is UTF-8 without NUL or control bytes: what the audit trail and the
+ * console can show on one line, and what jansson accepts when the history is read back. */
+static bool admin_text_ok(const char *s, size_t n) {
+   for (size_t i = 0; i < n; i++) {
+      unsigned char c = (unsigned char)s[i];
+      if (c < 0x20 || c == 0x7f)
+         return false;
+   }
+   char *clean = Utf8_clean(s, n);
+   bool same = strlen(clean) == n && memcmp(clean, s, n) == 0;
+   free(clean);
+   return same;
+}
+
+/* A client-supplied text for the audit trail (reason, actor), checked; false with *err. */
+static bool admin_text_check(const char *what, const char *s, size_t max, char **err) {
+   size_t n = strlen(s);
+   if (n > max) {
+      *err = xasprintf("the %s is %zu bytes long; the limit is %zu (say why in a sentence, link to the rest)",
+                       what, n, max);
+      return false;
+   }
+   if (!admin_text_ok(s, n)) {
+      *err = xasprintf("the %s must be UTF-8 text on one line, without control characters", what);
+      return false;
+   }
+   return true;
+}
+
+/* The task of an admin route URL (the raw, still percent-encoded segment), decoded and checked
+ * as the data plane checks X-Offramp-Task, plus what decoding can bring in: a NUL (%00) and
+ * bytes that are not UTF-8. NULL with *err saying why. */
+static char *admin_task(const char *seg, size_t n, char **err) {
+   char *raw = xstrndup(seg, n);
+   size_t len = 0;
+   char *task = evhttp_uridecode(raw, 0, &len);
+   free(raw);
+   if (!task) {
+      *err = xstrdup("the task in the URL is not valid percent-encoding");
+      return NULL;
+   }
+   if (len > 256)
+      *err = xasprintf("the task name in the URL is %zu bytes long; task names are 1 to 64 characters "
+                       "(e.g. ticket-intent)", len);
+   else if (memchr(task, '\0', len))
+      *err = xstrdup("the task name in the URL holds a NUL byte (%00); task names are letters, digits, "
+                     "'-', '_' or '.'");
+   else if (!admin_text_ok(task, len))
+      *err = xstrdup("the task name in the URL is not UTF-8 text; task names are letters, digits, "
+                     "'-', '_' or '.'");
+   else if (Task_name_valid(task, err))
+      return task;
+   free(task);
+   return NULL;
+}
+
+/* A route change waiting for the route writer: validated, answered once saved. Changes are
+ * saved one at a time, in order, so a rollback starts from the route the changes before it
+ * left. */
+typedef struct AdminChange {
+   struct evhttp_request *req;
+   char *task;
+   bool rollback;
+   char *to;                  /* rollback: the mode to go to */
+   Route *route;              /* set: the new route */
+   char *actor, *reason;
+   struct AdminChange *next;
+} AdminChange;
+
+typedef struct AdminWork {
+   RouteWriter *rw;
+   AdminChange *head, *tail;  /* waiting for their turn */
+   int changes;               /* waiting or being saved */
+   AdminChange *saving;       /* the one with the route writer */
+   GwExport *exports[4];      /* exports being streamed; more at once are refused (503) */
+} AdminWork;
+
+/* Route changes beyond this many waiting for a locked workspace are refused (503) rather
+ * than piled up. */
+#define ADMIN_CHANGES_MAX 64
+
+static void admin_change_free(AdminChange *c) {
+   free(c->task);
+   free(c->to);
+   Route_unref(c->route);
+   free(c->actor);
+   free(c->reason);
+   free(c);
+}
+
+/* Every admin answer given after its request's callback counts in admin_pending meanwhile, so
+ * a drain waits for it (and its thread) even when the client has left. */
+static void admin_answered(Gateway *gw) {
+   gw->admin_pending--;
+   maybe_exit(gw);
+}
+
+static void admin_change_done(Gateway *gw, AdminChange *c) {
+   gw->work->changes--;
+   admin_change_free(c);
+   admin_answered(gw);
+}
+
+static void admin_next_change(Gateway *gw);
+
+static void on_route_saved(RouteSave *s, void *arg) {
+   Gateway *gw = arg;
+   AdminChange *c = s->arg;
+   gw->work->saving = NULL;
+   if (s->ok) {
+      route_put(gw, Route_ref(s->route));
+      fprintf(stderr, "offramp gateway: route %s %s: mode %s\n", c->task, c->rollback ? "rolled back" : "set",
+              Route_mode_name(s->route->mode));
+      Reply_json(c->req, 200, json_pack("{s:o}", "route", Route_to_json(s->route)));
+   } else if (s->busy) {
+      evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", "1");
+      Reply_error(c->req, 503, NULL, NULL, "workspace_locked",
+                  "route %s not changed: %s; another process held the workspace's write lock through the whole "
+                  "busy timeout (an 'offramp' command or a sqlite3 session in a transaction?): retry",
+                  c->task, s->err);
+   } else {
+      Reply_error(c->req, 500, NULL, NULL, NULL, "route %s not changed: %s", c->task, s->err);
+   }
+   RouteSave_free(s);
+   admin_change_done(gw, c);
+   admin_next_change(gw);
+}
+
+/* Hands the next waiting change to the route writer, unless one is being saved. */
+static void admin_next_change(Gateway *gw) {
+   AdminWork *w = gw->work;
+   while (!w->saving && w->head) {
+      AdminChange *c = w->head;
+      w->head = c->next;
+      if (!w->head)
+         w->tail = NULL;
+      Route *r = c->route;
+      c->route = NULL;
+      if (c->rollback) {
+         /* Rollback = every request to the stable arm now; the rest of the route is kept.
+          * "shadow" (Argo's abort) keeps mirroring to the candidate so its comparisons go on. */
+         Route *old = route_for_task(gw, c->task);
+         char *err = NULL;
+         if (old) {
+            json_t *now = Route_to_json(old);
+            json_object_set_new(now, "mode", json_string(c->to ? c->to : "passthrough"));
+            r = Route_from_json(c->task, now, &err);
+            json_decref(now);
+         }
+         if (!r) {
+            if (old)
+               Reply_error(c->req, 500, NULL, NULL, NULL, "route %s: %s", c->task, err);
+            else
+               Reply_error(c->req, 404, "not_found_error", NULL, NULL, "no route for task %s to roll back", c->task);
+            free(err);
+            admin_change_done(gw, c);
+            continue;
+         }
+      }
+      RouteSave *s = xcalloc(1, sizeof *s);
+      s->route = r;
+      s->kind = c->rollback ? "rollback" : "set";
+      s->actor = c->actor;
+      s->reason = c->reason;
+      c->actor = c->reason = NULL;
+      s->arg = c;
+      w->saving = c;
+      RouteWriter_submit(w->rw, s);
+   }
 }
 
 static void admin_route_change(Gateway *gw, struct evhttp_request *req, const char *task, bool rollback,
                                struct evkeyvalq *q) {
-   Route *old = route_for_task(gw, task), *r = NULL;
-   char *err = NULL, *body = request_body(req);
-   json_t *j = *body ? json_loads(body, 0, NULL) : json_object();
-   free(body);
-   const char *reason = evhttp_find_header(q, "reason");
-   if (!reason)
-      reason = json_string_value(json_object_get(j, "reason"));
-   const char *actor = header(req, "X-Offramp-Actor");
+   Route *r = NULL;
+   char *err = NULL, *to_mode = NULL;
+   struct evbuffer *in = evhttp_request_get_input_buffer(req);
+   size_t len = evbuffer_get_length(in);
+   const char *body = (const char *)evbuffer_pullup(in, -1);
+   size_t blank = 0;
+   while (blank < len && strchr(" \t\r\n", body[blank]))
+      blank++;
+   if (blank == len && !rollback) {
+      /* An empty PUT used to reset the route to its defaults: a lost body must not do that. */
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s",
+                  "the body is empty: PUT a route object, e.g. {\"mode\":\"passthrough\"} (see design.md's route)");
+      return;
+   }
+   json_error_t je;
+   json_t *j = blank == len ? json_object() : json_loadb(body, len, 0, &je);
    if (!j) {
-      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "the body is not valid JSON");
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "the body is not valid JSON: %s (line %d, column %d)",
+                  je.text, je.line, je.column);
+      return;
+   }
+   /* The reason is copied: the body's string dies with the body, before Route_save runs. */
+   json_t *jreason = json_object_get(j, "reason");
+   const char *qreason = evhttp_find_header(q, "reason");
+   const char *actor = header(req, "X-Offramp-Actor");
+   if (!actor || !*actor)
+      actor = "admin-api";
+   char *reason = NULL;
+   if (!qreason && jreason && !json_is_string(jreason))
+      err = xstrdup("reason must be a string");
+   else
+      reason = xstrdup(qreason ? qreason : jreason ? json_string_value(jreason) : "");
+   if (err || !admin_text_check("reason", reason, ADMIN_REASON_MAX, &err) ||
+       !admin_text_check("X-Offramp-Actor header", actor, ADMIN_ACTOR_MAX, &err)) {
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", err);
+      free(err);
+      free(reason);
+      json_decref(j);
       return;
    }
    if (rollback) {
-      if (!old) {
-         char *msg = xasprintf("no route for task %s to roll back", task);
-         Reply_error(req, 404, "not_found_error", NULL, NULL, "%s", msg);
-         free(msg);
-         json_decref(j);
-         return;
-      }
-      /* Rollback = every request to the stable arm now; the rest of the route is kept. "shadow"
-       * (Argo's abort) keeps mirroring to the candidate so its comparisons go on. */
       const char *to = json_string_value(json_object_get(j, "mode"));
       if (to && !str_eq(to, "passthrough") && !str_eq(to, "shadow")) {
          Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "a rollback goes to mode passthrough (default) or shadow");
+         free(reason);
          json_decref(j);
          return;
       }
-      json_t *now = Route_to_json(old);
-      json_object_set_new(now, "mode", json_string(to ? to : "passthrough"));
-      r = Route_from_json(task, now, &err);
-      json_decref(now);
+      to_mode = to ? xstrdup(to) : NULL;
    } else {
       json_object_del(j, "reason");
       r = Route_from_json(task, j, &err);
+      if (!r) {
+         Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", err);
+         free(err);
+         free(reason);
+         json_decref(j);
+         return;
+      }
    }
    json_decref(j);
    if (r && !Route_key_envs_allowed(r, gw->key_envs, gw->n_key_envs, &err)) {
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", err);
+      free(err);
       Route_unref(r);
-      r = NULL;
-   }
-   if (r && Route_save(gw->st, r, rollback ? "rollback" : "set", actor && *actor ? actor : "admin-api",
-                       reason ? reason : "", &err)) {
-      route_put(gw, r);
-      fprintf(stderr, "offramp gateway: route %s %s: mode %s\n", task, rollback ? "rolled back" : "set",
-              Route_mode_name(r->mode));
-      Reply_json(req, 200, json_pack("{s:o}", "route", Route_to_json(r)));
+      free(reason);
       return;
    }
-   Reply_error(req, r ? 500 : 400, "invalid_request_error", NULL, NULL, "%s", err);
-   free(err);
+   if (!gw->work)
+      gw->work = xcalloc(1, sizeof *gw->work);
+   AdminWork *w = gw->work;
+   char *werr = NULL;
+   if (!w->rw && !(w->rw = RouteWriter_start(gw->cfg->workspace, gw->base, on_route_saved, gw, &werr))) {
+      Reply_error(req, 500, NULL, NULL, NULL, "route %s not changed: %s", task, werr);
+      free(werr);
+   } else if (w->changes >= ADMIN_CHANGES_MAX) {
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+      Reply_error(req, 503, NULL, NULL, "workspace_locked",
+                  "route %s not changed: %d route changes are already waiting for the workspace's write lock; "
+                  "retry later", task, w->changes);
+   } else {
+      AdminChange *c = xcalloc(1, sizeof *c);
+      c->req = req;
+      c->task = xstrdup(task);
+      c->rollback = rollback;
+      c->to = to_mode;
+      c->route = r;
+      c->actor = xstrdup(actor);
+      c->reason = reason;
+      if (w->tail)
+         w->tail->next = c;
+      else
+         w->head = c;
+      w->tail = c;
+      w->changes++;
+      gw->admin_pending++;
+      admin_next_change(gw);
+      return;
+   }
+   free(to_mode);
    Route_unref(r);
+   free(reason);
 }
 
-static void admin_records(Gateway *gw, struct evhttp_request *req, struct evkeyvalq *q, bool export) {
+/* The kinds of /admin/samples, each with the partial index (schema 8) that holds its rows by
+ * task, newest last: a task's newest samples are a seek, never a scan of the table. */
+static const struct {
+   const char *kind, *index, *cond;
+} sample_kinds[] = {
+   { "disagree", "exchanges_disagree", "agree = 0" },
+   { "agree", "exchanges_agree", "agree = 1" },
+   { "fallback", "exchanges_fallback", "arm = 'fallback'" },
+   { "error", "exchanges_error", "(status IS NULL OR status >= 400)" },
+};
+
+#define SAMPLES_MAX 1000
+
+static int id_newest_first(const void *a, const void *b) {
+   long long x = *(const long long *)a, y = *(const long long *)b;
+   return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The ids of the newest limit records of sample kind k, newest first: a seek in the kind's
+ * index per task (the one asked for, else each task and the unattributed), merged. One walk
+ * of the index in id order would read every entry of the kind and sort them. */
+static int sample_ids(Store *st, size_t k, const char *task, const char *since, long limit, long long **out,
+                      size_t *n) {
+   sqlite3_stmt *tasks = Store_prepare(st, task ? "SELECT id FROM tasks WHERE name = ?1"
+                                                : "SELECT id FROM tasks UNION ALL SELECT NULL");
+   if (task)
+      sqlite3_bind_text(tasks, 1, task, -1, SQLITE_STATIC);
+   char *sql = xasprintf("SELECT id FROM exchanges INDEXED BY %s WHERE %s AND task_id IS ?1"
+                         " AND (?2 IS NULL OR ts >= ?2) ORDER BY id DESC LIMIT ?3",
+                         sample_kinds[k].index, sample_kinds[k].cond);
+   sqlite3_stmt *s = Store_prepare(st, sql);
+   free(sql);
+   if (since)
+      sqlite3_bind_text(s, 2, since, -1, SQLITE_STATIC);
+   sqlite3_bind_int64(s, 3, limit);
+   long long *ids = NULL;
+   size_t len = 0, cap = 0;
+   int rc;
+   while ((rc = sqlite3_step(tasks)) == SQLITE_ROW) {
+      sqlite3_bind_value(s, 1, sqlite3_column_value(tasks, 0));
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+         if (len == cap) {
+            cap = cap ? cap * 2 : 64;
+            ids = xrealloc(ids, cap * sizeof *ids);
+         }
+         ids[len++] = sqlite3_column_int64(s, 0);
+      }
+      sqlite3_reset(s);
+      if (rc != SQLITE_DONE)
+         break;
+      if (len > 2 * (size_t)limit) {
+         qsort(ids, len, sizeof *ids, id_newest_first);
+         len = (size_t)limit;
+      }
+   }
+   sqlite3_finalize(s);
+   sqlite3_finalize(tasks);
+   if (len)
+      qsort(ids, len, sizeof *ids, id_newest_first);
+   *out = ids;
+   *n = len < (size_t)limit ? len : (size_t)limit;
+   return rc;
+}
+
+static void admin_samples(Gateway *gw, struct evhttp_request *req, struct evkeyvalq *q) {
    const char *task = evhttp_find_header(q, "task"), *kind = evhttp_find_header(q, "kind");
    const char *since = evhttp_find_header(q, "since"), *limit_s = evhttp_find_header(q, "limit");
-   long limit = export ? -1 : 20;
+   long limit = 20;
+   if (limit_s && (!parse_long(limit_s, &limit) || limit < 1 || limit > SAMPLES_MAX)) {
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL,
+                  "limit must be a whole number from 1 to %d (use /admin/export for more)", SAMPLES_MAX);
+      return;
+   }
+   kind = kind ? kind : "disagree";
+   size_t k = 0;
+   while (k < ARRAY_SIZE(sample_kinds) && !str_eq(kind, sample_kinds[k].kind))
+      k++;
+   if (k == ARRAY_SIZE(sample_kinds)) {
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "kind must be disagree, agree, fallback or error");
+      return;
+   }
+   json_t *samples = json_array();
+   long long *ids = NULL;
+   size_t n = 0;
+   int rc = sample_ids(gw->st, k, task, since, limit, &ids, &n);
+   sqlite3_stmt *s = Store_prepare(gw->st, "SELECT record FROM exchanges WHERE id = ?");
+   for (size_t i = 0; rc == SQLITE_DONE && i < n; i++) {
+      sqlite3_bind_int64(s, 1, ids[i]);
+      if (sqlite3_step(s) == SQLITE_ROW) {
+         json_t *rec = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
+         if (rec)
+            json_array_append_new(samples, rec);
+      }
+      rc = sqlite3_reset(s) == SQLITE_OK ? SQLITE_DONE : SQLITE_ERROR;
+   }
+   sqlite3_finalize(s);
+   free(ids);
+   if (rc != SQLITE_DONE) {
+      char *msg = Store_errmsg(gw->st, "reading exchanges");
+      Reply_error(req, 500, NULL, NULL, NULL, "%s", msg);
+      free(msg);
+      json_decref(samples);
+      return;
+   }
+   Reply_json(req, 200, json_pack("{s:o, s:s, s:o}", "task", Json_textz(task), "kind", kind, "samples", samples));
+}
+
+static void on_export_done(GwExport *ex, void *arg) {
+   Gateway *gw = arg;
+   for (size_t i = 0; i < ARRAY_SIZE(gw->work->exports); i++) {
+      if (gw->work->exports[i] == ex)
+         gw->work->exports[i] = NULL;
+   }
+   GwExport_free(ex);
+   admin_answered(gw);
+}
+
+static void admin_export(Gateway *gw, struct evhttp_request *req, struct evkeyvalq *q) {
+   const char *task = evhttp_find_header(q, "task"), *since = evhttp_find_header(q, "since");
+   const char *limit_s = evhttp_find_header(q, "limit");
+   long limit = -1;
    if (limit_s && (!parse_long(limit_s, &limit) || limit < 1)) {
       Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "limit must be a whole number of at least 1");
       return;
    }
-   const char *cond = "1";
-   if (!export) {
-      kind = kind ? kind : "disagree";
-      if (str_eq(kind, "disagree"))
-         cond = "e.agree = 0";
-      else if (str_eq(kind, "agree"))
-         cond = "e.agree = 1";
-      else if (str_eq(kind, "fallback"))
-         cond = "e.arm = 'fallback'";
-      else if (str_eq(kind, "error"))
-         cond = "(e.status IS NULL OR e.status >= 400)";
-      else {
-         Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "kind must be disagree, agree, fallback or error");
-         return;
-      }
+   if (!gw->work)
+      gw->work = xcalloc(1, sizeof *gw->work);
+   AdminWork *w = gw->work;
+   size_t slot = 0;
+   while (slot < ARRAY_SIZE(w->exports) && w->exports[slot])
+      slot++;
+   if (slot == ARRAY_SIZE(w->exports)) {
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "10");
+      Reply_error(req, 503, NULL, NULL, NULL, "%zu exports are already running; retry when one has finished",
+                  ARRAY_SIZE(w->exports));
+      return;
    }
-   char *sql = xasprintf("SELECT e.record FROM exchanges e LEFT JOIN tasks t ON t.id = e.task_id"
-                         " WHERE (?1 IS NULL OR t.name = ?1) AND (?2 IS NULL OR e.ts >= ?2) AND %s"
-                         " ORDER BY e.id %s LIMIT ?3",
-                         cond, export ? "ASC" : "DESC");
-   sqlite3_stmt *s = Store_prepare(gw->st, sql);
-   free(sql);
-   if (task)
-      sqlite3_bind_text(s, 1, task, -1, SQLITE_STATIC);
-   if (since)
-      sqlite3_bind_text(s, 2, since, -1, SQLITE_STATIC);
-   sqlite3_bind_int64(s, 3, limit);
-   struct evbuffer *b = evbuffer_new();
-   json_t *samples = export ? NULL : json_array();
-   int rc;
-   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      const char *text = (const char *)sqlite3_column_text(s, 0);
-      if (export) {
-         evbuffer_add(b, text, strlen(text));
-         evbuffer_add(b, "\n", 1);
-      } else {
-         json_t *rec = json_loads(text, 0, NULL);
-         if (rec)
-            json_array_append_new(samples, rec);
-      }
+   char *err = NULL;
+   w->exports[slot] = GwExport_start(req, gw->base, gw->cfg->workspace, task, since, limit, on_export_done, gw, &err);
+   if (!w->exports[slot]) {
+      Reply_error(req, 500, NULL, NULL, NULL, "cannot export: %s", err);
+      free(err);
+      return;
    }
-   sqlite3_finalize(s);
-   if (rc != SQLITE_DONE) {
-      char *msg = Store_errmsg(gw->st, "reading exchanges");
-      Reply_error(req, 500, "server_error", NULL, NULL, "%s", msg);
-      free(msg);
-      json_decref(samples);
-   } else if (export) {
-      evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/x-ndjson");
-      evhttp_send_reply(req, 200, NULL, b);
-   } else {
-      Reply_json(req, 200, json_pack("{s:s?, s:s, s:o}", "task", task, "kind", kind, "samples", samples));
+   gw->admin_pending++;
+}
+
+/* At exit: evhttp has freed the requests; what is left of the admin work is ours to free. */
+static void admin_work_free(Gateway *gw) {
+   AdminWork *w = gw->work;
+   if (!w)
+      return;
+   RouteWriter_stop(w->rw);
+   if (w->saving)
+      admin_change_free(w->saving);
+   for (size_t i = 0; i < ARRAY_SIZE(w->exports); i++)
+      GwExport_free(w->exports[i]);
+   while (w->head) {
+      AdminChange *c = w->head;
+      w->head = c->next;
+      admin_change_free(c);
    }
-   evbuffer_free(b);
+   free(w);
+   gw->work = NULL;
 }
 
 static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *path, struct evkeyvalq *q) {
@@ -1229,11 +1555,17 @@ static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *pa
    if (str_eq(path, "/admin/routes") && cmd == EVHTTP_REQ_GET) {
       Reply_json(req, 200, routes_json(gw));
    } else if (str_startswith(path, "/admin/routes/")) {
-      char *task = evhttp_uridecode(path + strlen("/admin/routes/"), 0, NULL);
-      char *slash = strchr(task, '/');
+      /* Split before decoding: an encoded '/' (%2F) is part of a name, not a path step. */
+      const char *seg = path + strlen("/admin/routes/");
+      const char *slash = strchr(seg, '/');
       bool rollback = slash && str_eq(slash, "/rollback");
-      if (slash)
-         *slash = '\0';
+      char *err = NULL;
+      char *task = admin_task(seg, slash ? (size_t)(slash - seg) : strlen(seg), &err);
+      if (!task) {
+         Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", err);
+         free(err);
+         return;
+      }
       Route *r = route_for_task(gw, task);
       if (rollback && cmd == EVHTTP_REQ_POST) {
          admin_route_change(gw, req, task, true, q);
@@ -1258,9 +1590,9 @@ static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *pa
    } else if (str_eq(path, "/admin/stats") && cmd == EVHTTP_REQ_GET) {
       Reply_json(req, 200, GwStats_json(gw->stats, evhttp_find_header(q, "task"), mono_seconds()));
    } else if (str_eq(path, "/admin/samples") && cmd == EVHTTP_REQ_GET) {
-      admin_records(gw, req, q, false);
+      admin_samples(gw, req, q);
    } else if (str_eq(path, "/admin/export") && cmd == EVHTTP_REQ_GET) {
-      admin_records(gw, req, q, true);
+      admin_export(gw, req, q);
    } else {
       Reply_error(req, 404, "not_found_error", NULL, NULL, "%s", "no such admin endpoint");
    }
@@ -1885,6 +2217,7 @@ out:
       event_free(gw.drain_timer);
    HttpFront_free(gw.front);
    Capture_stop(gw.cap);
+   admin_work_free(&gw);
    Upstream_free(gw.up);
    GwStats_free(gw.stats);
    if (gw.base)

@@ -42,6 +42,30 @@ static char *read_token(const char *file) {
    return xstrdup(str_trim(buf));
 }
 
+/* $OFFRAMP_ACTOR / $USER as a header value: a control byte would end the header (or start
+ * another), and the gateway refuses actors past 128 bytes. */
+static char *actor_header_value(const char *actor) {
+   size_t all = strlen(actor), n = all < 128 ? all : 128;
+   char *v = xstrndup(actor, n);
+   if (n < all) {
+      /* Cut at 128 bytes: drop a UTF-8 character the cut split. */
+      size_t k = n;
+      while (k > 0 && ((unsigned char)v[k - 1] & 0xc0) == 0x80)
+         k--;
+      if (k > 0 && (unsigned char)v[k - 1] >= 0xc0) {
+         unsigned char lead = (unsigned char)v[k - 1];
+         size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+         if (n - (k - 1) < need)
+            v[k - 1] = '\0';
+      }
+   }
+   for (char *p = v; *p; p++) {
+      if ((unsigned char)*p < 0x20 || *p == 0x7f)
+         *p = '?';
+   }
+   return v;
+}
+
 bool GwAdmin_init(GwAdmin *a, Store *st, const char *gateway, const char *token_file, char **err) {
    memset(a, 0, sizeof *a);
    char *ws_gateway = NULL, *ws_token_file = NULL;
@@ -61,7 +85,7 @@ bool GwAdmin_init(GwAdmin *a, Store *st, const char *gateway, const char *token_
    size_t n = strlen(gateway);
    a->gateway = xstrndup(gateway, n && gateway[n - 1] == '/' ? n - 1 : n);
    a->token = read_token(token_file);
-   a->actor = xstrdup(Store_actor());
+   a->actor = actor_header_value(Store_actor());
    a->timeout_s = 30;
    bool ok = a->token && *a->token;
    if (!ok) {

@@ -104,8 +104,17 @@ static void gate_audit(Store *st, const Task *t, Gate *g) {
 
 static void gate_shadow(Store *st, const Task *t, Gate *g) {
    char a[32], b[32];
-   long long n = Store_count(st, "SELECT count(*) FROM exchanges WHERE task_id = ?1 AND agree IS NOT NULL", t->id);
-   long long k = Store_count(st, "SELECT count(*) FROM exchanges WHERE task_id = ?1 AND agree = 1", t->id);
+   /* One statement, one snapshot: two counts taken apart let captures land between them
+    * (k > n, agreement over 100 %) while the gateway writes. */
+   sqlite3_stmt *q = Store_prepare(st, "SELECT count(*), coalesce(sum(agree = 1), 0) FROM exchanges"
+                                       " WHERE task_id = ?1 AND agree IS NOT NULL");
+   sqlite3_bind_int64(q, 1, t->id);
+   long long n = 0, k = 0;
+   if (sqlite3_step(q) == SQLITE_ROW) {
+      n = sqlite3_column_int64(q, 0);
+      k = sqlite3_column_int64(q, 1);
+   }
+   sqlite3_finalize(q);
    check(g, n >= t->min_comparisons ? CHECK_PASS : CHECK_FAIL, "shadow comparisons",
          "%s, the gate needs %s", fmt_count(a, sizeof a, n), fmt_count(b, sizeof b, t->min_comparisons));
    if (n == 0) {

@@ -347,6 +347,14 @@ static const char *const migrations[] = {
    "  grade TEXT NOT NULL CHECK (grade IN ('primary','candidate','both','neither')),"
    "  actor TEXT NOT NULL,"
    "  ts TEXT NOT NULL);",
+   /* 7 -> 8: /admin/samples reads a task's newest records of one kind; without these it scanned
+    * the whole table when the kind was rare or absent (seconds on a large workspace). Partial,
+    * so a capture only writes the entries of the kinds it is; ts in them answers "since"
+    * without reading the rows. */
+   "CREATE INDEX exchanges_disagree ON exchanges(task_id, id, ts) WHERE agree = 0;"
+   "CREATE INDEX exchanges_agree ON exchanges(task_id, id, ts) WHERE agree = 1;"
+   "CREATE INDEX exchanges_fallback ON exchanges(task_id, id, ts) WHERE arm = 'fallback';"
+   "CREATE INDEX exchanges_error ON exchanges(task_id, id, ts) WHERE status IS NULL OR status >= 400;",
 };
 
 int Store_schema_version(void) {

@@ -1,0 +1,42 @@
+/* routewriter.h - route saves on a thread of their own, with their own workspace connection.
+ * A save takes the workspace's write lock (BEGIN IMMEDIATE) and waits up to SQLite's busy
+ * timeout when another process holds it: on the gateway's loop that froze every client, here it
+ * only delays the admin reply. Finished saves come back on the loop through a pipe. */
+#ifndef OFFRAMP_ROUTEWRITER_H
+#define OFFRAMP_ROUTEWRITER_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+
+#include "route.h"
+
+typedef struct RouteSave {
+   /* Set by the caller; the writer only reads them, and owns them until the save is done. */
+   Route *route;              /* one reference, handed over */
+   const char *kind;          /* "set" or "rollback" (a literal) */
+   char *actor, *reason;      /* malloc'd */
+   void *arg;                 /* the caller's */
+   /* Set by the writer: */
+   bool ok;
+   bool busy;                 /* the workspace stayed locked by another writer past the busy timeout */
+   char *err;                 /* why not, when !ok */
+   struct RouteSave *next;
+} RouteSave;
+
+/* Called on the loop thread for each finished save; the callee frees it with RouteSave_free. */
+typedef void (*RouteWriterDone)(RouteSave *save, void *arg);
+
+typedef struct RouteWriter RouteWriter;
+
+/* Starts the thread, which opens its own connection to the workspace (already migrated) at
+ * its first save. NULL with *err naming what failed. */
+RouteWriter *RouteWriter_start(const char *workspace, struct event_base *base, RouteWriterDone done, void *arg,
+                               char **err);
+/* Queues a save (taken); saves run one at a time, in order. */
+void RouteWriter_submit(RouteWriter *w, RouteSave *save);
+/* Waits for the save in progress, if any, and frees what is left unanswered (no callbacks). */
+void RouteWriter_stop(RouteWriter *w);
+
+void RouteSave_free(RouteSave *save);
+
+#endif
