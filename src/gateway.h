@@ -19,6 +19,7 @@ typedef struct {
    long upstream_timeout_ms;
    long drain_timeout_s;
    long queue_max;                 /* capture queue bound (records) */
+   long long queue_bytes;          /* capture queue bound (bytes) */
    bool capture;
 } GatewayConfig;
 

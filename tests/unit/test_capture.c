@@ -226,7 +226,7 @@ int main(void) {
    if (!mkdtemp(dir))
       die(1, "mkdtemp failed");
    char *path = xasprintf("%s/ws.db", dir), *err = NULL;
-   Capture *cap = Capture_start(path, 100, &err);
+   Capture *cap = Capture_start(path, 100, 1LL << 30, &err);
    ok(cap != NULL, "capture started: %s", err ? err : "");
    if (!cap)
       return tap_done();
@@ -234,7 +234,7 @@ int main(void) {
    for (size_t i = 0; i < n; i++) {
       char rid[40];
       snprintf(rid, sizeof rid, "rid-%zu", i);
-      ok(Capture_push(cap, item_for(&cases[i], rid, "2026-11-21T10:00:00.123Z")), "%s: queued", cases[i].name);
+      ok(Capture_push(cap, item_for(&cases[i], rid, "2026-11-21T10:00:00.123Z"), NULL), "%s: queued", cases[i].name);
    }
    for (int i = 0; i < BULK; i++) {
       char rid[40], ts[32];
@@ -242,7 +242,7 @@ int main(void) {
       snprintf(ts, sizeof ts, "2026-11-%02dT10:00:00.000Z", 1 + i % 25);
       CaptureItem *it = item_for(&cases[i % 3], rid, ts);
       it->calls[CAPTURE_SERVING].latency_ms = 0.5 + i * 37.0;
-      Capture_push(cap, it);
+      Capture_push(cap, it, NULL);
    }
    Capture_stop(cap);
 
