@@ -1,6 +1,7 @@
 /* standin_upstream.c - a stand-in upstream for the gateway tests and benches: a small
- * OpenAI-compatible chat completions server (libevent) with configurable latency, faults,
- * logprobs, wrong answers, streaming and an idle timeout that closes kept-alive connections.
+ * OpenAI-compatible chat completions server (libevent) with configurable latency (fixed, and
+ * --slow-rate of the answers --slow-ms late), faults, logprobs, wrong answers, streaming and an
+ * idle timeout that closes kept-alive connections.
  * Prints its port on stdout; GET /stats reports what it did; GET /control?fail_rate=X changes
  * the error rate while it runs. */
 #include "config.h"
@@ -21,13 +22,13 @@
 static struct {
    const char *content, *model;
    bool echo;
-   long latency_ms, hang_ms, chunks, chunk_delay_ms;
-   double fail_rate, timeout_rate, garbage_rate, low_rate, wrong_rate, logprob, low_logprob;
+   long latency_ms, hang_ms, chunks, chunk_delay_ms, slow_ms;
+   double slow_rate, fail_rate, timeout_rate, garbage_rate, low_rate, wrong_rate, logprob, low_logprob;
    bool logprobs;
 } opt = { .content = "billing", .model = "standin", .hang_ms = 5000, .chunks = 4, .low_logprob = -3.0 };
 
 static struct {
-   long requests, ok, fail, timeout, garbage, low, wrong;
+   long requests, ok, fail, timeout, garbage, low, wrong, slow;
 } stats;
 
 static struct event_base *base;
@@ -177,6 +178,11 @@ static void on_chat(struct evhttp_request *req) {
       p->garbage = true;
    } else {
       stats.ok++;
+      /* Drawn only when asked for, so other tests' random sequences stay as they were. */
+      if (opt.slow_rate > 0 && rnd() < opt.slow_rate) {
+         stats.slow++;
+         delay = opt.slow_ms;
+      }
       if (rnd() < opt.low_rate) {
          p->low = true;
          stats.low++;
@@ -221,8 +227,8 @@ static void on_request(struct evhttp_request *req, void *arg) {
    } else if (strcmp(uri, "/stats") == 0) {
       struct evbuffer *b = evbuffer_new();
       evbuffer_add_printf(b, "{\"requests\":%ld,\"ok\":%ld,\"fail\":%ld,\"timeout\":%ld,\"garbage\":%ld,\"low\":%ld,"
-                          "\"wrong\":%ld}\n", stats.requests, stats.ok, stats.fail, stats.timeout, stats.garbage,
-                          stats.low, stats.wrong);
+                          "\"wrong\":%ld,\"slow\":%ld}\n", stats.requests, stats.ok, stats.fail, stats.timeout,
+                          stats.garbage, stats.low, stats.wrong, stats.slow);
       evhttp_send_reply(req, 200, "OK", b);
       evbuffer_free(b);
    } else {
@@ -252,6 +258,8 @@ int main(int argc, char **argv) {
       { "chunk-delay-ms", required_argument, NULL, 'd' },
       { "seed", required_argument, NULL, 's' },
       { "idle-timeout", required_argument, NULL, 'i' },
+      { "slow-rate", required_argument, NULL, 'R' },
+      { "slow-ms", required_argument, NULL, 'S' },
       { 0 },
    };
    int port = 0, idle_timeout = 0, c;
@@ -273,6 +281,8 @@ int main(int argc, char **argv) {
       case 'd': opt.chunk_delay_ms = atol(optarg); break;
       case 's': rng = strtoull(optarg, NULL, 10) | 1; break;
       case 'i': idle_timeout = atoi(optarg); break;
+      case 'R': opt.slow_rate = atof(optarg); break;
+      case 'S': opt.slow_ms = atol(optarg); break;
       default: fprintf(stderr, "standin_upstream: bad option\n"); return 2;
       }
    }
