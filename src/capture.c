@@ -452,6 +452,10 @@ static void record_build(const CaptureItem *it, Doc *req, Sbuf *rec, Sbuf *model
    }
    if (it->stream)
       PUT(rec, ",\"stream\":true");
+   if (it->truncated) {
+      PUT(rec, ",\"truncated\":");
+      put_string(rec, it->truncated);
+   }
    if (s->error) {
       PUT(rec, ",\"error\":");
       put_string(rec, s->error);

@@ -99,6 +99,9 @@ struct Flight {
    bool captured;                /* the record went to the capture (queued or dropped) */
    char *answer;                 /* the serving call's answer text, once its body went to the capture */
    double waited_ms;             /* from the request to the answer */
+   /* Why the answer was cut short (a static string, e.g. "client_disconnected" when the client
+    * left mid-stream and the upstream stream was cancelled), for the record; NULL when whole. */
+   const char *truncated;
 };
 
 /* ---- small helpers ---- */
@@ -573,6 +576,7 @@ static CaptureItem *capture_item(Flight *f, Call *s, Call *o, Call *noise, int a
    it->arm = f->fell_back ? "fallback" : f->serving == CALL_CANDIDATE ? "candidate" : "primary";
    it->status = f->reply_status;
    it->stream = f->stream;
+   it->truncated = f->truncated;
    it->fallback = f->fell_back ? Stats_fallback_names[f->fallback] : NULL;
    it->agree = agree;
    it->confidence = cand->started ? cand->confidence : -1;

@@ -36,6 +36,7 @@ typedef struct {
    const char *task, *arm;
    int status;
    bool stream;
+   const char *truncated;
    const char *fallback;
    int agree;
    double confidence;
@@ -86,6 +87,14 @@ static const Case cases[] = {
                         "{\"id\":\"chatcmpl-standin\",\"object\":\"chat.completion\",\"model\":\"standin\","
                         "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
                         "\"billing\"},\"finish_reason\":\"stop\"}]}"),
+                NO_CALL, NO_CALL } },
+   { .name = "stream cut short by the client", .task = "ticket-intent", .arm = "primary", .status = 200,
+     .stream = true, .truncated = "client_disconnected", .agree = -1, .confidence = -1,
+     .request = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+     .calls = { CALL("primary", NULL, 200, 40, NULL, -1, -1,
+                     "{\"id\":\"chatcmpl-standin\",\"object\":\"chat.completion\",\"model\":\"standin\","
+                     "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"bil\"},"
+                     "\"finish_reason\":null}]}"),
                 NO_CALL, NO_CALL } },
    { .name = "unattributed record", .arm = "primary", .status = 200, .agree = -1, .confidence = -1,
      .request = REQUEST("the invoice total is wrong"),
@@ -190,6 +199,8 @@ static json_t *old_record(const Case *k, const char *rid, const char *ts, char *
    *ct = json_is_integer(c) ? json_integer_value(c) : -1;
    if (k->stream)
       json_object_set_new(rec, "stream", json_true());
+   if (k->truncated)
+      json_object_set_new(rec, "truncated", json_string(k->truncated));
    if (s->error)
       json_object_set_new(rec, "error", json_string(s->error));
    if (s->error_message)
@@ -224,6 +235,7 @@ static CaptureItem *item_for(const Case *k, const char *rid, const char *ts) {
    it->arm = k->arm;
    it->status = k->status;
    it->stream = k->stream;
+   it->truncated = k->truncated;
    it->fallback = k->fallback;
    it->agree = k->agree;
    it->confidence = k->confidence;
