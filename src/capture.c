@@ -31,6 +31,10 @@
  * workspace within about 10 ms. */
 #define BATCH_MIN 64
 #define LINGER_US 10000
+/* A record whose other calls still run waits this long in the queue for their results, so
+ * most join it there (an update of the stored record costs the writer several times an
+ * insert); a crash in that time loses it, as it loses any record not yet written. */
+#define HOLD_S 0.05
 /* Written items the pusher frees per push: a batch of thousands freed at once would stall
  * the loop for milliseconds. Each push adds one item, so the list drains. */
 #define FREE_PER_PUSH 4
@@ -965,11 +969,21 @@ static void *writer(void *arg) {
          usleep(LINGER_US);
          pthread_mutex_lock(&c->lock);
       }
-      CaptureItem *list = c->head, *last = list;
-      long n = 1;
-      while (last->next && n < BATCH_MAX) {
-         last = last->next;
+      /* The batch: the queue's head up to the first record held for its pending calls. */
+      double cutoff = mono_seconds() - HOLD_S;
+      CaptureItem *list = c->head, *last = NULL;
+      long n = 0;
+      for (CaptureItem *it = list; it && n < BATCH_MAX; it = it->next) {
+         if (!c->stop && it->kind == CAPTURE_RECORD && deferred(it) && it->queued_at > cutoff)
+            break;
+         last = it;
          n++;
+      }
+      if (!n) {
+         double wait = list->queued_at - cutoff;
+         pthread_mutex_unlock(&c->lock);
+         usleep((useconds_t)(wait * 1e6) + 1);
+         continue;
       }
       c->head = last->next;
       if (!c->head)
@@ -1050,6 +1064,7 @@ static void take_done(Capture *c) {
 bool Capture_push(Capture *c, CaptureItem *it, CaptureTicket *t) {
    it->kind = CAPTURE_RECORD;
    it->bytes = item_bytes(it);
+   it->queued_at = mono_seconds();
    if (t) {
       t->seq = 0;
       t->item = NULL;

@@ -75,6 +75,7 @@ typedef struct CaptureItem {
    /* The capture's own. */
    struct CaptureItem *next;
    unsigned long long seq;
+   double queued_at;          /* mono seconds */
    size_t bytes;
    size_t used, size;
    char blob[];               /* the strings above: one allocation per record */
