@@ -653,7 +653,8 @@ static void flight_finish(Flight *f) {
    bool vs_other = o->started && s->error == UPERR_NONE && o->error == UPERR_NONE;
    bool vs_noise = noise->started && s->error == UPERR_NONE && noise->error == UPERR_NONE;
    if (vs_other || vs_noise) {
-      char *as = f->answer ? f->answer : call_answer(s);
+      /* Captured already: the body went with the record, its answer stayed in f->answer. */
+      char *as = f->captured ? f->answer : call_answer(s);
       f->answer = NULL;
       if (vs_other)
          agree = compare_with(f, as, o);
