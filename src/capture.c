@@ -1093,19 +1093,13 @@ bool Capture_push(Capture *c, CaptureItem *it, CaptureTicket *t) {
    return true;
 }
 
-/* Moves call u into call r (same call: r's model and arm stay). */
+/* Moves call u into call r (the same call: r keeps its model and arm, which live in r's item). */
 static void call_move(CaptureCall *r, CaptureCall *u) {
+   const char *model = r->model, *arm = r->arm;
+   *r = *u;
+   r->model = model;
+   r->arm = arm;
    r->pending = false;
-   r->status = u->status;
-   r->latency_ms = u->latency_ms;
-   r->error = u->error;
-   r->confidence = u->confidence;
-   r->agree = u->agree;
-   r->response = u->response;
-   r->response_len = u->response_len;
-   r->error_body = u->error_body;
-   r->error_body_len = u->error_body_len;
-   r->error_message = u->error_message;
    u->response = u->error_body = u->error_message = NULL;
    u->response_len = u->error_body_len = 0;
 }
