@@ -70,7 +70,7 @@ gateway() {   # gateway CPUS ARGS: sets GW, GWPID (CPUS "0,1" = unpinned)
 }
 stop_gateway() { kill -TERM "$GWPID"; wait "$GWPID" 2> /dev/null || true; GWPID=""; }
 admin() { curl -s -X "$1" -H "Authorization: Bearer $TOKEN" ${3:+-d "$3"} "$GW$2"; }
-metric() { curl -s "$GW/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+metric() { curl -s "$GW/metrics" | awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $2; f = 1 } END { if (f) print s }'; }
 
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"system","content":"Classify the support ticket into billing, refund, shipping or other."},{"role":"user","content":"My invoice shows two charges for the same order, please fix."}],"max_tokens":5}'
 echo "$BODY" > "$W/body.json"

@@ -50,6 +50,8 @@ static const char usage[] =
    "  --upstream-timeout MS     primary upstream timeout (default 60000; then 504)\n"
    "  --drain-timeout SEC       how long SIGTERM waits for in-flight requests (default 30)\n"
    "  --queue N                 capture queue bound in records (default 100000)\n"
+   "  --queue-bytes BYTES       capture queue bound in bytes (default 268435456); past\n"
+   "                            either bound records are dropped, counted and logged\n"
    "  --no-capture              do not record exchanges\n"
    "  -h, --help                this help\n";
 
@@ -57,7 +59,7 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, usage))
       return EXIT_OK;
    enum { O_LISTEN = 256, O_UPSTREAM, O_KEYENV, O_TOKEN, O_REMOTE, O_BODY, O_CTO, O_UTO, O_DTO, O_QUEUE, O_NOCAP,
-          O_RTO, O_HDR, O_CONNS, O_INFLIGHT, O_CLIENTKEYS, O_OPENRELAY, O_ALLOWENV, O_MAXTASKS, O_KNOWN };
+          O_RTO, O_HDR, O_CONNS, O_INFLIGHT, O_CLIENTKEYS, O_OPENRELAY, O_ALLOWENV, O_MAXTASKS, O_KNOWN, O_QBYTES };
    static const struct option opts[] = {
       { "listen", required_argument, NULL, O_LISTEN },
       { "upstream", required_argument, NULL, O_UPSTREAM },
@@ -69,6 +71,7 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
       { "upstream-timeout", required_argument, NULL, O_UTO },
       { "drain-timeout", required_argument, NULL, O_DTO },
       { "queue", required_argument, NULL, O_QUEUE },
+      { "queue-bytes", required_argument, NULL, O_QBYTES },
       { "no-capture", no_argument, NULL, O_NOCAP },
       { "request-timeout", required_argument, NULL, O_RTO },
       { "max-header", required_argument, NULL, O_HDR },
@@ -89,6 +92,7 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
       .upstream_timeout_ms = 60000,
       .drain_timeout_s = 30,
       .queue_max = 100000,
+      .queue_bytes = 256LL << 20,
       .capture = true,
       .request_timeout_s = 60,
       .max_header = 16384,
@@ -110,6 +114,7 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
       case O_UTO: cfg.upstream_timeout_ms = Cli_long("gateway", "--upstream-timeout", optarg, 1, 3600000); break;
       case O_DTO: cfg.drain_timeout_s = Cli_long("gateway", "--drain-timeout", optarg, 0, 3600); break;
       case O_QUEUE: cfg.queue_max = Cli_long("gateway", "--queue", optarg, 1, 100000000); break;
+      case O_QBYTES: cfg.queue_bytes = Cli_long("gateway", "--queue-bytes", optarg, 65536, 1L << 40); break;
       case O_NOCAP: cfg.capture = false; break;
       case O_RTO: cfg.request_timeout_s = Cli_long("gateway", "--request-timeout", optarg, 1, 3600); break;
       case O_HDR: cfg.max_header = Cli_long("gateway", "--max-header", optarg, 1024, 1L << 20); break;

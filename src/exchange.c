@@ -62,6 +62,8 @@ struct ExchangeWriter {
    AggDelta pending[PENDING_MAX];
    int npending;
    sqlite3_stmt *agg_delta;
+   sqlite3_stmt *set_tail;
+   long long last_rowid;      /* the exchange the last add inserted */
 };
 
 void Exchange_init(Exchange *e) {
@@ -466,6 +468,7 @@ int ExchangeWriter_add(ExchangeWriter *w, const Exchange *e, char **err) {
    sqlite3_reset(s);
    if (!inserted)
       return 0;
+   w->last_rowid = sqlite3_last_insert_rowid(w->st->db);
    if (f && !note_touchpoint(w, f, e, err))
       return -1;
    /* Candidate calls run on our own model: they are not API spend. */
@@ -474,6 +477,67 @@ int ExchangeWriter_add(ExchangeWriter *w, const Exchange *e, char **err) {
    if (!update_aggregates(w, e, task_id, f ? f->fp : "", err))
       return -1;
    return 1;
+}
+
+long long ExchangeWriter_last_id(ExchangeWriter *w) {
+   return w->last_rowid;
+}
+
+/* Records are compared and cut as bytes (a TEXT substr counts characters); the tails are cut
+ * at a member boundary, so the text stays valid UTF-8. */
+#define RECORD_BYTES "CAST(record AS BLOB)"
+#define TAIL_REPLACED "CAST(substr(" RECORD_BYTES ", 1, length(" RECORD_BYTES ") - ?2) AS TEXT) || ?3"
+
+int ExchangeWriter_set_tail(ExchangeWriter *w, const char *rid, const char *old_tail, size_t old_len,
+                            const char *new_tail, size_t new_len, int agree, double confidence, long long *id,
+                            char **err) {
+   if (!w->set_tail)
+      w->set_tail = Store_prepare(w->st, "UPDATE exchanges SET record = " TAIL_REPLACED ", agree = ?4, confidence = ?5"
+                                         " WHERE rid = ?1 AND substr(" RECORD_BYTES ", -?2) = ?6 RETURNING id");
+   sqlite3_stmt *s = w->set_tail;
+   sqlite3_reset(s);
+   sqlite3_clear_bindings(s);
+   sqlite3_bind_text(s, 1, rid, -1, SQLITE_STATIC);
+   sqlite3_bind_int64(s, 2, (sqlite3_int64)old_len);
+   sqlite3_bind_text(s, 3, new_tail, (int)new_len, SQLITE_STATIC);
+   if (agree >= 0)
+      sqlite3_bind_int(s, 4, agree);
+   if (confidence >= 0)
+      sqlite3_bind_double(s, 5, confidence);
+   sqlite3_bind_blob(s, 6, old_tail, (int)old_len, SQLITE_STATIC);
+   int rc = sqlite3_step(s);
+   if (rc == SQLITE_ROW) {
+      *id = sqlite3_column_int64(s, 0);
+      rc = sqlite3_step(s);
+      if (rc == SQLITE_DONE) {
+         sqlite3_reset(s);
+         return 1;
+      }
+   }
+   if (rc != SQLITE_DONE) {
+      *err = Store_errmsg(w->st, "completing a stored exchange");
+      sqlite3_reset(s);
+      return -1;
+   }
+   sqlite3_reset(s);
+   return 0;
+}
+
+long long Exchange_replace_tails(Store *st, long long from_id, const char *old_tail, size_t old_len,
+                                 const char *new_tail, size_t new_len, char **err) {
+   sqlite3_stmt *s = Store_prepare(st, "UPDATE exchanges SET record = " TAIL_REPLACED
+                                       " WHERE id >= ?1 AND substr(" RECORD_BYTES ", -?2) = ?4");
+   sqlite3_bind_int64(s, 1, from_id);
+   sqlite3_bind_int64(s, 2, (sqlite3_int64)old_len);
+   sqlite3_bind_text(s, 3, new_tail, (int)new_len, SQLITE_STATIC);
+   sqlite3_bind_blob(s, 4, old_tail, (int)old_len, SQLITE_STATIC);
+   long long n = -1;
+   if (sqlite3_step(s) == SQLITE_DONE)
+      n = sqlite3_changes(st->db);
+   else
+      *err = Store_errmsg(st, "recording lost calls in stored exchanges");
+   sqlite3_finalize(s);
+   return n;
 }
 
 void ExchangeWriter_free(ExchangeWriter *w) {
@@ -490,6 +554,7 @@ void ExchangeWriter_free(ExchangeWriter *w) {
    sqlite3_finalize(w->out_insert);
    sqlite3_finalize(w->out_count);
    sqlite3_finalize(w->agg_delta);
+   sqlite3_finalize(w->set_tail);
    ExchangeWriter_discard(w);
    free(w->fps);
    free(w->last_task);

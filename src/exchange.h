@@ -51,6 +51,20 @@ void ExchangeWriter_discard(ExchangeWriter *w);
 /* Whether the touchpoint of fingerprint fp still wants a skeleton or a sample prompt:
  * lets callers skip building them for the common, already-known case. */
 bool ExchangeWriter_wants_sample(ExchangeWriter *w, const char *fp);
+/* The row id of the exchange the last ExchangeWriter_add inserted. */
+long long ExchangeWriter_last_id(ExchangeWriter *w);
+/* Completes a stored record whose text ends with old_tail (the gateway's capture writes the
+ * calls still running at the end of the record): replaces that tail with new_tail and sets the
+ * agree and confidence columns (< 0: NULL). 1 with the row's id in *id, 0 when no record of
+ * that rid ends so, -1 with *err. The aggregates are not touched: they count the serving call,
+ * which the record had from the start. */
+int ExchangeWriter_set_tail(ExchangeWriter *w, const char *rid, const char *old_tail, size_t old_len,
+                            const char *new_tail, size_t new_len, int agree, double confidence, long long *id,
+                            char **err);
+/* The same for every record from row from_id on that ends with old_tail (no column changes):
+ * the number of records changed, -1 with *err. */
+long long Exchange_replace_tails(Store *st, long long from_id, const char *old_tail, size_t old_len,
+                                 const char *new_tail, size_t new_len, char **err);
 void ExchangeWriter_free(ExchangeWriter *w);
 
 #endif

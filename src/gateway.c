@@ -117,6 +117,15 @@ struct Flight {
    int pending;
    double t0;
    char rid[40], ts[32];
+   /* Capture: the record is queued when the client is answered (cap holds it while other
+    * calls still run, for their results to join it). */
+   CaptureTicket cap;
+   bool captured;                /* the record went to the capture (queued or dropped) */
+   char *answer;                 /* the serving call's answer text, once its body went to the capture */
+   double waited_ms;             /* from the request to the answer */
+   /* Why the answer was cut short (a static string, e.g. "client_disconnected" when the client
+    * left mid-stream and the upstream stream was cancelled), for the record; NULL when whole. */
+   const char *truncated;
 };
 
 /* ---- small helpers ---- */
@@ -653,7 +662,7 @@ static void maybe_exit(Gateway *gw) {
       event_base_loopexit(gw->base, NULL);
 }
 
-static void reply_from(Flight *f, Call *c) {
+static void reply_send(Flight *f, Call *c) {
    struct evhttp_request *req = f->req;
    f->req = NULL;
    if (f->client_gone) {
@@ -700,6 +709,16 @@ static void reply_from(Flight *f, Call *c) {
    free(msg);
 }
 
+static void capture_answered(Flight *f);
+static char *call_answer(const Call *c);
+
+/* Answers the client with call c's result; the record goes to the capture at once. */
+static void reply_from(Flight *f, Call *c) {
+   f->waited_ms = (mono_seconds() - f->t0) * 1000.0;
+   reply_send(f, c);
+   capture_answered(f);
+}
+
 /* The serving call finished: answer, or fall back to the primary when the candidate's answer
  * is not good enough. */
 static void flight_serve(Flight *f) {
@@ -719,26 +738,40 @@ static void flight_serve(Flight *f) {
    reply_from(f, c);
 }
 
-/* ---- capture and stats, once every call of the exchange is done ---- */
+/* ---- capture and stats: the record when the client is answered, the rest when every call
+ * of the exchange is done ---- */
 
 static const char *call_arm_model(const Flight *f, const Call *c) {
    return (c->which == CALL_CANDIDATE ? &f->route->candidate : &f->route->primary)->model;
 }
 
-static size_t call_blob_size(const Flight *f, const Call *c) {
+/* The model a call's record names when its answer names none: the arm's, else (req_model) the
+ * client's. */
+static const char *capture_model(const Flight *f, const Call *c, bool req_model) {
    const char *model = call_arm_model(f, c);
+   return model || !req_model ? model : f->rq.model;
+}
+
+static size_t call_blob_size(const Flight *f, const Call *c, bool req_model) {
+   const char *model = capture_model(f, c, req_model);
    return c->started && model ? strlen(model) + 1 : 0;
 }
 
-/* Hands the call's answer to the item as compact JSON text. */
+/* Hands the call's answer to the item as compact JSON text (a body that is not JSON as text,
+ * a transport error's message); a pending call gets its arm and model only. */
 static void capture_call(CaptureItem *it, CaptureCall *cc, const Flight *f, Call *c, const char *arm_name,
-                         int agree) {
-   const char *model = call_arm_model(f, c);
+                         int agree, bool pending, bool req_model) {
+   const char *model = capture_model(f, c, req_model);
    cc->started = c->started;
    if (!c->started)
       return;
    cc->arm = arm_name;
    cc->model = model ? Capture_item_put(it, model, strlen(model)) : NULL;
+   cc->pending = pending;
+   cc->agree = -1;
+   cc->confidence = -1;
+   if (pending)
+      return;
    cc->status = c->status;
    cc->latency_ms = c->ms;
    cc->error = c->error != UPERR_NONE ? Stats_error_names[c->error] : NULL;
@@ -748,20 +781,29 @@ static void capture_call(CaptureItem *it, CaptureCall *cc, const Flight *f, Call
       /* A streamed answer: the completion assembled from it. */
       cc->response = json_dumps(c->resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
       cc->response_len = cc->response ? strlen(cc->response) : 0;
-   } else if (c->error == UPERR_NONE || (c->error == UPERR_MALFORMED && Jsonscan_document(c->body, c->len))) {
-      /* The body as the upstream sent it (a JSON answer without choices included). */
+   } else if (c->error == UPERR_NONE || (c->len && Jsonscan_document(c->body, c->len))) {
+      /* The body as the upstream sent it (a JSON answer without choices and error bodies
+       * included). */
       cc->response = c->body;
       cc->response_len = c->len;
       c->body = NULL;
       c->len = 0;
+   } else if (c->len) {
+      cc->error_body = c->body;
+      cc->error_body_len = c->len;
+      c->body = NULL;
+      c->len = 0;
    }
+   cc->error_message = c->errmsg;
+   c->errmsg = NULL;
 }
 
-/* The client's body, the answers' texts and scalars: the writer thread builds the record. */
-static void capture_exchange(Flight *f, Call *s, Call *o, Call *noise, int agree, int noise_agree) {
+/* The client's body, the answers' texts and scalars: the writer thread builds the record.
+ * pending: the other calls still run, and join the record later. */
+static CaptureItem *capture_item(Flight *f, Call *s, Call *o, Call *noise, int agree, int noise_agree, bool pending) {
    const Call *cand = &f->calls[CALL_CANDIDATE];
-   size_t size = (f->task ? strlen(f->task) + 1 : 0) + call_blob_size(f, s) + call_blob_size(f, o) +
-                 call_blob_size(f, noise);
+   size_t size = (f->task ? strlen(f->task) + 1 : 0) + call_blob_size(f, s, false) + call_blob_size(f, o, false) +
+                 call_blob_size(f, noise, false);
    CaptureItem *it = Capture_item_new(size);
    memcpy(it->rid, f->rid, sizeof it->rid);
    memcpy(it->ts, f->ts, sizeof it->ts);
@@ -769,17 +811,55 @@ static void capture_exchange(Flight *f, Call *s, Call *o, Call *noise, int agree
    it->arm = f->fell_back ? "fallback" : f->serving == CALL_CANDIDATE ? "candidate" : "primary";
    it->status = f->reply_status;
    it->stream = f->stream;
-   it->truncated = f->client_gone;
+   it->truncated = f->client_gone ? "client_disconnected" : f->truncated;
    it->fallback = f->fell_back ? Stats_fallback_names[f->fallback] : NULL;
    it->agree = agree;
    it->confidence = cand->started ? cand->confidence : -1;
+   /* A fallback's client waited on the candidate first. */
+   it->waited_ms = f->fell_back ? f->waited_ms : -1;
    it->request = f->raw;
    it->request_len = f->raw_len;
    f->raw = NULL;
-   capture_call(it, &it->calls[CAPTURE_SERVING], f, s, it->arm, -1);
-   capture_call(it, &it->calls[CAPTURE_SHADOW], f, o, o->which == CALL_CANDIDATE ? "candidate" : "primary", agree);
-   capture_call(it, &it->calls[CAPTURE_NOISE], f, noise, "primary", noise_agree);
-   Capture_push(f->gw->cap, it);
+   capture_call(it, &it->calls[CAPTURE_SERVING], f, s, it->arm, -1, false, false);
+   capture_call(it, &it->calls[CAPTURE_SHADOW], f, o, o->which == CALL_CANDIDATE ? "candidate" : "primary", agree,
+                pending, false);
+   capture_call(it, &it->calls[CAPTURE_NOISE], f, noise, "primary", noise_agree, pending, false);
+   return it;
+}
+
+static void capture_exchange(Flight *f, Call *s, Call *o, Call *noise, int agree, int noise_agree) {
+   f->captured = true;
+   Capture_push(f->gw->cap, capture_item(f, s, o, noise, agree, noise_agree, false), NULL);
+}
+
+static Call *other_call(Flight *f) {
+   return &f->calls[f->serving == CALL_PRIMARY ? CALL_CANDIDATE : CALL_PRIMARY];
+}
+
+/* The client has its answer: the record goes to the capture now, with the calls still running
+ * marked pending, so a crash or a stop before they end cannot take it. */
+static void capture_answered(Flight *f) {
+   if (!f->gw->cap || f->pending == 0)
+      return;   /* every call is done: flight_finish captures the whole exchange right after */
+   Call *s = &f->calls[f->serving];
+   /* The comparison needs the answer once the body has gone to the capture. */
+   if (s->error == UPERR_NONE)
+      f->answer = call_answer(s);
+   f->captured = true;
+   Capture_push(f->gw->cap, capture_item(f, s, other_call(f), &f->calls[CALL_NOISE], -1, -1, true), &f->cap);
+}
+
+/* The pending calls' results, for the record queued when the client was answered. */
+static void capture_join(Flight *f, Call *o, Call *noise, int agree, int noise_agree) {
+   const Call *cand = &f->calls[CALL_CANDIDATE];
+   CaptureItem *u = Capture_item_new(call_blob_size(f, o, true) + call_blob_size(f, noise, true));
+   memcpy(u->rid, f->rid, sizeof u->rid);
+   u->agree = agree;
+   u->confidence = cand->started ? cand->confidence : -1;
+   capture_call(u, &u->calls[CAPTURE_SHADOW], f, o, o->which == CALL_CANDIDATE ? "candidate" : "primary", agree,
+                false, true);
+   capture_call(u, &u->calls[CAPTURE_NOISE], f, noise, "primary", noise_agree, false, true);
+   Capture_join(f->gw->cap, &f->cap, u);
 }
 
 /* The call's answer text (a new string), or NULL. */
@@ -808,7 +888,9 @@ static void flight_finish(Flight *f) {
    bool vs_other = o->started && s->error == UPERR_NONE && o->error == UPERR_NONE;
    bool vs_noise = noise->started && s->error == UPERR_NONE && noise->error == UPERR_NONE;
    if (vs_other || vs_noise) {
-      char *as = call_answer(s);
+      /* Captured already: the body went with the record, its answer stayed in f->answer. */
+      char *as = f->captured ? f->answer : call_answer(s);
+      f->answer = NULL;
       if (vs_other)
          agree = compare_with(f, as, o);
       if (vs_noise)
@@ -835,13 +917,16 @@ static void flight_finish(Flight *f) {
       GwStats_add(gw->stats, f->other ? GWSTATS_OTHER : f->task, &ev, now);
    }
 
-   if (gw->cap)
+   if (gw->cap && f->cap.seq)
+      capture_join(f, o, noise, agree, noise_agree);
+   else if (gw->cap && !f->captured)
       capture_exchange(f, s, o, noise, agree, noise_agree);
 
    for (int i = 0; i < CALLS; i++)
       call_reset(&f->calls[i]);
    GwRequest_clear(&f->rq);
    free(f->raw);
+   free(f->answer);
    free(f->client_auth);
    free(f->task);
    Route_unref(f->route);
@@ -1939,26 +2024,52 @@ static void handle_passthrough(Gateway *gw, struct evhttp_request *req, const ch
    passthrough_start(gw, req, path, NULL, false);
 }
 
-static void handle_metrics(Gateway *gw, struct evhttp_request *req) {
-   Sbuf out = { 0 };
-   GwStats_prometheus(gw->stats, &out);
+/* The capture's figures: what was lost is counted by reason, never silently. */
+static void capture_metrics(Gateway *gw, Sbuf *out) {
    CaptureStats cs = { 0 };
-   if (gw->cap)
+   Sbuf why = { 0 };
+   bool healthy = true;
+   if (gw->cap) {
       Capture_stats(gw->cap, &cs);
-   Sbuf_printf(&out,
-               "# HELP offramp_inflight Exchanges in progress, background calls included.\n"
-               "# TYPE offramp_inflight gauge\nofframp_inflight %ld\n"
-               "# HELP offramp_capture_queue_depth Records waiting for the writer thread.\n"
+      healthy = Capture_health(gw->cap, &why);
+      Sbuf_free(&why);
+   }
+   Sbuf_printf(out,
+               "# HELP offramp_capture_queue_depth Items (records and late shadow results) not yet written.\n"
                "# TYPE offramp_capture_queue_depth gauge\nofframp_capture_queue_depth %ld\n"
-               "# HELP offramp_capture_queued_total Records handed to the writer thread.\n"
+               "# HELP offramp_capture_queue_bytes Bytes those items hold (bounded by --queue-bytes).\n"
+               "# TYPE offramp_capture_queue_bytes gauge\nofframp_capture_queue_bytes %lld\n"
+               "# HELP offramp_capture_queued_total Records handed to the capture, dropped ones included.\n"
                "# TYPE offramp_capture_queued_total counter\nofframp_capture_queued_total %lld\n"
                "# HELP offramp_capture_committed_total Records committed to the workspace.\n"
                "# TYPE offramp_capture_committed_total counter\nofframp_capture_committed_total %lld\n"
-               "# HELP offramp_capture_dropped_total Records dropped because the queue was full.\n"
-               "# TYPE offramp_capture_dropped_total counter\nofframp_capture_dropped_total %lld\n"
-               "# HELP offramp_capture_failed_total Records lost to workspace write errors.\n"
-               "# TYPE offramp_capture_failed_total counter\nofframp_capture_failed_total %lld\n",
-               gw->flights, cs.depth, cs.queued, cs.committed, cs.dropped, cs.failed);
+               "# HELP offramp_capture_dropped_total Records lost, by reason (each loss is also logged).\n"
+               "# TYPE offramp_capture_dropped_total counter\n",
+               cs.depth, cs.bytes, cs.queued, cs.committed);
+   for (int r = 0; r < CAPTURE_DROPS; r++)
+      Sbuf_printf(out, "offramp_capture_dropped_total{reason=\"%s\"} %lld\n", Capture_drop_names[r], cs.dropped[r]);
+   Sbuf_printf(out,
+               "# HELP offramp_capture_retries_total Batches tried again because the workspace refused writes.\n"
+               "# TYPE offramp_capture_retries_total counter\nofframp_capture_retries_total %lld\n"
+               "# HELP offramp_capture_joined_total Shadow results that joined their record before it was written.\n"
+               "# TYPE offramp_capture_joined_total counter\nofframp_capture_joined_total %lld\n"
+               "# HELP offramp_capture_updated_total Shadow results written into their stored record.\n"
+               "# TYPE offramp_capture_updated_total counter\nofframp_capture_updated_total %lld\n"
+               "# HELP offramp_capture_lost_total Records whose shadow calls were cut short by a stop (recorded as lost).\n"
+               "# TYPE offramp_capture_lost_total counter\nofframp_capture_lost_total %lld\n"
+               "# HELP offramp_capture_healthy 1 when captures work, 0 while writes fail or after drops (see /healthz).\n"
+               "# TYPE offramp_capture_healthy gauge\nofframp_capture_healthy %d\n",
+               cs.retries, cs.joined, cs.updated, cs.lost, healthy);
+}
+
+static void handle_metrics(Gateway *gw, struct evhttp_request *req) {
+   Sbuf out = { 0 };
+   GwStats_prometheus(gw->stats, &out);
+   Sbuf_printf(&out,
+               "# HELP offramp_inflight Exchanges in progress, background calls included.\n"
+               "# TYPE offramp_inflight gauge\nofframp_inflight %ld\n",
+               gw->flights);
+   capture_metrics(gw, &out);
    HttpFront_metrics(gw->front, &out, "offramp_http");
    struct evbuffer *b = evbuffer_new();
    evbuffer_add(b, out.buf, out.len);
@@ -1966,6 +2077,19 @@ static void handle_metrics(Gateway *gw, struct evhttp_request *req) {
    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
    evhttp_send_reply(req, 200, NULL, b);
    evbuffer_free(b);
+}
+
+/* "ok", "degraded" with the reason (still 200: the gateway serves; its captures do not all
+ * land), or 503 "draining". */
+static void handle_healthz(Gateway *gw, struct evhttp_request *req) {
+   Sbuf why = { 0 };
+   bool healthy = !gw->cap || Capture_health(gw->cap, &why);
+   const char *status = gw->draining ? "draining" : healthy ? "ok" : "degraded";
+   json_t *j = json_pack("{s:s, s:I}", "status", status, "inflight", (json_int_t)gw->flights);
+   if (j && !healthy)
+      json_object_set_new(j, "reason", Json_text(why.buf, why.len));
+   Sbuf_free(&why);
+   Reply_json(req, gw->draining ? 503 : 200, j);
 }
 
 static void on_request(struct evhttp_request *req, void *arg) {
@@ -1979,9 +2103,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
    } else if (str_eq(path, "/v1/models")) {
       handle_models(gw, req);
    } else if (str_eq(path, "/healthz")) {
-      Reply_json(req, gw->draining ? 503 : 200,
-                json_pack("{s:s, s:I}", "status", gw->draining ? "draining" : "ok", "inflight",
-                          (json_int_t)gw->flights));
+      handle_healthz(gw, req);
    } else if (str_eq(path, "/metrics")) {
       handle_metrics(gw, req);
    } else if (str_startswith(path, "/v1/")) {
@@ -2153,7 +2275,7 @@ int Gateway_run(const GatewayConfig *cfg) {
    if (cfg->upstream_key_env)
       gw.upstream_key = getenv(cfg->upstream_key_env);
    if (cfg->capture) {
-      gw.cap = Capture_start(cfg->workspace, cfg->queue_max, &err);
+      gw.cap = Capture_start(cfg->workspace, cfg->queue_max, cfg->queue_bytes, &err);
       if (!gw.cap)
          goto out;
    }

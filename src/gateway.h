@@ -23,6 +23,7 @@ typedef struct {
    long upstream_timeout_ms;
    long drain_timeout_s;
    long queue_max;                 /* capture queue bound (records) */
+   long long queue_bytes;          /* capture queue bound (bytes) */
    bool capture;
    const char *const *key_envs;    /* --key-env: what a route's key_env may name (upstream_key_env is added) */
    int n_key_envs;

@@ -606,7 +606,9 @@ Store *Store_open(const char *path, int flags, char **err) {
    }
    if (!st->readonly) {
       /* WAL lets the gateway write captures while the console reads. */
-      if (!Store_exec(st, "PRAGMA journal_mode = WAL", err)) {
+      /* The WAL file is cut back to 64 MiB whenever it restarts: without a limit it keeps the
+       * largest size it ever reached (1 GB seen under long readers). */
+      if (!Store_exec(st, "PRAGMA journal_mode = WAL; PRAGMA journal_size_limit = 67108864", err)) {
          Store_close(st);
          return NULL;
       }

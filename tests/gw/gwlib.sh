@@ -89,8 +89,8 @@ chat() {   # chat BODY [CURL ARGS...]
    curl -s "$@" -d "$body" "$GW/v1/chat/completions"
 }
 
-metric() {   # metric NAME (first sample)
-   curl -s "$GW/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
+metric() {   # metric NAME: its sample, or the sum of its labelled samples (NAME{...} for one)
+   curl -s "$GW/metrics" | awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $2; f = 1 } END { if (f) print s }'
 }
 
 # wait_committed N: until the capture thread has committed at least N records (30 s max).
@@ -102,13 +102,15 @@ wait_committed() {
    return 1
 }
 
-# wait_captured: until no exchange is in flight and the writer has stored all it was given.
+# wait_captured: until no exchange is in flight and the writer has stored (or counted as
+# dropped) all it was given, late shadow results included.
 wait_captured() {
    for _ in $(seq 300); do
       curl -s "$GW/metrics" > "$WORK/metrics.txt"
       awk '$1 == "offramp_inflight" { i = $2 } $1 == "offramp_capture_queued_total" { q = $2 }
-           $1 == "offramp_capture_committed_total" { c = $2 } $1 == "offramp_capture_dropped_total" { d = $2 }
-           END { exit !(i == 0 && q == c + d) }' "$WORK/metrics.txt" && return 0
+           $1 == "offramp_capture_queue_depth" { w = $2 }
+           $1 == "offramp_capture_committed_total" { c = $2 } index($1, "offramp_capture_dropped_total") == 1 { d += $2 }
+           END { exit !(i == 0 && w == 0 && q == c + d) }' "$WORK/metrics.txt" && return 0
       sleep 0.1
    done
    return 1

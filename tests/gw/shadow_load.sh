@@ -21,7 +21,9 @@ is "$(jq .ok "$WORK/load.json")" "$N" "every primary answer correct ($N requests
 is "$(jq '.wrong + .http_errors + .transport_errors' "$WORK/load.json")" 0 "no wrong answers, no errors"
 is "$(jq .primary "$WORK/load.json")" "$N" "the primary answered every request"
 
+# Records are written when the client is answered; the shadow calls that time out end later.
 check "all $N records committed" wait_committed "$N"
+check "every shadow result joined its record" wait_captured
 is "$(sql "SELECT count(*) FROM exchanges")" "$N" "exactly $N records in the workspace"
 is "$(metric offramp_capture_dropped_total)" 0 "no record dropped"
 

@@ -1,6 +1,7 @@
 /* standin_upstream.c - a stand-in upstream for the gateway tests and benches: a small
- * OpenAI-compatible chat completions server (libevent) with configurable latency, faults,
- * logprobs, wrong answers, streaming and an idle timeout that closes kept-alive connections.
+ * OpenAI-compatible chat completions server (libevent) with configurable latency (fixed, and
+ * --slow-rate of the answers --slow-ms late), faults, logprobs, wrong answers, streaming and an
+ * idle timeout that closes kept-alive connections.
  * Prints its port on stdout; GET /stats reports what it did; GET /control?fail_rate=X changes
  * the error rate while it runs.
  * It follows OpenAI's API reference (platform.openai.com/docs/api-reference, 2024-2025): chat
@@ -34,15 +35,15 @@
 static struct {
    const char *content, *model;
    bool echo;
-   long latency_ms, hang_ms, chunks, chunk_delay_ms;
-   double fail_rate, timeout_rate, garbage_rate, low_rate, wrong_rate, logprob, low_logprob;
+   long latency_ms, hang_ms, chunks, chunk_delay_ms, slow_ms;
+   double slow_rate, fail_rate, timeout_rate, garbage_rate, low_rate, wrong_rate, logprob, low_logprob;
    bool logprobs, api_headers, echo_auth, sse_error;
    int fail_status;
    const char *fail_reason;
 } opt = { .fail_status = 500, .fail_reason = "Internal Server Error", .content = "billing", .model = "standin", .hang_ms = 5000, .chunks = 4, .low_logprob = -3.0 };
 
 static struct {
-   long requests, ok, fail, timeout, garbage, low, wrong;
+   long requests, ok, fail, timeout, garbage, low, wrong, slow;
    long streams_done, streams_abandoned;
 } stats;
 
@@ -232,6 +233,11 @@ static void on_chat(struct evhttp_request *req) {
       p->garbage = true;
    } else {
       stats.ok++;
+      /* Drawn only when asked for, so other tests' random sequences stay as they were. */
+      if (opt.slow_rate > 0 && rnd() < opt.slow_rate) {
+         stats.slow++;
+         delay = opt.slow_ms;
+      }
       if (rnd() < opt.low_rate) {
          p->low = true;
          stats.low++;
@@ -396,8 +402,8 @@ static void on_request(struct evhttp_request *req, void *arg) {
    } else if (strcmp(uri, "/stats") == 0) {
       struct evbuffer *b = evbuffer_new();
       evbuffer_add_printf(b, "{\"requests\":%ld,\"ok\":%ld,\"fail\":%ld,\"timeout\":%ld,\"garbage\":%ld,\"low\":%ld,"
-                          "\"wrong\":%ld,\"streams_done\":%ld,\"streams_abandoned\":%ld}\n", stats.requests,
-                          stats.ok, stats.fail, stats.timeout, stats.garbage, stats.low, stats.wrong,
+                          "\"wrong\":%ld,\"slow\":%ld,\"streams_done\":%ld,\"streams_abandoned\":%ld}\n", stats.requests,
+                          stats.ok, stats.fail, stats.timeout, stats.garbage, stats.low, stats.wrong, stats.slow,
                           stats.streams_done, stats.streams_abandoned);
       evhttp_send_reply(req, 200, "OK", b);
       evbuffer_free(b);
@@ -433,6 +439,8 @@ int main(int argc, char **argv) {
       { "fail-status", required_argument, NULL, 'F' },
       { "fail-reason", required_argument, NULL, 'R' },
       { "sse-error", no_argument, NULL, 'E' },
+      { "slow-rate", required_argument, NULL, 'X' },
+      { "slow-ms", required_argument, NULL, 'Y' },
       { 0 },
    };
    int port = 0, idle_timeout = 0, c;
@@ -459,6 +467,8 @@ int main(int argc, char **argv) {
       case 'F': opt.fail_status = atoi(optarg); break;
       case 'R': opt.fail_reason = optarg; break;
       case 'E': opt.sse_error = true; break;
+      case 'X': opt.slow_rate = atof(optarg); break;
+      case 'Y': opt.slow_ms = atol(optarg); break;
       default: fprintf(stderr, "standin_upstream: bad option\n"); return 2;
       }
    }

@@ -1,9 +1,13 @@
 /* test_capture.c - the capture writer splices the request and answer texts into the record:
  * every stored record must equal, as JSON, the record built the old way from parsed trees,
- * stay one line, and feed the same columns. */
+ * stay one line, and feed the same columns. Then what must not be lost: records queued with
+ * pending calls that join them later (in the queue or in the workspace) or are recorded as
+ * lost on a stop or after a crash; a locked workspace retried, not discarded; full queues and
+ * rejected records counted by reason and said by Capture_health. */
 #include "config.h"
 
 #include <jansson.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -22,6 +26,9 @@ typedef struct {
    double confidence;
    int agree;
    const char *response;
+   const char *error_body;     /* a body that is not JSON, as the upstream sent it */
+   const char *error_body_want; /* as the record must keep it (UTF-8, no NUL) */
+   const char *error_message;
 } CallCase;
 
 typedef struct {
@@ -29,10 +36,12 @@ typedef struct {
    const char *task, *arm;
    int status;
    bool stream;
+   const char *truncated;
    const char *fallback;
    int agree;
    double confidence;
    const char *request;
+   double waited_ms;            /* 0: the serving call's latency is the client's */
    CallCase calls[CAPTURE_CALLS];
 } Case;
 
@@ -79,6 +88,14 @@ static const Case cases[] = {
                         "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
                         "\"billing\"},\"finish_reason\":\"stop\"}]}"),
                 NO_CALL, NO_CALL } },
+   { .name = "stream cut short by the client", .task = "ticket-intent", .arm = "primary", .status = 200,
+     .stream = true, .truncated = "client_disconnected", .agree = -1, .confidence = -1,
+     .request = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+     .calls = { CALL("primary", NULL, 200, 40, NULL, -1, -1,
+                     "{\"id\":\"chatcmpl-standin\",\"object\":\"chat.completion\",\"model\":\"standin\","
+                     "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"bil\"},"
+                     "\"finish_reason\":null}]}"),
+                NO_CALL, NO_CALL } },
    { .name = "unattributed record", .arm = "primary", .status = 200, .agree = -1, .confidence = -1,
      .request = REQUEST("the invoice total is wrong"),
      .calls = { SERVING("primary", NULL, STANDIN_ANSWER("standin", "billing")), NO_CALL, NO_CALL } },
@@ -112,6 +129,21 @@ static const Case cases[] = {
                         "{\"model\":\"first\",\"model\":\"second\",\"usage\":{\"prompt_tokens\":9},"
                         "\"usage\":{\"prompt_tokens\":1,\"prompt_tokens\":4,\"completion_tokens\":7}}"),
                 NO_CALL, NO_CALL } },
+   { .name = "upstream error bodies and messages", .task = "ticket-intent", .arm = "primary", .status = 429,
+     .agree = -1, .confidence = -1, .request = REQUEST("rate limited"),
+     .calls = { CALL("primary", NULL, 429, 3.5, "status", -1, -1,
+                     "{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\",\"code\":\"rate_limit_exceeded\"}}"),
+                { true, "candidate", "ft:ticket-intent:3", 502, 8, "status", -1, -1, NULL,
+                  "<html>bad \xff gateway\0 page</html>", "<html>bad \xef\xbf\xbd gateway\xef\xbf\xbd page</html>",
+                  NULL },
+                { true, "primary", NULL, 0, 2000, "timeout", -1, -1, NULL, NULL, NULL,
+                  "Operation timed out after 2000 milliseconds with 0 bytes received" } } },
+   { .name = "fallback: the client's wait", .task = "ticket-intent", .arm = "fallback", .status = 200,
+     .fallback = "timeout", .agree = -1, .confidence = -1, .request = REQUEST("slow candidate"), .waited_ms = 2412.5,
+     .calls = { SERVING("fallback", NULL, STANDIN_ANSWER("standin", "billing")),
+                { true, "candidate", "ft:ticket-intent:3", 0, 2400, "timeout", -1, -1, NULL, NULL, NULL,
+                  "Operation timed out" },
+                NO_CALL } },
 };
 
 /* ---- the record as it was built before the texts: from parsed trees (the oracle) ---- */
@@ -129,6 +161,10 @@ static json_t *old_call_json(const CallCase *c, json_t *resp, const json_t *requ
    json_object_set(o, "response", resp ? resp : json_null());
    if (c->error)
       json_object_set_new(o, "error", json_string(c->error));
+   if (c->error_message)
+      json_object_set_new(o, "error_message", json_string(c->error_message));
+   if (c->error_body)
+      json_object_set_new(o, "error_body", json_string(c->error_body_want));
    if (c->confidence >= 0)
       json_object_set_new(o, "confidence", json_real(c->confidence));
    if (c->agree >= 0)
@@ -148,7 +184,9 @@ static json_t *old_record(const Case *k, const char *rid, const char *ts, char *
                            "request", request);
    json_object_set(rec, "response", resp ? resp : json_null());
    json_object_set_new(rec, "status", json_integer(k->status));
-   json_object_set_new(rec, "latency_ms", json_real(s->latency_ms));
+   json_object_set_new(rec, "latency_ms", json_real(k->waited_ms > 0 ? k->waited_ms : s->latency_ms));
+   if (k->waited_ms > 0)
+      json_object_set_new(rec, "upstream_latency_ms", json_real(s->latency_ms));
    const char *m = old_call_model(s, resp, request);
    *model = m ? xstrdup(m) : NULL;
    if (m)
@@ -161,8 +199,14 @@ static json_t *old_record(const Case *k, const char *rid, const char *ts, char *
    *ct = json_is_integer(c) ? json_integer_value(c) : -1;
    if (k->stream)
       json_object_set_new(rec, "stream", json_true());
+   if (k->truncated)
+      json_object_set_new(rec, "truncated", json_string(k->truncated));
    if (s->error)
       json_object_set_new(rec, "error", json_string(s->error));
+   if (s->error_message)
+      json_object_set_new(rec, "error_message", json_string(s->error_message));
+   if (s->error_body)
+      json_object_set_new(rec, "error_body", json_string(s->error_body_want));
    if (k->fallback)
       json_object_set_new(rec, "fallback_reason", json_string(k->fallback));
    static const char *const names[] = { NULL, "shadow", "noise" };
@@ -191,9 +235,11 @@ static CaptureItem *item_for(const Case *k, const char *rid, const char *ts) {
    it->arm = k->arm;
    it->status = k->status;
    it->stream = k->stream;
+   it->truncated = k->truncated;
    it->fallback = k->fallback;
    it->agree = k->agree;
    it->confidence = k->confidence;
+   it->waited_ms = k->waited_ms > 0 ? k->waited_ms : -1;
    it->request = xstrdup(k->request);
    it->request_len = strlen(k->request);
    for (int i = 0; i < CAPTURE_CALLS; i++) {
@@ -209,6 +255,13 @@ static CaptureItem *item_for(const Case *k, const char *rid, const char *ts) {
       cc->agree = c->agree;
       cc->response = c->response ? xstrdup(c->response) : NULL;
       cc->response_len = c->response ? strlen(c->response) : 0;
+      if (c->error_body) {
+         /* Sized by hand: the body holds a NUL. */
+         cc->error_body_len = strlen(c->error_body) + 1 + strlen(c->error_body + strlen(c->error_body) + 1);
+         cc->error_body = xmalloc(cc->error_body_len);
+         memcpy(cc->error_body, c->error_body, cc->error_body_len);
+      }
+      cc->error_message = c->error_message ? xstrdup(c->error_message) : NULL;
    }
    return it;
 }
@@ -221,12 +274,267 @@ static long long column_int(sqlite3_stmt *s, int col) {
    return sqlite3_column_type(s, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, col);
 }
 
+/* ---- what must not be lost ---- */
+
+static void sleep_ms(long ms) {
+   struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+   nanosleep(&ts, NULL);
+}
+
+/* Polls the capture's figures until cond holds (20 s max). */
+#define WAIT_FOR(cap, cs, cond) do { \
+   for (int w_ = 0; w_ < 2000; w_++) { \
+      Capture_stats(cap, &cs); \
+      if (cond) \
+         break; \
+      sleep_ms(10); \
+   } } while (0)
+
+static char *stored_record(const char *path, const char *rid) {
+   char *err = NULL;
+   Store *st = Store_open(path, 0, &err);
+   if (!st) {
+      free(err);
+      return NULL;
+   }
+   sqlite3_stmt *q = Store_prepare(st, "SELECT record FROM exchanges WHERE rid = ?");
+   sqlite3_bind_text(q, 1, rid, -1, SQLITE_STATIC);
+   char *rec = sqlite3_step(q) == SQLITE_ROW ? xstrdup(column_text(q, 0)) : NULL;
+   sqlite3_finalize(q);
+   Store_close(st);
+   return rec;
+}
+
+/* The record of case k as the capture queues it when the client is answered: its shadow and
+ * noise calls still running. */
+static CaptureItem *pending_item(const Case *k, const char *rid) {
+   CaptureItem *it = item_for(k, rid, "2026-11-22T08:00:00.000Z");
+   for (int i = CAPTURE_SHADOW; i < CAPTURE_CALLS; i++) {
+      CaptureCall *cc = &it->calls[i];
+      if (!cc->started)
+         continue;
+      free(cc->response);
+      free(cc->error_body);
+      free(cc->error_message);
+      cc->response = cc->error_body = cc->error_message = NULL;
+      cc->response_len = cc->error_body_len = 0;
+      cc->pending = true;
+   }
+   it->agree = -1;
+   it->confidence = -1;
+   return it;
+}
+
+/* The results of those calls, for Capture_join. */
+static CaptureItem *update_item(const Case *k, const char *rid) {
+   CaptureItem *u = item_for(k, rid, "2026-11-22T08:00:00.000Z");
+   free(u->request);
+   u->request = NULL;
+   u->request_len = 0;
+   CaptureCall *sv = &u->calls[CAPTURE_SERVING];
+   free(sv->response);
+   sv->response = NULL;
+   sv->response_len = 0;
+   sv->started = false;
+   return u;
+}
+
+/* The stored record of rid equals case k's whole record. */
+static void check_whole(const char *path, const Case *k, const char *rid, const char *what) {
+   char *text = stored_record(path, rid), *model;
+   long long pt, ct;
+   json_t *got = text ? json_loads(text, 0, NULL) : NULL;
+   json_t *want = old_record(k, rid, "2026-11-22T08:00:00.000Z", &model, &pt, &ct);
+   bool same = got && json_equal(got, want);
+   ok(same, "%s: the record is whole, as if it had been written at once", what);
+   if (!same) {
+      char *w = json_dumps(want, JSON_COMPACT | JSON_PRESERVE_ORDER);
+      printf("# got  %s\n# want %s\n", text ? text : "(none)", w);
+      free(w);
+   }
+   json_decref(got);
+   json_decref(want);
+   free(model);
+   free(text);
+}
+
+static long long count(const char *path, const char *sql) {
+   char *err = NULL;
+   Store *st = Store_open(path, 0, &err);
+   if (!st) {
+      free(err);
+      return -1;
+   }
+   long long n = Store_count(st, sql, 0);
+   Store_close(st);
+   return n;
+}
+
+/* Records queued with pending calls: the results join them in the queue or in the
+ * workspace; a stop records the rest as lost, and so does the start after a crash. */
+static void test_pending(const char *dir) {
+   const Case *k = &cases[1];   /* shadow and noise calls */
+   char *path = xasprintf("%s/pending.db", dir), *err = NULL;
+   Capture *cap = Capture_start(path, 100, 1LL << 30, &err);
+   ok(cap != NULL, "pending: capture started: %s", err ? err : "");
+   if (!cap)
+      return;
+   CaptureStats cs;
+   CaptureTicket t1, t2, t3;
+   ok(Capture_push(cap, pending_item(k, "p-1"), &t1) && t1.seq, "a record with pending calls is queued");
+   Capture_join(cap, &t1, update_item(k, "p-1"));
+   ok(Capture_push(cap, pending_item(k, "p-2"), &t2), "a second one");
+   WAIT_FOR(cap, cs, cs.committed >= 2);
+   is_int(cs.committed, 2, "both committed before the second's calls end");
+   char *text = stored_record(path, "p-2");
+   ok(text && strstr(text, ",\"shadow\":{\"arm\":\"candidate\",\"error\":\"pending\"},"
+                           "\"noise\":{\"arm\":\"primary\",\"error\":\"pending\"}}"),
+      "the stored record says its calls are pending: %s", text ? strstr(text, ",\"shadow\"") : "(none)");
+   free(text);
+   is_int(count(path, "SELECT count(*) FROM exchanges WHERE rid = 'p-2' AND agree IS NULL"), 1, "not compared yet");
+   Capture_join(cap, &t2, update_item(k, "p-2"));
+   ok(!t2.seq, "a join uses the ticket up");
+   WAIT_FOR(cap, cs, cs.joined + cs.updated >= 2 && cs.depth == 0);
+   is_int(cs.joined + cs.updated, 2, "both results joined their records");
+   ok(cs.updated >= 1, "one of them as an update of the stored record (%lld)", cs.updated);
+   check_whole(path, k, "p-1", "joined");
+   check_whole(path, k, "p-2", "updated");
+   is_int(count(path, "SELECT count(*) FROM exchanges WHERE rid IN ('p-1', 'p-2') AND agree = 1"
+                      " AND confidence BETWEEN 0.929 AND 0.931"), 2, "agree and confidence columns set");
+   ok(Capture_push(cap, pending_item(k, "p-3"), &t3), "a third, whose calls never end");
+   WAIT_FOR(cap, cs, cs.committed >= 3);
+   is_int(count(path, "SELECT count(*) FROM settings WHERE key = 'capture.pending_from'"), 1,
+          "the workspace knows a record has pending calls");
+   Capture_stop(cap);
+   text = stored_record(path, "p-3");
+   ok(text && strstr(text, ",\"shadow\":{\"arm\":\"candidate\",\"error\":\"lost\"},"
+                           "\"noise\":{\"arm\":\"primary\",\"error\":\"lost\"}}"),
+      "a stop records the calls still pending as lost: %s", text ? strstr(text, ",\"shadow\"") : "(none)");
+   json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+   ok(j != NULL, "and the record stays valid JSON");
+   json_decref(j);
+   free(text);
+   is_int(count(path, "SELECT count(*) FROM settings WHERE key = 'capture.pending_from'"), 0, "nothing left pending");
+
+   /* A crash: a record left with pending calls and the mark that says where to look. */
+   Store *st = Store_open(path, 0, &err);
+   Store_exec(st, "UPDATE exchanges SET record = substr(record, 1, instr(record, ',\"shadow\":') - 1)"
+                  " || ',\"shadow\":{\"arm\":\"primary\",\"error\":\"pending\"}}' WHERE rid = 'p-1'", &err);
+   char *mark = xasprintf("%lld", Store_count(st, "SELECT id FROM exchanges WHERE rid = 'p-1'", 0));
+   Store_set_setting(st, "capture.pending_from", mark, &err);
+   free(mark);
+   Store_close(st);
+   cap = Capture_start(path, 100, 1LL << 30, &err);
+   WAIT_FOR(cap, cs, cs.lost >= 1);
+   is_int(cs.lost, 1, "the next start records a crashed run's pending calls as lost");
+   Capture_stop(cap);
+   text = stored_record(path, "p-1");
+   ok(text && strstr(text, ",\"shadow\":{\"arm\":\"primary\",\"error\":\"lost\"}}"), "in the record: %s",
+      text ? strstr(text, ",\"shadow\"") : "(none)");
+   free(text);
+   is_int(count(path, "SELECT count(*) FROM exchanges WHERE json_extract(record, '$.shadow.error') = 'lost'"), 2,
+          "no other record touched");
+   if (!Store_remove(path, &err))
+      die(1, "%s", err);
+   free(path);
+}
+
+/* Another connection holds the write lock: records wait and are retried, none dropped. */
+static void test_locked(const char *dir) {
+   char *path = xasprintf("%s/locked.db", dir), *err = NULL;
+   Capture *cap = Capture_start(path, 100, 1LL << 30, &err);
+   ok(cap != NULL, "locked: capture started: %s", err ? err : "");
+   if (!cap)
+      return;
+   CaptureStats cs;
+   Capture_push(cap, item_for(&cases[0], "l-0", "2026-11-22T08:00:00.000Z"), NULL);
+   WAIT_FOR(cap, cs, cs.committed >= 1);
+   Store *lock = Store_open(path, 0, &err);
+   ok(lock && Store_begin(lock, &err), "another connection takes the write lock");
+   for (int i = 1; i <= 5; i++) {
+      char rid[16];
+      snprintf(rid, sizeof rid, "l-%d", i);
+      Capture_push(cap, item_for(&cases[0], rid, "2026-11-22T08:00:00.000Z"), NULL);
+   }
+   WAIT_FOR(cap, cs, cs.retries >= 2);
+   ok(cs.retries >= 2, "the refused batch is retried (%lld retries)", cs.retries);
+   is_int(cs.committed, 1, "nothing written while the lock is held");
+   long long dropped = 0;
+   for (int r = 0; r < CAPTURE_DROPS; r++)
+      dropped += cs.dropped[r];
+   is_int(dropped, 0, "nothing dropped");
+   Sbuf why = { 0 };
+   bool healthy = Capture_health(cap, &why);
+   ok(!healthy && why.buf && strstr(why.buf, "refuses writes"), "health says why: %s", why.buf ? why.buf : "");
+   Sbuf_free(&why);
+   Store_commit(lock, &err);
+   Store_close(lock);
+   WAIT_FOR(cap, cs, cs.committed >= 6);
+   is_int(cs.committed, 6, "every record written once the lock is released");
+   ok(Capture_health(cap, &why), "health is good again");
+   Sbuf_free(&why);
+   Capture_stop(cap);
+   if (!Store_remove(path, &err))
+      die(1, "%s", err);
+   free(path);
+}
+
+/* Full queues (records, bytes) and a record the workspace rejects: counted by reason. */
+static void test_drops(const char *dir) {
+   char *path = xasprintf("%s/drops.db", dir), *err = NULL;
+   for (int bound = 0; bound < 2; bound++) {
+      Capture *cap = bound ? Capture_start(path, 1000, 8192, &err) : Capture_start(path, 3, 1LL << 30, &err);
+      ok(cap != NULL, "drops: capture started: %s", err ? err : "");
+      if (!cap)
+         return;
+      CaptureStats cs;
+      Store *lock = Store_open(path, 0, &err);
+      Store_begin(lock, &err);
+      int accepted = 0;
+      for (int i = 0; i < 10; i++) {
+         char rid[16];
+         snprintf(rid, sizeof rid, "d-%d-%d", bound, i);
+         accepted += Capture_push(cap, item_for(&cases[0], rid, "2026-11-22T08:00:00.000Z"), NULL);
+      }
+      Capture_stats(cap, &cs);
+      int reason = bound ? CAPTURE_DROP_BYTES : CAPTURE_DROP_RECORDS;
+      ok(accepted > 0 && accepted < 10, "%s: %d of 10 accepted", Capture_drop_names[reason], accepted);
+      is_int(cs.dropped[reason], 10 - accepted, "the others counted under their reason");
+      is_int(cs.queued, 10, "every record handed over is counted");
+      Sbuf why = { 0 };
+      bool healthy = Capture_health(cap, &why);
+      ok(!healthy && why.buf && strstr(why.buf, "dropped"), "health says records were dropped: %s",
+         why.buf ? why.buf : "");
+      Sbuf_free(&why);
+      Store_commit(lock, &err);
+      Store_close(lock);
+      WAIT_FOR(cap, cs, cs.committed >= accepted);
+      is_int(cs.committed + cs.dropped[reason], 10, "written + dropped = handed over");
+      Capture_stop(cap);
+   }
+   Capture *cap = Capture_start(path, 100, 1LL << 30, &err);
+   CaptureItem *bad = item_for(&cases[0], "r-bad", "2026-11-22T08:00:00.000Z");
+   bad->task = "not a task name";
+   Capture_push(cap, item_for(&cases[0], "r-1", "2026-11-22T08:00:00.000Z"), NULL);
+   Capture_push(cap, bad, NULL);
+   Capture_push(cap, item_for(&cases[0], "r-2", "2026-11-22T08:00:00.000Z"), NULL);
+   CaptureStats cs;
+   WAIT_FOR(cap, cs, cs.committed + cs.dropped[CAPTURE_DROP_REJECTED] >= 3);
+   is_int(cs.dropped[CAPTURE_DROP_REJECTED], 1, "a record the workspace rejects is counted");
+   is_int(count(path, "SELECT count(*) FROM exchanges WHERE rid IN ('r-1', 'r-2')"), 2,
+          "and the rest of its batch written");
+   Capture_stop(cap);
+   if (!Store_remove(path, &err))
+      die(1, "%s", err);
+   free(path);
+}
+
 int main(void) {
    static char dir[] = "/tmp/offramp-capture-XXXXXX";
    if (!mkdtemp(dir))
       die(1, "mkdtemp failed");
    char *path = xasprintf("%s/ws.db", dir), *err = NULL;
-   Capture *cap = Capture_start(path, 100, &err);
+   Capture *cap = Capture_start(path, 100, 1LL << 30, &err);
    ok(cap != NULL, "capture started: %s", err ? err : "");
    if (!cap)
       return tap_done();
@@ -234,7 +542,7 @@ int main(void) {
    for (size_t i = 0; i < n; i++) {
       char rid[40];
       snprintf(rid, sizeof rid, "rid-%zu", i);
-      ok(Capture_push(cap, item_for(&cases[i], rid, "2026-11-21T10:00:00.123Z")), "%s: queued", cases[i].name);
+      ok(Capture_push(cap, item_for(&cases[i], rid, "2026-11-21T10:00:00.123Z"), NULL), "%s: queued", cases[i].name);
    }
    for (int i = 0; i < BULK; i++) {
       char rid[40], ts[32];
@@ -242,7 +550,7 @@ int main(void) {
       snprintf(ts, sizeof ts, "2026-11-%02dT10:00:00.000Z", 1 + i % 25);
       CaptureItem *it = item_for(&cases[i % 3], rid, ts);
       it->calls[CAPTURE_SERVING].latency_ms = 0.5 + i * 37.0;
-      Capture_push(cap, it);
+      Capture_push(cap, it, NULL);
    }
    Capture_stop(cap);
 
@@ -340,6 +648,9 @@ int main(void) {
    Store_close(st);
    if (!Store_remove(path, &err))
       die(1, "%s", err);
+   test_pending(dir);
+   test_locked(dir);
+   test_drops(dir);
    rmdir(dir);
    free(path);
    return tap_done();
