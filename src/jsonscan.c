@@ -373,6 +373,17 @@ char *Jsonscan_string(const char *val, size_t len) {
    return out;
 }
 
+bool Jsonscan_utf8(const char *s, size_t n) {
+   const char *e = s + n;
+   while (s < e) {
+      if ((unsigned char)*s < 0x80)
+         s++;
+      else if (!(s = utf8(s, e)))
+         return false;
+   }
+   return true;
+}
+
 void Jsonscan_put_string(Sbuf *sb, const char *s, size_t n) {
    static const char hexd[] = "0123456789abcdef";
    const char *e = s + n, *run = s;

@@ -51,6 +51,10 @@ int Jsonscan_elements(const char *val, size_t len, JsonMember *out, int max);
  * not a string or holds a NUL. */
 char *Jsonscan_string(const char *val, size_t len);
 
+/* Whether s[0..n) is UTF-8 as RFC 3629 has it (no overlong forms, surrogates or code points
+ * past U+10FFFF), as a JSON string must hold it. */
+bool Jsonscan_utf8(const char *s, size_t n);
+
 /* s[0..n) as a JSON string (quotes included) at the end of sb. Invalid UTF-8 and NUL become
  * U+FFFD, so the text stays valid, and readable by jansson, whatever the bytes. */
 void Jsonscan_put_string(Sbuf *sb, const char *s, size_t n);

@@ -9,6 +9,7 @@
 
 #include "jsonscan.h"
 #include "tap.h"
+#include "task.h"
 #include "util.h"
 
 /* As json_loadb with JSON_DECODE_ANY reads a text: one value, whitespace around it. */
@@ -221,6 +222,18 @@ int main(void) {
    for (size_t i = 0; i < ARRAY_SIZE(after_nul); i++)
       ok(!scan_any(after_nul[i], after_nul_len[i]) && !Jsonscan_document(after_nul[i], after_nul_len[i]),
          "a NUL after a value is refused (text %zu)", i);
+
+   /* Found by fuzz_http: the gateway took a task header that is not UTF-8 (X-Offramp-Task:
+    * \x97\xc3\xa9che) and made a task of it, which no JSON listing can carry. */
+   ok(Jsonscan_utf8("t\xc3\xa9" "che", 6), "UTF-8 is UTF-8");
+   ok(!Jsonscan_utf8("\x97\xc3\xa9" "che", 7), "a stray continuation byte is not");
+   ok(!Jsonscan_utf8("a\xed\xa0\x80", 4) && !Jsonscan_utf8("\xc0\xaf", 2) && !Jsonscan_utf8("\xc3", 1),
+      "nor a surrogate, an overlong form, a cut sequence");
+   char *terr = NULL;
+   ok(Task_name_valid("t\xc3\xa9" "che", &terr), "a task name in UTF-8 is valid");
+   bool valid = Task_name_valid("\x97\xc3\xa9" "che", &terr);
+   ok(!valid && terr && strstr(terr, "UTF-8"), "one that is not UTF-8 is not: %s", terr ? terr : "(accepted)");
+   free(terr);
 
    /* What the writer makes of any bytes reads back. */
    static const char bytes[] = "nul \0 ctl \x01\x1f bad \xff\xc0\xaf\xed\xa0\x80 ok \xc3\xa9 \"\\";
