@@ -25,6 +25,7 @@ for body in '{"model":"a\u0000b",'"$MSG"'}' '{"user":"\ud800",'"$MSG"'}' '{"user
    '{"temperature":1e999,'"$MSG"'}' '{"seed":99999999999999999999,'"$MSG"'}'; do
    code=$(curl -s -o "$WORK/r$n" -w '%{http_code}' -d "$body" "$GW/v1/chat/completions")
    is "$code" 400 "a body jansson refuses is a 400: $body"
+   check "from the gateway, not forwarded" grep -q 'the request body is not valid JSON' "$WORK/r$n"
    n=$((n + 1))
 done
 
