@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench/fuzz.sh - build one libFuzzer target of tests/fuzz/ with clang (ASan+UBSan, linked with
-# the whole engine library) and run it (60 s default). A crash input is kept in bench/out/fuzz/.
+# the whole engine library) and run it (60 s default). A crash input is kept in bench/out/fuzz/,
+# and the corpus grows there from run to run (bench/out/fuzz/TARGET.corpus).
 # Usage: bench/fuzz.sh [TARGET] [BUILD_DIR (for config.h)] [SECONDS]
 #   TARGET: request (default: body parsing, attribution, comparison), http (the whole request
 #   path through a real evhttp server, headers included), jsonscan (the scanner against
@@ -35,7 +36,7 @@ clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recove
    $(pkg-config --cflags jansson libcurl sqlite3 libcmark libevent) \
    -o "$OUT/fuzz_$TARGET" "$SRC/tests/fuzz/fuzz_$TARGET.c" $srcs \
    $(pkg-config --libs jansson libcurl sqlite3 libcmark libevent libevent_pthreads zlib) -lpthread -lm
-mkdir -p "$OUT/corpus"
+mkdir -p "$OUT/corpus" "$KEEP/$TARGET.corpus"
 if [ -d "$SRC/tests/fuzz/corpus/$TARGET" ]; then
    cp "$SRC/tests/fuzz/corpus/$TARGET"/* "$OUT/corpus/"
 elif [ "$TARGET" = request ]; then
@@ -50,7 +51,7 @@ timer=
 rc=0
 # shellcheck disable=SC2086
 (cd "$OUT" && OFFRAMP_SHARE="$SRC/share" $timer ./fuzz_$TARGET -max_total_time="$SECS" -timeout=30 -rss_limit_mb=2048 \
-   -print_final_stats=1 -artifact_prefix="$KEEP/$TARGET-" $dict ${FUZZ_ARGS:-} corpus > fuzz.log 2>&1) || rc=$?
+   -print_final_stats=1 -artifact_prefix="$KEEP/$TARGET-" $dict ${FUZZ_ARGS:-} "$KEEP/$TARGET.corpus" corpus > fuzz.log 2>&1) || rc=$?
 cp "$OUT/fuzz.log" "$KEEP/$TARGET.log"
 grep -E "^(Done|stat::)|ERROR|SUMMARY" "$OUT/fuzz.log" || true
 [ -s "$OUT/cpu" ] && echo "# cpu: $(tail -1 "$OUT/cpu" | awk -F+ '{ printf "%.0f s (user %.0f + system %.0f)", $1 + $2, $1, $2 }')"
