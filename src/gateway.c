@@ -29,6 +29,7 @@
 #include "compare.h"
 #include "gateway.h"
 #include "gwexport.h"
+#include "gwintake.h"
 #include "gwstats.h"
 #include "httpfront.h"
 #include "httpreply.h"
@@ -1058,37 +1059,20 @@ static bool task_allowed(Gateway *gw, struct evhttp_request *req, const ClientKe
 }
 
 static void handle_chat(Gateway *gw, struct evhttp_request *req) {
-   if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-      Reply_error(req, 405, "invalid_request_error", NULL, NULL, "%s", "use POST for /v1/chat/completions");
-      return;
-   }
    const ClientKey *ckey;
    if (!client_allowed(gw, req, &ckey))
       return;
    double t0 = mono_seconds();
-   struct evbuffer *in = evhttp_request_get_input_buffer(req);
-   size_t len = evbuffer_get_length(in);
-   const char *body = (const char *)evbuffer_pullup(in, -1);
-   char *why = NULL;
-   GwRequest rq;
-   if (!Gateway_parse_request(body, len, &rq, &why)) {
-      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", why);
-      free(why);
+   GwIntake in;
+   if (!Gateway_intake(req, gw->routes, gw->n_routes, &in)) {
+      Reply_error(req, in.status, "invalid_request_error", NULL, NULL, "%s", in.why);
+      free(in.why);
       return;
    }
-   const char *task;
-   Route *route = Route_attribute(gw->routes, gw->n_routes, header(req, "X-Offramp-Task"), rq.model, body, len, &task);
-   if (!route)
-      route = gw->fallback_route;
-   char *terr = NULL;
-   if (task && !Task_name_valid(task, &terr)) {
-      char *msg = xasprintf("X-Offramp-Task: %s", terr);
-      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", msg);
-      free(msg);
-      free(terr);
-      GwRequest_clear(&rq);
-      return;
-   }
+   const char *body = in.body, *task = in.task;
+   size_t len = in.len;
+   GwRequest rq = in.rq;
+   Route *route = in.route ? in.route : gw->fallback_route;
    bool other;
    if (!task_allowed(gw, req, ckey, route, task, &other)) {
       GwRequest_clear(&rq);
@@ -1106,8 +1090,7 @@ static void handle_chat(Gateway *gw, struct evhttp_request *req) {
    f->stream = rq.stream;
    f->t0 = t0;
    f->fallback = FALLBACK_NONE;
-   const char *auth = header(req, "Authorization");
-   f->client_auth = auth ? xstrdup(auth) : NULL;
+   f->client_auth = in.auth ? xstrdup(in.auth) : NULL;
    request_id(gw, f->rid);
    timestamp(gw, f->ts);
    gw->flights++;

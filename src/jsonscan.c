@@ -8,7 +8,8 @@
 #include "jsonscan.h"
 #include "util.h"
 
-#define MAX_DEPTH 512
+/* jansson's JSON_PARSER_MAX_DEPTH: it counts every value, the outermost as 1. */
+#define MAX_DEPTH 2048
 
 static const char *ws(const char *p, const char *e) {
    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
@@ -16,8 +17,41 @@ static const char *ws(const char *p, const char *e) {
    return p;
 }
 
-static bool hex(char c) {
-   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+static int hexval(char c) {
+   if (c >= '0' && c <= '9')
+      return c - '0';
+   if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+   if (c >= 'A' && c <= 'F')
+      return c - 'A' + 10;
+   return -1;
+}
+
+/* The value of the four hex digits at p, -1 when one is not a hex digit. */
+static long hex4(const char *p) {
+   long v = 0;
+   for (int i = 0; i < 4; i++) {
+      int d = hexval(p[i]);
+      if (d < 0)
+         return -1;
+      v = v * 16 + d;
+   }
+   return v;
+}
+
+/* p at the 'u' of a \u escape; the position after it (after both halves of a surrogate pair).
+ * NULL for what jansson refuses: \u0000 (a NUL it will not put in a string without
+ * JSON_ALLOW_NUL, nor ever in a key) and a surrogate that is not a high one followed by a low
+ * one, which no UTF-8 can hold. */
+static const char *unicode_escape(const char *p, const char *e) {
+   long v = e - p >= 5 ? hex4(p + 1) : -1;
+   if (v <= 0 || (v >= 0xDC00 && v <= 0xDFFF))
+      return NULL;
+   p += 5;
+   if (v < 0xD800 || v > 0xDBFF)
+      return p;
+   long low = e - p >= 6 && p[0] == '\\' && p[1] == 'u' ? hex4(p + 2) : -1;
+   return low >= 0xDC00 && low <= 0xDFFF ? p + 6 : NULL;
 }
 
 /* A UTF-8 sequence starting at p (a byte >= 0x80); its end, NULL when invalid (overlong
@@ -58,9 +92,8 @@ static const char *string(const char *p, const char *e, bool *escaped) {
          if (++p >= e)
             return NULL;
          if (*p == 'u') {
-            if (e - p < 5 || !hex(p[1]) || !hex(p[2]) || !hex(p[3]) || !hex(p[4]))
+            if (!(p = unicode_escape(p, e)))
                return NULL;
-            p += 5;
          } else if (*p && strchr("\"\\/bfnrt", *p)) {
             p++;
          } else {
@@ -83,7 +116,74 @@ static const char *digits(const char *p, const char *e) {
    return p > s ? p : NULL;
 }
 
+/* Decimal digits of 2^1024 - 2^970, the least value strtod rounds to infinity: a real at or
+ * past it is a "real number overflow" to jansson. */
+static const char overflow_digits[] =
+   "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207"
+   "096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764"
+   "475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177"
+   "904174497792";
+
+/* Whether the digits of the mantissa i[0..ni) f[0..nf), with the decimal point between them
+ * and times 10^exp, reach overflow_digits' value. Decided on the digits: strtod would need a
+ * copy (the text is not terminated) and reads a locale's decimal point. */
+static bool real_overflows(const char *i, size_t ni, const char *f, size_t nf, long long exp) {
+   size_t n = ni + nf, z = 0;
+#define DIGIT(k) ((k) < ni ? i[k] : f[(k) - ni])
+   while (z < n && DIGIT(z) == '0')
+      z++;
+   if (z == n)
+      return false;   /* zero, whatever the exponent */
+   /* The value is 0.d1d2... times 10^mag, d1 the first non-zero digit; the threshold's mag is 309. */
+   long long mag = (long long)ni - (long long)z + exp;
+   const long long limit = (long long)sizeof overflow_digits - 1;
+   if (mag != limit)
+      return mag > limit;
+   for (size_t k = 0; k < (size_t)limit || z + k < n; k++) {
+      char d = z + k < n ? DIGIT(z + k) : '0', t = k < (size_t)limit ? overflow_digits[k] : '0';
+      if (d != t)
+         return d > t;
+   }
+#undef DIGIT
+   return true;
+}
+
+/* A number jansson reads: an integer in json_int_t's range (it says "too big integer"
+ * otherwise), a real that does not overflow. p and e bound the number's text, already checked
+ * against the grammar. */
+static bool number_in_range(const char *p, const char *e) {
+   bool neg = *p == '-';
+   const char *i = p + neg, *ie = i;
+   while (ie < e && *ie >= '0' && *ie <= '9')
+      ie++;
+   if (ie == e) {
+      static const char max[] = "9223372036854775807", min[] = "9223372036854775808";
+      size_t n = (size_t)(ie - i);
+      return n < sizeof max - 1 || (n == sizeof max - 1 && memcmp(i, neg ? min : max, n) <= 0);
+   }
+   const char *f = ie, *fe = ie;
+   if (*f == '.') {
+      fe = ++f;
+      while (fe < e && *fe >= '0' && *fe <= '9')
+         fe++;
+   }
+   long long exp = 0;
+   if (fe < e) {   /* at the 'e' or 'E' */
+      const char *x = fe + 1;
+      bool xneg = *x == '-';
+      if (*x == '-' || *x == '+')
+         x++;
+      /* Saturated far past any mantissa's length, so the sum below cannot overflow. */
+      for (; x < e && exp < 1000000000000000000LL / 100; x++)
+         exp = exp * 10 + (*x - '0');
+      if (xneg)
+         exp = -exp;
+   }
+   return !real_overflows(i, (size_t)(ie - i), f, (size_t)(fe - f), exp);
+}
+
 static const char *number(const char *p, const char *e) {
+   const char *start = p;
    if (p < e && *p == '-')
       p++;
    if (p < e && *p == '0')
@@ -99,7 +199,7 @@ static const char *number(const char *p, const char *e) {
       if (!(p = digits(p, e)))
          return NULL;
    }
-   return p;
+   return number_in_range(start, p) ? p : NULL;
 }
 
 static const char *literal(const char *p, const char *e, const char *word) {
@@ -107,9 +207,10 @@ static const char *literal(const char *p, const char *e, const char *word) {
    return (size_t)(e - p) >= n && memcmp(p, word, n) == 0 ? p + n : NULL;
 }
 
+/* depth: the arrays and objects around p. */
 static const char *value(const char *p, const char *e, int depth) {
    p = ws(p, e);
-   if (p >= e || depth > MAX_DEPTH)
+   if (p >= e || depth >= MAX_DEPTH)
       return NULL;
    bool esc = false;
    switch (*p) {
@@ -272,6 +373,17 @@ char *Jsonscan_string(const char *val, size_t len) {
    return out;
 }
 
+bool Jsonscan_utf8(const char *s, size_t n) {
+   const char *e = s + n;
+   while (s < e) {
+      if ((unsigned char)*s < 0x80)
+         s++;
+      else if (!(s = utf8(s, e)))
+         return false;
+   }
+   return true;
+}
+
 void Jsonscan_put_string(Sbuf *sb, const char *s, size_t n) {
    static const char hexd[] = "0123456789abcdef";
    const char *e = s + n, *run = s;
@@ -290,7 +402,7 @@ void Jsonscan_put_string(Sbuf *sb, const char *s, size_t n) {
       Sbuf_add(sb, run, (size_t)(s - run));
       char esc[8] = { '\\', (char)c, 0 };
       size_t len = 2;
-      if (c >= 0x80) {
+      if (c >= 0x80 || c == 0) {
          memcpy(esc, "\\ufffd", 6);
          len = 6;
       } else if (c == '\n') {

@@ -17,7 +17,10 @@ typedef struct {
 } JsonMember;
 
 /* The end of the JSON value starting at p (leading whitespace allowed), checked against
- * RFC 8259 including UTF-8 in strings; NULL when invalid or nested deeper than 512. */
+ * RFC 8259 including UTF-8 in strings; NULL when invalid. Whatever jansson's json_loadb
+ * refuses is refused too, so a text stored because it scanned reads back: \u0000, a lone or
+ * misordered surrogate escape, an integer outside 64 bits, a real that overflows a double,
+ * values nested deeper than 2048 (the outermost counts as 1). */
 const char *Jsonscan_value(const char *p, const char *end);
 
 /* The members of the object that is the whole of s[0..len) (whitespace around allowed);
@@ -48,8 +51,12 @@ int Jsonscan_elements(const char *val, size_t len, JsonMember *out, int max);
  * not a string or holds a NUL. */
 char *Jsonscan_string(const char *val, size_t len);
 
-/* s[0..n) as a JSON string (quotes included) at the end of sb. Invalid UTF-8 becomes U+FFFD,
- * so the text stays valid whatever the bytes. */
+/* Whether s[0..n) is UTF-8 as RFC 3629 has it (no overlong forms, surrogates or code points
+ * past U+10FFFF), as a JSON string must hold it. */
+bool Jsonscan_utf8(const char *s, size_t n);
+
+/* s[0..n) as a JSON string (quotes included) at the end of sb. Invalid UTF-8 and NUL become
+ * U+FFFD, so the text stays valid, and readable by jansson, whatever the bytes. */
 void Jsonscan_put_string(Sbuf *sb, const char *s, size_t n);
 
 /* The valid JSON text s[0..n) at the end of sb on one line: a raw '\n' or '\r' can only be

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "jsonscan.h"
 #include "phase.h"
 #include "task.h"
 #include "util.h"
@@ -154,6 +155,11 @@ bool Task_name_valid(const char *name, char **err) {
    }
    if (name[0] == '-' || name[0] == '.') {
       *err = xasprintf("task name '%s' must not start with '%c'", name, name[0]);
+      return false;
+   }
+   /* A name that is not UTF-8 could be stored but never listed: JSON cannot carry it. */
+   if (!Jsonscan_utf8(name, n)) {
+      *err = xasprintf("task name '%s' is not UTF-8 text (send the name UTF-8 encoded)", name);
       return false;
    }
    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {

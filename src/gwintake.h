@@ -1,0 +1,30 @@
+/* gwintake.h - what the gateway reads and checks of a chat completions request before it calls
+ * anyone: method, body, task attribution, the client's credentials. Apart from the event loop
+ * and the Gateway so that a fuzzer can drive it through evhttp's own request parsing
+ * (tests/fuzz/fuzz_http.c) exactly as the gateway does. */
+#ifndef OFFRAMP_GWINTAKE_H
+#define OFFRAMP_GWINTAKE_H
+
+#include <event2/http.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gateway.h"
+#include "route.h"
+
+typedef struct {
+   GwRequest rq;            /* the caller's to clear once accepted */
+   Route *route;            /* the attributed route, borrowed from the caller's; NULL for none */
+   const char *task;        /* the task to record: the header's or the route's; NULL when none */
+   const char *body;        /* the client's body, in the request's input buffer */
+   size_t len;
+   const char *auth;        /* the client's Authorization header, forwarded to the primary; or NULL */
+   int status;              /* refused: the HTTP status to answer */
+   char *why;               /* refused: the message (the caller frees it); bytes may not be UTF-8 */
+} GwIntake;
+
+/* Reads and checks req for POST /v1/chat/completions against the routes. False when the
+ * request is refused, with in->status and in->why. */
+bool Gateway_intake(struct evhttp_request *req, Route *const *routes, int n, GwIntake *in);
+
+#endif
