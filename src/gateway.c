@@ -566,6 +566,8 @@ static char *arm_body(Flight *f, const RouteArm *arm, bool candidate, size_t *le
       }
       char *s = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
       json_decref(req);
+      if (!s)
+         s = xstrdup("");   /* only out of memory: the upstream answers the empty body 400 */
       *len = strlen(s);
       return s;
    }

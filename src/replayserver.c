@@ -113,8 +113,9 @@ static char *as_stream(const char *response) {
                                 "finish_reason", i == 1 ? (finish ? finish : "stop") : NULL);
       if (i == 1 && json_object_get(r, "usage"))
          json_object_set(chunk, "usage", json_object_get(r, "usage"));
-      char *s = json_dumps(chunk, JSON_COMPACT | JSON_PRESERVE_ORDER);
-      Sbuf_printf(&sb, "data: %s\n\n", s);
+      char *s = chunk ? json_dumps(chunk, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+      if (s)
+         Sbuf_printf(&sb, "data: %s\n\n", s);
       free(s);
       json_decref(chunk);
    }
@@ -222,9 +223,12 @@ static char *models_json(const Server *s) {
                                                "replays recorded responses, not a live model"));
       }
    }
-   json_t *r = json_pack("{s:s, s:o, s:{s:s, s:I, s:I}}", "object", "list", "data", data, "replay", "source",
-                         s->o->source, "calls", (json_int_t)s->calls->n, "unique", (json_int_t)s->unique);
-   char *out = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
+   /* The source is a path the operator gave: its bytes need not be UTF-8. */
+   json_t *r = json_pack("{s:s, s:o, s:{s:o, s:I, s:I}}", "object", "list", "data", data, "replay", "source",
+                         Json_textz(s->o->source), "calls", (json_int_t)s->calls->n, "unique", (json_int_t)s->unique);
+   char *out = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+   if (!out)
+      out = error_json("server_error", "internal_error", "the model list could not be serialised");
    json_decref(r);
    json_decref(seen);
    return out;

@@ -31,4 +31,17 @@ check "an admin route name that is not UTF-8 gets a 4xx ($code)" test "$code" -g
 check "its reply is valid JSON" valid_json "$WORK/r4"
 
 is "$(curl -s "$GW/healthz" | jq -r .status)" ok "the gateway is still up"
+
+# The replay server names its source (an operator's path, any bytes) in GET /v1/models.
+F="$WORK/bad$(printf '\377').jsonl"
+cp "$TESTS_SRCDIR/data/pairs.jsonl" "$F"
+"$OFFRAMP" replay-server --from "$F" --listen 127.0.0.1:0 > "$WORK/rs.out" 2> "$WORK/rs.err" &
+RS_PID=$!
+PIDS="$PIDS $RS_PID"
+for _ in $(seq 100); do grep -q listening "$WORK/rs.out" 2>/dev/null && break; sleep 0.05; done
+RS=$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/rs.out" | head -1)
+code=$(curl -s -m 5 -o "$WORK/rs.json" -w '%{http_code}' "$RS/v1/models")
+is "$code" 200 "replay server: a source path that is not UTF-8 still lists its models"
+check "replay server: the list is valid JSON" valid_json "$WORK/rs.json"
+kill "$RS_PID" 2>/dev/null; wait "$RS_PID" 2>/dev/null
 finish
