@@ -80,33 +80,8 @@ void Reply_error(struct evhttp_request *req, int code, const char *type, const c
 
 char *Utf8_clean(const char *s, size_t n) {
    Sbuf sb = { 0 };
-   Jsonscan_put_string(&sb, s, n);
-   /* The JSON string decoded back: escapes and U+FFFD for what was not UTF-8. */
-   char *out = Jsonscan_string(sb.buf, sb.len);
-   Sbuf_free(&sb);
-   if (out)
-      return out;
-   /* Jsonscan_string refuses a NUL: replace each with U+FFFD by hand. */
-   Sbuf o = { 0 };
-   for (size_t i = 0; i < n; i++) {
-      if (s[i] == 0) {
-         Sbuf_puts(&o, "\xef\xbf\xbd");
-         continue;
-      }
-      size_t j = i;
-      while (j < n && s[j])
-         j++;
-      Sbuf tmp = { 0 };
-      Jsonscan_put_string(&tmp, s + i, j - i);
-      char *part = Jsonscan_string(tmp.buf, tmp.len);
-      Sbuf_free(&tmp);
-      Sbuf_puts(&o, part ? part : "");
-      free(part);
-      i = j - 1;
-   }
-   Sbuf_putc(&o, 0);
-   o.len--;
-   return Sbuf_steal(&o);
+   Jsonscan_put_utf8(&sb, s, n);
+   return Sbuf_steal(&sb);
 }
 
 json_t *Json_text(const char *s, size_t n) {

@@ -373,6 +373,22 @@ char *Jsonscan_string(const char *val, size_t len) {
    return out;
 }
 
+void Jsonscan_put_utf8(Sbuf *sb, const char *s, size_t n) {
+   const char *e = s + n, *run = s;
+   while (s < e) {
+      unsigned char c = (unsigned char)*s;
+      const char *next = c >= 0x80 ? utf8(s, e) : c ? s + 1 : NULL;
+      if (next) {
+         s = next;
+         continue;
+      }
+      Sbuf_add(sb, run, (size_t)(s - run));
+      Sbuf_puts(sb, "\xef\xbf\xbd");
+      run = ++s;
+   }
+   Sbuf_add(sb, run, (size_t)(s - run));
+}
+
 bool Jsonscan_utf8(const char *s, size_t n) {
    const char *e = s + n;
    while (s < e) {

@@ -55,6 +55,10 @@ char *Jsonscan_string(const char *val, size_t len);
  * past U+10FFFF), as a JSON string must hold it. */
 bool Jsonscan_utf8(const char *s, size_t n);
 
+/* s[0..n) at the end of sb as text: valid UTF-8 kept, each byte that is not (and NUL) as U+FFFD,
+ * byte for byte as Jsonscan_put_string replaces them. */
+void Jsonscan_put_utf8(Sbuf *sb, const char *s, size_t n);
+
 /* s[0..n) as a JSON string (quotes included) at the end of sb. Invalid UTF-8 and NUL become
  * U+FFFD, so the text stays valid, and readable by jansson, whatever the bytes. */
 void Jsonscan_put_string(Sbuf *sb, const char *s, size_t n);
