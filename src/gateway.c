@@ -483,12 +483,12 @@ static void on_client_gone(void *arg) {
 static void watch_client(Flight *f) {
    if (f->watching || !f->req)
       return;
-   f->watching = HttpFront_on_close(f->req, on_client_gone, f);
+   f->watching = HttpFront_on_close(f->gw->front, f->req, on_client_gone, f);
 }
 
 static void unwatch_client(Flight *f, struct evhttp_request *req) {
    if (f->watching)
-      HttpFront_on_close(req, NULL, NULL);
+      HttpFront_on_close(f->gw->front, req, NULL, NULL);
    f->watching = false;
 }
 

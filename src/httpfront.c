@@ -592,27 +592,13 @@ static void on_request(struct evhttp_request *req, void *arg) {
    fr->cb(req, fr->arg);
 }
 
-bool HttpFront_on_close(struct evhttp_request *req, void (*cb)(void *), void *arg) {
-   /* The front end behind req's evhttp: every connection's close callback argument is its Conn. */
-   struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-   if (!evcon)
+bool HttpFront_on_close(HttpFront *fr, struct evhttp_request *req, void (*cb)(void *), void *arg) {
+   Conn *c = conn_of(fr, req);
+   if (!c || c->closed)
       return false;
-   struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-   for (size_t i = 0; i < ARRAY_SIZE(registry); i++) {
-      HttpFront *fr = registry[i].fr;
-      if (!fr)
-         continue;
-      evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-      if (fd >= 0 && (size_t)fd < fr->nbyfd && fr->byfd[fd] && fr->byfd[fd]->bev == bev) {
-         Conn *c = fr->byfd[fd];
-         if (c->closed)
-            return false;
-         c->on_close = cb;
-         c->on_close_arg = arg;
-         return true;
-      }
-   }
-   return false;
+   c->on_close = cb;
+   c->on_close_arg = arg;
+   return true;
 }
 
 static void set_listeners(HttpFront *fr, bool on) {
@@ -702,8 +688,34 @@ HttpFront *HttpFront_new(struct event_base *base, const char *name, const HttpLi
    return fr;
 }
 
-struct evhttp *HttpFront_evhttp(HttpFront *fr) {
-   return fr->http;
+/* Serves HTTP on lev (taken: freed on failure) behind the front end's limits. */
+static bool adopt(HttpFront *fr, struct evconnlistener *lev) {
+   if (!evhttp_bind_listener(fr->http, lev)) {
+      evconnlistener_free(lev);
+      return false;
+   }
+   evconnlistener_set_error_cb(lev, on_accept_error);
+   for (size_t i = 0; i < ARRAY_SIZE(registry); i++) {
+      if (!registry[i].lev) {
+         registry[i].lev = lev;
+         registry[i].fr = fr;
+         break;
+      }
+   }
+   fr->lev[fr->nlev++] = lev;
+   return true;
+}
+
+bool HttpFront_listen_fd(HttpFront *fr, evutil_socket_t fd, char **err) {
+   struct evconnlistener *lev =
+      fr->nlev < MAX_LISTENERS ? evconnlistener_new(fr->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE,
+                                                    0, fd)
+                               : NULL;
+   if (!lev || !adopt(fr, lev)) {
+      *err = xasprintf("cannot serve HTTP on descriptor %d", (int)fd);
+      return false;
+   }
+   return true;
 }
 
 bool HttpFront_listen(HttpFront *fr, const char *host, int port, int *bound_port, char **err) {
@@ -733,21 +745,10 @@ bool HttpFront_listen(HttpFront *fr, const char *host, int port, int *bound_port
                        host, port, strerror(bind_errno));
       return false;
    }
-   struct evhttp_bound_socket *sock = evhttp_bind_listener(fr->http, lev);
-   if (!sock) {
-      evconnlistener_free(lev);
+   if (!adopt(fr, lev)) {
       *err = xasprintf("cannot serve HTTP on %s:%d", host, port);
       return false;
    }
-   evconnlistener_set_error_cb(lev, on_accept_error);
-   for (size_t i = 0; i < ARRAY_SIZE(registry); i++) {
-      if (!registry[i].lev) {
-         registry[i].lev = lev;
-         registry[i].fr = fr;
-         break;
-      }
-   }
-   fr->lev[fr->nlev++] = lev;
    evutil_socket_t fd = evconnlistener_get_fd(lev);
    /* Accepted sockets inherit TCP_NODELAY on Linux: no Nagle delay on small replies. */
    int one = 1;

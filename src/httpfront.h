@@ -65,12 +65,12 @@ HttpFront *HttpFront_new(struct event_base *base, const char *name, const HttpLi
  * the address when it cannot. May be called more than once. */
 bool HttpFront_listen(HttpFront *fr, const char *host, int port, int *bound_port, char **err);
 
-/* The evhttp underneath, for settings the front end does not own. */
-struct evhttp *HttpFront_evhttp(HttpFront *fr);
+/* Serves on fd, a socket already listening (a Unix socket, one inherited); false with *err. */
+bool HttpFront_listen_fd(HttpFront *fr, evutil_socket_t fd, char **err);
 
 /* Calls cb(arg) once if the client's connection closes before the answer to req is complete
  * (the client left: stop working for it). False when the connection is already gone. */
-bool HttpFront_on_close(struct evhttp_request *req, void (*cb)(void *), void *arg);
+bool HttpFront_on_close(HttpFront *fr, struct evhttp_request *req, void (*cb)(void *), void *arg);
 
 /* Stops accepting, closes idle connections, marks answers still to come Connection: close,
  * and calls done(arg) once no request is in flight or being read. */
