@@ -1,7 +1,7 @@
 /* fuzz_http.c - libFuzzer target over the whole request path, headers included: each input is
  * written as raw bytes (request line, headers, body, several pipelined requests if it likes) to
- * a real evhttp server on an event base in this process, through a Unix socket, and read back
- * until the server closes. The server dispatches as the gateway's on_request does and runs the
+ * the gateway's HTTP front end (httpfront over evhttp) on an event base in this process, through
+ * a Unix socket, and read back until the server closes. The server dispatches as the gateway's on_request does and runs the
  * gateway's own intake (Gateway_intake: method, body, X-Offramp-Task attribution and checks,
  * Authorization), answering through httpreply like the gateway. Checked beyond "no crash": what
  * the gateway forwards upstream (Authorization, the model's place in the body) and what it
@@ -24,7 +24,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fuzz_routes.h"
 #include "gwintake.h"
+#include "httpfront.h"
 #include "httpreply.h"
 #include "jsonscan.h"
 #include "route.h"
@@ -33,7 +35,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct event_base *base;
-static struct evhttp *http;
+static HttpFront *front;
 static struct sockaddr_un addr;
 static socklen_t addr_len;
 static Route *routes[2];
@@ -109,32 +111,26 @@ static void on_request(struct evhttp_request *req, void *arg) {
 
 static void setup(void) {
    signal(SIGPIPE, SIG_IGN);
-   char *err = NULL;
-   json_t *a = json_loads("{\"aliases\":[\"intent-model\"],\"mode\":\"shadow\","
-                          "\"candidate\":{\"url\":\"http://127.0.0.1:9/v1\",\"model\":\"small\"}}", 0, NULL);
-   json_t *b = json_loads("{\"fingerprints\":[\"0123456789abcdef\"]}", 0, NULL);
-   routes[0] = Route_from_json("intent", a, &err);
-   routes[1] = Route_from_json("extract", b, &err);
-   json_decref(a);
-   json_decref(b);
-   if (!routes[0] || !routes[1])
-      abort();
+   fuzz_routes(routes, "{\"url\":\"http://127.0.0.1:9/v1\",\"model\":\"small\"}");
    base = event_base_new();
-   http = evhttp_new(base);
-   /* As Gateway_run sets up its evhttp. */
-   evhttp_set_max_body_size(http, 1 << 20);
-   evhttp_set_timeout(http, 30);
-   evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD);
-   evhttp_set_gencb(http, on_request, NULL);
+   /* The gateway's front end with its limits, as Gateway_run sets it up: the input goes through
+    * the tap (header end, Content-Length, chunk sizes, deadlines) before evhttp parses it. */
+   HttpLimits lim = HTTP_LIMITS_DEFAULT;
+   lim.request_timeout = 10;
+   lim.keepalive_timeout = 30;
+   lim.methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD | EVHTTP_REQ_DELETE |
+                 EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS;
+   front = HttpFront_new(base, "fuzz_http", &lim, on_request, NULL);
    /* An abstract Unix socket: no file to clean up, and no TIME_WAIT to run out of ports with. */
    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
    memset(&addr, 0, sizeof addr);
    addr.sun_family = AF_UNIX;
    int n = snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "offramp-fuzz-http-%d", (int)getpid());
    addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+   char *err = NULL;
    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, addr_len) != 0 || listen(lfd, 16) != 0 ||
-       !evhttp_accept_socket_with_handle(http, lfd)) {
-      perror("fuzz_http: listening socket");
+       !HttpFront_listen_fd(front, lfd, &err)) {
+      fprintf(stderr, "fuzz_http: listening socket: %s\n", err ? err : strerror(errno));
       abort();
    }
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "compare.h"
+#include "fuzz_routes.h"
 #include "gateway.h"
 #include "route.h"
 #include "util.h"
@@ -15,16 +16,7 @@
 static Route *routes[2];
 
 static void setup(void) {
-   char *err = NULL;
-   json_t *a = json_loads("{\"aliases\":[\"intent-model\"],\"mode\":\"shadow\","
-                          "\"candidate\":{\"url\":\"http://127.0.0.1:9/v1\"}}", 0, NULL);
-   json_t *b = json_loads("{\"fingerprints\":[\"0123456789abcdef\"]}", 0, NULL);
-   routes[0] = Route_from_json("intent", a, &err);
-   routes[1] = Route_from_json("extract", b, &err);
-   json_decref(a);
-   json_decref(b);
-   if (!routes[0] || !routes[1])
-      abort();
+   fuzz_routes(routes, "{\"url\":\"http://127.0.0.1:9/v1\"}");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
