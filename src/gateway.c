@@ -1136,14 +1136,6 @@ static bool is_loopback(struct evhttp_request *req) {
    return false;
 }
 
-static bool token_matches(const char *want, const char *got) {
-   size_t n = strlen(want), m = strlen(got);
-   unsigned char diff = (unsigned char)(n != m);
-   for (size_t i = 0; i < n; i++)
-      diff |= (unsigned char)(want[i] ^ (i < m ? got[i] : 0));
-   return diff == 0;
-}
-
 static bool admin_allowed(Gateway *gw, struct evhttp_request *req) {
    if (!gw->admin_token) {
       Reply_error(req, 403, "permission_error", NULL, NULL, "%s",
@@ -1155,7 +1147,7 @@ static bool admin_allowed(Gateway *gw, struct evhttp_request *req) {
       return false;
    }
    const char *auth = header(req, "Authorization");
-   if (!auth || !str_startswith(auth, "Bearer ") || !token_matches(gw->admin_token, auth + 7)) {
+   if (!auth || !str_startswith(auth, "Bearer ") || !token_equal(gw->admin_token, auth + 7)) {
       evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
       Reply_error(req, 401, "authentication_error", NULL, NULL, "%s",
                  "the admin API needs 'Authorization: Bearer TOKEN' with the gateway's admin token");
