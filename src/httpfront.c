@@ -53,7 +53,6 @@ typedef struct Conn {
    bool closed;                /* evhttp has freed the connection */
    bool in_timer;              /* the timer callback is running: it releases the connection */
    bool inflight;              /* counted in the front end's in-flight requests */
-   bool unchecked;             /* bytes of a pipelined request arrived with the current one */
    bool served;                /* a request was answered on this connection before */
    struct evhttp_request *req; /* being answered */
    void (*on_close)(void *);
@@ -402,7 +401,6 @@ static void feed(Conn *c, const unsigned char *p, size_t n) {
       case C_BUSY:
          /* A pipelined request in the same read: evhttp's own limits (set as a backstop) are all
           * that apply to it. */
-         c->unchecked = true;
          return;
       case C_REJECT:
          fr->st.conn_limit++;
@@ -552,7 +550,6 @@ static void on_complete(struct evhttp_request *req, void *arg) {
       fr->st.inflight--;
    }
    c->state = C_IDLE;
-   c->unchecked = false;
    c->served = true;
    /* Draining: close the connection once this answer is out (0 s: after evhttp is done with it). */
    arm(c, fr->draining ? 0 : fr->lim.keepalive_timeout);
