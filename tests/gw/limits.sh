@@ -138,6 +138,37 @@ is "$code" 413 "trainer: a body past --max-upload is 413"
 check "trainer: its 413 is OpenAI's error shape" valid_error "$WORK/r" request_too_large
 code=$(curl -s -o "$WORK/r" -w '%{http_code}' -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)" "$TR/healthz")
 is "$code" 431 "trainer: headers over 16 KB are 431"
+# kill -9 while uploads are in flight: after a restart on the same directory every file the
+# trainer lists is whole (record and data), and nothing half-written is left behind.
+printf '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"billing"}]}\n%.0s' \
+   $(seq 2000) > "$WORK/train.jsonl"
+UPLOADS=""
+for i in $(seq 40); do
+   curl -s -m 10 -o /dev/null -F purpose=fine-tune -F "file=@$WORK/train.jsonl" "$TR/v1/files" &
+   UPLOADS="$UPLOADS $!"
+done
+sleep 0.3
+kill -9 "$TR_PID"; wait "$TR_PID" 2>/dev/null
+for p in $UPLOADS; do wait "$p"; done
+"$OFFRAMP" trainer --listen 127.0.0.1:0 --dir "$WORK/trainer" --max-upload 1 > "$WORK/tr.out" 2> "$WORK/tr.err" &
+TR_PID=$!
+PIDS="$PIDS $TR_PID"
+for _ in $(seq 200); do grep -q listening "$WORK/tr.out" 2>/dev/null && break; sleep 0.05; done
+TR=$(sed -n 's/.*listening on \(http:\/\/[0-9.]*:[0-9]*\).*/\1/p' "$WORK/tr.out")
+code=$(curl -s -o "$WORK/files.json" -w '%{http_code}' "$TR/v1/files")
+is "$code" 200 "trainer killed -9 under upload load: it restarts and lists its files"
+listed=$(jq '.data | length' "$WORK/files.json")
+echo "# $listed uploads were whole before the kill"
+check "some uploads finished before the kill (the check below is not empty)" test "$listed" -ge 1
+records=$(find "$WORK/trainer" -name 'file-*.json' | wc -l)
+datas=$(find "$WORK/trainer" -name 'file-*.data' | wc -l)
+is "$listed/$records/$datas" "$records/$records/$records" "every listed file has its record and its data (listed/records/data)"
+is "$(find "$WORK/trainer" -name '*.tmp.*' | wc -l)" 0 "no half-written file is left"
+whole=0
+for id in $(jq -r '.data[].id' "$WORK/files.json"); do
+   curl -s "$TR/v1/files/$id/content" | cmp -s - "$WORK/train.jsonl" && whole=$((whole + 1))
+done
+is "$whole" "$listed" "each listed file's content is the whole upload"
 kill "$TR_PID"; wait "$TR_PID" 2>/dev/null
 "$OFFRAMP" -w "$WS" replay-server --workspace "$WS" --listen 127.0.0.1:0 > "$WORK/rs.out" 2> "$WORK/rs.err" &
 RS_PID=$!
