@@ -13,6 +13,7 @@
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2265,6 +2266,12 @@ int Gateway_run(const GatewayConfig *cfg) {
    gw.rid_seed = rng_next(&gw) & 0xffffffffffffULL;
 
    signal(SIGPIPE, SIG_IGN);
+   /* Every request allocates and frees a few dozen blocks (libcurl's transfer state, evhttp's
+    * headers, the capture copy): without these, glibc gives the top of the heap back and asks
+    * for it again many times a second (brk + malloc_consolidate in the profile). */
+   mallopt(M_TRIM_THRESHOLD, 64 << 20);
+   mallopt(M_TOP_PAD, 16 << 20);
+   mallopt(M_MMAP_THRESHOLD, 4 << 20);
    /* The changelist folds a socket's del + add within one loop pass into one epoll_ctl (or
     * none): libcurl moves its sockets between read and write watching on every call. */
    struct event_config *ecfg = event_config_new();
