@@ -1736,7 +1736,8 @@ typedef struct {
    size_t len;
    int endpoint;             /* Stats_endpoint_names index */
    bool models;              /* GET /v1/models: merged with the routes, not streamed */
-   const ClientKey *key;     /* whose routes the model list shows (NULL: all) */
+   ClientKey *key;           /* whose routes the model list shows (NULL: all); a copy, as
+                              * SIGHUP may reload the key file while the call runs */
    bool started;             /* the answer's head went out */
    void *call;               /* the upstream call while it is paused, else NULL */
    struct event *resume;     /* checks, while paused, whether the client took its bytes */
@@ -1823,6 +1824,7 @@ static void pass_free(Pass *p) {
       event_free(p->resume);
    curl_slist_free_all(p->headers);
    free(p->body);
+   ClientKey_free(p->key);
    free(p);
    gw->flights--;
    maybe_exit(gw);
@@ -1940,7 +1942,7 @@ static void passthrough_start(Gateway *gw, struct evhttp_request *req, const cha
    p->gw = gw;
    p->req = req;
    p->models = models;
-   p->key = models_for;
+   p->key = models_for ? ClientKey_copy(models_for) : NULL;
    p->endpoint = GwStats_endpoint(path + 4);
    request_id(gw, p->rid);
    struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -2123,6 +2125,28 @@ static void on_front_drained(void *arg) {
    maybe_exit(gw);
 }
 
+/* SIGHUP: the client key file again (a key revoked or added without a restart). Nothing that
+ * outlives a request holds a key of the old set (a pass-through keeps a copy). A file that no
+ * longer reads, or holds no key (which would open the gateway to every client), keeps the old
+ * keys. */
+static void reload_client_keys(Gateway *gw) {
+   const char *path = gw->cfg->client_keys_file;
+   if (!path)
+      return;
+   ClientKeys fresh = { 0 };
+   char *err = NULL;
+   if (!ClientKeys_load(&fresh, path, &err) || fresh.n == 0) {
+      fprintf(stderr, "offramp gateway: SIGHUP: client keys not reloaded, keeping the %d old ones: %s\n",
+              gw->clients.n, err ? err : "the file holds no key (to serve every client, restart with --open-relay)");
+      free(err);
+      ClientKeys_clear(&fresh);
+      return;
+   }
+   ClientKeys_clear(&gw->clients);
+   gw->clients = fresh;
+   fprintf(stderr, "offramp gateway: SIGHUP: %d client keys reloaded from %s\n", gw->clients.n, path);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
    Gateway *gw = arg;
    if (sig == SIGHUP) {
@@ -2141,6 +2165,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
          gw->admin_token = tok;
       }
       fprintf(stderr, "offramp gateway: SIGHUP: %d routes reloaded\n", gw->n_routes);
+      reload_client_keys(gw);
       return;
    }
    if (gw->draining)
