@@ -12,11 +12,18 @@ static const char usage[] =
    "usage: offramp route show [TASK] [--json]\n"
    "       offramp route set TASK [ROUTE OPTIONS] [--reason TEXT]\n"
    "       offramp route rollback TASK --reason TEXT\n"
+   "       offramp route revert TASK [REVISION] [--reason TEXT]\n"
    "\n"
    "Show or change a task's route on a running gateway (its admin API). 'set' starts\n"
    "from the current route (or --json FILE, '-' for stdin) and applies the options;\n"
-   "'rollback' sends all of the task's traffic to the primary now. Every change is\n"
+   "'rollback' sends all of the task's traffic to the primary now; 'revert' puts back\n"
+   "the candidate model of an earlier revision (default: the one before the current\n"
+   "model; 'route show TASK' numbers them), keeping the mode. Every change is\n"
    "recorded with who, when, old -> new and the reason.\n"
+   "\n"
+   "The gateway checks every change against the task's phase and gates: a mode past\n"
+   "an unmet gate is refused (exit 3, the missing items listed) unless --force with a\n"
+   "--reason, recorded as forced. A change moves the phase with it (a rollback back).\n"
    "\n"
    "route options:\n"
    "  --mode MODE               passthrough | shadow | canary | cutover\n"
@@ -44,6 +51,7 @@ static const char usage[] =
    "  --admin-token-file FILE   admin token (default $OFFRAMP_ADMIN_TOKEN, else the file\n"
    "                            in the workspace's setting gateway.admin_token_file)\n"
    "  --reason TEXT             why, for the audit trail\n"
+   "  --force                   past unmet gates (needs --reason; recorded as forced)\n"
    "  -h, --help                this help\n";
 
 /* One admin call; the answer (an error body too, see *status), or NULL after printing why. */
@@ -115,10 +123,14 @@ static int show(const GwAdmin *a, const char *task, bool as_json) {
       json_t *ev;
       json_array_foreach(json_object_get(j, "history"), i, ev) {
          json_t *old = json_object_get(ev, "old");
-         printf("  %s %s %s: %s -> %s", json_string_value(json_object_get(ev, "ts")),
-                json_string_value(json_object_get(ev, "actor")), json_string_value(json_object_get(ev, "kind")),
+         json_t *new = json_object_get(ev, "new");
+         const char *model = json_string_value(json_object_get(json_object_get(new, "candidate"), "model"));
+         printf("  r%lld %s %s %s%s: %s -> %s%s%s", (long long)json_integer_value(json_object_get(ev, "revision")),
+                json_string_value(json_object_get(ev, "ts")), json_string_value(json_object_get(ev, "actor")),
+                json_string_value(json_object_get(ev, "kind")),
+                json_is_true(json_object_get(ev, "forced")) ? " FORCED" : "",
                 json_is_object(old) ? json_string_value(json_object_get(old, "mode")) : "(none)",
-                json_string_value(json_object_get(json_object_get(ev, "new"), "mode")));
+                json_string_value(json_object_get(new, "mode")), model ? " " : "", model ? model : "");
          const char *why = json_string_value(json_object_get(ev, "reason"));
          printf(why && *why ? " \"%s\"\n" : "\n", why);
       }
@@ -162,12 +174,67 @@ static double number_arg(const char *opt, const char *v, double min, double max)
    return d;
 }
 
+/* The current route with the candidate of revision rev (0: the latest earlier revision that
+ * served another candidate), or NULL after printing why; *why: the reason to record. */
+static json_t *revert_route(const GwAdmin *a, const char *task, long rev, const char *reason, char **why) {
+   char *t = GwAdmin_escape(task), *path = xasprintf("/admin/routes/%s", t);
+   long status;
+   json_t *j = admin_call(a, "GET", path, NULL, &status), *out = NULL;
+   free(path);
+   free(t);
+   if (!j)
+      return NULL;
+   json_t *cur = json_object_get(j, "route"), *hist = json_object_get(j, "history");
+   if (status != 200 || !json_is_object(cur)) {
+      fprintf(stderr, "offramp route: %s\n", status == 200 ? "no route to revert" : GwAdmin_error_message(j));
+      json_decref(j);
+      return NULL;
+   }
+   json_t *cc = json_object_get(cur, "candidate");
+   const char *cur_url = json_string_value(json_object_get(cc, "url"));
+   const char *cur_model = json_string_value(json_object_get(cc, "model"));
+   size_t n = json_array_size(hist);
+   json_t *cand = NULL;
+   if (rev > 0) {
+      json_t *ev = (size_t)rev <= n ? json_array_get(hist, (size_t)rev - 1) : NULL;
+      cand = json_object_get(json_object_get(ev, "new"), "candidate");
+      if (!ev)
+         fprintf(stderr, "offramp route: %s has %zu revisions, not %ld (offramp route show %s lists them)\n", task, n,
+                 rev, task);
+      else if (!json_is_object(cand))
+         fprintf(stderr, "offramp route: revision %ld of %s has no candidate to go back to\n", rev, task);
+   } else {
+      for (size_t i = n; i-- > 0 && !cand;) {
+         json_t *ev = json_array_get(hist, i), *c = json_object_get(json_object_get(ev, "new"), "candidate");
+         const char *u = json_string_value(json_object_get(c, "url"));
+         const char *m = json_string_value(json_object_get(c, "model"));
+         bool other = u && (!cur_url || !str_eq(u, cur_url) || (m == NULL) != (cur_model == NULL) ||
+                            (m && !str_eq(m, cur_model)));
+         if (other && !json_is_true(json_object_get(ev, "forced"))) {
+            cand = c;
+            rev = (long)i + 1;
+         }
+      }
+      if (!cand)
+         fprintf(stderr, "offramp route: %s has served no other candidate: nothing to revert to\n", task);
+   }
+   if (json_is_object(cand)) {
+      out = json_deep_copy(cur);
+      json_object_set(out, "candidate", cand);
+      const char *m = json_string_value(json_object_get(cand, "model"));
+      *why = xasprintf("revert to revision %ld (%s)%s%s", rev, m ? m : json_string_value(json_object_get(cand, "url")),
+                       reason && *reason ? ": " : "", reason && *reason ? reason : "");
+   }
+   json_decref(j);
+   return out;
+}
+
 int cmd_route(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, usage))
       return EXIT_OK;
    enum { O_GW = 256, O_TOKEN, O_REASON, O_JSONOUT, O_MODE, O_PERCENT, O_CURL, O_CMODEL, O_CKEY, O_PURL,
           O_PMODEL, O_PKEY, O_COMPARE, O_MINCONF, O_TIMEOUT, O_NOFB, O_VERIFY, O_NOISE, O_STICKY, O_ALIAS,
-          O_JSONIN };
+          O_JSONIN, O_FORCE };
    static const struct option opts[] = {
       { "gateway", required_argument, NULL, O_GW },
       { "admin-token-file", required_argument, NULL, O_TOKEN },
@@ -189,11 +256,12 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       { "sticky", required_argument, NULL, O_STICKY },
       { "alias", required_argument, NULL, O_ALIAS },
       { "json", optional_argument, NULL, O_JSONIN },
+      { "force", no_argument, NULL, O_FORCE },
       { 0 },
    };
    GwAdmin a;
    const char *gateway = NULL, *token_file = NULL, *reason = NULL, *json_in = NULL;
-   bool json_out = false;
+   bool json_out = false, force = false;
    json_t *changes = json_object(), *aliases = NULL;
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -202,6 +270,7 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       case O_GW: gateway = optarg; break;
       case O_TOKEN: token_file = optarg; break;
       case O_REASON: reason = optarg; break;
+      case O_FORCE: force = true; break;
       case O_JSONIN:
          if (optarg)
             json_in = optarg;
@@ -249,18 +318,35 @@ int cmd_route(Cli *cli, int argc, char **argv) {
    const char *action = optind < argc ? argv[optind] : NULL;
    const char *task = optind + 1 < argc ? argv[optind + 1] : NULL;
    int rc = EXIT_ERROR;
-   if (!action || (!str_eq(action, "show") && !str_eq(action, "set") && !str_eq(action, "rollback"))) {
+   if (!action || (!str_eq(action, "show") && !str_eq(action, "set") && !str_eq(action, "rollback") &&
+                   !str_eq(action, "revert"))) {
       json_decref(changes);
-      return Cli_usage_error("route", action ? "unknown action '%s' (show, set or rollback)"
-                                             : "missing action: show, set or rollback%s", action ? action : "");
+      return Cli_usage_error("route", action ? "unknown action '%s' (show, set, rollback or revert)"
+                                             : "missing action: show, set, rollback or revert%s", action ? action : "");
    }
-   if (optind + 2 < argc) {
+   bool revert = str_eq(action, "revert");
+   const char *revision = revert && optind + 2 < argc ? argv[optind + 2] : NULL;
+   if (optind + (revision ? 3 : 2) < argc) {
       json_decref(changes);
-      return Cli_usage_error("route", "unexpected argument '%s'", argv[optind + 2]);
+      return Cli_usage_error("route", "unexpected argument '%s'", argv[optind + (revision ? 3 : 2)]);
    }
    if (!task && !str_eq(action, "show")) {
       json_decref(changes);
       return Cli_usage_error("route", "%s needs a TASK", action);
+   }
+   if (force && (!reason || !*reason)) {
+      json_decref(changes);
+      return Cli_usage_error("route", "--force needs --reason TEXT: say why the gates are overridden (it is recorded)");
+   }
+   long rev = 0;
+   if (revision && (!parse_long(revision, &rev) || rev < 1)) {
+      json_decref(changes);
+      return Cli_usage_error("route", "revision '%s' is not a revision number (offramp route show %s lists them)",
+                             revision, task);
+   }
+   if (revert && json_object_size(changes) > 0) {
+      json_decref(changes);
+      return Cli_usage_error("route", "revert takes no route options: it changes the candidate only");
    }
    char *err = NULL;
    /* The workspace, when there is one, may say where its gateway is (offramp demo records it). */
@@ -290,8 +376,15 @@ int cmd_route(Cli *cli, int argc, char **argv) {
          path = xasprintf("/admin/routes/%s/rollback?reason=%s", t, r);
          method = "POST";
          route = json_object();
+      } else if (revert) {
+         char *why = NULL;
+         route = revert_route(&a, task, rev, reason, &why);
+         free(r);
+         r = why ? GwAdmin_escape(why) : NULL;
+         free(why);
+         path = xasprintf("/admin/routes/%s?reason=%s", t, r ? r : "");
       } else {
-         path = xasprintf("/admin/routes/%s?reason=%s", t, r);
+         path = xasprintf("/admin/routes/%s?reason=%s%s", t, r, force ? "&force=1" : "");
          if (json_in) {
             route = load_json_file(json_in);
          } else {
@@ -324,9 +417,16 @@ int cmd_route(Cli *cli, int argc, char **argv) {
          free(body);
          if (j && status == 200) {
             print_route(json_object_get(j, "route"));
+            const char *phase = json_string_value(json_object_get(j, "phase"));
+            if (phase && *phase)
+               printf("  phase:     %s\n", phase);
+            if (json_is_true(json_object_get(j, "forced")))
+               printf("  FORCED past the gates, recorded: %s\n", reason);
             rc = EXIT_OK;
          } else if (j) {
             fprintf(stderr, "offramp route: %s\n", GwAdmin_error_message(j));
+            if (status == 409)
+               rc = EXIT_GATE;
          }
          json_decref(j);
          json_decref(route);
