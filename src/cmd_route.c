@@ -125,14 +125,16 @@ static int show(const GwAdmin *a, const char *task, bool as_json) {
          json_t *old = json_object_get(ev, "old");
          json_t *new = json_object_get(ev, "new");
          const char *model = json_string_value(json_object_get(json_object_get(new, "candidate"), "model"));
-         printf("  r%lld %s %s %s%s: %s -> %s%s%s", (long long)json_integer_value(json_object_get(ev, "revision")),
+         printf("  r%lld %s %s %s: %s -> %s", (long long)json_integer_value(json_object_get(ev, "revision")),
                 json_string_value(json_object_get(ev, "ts")), json_string_value(json_object_get(ev, "actor")),
                 json_string_value(json_object_get(ev, "kind")),
-                json_is_true(json_object_get(ev, "forced")) ? " FORCED" : "",
                 json_is_object(old) ? json_string_value(json_object_get(old, "mode")) : "(none)",
-                json_string_value(json_object_get(new, "mode")), model ? " " : "", model ? model : "");
+                json_string_value(json_object_get(new, "mode")));
          const char *why = json_string_value(json_object_get(ev, "reason"));
-         printf(why && *why ? " \"%s\"\n" : "\n", why);
+         if (why && *why)
+            printf(" \"%s\"", why);
+         printf("%s%s%s\n", model ? "  candidate " : "", model ? model : "",
+                json_is_true(json_object_get(ev, "forced")) ? "  FORCED past the gates" : "");
       }
    }
    json_decref(j);

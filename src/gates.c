@@ -164,7 +164,15 @@ bool Gates_change_route(Store *st, const Route *r, const char *kind, const char 
    }
    v->forced = !v->allowed;
    bool ok = true;
-   if (v->known && v->to != v->from) {
+   if (!v->known && rank(r) > ROUTE_PASSTHROUGH) {
+      /* Forced for a task the inventory lacks: add it, so its phase can follow the route (and a
+       * restarted gateway keeps serving what was forced). */
+      ok = Task_create_in_tx(st, r->task, "added by a forced route change", reason, err) != 0;
+      v->known = true;
+      v->from = PHASE_AUDIT;
+      v->to = phase_for(PHASE_AUDIT, r);
+   }
+   if (ok && v->known && v->to != v->from) {
       Task t;
       Task_init(&t);
       ok = Task_get(st, r->task, &t, err) &&
@@ -191,12 +199,8 @@ Route *Gates_serve(Store *st, Route *r, char **why) {
       Phase_parse(t.phase, &cur);
       allowed = mode_for(cur);
    } else {
-      /* No phase to follow: what was set past the gates by force stays, nothing else serves. */
-      free(err);
-      sqlite3_stmt *q = Store_prepare(st, "SELECT forced FROM route_events WHERE task = ?1 ORDER BY id DESC LIMIT 1");
-      sqlite3_bind_text(q, 1, r->task, -1, SQLITE_STATIC);
-      allowed = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) ? ROUTE_CUTOVER : ROUTE_PASSTHROUGH;
-      sqlite3_finalize(q);
+      free(err);   /* no phase: nothing but passthrough (a forced change adds the task) */
+      allowed = ROUTE_PASSTHROUGH;
    }
    Task_clear(&t);
    if (rank(r) <= (int)allowed)
@@ -210,8 +214,9 @@ Route *Gates_serve(Store *st, Route *r, char **why) {
       return Route_ref(r);
    }
    if (cur == PHASE_COUNT)
-      *why = xasprintf("route %s: the stored mode %s was not forced and the task is not in the inventory: serving %s",
-                       r->task, Route_mode_name(r->mode), Route_mode_name(allowed));
+      *why = xasprintf("route %s: the task is not in the inventory, so no phase allows the stored mode %s: serving %s "
+                       "(offramp task add %s, then its phases)", r->task, Route_mode_name(r->mode),
+                       Route_mode_name(allowed), r->task);
    else
       *why = xasprintf("route %s: the stored mode %s is ahead of the phase %s: serving %s (offramp route set %s moves "
                        "it forward through the gates)", r->task, Route_mode_name(r->mode), Phase_name(cur),
