@@ -141,6 +141,16 @@ static int show(const GwAdmin *a, const char *task, bool as_json) {
    return EXIT_OK;
 }
 
+/* The last line of a refusal, what the console shows of it: the unmet checks by name. */
+static void print_refused(const json_t *j) {
+   size_t i;
+   json_t *m;
+   fprintf(stderr, "offramp route: refused by the gates, not met:");
+   json_array_foreach(json_object_get(json_object_get(j, "error"), "missing"), i, m)
+      fprintf(stderr, "%s %s", i ? "," : "", json_string_value(json_object_get(m, "what")));
+   fprintf(stderr, "\n");
+}
+
 static json_t *load_json_file(const char *file) {
    json_error_t je;
    json_t *j = str_eq(file, "-") ? json_loadf(stdin, 0, &je) : json_load_file(file, 0, &je);
@@ -174,61 +184,6 @@ static double number_arg(const char *opt, const char *v, double min, double max)
       exit(EXIT_USAGE);
    }
    return d;
-}
-
-/* The current route with the candidate of revision rev (0: the latest earlier revision that
- * served another candidate), or NULL after printing why; *why: the reason to record. */
-static json_t *revert_route(const GwAdmin *a, const char *task, long rev, const char *reason, char **why) {
-   char *t = GwAdmin_escape(task), *path = xasprintf("/admin/routes/%s", t);
-   long status;
-   json_t *j = admin_call(a, "GET", path, NULL, &status), *out = NULL;
-   free(path);
-   free(t);
-   if (!j)
-      return NULL;
-   json_t *cur = json_object_get(j, "route"), *hist = json_object_get(j, "history");
-   if (status != 200 || !json_is_object(cur)) {
-      fprintf(stderr, "offramp route: %s\n", status == 200 ? "no route to revert" : GwAdmin_error_message(j));
-      json_decref(j);
-      return NULL;
-   }
-   json_t *cc = json_object_get(cur, "candidate");
-   const char *cur_url = json_string_value(json_object_get(cc, "url"));
-   const char *cur_model = json_string_value(json_object_get(cc, "model"));
-   size_t n = json_array_size(hist);
-   json_t *cand = NULL;
-   if (rev > 0) {
-      json_t *ev = (size_t)rev <= n ? json_array_get(hist, (size_t)rev - 1) : NULL;
-      cand = json_object_get(json_object_get(ev, "new"), "candidate");
-      if (!ev)
-         fprintf(stderr, "offramp route: %s has %zu revisions, not %ld (offramp route show %s lists them)\n", task, n,
-                 rev, task);
-      else if (!json_is_object(cand))
-         fprintf(stderr, "offramp route: revision %ld of %s has no candidate to go back to\n", rev, task);
-   } else {
-      for (size_t i = n; i-- > 0 && !cand;) {
-         json_t *ev = json_array_get(hist, i), *c = json_object_get(json_object_get(ev, "new"), "candidate");
-         const char *u = json_string_value(json_object_get(c, "url"));
-         const char *m = json_string_value(json_object_get(c, "model"));
-         bool other = u && (!cur_url || !str_eq(u, cur_url) || (m == NULL) != (cur_model == NULL) ||
-                            (m && !str_eq(m, cur_model)));
-         if (other && !json_is_true(json_object_get(ev, "forced"))) {
-            cand = c;
-            rev = (long)i + 1;
-         }
-      }
-      if (!cand)
-         fprintf(stderr, "offramp route: %s has served no other candidate: nothing to revert to\n", task);
-   }
-   if (json_is_object(cand)) {
-      out = json_deep_copy(cur);
-      json_object_set(out, "candidate", cand);
-      const char *m = json_string_value(json_object_get(cand, "model"));
-      *why = xasprintf("revert to revision %ld (%s)%s%s", rev, m ? m : json_string_value(json_object_get(cand, "url")),
-                       reason && *reason ? ": " : "", reason && *reason ? reason : "");
-   }
-   json_decref(j);
-   return out;
 }
 
 int cmd_route(Cli *cli, int argc, char **argv) {
@@ -379,12 +334,19 @@ int cmd_route(Cli *cli, int argc, char **argv) {
          method = "POST";
          route = json_object();
       } else if (revert) {
-         char *why = NULL;
-         route = revert_route(&a, task, rev, reason, &why);
-         free(r);
-         r = why ? GwAdmin_escape(why) : NULL;
-         free(why);
-         path = xasprintf("/admin/routes/%s?reason=%s", t, r ? r : "");
+         json_t *j = GwAdmin_revert(&a, task, rev, reason, &status, &err);
+         if (j && status == 200) {
+            print_route(json_object_get(j, "route"));
+            rc = EXIT_OK;
+         } else {
+            fprintf(stderr, "offramp route: %s\n", j ? GwAdmin_error_message(j) : err);
+            rc = j && status == 409 ? EXIT_GATE : EXIT_ERROR;
+            if (rc == EXIT_GATE)
+               print_refused(j);
+         }
+         free(err);
+         json_decref(j);
+         path = NULL;
       } else {
          path = xasprintf("/admin/routes/%s?reason=%s%s", t, r, force ? "&force=1" : "");
          if (json_in) {
@@ -427,8 +389,10 @@ int cmd_route(Cli *cli, int argc, char **argv) {
             rc = EXIT_OK;
          } else if (j) {
             fprintf(stderr, "offramp route: %s\n", GwAdmin_error_message(j));
-            if (status == 409)
+            if (status == 409) {
+               print_refused(j);
                rc = EXIT_GATE;
+            }
          }
          json_decref(j);
          json_decref(route);

@@ -109,15 +109,19 @@ void Gates_check_route(Store *st, const Route *r, const Route *old, GateVerdict 
    /* A new artifact in front of traffic: the picked model, evaluated (its gate is counted above
     * when the change passes it anyway). Without a pick there is nothing to tie the route to. */
    Picked pk;
-   bool changed = !old || !same(old->candidate.url, r->candidate.url) || !same(old->candidate.model, r->candidate.model);
-   if (rank(r) >= ROUTE_SHADOW && cur != PHASE_STAY && changed && Phase_picked(st, t.id, &pk)) {
+   bool changed = !old || rank(old) < ROUTE_SHADOW || !same(old->candidate.url, r->candidate.url) ||
+                  !same(old->candidate.model, r->candidate.model);
+   bool forward = v->to > cur;
+   if (rank(r) >= ROUTE_SHADOW && cur != PHASE_STAY && (changed || forward) && Phase_picked(st, t.id, &pk)) {
+      /* A candidate that served before through the gates may come back (a revert) and go on;
+       * any other must be the picked model, evaluated. */
       if (!served_before(st, r)) {
          if (!same(r->candidate.model, pk.model))
             miss(v, PHASE_EVALUATE, CHECK_FAIL, "candidate model",
                  "the route names %s, the picked candidate is %s (experiment %lld): set --candidate-model %s, "
                  "or pick and evaluate that model", r->candidate.model ? r->candidate.model : "no model",
                  pk.model, pk.experiment, pk.model);
-         else if (cur > PHASE_EVALUATE)
+         else if (!(cur <= PHASE_EVALUATE && v->to > PHASE_EVALUATE))
             add_gate(v, st, &t, PHASE_EVALUATE);
       }
       Picked_clear(&pk);
