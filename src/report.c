@@ -426,7 +426,6 @@ static void gate_section(Sbuf *sb, const Gate *g) {
    Sbuf_putc(sb, '\n');
 }
 
-/* What both forms need: the task, the run, the gate. */
 /* Route changes and phase moves made past a closed gate by force, oldest first. */
 static json_t *forced_changes(Store *st, const Task *t) {
    sqlite3_stmt *q = Store_prepare(st,
@@ -470,6 +469,7 @@ static void forced_section(Store *st, Sbuf *sb, const Task *t) {
    json_decref(a);
 }
 
+/* What both forms need: the task, the run, the gate. */
 typedef struct {
    Task t;
    EvalRunInfo r;
