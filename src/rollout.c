@@ -403,9 +403,10 @@ static bool route_mode(const json_t *route, RouteMode *m, double *percent) {
    return false;
 }
 
-/* Send the route for step `to` (abort: the gateway's rollback to shadow); the new route or NULL. */
+/* Send the route for step `to` (abort: the gateway's rollback to shadow); the new route or NULL.
+ * force: past the gateway's gate check (recorded as forced); *refused: the gate check said no. */
 static json_t *send_step(const GwAdmin *gw, const char *task, const RolloutSettings *s, json_t *route, int to,
-                         bool abort, const char *reason, char **err) {
+                         bool abort, bool force, const char *reason, bool *refused, char **err) {
    char *t = GwAdmin_escape(task), *r = GwAdmin_escape(reason);
    char *path, *body;
    const char *method = "PUT";
@@ -421,13 +422,17 @@ static json_t *send_step(const GwAdmin *gw, const char *task, const RolloutSetti
       json_object_set_new(next, "mode", json_string(Route_mode_name(m)));
       if (m == ROUTE_CANARY)
          json_object_set_new(next, "percent", json_real(p));
-      path = xasprintf("/admin/routes/%s?reason=%s", t, r);
+      path = xasprintf("/admin/routes/%s?reason=%s%s", t, r, force ? "&force=1" : "");
       body = json_dumps(next, JSON_COMPACT);
       json_decref(next);
    }
-   json_t *j = GwAdmin_ok(gw, method, path, body, err), *out = NULL;
-   if (j)
+   long status = 0;
+   json_t *j = GwAdmin_call(gw, method, path, body, &status, err), *out = NULL;
+   *refused = j && status == 409;
+   if (j && status == 200)
       out = json_incref(json_object_get(j, "route"));
+   else if (j)
+      *err = xstrdup(GwAdmin_error_message(j));
    json_decref(j);
    free(body);
    free(path);
@@ -515,6 +520,7 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
       goto out;
    }
    Sbuf why = { 0 };
+   bool forced = false;   /* past a closed gate: the gateway records it as forced */
    Sbuf_printf(&why, "%s: %s -> %s", RolloutAction_name(a), from_s, to_s);
    if (o->reason && *o->reason)
       Sbuf_printf(&why, ": %s", o->reason);
@@ -541,6 +547,7 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
          }
          if (!g.open)
             Sbuf_puts(&why, " (forced past the closed shadow gate)");
+         forced = !g.open;
       }
       if (to_full && !abort) {
          Rollout_canary_gate(st, &t, &c);
@@ -561,14 +568,22 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
             res = ACT_GATE;
             goto out;
          }
-         if (c.status != CHECK_PASS)
+         if (c.status != CHECK_PASS) {
             Sbuf_printf(&why, " (%s past the canary gate)", a == ROLLOUT_PROMOTE_FULL ? "promote-full skipped the steps" : "forced");
+            forced = true;
+         }
       }
       free(figures);
    }
    int held = Rollout_held(&s, &state, now);
-   now_route = send_step(gw, task, &s, route, to, abort, why.buf, &err);
+   bool refused = false;
+   now_route = send_step(gw, task, &s, route, to, abort, forced, why.buf, &refused, &err);
    if (!now_route) {
+      if (refused) {
+         *msg = err;
+         err = NULL;
+         res = ACT_GATE;
+      }
       Sbuf_free(&why);
       goto out;
    }
