@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "report.h"
 #include "rollout.h"
 #include "task.h"
 #include "util.h"
@@ -30,14 +31,6 @@ static const char versions_usage[] =
    "\n"
    "  --limit N   versions listed (default 20)\n"
    "  --json      JSON instead of text\n";
-
-static json_t *rate_json(long long k, long long n) {
-   double lo = 0, hi = 0;
-   if (n > 0)
-      wilson95(k, n, &lo, &hi);
-   return json_pack("{s:I, s:I, s:o, s:f, s:f}", "k", (json_int_t)k, "n", (json_int_t)n, "value",
-                    n > 0 ? json_real((double)k / (double)n) : json_null(), "lo95", lo, "hi95", hi);
-}
 
 static void print_versions(const json_t *v) {
    size_t i;
@@ -109,10 +102,10 @@ int cmd_operate(Cli *cli, int argc, char **argv) {
          "{s:s, s:s, s:{s:o, s:o, s:f, s:b}, s:{s:o, s:o, s:f, s:b}, s:{s:I, s:I, s:s?}, s:{s:f, s:f, s:f, s:f, s:I, s:I,"
          " s:o}, s:o}",
          "task", t.name, "phase", t.phase,
-         "verified_agreement", "last_24h", rate_json(f.verified_k, f.verified_n), "week_before",
-         rate_json(f.verified_k_prev, f.verified_n_prev), "bar", bar, "drift", f.drift_agreement,
-         "fallback_rate", "last_24h", rate_json(f.fallbacks, f.served), "week_before",
-         rate_json(f.fallbacks_prev, f.served_prev), "bar", s.max_fallback_rate, "drift", f.drift_fallback,
+         "verified_agreement", "last_24h", Report_rate_json(f.verified_k, f.verified_n), "week_before",
+         Report_rate_json(f.verified_k_prev, f.verified_n_prev), "bar", bar, "drift", f.drift_agreement,
+         "fallback_rate", "last_24h", Report_rate_json(f.fallbacks, f.served), "week_before",
+         Report_rate_json(f.fallbacks_prev, f.served_prev), "bar", s.max_fallback_rate, "drift", f.drift_fallback,
          "new_since_dataset", "calls", (json_int_t)f.new_since_dataset, "dataset", (json_int_t)f.dataset_id, "built",
          f.dataset_id ? f.dataset_at : NULL,
          "savings", "cost_before", f.cost_before, "cost_now", f.cost_now, "hosting_cost", s.hosting_cost, "saving",

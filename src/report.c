@@ -430,7 +430,7 @@ static void gate_section(Sbuf *sb, const Gate *g) {
 
 /* ---- the rollout: built once as JSON, rendered as Markdown from it ---- */
 
-static json_t *rate_json(long long k, long long n) {
+json_t *Report_rate_json(long long k, long long n) {
    double lo = 0, hi = 0;
    if (n > 0)
       wilson95(k, n, &lo, &hi);
@@ -484,7 +484,7 @@ static void route_steps(Store *st, const Task *t, json_t *history, json_t *steps
       long long k, n;
       agreement_between(st, t->id, ts, until, &k, &n);
       json_array_append_new(steps, json_pack("{s:s, s:s, s:s?, s:o}", "route", to, "since", ts, "until", until,
-                                             "agreement", rate_json(k, n)));
+                                             "agreement", Report_rate_json(k, n)));
       if (mode && str_eq(mode, "cutover") && !until)
          snprintf(cutover_since, size, "%s", ts);
       else if (!until)
@@ -556,12 +556,16 @@ static json_t *rollout_json(Store *st, const Task *t, double setup_cost) {
    RolloutState state;
    Rollout_operate(st, t, &f);
    Rollout_load(st, t->id, &s, &state);
-   long long verified_n = Store_count(st, "SELECT count(*) FROM exchanges WHERE task_id = ?1 AND arm = 'candidate'"
-                                          " AND agree IS NOT NULL", t->id);
-   long long verified_k = Store_count(st, "SELECT count(*) FROM exchanges WHERE task_id = ?1 AND arm = 'candidate'"
-                                          " AND agree = 1", t->id);
-   if (verified_k > verified_n)   /* the gateway wrote between the two counts */
-      verified_k = verified_n;
+   /* One statement: the gateway may write between two, and k must not outgrow n. */
+   long long verified_n = 0, verified_k = 0;
+   sqlite3_stmt *q = Store_prepare(st, "SELECT count(*), coalesce(sum(agree = 1), 0) FROM exchanges WHERE task_id = ?1"
+                                       " AND arm = 'candidate' AND agree IS NOT NULL");
+   sqlite3_bind_int64(q, 1, t->id);
+   if (sqlite3_step(q) == SQLITE_ROW) {
+      verified_n = sqlite3_column_int64(q, 0);
+      verified_k = sqlite3_column_int64(q, 1);
+   }
+   sqlite3_finalize(q);
    long long grades[GRADE_COUNT];
    Review_counts(st, t->id, grades);
    json_t *g = json_object();
@@ -571,8 +575,8 @@ static json_t *rollout_json(Store *st, const Task *t, double setup_cost) {
    Rollout_format_steps(&s, steps_s, sizeof steps_s);
    return json_pack("{s:s, s:f, s:o, s:o, s:o, s:{s:o, s:o, s:f}, s:o, s:o, s:o}", "canary_steps", steps_s, "dwell_s",
                     s.dwell_s, "steps", steps, "history", history, "fallbacks", fallbacks_json(st, t),
-                    "verified_agreement", "all", rate_json(verified_k, verified_n), "last_24h",
-                    rate_json(f.verified_k, f.verified_n), "bar", s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar,
+                    "verified_agreement", "all", Report_rate_json(verified_k, verified_n), "last_24h",
+                    Report_rate_json(f.verified_k, f.verified_n), "bar", s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar,
                     "graded", g, "analysis", Rollout_log(st, t->id, 50),
                     "savings", savings_json(st, t, &f, s.hosting_cost, setup_cost, cutover_since));
 }

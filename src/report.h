@@ -14,6 +14,10 @@
 char *Report_markdown(Store *st, const char *task, long long run, bool *gate_open, char **err);
 json_t *Report_json(Store *st, const char *task, long long run, bool *gate_open, char **err);
 
+/* A rate as the report and offramp operate give it: {k, n, value (null when n is 0), lo95, hi95},
+ * the bounds the Wilson 95 % interval. */
+json_t *Report_rate_json(long long k, long long n);
+
 typedef struct {
    double setup_cost;   /* one-off USD of the migration (work, training): the break-even's numerator */
 } ReportOpts;
