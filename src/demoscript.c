@@ -31,6 +31,7 @@ void DemoScriptParams_defaults(DemoScriptParams *p) {
    p->canary_comparisons = 50;
    p->cutover_requests = 300;
    p->rate = 100;
+   p->canary_rate = 250;
    p->fallback_bar = atof(DEMO_FALLBACK_BAR);
 }
 
@@ -160,15 +161,15 @@ static long long jint(const json_t *j, const char *a, const char *b, const char 
    return (long long)json_integer_value(v);
 }
 
-/* Replays the next n logged calls of the task through the gateway. */
-static bool replay(Run *r, long n, ReplayStats *s) {
+/* Replays the next n logged calls of the task through the gateway at rate calls a second. */
+static bool replay_at(Run *r, long n, double rate, ReplayStats *s) {
    Recorded part = { .v = r->calls.v + (size_t)r->replayed % r->calls.n, .n = r->calls.n - (size_t)r->replayed % r->calls.n };
    ReplayOpts o;
    ReplayOpts_defaults(&o);
    o.url = r->env->gateway.url;
-   o.rate = r->p->rate;
+   o.rate = rate;
    o.count = n;
-   o.concurrency = 64;
+   o.concurrency = 128;
    o.timeout_ms = 10000;
    bool ok = Replay_run(&part, &o, s, &r->err);
    r->replayed += n;
@@ -177,6 +178,10 @@ static bool replay(Run *r, long n, ReplayStats *s) {
       ok = false;
    }
    return ok;
+}
+
+static bool replay(Run *r, long n, ReplayStats *s) {
+   return replay_at(r, n, r->p->rate, s);
 }
 
 /* The gateway captures asynchronously: wait until the workspace holds want comparisons. */
@@ -405,7 +410,7 @@ static bool canary_step(Run *r, GwAdmin *gw, int percent, double dwell) {
    long chunk = (long)((double)want * 100.0 / percent * 100.0 / atof(DEMO_VERIFY_PERCENT));
    for (int round = 0; round < 5 && n < want; round++) {
       ReplayStats s;
-      bool ok = replay(r, chunk, &s);
+      bool ok = replay_at(r, chunk, r->p->canary_rate, &s);
       ReplayStats_free(&s);
       json_decref(after);
       if (!ok || !(after = settled_stats(r))) {
