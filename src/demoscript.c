@@ -30,7 +30,7 @@ void DemoScriptParams_defaults(DemoScriptParams *p) {
    p->canary_requests = 200;
    p->canary_comparisons = 50;
    p->cutover_requests = 300;
-   p->rate = 100;
+   p->rate = 200;
    p->canary_rate = 250;
    p->fallback_bar = atof(DEMO_FALLBACK_BAR);
 }
