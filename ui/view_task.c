@@ -19,6 +19,7 @@
 #include "task.h"
 #include "trainer.h"
 #include "util.h"
+#include "versions.h"
 
 /* The console never waits long on a trainer: one poll round per second while jobs run. */
 #define POLL_TIMEOUT_MS 1500L
@@ -103,26 +104,20 @@ static void operate_panel(UText *u, Store *st, const Task *t) {
    if (f.breakeven_share >= 0)
       UText_add(u, A_NORMAL, "; break-even: hosting is paid once %.0f %% of the API spend moves to the candidate",
                 100 * f.breakeven_share);
-   /* Versions: dataset -> job -> model -> the route revision (numbered per task, as offramp route
-    * show and route revert number them) that last put it in front. */
-   sqlite3_stmt *q = Store_prepare(st,
-      "SELECT x.dataset_id, x.job_id, x.fine_tuned_model, nullif((SELECT count(*) FROM route_events r2 WHERE r2.task = ?2"
-      " AND r2.id <= (SELECT max(r.id) FROM route_events r WHERE r.task = ?2"
-      " AND json_extract(r.new_route, '$.candidate.model') = x.fine_tuned_model)), 0) FROM experiments x"
-      " WHERE x.task_id = ?1 AND x.status = 'succeeded' ORDER BY x.id DESC LIMIT 5");
-   sqlite3_bind_int64(q, 1, t->id);
-   sqlite3_bind_text(q, 2, t->name, -1, SQLITE_STATIC);
-   while (sqlite3_step(q) == SQLITE_ROW) {
+   /* Versions: dataset -> job -> model -> the route revision that put it in front. */
+   json_t *versions = Versions_list(st, t, 5), *ver;
+   size_t vi;
+   json_array_foreach(versions, vi, ver) {
       UText_nl(u);
-      UText_add(u, A_NORMAL, "  version  dataset %lld â job %s â %s â ",
-                (long long)sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
-                (const char *)sqlite3_column_text(q, 2));
-      if (sqlite3_column_type(q, 3) == SQLITE_NULL)
+      UText_add(u, A_NORMAL, "  version  dataset %lld \xe2\x86\x92 job %s \xe2\x86\x92 %s \xe2\x86\x92 ",
+                (long long)json_integer_value(json_object_get(ver, "dataset")),
+                json_string_value(json_object_get(ver, "job")), json_string_value(json_object_get(ver, "model")));
+      if (json_is_null(json_object_get(ver, "route_revision")))
          UText_add(u, Draw_attr(C_DIM), "never routed");
       else
-         UText_add(u, A_NORMAL, "route revision %lld", (long long)sqlite3_column_int64(q, 3));
+         UText_add(u, A_NORMAL, "route revision %lld", (long long)json_integer_value(json_object_get(ver, "route_revision")));
    }
-   sqlite3_finalize(q);
+   json_decref(versions);
    UText_nl(u);
    UText_add(u, Draw_attr(C_DIM), "  V puts back an earlier version (offramp route revert %s [REVISION])", t->name);
    UText_nl(u);
