@@ -131,4 +131,5 @@ const ViewOps audit_ops = {
    .title = av_title,
    .lines = av_lines,
    .cursor_line = true,
+   .hint = "j/k:move o:sort Enter:open T:touchpoints",
 };

@@ -510,4 +510,5 @@ const ViewOps rollout_ops = {
    .lines = rv_lines,
    .busy = rv_busy,
    .tick = rv_tick,
+   .hint = "[/]:step X:abort F:promote D:disagreements r:runbook",
 };

@@ -64,7 +64,7 @@ static void pct_trend(UText *u, const char *label, long long k, long long n, lon
    UText_add(u, Draw_attr(alert ? C_FAIL : C_OK), "%.1f %%", 100.0 * (double)k / (double)n);
    UText_add(u, A_NORMAL, " (n=%s, 24 h)", fmt_count(c, sizeof c, n));
    if (np > 0)
-      UText_add(u, A_NORMAL, "  %s from %.1f %% the week before", (double)k / (double)n >= (double)kp / (double)np ? "â" : "â",
+      UText_add(u, A_NORMAL, "  %s from %.1f %% the week before", (double)k / (double)n >= (double)kp / (double)np ? "\xe2\x86\x91" : "\xe2\x86\x93",
                 100.0 * (double)kp / (double)np);
    if (alert)
       UText_add(u, Draw_attr(C_FAIL), "  DRIFT: past the bar %s", bar);
@@ -111,7 +111,7 @@ static void operate_panel(UText *u, Store *st, const Task *t) {
    sqlite3_bind_text(q, 2, t->name, -1, SQLITE_STATIC);
    while (sqlite3_step(q) == SQLITE_ROW) {
       UText_nl(u);
-      UText_add(u, A_NORMAL, "  version  dataset %lld â job %s â %s â ",
+      UText_add(u, A_NORMAL, "  version  dataset %lld \xe2\x86\x92 job %s \xe2\x86\x92 %s \xe2\x86\x92 ",
                 (long long)sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
                 (const char *)sqlite3_column_text(q, 2));
       if (sqlite3_column_type(q, 3) == SQLITE_NULL)
@@ -783,4 +783,5 @@ const ViewOps task_ops = {
    .lines = tv_lines,
    .busy = tv_busy,
    .tick = tv_tick,
+   .hint = "Tab:select +/-:score s:accept >:advance r:runbook",
 };

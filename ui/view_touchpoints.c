@@ -123,4 +123,5 @@ const ViewOps touchpoints_ops = {
    .title = tp_title,
    .lines = tp_lines,
    .cursor_line = true,
+   .hint = "j/k:move n:name m:merge A:audit",
 };

@@ -43,7 +43,7 @@ check "sparkline of agreement per minute" grep -q "per minute   .*[▁▂▃▄�
 check "candidate latency vs primary" grep -q "candidate p50 [0-9]* ms  p95" "$P"
 check "candidate errors" grep -q "ERRORS   candidate 0 of 600" "$P"
 check "the shadow gate figures" grep -q "✓ agreement: 9[0-9].[0-9] %" "$P"
-check "step-up confirmed on screen with the gateway's answer" sh -c "tail -1 '$WORK/stepped.txt' | grep -q 'shadow -> canary 5 %; gateway: mode canary 5 %'"
+check "step-up confirmed on screen with the gateway's answer" sh -c "tail -n 6 '$WORK/stepped.txt' | tr '\\n' ' ' | tr -s ' ' | grep -q 'shadow -> canary 5 %; gateway: mode canary 5 %'"
 is "$(route '.route.mode + " " + (.route.percent | tostring)')" "canary 5" "] changed the gateway's route to canary 5 %"
 
 console ':task intent
@@ -69,8 +69,8 @@ check "promote-full asks first" grep -q "CONFIRM  press the key again to go to 1
 check "... showing the gate figures" grep -q "^ *ok agreement: 9[0-9].[0-9] %" "$WORK/confirm.txt"
 check "... and the canary analysis" grep -q "NOT MET canary analysis" "$WORK/confirm.txt"
 check "the second press went to cutover" grep -q "ROLLOUT  intent  route cutover" "$WORK/cutover.txt"
-check "+ raised min_confidence through the gateway" sh -c "tail -1 '$WORK/conf.txt' | grep -q 'min_confidence 0.8 -> 0.85; gateway: min_confidence 0.85'"
-check "V raised verify_percent" sh -c "tail -1 '$WORK/tuned.txt' | grep -q 'verify_percent 0 -> 1; gateway: verify_percent 1'"
+check "+ raised min_confidence through the gateway" sh -c "tail -n 6 '$WORK/conf.txt' | tr '\\n' ' ' | tr -s ' ' | grep -q 'min_confidence 0.8 -> 0.85; gateway: min_confidence 0.85'"
+check "V raised verify_percent" sh -c "tail -n 6 '$WORK/tuned.txt' | tr '\\n' ' ' | tr -s ' ' | grep -q 'verify_percent 0 -> 1; gateway: verify_percent 1'"
 is "$(route '.route.fallback.min_confidence')" 0.85 "the gateway holds min_confidence 0.85"
 is "$(route '.route.verify_percent')" 1 "the gateway holds verify_percent 1"
 check "X aborted back to shadow" grep -q "ROLLOUT  intent  route shadow" "$WORK/aborted.txt"
