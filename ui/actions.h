@@ -62,7 +62,8 @@
    _("Review", GRADE_PRIMARY, "grade-primary", "Grade the disagreement: the primary was right") \
    _("Review", GRADE_CANDIDATE, "grade-candidate", "Grade: the candidate was right (flags the primary's answer)") \
    _("Review", GRADE_BOTH, "grade-both", "Grade: both answers are fine") \
-   _("Review", GRADE_NEITHER, "grade-neither", "Grade: both answers are wrong (flags the primary's answer)")
+   _("Review", GRADE_NEITHER, "grade-neither", "Grade: both answers are wrong (flags the primary's answer)") \
+   _("Review", DETAIL_SCROLL, "detail-scroll", "Scroll the selected disagreement's input and answers (back to the top at the end)")
 
 #define ACTION_ENUM(group, id, name, help) ACTION_##id,
 typedef enum {

@@ -358,7 +358,7 @@ static void bg_start(const char *label, char **args) {
       Service_clear(&con.bg);
    } else {
       snprintf(con.bg_label, sizeof con.bg_label, "%s", label);
-      Console_message("%s…", label);
+      Console_message("%s: started in the background (the demo line shows it while it runs)", label);
    }
    free(err);
    free(log);

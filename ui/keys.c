@@ -73,6 +73,8 @@ static const char default_bindings[] =
    "bind review 2 grade-candidate\n"
    "bind review 3 grade-both\n"
    "bind review 4 grade-neither\n"
+   "bind review <Space> detail-scroll\n"
+   "bind review u refresh\n"
    "bind runbook <Space> check-toggle\n"
    "bind runbook x check-toggle\n"
    "bind runbook ] runbook-next\n"
