@@ -201,12 +201,15 @@ static void draw_status(char **msg, int nmsg) {
 
 /* The demo's services and the background command, wrapped on up to two lines. */
 static int services_lines(char ***out) {
-   char line[512];
-   size_t n = (size_t)snprintf(line, sizeof line, "demo: ");
-   Demo_status(con.demo, con.st, line + n, sizeof line - n);
+   char line[512] = "";
+   size_t n = 0;
+   if (con.demo) {
+      n = (size_t)snprintf(line, sizeof line, "demo: ");
+      Demo_status(con.demo, con.st, line + n, sizeof line - n);
+   }
    if (con.bg.pid) {
       n = strlen(line);
-      snprintf(line + n, sizeof line - n, " \xc2\xb7 running: %s", con.bg_label);
+      snprintf(line + n, sizeof line - n, "%srunning: %s", n ? " \xc2\xb7 " : "", con.bg_label);
    }
    int k = Draw_wrap(line, COLS - 2, out);
    for (int i = 2; i < k; i++)
@@ -241,7 +244,7 @@ static void draw_all(void) {
    } else {
       View *v = top_view();
       char **msg, **svc = NULL;
-      int nmsg = message_lines(&msg), nsvc = con.demo ? services_lines(&svc) : 0;
+      int nmsg = message_lines(&msg), nsvc = con.demo || con.bg.pid ? services_lines(&svc) : 0;
       v->height = LINES - 1 - nsvc - (nmsg ? nmsg : 1);
       int n = v->ops->lines(v);
       if (v->cursor >= n)
@@ -358,7 +361,7 @@ static void bg_start(const char *label, char **args) {
       Service_clear(&con.bg);
    } else {
       snprintf(con.bg_label, sizeof con.bg_label, "%s", label);
-      Console_message("%s: started in the background (the demo line shows it while it runs)", label);
+      Console_message("%s: started in the background (the line above the status line shows it while it runs)", label);
    }
    free(err);
    free(log);
