@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -365,6 +366,11 @@ const char *Store_actor(void) {
    const char *a = getenv("OFFRAMP_ACTOR");
    if (!a || !*a)
       a = getenv("USER");
+   if (!a || !*a) {
+      /* Cron, systemd units and containers often run without $USER: the login name then. */
+      struct passwd *pw = getpwuid(geteuid());
+      a = pw ? pw->pw_name : NULL;
+   }
    return a && *a ? a : "unknown";
 }
 

@@ -721,8 +721,7 @@ static int colon_task(const char *arg) {
 static int colon_runbook(const char *arg) {
    View *tv = find_view(&task_ops);
    char *err = NULL;
-   Phase p;
-   const char *name = Runbook_index(arg) < 0 && Phase_parse(arg, &p) ? Phase_runbook(p) : arg;
+   const char *name = Runbook_name(arg) ? Runbook_name(arg) : arg;
    MdDoc *d = Runbook_load(name, 80, &err);
    if (d)
       Console_open_view(&runbook_ops, name, tv ? tv->arg : NULL);

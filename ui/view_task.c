@@ -662,11 +662,15 @@ static int tv_request(View *v, Action a) {
       char *to = Console_prompt("roll back to phase: ", initial);
       if (!to)
          return REDRAW;
-      char *reason = Console_prompt("reason: ", "");
+      char *reason = Console_prompt("reason (goes to the audit trail): ", "");
       Phase p;
-      if (!Phase_parse(str_trim(to), &p))
+      if (!reason)
+         Console_message("not rolled back");
+      else if (!*str_trim(reason))
+         Console_message("not rolled back: a roll back needs a reason (it goes to the audit trail)");
+      else if (!Phase_parse(str_trim(to), &p))
          Console_message("'%s' is not a phase (audit, dataset, train, evaluate, shadow, canary, cutover)", to);
-      else if (Phase_rollback(Console_store(), v->arg, p, reason ? reason : "", &err))
+      else if (Phase_rollback(Console_store(), v->arg, p, reason, &err))
          Console_message("rolled back to %s", Phase_name(p));
       else
          Console_message("%s", err);

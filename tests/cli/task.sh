@@ -29,13 +29,17 @@ contains "show lists the fields" "$OUT" "135,000 requests"
 contains "show explains the suggestion" "$OUT" "+1 domain-specific vocabulary"
 contains "show includes the gate" "$OUT" "gate audit -> dataset: closed"
 
+run "$OFFRAMP" task score intent
+expect_rc "score without options shows the scores" 0
+contains "... says they are not reviewed" "$OUT" "not reviewed: --accept marks them reviewed"
+equals "score without options does not mark them reviewed" "$(sql "SELECT scored_at IS NULL FROM tasks WHERE name='intent'")" 1
 run "$OFFRAMP" task score intent --impact 4 --complexity 2
 expect_rc "override two scores" 0
 contains "override reported with the suggestion" "$OUT" "4 (override; suggested 3)"
 contains "priority recomputed (5 x 4 / 2)" "$OUT" "10.0 = 5 x 4 / 2"
 run "$OFFRAMP" task score intent --impact auto
 contains "auto restores the suggestion" "$OUT" "impact       3 (suggested)"
-equals "scored_at set" "$(sql "SELECT scored_at IS NOT NULL FROM tasks WHERE name='intent'")" 1
+equals "scored_at set by an override" "$(sql "SELECT scored_at IS NOT NULL FROM tasks WHERE name='intent'")" 1
 
 run "$OFFRAMP" task edit intent --volume 2000 --rename ticket-intent
 expect_rc "edit and rename" 0

@@ -182,7 +182,29 @@ console 'g:task nothing<C-u>task tone-analysis<Enter>
 :save-display cleared.txt'
 contains "Ctrl-U cleared the prompt" "$(sed -n 1p cleared.txt)" "task tone-analysis"
 
-# 18. Every string drawn in these tests was valid UTF-8 without control characters.
+# 18. < asks for a reason and refuses an empty one; r opens the runbook from the rollout view.
+sql "UPDATE tasks SET phase = 'dataset' WHERE name = 'content-classification'"
+console ':task content-classification
+<
+<Enter>
+<Enter>
+:save-display noreason.txt'
+contains "an empty reason is refused" "$(status_of noreason.txt)" "not rolled back: a roll back needs a reason"
+equals "the phase stays" "$(sql "SELECT phase FROM tasks WHERE name='content-classification'")" dataset
+console ':task content-classification
+<
+<Enter>
+relabelling<Enter>
+:save-display withreason.txt'
+equals "with a reason it rolls back" "$(sql "SELECT phase FROM tasks WHERE name='content-classification'")" audit
+equals "... and the reason is kept" "$(sql "SELECT reason FROM phase_events ORDER BY id DESC LIMIT 1")" relabelling
+console ':task content-classification
+R
+r
+:save-display rollout-runbook.txt'
+contains "r from the rollout view opens the task's runbook" "$(sed -n 1p rollout-runbook.txt)" "runbook audit"
+
+# 19. Every string drawn in these tests was valid UTF-8 without control characters.
 if [ -s "$OFFRAMP_DRAW_CHECK" ]; then
    not_ok "every drawn string is clean UTF-8" "$(cat "$OFFRAMP_DRAW_CHECK")"
 else
