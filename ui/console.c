@@ -54,6 +54,7 @@ static struct {
    LogEntry *log;     /* every message, oldest first (L shows them) */
    int nlog;
    bool quit;
+   int cols;          /* the width the top view was last laid out for */
    /* headless */
    FILE *script;
    int script_line;
@@ -64,6 +65,7 @@ static struct {
    /* A ':' command's work in the background (an evaluation, a route change), one at a time. */
    Service bg;
    char bg_label[96];
+   bool bg_ended;     /* it ended since the last screen: redraw before waiting for keys */
 } con;
 
 Store *Console_store(void) {
@@ -199,7 +201,7 @@ static void draw_status(char **msg, int nmsg) {
    Draw_text(LINES - 1, 0, COLS, Draw_attr(C_DIM), hint);
 }
 
-/* The demo's services and the background command, wrapped on up to two lines. */
+/* The demo's services and the background command, wrapped on up to three lines. */
 static int services_lines(char ***out) {
    char line[512] = "";
    size_t n = 0;
@@ -211,10 +213,10 @@ static int services_lines(char ***out) {
       n = strlen(line);
       snprintf(line + n, sizeof line - n, "%srunning: %s", n ? " \xc2\xb7 " : "", con.bg_label);
    }
-   int k = Draw_wrap(line, COLS - 2, out);
-   for (int i = 2; i < k; i++)
+   int k = Draw_wrap(line, COLS - 2, out), max = LINES >= 24 ? 3 : 2;
+   for (int i = max; i < k; i++)
       free((*out)[i]);
-   return k > 2 ? 2 : k;
+   return k > max ? max : k;
 }
 
 static void draw_services(int y, char **l, int n) {
@@ -243,6 +245,11 @@ static void draw_all(void) {
       draw_too_small();
    } else {
       View *v = top_view();
+      if (con.cols != COLS) {
+         /* Views lay their text out for the width: again after a resize. */
+         con.cols = COLS;
+         v->ops->open(v);
+      }
       char **msg, **svc = NULL;
       int nmsg = message_lines(&msg), nsvc = con.demo || con.bg.pid ? services_lines(&svc) : 0;
       v->height = LINES - 1 - nsvc - (nmsg ? nmsg : 1);
@@ -320,6 +327,7 @@ static bool bg_running(void) {
    int status = 0;
    if (Service_running(&con.bg, &status))
       return true;
+   con.bg_ended = true;
    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
       Console_message("%s: done", con.bg_label);
    } else {
@@ -327,8 +335,12 @@ static bool bg_running(void) {
       char *last = tail + strlen(tail);
       while (last > tail && last[-1] == '\n')
          *--last = '\0';
-      char *nl = strrchr(tail, '\n');
-      Console_message("%s failed: %s", con.bg_label, nl ? nl + 1 : tail);
+      char *nl = strrchr(tail, '\n'), how[48];
+      if (WIFSIGNALED(status))
+         snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
+      else
+         snprintf(how, sizeof how, "exit %d", WEXITSTATUS(status));
+      Console_message("%s failed (%s): %s", con.bg_label, how, *tail ? (nl ? nl + 1 : tail) : "it wrote nothing");
       free(tail);
    }
    Service_clear(&con.bg);
@@ -378,6 +390,10 @@ static int next_key(void) {
       int busy = view_busy(top_view());
       if (busy <= 0 && live())
          busy = 1000;   /* the demo's status line refreshes about once a second */
+      if (con.bg_ended) {
+         con.bg_ended = false;
+         return KEY_TICK;   /* what it ended with goes on the screen first */
+      }
       timeout(busy > 0 ? busy : -1);
       wint_t wch;
       for (;;) {
@@ -650,11 +666,17 @@ static void demo_command(const char *cmd, const char *arg) {
 /* Quitting stops what runs under the console (the demo's services, a background command):
  * ask once. */
 static int ask_key(const char *question) {
-   Draw_fill(LINES - 1, 0, COLS, A_NORMAL);
-   Draw_text(LINES - 1, 0, COLS, A_BOLD, question);
-   wnoutrefresh(stdscr);
-   doupdate();
-   return next_key();
+   for (;;) {
+      Draw_fill(LINES - 1, 0, COLS, A_NORMAL);
+      Draw_text(LINES - 1, 0, COLS, A_BOLD, question);
+      wnoutrefresh(stdscr);
+      doupdate();
+      int k = next_key();
+      if (k == KEY_RESIZE)
+         draw_all();
+      else if (k != KEY_TICK)   /* live figures wait while the question is asked */
+         return k;
+   }
 }
 
 static int quit_flags(void) {

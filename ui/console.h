@@ -114,5 +114,8 @@ void UText_add(UText *t, int attr, const char *fmt, ...) __attribute__((format(p
 void UText_nl(UText *t);
 void UText_clear(UText *t);
 void UText_draw(const UText *t, int from, int y, int height, int width, int cursor);
+/* Lines longer than width (the screen's) go on under themselves, broken between words:
+ * nothing is cut at the screen's edge. The console reopens the top view when the width changes. */
+void UText_wrap(UText *t, int width);
 
 #endif

@@ -205,3 +205,59 @@ void UText_draw(const UText *t, int from, int y, int height, int width, int curs
          x += Draw_text(y + row, x, width - x, t->l[i].seg[j].attr | sel, t->l[i].seg[j].s);
    }
 }
+
+/* Adds s[0..n) as a segment of the last line of t. */
+static void seg_add(UText *t, int attr, const char *s, size_t n) {
+   ULine *l = &t->l[t->n - 1];
+   l->seg = xrealloc(l->seg, (size_t)(l->n + 1) * sizeof *l->seg);
+   l->seg[l->n++] = (Seg){ xstrndup(s, n), attr };
+}
+
+void UText_wrap(UText *t, int width) {
+   UText out = { 0 };
+   int limit = width - 1;   /* UText_draw starts at column 1 */
+   for (int i = 0; i < t->n; i++) {
+      const ULine *l = &t->l[i];
+      UText_nl(&out);
+      out.l[out.n - 1].tag = l->tag;
+      /* Continuation lines start under the line's text, a little further in. */
+      int indent = 0;
+      if (l->n)
+         indent = (int)strspn(l->seg[0].s, " ");
+      indent = indent + 2 < limit / 3 ? indent + 2 : limit / 3;
+      int col = 0;
+      for (int j = 0; j < l->n; j++) {
+         const char *p = l->seg[j].s;
+         int attr = l->seg[j].attr;
+         while (*p) {
+            int room = limit - col, w = Md_width(p);
+            if (w <= room) {
+               seg_add(&out, attr, p, strlen(p));
+               col += w;
+               break;
+            }
+            size_t fit = (size_t)Md_fit(p, room > 0 ? room : 0), cut = fit;
+            while (cut > 0 && p[cut] != ' ')
+               cut--;
+            if (cut == 0 && col > indent) {
+               cut = 0;   /* nothing of this segment fits: it starts the next line */
+            } else if (cut == 0) {
+               cut = fit ? fit : (size_t)(mblen(p, MB_CUR_MAX) > 0 ? mblen(p, MB_CUR_MAX) : 1);
+            }
+            if (cut)
+               seg_add(&out, attr, p, cut);
+            p += cut;
+            while (*p == ' ')
+               p++;
+            UText_nl(&out);
+            out.l[out.n - 1].tag = l->tag;
+            seg_add(&out, A_NORMAL, "", 0);
+            free(out.l[out.n - 1].seg[0].s);
+            out.l[out.n - 1].seg[0].s = xasprintf("%*s", indent, "");
+            col = indent;
+         }
+      }
+   }
+   UText_clear(t);
+   *t = out;
+}

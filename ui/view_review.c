@@ -29,6 +29,7 @@ typedef struct {
    long long task_id;
    char *error;
    int fresh;          /* disagreements the gateway has that the frozen list does not */
+   size_t skip;        /* the lines every input starts with (a prompt template): the list skips them */
    int scroll;         /* first line of the selected one's text shown */
    int scroll_of;      /* the row that scroll is for */
 } ReviewView;
@@ -120,6 +121,21 @@ static void load(View *v) {
    }
    json_decref(j);
    free(was);
+   /* The list's input column shows where the inputs start to differ: a template's fixed
+    * instructions would fill it with the same words on every row. */
+   r->skip = 0;
+   if (r->n > 1) {
+      size_t common = strlen(r->s[0].input);
+      for (int m = 1; m < r->n; m++) {
+         size_t k = 0;
+         while (k < common && r->s[m].input[k] == r->s[0].input[k])
+            k++;
+         common = k;
+      }
+      while (common > 0 && r->s[0].input[common - 1] != '\n')
+         common--;
+      r->skip = common;
+   }
 }
 
 /* Called on opening and whenever the console reloads views: loads the list the first time only. */
@@ -261,7 +277,7 @@ static void rw_draw(View *v, int top, int height, int width) {
    for (int i = v->offset; i < r->n && i < v->offset + rows; i++) {
       Sample *s = &r->s[i];
       int g = Review_get(Console_store(), s->rid);
-      char *in = flat(s->input), *p = flat(s->primary), *c = flat(s->candidate);
+      char *in = flat(s->input + r->skip), *p = flat(s->primary), *c = flat(s->candidate);
       int attr = i == v->cursor ? Draw_attr(C_CURSOR) : (int)A_NORMAL;
       int y = top + 1 + i - v->offset;
       if (i == v->cursor)
@@ -299,7 +315,7 @@ static void rw_draw(View *v, int top, int height, int width) {
    }
    bool more = r->scroll + avail < d.n || r->scroll > 0;
    snprintf(line, sizeof line, "1 primary right  2 candidate right  3 both fine  4 both wrong%s%s",
-            more ? "  Space: more of this one" : "", r->fresh ? "  u: load the new ones" : "");
+            more ? "  Space: more" : "", r->fresh ? "  u: load new" : "");
    Draw_text(top + height - 1, 1, width - 1, Draw_attr(C_DIM), line);
    detail_free(&d);
 }

@@ -464,6 +464,7 @@ static void build(TaskView *tv) {
       UText_add(u, Draw_attr(C_DIM), "  %s%s%s", ev[i].actor, *ev[i].reason ? ": " : "", ev[i].reason);
    }
    Phase_free_history(ev, n);
+   UText_wrap(u, COLS);
 }
 
 static void tv_open(View *v) {
