@@ -356,6 +356,7 @@ static bool live(void) {
 
 static void tick(void) {
    View *v = top_view();
+   bg_running();   /* a view that polls on its own must not keep the background command unreaped */
    if (view_busy(v))
       v->ops->tick(v);
    else if (live())
@@ -388,7 +389,8 @@ static int next_key(void) {
       return -1;
    if (!con.script) {
       int busy = view_busy(top_view());
-      if (busy <= 0 && live())
+      bool is_live = live();
+      if (busy <= 0 && is_live)
          busy = 1000;   /* the demo's status line refreshes about once a second */
       if (con.bg_ended) {
          con.bg_ended = false;
