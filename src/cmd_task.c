@@ -200,6 +200,21 @@ static int task_show(Cli *cli, int argc, char **argv) {
    return EXIT_OK;
 }
 
+/* Each option's value, checked before anything is opened. */
+static int check_options(const char *cmd, const TaskField **fields, const char **values, int n) {
+   for (int i = 0; i < n; i++) {
+      char *norm = NULL, *err = NULL;
+      bool ok = TaskField_check(fields[i], values[i], &norm, &err);
+      free(norm);
+      if (!ok) {
+         int rc = Cli_usage_error(cmd, "%s", err);
+         free(err);
+         return rc;
+      }
+   }
+   return EXIT_OK;
+}
+
 static int task_write(Cli *cli, int argc, char **argv, bool add) {
    const char *cmd = add ? "task add" : "task edit";
    const TaskField **fields = xcalloc(argc + 1, sizeof *fields);
@@ -211,6 +226,8 @@ static int task_write(Cli *cli, int argc, char **argv, bool add) {
       rc = EXIT_USAGE;
    } else if (optind != argc - 1) {
       rc = Cli_usage_error(cmd, "expected one task name");
+   } else if ((rc = check_options(cmd, fields, values, n)) != EXIT_OK) {
+      /* a bad option value is a usage error (2), as in every command; nothing is opened */
    } else {
       Store *st = Cli_open(cli, add);
       char *err = NULL;
@@ -282,11 +299,9 @@ static int task_score(Cli *cli, int argc, char **argv) {
          values[d] = 0;
       else if (parse_long(set[d], &v) && v >= 1 && v <= 5)
          values[d] = (int)v;
-      else {
-         fprintf(stderr, "offramp: --%s: '%s' is not a score from 1 to 5 (or 'auto' for the suggestion)\n",
-                 ScoreDim_name(d), set[d]);
-         return EXIT_ERROR;
-      }
+      else
+         return Cli_usage_error("task score", "--%s: '%s' is not a score from 1 to 5 (or 'auto' for the suggestion)",
+                                ScoreDim_name(d), set[d]);
    }
    Store *st = Cli_open(cli, false);
    char *err = NULL;
