@@ -12,9 +12,6 @@
 #include "task.h"
 #include "util.h"
 
-/* The kind_reason of a kind the user chose: inference never overrides it. */
-#define KIND_SET_BY_USER "set by the user"
-
 static const char *const kind_names[KIND_COUNT] = {
    [KIND_LABEL] = "label",
    [KIND_EXTRACTION] = "extraction",

@@ -54,6 +54,9 @@ typedef struct Task {
    bool volume_from_audit, cost_from_audit;
 } Task;
 
+/* The kind_reason of a kind the user chose: inference never overrides it. */
+#define KIND_SET_BY_USER "set by the user"
+
 const char *OutputKind_name(OutputKind k);
 bool OutputKind_parse(const char *s, OutputKind *out);
 
