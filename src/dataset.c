@@ -243,7 +243,7 @@ static json_t *export_calls(json_t *calls) {
       char made[32];
       snprintf(made, sizeof made, "call_%zu", i + 1);
       char *argtext = json_is_string(args) ? xstrdup(json_string_value(args))
-                                           : json_dumps(args ? args : json_object(), JSON_COMPACT | JSON_ENCODE_ANY);
+                      : args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : xstrdup("{}");
       json_array_append_new(out, json_pack("{s:s, s:s, s:{s:O, s:s}}", "id", id ? id : made, "type", "function",
                                            "function", "name", json_object_get(fn, "name"), "arguments", argtext));
       free(argtext);
