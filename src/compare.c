@@ -327,6 +327,45 @@ static double label_probability(const char *body, size_t len, const JsonMember *
    return p;
 }
 
+/* An extraction answer is as sure as its least sure field: each top-level field's value
+ * scores the product of the probabilities of the tokens that spell it (keys and punctuation,
+ * fixed by the format, are left out), so a long object is not less certain for being long.
+ * -1 when the tokens do not spell a JSON object (the caller then multiplies them all). */
+static double field_confidence(const JsonMember *tokens, int n, JsonMember *m, bool *odd) {
+   Sbuf text = { 0 };
+   size_t *start = xmalloc((size_t)(n + 1) * sizeof *start);
+   double *lp = xmalloc((size_t)(n ? n : 1) * sizeof *lp);
+   bool all = true;
+   for (int i = 0; i < n && all; i++) {
+      const JsonMember *t = member(tokens[i].val, tokens[i].vallen, "token", m, odd);
+      char *tok = t ? Jsonscan_string(t->val, t->vallen) : NULL;
+      all = tok && number(member(tokens[i].val, tokens[i].vallen, "logprob", m, odd), &lp[i]);
+      start[i] = text.len;
+      if (tok)
+         Sbuf_puts(&text, tok);
+      free(tok);
+   }
+   start[n] = text.len;
+   double p = -1;
+   const char *b = text.buf ? strchr(text.buf, '{') : NULL, *e = text.buf ? strrchr(text.buf, '}') : NULL;
+   JsonMember f[JSONSCAN_MEMBERS];
+   int nf = all && b && e > b ? Jsonscan_members(b, (size_t)(e - b + 1), f, JSONSCAN_MEMBERS) : -1;
+   for (int k = 0; k < nf; k++) {
+      size_t vs = (size_t)(f[k].val - text.buf), ve = vs + f[k].vallen;
+      double sum = 0;
+      for (int i = 0; i < n; i++) {
+         if (start[i] < ve && start[i + 1] > vs)
+            sum += lp[i];
+      }
+      double fp = exp(sum);
+      p = p < 0 || fp < p ? fp : p;
+   }
+   Sbuf_free(&text);
+   free(start);
+   free(lp);
+   return p;
+}
+
 static double confidence_scan(const char *body, size_t len, CompareMode mode, bool *odd) {
    JsonMember m[JSONSCAN_MEMBERS], stack[SCAN_TOKENS];
    const JsonMember *choices = member(body, len, "choices", m, odd);
@@ -339,6 +378,8 @@ static double confidence_scan(const char *body, size_t len, CompareMode mode, bo
    if (!tokens || n == 0) {
       /* none */
    } else if (mode == COMPARE_LABEL && (p = label_probability(body, len, &tokens[0], m, odd)) >= 0) {
+      p = p > 1 ? 1 : p;
+   } else if (mode == COMPARE_JSON && (p = field_confidence(tokens, n, m, odd)) >= 0) {
       p = p > 1 ? 1 : p;
    } else {
       double sum = 0, v;

@@ -102,7 +102,22 @@ int main(void) {
 
    r = resp("the cat", "{\"content\":[{\"token\":\"the\",\"logprob\":-0.1},{\"token\":\" cat\",\"logprob\":-0.2}]}");
    is_near(Compare_confidence(r, COMPARE_TEXT), exp(-0.3 / 2), 1e-9, "text: exp(mean token logprob), length-normalised");
-   is_near(Compare_confidence(r, COMPARE_JSON), exp(-0.3), 1e-9, "json: exp(sum of token logprobs)");
+   is_near(Compare_confidence(r, COMPARE_JSON), exp(-0.3), 1e-9, "json: not an object: exp(sum of token logprobs)");
+   {
+      /* {"name": "Ann", "amount": 12}: the name's value "Ann" is spelt by  ` "` (-0.1), `Ann`
+       * (-0.2) and `",` (-0.05): -0.35; the amount's 12 by `12` (-0.5) alone (the space before
+       * it is its own token). The least sure field: exp(-0.5); all twelve tokens would give exp(-0.93). */
+      json_t *jr = resp("{\"name\": \"Ann\", \"amount\": 12}",
+                        "{\"content\":[{\"token\":\"{\\\"\",\"logprob\":-0.01},{\"token\":\"name\",\"logprob\":-0.01},"
+                        "{\"token\":\"\\\":\",\"logprob\":-0.01},{\"token\":\" \\\"\",\"logprob\":-0.1},"
+                        "{\"token\":\"Ann\",\"logprob\":-0.2},{\"token\":\"\\\",\",\"logprob\":-0.05},"
+                        "{\"token\":\" \\\"\",\"logprob\":-0.01},{\"token\":\"amount\",\"logprob\":-0.01},"
+                        "{\"token\":\"\\\":\",\"logprob\":-0.01},{\"token\":\" \",\"logprob\":-0.01},"
+                        "{\"token\":\"12\",\"logprob\":-0.5},{\"token\":\"}\",\"logprob\":-0.01}]}");
+      is_near(Compare_confidence(jr, COMPARE_JSON), exp(-0.5), 1e-9, "json: the least sure field's value tokens");
+      is_near(Compare_confidence(jr, COMPARE_EXACT), exp(-0.93), 1e-9, "exact: every token multiplied");
+      json_decref(jr);
+   }
    json_decref(r);
 
    r = resp("Billing", "{\"content\":[{\"token\":\"Bill\",\"logprob\":-0.5,\"top_logprobs\":["
