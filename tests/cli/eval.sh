@@ -61,14 +61,8 @@ while [ $i -le 40 ]; do
    i=$((i + 1))
 done
 
-"$STANDIN" --port-file port --log requests.log --max-seconds 120 cand=cand.map good=good.map ref=ref.map \
-   slow=slow.map 2>standin.err &
-STANDIN_PID=$!
-trap 'kill $STANDIN_PID 2>/dev/null; rm -rf "$TMP"' EXIT
-n=0
-while [ ! -s port ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-[ -s port ] || { not_ok "stand-in started" "$(cat standin.err)"; done_testing; exit 1; }
-URL="http://127.0.0.1:$(cat port)/v1"
+start_model port requests.log 120 cand=cand.map good=good.map ref=ref.map slow=slow.map
+URL=$MODEL_URL
 requests() {   # requests MODEL [INPUT]: requests the stand-in received
    awk -F '\t' -v m="$1" -v i="${2:-}" '$1 == m && (i == "" || $2 == i)' requests.log | wc -l | tr -d ' '
 }
@@ -240,12 +234,8 @@ done
 chat tx/test.jsonl x1 "Hello   world"
 chat tx/test.jsonl x2 "Hello world"
 chat tx/test.jsonl x3 "Hello world"
-"$STANDIN" --port-file port2 --log requests2.log --max-seconds 60 more=more.map 2>>standin.err &
-STANDIN2_PID=$!
-trap 'kill $STANDIN_PID $STANDIN2_PID 2>/dev/null; rm -rf "$TMP"' EXIT
-n=0
-while [ ! -s port2 ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-URL2="http://127.0.0.1:$(cat port2)/v1"
+start_model port2 requests2.log 60 more=more.map
+URL2=$MODEL_URL
 "$OFFRAMP" task add extract --kind extraction >/dev/null
 run "$OFFRAMP" eval extract --candidate "$URL2|more" --test-file js/test.jsonl
 expect_rc "JSON eval" 0

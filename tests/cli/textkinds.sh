@@ -110,13 +110,8 @@ text_row s3 'Summary: wants to change the delivery address of order 77 to the of
    printf 's2\tparcel lost in transit, replacement shipped with express delivery.\t0.9\tok\n'
    printf 's3\tThe weather in Lisbon is sunny with a light breeze.\t0.9\tok\n'
 } > cand.map
-"$STANDIN" --port-file port --log requests.log --max-seconds 60 cand=cand.map 2>standin.err &
-STANDIN_PID=$!
-trap 'kill $STANDIN_PID 2>/dev/null; rm -rf "$TMP"' EXIT
-n=0
-while [ ! -s port ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-[ -s port ] || { not_ok "stand-in started" "$(cat standin.err)"; done_testing; exit 1; }
-URL="http://127.0.0.1:$(cat port)/v1"
+start_model port requests.log 60 cand=cand.map
+URL=$MODEL_URL
 metric() { sql "SELECT json_extract(metrics, '\$.$2') FROM eval_runs WHERE id = $1"; }
 
 run "$OFFRAMP" eval order-tools --candidate "$URL|cand" --test-file tc/test.jsonl
