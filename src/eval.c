@@ -943,6 +943,9 @@ static json_t *compute_metrics(Store *st, const Task *t, long long run, const Ev
        * is what the audit says the task costs today. */
       json_t *r = json_pack("{s:s, s:s, s:o}", "model", t->model, "source", "logged", "accuracy",
                             rate_json((long)n, (long)n));
+      if (mode == COMPARE_TEXT)
+         json_object_set_new(r, "metric", json_pack("{s:s, s:f, s:I, s:f}", "name", TextMetric_name(t->text_metric),
+                                                    "mean", 1.0, "n", (json_int_t)n, "threshold", t->text_threshold));
       json_object_set_new(r, "cost_per_1k", t->monthly_volume > 0 && t->monthly_cost > 0
                                                ? json_real(t->monthly_cost / (double)t->monthly_volume * 1000)
                                                : json_null());
