@@ -355,7 +355,11 @@ static const char *const migrations[] = {
    "CREATE INDEX exchanges_agree ON exchanges(task_id, id, ts) WHERE agree = 1;"
    "CREATE INDEX exchanges_fallback ON exchanges(task_id, id, ts) WHERE arm = 'fallback';"
    "CREATE INDEX exchanges_error ON exchanges(task_id, id, ts) WHERE status IS NULL OR status >= 400;",
-   /* 8 -> 9: answers beyond labels. The kind moves to answer_kind, whose check admits
+   /* 8 -> 9: binding gates: a route change or phase move made past a closed gate by force is
+    * marked, for the history (red in the console) and the report */
+   "ALTER TABLE route_events ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;"
+   "ALTER TABLE phase_events ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;",
+   /* 9 -> 10: answers beyond labels. The kind moves to answer_kind, whose check admits
     * 'tool-call' (schema 1's output_kind check cannot be widened in place; it is still read
     * when answer_kind is NULL), with why it was inferred; the metric and threshold text
     * answers are scored with; the format every answer must have; an evaluated answer's

@@ -15,9 +15,7 @@
 #define SAMPLES 50
 #define DETAIL_LINES 9
 
-typedef struct {
-   char *rid, *input, *primary, *candidate;
-} Sample;
+typedef ReviewSample Sample;
 
 typedef struct {
    Sample *s;
@@ -26,20 +24,8 @@ typedef struct {
    char *error;
 } ReviewView;
 
-static const char *content(const json_t *response) {
-   const char *c = json_string_value(json_object_get(
-      json_object_get(json_array_get(json_object_get(response, "choices"), 0), "message"), "content"));
-   return c ? c : "(no answer)";
-}
-
 static void samples_clear(ReviewView *r) {
-   for (int i = 0; i < r->n; i++) {
-      free(r->s[i].rid);
-      free(r->s[i].input);
-      free(r->s[i].primary);
-      free(r->s[i].candidate);
-   }
-   free(r->s);
+   Review_samples_free(r->s, r->n);
    r->s = NULL;
    r->n = 0;
    free(r->error);
@@ -62,27 +48,9 @@ static void rw_open(View *v) {
    }
    r->task_id = t.id;
    gw.timeout_s = 5;
-   char *tq = GwAdmin_escape(v->arg), *path = xasprintf("/admin/samples?task=%s&kind=disagree&limit=%d", tq, SAMPLES);
-   json_t *j = GwAdmin_ok(&gw, "GET", path, NULL, &err);
-   if (!j) {
+   r->s = Review_samples(&gw, v->arg, SAMPLES, &r->n, &err);
+   if (!r->s)
       r->error = err;
-   } else {
-      json_t *list = json_object_get(j, "samples"), *rec;
-      size_t i;
-      r->s = xcalloc(json_array_size(list) + 1, sizeof *r->s);
-      json_array_foreach(list, i, rec) {
-         Sample *s = &r->s[r->n++];
-         json_t *msgs = json_object_get(json_object_get(rec, "request"), "messages");
-         const char *in = json_string_value(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content"));
-         s->rid = xstrdup(json_string_value(json_object_get(rec, "id")) ?: "");
-         s->input = xstrdup(in ? in : "");
-         s->primary = xstrdup(content(json_object_get(rec, "response")));
-         s->candidate = xstrdup(content(json_object_get(json_object_get(rec, "shadow"), "response")));
-      }
-   }
-   json_decref(j);
-   free(path);
-   free(tq);
    GwAdmin_clear(&gw);
    Task_clear(&t);
 }
