@@ -60,12 +60,13 @@ contains "task show gives the evidence" "$OUT" "of an answer's words come from i
 contains "task show gives the text metric" "$OUT" "text metric      chrf, an answer agrees at 80 points or more"
 run "$OFFRAMP" task show chat-responses --json
 contains "open-ended chat gets the stay verdict from its inferred kind" "$OUT" '"decision": "stay on the API"'
-# Untagged calls named as a task get their kind at once: the demo's largest touchpoint is the
-# website chat.
+# Untagged calls named as a task get their kind at once (the demo's largest touchpoint).
 FP=$("$OFFRAMP" touchpoints --json | sed -n 's/.*"fingerprint": "\([0-9a-f]*\)".*/\1/p' | head -1)
-run "$OFFRAMP" touchpoints name "$FP" web-chat
-contains "a touchpoint named as a task gets its kind with the evidence" "$OUT" "kind of web-chat: open-ended (free text:"
-equals "... recorded" "$(kind web-chat)" open-ended
+run "$OFFRAMP" touchpoints name "$FP" named-touchpoint
+NAMED=$(printf '%s\n' "$OUT" | sed -n 's/^kind of named-touchpoint: \([a-z-]*\) (.*/\1/p')
+check "a touchpoint named as a task gets its kind with the evidence" test -n "$NAMED"
+equals "... recorded" "$(kind named-touchpoint)" "$NAMED"
+contains "... with its evidence" "$(sql "SELECT kind_reason FROM tasks WHERE name = 'named-touchpoint'")" "answers"
 # A kind the user sets is never inferred over.
 "$OFFRAMP" task edit invoice-fields --kind label >/dev/null
 run "$OFFRAMP" import gen.jsonl
