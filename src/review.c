@@ -115,6 +115,21 @@ static char *answer(const json_t *response) {
    return xstrdup(c ? c : "(no answer)");
 }
 
+/* The user's input: every user message of the request, whole (a template's instructions and the
+ * text it wraps), one after the other. */
+static char *user_input(const json_t *rec) {
+   json_t *msgs = json_object_get(json_object_get(rec, "request"), "messages"), *m;
+   size_t i;
+   Sbuf sb = { 0 };
+   json_array_foreach(msgs, i, m) {
+      const char *role = json_string_value(json_object_get(m, "role"));
+      const char *c = json_string_value(json_object_get(m, "content"));
+      if (c && (!role || str_eq(role, "user")))
+         Sbuf_printf(&sb, "%s%s", sb.len ? "\n\n" : "", c);
+   }
+   return sb.buf ? Sbuf_steal(&sb) : xstrdup("");
+}
+
 ReviewSample *Review_samples(const GwAdmin *gw, const char *task, int limit, int *n, char **err) {
    char *tq = GwAdmin_escape(task), *path = xasprintf("/admin/samples?task=%s&kind=disagree&limit=%d", tq, limit);
    json_t *j = GwAdmin_ok(gw, "GET", path, NULL, err);
@@ -128,13 +143,11 @@ ReviewSample *Review_samples(const GwAdmin *gw, const char *task, int limit, int
    ReviewSample *out = xcalloc(json_array_size(list) + 1, sizeof *out);
    json_array_foreach(list, i, rec) {
       ReviewSample *s = &out[(*n)++];
-      json_t *msgs = json_object_get(json_object_get(rec, "request"), "messages");
-      const char *in = json_string_value(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content"));
       const json_t *shadow = json_object_get(rec, "shadow");
       bool primary_served = !str_eq(json_string_value(json_object_get(rec, "arm")), "candidate");
       s->rid = xstrdup(json_string_value(json_object_get(rec, "id")) ?: "");
       s->ts = xstrdup(json_string_value(json_object_get(rec, "ts")) ?: "");
-      s->input = xstrdup(in ? in : "");
+      s->input = user_input(rec);
       /* The record's response is the served arm's; "shadow" holds the other one. */
       s->primary = answer(json_object_get(primary_served ? rec : shadow, "response"));
       s->candidate = answer(json_object_get(primary_served ? shadow : rec, "response"));

@@ -66,7 +66,7 @@ static void pct_trend(UText *u, const char *label, long long k, long long n, lon
    UText_add(u, Draw_attr(alert ? C_FAIL : C_OK), "%.1f %%", 100.0 * (double)k / (double)n);
    UText_add(u, A_NORMAL, " (n=%s, 24 h)", fmt_count(c, sizeof c, n));
    if (np > 0)
-      UText_add(u, A_NORMAL, "  %s from %.1f %% the week before", (double)k / (double)n >= (double)kp / (double)np ? "â" : "â",
+      UText_add(u, A_NORMAL, "  %s from %.1f %% the week before", (double)k / (double)n >= (double)kp / (double)np ? "\xe2\x86\x91" : "\xe2\x86\x93",
                 100.0 * (double)kp / (double)np);
    if (alert)
       UText_add(u, Draw_attr(C_FAIL), "  DRIFT: past the bar %s", bar);
@@ -463,6 +463,7 @@ static void build(TaskView *tv) {
       UText_add(u, Draw_attr(C_DIM), "  %s%s%s", ev[i].actor, *ev[i].reason ? ": " : "", ev[i].reason);
    }
    Phase_free_history(ev, n);
+   UText_wrap(u, COLS);
 }
 
 static void tv_open(View *v) {
@@ -661,11 +662,15 @@ static int tv_request(View *v, Action a) {
       char *to = Console_prompt("roll back to phase: ", initial);
       if (!to)
          return REDRAW;
-      char *reason = Console_prompt("reason: ", "");
+      char *reason = Console_prompt("reason (goes to the audit trail): ", "");
       Phase p;
-      if (!Phase_parse(str_trim(to), &p))
+      if (!reason)
+         Console_message("not rolled back");
+      else if (!*str_trim(reason))
+         Console_message("not rolled back: a roll back needs a reason (it goes to the audit trail)");
+      else if (!Phase_parse(str_trim(to), &p))
          Console_message("'%s' is not a phase (audit, dataset, train, evaluate, shadow, canary, cutover)", to);
-      else if (Phase_rollback(Console_store(), v->arg, p, reason ? reason : "", &err))
+      else if (Phase_rollback(Console_store(), v->arg, p, reason, &err))
          Console_message("rolled back to %s", Phase_name(p));
       else
          Console_message("%s", err);
@@ -809,4 +814,5 @@ const ViewOps task_ops = {
    .lines = tv_lines,
    .busy = tv_busy,
    .tick = tv_tick,
+   .hint = "Tab:select +/-:score s:accept >:advance r:runbook",
 };

@@ -129,4 +129,15 @@ wait "$RS_PID"
 equals "replay-server stops on SIGTERM" "$?" 0
 contains "and prints its summary" "$(cat "$TMP/rs.err")" "201 requests"
 
+# demo --clean deletes the demo workspaces (this one and its -script sibling) and says what it freed.
+: > "$TMP/demo/demo-script.db"
+run "$OFFRAMP" -w "$WS" demo --clean
+expect_rc "demo --clean" 0
+contains "says how much it freed" "$OUT" "demo workspaces removed: "
+contains "... in MB (logs, datasets and models)" "$OUT" " MB freed"
+[ ! -e "$WS" ] && [ ! -e "${WS%.db}.data" ] && [ ! -e "$TMP/demo/demo-script.db" ] &&
+   ok "the workspaces and their data are gone" || not_ok "the workspaces and their data are gone" "$(ls -la "$TMP/demo")"
+run "$OFFRAMP" -w "$WS" demo --clean --reset
+expect_rc "--clean goes alone" 2
+
 done_testing
