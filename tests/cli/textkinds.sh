@@ -135,11 +135,11 @@ contains "summary gives the task metric against the reference" "$OUT" "task metr
 
 # ---- declared formats: refused when bad, nothing written; checked in eval
 run "$OFFRAMP" task edit summary-generation --format-regex '([a-z' --format-max-length 90
-expect_rc "a bad regex is refused" 1
+expect_rc "a bad regex is refused (a usage error)" 2
 contains "... naming the option and the value" "$ERR" "--format-regex '([a-z' is not a POSIX extended regular expression"
 equals "... and nothing written" "$(sql "SELECT format_max_length FROM tasks WHERE name = 'summary-generation'")" 0
 run "$OFFRAMP" task edit invoice-fields --format-schema '{"type":"object","patternProperties":{}}'
-expect_rc "an unsupported schema keyword is refused" 1
+expect_rc "an unsupported schema keyword is refused (a usage error)" 2
 contains "... naming it" "$ERR" "has 'patternProperties', which offramp does not check"
 run "$OFFRAMP" task edit summary-generation --format-starts-with 'Summary:' --format-max-length 78 --metric-threshold 0.7
 expect_rc "format declared" 0
