@@ -8,6 +8,7 @@
 
 #include "audit.h"
 #include "cli.h"
+#include "kindinfer.h"
 #include "prices.h"
 #include "touchpoints.h"
 #include "util.h"
@@ -193,6 +194,20 @@ int cmd_touchpoints(Cli *cli, int argc, char **argv) {
          char x[32];
          printf("%s touchpoint %s %s task '%s': %s calls attributed\n", create ? "named" : "merged", args[1],
                 create ? "as" : "into", args[2], fmt_count(x, sizeof x, moved));
+         /* The new task's kind from the calls it just got, as an import gives it. */
+         json_t *kinds = KindInfer_audit_tasks(st, &err);
+         size_t i;
+         json_t *k;
+         json_array_foreach(kinds, i, k) {
+            if (str_eq(json_string_value(json_object_get(k, "task")), args[2]))
+               printf("kind of %s: %s (%s)\n", args[2], json_string_value(json_object_get(k, "kind")),
+                      json_string_value(json_object_get(k, "reason")));
+         }
+         if (!kinds) {
+            fprintf(stderr, "offramp touchpoints: inferring the output kind: %s\n", err);
+            free(err);
+         }
+         json_decref(kinds);
       }
    } else {
       int n;

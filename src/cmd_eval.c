@@ -43,7 +43,7 @@ static const char eval_usage[] =
    "  --retries N             retries on connection errors, 429 and 5xx (3)\n"
    "  --backoff-ms MS         first retry delay, doubling (500)\n"
    "  --max-tokens N          (default: from the longest expected answer)\n"
-   "  --compare MODE          label, exact, json or text (default: the route's, else from\n"
+   "  --compare MODE          label, exact, json, text or tool_calls (default: the route's, else from\n"
    "                          the task's output kind)\n"
    "  --bar FRACTION          accuracy bar for the recommended threshold (the task's\n"
    "                          agreement bar)\n"
@@ -121,7 +121,21 @@ static void print_arm(const char *title, const json_t *a) {
           str_eq(json_string_value(json_object_get(a, "source")), "logged") ? " (logged answers: the gold)" : "");
    print_rate("accuracy", a, "accuracy");
    print_rate("field accuracy", a, "field_accuracy");
+   print_rate("argument accuracy", a, "argument_accuracy");
+   const json_t *tm = json_object_get(a, "metric");
+   if (tm) {
+      char n[32];
+      printf("  %-20s mean %.1f points (n=%s); an answer agrees at %.0f or more\n",
+             json_string_value(json_object_get(tm, "name")), 100 * json_number_value(json_object_get(tm, "mean")),
+             fmt_count(n, sizeof n, json_integer_value(json_object_get(tm, "n"))),
+             100 * json_number_value(json_object_get(tm, "threshold")));
+   }
    print_rate("format compliance", a, "format");
+   size_t fi;
+   const json_t *ff;
+   json_array_foreach(json_object_get(a, "format_failures"), fi, ff)
+      printf("  %-20s %lld x %s\n", fi ? "" : "format failures", (long long)json_integer_value(json_object_get(ff, "n")),
+             json_string_value(json_object_get(ff, "why")));
    print_rate("consistency", a, "consistency");
    const json_t *l = json_object_get(a, "latency_ms");
    if (json_integer_value(json_object_get(l, "n")) > 0)
@@ -149,6 +163,9 @@ static void print_summary(long long run, const json_t *m) {
    print_arm("reference", json_object_get(m, "reference"));
    EvalHeadline h;
    Eval_headline(m, &h);
+   EvalTaskMetric tm;
+   if (Eval_task_metric(m, &tm))
+      printf("task metric: %s %.1f points, reference %.1f\n", tm.name, 100 * tm.value, 100 * tm.reference);
    if (!h.has_logprobs)
       printf("confidence: the candidate returned no logprobs; no coverage curve, no min_confidence\n");
    else if (h.threshold < 0)

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "demologs.h"
 #include "importer.h"
+#include "kindinfer.h"
 #include "runbook.h"
 #include "util.h"
 
@@ -106,10 +107,25 @@ int cmd_import(Cli *cli, int argc, char **argv) {
       }
    }
    const ImportStats *s = Importer_stats(im);
-   if (json)
-      Cli_print_json(stats_json(s));
-   else
+   /* Tasks the logs made (or that are still in audit) get the kind their answers show. */
+   json_t *kinds = KindInfer_audit_tasks(st, &err);
+   if (!kinds) {
+      fprintf(stderr, "offramp import: inferring output kinds: %s (the records were imported)\n", err);
+      rc = EXIT_ERROR;
+   }
+   if (json) {
+      json_t *out = stats_json(s);
+      json_object_set_new(out, "kinds", kinds ? json_incref(kinds) : json_array());
+      Cli_print_json(out);
+   } else {
       ImportStats_print(s, stdout);
+      size_t i;
+      json_t *k;
+      json_array_foreach(kinds, i, k)
+         printf("kind of %s: %s (%s)\n", json_string_value(json_object_get(k, "task")),
+                json_string_value(json_object_get(k, "kind")), json_string_value(json_object_get(k, "reason")));
+   }
+   json_decref(kinds);
    if (rc == EXIT_OK && strict && s->malformed)
       rc = EXIT_ERROR;
 out:

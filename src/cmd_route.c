@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "gwadmin.h"
+#include "task.h"
 
 static const char usage[] =
    "usage: offramp route show [TASK] [--json]\n"
@@ -34,7 +35,10 @@ static const char usage[] =
    "  --primary-url URL         the primary (default: the gateway's --upstream)\n"
    "  --primary-model NAME      model name sent to the primary\n"
    "  --primary-key-env NAME\n"
-   "  --compare MODE            label | exact | json | text\n"
+   "  --compare MODE            label | exact | json | text | tool_calls\n"
+   "  --metric NAME             compare text: chrf | rouge-l (default: the task's)\n"
+   "  --threshold X             compare text: score (0-1) at which answers agree\n"
+   "                            (default: the task's --metric-threshold)\n"
    "  --min-confidence X        cutover: fall back below this confidence (0-1)\n"
    "  --timeout-ms N            candidate timeout before falling back\n"
    "  --no-fallback-on-error    serve candidate errors as they are\n"
@@ -191,7 +195,7 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       return EXIT_OK;
    enum { O_GW = 256, O_TOKEN, O_REASON, O_JSONOUT, O_MODE, O_PERCENT, O_CURL, O_CMODEL, O_CKEY, O_PURL,
           O_PMODEL, O_PKEY, O_COMPARE, O_MINCONF, O_TIMEOUT, O_NOFB, O_VERIFY, O_NOISE, O_STICKY, O_ALIAS,
-          O_JSONIN, O_FORCE };
+          O_JSONIN, O_FORCE, O_METRIC, O_THRESHOLD };
    static const struct option opts[] = {
       { "gateway", required_argument, NULL, O_GW },
       { "admin-token-file", required_argument, NULL, O_TOKEN },
@@ -205,6 +209,8 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       { "primary-model", required_argument, NULL, O_PMODEL },
       { "primary-key-env", required_argument, NULL, O_PKEY },
       { "compare", required_argument, NULL, O_COMPARE },
+      { "metric", required_argument, NULL, O_METRIC },
+      { "threshold", required_argument, NULL, O_THRESHOLD },
       { "min-confidence", required_argument, NULL, O_MINCONF },
       { "timeout-ms", required_argument, NULL, O_TIMEOUT },
       { "no-fallback-on-error", no_argument, NULL, O_NOFB },
@@ -243,6 +249,8 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       case O_PMODEL: set_arm(changes, "primary", "model", optarg); break;
       case O_PKEY: set_arm(changes, "primary", "key_env", optarg); break;
       case O_COMPARE: json_object_set_new(changes, "compare", json_string(optarg)); break;
+      case O_METRIC: json_object_set_new(changes, "metric", json_string(optarg)); break;
+      case O_THRESHOLD: json_object_set_new(changes, "threshold", json_real(number_arg("--threshold", optarg, 0, 1))); break;
       case O_STICKY: json_object_set_new(changes, "sticky", json_string(optarg)); break;
       case O_MINCONF:
          fb = fallback_obj(changes);
@@ -313,6 +321,20 @@ int cmd_route(Cli *cli, int argc, char **argv) {
    free(err);
    err = NULL;
    bool ready = GwAdmin_init(&a, st, gateway, token_file, &err);
+   /* Text compared on the gateway the way the evaluation scored it: the task's metric and
+    * threshold, unless given here. */
+   Task tk;
+   Task_init(&tk);
+   char *terr = NULL;
+   if (st && task && str_eq(json_string_value(json_object_get(changes, "compare")), "text") &&
+       Task_get(st, task, &tk, &terr)) {
+      if (!json_object_get(changes, "metric"))
+         json_object_set_new(changes, "metric", json_string(TextMetric_name(tk.text_metric)));
+      if (!json_object_get(changes, "threshold"))
+         json_object_set_new(changes, "threshold", json_real(tk.text_threshold));
+   }
+   free(terr);
+   Task_clear(&tk);
    Store_close(st);
    if (!ready) {
       fprintf(stderr, "offramp route: %s\n", err);

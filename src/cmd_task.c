@@ -177,6 +177,19 @@ static int task_show(Cli *cli, int argc, char **argv) {
       printf("  %-16s %s\n", "monthly cost", fmt_money(b, sizeof b, t.monthly_cost, 0));
       printf("  %-16s %s\n", "input format", t.input_format);
       printf("  %-16s %s (%s)\n", "output format", t.output_format, OutputKind_name(t.kind));
+      if (t.kind_reason && *t.kind_reason)
+         printf("  %-16s %s: %s\n", "kind", OutputKind_name(t.kind), t.kind_reason);
+      if (t.kind == KIND_REWRITE || t.kind == KIND_OPEN_ENDED)
+         printf("  %-16s %s, an answer agrees at %.0f points or more\n", "text metric", TextMetric_name(t.text_metric),
+                100 * t.text_threshold);
+      json_t *tj = Task_to_json(&t);
+      json_t *fmt = json_object_get(tj, "format");
+      if (json_object_size(fmt)) {
+         char *ftext = json_dumps(fmt, JSON_COMPACT | JSON_PRESERVE_ORDER);
+         printf("  %-16s %s\n", "answer format", ftext);
+         free(ftext);
+      }
+      json_decref(tj);
       printf("  %-16s %s\n", "quality", t.quality_req);
       printf("  %-16s %s\n", "criticality", t.criticality);
       printf("  %-16s %s (%s declared, %s logged)\n", "training data", t.data_available,

@@ -15,6 +15,7 @@ static const char *const mode_names[] = {
    [COMPARE_EXACT] = "exact",
    [COMPARE_JSON] = "json",
    [COMPARE_TEXT] = "text",
+   [COMPARE_TOOL_CALLS] = "tool_calls",
 };
 
 bool Compare_mode_parse(const char *s, CompareMode *out) {
@@ -48,6 +49,37 @@ static const JsonMember *member(const char *text, size_t len, const char *key, J
    return n < 0 ? NULL : Jsonscan_find(m, n, key);
 }
 
+char *Compare_tool_calls_canonical(const json_t *tool_calls) {
+   if (!json_is_array(tool_calls) || json_array_size(tool_calls) == 0)
+      return NULL;
+   json_t *out = json_array();
+   size_t i;
+   json_t *call;
+   json_array_foreach(tool_calls, i, call) {
+      json_t *fn = json_object_get(call, "function");
+      const char *name = json_string_value(json_object_get(fn, "name"));
+      if (!name) {
+         json_decref(out);
+         return NULL;
+      }
+      json_t *args = json_object_get(fn, "arguments");
+      json_t *parsed = json_is_string(args) ? json_loads(json_string_value(args), JSON_DECODE_ANY, NULL) : NULL;
+      json_array_append_new(out, json_pack("{s:s, s:o}", "name", name, "arguments",
+                                           parsed ? parsed : args ? json_incref(args) : json_object()));
+   }
+   char *s = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+   json_decref(out);
+   return s;
+}
+
+char *Compare_answer_new(const json_t *response) {
+   const char *a = Compare_answer(response);
+   if (a)
+      return xstrdup(a);
+   json_t *choice = json_array_get(json_object_get(response, "choices"), 0);
+   return Compare_tool_calls_canonical(json_object_get(json_object_get(choice, "message"), "tool_calls"));
+}
+
 char *Compare_answer_text(const char *body, size_t len) {
    JsonMember m[JSONSCAN_MEMBERS];
    bool odd = false;
@@ -62,10 +94,10 @@ char *Compare_answer_text(const char *body, size_t len) {
       if (!x)
          x = member(choice, clen, "text", m, &odd);
    }
-   if (odd) {
+   /* No content (null): the model may have called tools, which the parser reads. */
+   if (odd || (choice && (!x || (x->vallen == 4 && memcmp(x->val, "null", 4) == 0)))) {
       json_t *j = json_loadb(body, len, 0, NULL);
-      const char *a = Compare_answer(j);
-      char *out = a ? xstrdup(a) : NULL;
+      char *out = Compare_answer_new(j);
       json_decref(j);
       return out;
    }
@@ -92,7 +124,7 @@ static char *normalise(const char *s, bool fold) {
 }
 
 /* Models often fence JSON in ```json ... ```; the fence is presentation, not content. */
-static json_t *load_answer_json(const char *s) {
+json_t *Compare_answer_json(const char *s) {
    while (isspace((unsigned char)*s))
       s++;
    const char *end = s + strlen(s);
@@ -139,7 +171,30 @@ static bool json_same(const json_t *a, const json_t *b) {
    return json_equal((json_t *)a, (json_t *)b);
 }
 
+/* Tool calls agree when every call of a has a JSON-equal call (name and arguments) in b not
+ * already matched, and they are as many: parallel calls may come in any order. */
+static bool tool_calls_same(const json_t *a, const json_t *b) {
+   if (!json_is_array(a) || !json_is_array(b) || json_array_size(a) != json_array_size(b))
+      return false;
+   size_t n = json_array_size(a);
+   bool *used = xcalloc(n ? n : 1, sizeof *used), same = true;
+   for (size_t i = 0; i < n && same; i++) {
+      bool found = false;
+      for (size_t j = 0; j < n && !found; j++) {
+         if (!used[j] && json_same(json_array_get(a, i), json_array_get(b, j)))
+            found = used[j] = true;
+      }
+      same = found;
+   }
+   free(used);
+   return same;
+}
+
 bool Compare_answers(CompareMode m, const char *a, const char *b) {
+   return Compare_agree(m, METRIC_CHRF, COMPARE_TEXT_THRESHOLD, a, b);
+}
+
+bool Compare_agree(CompareMode m, TextMetric metric, double threshold, const char *a, const char *b) {
    if (!a || !b)
       return false;
    bool same = false;
@@ -152,10 +207,21 @@ bool Compare_answers(CompareMode m, const char *a, const char *b) {
       same = str_eq(na, nb);
       free(na);
       free(nb);
+      /* Text agrees on its metric: the same summary with other bullets or a reworded clause
+       * is the same answer, which exact comparison called a disagreement. */
+      if (!same && m == COMPARE_TEXT)
+         same = Textmetrics_score(metric, a, b) >= threshold - 1e-12;
+      return same;
+   }
+   case COMPARE_TOOL_CALLS: {
+      json_t *ja = json_loads(a, 0, NULL), *jb = json_loads(b, 0, NULL);
+      same = tool_calls_same(ja, jb);
+      json_decref(ja);
+      json_decref(jb);
       return same;
    }
    case COMPARE_JSON: {
-      json_t *ja = load_answer_json(a), *jb = load_answer_json(b);
+      json_t *ja = Compare_answer_json(a), *jb = Compare_answer_json(b);
       same = ja && jb && json_same(ja, jb);
       json_decref(ja);
       json_decref(jb);
@@ -163,6 +229,43 @@ bool Compare_answers(CompareMode m, const char *a, const char *b) {
    }
    }
    return false;
+}
+
+/* Of expected's fields (members of an object), those answer has JSON-equal. */
+static void object_fields(const json_t *want, const json_t *got, long *ok, long *total) {
+   const char *k;
+   json_t *v;
+   json_object_foreach((json_t *)want, k, v) {
+      (*total)++;
+      json_t *g = json_object_get(got, k);
+      *ok += g && json_same(v, g);
+   }
+}
+
+void Compare_fields(CompareMode m, const char *answer, const char *expected, long *ok, long *total) {
+   *ok = *total = 0;
+   if (!expected || (m != COMPARE_JSON && m != COMPARE_TOOL_CALLS))
+      return;
+   json_t *want = m == COMPARE_JSON ? Compare_answer_json(expected) : json_loads(expected, 0, NULL);
+   json_t *got = !answer ? NULL : m == COMPARE_JSON ? Compare_answer_json(answer) : json_loads(answer, 0, NULL);
+   if (m == COMPARE_JSON && json_is_object(want)) {
+      object_fields(want, got, ok, total);
+   } else if (m == COMPARE_TOOL_CALLS && json_is_array(want)) {
+      size_t i;
+      json_t *call;
+      json_array_foreach(want, i, call) {
+         json_t *g = json_array_get(got, i);
+         const char *name = json_string_value(json_object_get(call, "name"));
+         bool same_fn = name && str_eq(name, json_string_value(json_object_get(g, "name")));
+         (*total)++;
+         *ok += same_fn;
+         json_t *args = json_object_get(call, "arguments");
+         if (json_is_object(args))
+            object_fields(args, same_fn ? json_object_get(g, "arguments") : NULL, ok, total);
+      }
+   }
+   json_decref(want);
+   json_decref(got);
 }
 
 double Compare_confidence(const json_t *response, CompareMode m) {
@@ -224,6 +327,45 @@ static double label_probability(const char *body, size_t len, const JsonMember *
    return p;
 }
 
+/* An extraction answer is as sure as its least sure field: each top-level field's value
+ * scores the product of the probabilities of the tokens that spell it (keys and punctuation,
+ * fixed by the format, are left out), so a long object is not less certain for being long.
+ * -1 when the tokens do not spell a JSON object (the caller then multiplies them all). */
+static double field_confidence(const JsonMember *tokens, int n, JsonMember *m, bool *odd) {
+   Sbuf text = { 0 };
+   size_t *start = xmalloc((size_t)(n + 1) * sizeof *start);
+   double *lp = xmalloc((size_t)(n ? n : 1) * sizeof *lp);
+   bool all = true;
+   for (int i = 0; i < n && all; i++) {
+      const JsonMember *t = member(tokens[i].val, tokens[i].vallen, "token", m, odd);
+      char *tok = t ? Jsonscan_string(t->val, t->vallen) : NULL;
+      all = tok && number(member(tokens[i].val, tokens[i].vallen, "logprob", m, odd), &lp[i]);
+      start[i] = text.len;
+      if (tok)
+         Sbuf_puts(&text, tok);
+      free(tok);
+   }
+   start[n] = text.len;
+   double p = -1;
+   const char *b = text.buf ? strchr(text.buf, '{') : NULL, *e = text.buf ? strrchr(text.buf, '}') : NULL;
+   JsonMember f[JSONSCAN_MEMBERS];
+   int nf = all && b && e > b ? Jsonscan_members(b, (size_t)(e - b + 1), f, JSONSCAN_MEMBERS) : -1;
+   for (int k = 0; k < nf; k++) {
+      size_t vs = (size_t)(f[k].val - text.buf), ve = vs + f[k].vallen;
+      double sum = 0;
+      for (int i = 0; i < n; i++) {
+         if (start[i] < ve && start[i + 1] > vs)
+            sum += lp[i];
+      }
+      double fp = exp(sum);
+      p = p < 0 || fp < p ? fp : p;
+   }
+   Sbuf_free(&text);
+   free(start);
+   free(lp);
+   return p;
+}
+
 static double confidence_scan(const char *body, size_t len, CompareMode mode, bool *odd) {
    JsonMember m[JSONSCAN_MEMBERS], stack[SCAN_TOKENS];
    const JsonMember *choices = member(body, len, "choices", m, odd);
@@ -237,6 +379,8 @@ static double confidence_scan(const char *body, size_t len, CompareMode mode, bo
       /* none */
    } else if (mode == COMPARE_LABEL && (p = label_probability(body, len, &tokens[0], m, odd)) >= 0) {
       p = p > 1 ? 1 : p;
+   } else if (mode == COMPARE_JSON && (p = field_confidence(tokens, n, m, odd)) >= 0) {
+      p = p > 1 ? 1 : p;
    } else {
       double sum = 0, v;
       bool all = true;
@@ -244,7 +388,7 @@ static double confidence_scan(const char *body, size_t len, CompareMode mode, bo
          all = number(member(tokens[i].val, tokens[i].vallen, "logprob", m, odd), &v);
          sum += v;
       }
-      p = all ? exp(sum) : -1;
+      p = all ? exp(mode == COMPARE_TEXT ? sum / n : sum) : -1;
       p = p > 1 ? 1 : p;
    }
    if (tokens != stack)
@@ -267,9 +411,38 @@ double Compare_confidence_text(const char *body, size_t len, CompareMode mode) {
    return p;
 }
 
+/* Streamed tool calls come as deltas by index: the id, type and name once, the arguments
+ * string in pieces. */
+static void stream_tool_calls(json_t *calls, const json_t *deltas) {
+   size_t i;
+   json_t *d;
+   json_array_foreach(deltas, i, d) {
+      json_int_t idx = json_integer_value(json_object_get(d, "index"));
+      if (idx < 0 || idx > 64)
+         continue;
+      while ((json_int_t)json_array_size(calls) <= idx)
+         json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", "", "type", "function", "function",
+                                                "name", "", "arguments", ""));
+      json_t *call = json_array_get(calls, (size_t)idx), *fn = json_object_get(call, "function");
+      const char *id = json_string_value(json_object_get(d, "id"));
+      if (id)
+         json_object_set_new(call, "id", json_string(id));
+      json_t *dfn = json_object_get(d, "function");
+      const char *name = json_string_value(json_object_get(dfn, "name"));
+      if (name)
+         json_object_set_new(fn, "name", json_string(name));
+      const char *piece = json_string_value(json_object_get(dfn, "arguments"));
+      if (piece) {
+         char *joined = xasprintf("%s%s", json_string_value(json_object_get(fn, "arguments")), piece);
+         json_object_set_new(fn, "arguments", json_string(joined));
+         free(joined);
+      }
+   }
+}
+
 json_t *Compare_stream_response(const char *sse, size_t n) {
    Sbuf content = { 0 };
-   json_t *tokens = json_array(), *first = NULL, *finish = NULL, *usage = NULL;
+   json_t *tokens = json_array(), *first = NULL, *finish = NULL, *usage = NULL, *calls = json_array();
    const char *p = sse, *end = sse + n;
    while (p < end) {
       const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -286,6 +459,7 @@ json_t *Compare_stream_response(const char *sse, size_t n) {
             const char *piece = json_string_value(json_object_get(json_object_get(choice, "delta"), "content"));
             if (piece)
                Sbuf_puts(&content, piece);
+            stream_tool_calls(calls, json_object_get(json_object_get(choice, "delta"), "tool_calls"));
             json_t *fr = json_object_get(choice, "finish_reason");
             if (json_is_string(fr)) {
                json_decref(finish);
@@ -305,14 +479,19 @@ json_t *Compare_stream_response(const char *sse, size_t n) {
       p = line_end + 1;
    }
    if (!first) {
+      json_decref(calls);
       Sbuf_free(&content);
       json_decref(tokens);
       json_decref(finish);
       json_decref(usage);
       return NULL;
    }
-   json_t *message = json_pack("{s:s, s:s%}", "role", "assistant", "content", content.buf ? content.buf : "",
-                               content.len);
+   json_t *message = json_array_size(calls) && !content.len
+                        ? json_pack("{s:s, s:n, s:o}", "role", "assistant", "content", "tool_calls", calls)
+                        : json_pack("{s:s, s:s%}", "role", "assistant", "content", content.buf ? content.buf : "",
+                                    content.len);
+   if (!json_object_get(message, "tool_calls"))
+      json_decref(calls);
    json_t *choice = json_pack("{s:i, s:o, s:o}", "index", 0, "message", message, "finish_reason",
                               finish ? finish : json_null());
    if (json_array_size(tokens))

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compare.h"
 #include "dataset.h"
 #include "neardup.h"
 #include "sha256.h"
@@ -230,6 +231,26 @@ static char *trimmed(const char *s) {
 
 /* ---- loading ----------------------------------------------------------------------------- */
 
+/* The answer's tool calls as OpenAI's fine-tuning format takes them: id, type "function",
+ * name and the arguments as a JSON string (an id is made up when the log has none). */
+static json_t *export_calls(json_t *calls) {
+   json_t *out = json_array();
+   size_t i;
+   json_t *c;
+   json_array_foreach(calls, i, c) {
+      json_t *fn = json_object_get(c, "function"), *args = json_object_get(fn, "arguments");
+      const char *id = json_string_value(json_object_get(c, "id"));
+      char made[32];
+      snprintf(made, sizeof made, "call_%zu", i + 1);
+      char *argtext = json_is_string(args) ? xstrdup(json_string_value(args))
+                      : args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : xstrdup("{}");
+      json_array_append_new(out, json_pack("{s:s, s:s, s:{s:O, s:s}}", "id", id ? id : made, "type", "function",
+                                           "function", "name", json_object_get(fn, "name"), "arguments", argtext));
+      free(argtext);
+   }
+   return out;
+}
+
 /* Parse one record into r; returns the filter it fails (error, truncated, empty) or
  * DROP_NONE. Only rows that pass keep their text and line. */
 static Drop parse_record(const char *record, int status, Row *r) {
@@ -256,14 +277,19 @@ static Drop parse_record(const char *record, int status, Row *r) {
    }
    Sbuf tmp = { 0 };
    const char *answer = content_text(json_object_get(msg, "content"), &tmp);
+   /* A function-calling answer has no content: its tool calls are the answer (canonical for
+    * dedupe and comparison; exported as OpenAI's fine-tuning format has them). */
+   json_t *calls = json_object_get(msg, "tool_calls");
+   char *canon = (!answer || blank(answer)) ? Compare_tool_calls_canonical(calls) : NULL;
    char *user = user_text(messages);
-   if (!answer || blank(answer) || blank(user)) {
+   if ((!canon && (!answer || blank(answer))) || blank(user)) {
       free(user);
+      free(canon);
       Sbuf_free(&tmp);
       d = DROP_EMPTY;
       goto out;
    }
-   r->answer = xstrdup(answer);
+   r->answer = canon ? canon : xstrdup(answer);
    r->user = user;
 
    /* The export: the request's system (developer) and chat turns, then the answer. */
@@ -274,16 +300,33 @@ static Drop parse_record(const char *record, int status, Row *r) {
       const char *role = json_string_value(json_object_get(m, "role"));
       if (str_eq(role, "developer"))
          role = "system";
-      if (!str_eq(role, "system") && !str_eq(role, "user") && !str_eq(role, "assistant"))
+      if (!str_eq(role, "system") && !str_eq(role, "user") && !str_eq(role, "assistant") && !str_eq(role, "tool"))
          continue;
       const char *text = content_text(json_object_get(m, "content"), &tmp);
+      json_t *past_calls = json_object_get(m, "tool_calls");
+      if (str_eq(role, "assistant") && !text && json_array_size(past_calls)) {
+         /* An earlier turn's tool calls, kept so the tool results after them make sense. */
+         json_array_append_new(out, json_pack("{s:s, s:n, s:O}", "role", role, "content", "tool_calls", past_calls));
+         continue;
+      }
       if (!text)
          continue;
       bytes += strlen(text);
-      json_array_append_new(out, json_pack("{s:s, s:s}", "role", role, "content", text));
+      json_t *msg_out = json_pack("{s:s, s:s}", "role", role, "content", text);
+      if (str_eq(role, "tool") && json_is_string(json_object_get(m, "tool_call_id")))
+         json_object_set(msg_out, "tool_call_id", json_object_get(m, "tool_call_id"));
+      json_array_append_new(out, msg_out);
    }
-   json_array_append_new(out, json_pack("{s:s, s:s}", "role", "assistant", "content", r->answer));
+   if (canon)
+      json_array_append_new(out, json_pack("{s:s, s:o}", "role", "assistant", "tool_calls", export_calls(calls)));
+   else
+      json_array_append_new(out, json_pack("{s:s, s:s}", "role", "assistant", "content", r->answer));
    json_t *line = json_pack("{s:o}", "messages", out);
+   json_t *req = json_object_get(rec, "request");
+   if (json_is_array(json_object_get(req, "tools")))
+      json_object_set(line, "tools", json_object_get(req, "tools"));
+   if (json_is_boolean(json_object_get(req, "parallel_tool_calls")))
+      json_object_set(line, "parallel_tool_calls", json_object_get(req, "parallel_tool_calls"));
    r->line = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
    json_decref(line);
    Sbuf_free(&tmp);

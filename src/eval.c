@@ -11,6 +11,7 @@
 #include "eval.h"
 #include "dataset.h"
 #include "evalstats.h"
+#include "formatcheck.h"
 #include "httpbatch.h"
 #include "phase.h"
 #include "task.h"
@@ -139,7 +140,8 @@ static char *dataset_test_path(Store *st, long long task_id, const char *dataset
 }
 
 /* Reads chat JSONL; calls row() with each line's messages. */
-static bool read_jsonl(const char *path, bool (*row)(void *ctx, json_t *messages, long line, char **err), void *ctx,
+static bool read_jsonl(const char *path, bool (*row)(void *ctx, json_t *example, json_t *messages, long line, char **err),
+                       void *ctx,
                        uint64_t *hash, char **err) {
    FILE *f = fopen(path, "r");
    if (!f) {
@@ -168,7 +170,7 @@ static bool read_jsonl(const char *path, bool (*row)(void *ctx, json_t *messages
                           lineno, j ? "" : ": ", j ? "" : je.text);
          ok = false;
       } else {
-         ok = row(ctx, msgs, lineno, err);
+         ok = row(ctx, j, msgs, lineno, err);
       }
       json_decref(j);
    }
@@ -179,11 +181,13 @@ static bool read_jsonl(const char *path, bool (*row)(void *ctx, json_t *messages
    return ok;
 }
 
-static const char *assistant_answer(json_t *messages) {
+/* The last message's answer as a new string: its content, or its tool calls (canonical). */
+static char *assistant_answer(json_t *messages) {
    json_t *last = json_array_get(messages, json_array_size(messages) - 1);
    if (!str_eq(json_string_value(json_object_get(last, "role")), "assistant"))
       return NULL;
-   return json_string_value(json_object_get(last, "content"));
+   const char *content = json_string_value(json_object_get(last, "content"));
+   return content ? xstrdup(content) : Compare_tool_calls_canonical(json_object_get(last, "tool_calls"));
 }
 
 typedef struct {
@@ -203,18 +207,21 @@ static void add_label(EvalSet *set, const char *answer) {
    set->labels[set->nlabels++] = str_trim(label);
 }
 
-static bool test_row(void *vctx, json_t *messages, long line, char **err) {
+static bool test_row(void *vctx, json_t *example, json_t *messages, long line, char **err) {
    LoadCtx *c = vctx;
-   const char *answer = assistant_answer(messages);
+   char *answer = assistant_answer(messages);
    if (!answer) {
-      *err = xasprintf("%s:%ld: the last message must be the assistant's answer (the reference)", c->path, line);
+      *err = xasprintf("%s:%ld: the last message must be the assistant's answer (the reference): content or "
+                       "tool_calls", c->path, line);
       return false;
    }
    EvalSet *set = c->set;
    if (set->n == c->cap)
       set->rows = xrealloc(set->rows, (c->cap = c->cap ? 2 * c->cap : 256) * sizeof *set->rows);
    EvalRow *r = &set->rows[set->n++];
-   r->expected = xstrdup(answer);
+   r->expected = answer;
+   json_t *tools = json_object_get(example, "tools");
+   r->tools = json_is_array(tools) ? json_incref(tools) : NULL;
    r->prompt = json_array();
    for (size_t i = 0; i + 1 < json_array_size(messages); i++)
       json_array_append(r->prompt, json_array_get(messages, i));
@@ -223,10 +230,12 @@ static bool test_row(void *vctx, json_t *messages, long line, char **err) {
    return true;
 }
 
-static bool train_row(void *vctx, json_t *messages, long line, char **err) {
-   const char *answer = assistant_answer(messages);
+static bool train_row(void *vctx, json_t *example, json_t *messages, long line, char **err) {
+   (void)example;
+   char *answer = assistant_answer(messages);
    if (answer)
       add_label(((LoadCtx *)vctx)->set, answer);
+   free(answer);
    return true;
 }
 
@@ -268,6 +277,7 @@ bool EvalSet_load(Store *st, long long task_id, const char *dataset, const char 
 void EvalSet_clear(EvalSet *set) {
    for (size_t i = 0; i < set->n; i++) {
       json_decref(set->rows[i].prompt);
+      json_decref(set->rows[i].tools);
       free(set->rows[i].expected);
    }
    free(set->rows);
@@ -316,7 +326,8 @@ static CompareMode task_compare(Store *st, const Task *t) {
             return m;
       }
    }
-   return t->kind == KIND_LABEL ? COMPARE_LABEL : t->kind == KIND_EXTRACTION ? COMPARE_JSON : COMPARE_TEXT;
+   return t->kind == KIND_LABEL ? COMPARE_LABEL : t->kind == KIND_EXTRACTION ? COMPARE_JSON
+        : t->kind == KIND_TOOL_CALL ? COMPARE_TOOL_CALLS : COMPARE_TEXT;
 }
 
 typedef struct {
@@ -324,6 +335,9 @@ typedef struct {
    const EvalOpts *o;
    const EvalSet *set;
    CompareMode mode;
+   TextMetric metric;      /* text: scored with it, agreeing at threshold */
+   double threshold;
+   const FormatSpec *fmt;  /* the task's declared format */
    long long run_id;
    size_t done, total;
    char *err;
@@ -335,11 +349,46 @@ typedef struct {
    const char *arm;
 } JobTag;
 
-/* Whether answer is in the expected format: a known label, JSON with the expected keys, or
- * any non-empty text. */
-static bool compliant(const RunCtx *c, const char *answer, const char *expected) {
+/* Whether the row's tool calls name only the tools its request offered. */
+static bool tools_offered(const json_t *tools, const char *answer) {
+   json_t *calls = json_loads(answer, 0, NULL);
+   bool ok = json_is_array(calls) && json_array_size(calls) > 0;
+   size_t i;
+   json_t *call;
+   json_array_foreach(calls, i, call) {
+      const char *name = json_string_value(json_object_get(call, "name"));
+      bool found = !tools;
+      for (size_t k = 0; k < json_array_size(tools) && !found; k++)
+         found = str_eq(name, json_string_value(json_object_get(json_object_get(json_array_get(tools, k), "function"),
+                                                                "name")));
+      ok = ok && name && found;
+   }
+   json_decref(calls);
+   return ok;
+}
+
+static bool mode_compliant(const RunCtx *c, const EvalRow *row, const char *answer, const char *expected);
+
+/* Whether answer is in the expected format (mode_compliant) and passes the task's declared
+ * checks; *why gets the first failure. */
+static bool compliant(const RunCtx *c, const EvalRow *row, const char *answer, char **why) {
+   *why = NULL;
+   if (!mode_compliant(c, row, answer, row->expected)) {
+      *why = xstrdup(c->mode == COMPARE_LABEL ? "not a label of the set" : c->mode == COMPARE_JSON
+                                                                         ? "not JSON with the expected fields"
+                     : c->mode == COMPARE_TOOL_CALLS ? "not a call of an offered tool" : "empty");
+      return false;
+   }
+   return FormatSpec_check(c->fmt, answer, why);
+}
+
+/* The mode's own format: a known label, JSON with the expected keys, calls of offered
+ * tools, or any non-empty text. */
+static bool mode_compliant(const RunCtx *c, const EvalRow *row, const char *answer, const char *expected) {
    if (c->mode == COMPARE_LABEL)
       return label_index(c->set, answer) >= 0;
+   if (c->mode == COMPARE_TOOL_CALLS)
+      return tools_offered(row->tools, answer);
    if (c->mode != COMPARE_JSON) {
       for (const char *p = answer; *p; p++) {
          if (!isspace((unsigned char)*p))
@@ -363,51 +412,30 @@ static bool compliant(const RunCtx *c, const char *answer, const char *expected)
    return ok;
 }
 
-/* Field-level agreement of two JSON objects: fields of expected the answer got right. */
-static void json_fields(const char *answer, const char *expected, long *ok, long *total) {
-   *ok = *total = 0;
-   json_t *want = json_loads(expected, JSON_DECODE_ANY, NULL), *got = json_loads(answer, JSON_DECODE_ANY, NULL);
-   if (json_is_object(want)) {
-      const char *k;
-      json_t *v;
-      json_object_foreach(want, k, v) {
-         (*total)++;
-         json_t *g = json_object_get(got, k);
-         if (!g)
-            continue;
-         char *a = json_dumps(v, JSON_ENCODE_ANY | JSON_SORT_KEYS), *b = json_dumps(g, JSON_ENCODE_ANY | JSON_SORT_KEYS);
-         *ok += Compare_answers(COMPARE_JSON, a, b);
-         free(a);
-         free(b);
-      }
-   }
-   json_decref(want);
-   json_decref(got);
-}
-
 static void on_done(void *vctx, HttpJob *job, const HttpResult *r) {
    RunCtx *c = vctx;
    JobTag *tag = job->user;
    const EvalRow *row = &c->set->rows[tag->idx];
    const char *outcome = r->outcome == HTTP_TIMEOUT ? "timeout" : r->outcome == HTTP_FAILED ? "error" : "ok";
-   const char *answer = NULL;
-   double confidence = -1;
+   char *answer = NULL, *fmt_error = NULL;
+   double confidence = -1, score = -1;
    long fields_ok = 0, fields = 0, ptok = -1, ctok = -1;
    bool correct = false, fmt = false;
    json_t *resp = NULL;
    char *error = NULL;
    if (r->outcome == HTTP_OK) {
       resp = json_loadb(r->body, r->len, 0, NULL);
-      answer = Compare_answer(resp);
+      answer = Compare_answer_new(resp);
       if (!answer) {
          outcome = "malformed";
-         error = xasprintf("no choices[0].message.content in: %.120s", r->body);
+         error = xasprintf("no choices[0].message.content or tool_calls in: %.120s", r->body);
       } else {
          confidence = Compare_confidence(resp, c->mode);
-         correct = Compare_answers(c->mode, answer, row->expected);
-         fmt = compliant(c, answer, row->expected);
-         if (c->mode == COMPARE_JSON)
-            json_fields(answer, row->expected, &fields_ok, &fields);
+         correct = Compare_agree(c->mode, c->metric, c->threshold, answer, row->expected);
+         if (c->mode == COMPARE_TEXT)
+            score = Textmetrics_score(c->metric, answer, row->expected);
+         fmt = compliant(c, row, answer, &fmt_error);
+         Compare_fields(c->mode, answer, row->expected, &fields_ok, &fields);
          json_t *usage = json_object_get(resp, "usage");
          if (json_is_integer(json_object_get(usage, "prompt_tokens")))
             ptok = (long)json_integer_value(json_object_get(usage, "prompt_tokens"));
@@ -419,8 +447,8 @@ static void on_done(void *vctx, HttpJob *job, const HttpResult *r) {
    }
    sqlite3_stmt *s = Store_prepare(c->st,
       "INSERT OR REPLACE INTO eval_rows(run_id, idx, arm, rep, outcome, status, answer, confidence, correct, compliant,"
-      " fields_ok, fields, latency_ms, prompt_tokens, completion_tokens, attempts, error)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      " fields_ok, fields, latency_ms, prompt_tokens, completion_tokens, attempts, error, score, format_error)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
    sqlite3_bind_int64(s, 1, c->run_id);
    sqlite3_bind_int64(s, 2, tag->idx);
    sqlite3_bind_text(s, 3, tag->arm, -1, SQLITE_STATIC);
@@ -445,11 +473,17 @@ static void on_done(void *vctx, HttpJob *job, const HttpResult *r) {
    sqlite3_bind_int(s, 16, r->attempts);
    if (error)
       sqlite3_bind_text(s, 17, error, -1, SQLITE_TRANSIENT);
+   if (score >= 0)
+      sqlite3_bind_double(s, 18, score);
+   if (fmt_error)
+      sqlite3_bind_text(s, 19, fmt_error, -1, SQLITE_TRANSIENT);
    /* Autocommit per row: a killed run keeps every answer it received. */
    if (sqlite3_step(s) != SQLITE_DONE && !c->err)
       c->err = Store_errmsg(c->st, "saving an evaluation row");
    sqlite3_finalize(s);
    free(error);
+   free(answer);
+   free(fmt_error);
    json_decref(resp);
    c->done++;
    if (c->o->progress)
@@ -459,6 +493,8 @@ static void on_done(void *vctx, HttpJob *job, const HttpResult *r) {
 static char *request_body(const EvalRow *row, const char *model, bool sampled, int max_tokens) {
    json_t *b = json_pack("{s:s, s:O, s:b, s:i, s:i}", "model", model, "messages", row->prompt, "logprobs", 1,
                          "top_logprobs", 5, "max_tokens", max_tokens);
+   if (row->tools)
+      json_object_set(b, "tools", row->tools);
    /* Repeats run at the model's default temperature: consistency is about what it does when
     * nobody pins it. */
    if (!sampled)
@@ -579,7 +615,7 @@ long long Eval_run(Store *st, const char *task, const EvalOpts *o, bool *complet
       return 0;
    CompareMode mode;
    if (o->compare && !Compare_mode_parse(o->compare, &mode)) {
-      *err = xasprintf("--compare '%s' is not one of label, exact, json, text", o->compare);
+      *err = xasprintf("--compare '%s' is not one of label, exact, json, text, tool_calls", o->compare);
       Task_clear(&t);
       return 0;
    }
@@ -587,6 +623,7 @@ long long Eval_run(Store *st, const char *task, const EvalOpts *o, bool *complet
       mode = task_compare(st, &t);
    EvalEndpoint cand = { 0 }, ref = { 0 };
    EvalSet set = { 0 };
+   FormatSpec fmt = { 0 };
    long long run = 0;
    HttpJob *jobs = NULL;
    JobTag *tags = NULL;
@@ -601,6 +638,8 @@ long long Eval_run(Store *st, const char *task, const EvalOpts *o, bool *complet
    }
    if (!Eval_endpoint(st, o->candidate, &cand, err) || (o->reference && !Eval_endpoint(st, o->reference, &ref, err)))
       goto out;
+   if (!Task_format(&t, &fmt, err))
+      goto out;
    if (o->price_in >= 0)
       cand.price_in = o->price_in, cand.price_out = o->price_out >= 0 ? o->price_out : o->price_in;
    if (o->ref_price_in >= 0)
@@ -611,6 +650,10 @@ long long Eval_run(Store *st, const char *task, const EvalOpts *o, bool *complet
    json_t *params = json_pack("{s:s, s:i, s:i, s:i, s:I, s:i}", "compare", Compare_mode_name(mode), "concurrency",
                               o->concurrency, "repeat", o->repeat, "repeat_rows", o->repeat_rows, "timeout_ms",
                               (json_int_t)o->timeout_ms, "max_tokens", max_tokens);
+   if (mode == COMPARE_TEXT) {
+      json_object_set_new(params, "metric", json_string(TextMetric_name(t.text_metric)));
+      json_object_set_new(params, "threshold", json_real(t.text_threshold));
+   }
    run = find_or_create_run(st, &t, o, &set, o->reference ? o->reference : "", params, err);
    json_decref(params);
    if (!run)
@@ -642,7 +685,8 @@ long long Eval_run(Store *st, const char *task, const EvalOpts *o, bool *complet
    }
    sqlite3_finalize(q);
 
-   RunCtx c = { .st = st, .o = o, .set = &set, .mode = mode, .run_id = run, .done = *resumed, .total = njobs + *resumed };
+   RunCtx c = { .st = st, .o = o, .set = &set, .mode = mode, .metric = t.text_metric, .threshold = t.text_threshold,
+                .fmt = &fmt, .run_id = run, .done = *resumed, .total = njobs + *resumed };
    HttpBatchOpts bo = { .concurrency = o->concurrency, .max_attempts = o->max_attempts, .timeout_ms = o->timeout_ms,
                         .backoff_ms = o->backoff_ms, .stop = o->stop, .done = on_done, .ctx = &c };
    size_t finished = HttpBatch_run(jobs, njobs, &bo);
@@ -677,6 +721,7 @@ out:
    free(jobs);
    free(tags);
    EvalSet_clear(&set);
+   FormatSpec_clear(&fmt);
    EvalEndpoint_clear(&cand);
    EvalEndpoint_clear(&ref);
    Task_clear(&t);
@@ -706,13 +751,16 @@ typedef struct {
    long fields_ok, fields;
    double latency;
    long ptok, ctok;
+   double score;            /* text metric, -1 none */
+   const char *format_error;
 } RowView;
 
 /* The arm's rep-0 rows in index order, one per test row (missing rows count as errors). */
 static RowView *arm_rows(sqlite3_stmt *s, size_t n) {
    RowView *v = xcalloc(n ? n : 1, sizeof *v);
    for (size_t i = 0; i < n; i++)
-      v[i] = (RowView){ .idx = (long)i, .outcome = "error", .confidence = -1, .latency = NAN, .ptok = -1, .ctok = -1 };
+      v[i] = (RowView){ .idx = (long)i, .outcome = "error", .confidence = -1, .latency = NAN, .ptok = -1, .ctok = -1,
+                        .score = -1 };
    while (sqlite3_step(s) == SQLITE_ROW) {
       long i = (long)sqlite3_column_int64(s, 0);
       if (i < 0 || (size_t)i >= n)
@@ -728,19 +776,23 @@ static RowView *arm_rows(sqlite3_stmt *s, size_t n) {
       r->latency = sqlite3_column_type(s, 8) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 8);
       r->ptok = sqlite3_column_type(s, 9) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 9);
       r->ctok = sqlite3_column_type(s, 10) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 10);
+      r->score = sqlite3_column_type(s, 11) == SQLITE_NULL ? -1 : sqlite3_column_double(s, 11);
+      r->format_error = sqlite3_column_type(s, 12) == SQLITE_NULL ? NULL : xstrdup((const char *)sqlite3_column_text(s, 12));
    }
    return v;
 }
 
 static void free_rows(RowView *v, size_t n) {
-   for (size_t i = 0; i < n; i++)
+   for (size_t i = 0; i < n; i++) {
       free((char *)v[i].answer);
+      free((char *)v[i].format_error);
+   }
    free(v);
 }
 
 static RowView *load_arm(Store *st, long long run, const char *arm, size_t n) {
    sqlite3_stmt *s = Store_prepare(st, "SELECT idx, outcome, answer, confidence, correct, compliant, fields_ok, fields, "
-                                       "latency_ms, prompt_tokens, completion_tokens FROM eval_rows "
+                                       "latency_ms, prompt_tokens, completion_tokens, score, format_error FROM eval_rows "
                                        "WHERE run_id = ? AND arm = ? AND rep = 0");
    sqlite3_bind_int64(s, 1, run);
    sqlite3_bind_text(s, 2, arm, -1, SQLITE_STATIC);
@@ -749,10 +801,38 @@ static RowView *load_arm(Store *st, long long run, const char *arm, size_t n) {
    return v;
 }
 
-static json_t *arm_metrics(const RowView *v, size_t n, CompareMode mode, const EvalEndpoint *e) {
+/* The most frequent reasons answers failed the format, most first (at most 5). */
+static json_t *format_failures(const RowView *v, size_t n) {
+   json_t *counts = json_object();
+   for (size_t i = 0; i < n; i++) {
+      if (!v[i].format_error)
+         continue;
+      json_t *c = json_object_get(counts, v[i].format_error);
+      json_object_set_new(counts, v[i].format_error, json_integer(c ? json_integer_value(c) + 1 : 1));
+   }
+   json_t *out = json_array();
+   for (int k = 0; k < 5 && json_object_size(counts); k++) {
+      const char *best = NULL, *key;
+      json_int_t most = 0;
+      json_t *val;
+      json_object_foreach(counts, key, val) {
+         if (json_integer_value(val) > most || (json_integer_value(val) == most && best && strcmp(key, best) < 0)) {
+            most = json_integer_value(val);
+            best = key;
+         }
+      }
+      json_array_append_new(out, json_pack("{s:s, s:I}", "why", best, "n", most));
+      json_object_del(counts, best);
+   }
+   json_decref(counts);
+   return out;
+}
+
+static json_t *arm_metrics(const RowView *v, size_t n, CompareMode mode, const EvalEndpoint *e, TextMetric metric,
+                           double threshold) {
    long correct = 0, fmt_k = 0, fmt_n = 0, errors = 0, timeouts = 0, malformed = 0, fok = 0, ftot = 0;
-   long tok_n = 0, no_logprobs = 0;
-   double ptok = 0, ctok = 0;
+   long tok_n = 0, no_logprobs = 0, scored = 0;
+   double ptok = 0, ctok = 0, score_sum = 0;
    double *lat = xcalloc(n ? n : 1, sizeof *lat);
    size_t nlat = 0;
    for (size_t i = 0; i < n; i++) {
@@ -771,6 +851,9 @@ static json_t *arm_metrics(const RowView *v, size_t n, CompareMode mode, const E
       }
       fok += r->fields_ok;
       ftot += r->fields;
+      /* An arm that gave no answer scores 0 on the metric: errors are not left out. */
+      scored++;
+      score_sum += r->score > 0 ? r->score : 0;
       if (isfinite(r->latency))
          lat[nlat++] = r->latency;
       if (r->ptok >= 0 && r->ctok >= 0) {
@@ -785,7 +868,14 @@ static json_t *arm_metrics(const RowView *v, size_t n, CompareMode mode, const E
    json_object_set_new(m, "accuracy", rate_json(correct, (long)n));
    if (mode == COMPARE_JSON)
       json_object_set_new(m, "field_accuracy", rate_json(fok, ftot));
+   if (mode == COMPARE_TOOL_CALLS)
+      json_object_set_new(m, "argument_accuracy", rate_json(fok, ftot));
+   if (mode == COMPARE_TEXT)
+      json_object_set_new(m, "metric", json_pack("{s:s, s:f, s:I, s:f}", "name", TextMetric_name(metric), "mean",
+                                                 scored ? score_sum / (double)scored : 0.0, "n", (json_int_t)scored,
+                                                 "threshold", threshold));
    json_object_set_new(m, "format", rate_json(fmt_k, fmt_n));
+   json_object_set_new(m, "format_failures", format_failures(v, n));
    json_object_set_new(m, "latency_ms", json_pack("{s:I, s:o, s:o, s:o}", "n", (json_int_t)nlat,
                                                    "p50", num_or_null(EvalStats_percentile(lat, nlat, 0.50)),
                                                    "p95", num_or_null(EvalStats_percentile(lat, nlat, 0.95)),
@@ -843,16 +933,19 @@ static json_t *compute_metrics(Store *st, const Task *t, long long run, const Ev
    json_object_set_new(m, "compare", json_string(Compare_mode_name(mode)));
    json_object_set_new(m, "test_set", json_pack("{s:s, s:s}", "source", set->source, "hash", set->hash));
    RowView *cv = load_arm(st, run, "candidate", n);
-   json_object_set_new(m, "candidate", arm_metrics(cv, n, mode, cand));
+   json_object_set_new(m, "candidate", arm_metrics(cv, n, mode, cand, t->text_metric, t->text_threshold));
    if (ref) {
       RowView *rv = load_arm(st, run, "reference", n);
-      json_object_set_new(m, "reference", arm_metrics(rv, n, mode, ref));
+      json_object_set_new(m, "reference", arm_metrics(rv, n, mode, ref, t->text_metric, t->text_threshold));
       free_rows(rv, n);
    } else {
       /* The logged answers are the gold, so they agree with themselves; their cost per 1,000
        * is what the audit says the task costs today. */
       json_t *r = json_pack("{s:s, s:s, s:o}", "model", t->model, "source", "logged", "accuracy",
                             rate_json((long)n, (long)n));
+      if (mode == COMPARE_TEXT)
+         json_object_set_new(r, "metric", json_pack("{s:s, s:f, s:I, s:f}", "name", TextMetric_name(t->text_metric),
+                                                    "mean", 1.0, "n", (json_int_t)n, "threshold", t->text_threshold));
       json_object_set_new(r, "cost_per_1k", t->monthly_volume > 0 && t->monthly_cost > 0
                                                ? json_real(t->monthly_cost / (double)t->monthly_volume * 1000)
                                                : json_null());
@@ -1009,6 +1102,41 @@ bool Eval_headline(const json_t *m, EvalHeadline *h) {
       h->coverage = json_number_value(json_object_get(rec, "coverage"));
       h->covered_accuracy = json_number_value(json_object_get(rec, "accuracy"));
    }
+   return true;
+}
+
+/* The arm's value of the task's metric; logged answers (no such member) score 1. */
+static double arm_metric(const json_t *arm, const char *compare, long *n) {
+   const json_t *x;
+   if (str_eq(compare, "text") && (x = json_object_get(arm, "metric"))) {
+      *n = (long)json_integer_value(json_object_get(x, "n"));
+      return json_number_value(json_object_get(x, "mean"));
+   }
+   const char *key = str_eq(compare, "json") ? "field_accuracy" : str_eq(compare, "tool_calls") ? "argument_accuracy"
+                                                                                               : "accuracy";
+   if ((x = json_object_get(arm, key)) || (x = json_object_get(arm, "accuracy"))) {
+      *n = (long)json_integer_value(json_object_get(x, "n"));
+      return json_number_value(json_object_get(x, "value"));
+   }
+   *n = 0;
+   return str_eq(json_string_value(json_object_get(arm, "source")), "logged") ? 1.0 : 0.0;
+}
+
+bool Eval_task_metric(const json_t *metrics, EvalTaskMetric *tm) {
+   memset(tm, 0, sizeof *tm);
+   const json_t *c = json_object_get(metrics, "candidate"), *r = json_object_get(metrics, "reference");
+   const char *compare = json_string_value(json_object_get(metrics, "compare"));
+   if (!c || !r || !compare)
+      return false;
+   const char *name = str_eq(compare, "json") ? "field_accuracy" : str_eq(compare, "tool_calls") ? "argument_accuracy"
+                                                                                                 : "accuracy";
+   if (str_eq(compare, "text") && json_object_get(c, "metric"))
+      name = json_string_value(json_object_get(json_object_get(c, "metric"), "name"));
+   snprintf(tm->name, sizeof tm->name, "%s", name);
+   long rn;
+   tm->value = arm_metric(c, compare, &tm->n);
+   /* The logged answers' own accuracy member says k = n: they are the gold, 1 on any metric. */
+   tm->reference = str_eq(json_string_value(json_object_get(r, "source")), "logged") ? 1.0 : arm_metric(r, compare, &rn);
    return true;
 }
 

@@ -28,7 +28,8 @@ void EvalEndpoint_clear(EvalEndpoint *e);
 
 typedef struct {
    json_t *prompt;      /* the messages before the expected answer */
-   char *expected;      /* the logged (frontier) answer: the gold */
+   char *expected;      /* the logged (frontier) answer: the gold (tool calls in canonical form) */
+   json_t *tools;       /* the tools the request offered, or NULL */
 } EvalRow;
 
 typedef struct {
@@ -96,6 +97,19 @@ typedef struct {
 } EvalHeadline;
 
 bool Eval_headline(const json_t *metrics, EvalHeadline *h);
+
+/* The task's own metric in a finished run: accuracy (labels, exact), field accuracy
+ * (extraction), argument accuracy (tool calls) or the text metric's mean score (chrf,
+ * rouge-l), for the candidate and for the reference: the reference model's when the run had
+ * one (for text, the frontier against its own logged answers: the noise the candidate is
+ * measured against), else the logged answers, which score 1. Fractions 0..1. The gate
+ * "within N points of the frontier on the task's metric" is value >= reference - N / 100. */
+typedef struct {
+   char name[24];
+   double value, reference;
+   long n;
+} EvalTaskMetric;
+bool Eval_task_metric(const json_t *metrics, EvalTaskMetric *m);
 
 /* Side by side, with an exact McNemar test for every pair; runs must share the test set. */
 json_t *Eval_compare(Store *st, const long long *ids, int n, char **err);

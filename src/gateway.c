@@ -879,16 +879,13 @@ static void capture_join(Flight *f, Call *o, Call *noise, int agree, int noise_a
 
 /* The call's answer text (a new string), or NULL. */
 static char *call_answer(const Call *c) {
-   if (c->resp) {
-      const char *a = Compare_answer(c->resp);
-      return a ? xstrdup(a) : NULL;
-   }
-   return Compare_answer_text(c->body, c->len);
+   return c->resp ? Compare_answer_new(c->resp) : Compare_answer_text(c->body, c->len);
 }
 
 static int compare_with(const Flight *f, const char *answer, const Call *other) {
    char *b = call_answer(other);
-   int agree = Compare_answers(f->route->compare, answer, b);
+   const Route *r = f->route;
+   int agree = Compare_agree(r->compare, r->metric, r->threshold, answer, b);
    free(b);
    return agree;
 }

@@ -157,8 +157,8 @@ Route *Route_from_json(const char *task, const json_t *j, char **err) {
       return NULL;
    }
    static const char *const keys[] = { "task", "aliases", "fingerprints", "primary", "candidate", "mode",
-                                       "percent", "sticky", "compare", "fallback", "verify_percent",
-                                       "noise_percent", NULL };
+                                       "percent", "sticky", "compare", "metric", "threshold", "fallback",
+                                       "verify_percent", "noise_percent", NULL };
    if (!only_keys(j, keys, task, "", err))
       return NULL;
    const char *named = json_string_value(json_object_get(j, "task"));
@@ -172,7 +172,8 @@ Route *Route_from_json(const char *task, const json_t *j, char **err) {
    r->task = xstrdup(task);
    r->fallback_on_error = true;
    r->timeout_ms = 2000;
-   char *mode = NULL, *compare = NULL;
+   r->threshold = COMPARE_TEXT_THRESHOLD;
+   char *mode = NULL, *compare = NULL, *metric = NULL;
    double timeout = (double)r->timeout_ms;
    json_t *fb = json_object_get(j, "fallback");
    static const char *const fb_keys[] = { "min_confidence", "on_error", "timeout_ms", NULL };
@@ -184,7 +185,13 @@ Route *Route_from_json(const char *task, const json_t *j, char **err) {
              get_string(j, "sticky", &r->sticky, task, "", err) &&
              get_number(j, "percent", &r->percent, 0, 100, task, "", err) &&
              get_number(j, "verify_percent", &r->verify_percent, 0, 100, task, "", err) &&
-             get_number(j, "noise_percent", &r->noise_percent, 0, 100, task, "", err);
+             get_number(j, "noise_percent", &r->noise_percent, 0, 100, task, "", err) &&
+             get_string(j, "metric", &metric, task, "", err) &&
+             get_number(j, "threshold", &r->threshold, 0, 1, task, "", err);
+   if (ok && metric && !TextMetric_parse(metric, &r->metric)) {
+      *err = xasprintf("route %s: metric '%s' is not one of chrf, rouge-l", task, metric);
+      ok = false;
+   }
    if (ok && fb && !json_is_null(fb)) {
       if (!json_is_object(fb)) {
          *err = xasprintf("route %s: fallback must be an object {min_confidence, on_error, timeout_ms}", task);
@@ -215,7 +222,7 @@ Route *Route_from_json(const char *task, const json_t *j, char **err) {
          *err = xasprintf("route %s: mode '%s' is not one of passthrough, shadow, canary, cutover", task, mode);
    }
    if (ok && compare && !Compare_mode_parse(compare, &r->compare)) {
-      *err = xasprintf("route %s: compare '%s' is not one of label, exact, json, text", task, compare);
+      *err = xasprintf("route %s: compare '%s' is not one of label, exact, json, text, tool_calls", task, compare);
       ok = false;
    }
    if (ok && r->sticky && !str_eq(r->sticky, "user") && !str_eq(r->sticky, "conversation") &&
@@ -232,6 +239,7 @@ Route *Route_from_json(const char *task, const json_t *j, char **err) {
       r->sticky = xstrdup("user");
    free(mode);
    free(compare);
+   free(metric);
    if (!ok) {
       Route_unref(r);
       return NULL;
@@ -270,6 +278,10 @@ json_t *Route_to_json(const Route *r) {
    json_object_set_new(j, "percent", json_real(r->percent));
    json_object_set_new(j, "sticky", json_string(r->sticky));
    json_object_set_new(j, "compare", json_string(Compare_mode_name(r->compare)));
+   if (r->compare == COMPARE_TEXT) {
+      json_object_set_new(j, "metric", json_string(TextMetric_name(r->metric)));
+      json_object_set_new(j, "threshold", json_real(r->threshold));
+   }
    json_object_set_new(j, "fallback", json_pack("{s:f, s:b, s:I}", "min_confidence", r->min_confidence,
                                                 "on_error", r->fallback_on_error, "timeout_ms",
                                                 (json_int_t)r->timeout_ms));

@@ -32,6 +32,8 @@ typedef struct Route {
    double percent;            /* canary: share of traffic the candidate answers */
    char *sticky;              /* user | conversation | random */
    CompareMode compare;
+   TextMetric metric;         /* compare text: the metric ... */
+   double threshold;          /* ... and the score at which answers agree */
    double min_confidence;     /* 0 = no confidence fallback */
    bool fallback_on_error;
    long timeout_ms;           /* candidate timeout */

@@ -53,7 +53,8 @@ void Score_compute(const Task *t, Score *sc) {
    char a[32], b[32];
    memset(sc, 0, sizeof *sc);
    long long ex = available_examples(t);
-   bool narrow = t->kind == KIND_LABEL || t->kind == KIND_EXTRACTION || t->kind == KIND_REWRITE;
+   bool narrow = t->kind == KIND_LABEL || t->kind == KIND_EXTRACTION || t->kind == KIND_TOOL_CALL ||
+                 t->kind == KIND_REWRITE;
    bool subjective = t->kind == KIND_OPEN_ENDED || t->kind == KIND_MULTIMODAL;
 
    sc->suggested[DIM_SUITABILITY] = 1;
@@ -75,6 +76,7 @@ void Score_compute(const Task *t, Score *sc) {
    static const struct { int base; const char *why; } cx[KIND_COUNT] = {
       [KIND_LABEL] = { 1, "simple classification" },
       [KIND_EXTRACTION] = { 1, "simple extraction" },
+      [KIND_TOOL_CALL] = { 1, "a call to one of a fixed set of tools" },
       [KIND_REWRITE] = { 2, "fixed-format rewrite, multi-step" },
       [KIND_OPEN_ENDED] = { 4, "open-ended generation" },
       [KIND_MULTIMODAL] = { 5, "multimodal" },

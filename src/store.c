@@ -360,6 +360,25 @@ static const char *const migrations[] = {
     * marked, for the history (red in the console) and the report */
    "ALTER TABLE route_events ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;"
    "ALTER TABLE phase_events ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;",
+   /* 9 -> 10: answers beyond labels. The kind moves to answer_kind, whose check admits
+    * 'tool-call' (schema 1's output_kind check cannot be widened in place; it is still read
+    * when answer_kind is NULL), with why it was inferred; the metric and threshold text
+    * answers are scored with; the format every answer must have; an evaluated answer's
+    * metric score and why it failed the format. */
+   "ALTER TABLE tasks ADD COLUMN answer_kind TEXT CHECK (answer_kind IS NULL OR answer_kind IN"
+   "  ('label','extraction','tool-call','rewrite','open-ended','multimodal'));"
+   "ALTER TABLE tasks ADD COLUMN kind_reason TEXT NOT NULL DEFAULT '';"
+   "ALTER TABLE tasks ADD COLUMN text_metric TEXT NOT NULL DEFAULT 'chrf' CHECK (text_metric IN ('chrf','rouge-l'));"
+   "ALTER TABLE tasks ADD COLUMN text_threshold REAL NOT NULL DEFAULT 0.8"
+   "  CHECK (text_threshold >= 0 AND text_threshold <= 1);"
+   "ALTER TABLE tasks ADD COLUMN format_regex TEXT NOT NULL DEFAULT '';"
+   "ALTER TABLE tasks ADD COLUMN format_starts_with TEXT NOT NULL DEFAULT '';"
+   "ALTER TABLE tasks ADD COLUMN format_min_length INTEGER NOT NULL DEFAULT 0;"
+   "ALTER TABLE tasks ADD COLUMN format_max_length INTEGER NOT NULL DEFAULT 0;"
+   "ALTER TABLE tasks ADD COLUMN format_labels TEXT NOT NULL DEFAULT '';"
+   "ALTER TABLE tasks ADD COLUMN format_schema TEXT NOT NULL DEFAULT '';"
+   "ALTER TABLE eval_rows ADD COLUMN score REAL;"
+   "ALTER TABLE eval_rows ADD COLUMN format_error TEXT;",
 };
 
 int Store_schema_version(void) {

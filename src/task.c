@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "formatcheck.h"
 #include "jsonscan.h"
 #include "phase.h"
 #include "task.h"
@@ -14,6 +15,7 @@
 static const char *const kind_names[KIND_COUNT] = {
    [KIND_LABEL] = "label",
    [KIND_EXTRACTION] = "extraction",
+   [KIND_TOOL_CALL] = "tool-call",
    [KIND_REWRITE] = "rewrite",
    [KIND_OPEN_ENDED] = "open-ended",
    [KIND_MULTIMODAL] = "multimodal",
@@ -45,7 +47,7 @@ const TaskField Task_fields[] = {
    { "criticality", "criticality", FIELD_CRIT, "low | medium | high" },
    { "data", "data_available", FIELD_TEXT, "training data available, in words" },
    { "examples", "examples", FIELD_COUNT, "labelled examples available outside the logs" },
-   { "kind", "output_kind", FIELD_KIND, "label | extraction | rewrite | open-ended | multimodal" },
+   { "kind", "answer_kind", FIELD_KIND, "label | extraction | tool-call | rewrite | open-ended | multimodal" },
    { "domain-vocab", "domain_vocab", FIELD_FLAG, "domain-specific vocabulary (yes|no)" },
    { "customer-facing", "customer_facing", FIELD_FLAG, "users see the output (yes|no)" },
    { "sla", "sla", FIELD_FLAG, "latency SLA applies (yes|no)" },
@@ -56,6 +58,15 @@ const TaskField Task_fields[] = {
    { "min-comparisons", "min_comparisons", FIELD_COUNT, "shadow comparisons the gate needs" },
    { "eval-margin", "eval_margin", FIELD_POINTS, "points below the reference the eval gate allows" },
    { "format-bar", "format_bar", FIELD_FRACTION, "format compliance bar, 0-1" },
+   { "metric", "text_metric", FIELD_METRIC, "text answers' metric against the logged answer: chrf | rouge-l" },
+   { "metric-threshold", "text_threshold", FIELD_FRACTION, "metric score (0-1) at which a text answer agrees" },
+   { "format-regex", "format_regex", FIELD_REGEX, "POSIX extended regex every answer must match (\"\" clears)" },
+   { "format-starts-with", "format_starts_with", FIELD_TEXT, "text every answer must start with" },
+   { "format-min-length", "format_min_length", FIELD_COUNT, "fewest characters an answer may have (0: no bound)" },
+   { "format-max-length", "format_max_length", FIELD_COUNT, "most characters an answer may have (0: no bound)" },
+   { "format-labels", "format_labels", FIELD_LABELS, "the allowed answers, comma-separated" },
+   { "format-schema", "format_schema", FIELD_SCHEMA, "JSON Schema (type, required, properties, items, enum, "
+                                                     "min/maxLength), inline or @FILE" },
 };
 const int Task_nfields = (int)ARRAY_SIZE(Task_fields);
 
@@ -76,6 +87,7 @@ bool TaskField_check(const TaskField *f, const char *value, char **norm, char **
    double d;
    bool b;
    OutputKind k;
+   TextMetric m;
    switch (f->type) {
    case FIELD_TEXT:
       if (strlen(value) > 4096) {
@@ -123,8 +135,8 @@ bool TaskField_check(const TaskField *f, const char *value, char **norm, char **
       return true;
    case FIELD_KIND:
       if (!OutputKind_parse(value, &k)) {
-         *err = xasprintf("--%s: '%s' is not an output kind (label, extraction, rewrite, open-ended, multimodal)",
-                          f->option, value);
+         *err = xasprintf("--%s: '%s' is not an output kind (label, extraction, tool-call, rewrite, open-ended, "
+                          "multimodal)", f->option, value);
          return false;
       }
       *norm = xstrdup(value);
@@ -136,6 +148,43 @@ bool TaskField_check(const TaskField *f, const char *value, char **norm, char **
       }
       *norm = xstrdup(value);
       return true;
+   case FIELD_METRIC:
+      if (!TextMetric_parse(value, &m)) {
+         *err = xasprintf("--%s: '%s' is not a text metric (chrf, rouge-l)", f->option, value);
+         return false;
+      }
+      *norm = xstrdup(value);
+      return true;
+   case FIELD_REGEX:
+      if (*value && !Format_regex_valid(value, err))
+         return false;
+      *norm = xstrdup(value);
+      return true;
+   case FIELD_LABELS:
+      *norm = *value ? Format_labels_json(value, err) : xstrdup("");
+      return *norm != NULL;
+   case FIELD_SCHEMA: {
+      char *text = NULL;
+      if (value[0] == '@') {
+         text = read_file(value + 1, NULL, err);
+         if (!text) {
+            char *why = *err;
+            *err = xasprintf("--%s: %s", f->option, why);
+            free(why);
+            return false;
+         }
+      }
+      const char *schema = text ? text : value;
+      bool ok = !*schema || Format_schema_valid(schema, err);
+      if (ok) {
+         /* Stored compact: one line in the task's JSON and in 'task show'. */
+         json_t *j = *schema ? json_loads(schema, 0, NULL) : NULL;
+         *norm = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : xstrdup("");
+         json_decref(j);
+      }
+      free(text);
+      return ok;
+   }
    case FIELD_SCORE:
       if (!parse_long(value, &l) || l < 1 || l > 5) {
          *err = xasprintf("--%s: '%s' is not a score from 1 to 5 (or 'auto' for the suggestion)", f->option, value);
@@ -190,15 +239,21 @@ void Task_clear(Task *t) {
    free(t->phase);
    free(t->created_at);
    free(t->updated_at);
+   free(t->kind_reason);
+   free(t->format_regex);
+   free(t->format_starts_with);
+   free(t->format_labels);
+   free(t->format_schema);
    Task_init(t);
 }
 
 #define TASK_COLUMNS \
    "id, name, description, provider, model, monthly_volume, monthly_cost, input_format, " \
-   "output_format, quality_req, criticality, data_available, examples, output_kind, domain_vocab, " \
+   "output_format, quality_req, criticality, data_available, examples, coalesce(answer_kind, output_kind), domain_vocab, " \
    "customer_facing, sla, revenue, changing, suitability, impact, complexity, scored_at, phase, " \
    "min_examples, agreement_bar, min_comparisons, eval_margin, format_bar, created_at, updated_at, " \
-   "(SELECT coalesce(sum(calls), 0) FROM audit_daily a WHERE a.task_id = tasks.id)"
+   "(SELECT coalesce(sum(calls), 0) FROM audit_daily a WHERE a.task_id = tasks.id), kind_reason, text_metric, " \
+   "text_threshold, format_regex, format_starts_with, format_labels, format_schema, format_min_length, format_max_length"
 
 static char *col_text(sqlite3_stmt *s, int i) {
    const unsigned char *t = sqlite3_column_text(s, i);
@@ -241,6 +296,17 @@ static void task_from_row(sqlite3_stmt *s, Task *t) {
    t->created_at = col_text(s, i++);
    t->updated_at = col_text(s, i++);
    t->logged = sqlite3_column_int64(s, i++);
+   t->kind_reason = col_text(s, i++);
+   TextMetric m = METRIC_CHRF;
+   TextMetric_parse((const char *)sqlite3_column_text(s, i++), &m);
+   t->text_metric = m;
+   t->text_threshold = sqlite3_column_double(s, i++);
+   t->format_regex = col_text(s, i++);
+   t->format_starts_with = col_text(s, i++);
+   t->format_labels = col_text(s, i++);
+   t->format_schema = col_text(s, i++);
+   t->format_min_length = sqlite3_column_int64(s, i++);
+   t->format_max_length = sqlite3_column_int64(s, i++);
 }
 
 /* Volume and cost the user left at 0 read as the audit's figures over every logged day
@@ -380,6 +446,10 @@ bool Task_add(Store *st, const char *name, const TaskField **fields, const char 
    for (int i = 0; i < n; i++) {
       Sbuf_printf(&cols, ", %s", fields[i]->column);
       Sbuf_printf(&qs, ", ?%d", i + 3);
+      if (fields[i]->type == FIELD_KIND) {
+         Sbuf_puts(&cols, ", kind_reason");
+         Sbuf_puts(&qs, ", '" KIND_SET_BY_USER "'");
+      }
    }
    char *sql = xasprintf("INSERT INTO tasks(%s) VALUES (%s)", cols.buf, qs.buf);
    Sbuf_free(&cols);
@@ -428,8 +498,11 @@ bool Task_edit(Store *st, const char *name, const char *rename, const TaskField 
    Sbuf_puts(&set, "updated_at = ?2");
    if (rename)
       Sbuf_puts(&set, ", name = ?3");
-   for (int i = 0; i < n; i++)
+   for (int i = 0; i < n; i++) {
       Sbuf_printf(&set, ", %s = ?%d", fields[i]->column, i + 4);
+      if (fields[i]->type == FIELD_KIND)
+         Sbuf_puts(&set, ", kind_reason = '" KIND_SET_BY_USER "'");
+   }
    char *sql = xasprintf("UPDATE tasks SET %s WHERE name = ?1", set.buf);
    Sbuf_free(&set);
    sqlite3_stmt *s = Store_prepare(st, sql);
@@ -470,7 +543,7 @@ bool Task_remove(Store *st, const char *name, char **err) {
 }
 
 json_t *Task_to_json(const Task *t) {
-   return json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:s, s:s, s:s, s:s, s:I, s:s,"
+   json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:s, s:s, s:s, s:s, s:I, s:s,"
                     " s:b, s:b, s:b, s:b, s:b, s:s, s:I, s:b, s:b, s:I, s:f, s:I, s:f, s:f, s:s, s:s}",
                     "name", t->name, "description", t->description, "provider", t->provider,
                     "model", t->model, "monthly_volume", (json_int_t)t->monthly_volume,
@@ -485,4 +558,40 @@ json_t *Task_to_json(const Task *t) {
                     "min_examples", (json_int_t)t->min_examples, "agreement_bar", t->agreement_bar,
                     "min_comparisons", (json_int_t)t->min_comparisons, "eval_margin", t->eval_margin,
                     "format_bar", t->format_bar, "created_at", t->created_at, "updated_at", t->updated_at);
+   json_object_set_new(j, "kind_reason", json_string(t->kind_reason ? t->kind_reason : ""));
+   json_object_set_new(j, "text_metric", json_string(TextMetric_name(t->text_metric)));
+   json_object_set_new(j, "text_threshold", json_real(t->text_threshold));
+   json_t *fmt = json_object();
+   if (t->format_regex && *t->format_regex)
+      json_object_set_new(fmt, "regex", json_string(t->format_regex));
+   if (t->format_starts_with && *t->format_starts_with)
+      json_object_set_new(fmt, "starts_with", json_string(t->format_starts_with));
+   if (t->format_min_length > 0)
+      json_object_set_new(fmt, "min_length", json_integer(t->format_min_length));
+   if (t->format_max_length > 0)
+      json_object_set_new(fmt, "max_length", json_integer(t->format_max_length));
+   if (t->format_labels && *t->format_labels)
+      json_object_set_new(fmt, "labels", json_loads(t->format_labels, 0, NULL));
+   if (t->format_schema && *t->format_schema)
+      json_object_set_new(fmt, "schema", json_loads(t->format_schema, 0, NULL));
+   json_object_set_new(j, "format", fmt);
+   return j;
+}
+
+bool Task_format(const Task *t, FormatSpec *f, char **err) {
+   return FormatSpec_init(f, t->format_regex, t->format_starts_with, (long)t->format_min_length,
+                          (long)t->format_max_length, t->format_labels, t->format_schema, err);
+}
+
+bool Task_set_inferred_kind(Store *st, long long task_id, OutputKind k, const char *reason, char **err) {
+   sqlite3_stmt *s = Store_prepare(st, "UPDATE tasks SET answer_kind = ?2, kind_reason = ?3 WHERE id = ?1 AND "
+                                       "kind_reason != '" KIND_SET_BY_USER "'");
+   sqlite3_bind_int64(s, 1, task_id);
+   sqlite3_bind_text(s, 2, OutputKind_name(k), -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+   bool ok = sqlite3_step(s) == SQLITE_DONE;
+   if (!ok)
+      *err = Store_errmsg(st, "recording the inferred output kind");
+   sqlite3_finalize(s);
+   return ok;
 }

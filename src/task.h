@@ -6,10 +6,12 @@
 #include <stdbool.h>
 
 #include "store.h"
+#include "textmetrics.h"
 
 typedef enum {
    KIND_LABEL,
    KIND_EXTRACTION,
+   KIND_TOOL_CALL,     /* the answer is a function call (tool_calls), not text */
    KIND_REWRITE,
    KIND_OPEN_ENDED,
    KIND_MULTIMODAL,
@@ -40,11 +42,20 @@ typedef struct Task {
    long long min_comparisons;
    double eval_margin;
    double format_bar;
+   char *kind_reason;     /* why the kind is what it is (inferred from the logs, or set) */
+   TextMetric text_metric;      /* text answers are scored with it ... */
+   double text_threshold;       /* ... and agree at or above this score (0-1) */
+   /* The declared format of every answer (FormatSpec_init takes them); "" / 0: none. */
+   char *format_regex, *format_starts_with, *format_labels, *format_schema;
+   long long format_min_length, format_max_length;
    char *created_at, *updated_at;
    long long logged;      /* API calls logged for the task (filled by Task_get/list) */
    /* monthly_volume / monthly_cost were 0 (unset) and read from the audit figures */
    bool volume_from_audit, cost_from_audit;
 } Task;
+
+/* The kind_reason of a kind the user chose: inference never overrides it. */
+#define KIND_SET_BY_USER "set by the user"
 
 const char *OutputKind_name(OutputKind k);
 bool OutputKind_parse(const char *s, OutputKind *out);
@@ -52,7 +63,8 @@ bool OutputKind_parse(const char *s, OutputKind *out);
 /* Every editable field, described once: the CLI's options, the JSON keys and validation
  * all come from this table. */
 typedef enum { FIELD_TEXT, FIELD_COUNT, FIELD_MONEY, FIELD_FLAG, FIELD_KIND, FIELD_CRIT,
-               FIELD_FRACTION, FIELD_POINTS, FIELD_SCORE } FieldType;
+               FIELD_FRACTION, FIELD_POINTS, FIELD_SCORE, FIELD_METRIC, FIELD_REGEX, FIELD_LABELS,
+               FIELD_SCHEMA } FieldType;
 typedef struct {
    const char *option;    /* CLI long option and JSON key */
    const char *column;
@@ -88,5 +100,12 @@ bool Task_remove(Store *st, const char *name, char **err);
 bool Task_name_valid(const char *name, char **err);
 
 json_t *Task_to_json(const Task *t);
+
+/* The task's declared answer format; false with *err when a stored part no longer compiles. */
+struct FormatSpec;
+bool Task_format(const Task *t, struct FormatSpec *f, char **err);
+
+/* Record an inferred kind and why, unless the user set the kind. */
+bool Task_set_inferred_kind(Store *st, long long task_id, OutputKind k, const char *reason, char **err);
 
 #endif

@@ -53,6 +53,22 @@ equals() {   # equals "name" GOT WANT
    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got '$2', want '$3'"; fi
 }
 
+# start_model PORTFILE LOGFILE SECONDS MODEL=MAPFILE...: the evaluation tests' stand-in model
+# server (tests/eval/standin_model) in the background, stopped at exit; sets MODEL_URL (…/v1).
+MODEL_PIDS=
+start_model() {
+   _pf=$1 _lg=$2 _secs=$3
+   shift 3
+   "$(dirname "$OFFRAMP")/tests/eval/standin_model" --port-file "$_pf" --log "$_lg" --max-seconds "$_secs" "$@" \
+      2>>standin.err &
+   MODEL_PIDS="$MODEL_PIDS $!"
+   trap 'kill $MODEL_PIDS 2>/dev/null; rm -rf "$TMP"' EXIT
+   _w=0
+   while [ ! -s "$_pf" ] && [ $_w -lt 100 ]; do sleep 0.05; _w=$((_w + 1)); done
+   [ -s "$_pf" ] || { not_ok "stand-in started" "$(cat standin.err)"; done_testing; exit 1; }
+   MODEL_URL="http://127.0.0.1:$(cat "$_pf")/v1"
+}
+
 sql() {   # sql "SELECT ..." on the test workspace
    sqlite3 "$OFFRAMP_WORKSPACE" "$1"
 }

@@ -6,7 +6,9 @@
  * MAPFILE: one line per input, tab-separated: input, answer, confidence, script. The script is
  * comma-separated: ok | delay=MS | fail=N:STATUS (first N requests get STATUS) |
  * always=STATUS | malformed | nologprobs | alt=ANSWER (sampled requests, i.e. without
- * temperature 0, alternate between answer and ANSWER). Unknown inputs get "unknown" at 0.5. */
+ * temperature 0, alternate between answer and ANSWER) | toolcall (the answer is "NAME ARGS":
+ * a function call with that name and JSON arguments, content null). Unknown inputs get
+ * "unknown" at 0.5. The log's fourth column is the names of the tools the request offered. */
 #include "config.h"
 
 #include <event2/buffer.h>
@@ -27,7 +29,7 @@ typedef struct {
    char *model, *input, *answer, *alt;
    double confidence;
    long delay_ms, fail_n, fail_status, always_status;
-   int malformed, nologprobs;
+   int malformed, nologprobs, toolcall;
    long seen, sampled;
 } Entry;
 
@@ -74,6 +76,8 @@ static void load_map(const char *model, const char *path) {
             e->malformed = 1;
          else if (strcmp(tok, "nologprobs") == 0)
             e->nologprobs = 1;
+         else if (strcmp(tok, "toolcall") == 0)
+            e->toolcall = 1;
          else if (strncmp(tok, "alt=", 4) == 0)
             e->alt = strdup(tok + 4);
       }
@@ -113,7 +117,15 @@ static void on_chat(struct evhttp_request *req, void *arg) {
    const char *input = json_string_value(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content"));
    json_t *temp = json_object_get(j, "temperature");
    int sampled = !(json_is_number(temp) && json_number_value(temp) == 0);
-   fprintf(reqlog, "%s\t%s\t%s\n", model ? model : "", input ? input : "", sampled ? "sampled" : "t0");
+   char tools[256] = "";
+   size_t ti;
+   json_t *tool;
+   json_array_foreach(json_object_get(j, "tools"), ti, tool) {
+      const char *name = json_string_value(json_object_get(json_object_get(tool, "function"), "name"));
+      size_t used = strlen(tools);
+      snprintf(tools + used, sizeof tools - used, "%s%s", used ? "," : "", name ? name : "?");
+   }
+   fprintf(reqlog, "%s\t%s\t%s\t%s\n", model ? model : "", input ? input : "", sampled ? "sampled" : "t0", tools);
    fflush(reqlog);
 
    Entry *e = NULL;
@@ -145,7 +157,17 @@ static void on_chat(struct evhttp_request *req, void *arg) {
       double lp = log(conf > 0 ? conf : 1e-9);
       json_t *choice = json_pack("{s:i, s:{s:s, s:s}, s:s}", "index", 0, "message", "role", "assistant", "content",
                                  answer, "finish_reason", "stop");
-      if (!(e && e->nologprobs)) {
+      if (e && e->toolcall) {
+         const char *sp = strchr(answer, ' ');
+         char *name = sp ? strndup(answer, (size_t)(sp - answer)) : strdup(answer);
+         json_t *msg = json_object_get(choice, "message");
+         json_object_set_new(msg, "content", json_null());
+         json_object_set_new(msg, "tool_calls", json_pack("[{s:s, s:s, s:{s:s, s:s}}]", "id", "call_standin", "type",
+                                                         "function", "function", "name", name, "arguments",
+                                                         sp ? sp + 1 : "{}"));
+         json_object_set_new(choice, "finish_reason", json_string("tool_calls"));
+         free(name);
+      } else if (!(e && e->nologprobs)) {
          json_t *top = json_pack("[{s:s, s:f}]", "token", answer, "logprob", lp);
          if (conf < 1)
             json_array_append_new(top, json_pack("{s:s, s:f}", "token", "other", "logprob", log(1 - conf)));

@@ -28,7 +28,65 @@ int main(void) {
    ok(!Compare_answers(COMPARE_EXACT, "a b", "a  b"), "exact: whitespace counts");
    ok(!Compare_answers(COMPARE_EXACT, "Yes", "yes"), "exact: case counts");
    ok(Compare_answers(COMPARE_TEXT, " The  cat\n sat ", "The cat sat"), "text: whitespace normalised");
-   ok(!Compare_answers(COMPARE_TEXT, "The cat", "the cat"), "text: case counts");
+   ok(!Compare_answers(COMPARE_TEXT, "The cat", "the cat"), "text: case counts (chrF 0.59 of a short answer)");
+   {
+      const char *dash = "- Customer was charged twice for order 1182\n- Refund issued to the card\n- Apology sent";
+      const char *star = "* Customer was charged twice for order 1182\n* Refund issued to the card\n* Apology sent";
+      ok(Compare_answers(COMPARE_TEXT, star, dash), "text: other bullets agree on chrF (0.88 >= 0.80)");
+      ok(!Compare_agree(COMPARE_TEXT, METRIC_CHRF, 0.95, star, dash), "text: ... but not at a 0.95 threshold");
+      ok(Compare_agree(COMPARE_TEXT, METRIC_ROUGE_L, 0.95, star, dash), "text: ROUGE-L ignores the bullets (1.0)");
+      ok(!Compare_answers(COMPARE_TEXT, "Refund issued to the card", "Order shipped yesterday by courier"),
+         "text: another answer disagrees");
+   }
+   ok(Compare_mode_parse("tool_calls", &m) && m == COMPARE_TOOL_CALLS, "parse tool_calls mode");
+   {
+      json_t *calls = json_loads("[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_order\","
+                                 "\"arguments\":\"{\\\"id\\\": 42, \\\"full\\\": true}\"}}]", 0, NULL);
+      char *canon = Compare_tool_calls_canonical(calls);
+      is_str(canon, "[{\"name\":\"get_order\",\"arguments\":{\"id\":42,\"full\":true}}]",
+             "tool calls: canonical form (id dropped, arguments parsed)");
+      ok(Compare_answers(COMPARE_TOOL_CALLS, canon, "[{\"name\":\"get_order\",\"arguments\":{\"full\":true,\"id\":42.0}}]"),
+         "tool calls: argument order and number spelling ignored");
+      ok(!Compare_answers(COMPARE_TOOL_CALLS, canon, "[{\"name\":\"get_order\",\"arguments\":{\"id\":43,\"full\":true}}]"),
+         "tool calls: another argument value disagrees");
+      ok(!Compare_answers(COMPARE_TOOL_CALLS, canon, "[{\"name\":\"cancel_order\",\"arguments\":{\"id\":42,\"full\":true}}]"),
+         "tool calls: another function disagrees");
+      ok(Compare_answers(COMPARE_TOOL_CALLS, "[{\"name\":\"a\",\"arguments\":{}},{\"name\":\"b\",\"arguments\":{\"x\":1}}]",
+                         "[{\"name\":\"b\",\"arguments\":{\"x\":1}},{\"name\":\"a\",\"arguments\":{}}]"),
+         "tool calls: parallel calls in another order agree");
+      long k, n;
+      Compare_fields(COMPARE_TOOL_CALLS, "[{\"name\":\"get_order\",\"arguments\":{\"id\":43,\"full\":true}}]", canon, &k, &n);
+      ok(k == 2 && n == 3, "tool calls: per-argument accuracy counts the name and each argument (%ld/%ld, want 2/3)", k, n);
+      Compare_fields(COMPARE_TOOL_CALLS, "[{\"name\":\"cancel_order\",\"arguments\":{\"id\":42,\"full\":true}}]", canon, &k, &n);
+      ok(k == 0 && n == 3, "tool calls: the wrong function gets no argument right (%ld/%ld, want 0/3)", k, n);
+      Compare_fields(COMPARE_JSON, "{\"a\":1,\"b\":2}", "```json\n{\"a\":1,\"b\":3,\"c\":4}\n```", &k, &n);
+      ok(k == 1 && n == 3, "json: per-field accuracy 1/3 (%ld/%ld)", k, n);
+      json_t *resp = json_pack("{s:[{s:{s:s, s:n, s:O}}]}", "choices", "message", "role", "assistant", "content",
+                               "tool_calls", calls);
+      char *body = json_dumps(resp, JSON_COMPACT);
+      char *a1 = Compare_answer_new(resp), *a2 = Compare_answer_text(body, strlen(body));
+      is_str(a1, canon, "answer of a tool-call response is its canonical calls");
+      is_str(a2, canon, "... read from the response text too");
+      free(a1);
+      free(a2);
+      free(body);
+      json_decref(resp);
+      free(canon);
+      json_decref(calls);
+   }
+   {
+      const char *sse = "data: {\"id\":\"c2\",\"choices\":[{\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,"
+                        "\"id\":\"call_9\",\"type\":\"function\",\"function\":{\"name\":\"lookup\",\"arguments\":\"\"}}]}}]}\n\n"
+                        "data: {\"id\":\"c2\",\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+                        "{\"arguments\":\"{\\\"q\\\":\"}}]}}]}\n\n"
+                        "data: {\"id\":\"c2\",\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+                        "{\"arguments\":\"\\\"x\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n";
+      json_t *sr = Compare_stream_response(sse, strlen(sse));
+      char *a = Compare_answer_new(sr);
+      is_str(a, "[{\"name\":\"lookup\",\"arguments\":{\"q\":\"x\"}}]", "stream: tool call deltas joined");
+      free(a);
+      json_decref(sr);
+   }
    ok(Compare_answers(COMPARE_JSON, "{\"a\":1,\"b\":[1,2]}", "{ \"b\": [1, 2], \"a\": 1.0 }"),
       "json: key order and number spelling ignored");
    ok(!Compare_answers(COMPARE_JSON, "{\"a\":1,\"b\":[1,2]}", "{\"a\":1,\"b\":[2,1]}"), "json: array order counts");
@@ -43,7 +101,23 @@ int main(void) {
    json_decref(r);
 
    r = resp("the cat", "{\"content\":[{\"token\":\"the\",\"logprob\":-0.1},{\"token\":\" cat\",\"logprob\":-0.2}]}");
-   is_near(Compare_confidence(r, COMPARE_TEXT), exp(-0.3), 1e-9, "text: exp(sum of token logprobs)");
+   is_near(Compare_confidence(r, COMPARE_TEXT), exp(-0.3 / 2), 1e-9, "text: exp(mean token logprob), length-normalised");
+   is_near(Compare_confidence(r, COMPARE_JSON), exp(-0.3), 1e-9, "json: not an object: exp(sum of token logprobs)");
+   {
+      /* {"name": "Ann", "amount": 12}: the name's value "Ann" is spelt by  ` "` (-0.1), `Ann`
+       * (-0.2) and `",` (-0.05): -0.35; the amount's 12 by `12` (-0.5) alone (the space before
+       * it is its own token). The least sure field: exp(-0.5); all twelve tokens would give exp(-0.93). */
+      json_t *jr = resp("{\"name\": \"Ann\", \"amount\": 12}",
+                        "{\"content\":[{\"token\":\"{\\\"\",\"logprob\":-0.01},{\"token\":\"name\",\"logprob\":-0.01},"
+                        "{\"token\":\"\\\":\",\"logprob\":-0.01},{\"token\":\" \\\"\",\"logprob\":-0.1},"
+                        "{\"token\":\"Ann\",\"logprob\":-0.2},{\"token\":\"\\\",\",\"logprob\":-0.05},"
+                        "{\"token\":\" \\\"\",\"logprob\":-0.01},{\"token\":\"amount\",\"logprob\":-0.01},"
+                        "{\"token\":\"\\\":\",\"logprob\":-0.01},{\"token\":\" \",\"logprob\":-0.01},"
+                        "{\"token\":\"12\",\"logprob\":-0.5},{\"token\":\"}\",\"logprob\":-0.01}]}");
+      is_near(Compare_confidence(jr, COMPARE_JSON), exp(-0.5), 1e-9, "json: the least sure field's value tokens");
+      is_near(Compare_confidence(jr, COMPARE_EXACT), exp(-0.93), 1e-9, "exact: every token multiplied");
+      json_decref(jr);
+   }
    json_decref(r);
 
    r = resp("Billing", "{\"content\":[{\"token\":\"Bill\",\"logprob\":-0.5,\"top_logprobs\":["
@@ -65,7 +139,7 @@ int main(void) {
    r = Compare_stream_response(sse, strlen(sse));
    is_str(Compare_answer(r), "billing", "stream: deltas joined");
    is_str(json_string_value(json_object_get(r, "model")), "m", "stream: model kept");
-   is_near(Compare_confidence(r, COMPARE_TEXT), exp(-0.3), 1e-9, "stream: logprobs collected");
+   is_near(Compare_confidence(r, COMPARE_EXACT), exp(-0.3), 1e-9, "stream: logprobs collected");
    json_decref(r);
    ok(Compare_stream_response("garbage\n", 8) == NULL, "stream: nothing parsed gives NULL");
 
@@ -110,7 +184,9 @@ int main(void) {
    for (int i = 0; i < 300; i++)
       Sbuf_printf(&many, "%s{\"token\":\"t\",\"logprob\":-0.001}", i ? "," : "");
    Sbuf_puts(&many, "]}}]}");
-   is_near(Compare_confidence_text(many.buf, many.len, COMPARE_TEXT), exp(-0.3), 1e-9, "300 tokens: all summed");
+   is_near(Compare_confidence_text(many.buf, many.len, COMPARE_EXACT), exp(-0.3), 1e-9, "300 tokens: all summed");
+   is_near(Compare_confidence_text(many.buf, many.len, COMPARE_TEXT), exp(-0.001), 1e-9,
+           "300 text tokens: as confident as one of them");
    Sbuf_free(&many);
    return tap_done();
 }

@@ -22,6 +22,28 @@ int main(void) {
       "empty route: passthrough with defaults");
    Route_unref(r);
 
+   r = parse("notes", "{\"compare\":\"text\"}", &err);
+   ok(r && r->metric == METRIC_CHRF && r->threshold == COMPARE_TEXT_THRESHOLD, "text route: chrF at 0.80 by default");
+   Route_unref(r);
+   r = parse("notes", "{\"compare\":\"text\",\"metric\":\"rouge-l\",\"threshold\":0.65}", &err);
+   ok(r && r->metric == METRIC_ROUGE_L && r->threshold == 0.65, "text route: metric and threshold read");
+   json_t *tj = r ? Route_to_json(r) : NULL;
+   ok(tj && str_eq(json_string_value(json_object_get(tj, "metric")), "rouge-l") &&
+      json_number_value(json_object_get(tj, "threshold")) == 0.65, "... and written back");
+   json_decref(tj);
+   Route_unref(r);
+   r = parse("notes", "{\"compare\":\"text\",\"metric\":\"bleu\"}", &err);
+   ok(!r && err && strstr(err, "metric 'bleu' is not one of chrf, rouge-l"), "unknown metric refused: %s", err ? err : "");
+   free(err);
+   err = NULL;
+   r = parse("notes", "{\"threshold\":1.5}", &err);
+   ok(!r && err && strstr(err, "threshold"), "threshold over 1 refused");
+   free(err);
+   err = NULL;
+   r = parse("tools", "{\"compare\":\"tool_calls\"}", &err);
+   ok(r && r->compare == COMPARE_TOOL_CALLS, "tool_calls compare mode");
+   Route_unref(r);
+
    r = parse("intent", "{\"mode\":\"shadow\"}", &err);
    ok(!r && err && strstr(err, "candidate.url"), "shadow without a candidate refused: %s", err ? err : "");
    free(err);
