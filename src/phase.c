@@ -250,6 +250,15 @@ static void gate_evaluate(Store *st, const Task *t, Gate *g) {
    double got = h.acc_n ? (double)h.acc_k / (double)h.acc_n : 0;
    check(g, got >= need - 1e-12 ? CHECK_PASS : CHECK_FAIL, "accuracy", "%s, needs %.1f %% (reference %.1f %% - %g pts; run %lld)",
          acc, 100 * need, 100 * ref, t->eval_margin, run);
+   /* Beyond labels the task's own metric counts too (field or argument accuracy, chrF, ROUGE-L):
+    * the candidate's within the margin of the reference's on the same metric. */
+   EvalTaskMetric tm;
+   if (Eval_task_metric(r.metrics, &tm) && !str_eq(tm.name, "accuracy")) {
+      double tneed = tm.reference - t->eval_margin / 100;
+      check(g, tm.value >= tneed - 1e-12 ? CHECK_PASS : CHECK_FAIL, tm.name,
+            "%.1f %% (n=%ld), needs %.1f %% (reference %.1f %% - %g pts; run %lld)", 100 * tm.value, tm.n,
+            100 * tneed, 100 * tm.reference, t->eval_margin, run);
+   }
    double fv = h.fmt_n ? (double)h.fmt_k / (double)h.fmt_n : 0;
    check(g, h.fmt_n && fv >= t->format_bar - 1e-12 ? CHECK_PASS : CHECK_FAIL, "format compliance", "%s, needs %.1f %%", fmt,
          100 * t->format_bar);

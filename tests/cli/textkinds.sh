@@ -157,5 +157,16 @@ MEAN=$(sql "SELECT round(json_extract(metrics, '\$.candidate.metric.mean'), 2) B
 equals "mean chrF between the agreeing and the unrelated answers" "$MEAN" 1
 contains "summary shows the metric" "$OUT" "chrf                 mean"
 contains "summary shows the format failures" "$OUT" 'format failures      2 x does not start with "Summary:"'
+# The evaluate gate of a text task also holds the task's own metric to the reference: the
+# picked model's mean chrF must be within the eval margin of the logged answers' (which score 1).
+TX=$(sql "SELECT id FROM tasks WHERE name = 'summary-generation'")
+sql "INSERT INTO backends(name, kind, base_url, created_at) VALUES ('tk-stand', 'openai-ft', '$URL', '2026-12-01T00:00:00Z');
+     INSERT INTO experiments(task_id, backend, job_id, base_model, status, fine_tuned_model, created_at, updated_at)
+        VALUES ($TX, 'tk-stand', 'job-tx', 'distill', 'succeeded', 'cand', '2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z');"
+"$OFFRAMP" job pick "$(sql "SELECT id FROM experiments WHERE job_id = 'job-tx'")" > /dev/null
+run "$OFFRAMP" report summary-generation --json
+CHRF=$(printf '%s' "$OUT" | jq -r '.gate.checks[] | select(.what == "chrf") | .status + " " + .detail')
+contains "the text task's gate checks chrF against the reference, on run $R" "$CHRF" "needs 95.0 % (reference 100.0 % - 5 pts; run $R)"
+contains "... and fails it: the candidate's mean chrF is far below" "$CHRF" "fail "
 
 done_testing
