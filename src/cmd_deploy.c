@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "deploy.h"
+#include "task.h"
 #include "util.h"
 
 #define DEPLOY_TIMEOUT_MS 60000L   /* one call to the server (loading an adapter takes a while) */
@@ -21,6 +22,7 @@ static const char usage[] =
    "       offramp deploy list [TASK] [--json]\n"
    "       offramp deploy rollback TASK [--reason TEXT] [--no-smoke]\n"
    "       offramp deploy smoke TASK\n"
+   "       offramp deploy gate TASK\n"
    "\n"
    "The owned model: a trainer's result (a LoRA adapter directory or a GGUF file) recorded as the\n"
    "task's next version with its lineage (dataset, job, base model, rank, sha256, size), put on\n"
@@ -49,7 +51,8 @@ static const char usage[] =
    "  --json             machine-readable list\n"
    "\n"
    "'deploy rollback' re-activates the previous version, loading it again on its server when the\n"
-   "server dropped it. Exit status 3 when the smoke check fails.\n";
+   "server dropped it. 'deploy gate' says whether shadow may start as far as the deployment goes\n"
+   "(from the workspace, no network). Exit status 3 when the smoke check fails or the gate is shut.\n";
 
 static int smoke(Store *st, const char *task) {
    SmokeResult res;
@@ -152,7 +155,7 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
    const char *sub = optind < argc ? argv[optind] : NULL;
    const char *task = optind + 1 < argc ? argv[optind + 1] : NULL;
    if (!sub)
-      return Cli_usage_error("deploy", "name a task or one of register, list, rollback, smoke");
+      return Cli_usage_error("deploy", "name a task or one of register, list, rollback, smoke, gate");
    char *err = NULL;
    int rc = EXIT_OK;
    if (str_eq(sub, "list")) {
@@ -167,7 +170,7 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       Store_close(st);
       return EXIT_OK;
    }
-   if (str_eq(sub, "register") || str_eq(sub, "rollback") || str_eq(sub, "smoke")) {
+   if (str_eq(sub, "register") || str_eq(sub, "rollback") || str_eq(sub, "smoke") || str_eq(sub, "gate")) {
       if (!task)
          return Cli_usage_error("deploy", "%s needs a task", sub);
       if (optind + 2 < argc)
@@ -194,6 +197,20 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       }
    } else if (str_eq(sub, "smoke")) {
       rc = smoke(st, task);
+   } else if (str_eq(sub, "gate")) {
+      Task t;
+      Task_init(&t);
+      if (Task_get(st, task, &t, &err)) {
+         char *why = NULL;
+         DeployGate g = Deploy_gate(st, t.id, &why);
+         printf("%s: %s\n", g == DEPLOY_GATE_READY ? "ready" : g == DEPLOY_GATE_NONE ? "not applicable" : "waiting",
+                why);
+         free(why);
+         rc = g == DEPLOY_GATE_WAIT ? EXIT_GATE : EXIT_OK;
+      } else {
+         rc = EXIT_ERROR;
+      }
+      Task_clear(&t);
    } else if (str_eq(sub, "rollback")) {
       long long id;
       bool reloaded;

@@ -816,7 +816,8 @@ bool Deploy_rollback(Store *st, const char *task, const char *reason, long timeo
    have_prev = deployment_find(st, t.id, "d.id < ?2 AND d.version_id <> ?3 AND d.status <> 'rolled-back'", cur.id,
                                cur.version_id, &prev);
    if (!have_prev) {
-      *err = xasprintf("task %s: v%ld is the only version deployed before, nothing to roll back to", t.name, cur.version);
+      *err = xasprintf("task %s: no earlier version was deployed before v%ld (a version rolled back from is never "
+                       "rolled back to), nothing to roll back to", t.name, cur.version);
       goto done;
    }
    if (!version_get(st, &t, 0, prev.version_id, &v, err))
