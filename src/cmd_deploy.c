@@ -216,7 +216,7 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       bool reloaded;
       if (Deploy_rollback(st, task, r.reason, DEPLOY_TIMEOUT_MS, &id, &reloaded, &err)) {
          printf("%s: rolled back (deployment %lld)%s\n", task, id,
-                reloaded ? "; the server had dropped the previous version, which was loaded again" : "");
+                reloaded ? "; the server no longer served the previous version, which was put back on it" : "");
          rc = no_smoke ? EXIT_OK : smoke(st, task);
       } else {
          rc = EXIT_ERROR;
