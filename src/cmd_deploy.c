@@ -23,6 +23,7 @@ static const char usage[] =
    "       offramp deploy rollback TASK [--reason TEXT] [--no-smoke]\n"
    "       offramp deploy smoke TASK\n"
    "       offramp deploy gate TASK\n"
+   "       offramp deploy load TASK [--concurrency N] [--requests R]\n"
    "\n"
    "The owned model: a trainer's result (a LoRA adapter directory or a GGUF file) recorded as the\n"
    "task's next version with its lineage (dataset, job, base model, rank, sha256, size), put on\n"
@@ -48,11 +49,15 @@ static const char usage[] =
    "  --artifact P       an absolute path (digest and size computed), or a URL with --sha256\n"
    "  --job N            the experiment (offramp jobs) that trained it: its dataset is the lineage\n"
    "  --dataset N        the dataset, when there is no job (default: the task's latest)\n"
+   "  --concurrency N    load: requests in flight at once (default 4)\n"
+   "  --requests R       load: streamed requests in all (default 50), the test set's rows in turn\n"
    "  --json             machine-readable list\n"
    "\n"
    "'deploy rollback' re-activates the previous version, loading it again on its server when the\n"
    "server dropped it. 'deploy gate' says whether shadow may start as far as the deployment goes\n"
-   "(from the workspace, no network). Exit status 3 when the smoke check fails or the gate is shut.\n";
+   "(from the workspace, no network). 'deploy load' measures the active deployment: time to first\n"
+   "token and latency p50/p99, decode tokens/s, at a concurrency; deploy list --json keeps them.\n"
+   "Exit status 3 when the smoke check fails or the gate is shut.\n";
 
 static int smoke(Store *st, const char *task) {
    SmokeResult res;
@@ -122,11 +127,13 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       { "artifact", required_argument, NULL, 'a' }, { "base-model", required_argument, NULL, 'm' },
       { "rank", required_argument, NULL, 'R' }, { "job", required_argument, NULL, 'j' },
       { "dataset", required_argument, NULL, 'd' }, { "sha256", required_argument, NULL, 'H' },
-      { "size", required_argument, NULL, 'z' }, { "json", no_argument, NULL, 'J' }, { 0 },
+      { "size", required_argument, NULL, 'z' }, { "json", no_argument, NULL, 'J' },
+      { "concurrency", required_argument, NULL, 'c' }, { "requests", required_argument, NULL, 'q' }, { 0 },
    };
    DeployRequest r = { .scale = 1, .timeout_ms = DEPLOY_TIMEOUT_MS };
    VersionSpec v = { .size = -1 };
    bool json = false, no_smoke = false;
+   long concurrency = 4, requests = 50;
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       switch (c) {
@@ -149,13 +156,15 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       case 'H': v.sha256 = optarg; break;
       case 'z': v.size = Cli_long("deploy", "--size", optarg, 0, 1L << 50); break;
       case 'J': json = true; break;
+      case 'c': concurrency = Cli_long("deploy", "--concurrency", optarg, 1, 256); break;
+      case 'q': requests = Cli_long("deploy", "--requests", optarg, 1, 100000); break;
       default: return Cli_usage_error("deploy", "unknown option");
       }
    }
    const char *sub = optind < argc ? argv[optind] : NULL;
    const char *task = optind + 1 < argc ? argv[optind + 1] : NULL;
    if (!sub)
-      return Cli_usage_error("deploy", "name a task or one of register, list, rollback, smoke, gate");
+      return Cli_usage_error("deploy", "name a task or one of register, list, rollback, smoke, gate, load");
    char *err = NULL;
    int rc = EXIT_OK;
    if (str_eq(sub, "list")) {
@@ -170,7 +179,8 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       Store_close(st);
       return EXIT_OK;
    }
-   if (str_eq(sub, "register") || str_eq(sub, "rollback") || str_eq(sub, "smoke") || str_eq(sub, "gate")) {
+   if (str_eq(sub, "register") || str_eq(sub, "rollback") || str_eq(sub, "smoke") || str_eq(sub, "gate") ||
+       str_eq(sub, "load")) {
       if (!task)
          return Cli_usage_error("deploy", "%s needs a task", sub);
       if (optind + 2 < argc)
@@ -197,6 +207,17 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       }
    } else if (str_eq(sub, "smoke")) {
       rc = smoke(st, task);
+   } else if (str_eq(sub, "load")) {
+      LoadResult lr;
+      if (Deploy_load(st, task, (int)concurrency, (int)requests, SMOKE_TIMEOUT_MS, &lr, &err))
+         printf("%s: %d requests at concurrency %d: %d ok, %d errors in %.2f s\n"
+                "  time to first token  p50 %.1f ms  p99 %.1f ms\n"
+                "  latency              p50 %.1f ms  p99 %.1f ms\n"
+                "  decode speed         %.1f tokens/s per request (median), %.1f tokens/s in all\n",
+                task, lr.requests, lr.concurrency, lr.ok, lr.errors, lr.wall_s, lr.ttft_p50_ms, lr.ttft_p99_ms,
+                lr.latency_p50_ms, lr.latency_p99_ms, lr.tokens_per_s, lr.throughput_tokens_s);
+      else
+         rc = EXIT_ERROR;
    } else if (str_eq(sub, "gate")) {
       Task t;
       Task_init(&t);

@@ -14,6 +14,7 @@
 
 #include "deploy.h"
 #include "eval.h"
+#include "evalstats.h"
 #include "experiment.h"
 #include "httpbatch.h"
 #include "sha256.h"
@@ -876,7 +877,7 @@ static json_t *rows_json(sqlite3_stmt *s) {
       json_t *o = json_object();
       for (int i = 0; i < sqlite3_column_count(s); i++) {
          const char *name = sqlite3_column_name(s, i);
-         if (str_eq(name, "smoke")) {
+         if (str_eq(name, "smoke") || str_eq(name, "load")) {
             const char *txt = (const char *)sqlite3_column_text(s, i);
             json_object_set_new(o, name, txt ? json_loads(txt, 0, NULL) : json_null());
          } else {
@@ -898,7 +899,7 @@ json_t *Deploy_list_json(Store *st, const char *task) {
    json_t *versions = rows_json(s);
    s = Store_prepare(st,
       "SELECT d.id, t.name AS task, v.version, d.kind, d.server, d.model, d.chat_url, d.served_path, d.status,"
-      " d.created_at, d.actor, d.reason, d.smoke_at, d.smoke_ok, d.smoke FROM deployments d"
+      " d.created_at, d.actor, d.reason, d.smoke_at, d.smoke_ok, d.smoke, d.load FROM deployments d"
       " JOIN tasks t ON t.id = d.task_id JOIN model_versions v ON v.id = d.version_id"
       " WHERE ?1 IS NULL OR t.name = ?1 ORDER BY t.name, d.id DESC");
    sqlite3_bind_text(s, 1, task, -1, SQLITE_STATIC);
@@ -1008,6 +1009,190 @@ bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res
    EvalSet_clear(&set);
 done:
    free(chat);
+   deployment_clear(&d);
+out:
+   Task_clear(&t);
+   return ok;
+}
+
+/* ---------------------------------------------------------------- load */
+
+typedef struct {
+   CURL *c;
+   char *body;
+   Sbuf sse;
+   double start, first;   /* mono seconds; first 0 until a content token came */
+} Stream;
+
+static size_t on_stream(char *p, size_t size, size_t n, void *ud) {
+   Stream *s = ud;
+   size_t before = s->sse.len;
+   Sbuf_add(&s->sse, p, size * n);
+   /* The first content token: a "content" delta that is not empty (vLLM and llama.cpp send a
+    * role-only chunk first). Searched from a little before the new bytes, for a split key. */
+   for (const char *k = s->sse.buf + (before > 16 ? before - 16 : 0); !s->first && (k = strstr(k, "\"content\":\"")); k++) {
+      if (k[11] != '"')
+         s->first = mono_seconds();
+   }
+   return size * n;
+}
+
+static char *stream_body(const EvalRow *row, const char *model, int max_tokens) {
+   char *txt = Eval_request_body(row, model, max_tokens);
+   json_t *b = json_loads(txt, 0, NULL);
+   free(txt);
+   json_object_del(b, "logprobs");
+   json_object_del(b, "top_logprobs");
+   json_object_set_new(b, "stream", json_true());
+   json_object_set_new(b, "stream_options", json_pack("{s:b}", "include_usage", 1));
+   txt = json_dumps(b, JSON_COMPACT);
+   json_decref(b);
+   return txt;
+}
+
+static void stream_start(CURLM *m, Stream *s, const char *url, const char *body, long timeout_ms,
+                         struct curl_slist *hdrs) {
+   memset(s, 0, sizeof *s);
+   s->body = xstrdup(body);
+   s->c = curl_easy_init();
+   curl_easy_setopt(s->c, CURLOPT_URL, url);
+   curl_easy_setopt(s->c, CURLOPT_POSTFIELDS, s->body);
+   curl_easy_setopt(s->c, CURLOPT_HTTPHEADER, hdrs);
+   curl_easy_setopt(s->c, CURLOPT_WRITEFUNCTION, on_stream);
+   curl_easy_setopt(s->c, CURLOPT_WRITEDATA, s);
+   curl_easy_setopt(s->c, CURLOPT_PRIVATE, s);
+   curl_easy_setopt(s->c, CURLOPT_TIMEOUT_MS, timeout_ms);
+   curl_easy_setopt(s->c, CURLOPT_NOSIGNAL, 1L);
+   s->start = mono_seconds();
+   curl_multi_add_handle(m, s->c);
+}
+
+/* Completion tokens of a finished stream: the usage the server reported, else its content events. */
+static long stream_tokens(const Stream *s) {
+   json_t *r = Compare_stream_response(s->sse.buf, s->sse.len);
+   json_t *u = json_object_get(json_object_get(r, "usage"), "completion_tokens");
+   long n = json_is_integer(u) ? (long)json_integer_value(u) : 0;
+   json_decref(r);
+   for (const char *p = s->sse.buf; !n && p && (p = strstr(p, "\"content\":\"")); p++)
+      n += p[11] != '"';
+   return n;
+}
+
+bool Deploy_load(Store *st, const char *task, int concurrency, int requests, long timeout_ms, LoadResult *res,
+                 char **err) {
+   memset(res, 0, sizeof *res);
+   Task t;
+   Task_init(&t);
+   if (!Task_get(st, task, &t, err))
+      return false;
+   bool ok = false;
+   Deployment d;
+   EvalSet set = { 0 };
+   if (!deployment_find(st, t.id, "d.status = 'active'", 0, 0, &d)) {
+      *err = xasprintf("task %s has no active deployment to load (offramp deploy %s --to URL --kind KIND)", t.name, t.name);
+      goto out;
+   }
+   long long dataset = Store_count(st, "SELECT coalesce(dataset_id, 0) FROM model_versions WHERE id = ?1", d.version_id);
+   char dsbuf[32];
+   snprintf(dsbuf, sizeof dsbuf, "%lld", dataset);
+   if (!EvalSet_load(st, t.id, dataset ? dsbuf : NULL, NULL, false, &set, err))
+      goto done;
+   if (set.n == 0) {
+      *err = xasprintf("task %s: the dataset's test set is empty: nothing to send", t.name);
+      goto done;
+   }
+   char *url = xasprintf("%s/v1/chat/completions", d.server);
+   struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+   int max_tokens = Eval_max_tokens(&set);
+   double *ttft = xcalloc((size_t)requests, sizeof *ttft), *lat = xcalloc((size_t)requests, sizeof *lat);
+   double *speed = xcalloc((size_t)requests, sizeof *speed);
+   Stream *slots = xcalloc((size_t)concurrency, sizeof *slots);
+   long tokens = 0;
+   int started = 0, running = 0;
+   CURLM *m = curl_multi_init();
+   double t0 = mono_seconds();
+   for (; started < requests && started < concurrency; started++) {
+      char *body = stream_body(&set.rows[(size_t)started % set.n], d.model, max_tokens);
+      stream_start(m, &slots[started], url, body, timeout_ms, hdrs);
+      free(body);
+   }
+   do {
+      curl_multi_perform(m, &running);
+      CURLMsg *msg;
+      int left;
+      while ((msg = curl_multi_info_read(m, &left))) {
+         if (msg->msg != CURLMSG_DONE)
+            continue;
+         Stream *s;
+         long status = 0;
+         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+         curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+         double end = mono_seconds();
+         if (msg->data.result == CURLE_OK && status == 200 && s->first) {
+            long n = stream_tokens(s);
+            ttft[res->ok] = (s->first - s->start) * 1000;
+            lat[res->ok] = (end - s->start) * 1000;
+            speed[res->ok] = end - s->first > 1e-6 ? (double)n / (end - s->first) : 0;
+            tokens += n;
+            res->ok++;
+         } else {
+            res->errors++;
+         }
+         curl_multi_remove_handle(m, s->c);
+         curl_easy_cleanup(s->c);
+         free(s->body);
+         Sbuf_free(&s->sse);
+         if (started < requests) {
+            char *body = stream_body(&set.rows[(size_t)started % set.n], d.model, max_tokens);
+            stream_start(m, s, url, body, timeout_ms, hdrs);
+            free(body);
+            started++;
+            running++;
+         }
+      }
+      if (running)
+         curl_multi_poll(m, NULL, 0, 100, NULL);
+   } while (running);
+   res->wall_s = mono_seconds() - t0;
+   curl_multi_cleanup(m);
+   curl_slist_free_all(hdrs);
+   free(slots);
+   free(url);
+   res->concurrency = concurrency;
+   res->requests = requests;
+   res->throughput_tokens_s = res->wall_s > 0 ? (double)tokens / res->wall_s : 0;
+   res->tokens_per_s = EvalStats_percentile(speed, (size_t)res->ok, 0.5);
+   res->ttft_p50_ms = EvalStats_percentile(ttft, (size_t)res->ok, 0.5);
+   res->ttft_p99_ms = EvalStats_percentile(ttft, (size_t)res->ok, 0.99);
+   res->latency_p50_ms = EvalStats_percentile(lat, (size_t)res->ok, 0.5);
+   res->latency_p99_ms = EvalStats_percentile(lat, (size_t)res->ok, 0.99);
+   free(ttft);
+   free(lat);
+   free(speed);
+   if (res->ok == 0) {
+      *err = xasprintf("none of the %d streamed requests to %s (model %s) got a content token: is it serving?",
+                       requests, d.server, d.model);
+      goto done;
+   }
+   char ts[32];
+   now_iso8601(ts);
+   json_t *js = json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "at", ts, "concurrency",
+                          concurrency, "requests", requests, "ok", res->ok, "errors", res->errors, "ttft_p50_ms",
+                          res->ttft_p50_ms, "ttft_p99_ms", res->ttft_p99_ms, "latency_p50_ms", res->latency_p50_ms,
+                          "latency_p99_ms", res->latency_p99_ms, "tokens_per_s", res->tokens_per_s,
+                          "throughput_tokens_s", res->throughput_tokens_s, "wall_s", res->wall_s);
+   char *txt = json_dumps(js, JSON_COMPACT);
+   json_decref(js);
+   sqlite3_stmt *s = Store_prepare(st, "UPDATE deployments SET load = ?2 WHERE id = ?1");
+   sqlite3_bind_int64(s, 1, d.id);
+   sqlite3_bind_text(s, 2, txt, -1, SQLITE_STATIC);
+   ok = sqlite3_step(s) == SQLITE_DONE;
+   sqlite3_finalize(s);
+   free(txt);
+   if (!ok)
+      *err = Store_errmsg(st, "saving the load figures");
+done:
+   EvalSet_clear(&set);
    deployment_clear(&d);
 out:
    Task_clear(&t);

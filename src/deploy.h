@@ -61,6 +61,21 @@ typedef struct {
 } SmokeResult;
 bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res, char **summary, char **err);
 
+/* Load on the active deployment: `requests` streamed chat requests (the test set's rows in
+ * turn, asked as an evaluation asks them) with `concurrency` in flight at once. Per request:
+ * the time to the first content token (TTFT), the whole latency and the decode speed (completion
+ * tokens, from the usage the server reports or else one per content event, over the time after
+ * the first token). The figures are stored on the deployment (shown by deploy list). */
+typedef struct {
+   int concurrency, requests, ok, errors;
+   double ttft_p50_ms, ttft_p99_ms, latency_p50_ms, latency_p99_ms;
+   double tokens_per_s;        /* median per-request decode speed */
+   double throughput_tokens_s; /* completion tokens of all requests over the wall time */
+   double wall_s;
+} LoadResult;
+bool Deploy_load(Store *st, const char *task, int concurrency, int requests, long timeout_ms, LoadResult *res,
+                 char **err);
+
 /* The gate before shadow, for the phase gate's check:
  *   DEPLOY_GATE_NONE   the task has no model version (its candidate is not an owned model
  *                      deployed by offramp: the gate does not apply);

@@ -390,7 +390,8 @@ static const char *const migrations[] = {
    "  reason TEXT NOT NULL DEFAULT '',"
    "  smoke_at TEXT,"
    "  smoke_ok INTEGER,"
-   "  smoke TEXT);"
+   "  smoke TEXT,"
+   "  load TEXT);"
    "CREATE INDEX deployments_task ON deployments(task_id, id);",
 };
 

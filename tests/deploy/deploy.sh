@@ -140,6 +140,16 @@ expect_rc "gate: a deployment not yet smoke-checked keeps shadow shut" 3
 contains "... saying so" "$OUT" "has not been smoke-tested"
 run "$OFFRAMP" deploy smoke intent
 expect_rc "the smoke check runs on its own" 0
+run "$OFFRAMP" deploy load intent --concurrency 4 --requests 12
+expect_rc "load: 12 streamed requests, 4 at a time" 0
+contains "... every one answered" "$OUT" "12 ok, 0 errors"
+contains "... with time to first token" "$OUT" "time to first token  p50"
+run "$OFFRAMP" deploy list intent --json
+equals "the load figures are kept on the deployment" "$(printf '%s' "$OUT" | jq -c '.deployments[0].load | [.concurrency, .requests, .ok]')" "[4,12,12]"
+equals "... the first token never after the last" "$(printf '%s' "$OUT" | jq '.deployments[0].load | .ttft_p50_ms <= .latency_p50_ms')" true
+run "$OFFRAMP" deploy load plain
+expect_rc "load: a task without a deployment is refused" 1
+contains "... saying what to run" "$ERR" "no active deployment"
 equals "deployments: v1 superseded, v2 active" "$(sql "SELECT group_concat(status, ',') FROM (SELECT status FROM deployments ORDER BY id)")" "superseded,active"
 
 # The server restarts and forgets every adapter loaded at run time.

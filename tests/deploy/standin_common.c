@@ -77,6 +77,37 @@ void Standin_chat(Req *req, json_t *body, bool adapter_on) {
                                                         answer, "logprob", -0.05, "top_logprobs", "token", answer,
                                                         "logprob", -0.05));
    const char *model = json_string_value(json_object_get(body, "model"));
+   if (json_is_true(json_object_get(body, "stream"))) {
+      /* OpenAI's chunks: the role first, then the content, then the finish reason, the usage
+       * when stream_options.include_usage asks for it, and [DONE]. */
+      json_t *chunks[] = {
+         json_pack("{s:[{s:i, s:{s:s, s:s}}]}", "choices", "index", 0, "delta", "role", "assistant", "content", ""),
+         json_pack("{s:[{s:i, s:{s:s}}]}", "choices", "index", 0, "delta", "content", answer),
+         json_pack("{s:[{s:i, s:{}, s:s}]}", "choices", "index", 0, "delta", "finish_reason", "stop"),
+         json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"))
+            ? json_pack("{s:[], s:{s:i, s:i, s:i}}", "choices", "usage", "prompt_tokens", 20, "completion_tokens", 1,
+                        "total_tokens", 21)
+            : NULL,
+      };
+      struct evbuffer *out = evbuffer_new();
+      for (size_t k = 0; k < sizeof chunks / sizeof *chunks; k++) {
+         if (!chunks[k])
+            continue;
+         json_object_set_new(chunks[k], "id", json_string("chatcmpl-standin"));
+         json_object_set_new(chunks[k], "object", json_string("chat.completion.chunk"));
+         json_object_set_new(chunks[k], "model", json_string(model ? model : ""));
+         char *txt = json_dumps(chunks[k], JSON_COMPACT);
+         evbuffer_add_printf(out, "data: %s\n\n", txt);
+         free(txt);
+         json_decref(chunks[k]);
+      }
+      evbuffer_add_printf(out, "data: [DONE]\n\n");
+      json_decref(choice);
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/event-stream");
+      evhttp_send_reply(req, 200, "OK", out);
+      evbuffer_free(out);
+      return;
+   }
    Standin_json(req, 200, json_pack("{s:s, s:s, s:i, s:s, s:[o], s:{s:i, s:i, s:i}}", "id", "chatcmpl-standin",
                                     "object", "chat.completion", "created", 1765000000, "model", model ? model : "",
                                     "choices", choice, "usage", "prompt_tokens", 20, "completion_tokens", 1,
