@@ -131,6 +131,10 @@ equals "vLLM lists the adapter with its path" "$(curl -s "$VLLM/v1/models" | jq 
 run "$OFFRAMP" deploy gate intent
 expect_rc "gate: the smoke-checked deployment opens it" 0
 contains "... with the figures" "$OUT" "ready: v1 (vllm"
+run "$OFFRAMP" eval intent --candidate "$VLLM/v1|intent-v1"
+expect_rc "offramp eval runs the whole test set against the deployed adapter on vLLM" 0
+contains "... every answer right" "$OUT" "accuracy             100.0 %"
+contains "... and its gate passes" "$OUT" "gate evaluate -> shadow: passed"
 
 run "$OFFRAMP" deploy intent --to "$VLLM/v1/" --kind vllm --no-smoke
 expect_rc "v2 (the latest) deploys; a base URL ending in /v1 is the same server" 0
@@ -213,6 +217,9 @@ contains "... served as tone:v1" "$OUT" "model tone:v1 at $OLLAMA/v1"
 sha=$(sha256sum "$TMP/tone-v1.gguf" | cut -d' ' -f1)
 equals "the adapter file was pushed as a blob under its digest" "$(curl -s -o /dev/null -w '%{http_code}' -I "$OLLAMA/api/blobs/sha256:$sha")" 200
 equals "the model was created from the base model" "$(curl -s -d '{"model":"tone:v1"}' "$OLLAMA/api/show" | jq -r .details.parent_model)" qwen2.5:1.5b
+run "$OFFRAMP" eval tone --candidate "$OLLAMA/v1|tone:v1"
+expect_rc "offramp eval against the model on Ollama's /v1" 0
+contains "... every answer right" "$OUT" "accuracy             100.0 %"
 adapter "$TMP/tone-v2" weights-tone-two
 "$OFFRAMP" deploy register tone --artifact "$TMP/tone-v2" --base-model $BASE >/dev/null
 run "$OFFRAMP" deploy tone --to "$OLLAMA" --kind ollama --base qwen2.5:1.5b
@@ -240,6 +247,9 @@ run "$OFFRAMP" deploy fields --to "$LLAMA" --kind llamacpp --version 1
 expect_rc "v1 deploys on llama.cpp server and passes the smoke check" 0
 contains "... under the server's model name" "$OUT" "model /models/qwen2.5-1.5b-q8_0.gguf"
 equals "only v1's adapter is applied" "$(curl -s "$LLAMA/lora-adapters" | jq -c '[.[].scale]')" "[1,0]"
+run "$OFFRAMP" eval fields --candidate "$LLAMA/v1|/models/qwen2.5-1.5b-q8_0.gguf"
+expect_rc "offramp eval against llama.cpp server with the adapter applied" 0
+contains "... every answer right" "$OUT" "accuracy             100.0 %"
 run "$OFFRAMP" deploy fields --to "$LLAMA" --kind llamacpp
 expect_rc "v2 deploys" 0
 equals "only v2's adapter is applied" "$(curl -s "$LLAMA/lora-adapters" | jq -c '[.[].scale]')" "[0,1]"
