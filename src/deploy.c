@@ -917,6 +917,28 @@ json_t *Deploy_list_json(Store *st, const char *task) {
 
 /* ---------------------------------------------------------------- readiness */
 
+/* The task's active deployment and the test set of the dataset its version came from; false
+ * with *err (naming what it was wanted for) when there is none or the set is empty. */
+static bool active_set(Store *st, const Task *t, const char *what, bool labels, Deployment *d, EvalSet *set,
+                       char **err) {
+   memset(set, 0, sizeof *set);
+   if (!deployment_find(st, t->id, "d.status = 'active'", 0, 0, d)) {
+      *err = xasprintf("task %s has no active deployment %s (offramp deploy %s --to URL --kind KIND)", t->name, what,
+                       t->name);
+      return false;
+   }
+   long long dataset = Store_count(st, "SELECT coalesce(dataset_id, 0) FROM model_versions WHERE id = ?1", d->version_id);
+   char id[32];
+   snprintf(id, sizeof id, "%lld", dataset);
+   if (EvalSet_load(st, t->id, dataset ? id : NULL, NULL, labels, set, err) && set->n > 0)
+      return true;
+   if (!*err)
+      *err = xasprintf("task %s: the test set of its dataset is empty: nothing to send", t->name);
+   EvalSet_clear(set);
+   deployment_clear(d);
+   return false;
+}
+
 typedef struct {
    const EvalSet *set;
    CompareMode mode;
@@ -953,25 +975,11 @@ bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res
       return false;
    bool ok = false;
    Deployment d;
-   long long dataset = 0;
-   char *chat = NULL;
-   if (!deployment_find(st, t.id, "d.status = 'active'", 0, 0, &d)) {
-      *err = xasprintf("task %s has no active deployment to check (offramp deploy %s --to URL --kind KIND)", t.name, t.name);
-      goto out;
-   }
-   dataset = Store_count(st, "SELECT coalesce(dataset_id, 0) FROM model_versions WHERE id = ?1", d.version_id);
-   char dsbuf[32];
-   snprintf(dsbuf, sizeof dsbuf, "%lld", dataset);
    EvalSet set;
-   if (!EvalSet_load(st, t.id, dataset ? dsbuf : NULL, NULL, true, &set, err))
-      goto done;
+   if (!active_set(st, &t, "to check", true, &d, &set, err))
+      goto out;
    int n = set.n < SMOKE_ROWS ? (int)set.n : SMOKE_ROWS;
-   if (n == 0) {
-      *err = xasprintf("task %s: the dataset's test set is empty: nothing to smoke-test with", t.name);
-      EvalSet_clear(&set);
-      goto done;
-   }
-   chat = xasprintf("%s/v1/chat/completions", d.server);
+   char *chat = xasprintf("%s/v1/chat/completions", d.server);
    HttpJob jobs[SMOKE_ROWS];
    int max_tokens = Eval_max_tokens(&set);
    for (int i = 0; i < n; i++) {
@@ -1007,7 +1015,6 @@ bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res
    if (!ok)
       *err = Store_errmsg(st, "saving the smoke check");
    EvalSet_clear(&set);
-done:
    free(chat);
    deployment_clear(&d);
 out:
@@ -1087,20 +1094,9 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
       return false;
    bool ok = false;
    Deployment d;
-   EvalSet set = { 0 };
-   if (!deployment_find(st, t.id, "d.status = 'active'", 0, 0, &d)) {
-      *err = xasprintf("task %s has no active deployment to load (offramp deploy %s --to URL --kind KIND)", t.name, t.name);
+   EvalSet set;
+   if (!active_set(st, &t, "to load", false, &d, &set, err))
       goto out;
-   }
-   long long dataset = Store_count(st, "SELECT coalesce(dataset_id, 0) FROM model_versions WHERE id = ?1", d.version_id);
-   char dsbuf[32];
-   snprintf(dsbuf, sizeof dsbuf, "%lld", dataset);
-   if (!EvalSet_load(st, t.id, dataset ? dsbuf : NULL, NULL, false, &set, err))
-      goto done;
-   if (set.n == 0) {
-      *err = xasprintf("task %s: the dataset's test set is empty: nothing to send", t.name);
-      goto done;
-   }
    char *url = xasprintf("%s/v1/chat/completions", d.server);
    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
    int max_tokens = Eval_max_tokens(&set);

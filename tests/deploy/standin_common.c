@@ -58,16 +58,23 @@ void Standin_json(Req *req, int status, json_t *v) {
    json_decref(v);
 }
 
-void Standin_chat(Req *req, json_t *body, bool adapter_on) {
-   json_t *msgs = json_object_get(body, "messages");
-   const char *user = NULL;
+/* The last user message and the last assistant message of a chat, NULL when absent. */
+static void chat_parts(json_t *msgs, const char **user, const char **assistant) {
    size_t i;
    json_t *m;
+   *user = *assistant = NULL;
    json_array_foreach(msgs, i, m) {
       const char *role = json_string_value(json_object_get(m, "role"));
       if (role && strcmp(role, "user") == 0)
-         user = json_string_value(json_object_get(m, "content"));
+         *user = json_string_value(json_object_get(m, "content"));
+      else if (role && strcmp(role, "assistant") == 0)
+         *assistant = json_string_value(json_object_get(m, "content"));
    }
+}
+
+void Standin_chat(Req *req, json_t *body, bool adapter_on) {
+   const char *user, *prefill;
+   chat_parts(json_object_get(body, "messages"), &user, &prefill);
    const char *known = user ? json_string_value(json_object_get(answers, user)) : NULL;
    const char *answer = adapter_on && known ? known : "I am not sure what you are asking.";
    json_t *choice = json_pack("{s:i, s:{s:s, s:s}, s:s}", "index", 0, "message", "role", "assistant", "content",
@@ -123,17 +130,8 @@ static void load_answers(const char *path) {
    char line[65536];
    while (fgets(line, sizeof line, f)) {
       json_t *row = json_loads(line, 0, NULL);
-      json_t *msgs = json_object_get(row, "messages");
-      const char *user = NULL, *answer = NULL;
-      size_t i;
-      json_t *m;
-      json_array_foreach(msgs, i, m) {
-         const char *role = json_string_value(json_object_get(m, "role"));
-         if (role && strcmp(role, "user") == 0)
-            user = json_string_value(json_object_get(m, "content"));
-         else if (role && strcmp(role, "assistant") == 0)
-            answer = json_string_value(json_object_get(m, "content"));
-      }
+      const char *user, *answer;
+      chat_parts(json_object_get(row, "messages"), &user, &answer);
       if (user && answer)
          json_object_set_new(answers, user, json_string(answer));
       json_decref(row);
