@@ -284,4 +284,10 @@ contains "... and deployments with their smoke result" "$OUT" "rolled-back"
 for p in $PIDS; do kill "$p" 2>/dev/null; done
 for p in $PIDS; do wait "$p" 2>/dev/null; done
 PIDS=""
+# In the sanitizer build the stand-ins report leaks and undefined behaviour on stderr at exit.
+if grep -l "Sanitizer\|runtime error" ./*.err >/dev/null 2>&1; then
+   not_ok "the stand-ins ran clean" "$(cat ./*.err | head -40)"
+else
+   ok "the stand-ins ran clean"
+fi
 done_testing
