@@ -104,6 +104,22 @@ equals "a GGUF file is recorded as gguf, with its own sha256" \
    "$(sql "SELECT format || ' ' || sha256 FROM model_versions WHERE artifact LIKE '%tone-v1.gguf'")" \
    "gguf $(sha256sum "$TMP/tone-v1.gguf" | cut -d' ' -f1)"
 
+# A version from a fine-tuning job: the job's dataset is its lineage; another task's job is refused.
+sql "INSERT INTO experiments(task_id, dataset_id, backend, job_id, base_model, status, created_at, updated_at)
+     SELECT t.id, d.id, 'gpu-box', 'ftjob-7', '$BASE', 'succeeded', '2026-12-01', '2026-12-01'
+     FROM tasks t JOIN datasets d ON d.task_id = t.id WHERE t.name = 'fields'"
+run "$OFFRAMP" deploy register intent --artifact "$TMP/fields-v1.gguf" --base-model $BASE --job ftjob-7
+expect_rc "a job of another task is refused" 1
+contains "... naming both tasks" "$ERR" "job ftjob-7 trained task fields, not intent"
+run "$OFFRAMP" deploy register fields --artifact "$TMP/fields-v1.gguf" --base-model $BASE --job ftjob-7
+expect_rc "a version registered from its job" 0
+equals "... has the job and the job's dataset as lineage" \
+   "$(sql "SELECT e.job_id || ' ' || (v.dataset_id = e.dataset_id) FROM model_versions v JOIN experiments e ON e.id = v.experiment_id")" "ftjob-7 1"
+run "$OFFRAMP" deploy register tone --artifact https://models.example/tone-v9.gguf --base-model $BASE \
+   --sha256 "$(printf '%064d' 9)" --size 1234
+expect_rc "a URL with its sha256 is recorded as given" 0
+equals "... as a url artifact of the size given" "$(sql "SELECT format || ' ' || size FROM model_versions WHERE artifact LIKE 'https:%'")" "url 1234"
+
 # ---- the gate before shadow, before anything is deployed
 run "$OFFRAMP" deploy gate intent
 expect_rc "gate: versions but nothing deployed keeps shadow shut (exit 3)" 3
@@ -207,11 +223,14 @@ expect_rc "... which passes its smoke check again" 0
 # ---- Ollama
 standin ollama OLLAMA --model qwen2.5:1.5b --answers "$TEST_O"
 n=$(sql "SELECT count(*) FROM deployments")
-run "$OFFRAMP" deploy tone --to "$OLLAMA" --kind ollama
+run "$OFFRAMP" deploy tone --to "$OLLAMA" --kind ollama --version 1
 expect_rc "a base model the Ollama server does not have is refused" 1
 contains "... with Ollama's own 500 message and the fix" "$ERR" "HTTP 500: pull model manifest: file does not exist (the base model must exist"
 equals "... and nothing recorded" "$(sql "SELECT count(*) FROM deployments")" "$n"
 run "$OFFRAMP" deploy tone --to "$OLLAMA" --kind ollama --base qwen2.5:1.5b
+expect_rc "a URL artifact cannot go to Ollama, which needs its files pushed" 1
+contains "... saying to download and register the copy" "$ERR" "download it and register the copy"
+run "$OFFRAMP" deploy tone --to "$OLLAMA" --kind ollama --base qwen2.5:1.5b --version 1
 expect_rc "v1 (a GGUF adapter) deploys on Ollama and passes the smoke check" 0
 contains "... served as tone:v1" "$OUT" "model tone:v1 at $OLLAMA/v1"
 sha=$(sha256sum "$TMP/tone-v1.gguf" | cut -d' ' -f1)
@@ -223,7 +242,7 @@ contains "... every answer right" "$OUT" "accuracy             100.0 %"
 adapter "$TMP/tone-v2" weights-tone-two
 "$OFFRAMP" deploy register tone --artifact "$TMP/tone-v2" --base-model $BASE >/dev/null
 run "$OFFRAMP" deploy tone --to "$OLLAMA" --kind ollama --base qwen2.5:1.5b
-expect_rc "v2 (an adapter directory, every file a blob) deploys on Ollama" 0
+expect_rc "v3 (an adapter directory, every file a blob) deploys on Ollama" 0
 kill -HUP "$OLLAMA_PID"
 sleep 0.2
 equals "the wiped Ollama no longer has tone:v1" "$(curl -s -o /dev/null -w '%{http_code}' -d '{"model":"tone:v1"}' "$OLLAMA/api/show")" 404
@@ -239,7 +258,6 @@ r=$(curl -s -w ' %{http_code}' -d '{}' "$OLLAMA/api/show")
 equals "Ollama stand-in: show without a model: 400 model is required" "$(printf "%s" "${r% *}" | jq -r .error) ${r##* }" "model is required 400"
 
 # ---- llama.cpp server: adapters given at start, only their scales change
-"$OFFRAMP" deploy register fields --artifact "$TMP/fields-v1.gguf" --base-model $BASE >/dev/null
 "$OFFRAMP" deploy register fields --artifact "$TMP/fields-v2.gguf" --base-model $BASE >/dev/null
 standin llamacpp LLAMA --model /models/qwen2.5-1.5b-q8_0.gguf --lora "$TMP/fields-v1.gguf" --lora "$TMP/fields-v2.gguf" \
    --lora-init-without-apply --answers "$TEST_L"
