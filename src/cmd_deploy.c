@@ -16,7 +16,7 @@
 
 static const char usage[] =
    "usage: offramp deploy TASK --to URL --kind KIND [--version V] [--served-path PATH] [--base NAME]\n"
-   "                      [--scale S] [--reason TEXT] [--no-smoke]\n"
+   "                      [--scale S] [--key-env VAR] [--reason TEXT] [--no-smoke]\n"
    "       offramp deploy register TASK --artifact PATH|URL --base-model MODEL [--rank R] [--job N]\n"
    "                      [--dataset N] [--sha256 HEX] [--size BYTES]\n"
    "       offramp deploy list [TASK] [--json]\n"
@@ -45,6 +45,8 @@ static const char usage[] =
    "  --served-path PATH the artifact's path on the server when it differs from the registered one\n"
    "  --base NAME        Ollama: the base model's name there (default: the version's base model)\n"
    "  --scale S          llama.cpp: the adapter's scale (default 1)\n"
+   "  --key-env VAR      the environment variable holding the server's API key (vLLM --api-key,\n"
+   "                     llama-server --api-key); sent as a bearer token, never stored\n"
    "  --no-smoke         deploy or roll back without running the smoke check now\n"
    "  --artifact P       an absolute path (digest and size computed), or a URL with --sha256\n"
    "  --job N            the experiment (offramp jobs) that trained it: its dataset is the lineage\n"
@@ -128,7 +130,7 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       { "rank", required_argument, NULL, 'R' }, { "job", required_argument, NULL, 'j' },
       { "dataset", required_argument, NULL, 'd' }, { "sha256", required_argument, NULL, 'H' },
       { "size", required_argument, NULL, 'z' }, { "json", no_argument, NULL, 'J' },
-      { "concurrency", required_argument, NULL, 'c' }, { "requests", required_argument, NULL, 'q' }, { 0 },
+      { "key-env", required_argument, NULL, 'K' }, { "concurrency", required_argument, NULL, 'c' }, { "requests", required_argument, NULL, 'q' }, { 0 },
    };
    DeployRequest r = { .scale = 1, .timeout_ms = DEPLOY_TIMEOUT_MS };
    VersionSpec v = { .size = -1 };
@@ -142,6 +144,7 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       case 'V': r.version = Cli_long("deploy", "--version", optarg, 1, 1000000); break;
       case 'p': r.served_path = optarg; break;
       case 'b': r.base = optarg; break;
+      case 'K': r.key_env = optarg; break;
       case 's':
          if (!parse_double(optarg, &r.scale))
             return Cli_usage_error("deploy", "--scale '%s' is not a number", optarg);

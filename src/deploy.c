@@ -35,8 +35,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 
 /* One call; false with *err on a transport error (no answer at all). json: a JSON body;
  * upload: a file sent as the body. method HEAD reads no body. */
-static bool call(const char *method, const char *url, const char *json, const char *upload, long timeout_ms,
-                 Reply *r, char **err) {
+static bool call(const char *method, const char *url, const char *json, const char *upload, const char *bearer,
+                 long timeout_ms, Reply *r, char **err) {
    static bool inited;
    if (!inited) {
       curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -52,6 +52,9 @@ static bool call(const char *method, const char *url, const char *json, const ch
    struct curl_slist *hdrs = NULL;
    Sbuf out = { 0 };
    char cerr[CURL_ERROR_SIZE] = "";
+   char *auth = bearer ? xasprintf("Authorization: Bearer %s", bearer) : NULL;
+   if (auth)
+      hdrs = curl_slist_append(hdrs, auth);
    if (json) {
       hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
@@ -84,6 +87,7 @@ static bool call(const char *method, const char *url, const char *json, const ch
                        *cerr ? cerr : curl_easy_strerror(rc));
    r->body = Sbuf_steal(&out);
    curl_slist_free_all(hdrs);
+   free(auth);
    curl_easy_cleanup(c);
    if (in)
       fclose(in);
@@ -335,6 +339,7 @@ typedef struct {
    const char *local;         /* the artifact here (Ollama pushes its files) */
    const char *base;          /* the base model's name on the server */
    double scale;              /* llama.cpp */
+   const char *key;           /* the server's API key, or NULL */
    long timeout_ms;
 } Target;
 
@@ -356,7 +361,7 @@ static char *url_of(const Target *t, const char *path) {
 static bool call_ok(const Target *t, const char *kind, const char *method, const char *path, const char *json,
                     const char *upload, Reply *r, const char *hint, char **err) {
    char *url = url_of(t, path);
-   bool ok = call(method, url, json, upload, t->timeout_ms, r, err);
+   bool ok = call(method, url, json, upload, t->key, t->timeout_ms, r, err);
    if (ok && (r->status < 200 || r->status > 299)) {
       char *msg = server_message(r);
       *err = xasprintf("%s at %s: %s %s: HTTP %ld: %s%s%s", kind, t->server, method, path, r->status, msg,
@@ -413,7 +418,7 @@ static bool ollama_serving(const Target *t, bool *yes, char **err) {
    json_decref(b);
    char *url = url_of(t, "/api/show");
    Reply r;
-   bool ok = call("POST", url, body, NULL, t->timeout_ms, &r, err);
+   bool ok = call("POST", url, body, NULL, t->key, t->timeout_ms, &r, err);
    *yes = ok && r.status == 200;
    if (ok && r.status != 200 && r.status != 404) {
       char *msg = server_message(&r);
@@ -435,7 +440,7 @@ static bool ollama_push(const Target *t, const char *file, char hex[65], char **
    char *path = xasprintf("/api/blobs/sha256:%s", hex);
    char *url = url_of(t, path);
    Reply r;
-   bool ok = call("HEAD", url, NULL, NULL, t->timeout_ms, &r, err);
+   bool ok = call("HEAD", url, NULL, NULL, t->key, t->timeout_ms, &r, err);
    if (ok && r.status != 200) {
       free(r.body);
       ok = call_ok(t, "Ollama", "POST", path, NULL, file, &r, NULL, err);
@@ -659,8 +664,8 @@ static char *server_base(const char *url, char **err) {
 /* Inside a transaction: the task's active deployment becomes old_status and a new active one is
  * recorded. */
 static bool record_deployment(Store *st, long long task_id, long long version_id, const char *kind,
-                              const Target *t, const char *old_status, const char *reason, long long *id,
-                              char **err) {
+                              const Target *t, const char *key_env, const char *old_status, const char *reason,
+                              long long *id, char **err) {
    sqlite3_stmt *s = Store_prepare(st, "UPDATE deployments SET status = ?2 WHERE task_id = ?1 AND status = 'active'");
    sqlite3_bind_int64(s, 1, task_id);
    sqlite3_bind_text(s, 2, old_status, -1, SQLITE_STATIC);
@@ -671,7 +676,7 @@ static bool record_deployment(Store *st, long long task_id, long long version_id
    char *chat = xasprintf("%s/v1", t->server);
    s = Store_prepare(st,
       "INSERT INTO deployments(task_id, version_id, kind, server, served_path, model, chat_url, base, scale, status,"
-      " created_at, actor, reason) VALUES (?,?,?,?,?,?,?,?,?,'active',?,?,?)");
+      " created_at, actor, reason, key_env) VALUES (?,?,?,?,?,?,?,?,?,'active',?,?,?,?)");
    sqlite3_bind_int64(s, 1, task_id);
    sqlite3_bind_int64(s, 2, version_id);
    sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
@@ -684,6 +689,7 @@ static bool record_deployment(Store *st, long long task_id, long long version_id
    sqlite3_bind_text(s, 10, ts, -1, SQLITE_STATIC);
    sqlite3_bind_text(s, 11, Store_actor(), -1, SQLITE_STATIC);
    sqlite3_bind_text(s, 12, reason ? reason : "", -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 13, key_env ? key_env : "", -1, SQLITE_STATIC);
    ok = ok && sqlite3_step(s) == SQLITE_DONE;
    sqlite3_finalize(s);
    free(chat);
@@ -694,14 +700,27 @@ static bool record_deployment(Store *st, long long task_id, long long version_id
 }
 
 static bool save_deployment(Store *st, long long task_id, long long version_id, const char *kind, const Target *t,
-                            const char *old_status, const char *reason, long long *id, char **err) {
+                            const char *key_env, const char *old_status, const char *reason, long long *id,
+                            char **err) {
    if (!Store_begin(st, err))
       return false;
-   if (!record_deployment(st, task_id, version_id, kind, t, old_status, reason, id, err)) {
+   if (!record_deployment(st, task_id, version_id, kind, t, key_env, old_status, reason, id, err)) {
       Store_rollback(st);
       return false;
    }
    return Store_commit(st, err);
+}
+
+/* The API key named by key_env ("" or NULL: none); false with *err when the variable is unset. */
+static bool server_key(const char *key_env, const char **key, char **err) {
+   *key = NULL;
+   if (!key_env || !*key_env)
+      return true;
+   *key = getenv(key_env);
+   if (*key && **key)
+      return true;
+   *err = xasprintf("the server's API key is to be in $%s, which is not set (export %s=...)", key_env, key_env);
+   return false;
 }
 
 bool Deploy_run(Store *st, const DeployRequest *r, long long *id, char **model, char **err) {
@@ -724,12 +743,13 @@ bool Deploy_run(Store *st, const DeployRequest *r, long long *id, char **model, 
    bool ok = false;
    if (!version_get(st, &t, r->version, 0, &v, err))
       goto out;
-   if (!(server = server_base(r->server, err)))
+   const char *key;
+   if (!(server = server_base(r->server, err)) || !server_key(r->key_env, &key, err))
       goto done;
    name = str_eq(k->name, "ollama") ? xasprintf("%s:v%ld", t.name, v.version) : xasprintf("%s-v%ld", t.name, v.version);
    Target tg = { .server = server, .model = name, .path = r->served_path ? r->served_path : v.artifact,
                  .local = v.artifact, .base = r->base ? r->base : v.base_model, .scale = r->scale,
-                 .timeout_ms = r->timeout_ms };
+                 .key = key, .timeout_ms = r->timeout_ms };
    bool loaded;
    if (!put_on_server(k, &tg, &loaded, err))
       goto done;
@@ -739,7 +759,7 @@ bool Deploy_run(Store *st, const DeployRequest *r, long long *id, char **model, 
          goto done;
       tg.model = name;
    }
-   if (!save_deployment(st, t.id, v.id, k->name, &tg, "superseded", r->reason, id, err)) {
+   if (!save_deployment(st, t.id, v.id, k->name, &tg, r->key_env, "superseded", r->reason, id, err)) {
       char *e = *err;
       *err = xasprintf("%s (the server now serves %s; deploying again records it)", e, name);
       free(e);
@@ -758,7 +778,7 @@ out:
 
 typedef struct {
    long long id, version_id;
-   char *kind, *server, *path, *model, *base;
+   char *kind, *server, *path, *model, *base, *key_env;
    double scale;
    long version;
 } Deployment;
@@ -769,13 +789,14 @@ static void deployment_clear(Deployment *d) {
    free(d->path);
    free(d->model);
    free(d->base);
+   free(d->key_env);
 }
 
 /* where: extra condition on d (bound ?2 to a deployment id, ?3 to a version id). */
 static bool deployment_find(Store *st, long long task_id, const char *where, long long a, long long b, Deployment *d) {
    memset(d, 0, sizeof *d);
    char *sql = xasprintf("SELECT d.id, d.version_id, d.kind, d.server, d.served_path, d.model, d.base, d.scale,"
-                         " v.version FROM deployments d JOIN model_versions v ON v.id = d.version_id"
+                         " v.version, d.key_env FROM deployments d JOIN model_versions v ON v.id = d.version_id"
                          " WHERE d.task_id = ?1 AND %s ORDER BY d.id DESC LIMIT 1", where);
    sqlite3_stmt *s = Store_prepare(st, sql);
    free(sql);
@@ -795,6 +816,7 @@ static bool deployment_find(Store *st, long long task_id, const char *where, lon
       d->base = col(s, 6);
       d->scale = sqlite3_column_double(s, 7);
       d->version = (long)sqlite3_column_int64(s, 8);
+      d->key_env = col(s, 9);
    }
    sqlite3_finalize(s);
    return ok;
@@ -824,13 +846,17 @@ bool Deploy_rollback(Store *st, const char *task, const char *reason, long timeo
    if (!version_get(st, &t, 0, prev.version_id, &v, err))
       goto done;
    const ServerKind *k = kind_find(prev.kind);
+   const char *key;
    Target tg = { .server = prev.server, .model = prev.model, .path = prev.path, .local = v.artifact,
                  .base = prev.base, .scale = prev.scale, .timeout_ms = timeout_ms };
-   if (!k || !put_on_server(k, &tg, reloaded, err))
+   if (!k || !server_key(prev.key_env, &key, err))
+      goto done;
+   tg.key = key;
+   if (!put_on_server(k, &tg, reloaded, err))
       goto done;
    char *why = xasprintf("rollback from v%ld to v%ld%s%s", cur.version, prev.version, reason && *reason ? ": " : "",
                          reason ? reason : "");
-   ok = save_deployment(st, t.id, prev.version_id, prev.kind, &tg, "rolled-back", why, id, err);
+   ok = save_deployment(st, t.id, prev.version_id, prev.kind, &tg, prev.key_env, "rolled-back", why, id, err);
    free(why);
 done:
    version_clear(&v);
@@ -917,14 +943,18 @@ json_t *Deploy_list_json(Store *st, const char *task) {
 
 /* ---------------------------------------------------------------- readiness */
 
-/* The task's active deployment and the test set of the dataset its version came from; false
+/* The task's active deployment, its API key and the test set of the dataset its version came from; false
  * with *err (naming what it was wanted for) when there is none or the set is empty. */
 static bool active_set(Store *st, const Task *t, const char *what, bool labels, Deployment *d, EvalSet *set,
-                       char **err) {
+                       const char **key, char **err) {
    memset(set, 0, sizeof *set);
    if (!deployment_find(st, t->id, "d.status = 'active'", 0, 0, d)) {
       *err = xasprintf("task %s has no active deployment %s (offramp deploy %s --to URL --kind KIND)", t->name, what,
                        t->name);
+      return false;
+   }
+   if (!server_key(d->key_env, key, err)) {
+      deployment_clear(d);
       return false;
    }
    long long dataset = Store_count(st, "SELECT coalesce(dataset_id, 0) FROM model_versions WHERE id = ?1", d->version_id);
@@ -976,7 +1006,8 @@ bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res
    bool ok = false;
    Deployment d;
    EvalSet set;
-   if (!active_set(st, &t, "to check", true, &d, &set, err))
+   const char *key;
+   if (!active_set(st, &t, "to check", true, &d, &set, &key, err))
       goto out;
    int n = set.n < SMOKE_ROWS ? (int)set.n : SMOKE_ROWS;
    char *chat = xasprintf("%s/v1/chat/completions", d.server);
@@ -985,7 +1016,7 @@ bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res
    for (int i = 0; i < n; i++) {
       /* Spread over the test set, not its first rows: a set sorted by label would smoke one label. */
       EvalRow *row = &set.rows[(size_t)i * set.n / (size_t)n];
-      jobs[i] = (HttpJob){ .url = chat, .body = Eval_request_body(row, d.model, max_tokens), .user = row };
+      jobs[i] = (HttpJob){ .url = chat, .bearer = key, .body = Eval_request_body(row, d.model, max_tokens), .user = row };
    }
    SmokeCtx c = { .set = &set, .mode = Eval_compare_mode(st, &t), .res = res, .rows = json_array() };
    HttpBatchOpts o = { .concurrency = 4, .max_attempts = 2, .timeout_ms = timeout_ms, .backoff_ms = 200,
@@ -1095,10 +1126,14 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
    bool ok = false;
    Deployment d;
    EvalSet set;
-   if (!active_set(st, &t, "to load", false, &d, &set, err))
+   const char *key;
+   if (!active_set(st, &t, "to load", false, &d, &set, &key, err))
       goto out;
    char *url = xasprintf("%s/v1/chat/completions", d.server);
    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+   char *auth = key ? xasprintf("Authorization: Bearer %s", key) : NULL;
+   if (auth)
+      hdrs = curl_slist_append(hdrs, auth);
    int max_tokens = Eval_max_tokens(&set);
    double *ttft = xcalloc((size_t)requests, sizeof *ttft), *lat = xcalloc((size_t)requests, sizeof *lat);
    double *speed = xcalloc((size_t)requests, sizeof *speed);
@@ -1152,6 +1187,7 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
    res->wall_s = mono_seconds() - t0;
    curl_multi_cleanup(m);
    curl_slist_free_all(hdrs);
+   free(auth);
    free(slots);
    free(url);
    res->concurrency = concurrency;

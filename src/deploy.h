@@ -34,6 +34,7 @@ typedef struct {
    const char *served_path;   /* the artifact's path as the server sees it (default: the artifact) */
    const char *base;          /* Ollama: the base model's name there (default: the version's base model) */
    double scale;              /* llama.cpp: the adapter's scale (1) */
+   const char *key_env;       /* environment variable with the server's API key, or NULL */
    const char *reason;
    long timeout_ms;           /* each HTTP call */
 } DeployRequest;

@@ -384,6 +384,7 @@ static const char *const migrations[] = {
    "  chat_url TEXT NOT NULL,"
    "  base TEXT NOT NULL DEFAULT '',"
    "  scale REAL NOT NULL DEFAULT 1,"
+   "  key_env TEXT NOT NULL DEFAULT '',"
    "  status TEXT NOT NULL CHECK (status IN ('active','superseded','rolled-back')),"
    "  created_at TEXT NOT NULL,"
    "  actor TEXT NOT NULL,"

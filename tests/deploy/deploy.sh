@@ -220,6 +220,23 @@ expect_rc "rolling back from the bad server goes to v1 on the first one" 0
 run "$OFFRAMP" deploy smoke intent
 expect_rc "... which passes its smoke check again" 0
 
+# A vLLM started with --api-key: the key comes from the environment variable --key-env names.
+standin vllm KEYED --model $BASE --api-key sk-standin-0123456789 --answers "$TEST_V"
+run "$OFFRAMP" deploy intent --to "$KEYED" --kind vllm --version 1
+expect_rc "without its API key a keyed vLLM refuses the deploy" 1
+contains "... with its 401" "$ERR" "HTTP 401: Unauthorized"
+run "$OFFRAMP" deploy intent --to "$KEYED" --kind vllm --version 1 --key-env STANDIN_KEY
+expect_rc "a --key-env that is not set is refused" 1
+contains "... naming the variable" "$ERR" "\$STANDIN_KEY, which is not set"
+STANDIN_KEY=sk-standin-0123456789 run "$OFFRAMP" deploy intent --to "$KEYED" --kind vllm --version 2 --key-env STANDIN_KEY
+expect_rc "with --key-env the deploy and its smoke check carry the key" 0
+contains "... and the smoke check passes" "$OUT" "smoke passed"
+STANDIN_KEY=sk-standin-0123456789 run "$OFFRAMP" deploy load intent --requests 4
+expect_rc "... as does the load" 0
+lacks "the key itself is never stored" "$(sql "SELECT group_concat(key_env || reason || served_path) FROM deployments")" "sk-standin"
+run "$OFFRAMP" deploy rollback intent --no-smoke
+expect_rc "rolling back from v2 on the keyed server to v1 on the first one" 0
+
 # ---- Ollama
 standin ollama OLLAMA --model qwen2.5:1.5b --answers "$TEST_O"
 n=$(sql "SELECT count(*) FROM deployments")

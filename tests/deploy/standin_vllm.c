@@ -10,9 +10,11 @@
  * validation error) and .../exception_handling/handlers/validation.py (validation errors: 400,
  * type "Bad Request"). Errors have the nested shape {"error":{"message","type","param","code"}}.
  * An adapter directory loads when it holds adapter_config.json (PEFT's layout); otherwise the
- * answer is LoRAAdapterNotFoundError's 404.
+ * answer is LoRAAdapterNotFoundError's 404. With --api-key (vLLM's AuthenticationMiddleware in
+ * .../serve/middleware/authenticate.py) every path under /v1 wants "Authorization: Bearer KEY",
+ * else 401 {"error":"Unauthorized"}; /health stays open.
  *
- * usage: standin_vllm --port-file F [--answers TEST.jsonl] [--max-seconds N] --model BASE
+ * usage: standin_vllm --port-file F [--answers TEST.jsonl] [--max-seconds N] --model BASE [--api-key KEY]
  * SIGHUP: a restart, which forgets every adapter loaded at run time. */
 #include "config.h"
 
@@ -24,6 +26,7 @@
 #include "standin_common.h"
 
 static const char *base_model = "base-model";
+static const char *api_key;
 static json_t *loras;   /* lora_name -> lora_path, in load order */
 
 static void error(Req *req, int code, const char *type, const char *param, const char *fmt, const char *a,
@@ -126,8 +129,19 @@ static void chat(Req *req) {
    json_decref(b);
 }
 
+static bool authorized(Req *req, const char *path) {
+   if (!api_key || strncmp(path, "/v1", 3) != 0)
+      return true;
+   const char *auth = Standin_header(req, "Authorization");
+   char want[512];
+   snprintf(want, sizeof want, "Bearer %s", api_key);
+   return auth && strcmp(auth, want) == 0;
+}
+
 static void handle(Req *req, const char *path) {
-   if (Standin_method(req, "GET") && strcmp(path, "/health") == 0)
+   if (!authorized(req, path))
+      Standin_json(req, 401, json_pack("{s:s}", "error", "Unauthorized"));
+   else if (Standin_method(req, "GET") && strcmp(path, "/health") == 0)
       Standin_reply(req, 200, NULL, NULL, 0);
    else if (Standin_method(req, "GET") && strcmp(path, "/v1/models") == 0)
       models(req);
@@ -150,12 +164,16 @@ static int option(const char *opt, const char *value) {
       base_model = value;
       return 2;
    }
+   if (strcmp(opt, "--api-key") == 0 && value) {
+      api_key = value;
+      return 2;
+   }
    return 0;
 }
 
 int main(int argc, char **argv) {
    loras = json_object();
-   static const Standin s = { .name = "standin_vllm", .usage = "--model BASE", .option = option,
+   static const Standin s = { .name = "standin_vllm", .usage = "--model BASE [--api-key KEY]", .option = option,
                               .handle = handle, .restart = restart };
    int rc = Standin_main(&s, argc, argv);
    json_decref(loras);
