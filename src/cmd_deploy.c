@@ -78,6 +78,15 @@ static int smoke(Store *st, const char *task) {
    return res.passed ? EXIT_OK : EXIT_GATE;
 }
 
+/* The route's candidate for the task's newest deployment: the model name and the chat URL. */
+static void print_candidate(Store *st, const char *task) {
+   json_t *l = Deploy_list_json(st, task);
+   json_t *d = json_array_get(json_object_get(l, "deployments"), 0);
+   printf("  route candidate: --candidate-url %s --candidate-model %s\n", json_string_value(json_object_get(d, "chat_url")),
+          json_string_value(json_object_get(d, "model")));
+   json_decref(l);
+}
+
 static void print_list(json_t *l) {
    json_t *vs = json_object_get(l, "versions"), *ds = json_object_get(l, "deployments");
    size_t i;
@@ -241,6 +250,7 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       if (Deploy_rollback(st, task, r.reason, DEPLOY_TIMEOUT_MS, &id, &reloaded, &err)) {
          printf("%s: rolled back (deployment %lld)%s\n", task, id,
                 reloaded ? "; the server no longer served the previous version, which was put back on it" : "");
+         print_candidate(st, task);
          rc = no_smoke ? EXIT_OK : smoke(st, task);
       } else {
          rc = EXIT_ERROR;
@@ -250,10 +260,8 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       char *model = NULL;
       r.task = task;
       if (Deploy_run(st, &r, &id, &model, &err)) {
-         json_t *l = Deploy_list_json(st, task);
-         const char *chat = json_string_value(json_object_get(json_array_get(json_object_get(l, "deployments"), 0), "chat_url"));
-         printf("%s: deployment %lld on %s: model %s at %s\n", task, id, r.kind, model, chat ? chat : "?");
-         json_decref(l);
+         printf("%s: deployment %lld on %s: model %s\n", task, id, r.kind, model);
+         print_candidate(st, task);
          free(model);
          rc = no_smoke ? EXIT_OK : smoke(st, task);
       } else {

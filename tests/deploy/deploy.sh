@@ -141,7 +141,7 @@ expect_rc "a --to that is not a URL is refused" 1
 
 run "$OFFRAMP" deploy intent --to "$VLLM" --kind vllm --version 1
 expect_rc "v1 deploys on vLLM and passes the smoke check" 0
-contains "... served as intent-v1 on the server's /v1" "$OUT" "model intent-v1 at $VLLM/v1"
+contains "... served as intent-v1 on the server's /v1" "$OUT" "--candidate-url $VLLM/v1 --candidate-model intent-v1"
 contains "... 10 held-out rows answered in format" "$OUT" "answered 10/10 smoke rows, 10/10 in the task's format"
 equals "vLLM lists the adapter with its path" "$(curl -s "$VLLM/v1/models" | jq -r '.data[] | select(.id == "intent-v1") | .root')" "$TMP/intent-v1"
 run "$OFFRAMP" deploy gate intent
@@ -154,7 +154,7 @@ contains "... and its gate passes" "$OUT" "gate evaluate -> shadow: passed"
 
 run "$OFFRAMP" deploy intent --to "$VLLM/v1/" --kind vllm --no-smoke
 expect_rc "v2 (the latest) deploys; a base URL ending in /v1 is the same server" 0
-contains "... as intent-v2" "$OUT" "model intent-v2 at $VLLM/v1"
+contains "... as intent-v2" "$OUT" "--candidate-url $VLLM/v1 --candidate-model intent-v2"
 run "$OFFRAMP" deploy gate intent
 expect_rc "gate: a deployment not yet smoke-checked keeps shadow shut" 3
 contains "... saying so" "$OUT" "has not been smoke-tested"
@@ -179,6 +179,7 @@ equals "the restarted vLLM serves no adapter" "$(curl -s "$VLLM/v1/models" | jq 
 run "$OFFRAMP" deploy rollback intent --reason "v2 drifts"
 expect_rc "rollback re-deploys v1 on the server that dropped it" 0
 contains "... saying it put it back" "$OUT" "put back"
+contains "... names the route's candidate to point back at" "$OUT" "--candidate-model intent-v1"
 contains "... and smoke-checks it" "$OUT" "smoke passed: v1"
 equals "vLLM serves intent-v1 again" "$(curl -s "$VLLM/v1/models" | jq -r '.data[] | select(.id == "intent-v1") | .id')" intent-v1
 equals "v2 is rolled back, v1 active again" \
@@ -249,7 +250,7 @@ expect_rc "a URL artifact cannot go to Ollama, which needs its files pushed" 1
 contains "... saying to download and register the copy" "$ERR" "download it and register the copy"
 run "$OFFRAMP" deploy tone --to "$OLLAMA" --kind ollama --base qwen2.5:1.5b --version 1
 expect_rc "v1 (a GGUF adapter) deploys on Ollama and passes the smoke check" 0
-contains "... served as tone:v1" "$OUT" "model tone:v1 at $OLLAMA/v1"
+contains "... served as tone:v1" "$OUT" "--candidate-url $OLLAMA/v1 --candidate-model tone:v1"
 sha=$(sha256sum "$TMP/tone-v1.gguf" | cut -d' ' -f1)
 equals "the adapter file was pushed as a blob under its digest" "$(curl -s -o /dev/null -w '%{http_code}' -I "$OLLAMA/api/blobs/sha256:$sha")" 200
 equals "the model was created from the base model" "$(curl -s -d '{"model":"tone:v1"}' "$OLLAMA/api/show" | jq -r .details.parent_model)" qwen2.5:1.5b
