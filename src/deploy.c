@@ -943,29 +943,44 @@ json_t *Deploy_list_json(Store *st, const char *task) {
 
 /* ---------------------------------------------------------------- readiness */
 
-/* The task's active deployment, its API key and the test set of the dataset its version came from; false
- * with *err (naming what it was wanted for) when there is none or the set is empty. */
-static bool active_set(Store *st, const Task *t, const char *what, bool labels, Deployment *d, EvalSet *set,
-                       const char **key, char **err) {
-   memset(set, 0, sizeof *set);
-   if (!deployment_find(st, t->id, "d.status = 'active'", 0, 0, d)) {
-      *err = xasprintf("task %s has no active deployment %s (offramp deploy %s --to URL --kind KIND)", t->name, what,
-                       t->name);
+/* What the smoke check and the load work on: the task, its active deployment, the deployment's
+ * API key and the test set of the dataset its version came from. */
+typedef struct {
+   Task t;
+   Deployment d;
+   EvalSet set;
+   const char *key;
+} Active;
+
+static void active_close(Active *a) {
+   EvalSet_clear(&a->set);
+   deployment_clear(&a->d);
+   Task_clear(&a->t);
+}
+
+/* false with *err (naming what it was wanted for) when the task has no active deployment, its
+ * key is not set or its test set is empty. */
+static bool active_open(Store *st, const char *task, const char *what, bool labels, Active *a, char **err) {
+   memset(a, 0, sizeof *a);
+   Task_init(&a->t);
+   if (!Task_get(st, task, &a->t, err))
       return false;
+   if (!deployment_find(st, a->t.id, "d.status = 'active'", 0, 0, &a->d)) {
+      *err = xasprintf("task %s has no active deployment %s (offramp deploy %s --to URL --kind KIND)", a->t.name,
+                       what, a->t.name);
+      goto fail;
    }
-   if (!server_key(d->key_env, key, err)) {
-      deployment_clear(d);
-      return false;
-   }
-   long long dataset = Store_count(st, "SELECT coalesce(dataset_id, 0) FROM model_versions WHERE id = ?1", d->version_id);
+   if (!server_key(a->d.key_env, &a->key, err))
+      goto fail;
+   long long dataset = Store_count(st, "SELECT coalesce(dataset_id, 0) FROM model_versions WHERE id = ?1", a->d.version_id);
    char id[32];
    snprintf(id, sizeof id, "%lld", dataset);
-   if (EvalSet_load(st, t->id, dataset ? id : NULL, NULL, labels, set, err) && set->n > 0)
+   if (EvalSet_load(st, a->t.id, dataset ? id : NULL, NULL, labels, &a->set, err) && a->set.n > 0)
       return true;
    if (!*err)
-      *err = xasprintf("task %s: the test set of its dataset is empty: nothing to send", t->name);
-   EvalSet_clear(set);
-   deployment_clear(d);
+      *err = xasprintf("task %s: the test set of its dataset is empty: nothing to send", a->t.name);
+fail:
+   active_close(a);
    return false;
 }
 
@@ -999,36 +1014,31 @@ static void smoke_done(void *vctx, HttpJob *job, const HttpResult *r) {
 bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res, char **summary, char **err) {
    memset(res, 0, sizeof *res);
    *summary = NULL;
-   Task t;
-   Task_init(&t);
-   if (!Task_get(st, task, &t, err))
-      return false;
    bool ok = false;
-   Deployment d;
-   EvalSet set;
-   const char *key;
-   if (!active_set(st, &t, "to check", true, &d, &set, &key, err))
-      goto out;
-   int n = set.n < SMOKE_ROWS ? (int)set.n : SMOKE_ROWS;
-   char *chat = xasprintf("%s/v1/chat/completions", d.server);
+   Active a;
+   if (!active_open(st, task, "to check", true, &a, err))
+      return false;
+   int n = a.set.n < SMOKE_ROWS ? (int)a.set.n : SMOKE_ROWS;
+   char *chat = xasprintf("%s/v1/chat/completions", a.d.server);
    HttpJob jobs[SMOKE_ROWS];
-   int max_tokens = Eval_max_tokens(&set);
+   int max_tokens = Eval_max_tokens(&a.set);
    for (int i = 0; i < n; i++) {
       /* Spread over the test set, not its first rows: a set sorted by label would smoke one label. */
-      EvalRow *row = &set.rows[(size_t)i * set.n / (size_t)n];
-      jobs[i] = (HttpJob){ .url = chat, .bearer = key, .body = Eval_request_body(row, d.model, max_tokens), .user = row };
+      EvalRow *row = &a.set.rows[(size_t)i * a.set.n / (size_t)n];
+      jobs[i] = (HttpJob){ .url = chat, .bearer = a.key, .body = Eval_request_body(row, a.d.model, max_tokens),
+                           .user = row };
    }
-   SmokeCtx c = { .set = &set, .mode = Eval_compare_mode(st, &t), .res = res, .rows = json_array() };
+   SmokeCtx c = { .set = &a.set, .mode = Eval_compare_mode(st, &a.t), .res = res, .rows = json_array() };
    HttpBatchOpts o = { .concurrency = 4, .max_attempts = 2, .timeout_ms = timeout_ms, .backoff_ms = 200,
                        .done = smoke_done, .ctx = &c };
    HttpBatch_run(jobs, (size_t)n, &o);
    for (int i = 0; i < n; i++)
       free(jobs[i].body);
    res->rows = n;
-   res->passed = res->answered == n && res->in_format >= (int)ceil(t.format_bar * n - 1e-9);
+   res->passed = res->answered == n && res->in_format >= (int)ceil(a.t.format_bar * n - 1e-9);
    *summary = xasprintf("v%ld (%s at %s, model %s) answered %d/%d smoke rows, %d/%d in the task's format "
-                        "(needs %.0f %%), %d/%d as logged", d.version, d.kind, d.server, d.model, res->answered, n,
-                        res->in_format, n, t.format_bar * 100, res->correct, n);
+                        "(needs %.0f %%), %d/%d as logged", a.d.version, a.d.kind, a.d.server, a.d.model,
+                        res->answered, n, res->in_format, n, a.t.format_bar * 100, res->correct, n);
    char ts[32];
    now_iso8601(ts);
    json_t *js = json_pack("{s:i, s:i, s:i, s:i, s:s, s:o}", "rows", n, "answered", res->answered, "in_format",
@@ -1036,7 +1046,7 @@ bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res
    char *txt = json_dumps(js, JSON_COMPACT);
    json_decref(js);
    sqlite3_stmt *s = Store_prepare(st, "UPDATE deployments SET smoke_at = ?2, smoke_ok = ?3, smoke = ?4 WHERE id = ?1");
-   sqlite3_bind_int64(s, 1, d.id);
+   sqlite3_bind_int64(s, 1, a.d.id);
    sqlite3_bind_text(s, 2, ts, -1, SQLITE_STATIC);
    sqlite3_bind_int(s, 3, res->passed);
    sqlite3_bind_text(s, 4, txt, -1, SQLITE_STATIC);
@@ -1045,11 +1055,8 @@ bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res
    free(txt);
    if (!ok)
       *err = Store_errmsg(st, "saving the smoke check");
-   EvalSet_clear(&set);
    free(chat);
-   deployment_clear(&d);
-out:
-   Task_clear(&t);
+   active_close(&a);
    return ok;
 }
 
@@ -1119,22 +1126,16 @@ static long stream_tokens(const Stream *s) {
 bool Deploy_load(Store *st, const char *task, int concurrency, int requests, long timeout_ms, LoadResult *res,
                  char **err) {
    memset(res, 0, sizeof *res);
-   Task t;
-   Task_init(&t);
-   if (!Task_get(st, task, &t, err))
-      return false;
    bool ok = false;
-   Deployment d;
-   EvalSet set;
-   const char *key;
-   if (!active_set(st, &t, "to load", false, &d, &set, &key, err))
-      goto out;
-   char *url = xasprintf("%s/v1/chat/completions", d.server);
+   Active a;
+   if (!active_open(st, task, "to load", false, &a, err))
+      return false;
+   char *url = xasprintf("%s/v1/chat/completions", a.d.server);
    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-   char *auth = key ? xasprintf("Authorization: Bearer %s", key) : NULL;
+   char *auth = a.key ? xasprintf("Authorization: Bearer %s", a.key) : NULL;
    if (auth)
       hdrs = curl_slist_append(hdrs, auth);
-   int max_tokens = Eval_max_tokens(&set);
+   int max_tokens = Eval_max_tokens(&a.set);
    double *ttft = xcalloc((size_t)requests, sizeof *ttft), *lat = xcalloc((size_t)requests, sizeof *lat);
    double *speed = xcalloc((size_t)requests, sizeof *speed);
    Stream *slots = xcalloc((size_t)concurrency, sizeof *slots);
@@ -1143,7 +1144,7 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
    CURLM *m = curl_multi_init();
    double t0 = mono_seconds();
    for (; started < requests && started < concurrency; started++) {
-      char *body = stream_body(&set.rows[(size_t)started % set.n], d.model, max_tokens);
+      char *body = stream_body(&a.set.rows[(size_t)started % a.set.n], a.d.model, max_tokens);
       stream_start(m, &slots[started], url, body, timeout_ms, hdrs);
       free(body);
    }
@@ -1174,7 +1175,7 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
          free(s->body);
          Sbuf_free(&s->sse);
          if (started < requests) {
-            char *body = stream_body(&set.rows[(size_t)started % set.n], d.model, max_tokens);
+            char *body = stream_body(&a.set.rows[(size_t)started % a.set.n], a.d.model, max_tokens);
             stream_start(m, s, url, body, timeout_ms, hdrs);
             free(body);
             started++;
@@ -1203,7 +1204,7 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
    free(speed);
    if (res->ok == 0) {
       *err = xasprintf("none of the %d streamed requests to %s (model %s) got a content token: is it serving?",
-                       requests, d.server, d.model);
+                       requests, a.d.server, a.d.model);
       goto done;
    }
    char ts[32];
@@ -1216,7 +1217,7 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
    char *txt = json_dumps(js, JSON_COMPACT);
    json_decref(js);
    sqlite3_stmt *s = Store_prepare(st, "UPDATE deployments SET load = ?2 WHERE id = ?1");
-   sqlite3_bind_int64(s, 1, d.id);
+   sqlite3_bind_int64(s, 1, a.d.id);
    sqlite3_bind_text(s, 2, txt, -1, SQLITE_STATIC);
    ok = sqlite3_step(s) == SQLITE_DONE;
    sqlite3_finalize(s);
@@ -1224,10 +1225,7 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
    if (!ok)
       *err = Store_errmsg(st, "saving the load figures");
 done:
-   EvalSet_clear(&set);
-   deployment_clear(&d);
-out:
-   Task_clear(&t);
+   active_close(&a);
    return ok;
 }
 
