@@ -1230,12 +1230,10 @@ done:
 }
 
 DeployGate Deploy_gate(Store *st, long long task_id, char **why) {
-   const char *name = NULL;
    sqlite3_stmt *n = Store_prepare(st, "SELECT name FROM tasks WHERE id = ?1");
    sqlite3_bind_int64(n, 1, task_id);
-   char *task = sqlite3_step(n) == SQLITE_ROW ? col(n, 0) : xstrdup("?");
+   char *name = sqlite3_step(n) == SQLITE_ROW ? col(n, 0) : xstrdup("?");
    sqlite3_finalize(n);
-   name = task;
    DeployGate g;
    long long versions = Store_count(st, "SELECT count(*) FROM model_versions WHERE task_id = ?1", task_id);
    sqlite3_stmt *s = Store_prepare(st,
@@ -1263,6 +1261,6 @@ DeployGate Deploy_gate(Store *st, long long task_id, char **why) {
       *why = xasprintf("%s (checked %s)", sqlite3_column_text(s, 5), sqlite3_column_text(s, 3));
    }
    sqlite3_finalize(s);
-   free(task);
+   free(name);
    return g;
 }
