@@ -14,7 +14,7 @@ static const char usage[] =
    "(http://HOST:PORT/v1). Every exchange is captured in the workspace; each task's\n"
    "route (passthrough, shadow, canary, cutover) is changed at runtime with\n"
    "'offramp route' or the admin API. SIGTERM drains in-flight requests; SIGHUP\n"
-   "reloads routes and the admin token.\n"
+   "reloads routes, the admin token and the --client-keys file.\n"
    "\n"
    "options:\n"
    "  --listen HOST:PORT        where to listen (default 127.0.0.1:8400; port 0 picks one)\n"

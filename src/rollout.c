@@ -403,9 +403,10 @@ static bool route_mode(const json_t *route, RouteMode *m, double *percent) {
    return false;
 }
 
-/* Send the route for step `to` (abort: the gateway's rollback to shadow); the new route or NULL. */
+/* Send the route for step `to` (abort: the gateway's rollback to shadow); the new route or NULL.
+ * force: past the gateway's gate check (recorded as forced); *refused: the gate check said no. */
 static json_t *send_step(const GwAdmin *gw, const char *task, const RolloutSettings *s, json_t *route, int to,
-                         bool abort, const char *reason, char **err) {
+                         bool abort, bool force, const char *reason, bool *refused, char **err) {
    char *t = GwAdmin_escape(task), *r = GwAdmin_escape(reason);
    char *path, *body;
    const char *method = "PUT";
@@ -421,13 +422,17 @@ static json_t *send_step(const GwAdmin *gw, const char *task, const RolloutSetti
       json_object_set_new(next, "mode", json_string(Route_mode_name(m)));
       if (m == ROUTE_CANARY)
          json_object_set_new(next, "percent", json_real(p));
-      path = xasprintf("/admin/routes/%s?reason=%s", t, r);
+      path = xasprintf("/admin/routes/%s?reason=%s%s", t, r, force ? "&force=1" : "");
       body = json_dumps(next, JSON_COMPACT);
       json_decref(next);
    }
-   json_t *j = GwAdmin_ok(gw, method, path, body, err), *out = NULL;
-   if (j)
+   long status = 0;
+   json_t *j = GwAdmin_call(gw, method, path, body, &status, err), *out = NULL;
+   *refused = j && status == 409;
+   if (j && status == 200)
       out = json_incref(json_object_get(j, "route"));
+   else if (j)
+      *err = xstrdup(GwAdmin_error_message(j));
    json_decref(j);
    free(body);
    free(path);
@@ -515,6 +520,7 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
       goto out;
    }
    Sbuf why = { 0 };
+   bool forced = false;   /* past a closed gate: the gateway records it as forced */
    Sbuf_printf(&why, "%s: %s -> %s", RolloutAction_name(a), from_s, to_s);
    if (o->reason && *o->reason)
       Sbuf_printf(&why, ": %s", o->reason);
@@ -541,6 +547,7 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
          }
          if (!g.open)
             Sbuf_puts(&why, " (forced past the closed shadow gate)");
+         forced = !g.open;
       }
       if (to_full && !abort) {
          Rollout_canary_gate(st, &t, &c);
@@ -561,14 +568,22 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
             res = ACT_GATE;
             goto out;
          }
-         if (c.status != CHECK_PASS)
+         if (c.status != CHECK_PASS) {
             Sbuf_printf(&why, " (%s past the canary gate)", a == ROLLOUT_PROMOTE_FULL ? "promote-full skipped the steps" : "forced");
+            forced = true;
+         }
       }
       free(figures);
    }
    int held = Rollout_held(&s, &state, now);
-   now_route = send_step(gw, task, &s, route, to, abort, why.buf, &err);
+   bool refused = false;
+   now_route = send_step(gw, task, &s, route, to, abort, forced, why.buf, &refused, &err);
    if (!now_route) {
+      if (refused) {
+         *msg = err;
+         err = NULL;
+         res = ACT_GATE;
+      }
       Sbuf_free(&why);
       goto out;
    }
@@ -768,29 +783,34 @@ bool Rollout_tune(const GwAdmin *gw, const char *task, const char *field, double
 
 /* ---- operate ---- */
 
-static long long count_since(Store *st, long long task_id, const char *cond, const char *from, const char *to) {
-   char *sql = xasprintf("SELECT count(*) FROM exchanges WHERE task_id = ?1 AND %s"
+/* Rows matching cond and, of them, those matching part, in one statement: the gateway writes
+ * between two statements, and k must not outgrow n. */
+static void count_part_since(Store *st, long long task_id, const char *cond, const char *part, const char *from,
+                             const char *to, long long *k, long long *n) {
+   char *sql = xasprintf("SELECT count(*), coalesce(sum(%s), 0) FROM exchanges WHERE task_id = ?1 AND %s"
                          " AND ts >= strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '%s')"
-                         " AND ts < strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '%s')", cond, from, to);
-   long long n = Store_count(st, sql, task_id);
+                         " AND ts < strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '%s')", part, cond, from, to);
+   sqlite3_stmt *q = Store_prepare(st, sql);
+   sqlite3_bind_int64(q, 1, task_id);
+   *k = *n = 0;
+   if (sqlite3_step(q) == SQLITE_ROW) {
+      *n = sqlite3_column_int64(q, 0);
+      *k = sqlite3_column_int64(q, 1);
+   }
+   sqlite3_finalize(q);
    free(sql);
-   return n;
 }
 
 void Rollout_operate(Store *st, const Task *t, OperateFigures *f) {
    static const char *const verified = "arm = 'candidate' AND agree IS NOT NULL";
    static const char *const served = "arm IN ('candidate', 'fallback')";
    memset(f, 0, sizeof *f);
-   f->verified_n = count_since(st, t->id, verified, "-1 day", "+1 minute");
-   f->verified_k = count_since(st, t->id, "arm = 'candidate' AND agree = 1", "-1 day", "+1 minute");
-   f->verified_n_prev = count_since(st, t->id, verified, "-8 days", "-1 day");
-   f->verified_k_prev = count_since(st, t->id, "arm = 'candidate' AND agree = 1", "-8 days", "-1 day");
-   f->served = count_since(st, t->id, served, "-1 day", "+1 minute");
-   f->fallbacks = count_since(st, t->id, "arm = 'fallback'", "-1 day", "+1 minute");
-   f->served_prev = count_since(st, t->id, served, "-8 days", "-1 day");
-   f->fallbacks_prev = count_since(st, t->id, "arm = 'fallback'", "-8 days", "-1 day");
-   f->calls = count_since(st, t->id, "1", "-1 day", "+1 minute");
-   f->api_calls = count_since(st, t->id, "(arm IN ('primary', 'fallback') OR agree IS NOT NULL)", "-1 day", "+1 minute");
+   count_part_since(st, t->id, verified, "agree = 1", "-1 day", "+1 minute", &f->verified_k, &f->verified_n);
+   count_part_since(st, t->id, verified, "agree = 1", "-8 days", "-1 day", &f->verified_k_prev, &f->verified_n_prev);
+   count_part_since(st, t->id, served, "arm = 'fallback'", "-1 day", "+1 minute", &f->fallbacks, &f->served);
+   count_part_since(st, t->id, served, "arm = 'fallback'", "-8 days", "-1 day", &f->fallbacks_prev, &f->served_prev);
+   count_part_since(st, t->id, "1", "(arm IN ('primary', 'fallback') OR agree IS NOT NULL)", "-1 day", "+1 minute",
+                    &f->api_calls, &f->calls);
    sqlite3_stmt *q = Store_prepare(st, "SELECT id, created_at FROM datasets WHERE task_id = ? ORDER BY id DESC LIMIT 1");
    sqlite3_bind_int64(q, 1, t->id);
    if (sqlite3_step(q) == SQLITE_ROW) {
