@@ -150,7 +150,7 @@ contains "... with the figures" "$OUT" "ready: v1 (vllm"
 run "$OFFRAMP" eval intent --candidate "$VLLM/v1|intent-v1"
 expect_rc "offramp eval runs the whole test set against the deployed adapter on vLLM" 0
 contains "... every answer right" "$OUT" "accuracy             100.0 %"
-contains "... and its gate passes" "$OUT" "gate evaluate -> shadow: passed"
+contains "... all in format" "$OUT" "format compliance    100.0 %"
 
 run "$OFFRAMP" deploy intent --to "$VLLM/v1/" --kind vllm --no-smoke
 expect_rc "v2 (the latest) deploys; a base URL ending in /v1 is the same server" 0
