@@ -234,12 +234,14 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       Task t;
       Task_init(&t);
       if (Task_get(st, task, &t, &err)) {
-         char *why = NULL;
-         DeployGate g = Deploy_gate(st, t.id, &why);
-         printf("%s: %s\n", g == DEPLOY_GATE_READY ? "ready" : g == DEPLOY_GATE_NONE ? "not applicable" : "waiting",
-                why);
-         free(why);
-         rc = g == DEPLOY_GATE_WAIT ? EXIT_GATE : EXIT_OK;
+         /* The check as the phase gate shows it. */
+         GateCheck gc;
+         bool applies = Deploy_gate_check(st, t.id, &gc);
+         if (!applies)
+            printf("not applicable: %s has no model version registered by offramp deploy\n", t.name);
+         else
+            printf("%s: %s\n", gc.status == CHECK_PASS ? "ready" : "waiting", gc.detail);
+         rc = applies && gc.status != CHECK_PASS ? EXIT_GATE : EXIT_OK;
       } else {
          rc = EXIT_ERROR;
       }

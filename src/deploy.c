@@ -1264,3 +1264,12 @@ DeployGate Deploy_gate(Store *st, long long task_id, char **why) {
    free(name);
    return g;
 }
+
+bool Deploy_gate_check(Store *st, long long task_id, GateCheck *c) {
+   char *why = NULL;
+   DeployGate g = Deploy_gate(st, task_id, &why);
+   if (g != DEPLOY_GATE_NONE)
+      GateCheck_set(c, g == DEPLOY_GATE_READY ? CHECK_PASS : CHECK_FAIL, "deployment smoke check", "%s", why);
+   free(why);
+   return g != DEPLOY_GATE_NONE;
+}

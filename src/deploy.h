@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "phase.h"
 #include "store.h"
 
 /* A trainer's result to record as the task's next version. */
@@ -86,5 +87,9 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
  * Reads the workspace only (no network). *why is set in every case. */
 typedef enum { DEPLOY_GATE_NONE, DEPLOY_GATE_READY, DEPLOY_GATE_WAIT } DeployGate;
 DeployGate Deploy_gate(Store *st, long long task_id, char **why);
+
+/* The same as one check of a phase gate ("deployment smoke check": pass when ready, fail while
+ * waiting), for the evaluate -> shadow gate; false (c untouched) when the gate does not apply. */
+bool Deploy_gate_check(Store *st, long long task_id, GateCheck *c);
 
 #endif
