@@ -79,6 +79,7 @@ int cmd_jobs(Cli *cli, int argc, char **argv);
 int cmd_job(Cli *cli, int argc, char **argv);
 int cmd_gateway(Cli *cli, int argc, char **argv);
 int cmd_route(Cli *cli, int argc, char **argv);
+int cmd_deploy(Cli *cli, int argc, char **argv);
 int cmd_rollout(Cli *cli, int argc, char **argv);
 int cmd_review(Cli *cli, int argc, char **argv);
 int cmd_operate(Cli *cli, int argc, char **argv);

@@ -1297,3 +1297,22 @@ bool Eval_min_confidence(Store *st, long long task_id, double *out) {
    sqlite3_finalize(s);
    return ok;
 }
+
+/* ---------------------------------------------------------------- shared with the smoke check */
+
+char *Eval_request_body(const EvalRow *row, const char *model, int max_tokens) {
+   return request_body(row, model, false, max_tokens);
+}
+
+int Eval_max_tokens(const EvalSet *set) {
+   return default_max_tokens(set);
+}
+
+CompareMode Eval_compare_mode(Store *st, const Task *t) {
+   return task_compare(st, t);
+}
+
+bool Eval_compliant(CompareMode mode, const EvalSet *set, const char *answer, const char *expected) {
+   RunCtx c = { .mode = mode, .set = set };
+   return compliant(&c, answer, expected);
+}

@@ -119,6 +119,15 @@ bool Eval_apply_threshold(Store *st, const char *task, long long run_id, double 
 /* The task's recommended min_confidence for its route's fallback; false when none was set. */
 bool Eval_min_confidence(Store *st, long long task_id, double *out);
 
+/* A row asked the way an evaluation asks it (temperature 0, logprobs, the set's max_tokens),
+ * the comparison the task's evaluation uses, and whether an answer is in the task's format:
+ * the deployment's readiness smoke check (deploy.c) shares them so it checks what eval checks. */
+struct Task;
+char *Eval_request_body(const EvalRow *row, const char *model, int max_tokens);
+int Eval_max_tokens(const EvalSet *set);
+CompareMode Eval_compare_mode(Store *st, const struct Task *t);
+bool Eval_compliant(CompareMode mode, const EvalSet *set, const char *answer, const char *expected);
+
 /* "%.1f %%" figure with its interval and n, e.g. "91.2 % (95 % CI 90.1-92.2, n=3,080)". */
 void Eval_fmt_rate(char *buf, size_t size, long k, long n);
 

@@ -26,6 +26,7 @@ const Command Commands[] = {
    { "job", cmd_job, "one experiment: show, events, follow, cancel, pick as candidate" },
    { "trainer", cmd_trainer, "run the built-in trainer: fine-tuning API and model server for label tasks" },
    { "gateway", cmd_gateway, "run the OpenAI-compatible gateway: capture, shadow, canary, cutover" },
+   { "deploy", cmd_deploy, "model versions on vLLM, Ollama or llama.cpp: register, deploy, list, roll back, smoke" },
    { "route", cmd_route, "show and change a task's route on a running gateway" },
    { "rollout", cmd_rollout, "step a task's candidate through canary to cutover, with analysis and rollback" },
    { "review", cmd_review, "the disagreements of shadow and verification: list, grade by request id" },

@@ -379,6 +379,45 @@ static const char *const migrations[] = {
    "ALTER TABLE tasks ADD COLUMN format_schema TEXT NOT NULL DEFAULT '';"
    "ALTER TABLE eval_rows ADD COLUMN score REAL;"
    "ALTER TABLE eval_rows ADD COLUMN format_error TEXT;",
+   /* 10 -> 11: the owned model: versions (a trainer's artifact with its lineage: dataset, job,
+    * base model, rank, sha256, size) and their deployments on model servers (vLLM, Ollama,
+    * llama.cpp), each with the readiness smoke check it last passed or failed */
+   "CREATE TABLE model_versions ("
+   "  id INTEGER PRIMARY KEY,"
+   "  task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+   "  version INTEGER NOT NULL,"
+   "  dataset_id INTEGER,"
+   "  experiment_id INTEGER REFERENCES experiments(id) ON DELETE SET NULL,"
+   "  artifact TEXT NOT NULL,"
+   "  format TEXT NOT NULL CHECK (format IN ('adapter-dir','gguf','url')),"
+   "  base_model TEXT NOT NULL,"
+   "  rank INTEGER,"
+   "  sha256 TEXT NOT NULL,"
+   "  size INTEGER,"
+   "  created_at TEXT NOT NULL,"
+   "  actor TEXT NOT NULL,"
+   "  UNIQUE (task_id, version));"
+   "CREATE TABLE deployments ("
+   "  id INTEGER PRIMARY KEY,"
+   "  task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+   "  version_id INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,"
+   "  kind TEXT NOT NULL CHECK (kind IN ('vllm','ollama','llamacpp')),"
+   "  server TEXT NOT NULL,"
+   "  served_path TEXT NOT NULL,"
+   "  model TEXT NOT NULL,"
+   "  chat_url TEXT NOT NULL,"
+   "  base TEXT NOT NULL DEFAULT '',"
+   "  scale REAL NOT NULL DEFAULT 1,"
+   "  key_env TEXT NOT NULL DEFAULT '',"
+   "  status TEXT NOT NULL CHECK (status IN ('active','superseded','rolled-back')),"
+   "  created_at TEXT NOT NULL,"
+   "  actor TEXT NOT NULL,"
+   "  reason TEXT NOT NULL DEFAULT '',"
+   "  smoke_at TEXT,"
+   "  smoke_ok INTEGER,"
+   "  smoke TEXT,"
+   "  load TEXT);"
+   "CREATE INDEX deployments_task ON deployments(task_id, id);",
 };
 
 int Store_schema_version(void) {
