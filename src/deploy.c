@@ -986,6 +986,7 @@ fail:
 
 typedef struct {
    const EvalSet *set;
+   const FormatSpec *fmt;   /* the task's declared checks, as evaluation applies them */
    CompareMode mode;
    SmokeResult *res;
    json_t *rows;
@@ -996,7 +997,7 @@ static void smoke_done(void *vctx, HttpJob *job, const HttpResult *r) {
    const EvalRow *row = job->user;
    json_t *resp = r->outcome == HTTP_OK ? json_loadb(r->body, r->len, 0, NULL) : NULL;
    const char *answer = Compare_answer(resp);
-   bool fmt = answer && Eval_compliant(c->mode, c->set, answer, row->expected);
+   bool fmt = answer && Eval_compliant(c->mode, c->set, c->fmt, row, answer);
    bool right = answer && Compare_answers(c->mode, answer, row->expected);
    c->res->answered += answer != NULL;
    c->res->in_format += fmt;
@@ -1018,6 +1019,11 @@ bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res
    Active a;
    if (!active_open(st, task, "to check", true, &a, err))
       return false;
+   FormatSpec fmt = { 0 };
+   if (!Task_format(&a.t, &fmt, err)) {
+      active_close(&a);
+      return false;
+   }
    int n = a.set.n < SMOKE_ROWS ? (int)a.set.n : SMOKE_ROWS;
    char *chat = xasprintf("%s/v1/chat/completions", a.d.server);
    HttpJob jobs[SMOKE_ROWS];
@@ -1028,7 +1034,7 @@ bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res
       jobs[i] = (HttpJob){ .url = chat, .bearer = a.key, .body = Eval_request_body(row, a.d.model, max_tokens),
                            .user = row };
    }
-   SmokeCtx c = { .set = &a.set, .mode = Eval_compare_mode(st, &a.t), .res = res, .rows = json_array() };
+   SmokeCtx c = { .set = &a.set, .fmt = &fmt, .mode = Eval_compare_mode(st, &a.t), .res = res, .rows = json_array() };
    HttpBatchOpts o = { .concurrency = 4, .max_attempts = 2, .timeout_ms = timeout_ms, .backoff_ms = 200,
                        .done = smoke_done, .ctx = &c };
    HttpBatch_run(jobs, (size_t)n, &o);
@@ -1056,6 +1062,7 @@ bool Deploy_smoke(Store *st, const char *task, long timeout_ms, SmokeResult *res
    if (!ok)
       *err = Store_errmsg(st, "saving the smoke check");
    free(chat);
+   FormatSpec_clear(&fmt);
    active_close(&a);
    return ok;
 }

@@ -1312,7 +1312,11 @@ CompareMode Eval_compare_mode(Store *st, const Task *t) {
    return task_compare(st, t);
 }
 
-bool Eval_compliant(CompareMode mode, const EvalSet *set, const char *answer, const char *expected) {
-   RunCtx c = { .mode = mode, .set = set };
-   return compliant(&c, answer, expected);
+bool Eval_compliant(CompareMode mode, const EvalSet *set, const FormatSpec *fmt, const EvalRow *row, const char *answer) {
+   static const FormatSpec none = { 0 };
+   RunCtx c = { .mode = mode, .set = set, .fmt = fmt ? fmt : &none };
+   char *why = NULL;
+   bool ok = compliant(&c, row, answer, &why);
+   free(why);
+   return ok;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "compare.h"
+#include "formatcheck.h"
 #include "store.h"
 
 /* A model to send rows to. */
@@ -126,7 +127,9 @@ struct Task;
 char *Eval_request_body(const EvalRow *row, const char *model, int max_tokens);
 int Eval_max_tokens(const EvalSet *set);
 CompareMode Eval_compare_mode(Store *st, const struct Task *t);
-bool Eval_compliant(CompareMode mode, const EvalSet *set, const char *answer, const char *expected);
+/* Whether answer has the format evaluation asks of row: the mode's own and fmt's declared
+ * checks (fmt may be NULL: none). */
+bool Eval_compliant(CompareMode mode, const EvalSet *set, const FormatSpec *fmt, const EvalRow *row, const char *answer);
 
 /* "%.1f %%" figure with its interval and n, e.g. "91.2 % (95 % CI 90.1-92.2, n=3,080)". */
 void Eval_fmt_rate(char *buf, size_t size, long k, long n);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "deploy.h"
 #include "eval.h"
 #include "phase.h"
 #include "rollout.h"
@@ -302,9 +303,15 @@ void Phase_gate_from(Store *st, const Task *t, Phase from, Gate *g) {
    case PHASE_TRAIN:
       gate_train(st, t, g);
       break;
-   case PHASE_EVALUATE:
+   case PHASE_EVALUATE: {
       gate_evaluate(st, t, g);
+      /* A model deployed on the team's own server (offramp deploy) must first answer its smoke
+       * set in the evaluation's format; a task with no deployed version has no such check. */
+      GateCheck dc;
+      if (Deploy_gate_check(st, t->id, &dc))
+         check(g, dc.status, dc.what, "%s", dc.detail);
       break;
+   }
    case PHASE_SHADOW:
       gate_shadow(st, t, g);
       break;

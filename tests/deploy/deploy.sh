@@ -216,6 +216,9 @@ contains "... 0 of 10 in format" "$OUT" "0/10 in the task's format"
 run "$OFFRAMP" deploy gate intent
 expect_rc "gate: a failed smoke check keeps shadow shut" 3
 contains "... saying it failed" "$OUT" "smoke check failed"
+run "$OFFRAMP" report intent --json
+equals "the task's evaluate gate (evaluate -> shadow) carries the failed smoke check" \
+   "$(printf '%s' "$OUT" | jq -r '[.gate.checks[] | select(.status == "fail") | .detail] | map(select(test("smoke"))) | length')" 1
 run "$OFFRAMP" deploy rollback intent --no-smoke
 expect_rc "rolling back from the bad server goes to v1 on the first one" 0
 run "$OFFRAMP" deploy smoke intent
