@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "gwadmin.h"
 #include "phase.h"
 #include "task.h"
 #include "util.h"
@@ -19,8 +20,9 @@ static const char phase_usage[] =
    "Phases: audit -> dataset -> train -> evaluate -> shadow -> canary -> cutover ->\n"
    "operate, plus 'stay' (the task stays on the API). 'advance' moves one phase when\n"
    "the gate is open and otherwise lists what is missing (exit 3). 'rollback' goes\n"
-   "back to any earlier phase. Every transition is recorded with time, actor\n"
-   "($OFFRAMP_ACTOR or $USER) and reason.\n";
+   "back to any earlier phase, and a route ahead of it comes back on the running\n"
+   "gateway (to shadow, or to passthrough before shadow). Every transition is\n"
+   "recorded with time, actor ($OFFRAMP_ACTOR or $USER) and reason.\n";
 
 static const char *check_mark(CheckStatus s) {
    return s == CHECK_PASS ? "ok" : s == CHECK_FAIL ? "no" : "--";
@@ -144,9 +146,13 @@ int cmd_phase(Cli *cli, int argc, char **argv) {
          rc = g.n > 0 ? EXIT_GATE : EXIT_ERROR;
       }
    } else if (rollback) {
-      if (Phase_rollback(st, args[0], to, reason, &err))
+      char *note = NULL;
+      if (GwAdmin_phase_rollback(st, args[0], to, reason, &note, &err)) {
          printf("%s: rolled back to %s\n", args[0], Phase_name(to));
-      else {
+         if (note)
+            printf("%s: %s\n", args[0], note);
+         free(note);
+      } else {
          fprintf(stderr, "offramp: %s\n", err);
          rc = EXIT_ERROR;
       }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gwadmin.h"
+#include "phase.h"
 #include "store.h"
 #include "util.h"
 
@@ -191,6 +192,50 @@ json_t *GwAdmin_ok(const GwAdmin *a, const char *method, const char *path, const
    long status;
    json_t *j = GwAdmin_call(a, method, path, body, &status, err);
    return only_ok(j, status, err);
+}
+
+bool GwAdmin_phase_rollback(Store *st, const char *task, int to, const char *reason, char **note, char **err) {
+   *note = NULL;
+   if (!Phase_rollback(st, task, (Phase)to, reason, err))
+      return false;
+   char *mode = NULL;
+   sqlite3_stmt *q = Store_prepare(st, "SELECT json_extract(route, '$.mode') FROM routes WHERE task = ?1");
+   sqlite3_bind_text(q, 1, task, -1, SQLITE_STATIC);
+   if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+      mode = xstrdup((const char *)sqlite3_column_text(q, 0));
+   sqlite3_finalize(q);
+   /* What the phase allows: passthrough before shadow, the candidate in shadow from there (a
+    * rollback cannot set a canary share; shadow is the safe side of it). */
+   bool ahead = mode && (to < PHASE_SHADOW ? !str_eq(mode, "passthrough")
+                                            : to < PHASE_CUTOVER && (str_eq(mode, "cutover") || (to < PHASE_CANARY && str_eq(mode, "canary"))));
+   if (!ahead) {
+      free(mode);
+      return true;
+   }
+   const char *target = to < PHASE_SHADOW ? "passthrough" : "shadow";
+   GwAdmin gw;
+   char *e = NULL;
+   json_t *j = NULL;
+   if (GwAdmin_init(&gw, st, NULL, NULL, &e)) {
+      char *t = GwAdmin_escape(task), *path = xasprintf("/admin/routes/%s/rollback", t);
+      json_t *body = json_pack("{s:s, s:s}", "mode", target, "reason", reason ? reason : "phase rollback");
+      char *b = json_dumps(body, JSON_COMPACT);
+      j = GwAdmin_ok(&gw, "POST", path, b, &e);
+      free(b);
+      json_decref(body);
+      free(path);
+      free(t);
+      GwAdmin_clear(&gw);
+   }
+   if (j)
+      *note = xasprintf("route: %s -> %s on the gateway, with the phase", mode, target);
+   else
+      *note = xasprintf("route: still %s in the workspace; the gateway did not take the rollback (%s): it serves "
+                        "what the phase allows when it next starts", mode, e ? e : "no answer");
+   json_decref(j);
+   free(e);
+   free(mode);
+   return true;
 }
 
 char *GwAdmin_escape(const char *s) {

@@ -33,6 +33,13 @@ const char *GwAdmin_error_message(const json_t *j);
  * gateway's gate check allows as a candidate that served before. The answer (a 409 when the gate
  * check refused it, see *status), or NULL with *err. */
 json_t *GwAdmin_revert(const GwAdmin *a, const char *task, long rev, const char *reason, long *status, char **err);
+/* offramp phase rollback: the phase goes back, and a route ahead of it comes back with it on
+ * the running gateway (to shadow from canary or cutover when the phase keeps the candidate in
+ * shadow or later, else to passthrough), through the gateway's rollback, which a gate never
+ * refuses. A gateway that does not answer gets no change: it serves what the phase allows when
+ * it next starts; *note (a new string, or NULL) says which happened. false with *err when the
+ * phase could not go back. */
+bool GwAdmin_phase_rollback(Store *st, const char *task, int to, const char *reason, char **note, char **err);
 /* URL-escaped copy of s. */
 char *GwAdmin_escape(const char *s);
 

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "dataset.h"
 #include "console.h"
+#include "gwadmin.h"
 #include "mdview.h"
 #include "phase.h"
 #include "runbook.h"
@@ -772,14 +773,15 @@ static int colon_rollback(const char *arg) {
       return REDRAW;
    }
    Phase to;
-   char *err = NULL;
+   char *err = NULL, *note = NULL;
    if (!Phase_parse(arg, &to))
       Console_message("'%s' is not a phase (audit, dataset, train, evaluate, shadow, canary, cutover)", arg);
-   else if (Phase_rollback(con.st, top->arg, to, "console", &err))
-      Console_message("%s rolled back to %s", top->arg, Phase_name(to));
+   else if (GwAdmin_phase_rollback(con.st, top->arg, to, "console", &note, &err))
+      Console_message("%s rolled back to %s%s%s", top->arg, Phase_name(to), note ? "; " : "", note ? note : "");
    else
       Console_message("%s", err);
    free(err);
+   free(note);
    top->ops->open(top);
    return REDRAW;
 }

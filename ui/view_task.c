@@ -663,6 +663,7 @@ static int tv_request(View *v, Action a) {
       if (!to)
          return REDRAW;
       char *reason = Console_prompt("reason (goes to the audit trail): ", "");
+      char *note = NULL;
       Phase p;
       if (!reason)
          Console_message("not rolled back");
@@ -670,11 +671,12 @@ static int tv_request(View *v, Action a) {
          Console_message("not rolled back: a roll back needs a reason (it goes to the audit trail)");
       else if (!Phase_parse(str_trim(to), &p))
          Console_message("'%s' is not a phase (audit, dataset, train, evaluate, shadow, canary, cutover)", to);
-      else if (Phase_rollback(Console_store(), v->arg, p, reason, &err))
-         Console_message("rolled back to %s", Phase_name(p));
+      else if (GwAdmin_phase_rollback(Console_store(), v->arg, p, reason, &note, &err))
+         Console_message("rolled back to %s%s%s", Phase_name(p), note ? "; " : "", note ? note : "");
       else
          Console_message("%s", err);
       free(err);
+      free(note);
       free(to);
       free(reason);
       tv_open(v);

@@ -117,6 +117,16 @@ $R set intent --mode canary --percent 10 --reason "agreement holds" > /dev/null
 is "$?" 0 "canary once the shadow gate is open"
 is "$(phase)" canary "the phase moved to canary"
 
+# --- a phase rollback takes the running gateway's route back with it ---
+"$OFFRAMP" phase rollback intent shadow --reason "agreement dropped" > "$WORK/prb.out"
+is "$?" 0 "phase rollback to shadow while the route is at canary: exit 0"
+is "$(admin GET /admin/routes/intent | jq -r .route.mode)" shadow "the running gateway's route follows the phase: shadow"
+check "the CLI says the route came back" grep -q "route: canary -> shadow on the gateway, with the phase" "$WORK/prb.out"
+is "$(sql "SELECT kind || ' ' || json_extract(new_route, '\$.mode') || ' ' || forced FROM route_events ORDER BY id DESC LIMIT 1")" \
+   "rollback shadow 0" "recorded as a route rollback, not forced"
+$R set intent --mode canary --percent 10 --reason "agreement holds again" > /dev/null
+is "$(phase)/$(admin GET /admin/routes/intent | jq -r .route.mode)" canary/canary "canary again, phase and route together"
+
 # --- a restarted gateway serves what the phase allows ---
 stop_gateway
 "$OFFRAMP" phase rollback intent shadow --reason "rolled back by hand" > /dev/null
@@ -133,11 +143,11 @@ $R set intent $BAD --force --reason "compare on live traffic" > /dev/null
 is "$(admin GET /admin/routes/intent | jq -r .route.candidate.model)" ft:intent:2 "forced: ft:intent:2 in shadow"
 $R revert intent 99 > /dev/null 2> "$WORK/rev99.err"
 is "$?" 1 "revert to a revision that does not exist: exit 1"
-check "saying how many there are" grep -q "intent has 5 route revisions, not 99" "$WORK/rev99.err"
+check "saying how many there are" grep -q "intent has 7 route revisions, not 99" "$WORK/rev99.err"
 $R revert intent --reason "back to the version that passed" > "$WORK/revert.out"
 is "$?" 0 "route revert: exit 0"
 is "$(admin GET /admin/routes/intent | jq -r '.route.candidate.model + " " + .route.mode')" "ft:intent:1 shadow" \
    "the previous model serves again, the mode kept"
 is "$(sql "SELECT forced || ' ' || reason FROM route_events ORDER BY id DESC LIMIT 1")" \
-   "0 revert to revision 4 (ft:intent:1): back to the version that passed" "recorded as a revert, not forced"
+   "0 revert to revision 6 (ft:intent:1): back to the version that passed" "recorded as a revert, not forced"
 finish
