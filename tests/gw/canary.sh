@@ -3,7 +3,8 @@
 # from the candidate at canary 50 % rolled back to shadow at the failure limit (the clients
 # covered by the fallback, the change saved and recorded with actor "gateway"), auto-promote
 # stepping 5 -> 25 -> 50 -> cutover on healthy checks with agreement from the automatic verify
-# share, and a p95 latency breach counted as a failed check. Analysis interval 1 s.
+# share, a p95 latency breach and a disagreeing candidate each counted as failed checks, and the
+# rollback still in force after a restart. Analysis interval 1 s.
 . "$TESTS_SRCDIR/gw/gwlib.sh"
 
 start_standin primary --echo --seed 3
@@ -115,6 +116,20 @@ check "the failed check is the p95 latency" sh -c "echo \"\$1\" | grep -Eq '^err
 p95=$(echo "$detail" | sed -n 's/.*; p95 \([0-9]*\) ms.*/\1/p')
 check "... of the slowed candidate's answers (p95 $p95 ms, each at least 250 ms)" test "${p95:-0}" -ge 250
 is "$(jq '.errors' "$WORK/slow.load")" 0 "slow answers still reached the clients"
+
+# --- agreement on the automatic verify share: a candidate that answers wrong is rolled back ---
+start_standin wrong --echo --seed 7 --wrong-rate 1
+"$OFFRAMP" -w "$WS" task add agree --description "disagreeing candidate" > /dev/null
+admin PUT "/admin/routes/agree?reason=test" "{\"mode\":\"canary\",\"percent\":50,\"compare\":\"exact\",\"sticky\":\"random\",\"candidate\":{\"url\":\"$wrong_URL\"},\"analysis\":{\"interval_s\":1,\"failure_limit\":2,\"min_samples\":5}}" > /dev/null
+is "$(admin GET /admin/routes/agree | jq -c '[.route.verify_percent, .route.analysis.verify_percent]')" "[0,10]" \
+   "no verify share set by hand: the analysis' own 10 %"
+load agree 6
+check "the disagreeing candidate was rolled back" until_mode agree shadow
+wait "$LOAD_PID"
+reason=$(admin GET /admin/routes/agree | jq -r '.history[-1].reason')
+echo "# $reason"
+check "on agreement, with its interval and sample" sh -c "echo \"\$1\" | grep -Eq 'error rate 0.0 % .*; agreement 0.0 % \(95 % CI 0.0-[0-9.]+, n=[0-9]+ verified this step\) < 90.0 %'" - "$reason"
+is "$(jq '.errors' "$WORK/agree.load")" 0 "the clients saw no errors"
 
 # --- the rollback survives a restart: the gateway serves what the workspace holds ---
 stop_gateway
