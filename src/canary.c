@@ -569,15 +569,28 @@ json_t *Canary_json(Canary *c, const char *task) {
    return a;
 }
 
+static double m_weight(const Run *r) { return r->active ? r->percent : 0; }
+static double m_failed(const Run *r) { return r->failed; }
+static double m_rollbacks(const Run *r) { return (double)r->rollbacks; }
+static double m_promotions(const Run *r) { return (double)r->promotions; }
+
 void Canary_prometheus(Canary *c, Sbuf *out) {
-   Sbuf_puts(out, "# HELP offramp_canary_weight Candidate share of a task in canary under analysis (percent).\n"
-                  "# TYPE offramp_canary_weight gauge\n");
-   for (Run *r = c->runs; r; r = r->next)
-      Sbuf_printf(out, "offramp_canary_weight{task=\"%s\"} %g\n", r->task, r->active ? r->percent : 0);
-   Sbuf_puts(out, "# HELP offramp_canary_failed_checks Failed checks in the task's canary run (rollback at the limit).\n"
-                  "# TYPE offramp_canary_failed_checks gauge\n");
-   for (Run *r = c->runs; r; r = r->next)
-      Sbuf_printf(out, "offramp_canary_failed_checks{task=\"%s\"} %d\n", r->task, r->failed);
+   static const struct {
+      const char *name, *type, *help;
+      double (*value)(const Run *r);
+   } per_task[] = {
+      { "offramp_canary_weight", "gauge", "Candidate share of a task in canary under analysis (percent).", m_weight },
+      { "offramp_canary_failed_checks", "gauge", "Failed checks in the task's canary run (rollback at the limit).",
+        m_failed },
+      { "offramp_canary_rollbacks_total", "counter", "Routes the analysis rolled back to shadow.", m_rollbacks },
+      { "offramp_canary_promotions_total", "counter", "Steps the analysis took up (auto-promote).", m_promotions },
+   };
+   for (size_t i = 0; i < ARRAY_SIZE(per_task); i++) {
+      Sbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", per_task[i].name, per_task[i].help, per_task[i].name,
+                  per_task[i].type);
+      for (Run *r = c->runs; r; r = r->next)
+         Sbuf_printf(out, "%s{task=\"%s\"} %g\n", per_task[i].name, r->task, per_task[i].value(r));
+   }
    Sbuf_puts(out, "# HELP offramp_canary_checks_total Canary analysis checks, by result.\n"
                   "# TYPE offramp_canary_checks_total counter\n");
    for (Run *r = c->runs; r; r = r->next) {
@@ -585,14 +598,6 @@ void Canary_prometheus(Canary *c, Sbuf *out) {
          Sbuf_printf(out, "offramp_canary_checks_total{task=\"%s\",result=\"%s\"} %lld\n", r->task, verdict_names[v],
                      r->checks_total[v]);
    }
-   Sbuf_puts(out, "# HELP offramp_canary_rollbacks_total Routes the analysis rolled back to shadow.\n"
-                  "# TYPE offramp_canary_rollbacks_total counter\n");
-   for (Run *r = c->runs; r; r = r->next)
-      Sbuf_printf(out, "offramp_canary_rollbacks_total{task=\"%s\"} %lld\n", r->task, r->rollbacks);
-   Sbuf_puts(out, "# HELP offramp_canary_promotions_total Steps the analysis took up (auto-promote).\n"
-                  "# TYPE offramp_canary_promotions_total counter\n");
-   for (Run *r = c->runs; r; r = r->next)
-      Sbuf_printf(out, "offramp_canary_promotions_total{task=\"%s\"} %lld\n", r->task, r->promotions);
    Sbuf_printf(out, "# HELP offramp_canary_records_dropped_total Checks not written to the rollout log because the "
                     "workspace was behind.\n# TYPE offramp_canary_records_dropped_total counter\n"
                     "offramp_canary_records_dropped_total %lld\n", c->records_dropped);

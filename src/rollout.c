@@ -39,18 +39,21 @@ static double epoch_now(void) {
    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The defaults are the gateway's: a route without rollout settings is analysed with them. */
 void RolloutSettings_default(RolloutSettings *s) {
-   static const int steps[] = { 5, 10, 20, 50, 100 };
+   RouteAnalysis a;
+   RouteAnalysis_default(&a);
    memset(s, 0, sizeof *s);
-   memcpy(s->steps, steps, sizeof steps);
-   s->n_steps = (int)ARRAY_SIZE(steps);
-   s->dwell_s = 300;
-   s->interval_s = 60;
-   s->failure_limit = 3;
-   s->max_error_rate = 0.02;
-   s->min_agreement = -1;
-   s->max_fallback_rate = 0.25;
-   s->min_samples = 20;
+   memcpy(s->steps, a.steps, sizeof a.steps);
+   s->n_steps = a.n_steps;
+   s->dwell_s = a.dwell_s;
+   s->interval_s = a.interval_s;
+   s->failure_limit = a.failure_limit;
+   s->max_error_rate = a.max_error_rate;
+   s->min_agreement = -1;   /* the task's bar */
+   s->max_p95_ms = a.max_p95_ms;
+   s->max_fallback_rate = a.max_fallback_rate;
+   s->min_samples = a.min_samples;
 }
 
 bool Rollout_parse_steps(const char *text, RolloutSettings *s, char **err) {

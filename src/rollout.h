@@ -17,7 +17,7 @@
 #include "store.h"
 #include "task.h"
 
-#define ROLLOUT_MAX_STEPS 16
+#define ROLLOUT_MAX_STEPS ROUTE_MAX_STEPS   /* the gateway takes as many */
 
 typedef struct {
    int steps[ROLLOUT_MAX_STEPS];   /* candidate share per step, ascending; 100 = cutover */
