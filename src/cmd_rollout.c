@@ -37,8 +37,8 @@ static const char usage[] =
    "history, actor gateway, the figures). Too few requests in an interval is\n"
    "inconclusive: it neither fails nor promotes. With auto-promote the gateway takes\n"
    "the next step after each dwell without a failed check (the 100 % step is\n"
-   "cutover). The settings go to the gateway with the route ('set' sends them when the\n"
-   "task has a route there; steps send them too).\n"
+   "cutover; pause turns it off). The settings go to the gateway with the route ('set'\n"
+   "sends them when the task has a route there; steps send them too).\n"
    "\n"
    "watch shows what the gateway decides (GET /admin/rollout/TASK): each check, each\n"
    "rollback or promotion, and moves the task's phase after the gateway's route.\n"
@@ -123,6 +123,14 @@ static int status(Store *st, const GwAdmin *gw, Task *t, bool as_json) {
    free(tq);
    json_t *route = json_object_get(gwj, "route"), *hist = json_object_get(gwj, "history");
    json_t *log = Rollout_log(st, t->id, 20);
+   /* Where the gateway's own analysis stands (none when unreachable). */
+   tq = GwAdmin_escape(t->name);
+   path = xasprintf("/admin/rollout/%s", tq);
+   char *aerr = NULL;
+   json_t *now = err ? NULL : GwAdmin_ok(gw, "GET", path, NULL, &aerr);
+   free(aerr);
+   free(path);
+   free(tq);
    Gate shadow;
    GateCheck canary;
    Phase_gate_from(st, t, PHASE_SHADOW, &shadow);
@@ -134,7 +142,7 @@ static int status(Store *st, const GwAdmin *gw, Task *t, bool as_json) {
       for (int i = 0; i < shadow.n; i++)
          json_array_append_new(gate, json_pack("{s:s, s:b, s:s}", "check", shadow.checks[i].what, "pass",
                                                shadow.checks[i].status == CHECK_PASS, "detail", shadow.checks[i].detail));
-      Cli_print_json(json_pack(
+      json_t *out = json_pack(
          "{s:s, s:s, s:s, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:I, s:f, s:i, s:b, s:s, s:i, s:i, s:o, s:{s:b, s:s},"
          " s:o, s:o, s:o, s:s?}",
          "task", t->name, "phase", t->phase, "steps", steps, "dwell_s", s.dwell_s, "interval_s", s.interval_s,
@@ -144,7 +152,9 @@ static int status(Store *st, const GwAdmin *gw, Task *t, bool as_json) {
          state.pos, "paused", state.paused, "pause_reason", state.pause_reason, "failures", state.failures, "held",
          Rollout_held(&s, &state, (double)time(NULL)), "shadow_gate", gate, "canary_gate", "pass",
          canary.status == CHECK_PASS, "detail", canary.detail, "route", route ? json_incref(route) : json_null(),
-         "history", hist ? json_incref(hist) : json_array(), "analysis", log, "gateway_error", err));
+         "history", hist ? json_incref(hist) : json_array(), "analysis", log, "gateway_error", err);
+      json_object_set_new(out, "gateway_analysis", now ? json_incref(now) : json_null());
+      Cli_print_json(out);
    } else {
       if (json_is_object(route)) {
          const char *mode = json_string_value(json_object_get(route, "mode"));
@@ -167,6 +177,16 @@ static int status(Store *st, const GwAdmin *gw, Task *t, bool as_json) {
       printf("; inconclusive under %ld requests\n", s.min_samples);
       if (state.paused)
          printf("  PAUSED: %s (offramp rollout resume %s)\n", state.pause_reason, t->name);
+      if (json_is_true(json_object_get(now, "active")))
+         printf("  the gateway's analysis: %s, %lld of %lld failed checks, next check in %.0f s, auto-promote %s\n",
+                json_string_value(json_object_get(now, "state")),
+                (long long)json_integer_value(json_object_get(now, "failed_checks")),
+                (long long)json_integer_value(json_object_get(now, "failure_limit")),
+                json_number_value(json_object_get(now, "next_check_in_s")),
+                json_is_true(json_object_get(now, "auto_promote")) ? "on" : "off");
+      else if (now)
+         printf("  the gateway's analysis: %s (it checks a route while it is in canary)\n",
+                json_string_value(json_object_get(now, "state")));
       printf("  gate shadow -> canary: %s\n", shadow.open ? "open" : "closed");
       for (int i = 0; i < shadow.n; i++)
          printf("    [%s] %s: %s\n", shadow.checks[i].status == CHECK_PASS ? "ok" : "no", shadow.checks[i].what,
@@ -191,6 +211,7 @@ static int status(Store *st, const GwAdmin *gw, Task *t, bool as_json) {
    }
    free(err);
    json_decref(gwj);
+   json_decref(now);
    return EXIT_OK;
 }
 

@@ -427,8 +427,28 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
          if (Rollout_save(st, t.id, &s, &state, &err) &&
              Rollout_record(st, t.id, pause ? "pause" : "resume", pos_percent(&s, state.pos), o->reason, &err) &&
              Store_commit(st, &err)) {
-            *msg = xasprintf("%s: rollout %s", t.name, pause ? "paused: auto-promote waits for resume" : "resumed");
+            *msg = xasprintf("%s: rollout %s", t.name, pause ? "paused" : "resumed");
             res = ACT_OK;
+            /* Auto-promote is the gateway's: a pause turns it off in the route. */
+            json_t *r = pause ? fetch_route(gw, task, &err) : NULL;
+            json_t *an = json_object_get(r, "analysis");
+            if (r && json_is_true(json_object_get(an, "auto_promote"))) {
+               json_object_set_new(an, "auto_promote", json_false());
+               char *tq = GwAdmin_escape(task), *why = GwAdmin_escape("paused: auto-promote off");
+               char *path = xasprintf("/admin/routes/%s?reason=%s", tq, why), *body = json_dumps(r, JSON_COMPACT);
+               json_t *done = GwAdmin_ok(gw, "PUT", path, body, &err);
+               char *m = *msg;
+               *msg = done ? xasprintf("%s; the gateway's auto-promote is off (offramp rollout set %s --auto-promote "
+                                       "turns it on again)", m, t.name)
+                           : xasprintf("%s, but the gateway's auto-promote is still on: %s", m, err);
+               free(m);
+               json_decref(done);
+               free(body);
+               free(path);
+               free(why);
+               free(tq);
+            }
+            json_decref(r);
          } else {
             Store_rollback(st);
          }

@@ -100,4 +100,8 @@ is "$n" 13 "status shows every route change from the gateway's history"
 check "history shows the manual reason" grep -q '"step-up: shadow -> canary 5 %: shadow agreement holds"' "$WORK/out"
 check "history shows the gateway's own changes" grep -q " gateway rollback: canary 50 % -> shadow" "$WORK/out"
 check "status shows the analysis log" grep -q "fail at 50 %: error rate" "$WORK/out"
+
+rollout pause intent --reason "holiday freeze"
+check "pause turns the gateway's auto-promote off" grep -q "paused; the gateway's auto-promote is off" "$WORK/out"
+is "$(admin GET /admin/routes/intent | jq .route.analysis.auto_promote)" false "... in the route it serves"
 finish
