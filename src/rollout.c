@@ -596,6 +596,30 @@ static double iso_epoch(const char *ts) {
    return (double)timegm(&tm);
 }
 
+/* The failed checks the gateway recorded at the current step: the canary gate counts them. */
+static bool sync_failures(Store *st, long long task_id, char **err) {
+   RolloutSettings s;
+   RolloutState state;
+   Rollout_load(st, task_id, &s, &state);
+   if (state.pos < 0 || state.step_since <= 0)
+      return true;
+   char since[32];
+   time_t sec = (time_t)state.step_since;
+   struct tm tm;
+   gmtime_r(&sec, &tm);
+   strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", &tm);
+   sqlite3_stmt *q = Store_prepare(st, "SELECT count(*) FROM rollout_events WHERE task_id = ? AND kind = 'fail'"
+                                       " AND actor = 'gateway' AND ts >= ?");
+   sqlite3_bind_int64(q, 1, task_id);
+   sqlite3_bind_text(q, 2, since, -1, SQLITE_STATIC);
+   int n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : state.failures;
+   sqlite3_finalize(q);
+   if (n == state.failures)
+      return true;
+   state.failures = n;
+   return Rollout_save(st, task_id, &s, &state, err);
+}
+
 bool Rollout_follow_gateway(Store *st, const char *task, char **msg, char **err) {
    Task t;
    Task_init(&t);
@@ -645,6 +669,8 @@ bool Rollout_follow_gateway(Store *st, const char *task, char **msg, char **err)
       json_decref(route);
    }
    sqlite3_finalize(q);
+   if (ok)
+      ok = sync_failures(st, t.id, err);
    Task_clear(&t);
    return ok;
 }

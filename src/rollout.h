@@ -108,7 +108,9 @@ bool Rollout_watch_round(Store *st, const GwAdmin *gw, const char *task, Rollout
  * records it as a route event with actor "gateway" (route_events: kind rollback or set, the new
  * route, the reason with the figures). When the task's latest route event is one, the task's
  * phase follows its mode (shadow, canary, cutover; operate stays operate at cutover) and the
- * rollout's step follows the route. *msg (may stay NULL): what moved. */
+ * rollout's step follows the route. The failed checks the gateway recorded at the current step
+ * (rollout_events, actor gateway) become the step's failures, which keep the canary gate
+ * closed. *msg (may stay NULL): what moved. */
 bool Rollout_follow_gateway(Store *st, const char *task, char **msg, char **err);
 
 /* ---- operate: after cutover, from the captured exchanges ---- */

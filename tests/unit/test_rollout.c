@@ -144,6 +144,27 @@ int main(void) {
    Rollout_load(st, t.id, &s2, &st2);
    is_int(st2.pos, -1, "the rollout's step follows: back before the steps");
    ok(Rollout_follow_gateway(st, "intent", &moved, &err) && !moved, "following again changes nothing");
+   /* A failed check the gateway recorded at the current step keeps the canary gate closed. */
+   st2.pos = 0;
+   st2.step_since = (double)time(NULL) - 3600;
+   st2.failures = 0;
+   st2.held = -1;
+   s2.dwell_s = 60;
+   Rollout_save(st, t.id, &s2, &st2, &err);
+   Store_exec(st, "INSERT INTO route_events(ts, task, kind, actor, new_route, reason) VALUES ("
+                  "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-3600 seconds'), 'intent', 'set', 'alice',"
+                  " '{\"mode\":\"canary\",\"percent\":5}', 'step-up')", &err);
+   Store_exec(st, "INSERT INTO rollout_events(task_id, ts, kind, percent, actor, detail) SELECT id,"
+                  " strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'fail', 5, 'gateway', 'error rate 9 %' FROM tasks", &err);
+   Rollout_canary_gate(st, &t, &c);
+   ok(strstr(c.detail, "with 0 failed checks") != NULL, "before following, the step shows no failed check (%s)",
+      c.detail);
+   ok(Rollout_follow_gateway(st, "intent", &moved, &err), "follow the gateway's checks");
+   free(moved);
+   Rollout_load(st, t.id, &s2, &st2);
+   Rollout_canary_gate(st, &t, &c);
+   ok(st2.failures == 1 && c.status == CHECK_FAIL && strstr(c.detail, "with 1 failed check"),
+      "the gateway's failed check counts at the step (%s)", c.detail);
    RolloutAction act;
    ok(RolloutAction_parse("promote-full", &act) && act == ROLLOUT_PROMOTE_FULL, "action names parse");
    ok(!RolloutAction_parse("promote-all", &act), "unknown action refused");
