@@ -55,7 +55,9 @@ typedef struct Run {
    Decision dec[DECISIONS_MAX];
    int n_dec;
    long long checks_total[VERDICTS], rollbacks, promotions;
-   Route *unsaved;            /* a change of ours the workspace refused: tried again */
+   Route *unsaved;            /* a rollback of ours the workspace did not take: tried again */
+   Route *promoting;          /* the route a promotion of ours left, while its save runs */
+   bool promote_refused;      /* the gate check refused this step's promotion */
    struct Run *next;
 } Run;
 
@@ -106,6 +108,7 @@ static void run_enter(Run *r, Route *rt, double now) {
    r->step_since = r->clean_since = now;
    r->next_check = now + rt->analysis.interval_s;
    r->step_passed = r->step_failed = 0;
+   r->promote_refused = false;
    r->agree_k = r->agree_n = 0;
    run_window_reset(r);
 }
@@ -121,6 +124,7 @@ static void run_leave(Run *r, const Route *now_route) {
 static void run_free(Run *r) {
    Route_unref(r->route);
    Route_unref(r->unsaved);
+   Route_unref(r->promoting);
    free(r->task);
    free(r->lat);
    for (int i = 0; i < r->n_log; i++)
@@ -304,6 +308,44 @@ static void record_check(Canary *c, Run *r, int verdict, const char *detail) {
    RouteWriter_submit(w, s);
 }
 
+static void describe(const Route *rt, char *buf, size_t size);
+
+/* A promotion serves once saved, as the gate check allows (a rollback serves at once: it is
+ * always allowed). */
+static void promotion_done(Canary *c, Run *r, RouteSave *s, Route *now) {
+   Route *from = r ? r->promoting : NULL;
+   if (r)
+      r->promoting = NULL;
+   char a[32] = "?", b[32];
+   if (from)
+      describe(from, a, sizeof a);
+   describe(s->route, b, sizeof b);
+   if (s->ok) {
+      /* Unless something else took the route meanwhile (a rollback, an admin change). */
+      if (from && now == from) {
+         fprintf(stderr, "offramp gateway: canary %s: promote %s -> %s: %s\n", s->route->task, a, b, s->reason);
+         log_decision(r, "promote", a, b, s->reason);
+         r->promotions++;
+         c->host.put(c->host.arg, Route_ref(s->route));
+      }
+   } else if (s->verdict.refused) {
+      Sbuf why = { 0 };
+      Sbuf_printf(&why, "the gate check refused it:");
+      for (int i = 0; i < s->verdict.n; i++)
+         Sbuf_printf(&why, "%s %s: %s", i ? ";" : "", s->verdict.missing[i].what, s->verdict.missing[i].detail);
+      fprintf(stderr, "offramp gateway: canary %s: promote %s -> %s held: %s\n", s->route->task, a, b, why.buf);
+      if (r) {
+         r->promote_refused = true;
+         log_decision(r, "promotion refused", a, b, why.buf);
+      }
+      Sbuf_free(&why);
+   } else {
+      fprintf(stderr, "offramp gateway: canary %s: promote %s -> %s not saved (the next passing check tries again): "
+                      "%s\n", s->route->task, a, b, s->err);
+   }
+   Route_unref(from);
+}
+
 static void change_done(RouteSave *s, void *arg) {
    Canary *c = arg;
    c->pending--;
@@ -311,15 +353,17 @@ static void change_done(RouteSave *s, void *arg) {
    int n = 0;
    Route *const *routes = c->host.routes(c->host.arg, &n);
    Route *now = Route_find(routes, n, s->route->task);
-   if (s->ok) {
+   if (!str_eq(s->kind, "rollback")) {
+      promotion_done(c, r, s, now);
+   } else if (s->ok) {
       /* Saves are written in the order they were given: the last one saved is what the
        * workspace holds, so it is what serves (an admin change saved before it was put
        * in place when it finished). */
       if (now != s->route)
          c->host.put(c->host.arg, Route_ref(s->route));
    } else {
-      fprintf(stderr, "offramp gateway: canary %s: the route change (%s) serves but is not saved yet: %s; trying "
-                      "again\n", s->route->task, s->kind, s->err);
+      fprintf(stderr, "offramp gateway: canary %s: the rollback serves but is not saved yet: %s; trying again\n",
+              s->route->task, s->err ? s->err : "refused");
       if (r && now == s->route) {
          Route_unref(r->unsaved);
          r->unsaved = Route_ref(s->route);
@@ -333,10 +377,16 @@ static void submit_change(Canary *c, Run *r, Route *nr, const char *kind, const 
    char *err = NULL;
    RouteWriter *w = c->host.writer(c->host.arg, &err);
    if (!w) {
-      fprintf(stderr, "offramp gateway: canary %s: the route change serves but cannot be saved: %s\n", r->task, err);
+      fprintf(stderr, "offramp gateway: canary %s: the route change (%s) cannot be saved: %s\n", r->task, kind, err);
       free(err);
-      Route_unref(r->unsaved);
-      r->unsaved = Route_ref(nr);
+      if (str_eq(kind, "rollback")) {
+         /* It serves already: tried again at the next tick. */
+         Route_unref(r->unsaved);
+         r->unsaved = Route_ref(nr);
+      } else {
+         Route_unref(r->promoting);
+         r->promoting = NULL;
+      }
       return;
    }
    RouteSave *s = xcalloc(1, sizeof *s);
@@ -373,25 +423,20 @@ static Route *route_moved(const Route *rt, RouteMode mode, double percent) {
 }
 
 /* Serves nr at once and saves it; the run follows. */
-static void change(Canary *c, Run *r, Route *nr, const char *kind, const char *decision, const char *reason,
-                   double now) {
+/* Serves the rollback at once and saves it; the run ends. */
+static void change(Canary *c, Run *r, Route *nr, const char *reason) {
    char from[32], to[32];
    describe(r->route, from, sizeof from);
    describe(nr, to, sizeof to);
-   fprintf(stderr, "offramp gateway: canary %s: %s %s -> %s: %s\n", r->task, decision, from, to, reason);
-   log_decision(r, decision, from, to, reason);
+   fprintf(stderr, "offramp gateway: canary %s: rollback %s -> %s: %s\n", r->task, from, to, reason);
+   log_decision(r, "rollback", from, to, reason);
    c->host.put(c->host.arg, Route_ref(nr));
-   submit_change(c, r, nr, kind, reason);
-   if (nr->mode == ROUTE_CANARY) {
-      run_enter(r, nr, now);
-   } else {
-      if (str_eq(decision, "rollback"))
-         r->state = "rolled back";
-      run_leave(r, nr);
-   }
+   submit_change(c, r, nr, "rollback", reason);
+   r->state = "rolled back";
+   run_leave(r, nr);
 }
 
-static void rollback(Canary *c, Run *r, const char *detail, double now) {
+static void rollback(Canary *c, Run *r, const char *detail) {
    const RouteAnalysis *a = &r->route->analysis;
    Route *nr = route_moved(r->route, ROUTE_SHADOW, r->route->percent);
    if (!nr)
@@ -399,7 +444,7 @@ static void rollback(Canary *c, Run *r, const char *detail, double now) {
    char *why = xasprintf("canary analysis: %d failed checks (limit %d) at canary %g %%, rolled back to shadow: %s",
                          r->failed, a->failure_limit, r->percent, detail);
    r->rollbacks++;
-   change(c, r, nr, "rollback", "rollback", why, now);
+   change(c, r, nr, why);
    free(why);
    Route_unref(nr);
 }
@@ -418,8 +463,9 @@ static void promote(Canary *c, Run *r, const char *detail, double now) {
       return;
    char *why = xasprintf("canary analysis: auto-promote after %.0f s at canary %g %% without a failed check (%d "
                          "passed): %s", now - r->clean_since, r->percent, r->step_passed, detail);
-   r->promotions++;
-   change(c, r, nr, "set", "promote", why, now);
+   Route_unref(r->promoting);
+   r->promoting = Route_ref(r->route);
+   submit_change(c, r, nr, "set", why);
    free(why);
    Route_unref(nr);
 }
@@ -443,8 +489,9 @@ static void check(Canary *c, Run *r, double now) {
    log_check(c, r, v, sb.buf);
    record_check(c, r, v, sb.buf);
    if (v == VERDICT_FAIL && r->failed >= a->failure_limit)
-      rollback(c, r, sb.buf, now);
-   else if (v == VERDICT_PASS && a->auto_promote && now - r->clean_since >= a->dwell_s)
+      rollback(c, r, sb.buf);
+   else if (v == VERDICT_PASS && a->auto_promote && !r->promoting && !r->promote_refused &&
+            now - r->clean_since >= a->dwell_s)
       promote(c, r, sb.buf, now);
    Sbuf_free(&sb);
 }
@@ -472,8 +519,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
          Route *u = r->unsaved;
          r->unsaved = NULL;
          if (u == rt)
-            submit_change(c, r, u, u->mode == ROUTE_SHADOW ? "rollback" : "set",
-                          r->n_dec ? r->dec[r->n_dec - 1].reason : "canary analysis");
+            submit_change(c, r, u, "rollback", r->n_dec ? r->dec[r->n_dec - 1].reason : "canary analysis");
          Route_unref(u);
       }
       bool analysed = rt->mode == ROUTE_CANARY && rt->analysis.enabled && rt->candidate.url;
@@ -546,6 +592,7 @@ static json_t *run_json(const Run *r, double now) {
       json_object_set_new(j, "next_check_in_s", json_real(fmax(0, r->next_check - now)));
       json_object_set_new(j, "at_step_s", json_real(now - r->step_since));
       json_object_set_new(j, "auto_promote", json_boolean(a->auto_promote));
+      json_object_set_new(j, "promotion_refused", json_boolean(r->promote_refused));
       json_object_set_new(j, "dwell_s", json_real(a->dwell_s));
       json_object_set_new(j, "dwell_left_s", json_real(a->auto_promote ? fmax(0, a->dwell_s - (now - r->clean_since)) : 0));
       json_object_set_new(j, "verify_percent", json_real(Canary_verify_percent(r->route)));

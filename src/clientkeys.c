@@ -122,6 +122,25 @@ void ClientKeys_clear(ClientKeys *ck) {
    memset(ck, 0, sizeof *ck);
 }
 
+ClientKey *ClientKey_copy(const ClientKey *k) {
+   ClientKey *c = xcalloc(1, sizeof *c);
+   *c = *k;
+   c->tasks = NULL;
+   if (k->tasks) {
+      c->tasks = xcalloc((size_t)k->n_tasks + 1, sizeof *c->tasks);
+      for (int i = 0; i < k->n_tasks; i++)
+         c->tasks[i] = xstrdup(k->tasks[i]);
+   }
+   return c;
+}
+
+void ClientKey_free(ClientKey *k) {
+   if (!k)
+      return;
+   key_clear(k);
+   free(k);
+}
+
 const ClientKey *ClientKeys_find(const ClientKeys *ck, const char *key) {
    Sha256 s;
    char hex[65];

@@ -27,6 +27,9 @@ const ClientKey *ClientKeys_find(const ClientKeys *ck, const char *key);
 /* Whether the key may call task (NULL: traffic attributed to no task, which only a "*" key may
  * send). */
 bool ClientKey_allows(const ClientKey *k, const char *task);
+/* A deep copy, for whoever keeps a key past the request (the key file may be reloaded). */
+ClientKey *ClientKey_copy(const ClientKey *k);
+void ClientKey_free(ClientKey *k);
 /* "task1, task2" or "every task", for error messages. A new string. */
 char *ClientKey_tasks_text(const ClientKey *k);
 

@@ -12,11 +12,18 @@ static const char usage[] =
    "usage: offramp route show [TASK] [--json]\n"
    "       offramp route set TASK [ROUTE OPTIONS] [--reason TEXT]\n"
    "       offramp route rollback TASK --reason TEXT\n"
+   "       offramp route revert TASK [REVISION] [--reason TEXT]\n"
    "\n"
    "Show or change a task's route on a running gateway (its admin API). 'set' starts\n"
    "from the current route (or --json FILE, '-' for stdin) and applies the options;\n"
-   "'rollback' sends all of the task's traffic to the primary now. Every change is\n"
+   "'rollback' sends all of the task's traffic to the primary now; 'revert' puts back\n"
+   "the candidate model of an earlier revision (default: the one before the current\n"
+   "model; 'route show TASK' numbers them), keeping the mode. Every change is\n"
    "recorded with who, when, old -> new and the reason.\n"
+   "\n"
+   "The gateway checks every change against the task's phase and gates: a mode past\n"
+   "an unmet gate is refused (exit 3, the missing items listed) unless --force with a\n"
+   "--reason, recorded as forced. A change moves the phase with it (a rollback back).\n"
    "\n"
    "route options:\n"
    "  --mode MODE               passthrough | shadow | canary | cutover\n"
@@ -44,6 +51,7 @@ static const char usage[] =
    "  --admin-token-file FILE   admin token (default $OFFRAMP_ADMIN_TOKEN, else the file\n"
    "                            in the workspace's setting gateway.admin_token_file)\n"
    "  --reason TEXT             why, for the audit trail\n"
+   "  --force                   past unmet gates (needs --reason; recorded as forced)\n"
    "  -h, --help                this help\n";
 
 /* One admin call; the answer (an error body too, see *status), or NULL after printing why. */
@@ -124,16 +132,32 @@ static int show(const GwAdmin *a, const char *task, bool as_json) {
       json_t *ev;
       json_array_foreach(json_object_get(j, "history"), i, ev) {
          json_t *old = json_object_get(ev, "old");
-         printf("  %s %s %s: %s -> %s", json_string_value(json_object_get(ev, "ts")),
-                json_string_value(json_object_get(ev, "actor")), json_string_value(json_object_get(ev, "kind")),
+         json_t *new = json_object_get(ev, "new");
+         const char *model = json_string_value(json_object_get(json_object_get(new, "candidate"), "model"));
+         printf("  r%lld %s %s %s: %s -> %s", (long long)json_integer_value(json_object_get(ev, "revision")),
+                json_string_value(json_object_get(ev, "ts")), json_string_value(json_object_get(ev, "actor")),
+                json_string_value(json_object_get(ev, "kind")),
                 json_is_object(old) ? json_string_value(json_object_get(old, "mode")) : "(none)",
-                json_string_value(json_object_get(json_object_get(ev, "new"), "mode")));
+                json_string_value(json_object_get(new, "mode")));
          const char *why = json_string_value(json_object_get(ev, "reason"));
-         printf(why && *why ? " \"%s\"\n" : "\n", why);
+         if (why && *why)
+            printf(" \"%s\"", why);
+         printf("%s%s%s\n", model ? "  candidate " : "", model ? model : "",
+                json_is_true(json_object_get(ev, "forced")) ? "  FORCED past the gates" : "");
       }
    }
    json_decref(j);
    return EXIT_OK;
+}
+
+/* The last line of a refusal, what the console shows of it: the unmet checks by name. */
+static void print_refused(const json_t *j) {
+   size_t i;
+   json_t *m;
+   fprintf(stderr, "offramp route: refused by the gates, not met:");
+   json_array_foreach(json_object_get(json_object_get(j, "error"), "missing"), i, m)
+      fprintf(stderr, "%s %s", i ? "," : "", json_string_value(json_object_get(m, "what")));
+   fprintf(stderr, "\n");
 }
 
 static json_t *load_json_file(const char *file) {
@@ -176,7 +200,7 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       return EXIT_OK;
    enum { O_GW = 256, O_TOKEN, O_REASON, O_JSONOUT, O_MODE, O_PERCENT, O_CURL, O_CMODEL, O_CKEY, O_PURL,
           O_PMODEL, O_PKEY, O_COMPARE, O_MINCONF, O_TIMEOUT, O_NOFB, O_VERIFY, O_NOISE, O_STICKY, O_ALIAS,
-          O_JSONIN };
+          O_JSONIN, O_FORCE };
    static const struct option opts[] = {
       { "gateway", required_argument, NULL, O_GW },
       { "admin-token-file", required_argument, NULL, O_TOKEN },
@@ -198,11 +222,12 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       { "sticky", required_argument, NULL, O_STICKY },
       { "alias", required_argument, NULL, O_ALIAS },
       { "json", optional_argument, NULL, O_JSONIN },
+      { "force", no_argument, NULL, O_FORCE },
       { 0 },
    };
    GwAdmin a;
    const char *gateway = NULL, *token_file = NULL, *reason = NULL, *json_in = NULL;
-   bool json_out = false;
+   bool json_out = false, force = false;
    json_t *changes = json_object(), *aliases = NULL;
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -211,6 +236,7 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       case O_GW: gateway = optarg; break;
       case O_TOKEN: token_file = optarg; break;
       case O_REASON: reason = optarg; break;
+      case O_FORCE: force = true; break;
       case O_JSONIN:
          if (optarg)
             json_in = optarg;
@@ -258,18 +284,35 @@ int cmd_route(Cli *cli, int argc, char **argv) {
    const char *action = optind < argc ? argv[optind] : NULL;
    const char *task = optind + 1 < argc ? argv[optind + 1] : NULL;
    int rc = EXIT_ERROR;
-   if (!action || (!str_eq(action, "show") && !str_eq(action, "set") && !str_eq(action, "rollback"))) {
+   if (!action || (!str_eq(action, "show") && !str_eq(action, "set") && !str_eq(action, "rollback") &&
+                   !str_eq(action, "revert"))) {
       json_decref(changes);
-      return Cli_usage_error("route", action ? "unknown action '%s' (show, set or rollback)"
-                                             : "missing action: show, set or rollback%s", action ? action : "");
+      return Cli_usage_error("route", action ? "unknown action '%s' (show, set, rollback or revert)"
+                                             : "missing action: show, set, rollback or revert%s", action ? action : "");
    }
-   if (optind + 2 < argc) {
+   bool revert = str_eq(action, "revert");
+   const char *revision = revert && optind + 2 < argc ? argv[optind + 2] : NULL;
+   if (optind + (revision ? 3 : 2) < argc) {
       json_decref(changes);
-      return Cli_usage_error("route", "unexpected argument '%s'", argv[optind + 2]);
+      return Cli_usage_error("route", "unexpected argument '%s'", argv[optind + (revision ? 3 : 2)]);
    }
    if (!task && !str_eq(action, "show")) {
       json_decref(changes);
       return Cli_usage_error("route", "%s needs a TASK", action);
+   }
+   if (force && (!reason || !*reason)) {
+      json_decref(changes);
+      return Cli_usage_error("route", "--force needs --reason TEXT: say why the gates are overridden (it is recorded)");
+   }
+   long rev = 0;
+   if (revision && (!parse_long(revision, &rev) || rev < 1)) {
+      json_decref(changes);
+      return Cli_usage_error("route", "revision '%s' is not a revision number (offramp route show %s lists them)",
+                             revision, task);
+   }
+   if (revert && json_object_size(changes) > 0) {
+      json_decref(changes);
+      return Cli_usage_error("route", "revert takes no route options: it changes the candidate only");
    }
    char *err = NULL;
    /* The workspace, when there is one, may say where its gateway is (offramp demo records it). */
@@ -299,8 +342,22 @@ int cmd_route(Cli *cli, int argc, char **argv) {
          path = xasprintf("/admin/routes/%s/rollback?reason=%s", t, r);
          method = "POST";
          route = json_object();
+      } else if (revert) {
+         json_t *j = GwAdmin_revert(&a, task, rev, reason, &status, &err);
+         if (j && status == 200) {
+            print_route(json_object_get(j, "route"));
+            rc = EXIT_OK;
+         } else {
+            fprintf(stderr, "offramp route: %s\n", j ? GwAdmin_error_message(j) : err);
+            rc = j && status == 409 ? EXIT_GATE : EXIT_ERROR;
+            if (rc == EXIT_GATE)
+               print_refused(j);
+         }
+         free(err);
+         json_decref(j);
+         path = NULL;
       } else {
-         path = xasprintf("/admin/routes/%s?reason=%s", t, r);
+         path = xasprintf("/admin/routes/%s?reason=%s%s", t, r, force ? "&force=1" : "");
          if (json_in) {
             route = load_json_file(json_in);
          } else {
@@ -333,9 +390,18 @@ int cmd_route(Cli *cli, int argc, char **argv) {
          free(body);
          if (j && status == 200) {
             print_route(json_object_get(j, "route"));
+            const char *phase = json_string_value(json_object_get(j, "phase"));
+            if (phase && *phase)
+               printf("  phase:     %s\n", phase);
+            if (json_is_true(json_object_get(j, "forced")))
+               printf("  FORCED past the gates, recorded: %s\n", reason);
             rc = EXIT_OK;
          } else if (j) {
             fprintf(stderr, "offramp route: %s\n", GwAdmin_error_message(j));
+            if (status == 409) {
+               print_refused(j);
+               rc = EXIT_GATE;
+            }
          }
          json_decref(j);
          json_decref(route);

@@ -13,6 +13,7 @@
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "capture.h"
 #include "clientkeys.h"
 #include "compare.h"
+#include "gates.h"
 #include "gateway.h"
 #include "gwexport.h"
 #include "gwintake.h"
@@ -224,6 +226,16 @@ static bool routes_load(Gateway *gw, char **err) {
    Route **v = Route_load_all(gw->st, &n, err);
    if (!v)
       return false;
+   /* Serve what the task's phase allows, whatever the stored route says. */
+   for (int i = 0; i < n; i++) {
+      char *why = NULL;
+      Route *r = Gates_serve(gw->st, v[i], &why);
+      Route_unref(v[i]);
+      v[i] = r;
+      if (why)
+         fprintf(stderr, "offramp gateway: %s\n", why);
+      free(why);
+   }
    routes_free(gw);
    gw->routes = v;
    gw->n_routes = n;
@@ -1242,6 +1254,7 @@ typedef struct AdminChange {
    char *to;                  /* rollback: the mode to go to */
    Route *route;              /* set: the new route */
    char *actor, *reason;
+   bool force;                /* past unmet gate checks: the admin token holder's call, recorded */
    struct AdminChange *next;
 } AdminChange;
 
@@ -1289,7 +1302,20 @@ static void on_route_saved(RouteSave *s, void *arg) {
       route_put(gw, Route_ref(s->route));
       fprintf(stderr, "offramp gateway: route %s %s: mode %s\n", c->task, c->rollback ? "rolled back" : "set",
               Route_mode_name(s->route->mode));
-      Reply_json(c->req, 200, json_pack("{s:o}", "route", Route_to_json(s->route)));
+      if (s->verdict.forced)
+         fprintf(stderr, "offramp gateway: route %s forced past %d unmet gate check%s by %s: %s\n", c->task,
+                 s->verdict.n, s->verdict.n == 1 ? "" : "s", s->actor, s->reason);
+      Reply_json(c->req, 200, json_pack("{s:o, s:b, s:s}", "route", Route_to_json(s->route), "forced", s->verdict.forced,
+                                        "phase", s->verdict.known ? Phase_name(s->verdict.to) : ""));
+   } else if (s->verdict.refused) {
+      /* OpenAI's error shape, with the unmet checks listed in the message and as data. */
+      char *msg = Gates_refusal(&s->verdict, c->task, s->route->mode);
+      json_t *e = json_pack("{s:s, s:s, s:n, s:s}", "message", "", "type", "invalid_request_error", "param", "code",
+                            "gate_closed");
+      json_object_set_new(e, "message", Json_textz(msg));
+      json_object_set_new(e, "missing", Gates_missing_json(&s->verdict));
+      Reply_json(c->req, 409, json_pack("{s:o}", "error", e));
+      free(msg);
    } else if (s->busy) {
       evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", "1");
       Reply_error(c->req, 503, NULL, NULL, "workspace_locked",
@@ -1340,6 +1366,7 @@ static void admin_next_change(Gateway *gw) {
       s->kind = c->rollback ? "rollback" : "set";
       s->actor = c->actor;
       s->reason = c->reason;
+      s->force = c->force;
       c->actor = c->reason = NULL;
       s->arg = c;
       w->saving = c;
@@ -1381,6 +1408,16 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
       err = xstrdup("reason must be a string");
    else
       reason = xstrdup(qreason ? qreason : jreason ? json_string_value(jreason) : "");
+   /* force: past unmet gate checks, only with a reason for the record. */
+   json_t *jforce = json_object_get(j, "force");
+   const char *qforce = evhttp_find_header(q, "force");
+   bool force = json_is_true(jforce) || (qforce && str_eq(qforce, "1"));
+   if (!err && jforce && !json_is_boolean(jforce))
+      err = xstrdup("force must be true or false");
+   else if (!err && qforce && !str_eq(qforce, "0") && !str_eq(qforce, "1"))
+      err = xasprintf("force=%s in the query: use force=1 (or leave it out)", qforce);
+   else if (!err && force && (!reason || !*str_trim(reason)))
+      err = xstrdup("force needs a reason: say why the gates are overridden (\"reason\":\"...\"), it is recorded");
    if (err || !admin_text_check("reason", reason, ADMIN_REASON_MAX, &err) ||
        !admin_text_check("X-Offramp-Actor header", actor, ADMIN_ACTOR_MAX, &err)) {
       Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", err);
@@ -1400,6 +1437,7 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
       to_mode = to ? xstrdup(to) : NULL;
    } else {
       json_object_del(j, "reason");
+      json_object_del(j, "force");
       r = Route_from_json(task, j, &err);
       if (!r) {
          Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", err);
@@ -1438,6 +1476,7 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
       c->route = r;
       c->actor = xstrdup(actor);
       c->reason = reason;
+      c->force = force;
       if (w->tail)
          w->tail->next = c;
       else
@@ -1804,7 +1843,8 @@ typedef struct {
    size_t len;
    int endpoint;             /* Stats_endpoint_names index */
    bool models;              /* GET /v1/models: merged with the routes, not streamed */
-   const ClientKey *key;     /* whose routes the model list shows (NULL: all) */
+   ClientKey *key;           /* whose routes the model list shows (NULL: all); a copy, as
+                              * SIGHUP may reload the key file while the call runs */
    bool started;             /* the answer's head went out */
    void *call;               /* the upstream call while it is paused, else NULL */
    struct event *resume;     /* checks, while paused, whether the client took its bytes */
@@ -1891,6 +1931,7 @@ static void pass_free(Pass *p) {
       event_free(p->resume);
    curl_slist_free_all(p->headers);
    free(p->body);
+   ClientKey_free(p->key);
    free(p);
    gw->flights--;
    maybe_exit(gw);
@@ -2008,7 +2049,7 @@ static void passthrough_start(Gateway *gw, struct evhttp_request *req, const cha
    p->gw = gw;
    p->req = req;
    p->models = models;
-   p->key = models_for;
+   p->key = models_for ? ClientKey_copy(models_for) : NULL;
    p->endpoint = GwStats_endpoint(path + 4);
    request_id(gw, p->rid);
    struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -2192,6 +2233,28 @@ static void on_front_drained(void *arg) {
    maybe_exit(gw);
 }
 
+/* SIGHUP: the client key file again (a key revoked or added without a restart). Nothing that
+ * outlives a request holds a key of the old set (a pass-through keeps a copy). A file that no
+ * longer reads, or holds no key (which would open the gateway to every client), keeps the old
+ * keys. */
+static void reload_client_keys(Gateway *gw) {
+   const char *path = gw->cfg->client_keys_file;
+   if (!path)
+      return;
+   ClientKeys fresh = { 0 };
+   char *err = NULL;
+   if (!ClientKeys_load(&fresh, path, &err) || fresh.n == 0) {
+      fprintf(stderr, "offramp gateway: SIGHUP: client keys not reloaded, keeping the %d old ones: %s\n",
+              gw->clients.n, err ? err : "the file holds no key (to serve every client, restart with --open-relay)");
+      free(err);
+      ClientKeys_clear(&fresh);
+      return;
+   }
+   ClientKeys_clear(&gw->clients);
+   gw->clients = fresh;
+   fprintf(stderr, "offramp gateway: SIGHUP: %d client keys reloaded from %s\n", gw->clients.n, path);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
    Gateway *gw = arg;
    if (sig == SIGHUP) {
@@ -2210,6 +2273,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
          gw->admin_token = tok;
       }
       fprintf(stderr, "offramp gateway: SIGHUP: %d routes reloaded\n", gw->n_routes);
+      reload_client_keys(gw);
       return;
    }
    if (gw->draining)
@@ -2335,6 +2399,12 @@ int Gateway_run(const GatewayConfig *cfg) {
    gw.rid_seed = rng_next(&gw) & 0xffffffffffffULL;
 
    signal(SIGPIPE, SIG_IGN);
+   /* Every request allocates and frees a few dozen blocks (libcurl's transfer state, evhttp's
+    * headers, the capture copy): without these, glibc gives the top of the heap back and asks
+    * for it again many times a second (brk + malloc_consolidate in the profile). */
+   mallopt(M_TRIM_THRESHOLD, 64 << 20);
+   mallopt(M_TOP_PAD, 16 << 20);
+   mallopt(M_MMAP_THRESHOLD, 4 << 20);
    /* The changelist folds a socket's del + add within one loop pass into one epoll_ctl (or
     * none): libcurl moves its sockets between read and write watching on every call. */
    struct event_config *ecfg = event_config_new();

@@ -226,3 +226,75 @@ void GwFetch_free(GwFetch *f) {
    release(f);
    free(f);
 }
+
+/* The current route with the candidate of revision rev (0: the latest earlier revision, not
+ * forced, that served another candidate), or NULL with *err; *why: the reason to record. */
+static json_t *revert_route(const GwAdmin *a, const char *task, long rev, const char *reason, char **why, char **err) {
+   char *t = GwAdmin_escape(task), *path = xasprintf("/admin/routes/%s", t);
+   long status;
+   json_t *j = GwAdmin_call(a, "GET", path, NULL, &status, err), *out = NULL;
+   free(path);
+   free(t);
+   if (!j)
+      return NULL;
+   json_t *cur = json_object_get(j, "route"), *hist = json_object_get(j, "history");
+   if (status != 200 || !json_is_object(cur)) {
+      *err = xasprintf("%s", status == 200 ? "no route to revert" : GwAdmin_error_message(j));
+      json_decref(j);
+      return NULL;
+   }
+   json_t *cc = json_object_get(cur, "candidate");
+   const char *cur_url = json_string_value(json_object_get(cc, "url"));
+   const char *cur_model = json_string_value(json_object_get(cc, "model"));
+   size_t n = json_array_size(hist);
+   json_t *cand = NULL;
+   if (rev > 0) {
+      json_t *ev = (size_t)rev <= n ? json_array_get(hist, (size_t)rev - 1) : NULL;
+      cand = json_object_get(json_object_get(ev, "new"), "candidate");
+      if (!ev)
+         *err = xasprintf("%s has %zu route revisions, not %ld (offramp route show %s lists them)", task, n, rev, task);
+      else if (!json_is_object(cand))
+         *err = xasprintf("revision %ld of %s's route has no candidate to go back to", rev, task);
+   } else {
+      for (size_t i = n; i-- > 0 && !cand;) {
+         json_t *ev = json_array_get(hist, i), *c = json_object_get(json_object_get(ev, "new"), "candidate");
+         const char *u = json_string_value(json_object_get(c, "url"));
+         const char *m = json_string_value(json_object_get(c, "model"));
+         bool other = u && (!cur_url || !str_eq(u, cur_url) || (m == NULL) != (cur_model == NULL) ||
+                            (m && !str_eq(m, cur_model)));
+         if (other && !json_is_true(json_object_get(ev, "forced"))) {
+            cand = c;
+            rev = (long)i + 1;
+         }
+      }
+      if (!cand)
+         *err = xasprintf("%s's route has served no other candidate: nothing to revert to", task);
+   }
+   if (json_is_object(cand)) {
+      out = json_deep_copy(cur);
+      json_object_set(out, "candidate", cand);
+      const char *m = json_string_value(json_object_get(cand, "model"));
+      *why = xasprintf("revert to revision %ld (%s)%s%s", rev, m ? m : json_string_value(json_object_get(cand, "url")),
+                       reason && *reason ? ": " : "", reason && *reason ? reason : "");
+   }
+   json_decref(j);
+   return out;
+}
+
+json_t *GwAdmin_revert(const GwAdmin *a, const char *task, long rev, const char *reason, long *status, char **err) {
+   char *why = NULL;
+   *status = 0;
+   json_t *route = revert_route(a, task, rev, reason, &why, err), *j = NULL;
+   if (route) {
+      char *t = GwAdmin_escape(task), *r = GwAdmin_escape(why);
+      char *path = xasprintf("/admin/routes/%s?reason=%s", t, r), *body = json_dumps(route, JSON_COMPACT);
+      j = GwAdmin_call(a, "PUT", path, body, status, err);
+      free(body);
+      free(path);
+      free(r);
+      free(t);
+      json_decref(route);
+   }
+   free(why);
+   return j;
+}

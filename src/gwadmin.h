@@ -28,6 +28,11 @@ json_t *GwAdmin_call(const GwAdmin *a, const char *method, const char *path, con
 json_t *GwAdmin_ok(const GwAdmin *a, const char *method, const char *path, const char *body, char **err);
 /* The message of an OpenAI-style error body. */
 const char *GwAdmin_error_message(const json_t *j);
+/* Puts back the candidate (url, model, key) of revision rev of the task's route (0: the latest
+ * earlier revision, not forced, that served another candidate), keeping the mode: a PUT the
+ * gateway's gate check allows as a candidate that served before. The answer (a 409 when the gate
+ * check refused it, see *status), or NULL with *err. */
+json_t *GwAdmin_revert(const GwAdmin *a, const char *task, long rev, const char *reason, long *status, char **err);
 /* URL-escaped copy of s. */
 char *GwAdmin_escape(const char *s);
 

@@ -102,13 +102,48 @@ static void gate_audit(Store *st, const Task *t, Gate *g) {
          fmt_count(a, sizeof a, ok), fmt_count(b, sizeof b, t->min_examples));
 }
 
+void Picked_clear(Picked *p) {
+   free(p->backend);
+   free(p->model);
+   free(p->base_url);
+   memset(p, 0, sizeof *p);
+}
+
+bool Phase_picked(Store *st, long long task_id, Picked *p) {
+   memset(p, 0, sizeof *p);
+   sqlite3_stmt *q = Store_prepare(st, "SELECT e.id, coalesce(e.dataset_id, 0), e.backend, e.fine_tuned_model, b.base_url"
+                                       " FROM tasks t JOIN experiments e ON e.id = t.candidate_experiment"
+                                       " LEFT JOIN backends b ON b.name = e.backend"
+                                       " WHERE t.id = ?1 AND e.fine_tuned_model IS NOT NULL");
+   sqlite3_bind_int64(q, 1, task_id);
+   if (sqlite3_step(q) == SQLITE_ROW) {
+      p->experiment = sqlite3_column_int64(q, 0);
+      p->dataset_id = sqlite3_column_int64(q, 1);
+      p->backend = xstrdup((const char *)sqlite3_column_text(q, 2));
+      p->model = xstrdup((const char *)sqlite3_column_text(q, 3));
+      if (sqlite3_column_type(q, 4) != SQLITE_NULL)
+         p->base_url = xstrdup((const char *)sqlite3_column_text(q, 4));
+   }
+   sqlite3_finalize(q);
+   return p->model != NULL;
+}
+
 static void gate_shadow(Store *st, const Task *t, Gate *g) {
    char a[32], b[32];
+   /* Comparisons of the picked candidate's model only: the candidate arm's own model, else the
+    * mirrored call's (the model that answered, as the capture records it). Without a pick there
+    * is no artifact to tie them to, so every comparison counts (a route set by hand). */
+   Picked pk;
+   bool picked = Phase_picked(st, t->id, &pk);
    /* One statement, one snapshot: two counts taken apart let captures land between them
     * (k > n, agreement over 100 %) while the gateway writes. */
    sqlite3_stmt *q = Store_prepare(st, "SELECT count(*), coalesce(sum(agree = 1), 0) FROM exchanges"
-                                       " WHERE task_id = ?1 AND agree IS NOT NULL");
+                                       " WHERE task_id = ?1 AND agree IS NOT NULL AND (?2 IS NULL OR"
+                                       " coalesce(CASE WHEN arm = 'candidate' THEN model END,"
+                                       " json_extract(record, '$.shadow.model')) = ?2)");
    sqlite3_bind_int64(q, 1, t->id);
+   if (picked)
+      sqlite3_bind_text(q, 2, pk.model, -1, SQLITE_STATIC);
    long long n = 0, k = 0;
    if (sqlite3_step(q) == SQLITE_ROW) {
       n = sqlite3_column_int64(q, 0);
@@ -116,7 +151,9 @@ static void gate_shadow(Store *st, const Task *t, Gate *g) {
    }
    sqlite3_finalize(q);
    check(g, n >= t->min_comparisons ? CHECK_PASS : CHECK_FAIL, "shadow comparisons",
-         "%s, the gate needs %s", fmt_count(a, sizeof a, n), fmt_count(b, sizeof b, t->min_comparisons));
+         "%s%s%s, the gate needs %s", fmt_count(a, sizeof a, n), picked ? " of " : "", picked ? pk.model : "",
+         fmt_count(b, sizeof b, t->min_comparisons));
+   Picked_clear(&pk);
    if (n == 0) {
       check(g, CHECK_MISSING, "agreement", "no comparisons yet (route the task in shadow mode)");
       return;
@@ -128,18 +165,79 @@ static void gate_shadow(Store *st, const Task *t, Gate *g) {
          fmt_count(a, sizeof a, n), 100 * t->agreement_bar);
 }
 
-/* The latest finished evaluation: accuracy within the task's margin of the reference, and
- * format compliance at the task's bar. */
+/* The spec an eval run named ("BACKEND:MODEL" or "URL|MODEL") is the picked model: the same
+ * model name, and the same backend (or its base URL). */
+static bool spec_is(const char *spec, const Picked *p) {
+   const char *bar = strchr(spec, '|');
+   if (bar) {
+      if (!str_eq(bar + 1, p->model) || !p->base_url)
+         return false;
+      size_t n = (size_t)(bar - spec), m = strlen(p->base_url);
+      while (n && spec[n - 1] == '/')
+         n--;
+      while (m && p->base_url[m - 1] == '/')
+         m--;
+      return n == m && strncmp(spec, p->base_url, n) == 0;
+   }
+   const char *colon = strchr(spec, ':');
+   return colon && str_eq(colon + 1, p->model) && strlen(p->backend) == (size_t)(colon - spec) &&
+          strncmp(spec, p->backend, (size_t)(colon - spec)) == 0;
+}
+
+long long Phase_candidate_run(Store *st, long long task_id, const Picked *p) {
+   char *dir = NULL;
+   if (p->dataset_id > 0) {
+      sqlite3_stmt *d = Store_prepare(st, "SELECT dir FROM datasets WHERE id = ?1");
+      sqlite3_bind_int64(d, 1, p->dataset_id);
+      if (sqlite3_step(d) == SQLITE_ROW)
+         dir = xasprintf("%s/test.jsonl", (const char *)sqlite3_column_text(d, 0));
+      sqlite3_finalize(d);
+   }
+   char by_id[48];
+   snprintf(by_id, sizeof by_id, "dataset %lld", p->dataset_id);
+   sqlite3_stmt *q = Store_prepare(st, "SELECT id, candidate, dataset FROM eval_runs"
+                                       " WHERE task_id = ?1 AND status = 'done' ORDER BY id DESC");
+   sqlite3_bind_int64(q, 1, task_id);
+   long long run = 0;
+   while (!run && sqlite3_step(q) == SQLITE_ROW) {
+      const char *spec = (const char *)sqlite3_column_text(q, 1), *ds = (const char *)sqlite3_column_text(q, 2);
+      /* The experiment's own dataset: a later one's test rows may be in its training rows. */
+      bool same_data = p->dataset_id <= 0 || str_eq(ds, by_id) ||
+                       (dir && str_startswith(ds, "dataset ") && strlen(ds) >= strlen(dir) &&
+                        str_eq(ds + strlen(ds) - strlen(dir), dir));
+      if (same_data && spec_is(spec, p))
+         run = sqlite3_column_int64(q, 0);
+   }
+   sqlite3_finalize(q);
+   free(dir);
+   return run;
+}
+
+/* The evaluation of the picked candidate's model on the data it was trained from: accuracy
+ * within the task's margin of the reference, and format compliance at the task's bar. A run
+ * of any other model (the frontier itself, an earlier pick) says nothing about this one. */
 static void gate_evaluate(Store *st, const Task *t, Gate *g) {
-   long long run = Eval_latest_run(st, t->id);
+   Picked pk;
+   if (!Phase_picked(st, t->id, &pk)) {
+      check(g, CHECK_MISSING, "candidate", "no experiment picked as the candidate (offramp job pick ID)");
+      return;
+   }
+   long long run = Phase_candidate_run(st, t->id, &pk);
    EvalRunInfo r;
    char *err = NULL;
    EvalHeadline h;
    if (!run || !Eval_get_run(st, run, &r, &err)) {
-      check(g, CHECK_MISSING, "evaluation", "no finished evaluation run yet (offramp eval %s --candidate ...)", t->name);
+      if (pk.dataset_id > 0)
+         check(g, CHECK_MISSING, "evaluation", "no finished evaluation of %s on dataset %lld (offramp eval %s --candidate %s:%s --dataset %lld)",
+               pk.model, pk.dataset_id, t->name, pk.backend, pk.model, pk.dataset_id);
+      else
+         check(g, CHECK_MISSING, "evaluation", "no finished evaluation of %s (offramp eval %s --candidate %s:%s)",
+               pk.model, t->name, pk.backend, pk.model);
       free(err);
+      Picked_clear(&pk);
       return;
    }
+   Picked_clear(&pk);
    if (!Eval_headline(r.metrics, &h)) {
       check(g, CHECK_MISSING, "evaluation", "run %lld has no metrics (re-run offramp eval %s)", run, t->name);
       EvalRunInfo_clear(&r);
@@ -224,17 +322,23 @@ void Phase_gate_from(Store *st, const Task *t, Phase from, Gate *g) {
 
 bool Phase_record(Store *st, long long task_id, const char *kind, const char *from, const char *to,
                   const char *reason, char **err) {
+   return Phase_record_by(st, task_id, kind, from, to, Store_actor(), reason, false, err);
+}
+
+bool Phase_record_by(Store *st, long long task_id, const char *kind, const char *from, const char *to,
+                     const char *actor, const char *reason, bool forced, char **err) {
    char ts[32];
    now_iso8601(ts);
    sqlite3_stmt *s = Store_prepare(st,
-      "INSERT INTO phase_events(task_id, ts, kind, from_phase, to_phase, actor, reason) VALUES (?,?,?,?,?,?,?)");
+      "INSERT INTO phase_events(task_id, ts, kind, from_phase, to_phase, actor, reason, forced) VALUES (?,?,?,?,?,?,?,?)");
    sqlite3_bind_int64(s, 1, task_id);
    sqlite3_bind_text(s, 2, ts, -1, SQLITE_TRANSIENT);
    sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
    sqlite3_bind_text(s, 4, from, -1, SQLITE_STATIC);
    sqlite3_bind_text(s, 5, to, -1, SQLITE_STATIC);
-   sqlite3_bind_text(s, 6, Store_actor(), -1, SQLITE_STATIC);
+   sqlite3_bind_text(s, 6, actor, -1, SQLITE_STATIC);
    sqlite3_bind_text(s, 7, reason ? reason : "", -1, SQLITE_STATIC);
+   sqlite3_bind_int(s, 8, forced);
    bool ok = sqlite3_step(s) == SQLITE_DONE;
    if (!ok)
       *err = Store_errmsg(st, "recording the phase history");
@@ -242,10 +346,8 @@ bool Phase_record(Store *st, long long task_id, const char *kind, const char *fr
    return ok;
 }
 
-/* Set the phase and record the transition, in one transaction. */
-static bool transition(Store *st, const Task *t, const char *kind, Phase to, const char *reason, char **err) {
-   if (!Store_begin(st, err))
-      return false;
+bool Phase_move(Store *st, const Task *t, const char *kind, Phase to, const char *actor, const char *reason,
+                bool forced, char **err) {
    sqlite3_stmt *s = Store_prepare(st, "UPDATE tasks SET phase = ?, updated_at = ? WHERE id = ?");
    char ts[32];
    now_iso8601(ts);
@@ -256,9 +358,14 @@ static bool transition(Store *st, const Task *t, const char *kind, Phase to, con
    if (!ok)
       *err = Store_errmsg(st, "changing the phase");
    sqlite3_finalize(s);
-   if (ok)
-      ok = Phase_record(st, t->id, kind, t->phase, Phase_name(to), reason, err);
-   if (ok)
+   return ok && Phase_record_by(st, t->id, kind, t->phase, Phase_name(to), actor, reason, forced, err);
+}
+
+/* Set the phase and record the transition, in one transaction. */
+static bool transition(Store *st, const Task *t, const char *kind, Phase to, const char *reason, char **err) {
+   if (!Store_begin(st, err))
+      return false;
+   if (Phase_move(st, t, kind, to, Store_actor(), reason, false, err))
       return Store_commit(st, err);
    Store_rollback(st);
    return false;
@@ -340,7 +447,7 @@ bool Phase_stay(Store *st, const char *task, const char *reason, char **err) {
 }
 
 PhaseEvent *Phase_history(Store *st, long long task_id, int *n) {
-   sqlite3_stmt *s = Store_prepare(st, "SELECT ts, kind, coalesce(from_phase, ''), to_phase, actor, reason "
+   sqlite3_stmt *s = Store_prepare(st, "SELECT ts, kind, coalesce(from_phase, ''), to_phase, actor, reason, forced "
                                        "FROM phase_events WHERE task_id = ? ORDER BY id");
    sqlite3_bind_int64(s, 1, task_id);
    int cap = 8;
@@ -356,6 +463,7 @@ PhaseEvent *Phase_history(Store *st, long long task_id, int *n) {
       e->to = xstrdup((const char *)sqlite3_column_text(s, 3));
       e->actor = xstrdup((const char *)sqlite3_column_text(s, 4));
       e->reason = xstrdup((const char *)sqlite3_column_text(s, 5));
+      e->forced = sqlite3_column_int(s, 6) != 0;
    }
    sqlite3_finalize(s);
    return ev;

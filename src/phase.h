@@ -36,7 +36,7 @@ typedef enum { CHECK_PASS, CHECK_FAIL, CHECK_MISSING } CheckStatus;
 typedef struct {
    CheckStatus status;
    char what[48];      /* "logged examples" */
-   char detail[160];   /* "212, the gate needs 500 (import more logs: offramp import FILE)" */
+   char detail[256];   /* "212, the gate needs 500 (import more logs: offramp import FILE)" */
 } GateCheck;
 
 /* Fill one check: what it is, its status and the detail (printf-style). */
@@ -67,12 +67,34 @@ bool Phase_follow(Store *st, const char *task, Phase to, const char *reason, cha
 /* Park the task on the API. */
 bool Phase_stay(Store *st, const char *task, const char *reason, char **err);
 
-/* Append to the audit trail inside the caller's transaction. */
+/* Append to the audit trail inside the caller's transaction (actor: Store_actor()). */
 bool Phase_record(Store *st, long long task_id, const char *kind, const char *from, const char *to,
                   const char *reason, char **err);
+/* The same with who did it, and whether it was forced past a closed gate. */
+bool Phase_record_by(Store *st, long long task_id, const char *kind, const char *from, const char *to,
+                     const char *actor, const char *reason, bool forced, char **err);
+/* Set t's phase to `to` and record it (kind advance|rollback), inside the caller's transaction:
+ * the route changes move the phase with the route this way (gates.c). */
+bool Phase_move(Store *st, const Task *t, const char *kind, Phase to, const char *actor, const char *reason,
+                bool forced, char **err);
+
+/* The task's picked candidate (tasks.candidate_experiment): the experiment, its model, the
+ * dataset it was trained on (0: files given directly) and its backend. */
+typedef struct {
+   long long experiment, dataset_id;
+   char *backend, *model, *base_url;   /* base_url NULL: the backend is gone */
+} Picked;
+
+/* false (p zeroed) when the task has no picked experiment with a model. */
+bool Phase_picked(Store *st, long long task_id, Picked *p);
+void Picked_clear(Picked *p);
+/* The latest finished evaluation run of the picked model on the dataset it was trained from
+ * (any test set when it was trained from files), 0 when none: what the evaluate gate reads. */
+long long Phase_candidate_run(Store *st, long long task_id, const Picked *p);
 
 typedef struct {
    char *ts, *kind, *from, *to, *actor, *reason;
+   bool forced;        /* moved past a closed gate by force */
 } PhaseEvent;
 
 PhaseEvent *Phase_history(Store *st, long long task_id, int *n);

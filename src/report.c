@@ -426,6 +426,49 @@ static void gate_section(Sbuf *sb, const Gate *g) {
    Sbuf_putc(sb, '\n');
 }
 
+/* Route changes and phase moves made past a closed gate by force, oldest first. */
+static json_t *forced_changes(Store *st, const Task *t) {
+   sqlite3_stmt *q = Store_prepare(st,
+      "SELECT ts, 'route', kind, actor, reason, coalesce(json_extract(old_route, '$.mode'), '(none)') || ' -> ' ||"
+      " json_extract(new_route, '$.mode') FROM route_events WHERE task = ?2 AND forced = 1"
+      " UNION ALL SELECT ts, 'phase', kind, actor, reason, coalesce(from_phase, '') || ' -> ' || to_phase"
+      " FROM phase_events WHERE task_id = ?1 AND forced = 1 ORDER BY 1, 2 DESC");
+   sqlite3_bind_int64(q, 1, t->id);
+   sqlite3_bind_text(q, 2, t->name, -1, SQLITE_STATIC);
+   json_t *a = json_array();
+   while (sqlite3_step(q) == SQLITE_ROW)
+      json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "ts", sqlite3_column_text(q, 0), "what",
+                                         sqlite3_column_text(q, 1), "kind", sqlite3_column_text(q, 2), "actor",
+                                         sqlite3_column_text(q, 3), "reason", sqlite3_column_text(q, 4), "change",
+                                         sqlite3_column_text(q, 5)));
+   sqlite3_finalize(q);
+   return a;
+}
+
+static void forced_section(Store *st, Sbuf *sb, const Task *t) {
+   json_t *a = forced_changes(st, t);
+   if (json_array_size(a)) {
+      Sbuf_printf(sb, "## FORCED past the gates (%zu)\n\n", json_array_size(a));
+      static const char *const cols[] = { "when", "what", "change", "who", "why" };
+      header(sb, cols, 5);
+      size_t i;
+      json_t *e;
+      json_array_foreach(a, i, e) {
+         char when[32];
+         snprintf(when, sizeof when, "%.10s %.5s", json_string_value(json_object_get(e, "ts")),
+                  json_string_value(json_object_get(e, "ts")) + 11);
+         cell(sb, when);
+         cell(sb, json_string_value(json_object_get(e, "what")));
+         cell(sb, json_string_value(json_object_get(e, "change")));
+         cell(sb, json_string_value(json_object_get(e, "actor")));
+         cell(sb, json_string_value(json_object_get(e, "reason")));
+         row_end(sb);
+      }
+      Sbuf_puts(sb, "\n");
+   }
+   json_decref(a);
+}
+
 /* What both forms need: the task, the run, the gate. */
 typedef struct {
    Task t;
@@ -439,8 +482,15 @@ static bool report_load(Store *st, const char *task, long long run, ReportData *
    Task_init(&d->t);
    if (!Task_get(st, task, &d->t, err))
       return false;
-   if (!run)
-      run = Eval_latest_run(st, d->t.id);
+   if (!run) {
+      /* The run the gate reads: the picked candidate's, when one is picked. */
+      Picked pk;
+      if (Phase_picked(st, d->t.id, &pk))
+         run = Phase_candidate_run(st, d->t.id, &pk);
+      else
+         run = Eval_latest_run(st, d->t.id);
+      Picked_clear(&pk);
+   }
    if (run) {
       if (!Eval_get_run(st, run, &d->r, err)) {
          Task_clear(&d->t);
@@ -495,6 +545,7 @@ char *Report_markdown(Store *st, const char *task, long long run, bool *gate_ope
       curve_section(&sb, d.r.metrics, st, &d.t, d.r.id);
    }
    gate_section(&sb, &d.g);
+   forced_section(st, &sb, &d.t);
    *gate_open = d.g.open;
    report_clear(&d);
    return Sbuf_steal(&sb);
@@ -518,6 +569,7 @@ json_t *Report_json(Store *st, const char *task, long long run, bool *gate_open,
                          json_pack("{s:s, s:s, s:b, s:o}", "from", "evaluate", "to", "shadow", "open", d.g.open,
                                    "checks", checks));
    json_object_set_new(j, "min_confidence", Eval_min_confidence(st, d.t.id, &mc) ? json_real(mc) : json_null());
+   json_object_set_new(j, "forced", forced_changes(st, &d.t));
    *gate_open = d.g.open;
    report_clear(&d);
    return j;

@@ -213,10 +213,88 @@ static void fmt_duration(char *buf, size_t size, double s) {
       snprintf(buf, size, "%.0f s", s);
 }
 
+static double iso_epoch(const char *ts) {
+   struct tm tm;
+   memset(&tm, 0, sizeof tm);
+   if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
+      return 0;
+   return (double)timegm(&tm);
+}
+
+/* The rollout as the workspace's records say it stands: the gateway moves routes and checks
+ * them on its own. Steps and dwell are the saved route's analysis (what the gateway works
+ * with); the step is the saved route's, since its route event (a step the gateway left upward
+ * was held: it promotes only after a clean dwell); the failures are the failed checks the
+ * gateway recorded at the step. *changed: the state differs from the stored one. */
+static void observed(Store *st, const Task *t, RolloutSettings *s, RolloutState *state, bool *changed) {
+   Rollout_load(st, t->id, s, state);
+   RolloutState was = *state;
+   sqlite3_stmt *q = Store_prepare(st, "SELECT json_extract(route, '$.analysis.steps'),"
+                                       " json_extract(route, '$.analysis.dwell_s') FROM routes WHERE task = ?");
+   sqlite3_bind_text(q, 1, t->name, -1, SQLITE_STATIC);
+   if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_TEXT) {
+      json_t *steps = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
+      RolloutSettings from = *s;
+      size_t i;
+      json_t *v;
+      from.n_steps = 0;
+      json_array_foreach(steps, i, v) {
+         if (from.n_steps < ROLLOUT_MAX_STEPS)
+            from.steps[from.n_steps++] = (int)json_integer_value(v);
+      }
+      if (from.n_steps > 0) {
+         memcpy(s->steps, from.steps, sizeof s->steps);
+         s->n_steps = from.n_steps;
+         s->dwell_s = sqlite3_column_double(q, 1);
+      }
+      json_decref(steps);
+   }
+   sqlite3_finalize(q);
+   q = Store_prepare(st, "SELECT actor, ts, json_extract(new_route, '$.mode'), json_extract(new_route, '$.percent')"
+                         " FROM route_events WHERE task = ? ORDER BY id DESC LIMIT 1");
+   sqlite3_bind_text(q, 1, t->name, -1, SQLITE_STATIC);
+   if (sqlite3_step(q) == SQLITE_ROW) {
+      RouteMode mode = ROUTE_PASSTHROUGH;
+      const char *name = (const char *)sqlite3_column_text(q, 2);
+      for (int m = ROUTE_PASSTHROUGH; m <= ROUTE_CUTOVER; m++) {
+         if (name && str_eq(name, Route_mode_name((RouteMode)m)))
+            mode = (RouteMode)m;
+      }
+      int pos = Rollout_position(s, mode, sqlite3_column_double(q, 3));
+      if (pos != state->pos) {
+         bool gateway = str_eq((const char *)sqlite3_column_text(q, 0), "gateway");
+         if (gateway && pos > state->pos && state->pos >= 0 && state->pos > state->held)
+            state->held = state->pos;
+         if (pos < 0)
+            state->held = -1;
+         state->pos = pos;
+         state->step_since = iso_epoch((const char *)sqlite3_column_text(q, 1));
+         state->failures = 0;
+      }
+   }
+   sqlite3_finalize(q);
+   if (state->pos >= 0 && state->step_since > 0) {
+      char since[32];
+      time_t sec = (time_t)state->step_since;
+      struct tm tm;
+      gmtime_r(&sec, &tm);
+      strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", &tm);
+      q = Store_prepare(st, "SELECT count(*) FROM rollout_events WHERE task_id = ? AND kind = 'fail'"
+                            " AND actor = 'gateway' AND ts >= ?");
+      sqlite3_bind_int64(q, 1, t->id);
+      sqlite3_bind_text(q, 2, since, -1, SQLITE_STATIC);
+      if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) > state->failures)
+         state->failures = sqlite3_column_int(q, 0);
+      sqlite3_finalize(q);
+   }
+   *changed = memcmp(&was, state, sizeof was) != 0;
+}
+
 void Rollout_canary_gate(Store *st, const Task *t, GateCheck *c) {
    RolloutSettings s;
    RolloutState state;
-   Rollout_load(st, t->id, &s, &state);
+   bool changed;
+   observed(st, t, &s, &state, &changed);
    int need = last_canary(&s), held = Rollout_held(&s, &state, epoch_now());
    char dwell[32];
    fmt_duration(dwell, sizeof dwell, s.dwell_s);
@@ -355,9 +433,10 @@ static bool route_mode(const json_t *route, RouteMode *m, double *percent) {
    return false;
 }
 
-/* Send the route for step `to` (abort: the gateway's rollback to shadow); the new route or NULL. */
+/* Send the route for step `to` (abort: the gateway's rollback to shadow); the new route or NULL.
+ * force: past the gateway's gate check (recorded as forced); *refused: the gate check said no. */
 static json_t *send_step(const GwAdmin *gw, const char *task, const RolloutSettings *s, double bar, json_t *route,
-                         int to, bool abort, const char *reason, char **err) {
+                         int to, bool abort, bool force, const char *reason, bool *refused, char **err) {
    char *t = GwAdmin_escape(task), *r = GwAdmin_escape(reason);
    char *path, *body;
    const char *method = "PUT";
@@ -374,13 +453,17 @@ static json_t *send_step(const GwAdmin *gw, const char *task, const RolloutSetti
       json_object_set_new(next, "mode", json_string(Route_mode_name(m)));
       if (m == ROUTE_CANARY)
          json_object_set_new(next, "percent", json_real(p));
-      path = xasprintf("/admin/routes/%s?reason=%s", t, r);
+      path = xasprintf("/admin/routes/%s?reason=%s%s", t, r, force ? "&force=1" : "");
       body = json_dumps(next, JSON_COMPACT);
       json_decref(next);
    }
-   json_t *j = GwAdmin_ok(gw, method, path, body, err), *out = NULL;
-   if (j)
+   long status = 0;
+   json_t *j = GwAdmin_call(gw, method, path, body, &status, err), *out = NULL;
+   *refused = j && status == 409;
+   if (j && status == 200)
       out = json_incref(json_object_get(j, "route"));
+   else if (j)
+      *err = xstrdup(GwAdmin_error_message(j));
    json_decref(j);
    free(body);
    free(path);
@@ -488,6 +571,7 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
       goto out;
    }
    Sbuf why = { 0 };
+   bool forced = false;   /* past a closed gate: the gateway records it as forced */
    Sbuf_printf(&why, "%s: %s -> %s", RolloutAction_name(a), from_s, to_s);
    if (o->reason && *o->reason)
       Sbuf_printf(&why, ": %s", o->reason);
@@ -514,6 +598,7 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
          }
          if (!g.open)
             Sbuf_puts(&why, " (forced past the closed shadow gate)");
+         forced = !g.open;
       }
       if (to_full && !abort) {
          Rollout_canary_gate(st, &t, &c);
@@ -534,14 +619,22 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
             res = ACT_GATE;
             goto out;
          }
-         if (c.status != CHECK_PASS)
+         if (c.status != CHECK_PASS) {
             Sbuf_printf(&why, " (%s past the canary gate)", a == ROLLOUT_PROMOTE_FULL ? "promote-full skipped the steps" : "forced");
+            forced = true;
+         }
       }
       free(figures);
    }
    int held = Rollout_held(&s, &state, now);
-   now_route = send_step(gw, task, &s, t.agreement_bar, route, to, abort, why.buf, &err);
+   bool refused = false;
+   now_route = send_step(gw, task, &s, t.agreement_bar, route, to, abort, forced, why.buf, &refused, &err);
    if (!now_route) {
+      if (refused) {
+         *msg = err;
+         err = NULL;
+         res = ACT_GATE;
+      }
       Sbuf_free(&why);
       goto out;
    }
@@ -588,75 +681,37 @@ out:
 
 /* ---- watch: the gateway decides, this shows it ---- */
 
-static double iso_epoch(const char *ts) {
-   struct tm tm;
-   memset(&tm, 0, sizeof tm);
-   if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
-      return 0;
-   return (double)timegm(&tm);
-}
-
-/* The failed checks the gateway recorded at the current step: the canary gate counts them. */
-static bool sync_failures(Store *st, long long task_id, char **err) {
-   RolloutSettings s;
-   RolloutState state;
-   Rollout_load(st, task_id, &s, &state);
-   if (state.pos < 0 || state.step_since <= 0)
-      return true;
-   char since[32];
-   time_t sec = (time_t)state.step_since;
-   struct tm tm;
-   gmtime_r(&sec, &tm);
-   strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", &tm);
-   sqlite3_stmt *q = Store_prepare(st, "SELECT count(*) FROM rollout_events WHERE task_id = ? AND kind = 'fail'"
-                                       " AND actor = 'gateway' AND ts >= ?");
-   sqlite3_bind_int64(q, 1, task_id);
-   sqlite3_bind_text(q, 2, since, -1, SQLITE_STATIC);
-   int n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : state.failures;
-   sqlite3_finalize(q);
-   if (n == state.failures)
-      return true;
-   state.failures = n;
-   return Rollout_save(st, task_id, &s, &state, err);
-}
-
 bool Rollout_follow_gateway(Store *st, const char *task, char **msg, char **err) {
    Task t;
    Task_init(&t);
    *msg = NULL;
    if (!Task_get(st, task, &t, err))
       return false;
-   sqlite3_stmt *q = Store_prepare(st, "SELECT actor, ts, json_extract(new_route, '$.mode'),"
-                                       " json_extract(new_route, '$.percent'), reason FROM route_events"
+   RolloutSettings s;
+   RolloutState state;
+   bool changed, ok = true;
+   observed(st, &t, &s, &state, &changed);
+   if (changed) {
+      /* Saved as stored: only the state follows the records, the settings stay the user's. */
+      RolloutSettings stored;
+      RolloutState ignored;
+      Rollout_load(st, t.id, &stored, &ignored);
+      ok = Rollout_save(st, t.id, &stored, &state, err);
+   }
+   /* The gate check moves the phase with every saved route change; a workspace written before
+    * it may still lag behind a change the gateway made. */
+   sqlite3_stmt *q = Store_prepare(st, "SELECT actor, json_extract(new_route, '$.mode'), reason FROM route_events"
                                        " WHERE task = ? ORDER BY id DESC LIMIT 1");
    sqlite3_bind_text(q, 1, t.name, -1, SQLITE_STATIC);
-   bool ok = true;
-   if (sqlite3_step(q) == SQLITE_ROW && str_eq((const char *)sqlite3_column_text(q, 0), "gateway")) {
-      json_t *route = json_pack("{s:s, s:f}", "mode", (const char *)sqlite3_column_text(q, 2), "percent",
-                                sqlite3_column_double(q, 3));
-      double at = iso_epoch((const char *)sqlite3_column_text(q, 1));
-      char *why = xasprintf("gateway: %s", (const char *)sqlite3_column_text(q, 4));
+   if (ok && sqlite3_step(q) == SQLITE_ROW && str_eq((const char *)sqlite3_column_text(q, 0), "gateway")) {
+      json_t *route = json_pack("{s:s}", "mode", (const char *)sqlite3_column_text(q, 1));
+      char *why = xasprintf("gateway: %s", (const char *)sqlite3_column_text(q, 2));
       RouteMode mode = ROUTE_SHADOW;
       double percent = 0;
       route_mode(route, &mode, &percent);
       Phase before = PHASE_AUDIT, after = PHASE_AUDIT;
       Phase_parse(t.phase, &before);
-      RolloutSettings s;
-      RolloutState state;
-      Rollout_load(st, t.id, &s, &state);
-      int pos = Rollout_position(&s, mode, percent);
-      if (pos != state.pos) {
-         /* The step the gateway left was held without the failed checks that would have rolled it back. */
-         if (pos > state.pos && state.pos >= 0 && state.pos > state.held)
-            state.held = state.pos;
-         if (pos < 0)
-            state.held = -1;
-         state.pos = pos;
-         state.step_since = at;
-         state.failures = 0;
-         ok = Rollout_save(st, t.id, &s, &state, err);
-      }
-      if (ok && before >= PHASE_SHADOW && before != PHASE_STAY)
+      if (before >= PHASE_SHADOW && before != PHASE_STAY)
          ok = follow_phase(st, &t, mode, why, err);
       Task_clear(&t);
       if (ok && Task_get(st, task, &t, err)) {
@@ -669,8 +724,6 @@ bool Rollout_follow_gateway(Store *st, const char *task, char **msg, char **err)
       json_decref(route);
    }
    sqlite3_finalize(q);
-   if (ok)
-      ok = sync_failures(st, t.id, err);
    Task_clear(&t);
    return ok;
 }

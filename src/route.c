@@ -413,17 +413,13 @@ Route **Route_load_all(Store *st, int *n, char **err) {
    return v ? v : xcalloc(1, sizeof *v);
 }
 
-bool Route_save(Store *st, const Route *r, const char *kind, const char *actor, const char *reason,
-                char **err) {
+bool Route_save_in(Store *st, const Route *r, const char *kind, const char *actor, const char *reason, bool forced,
+                   char **err) {
    json_t *j = Route_to_json(r);
    char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
    json_decref(j);
    char ts[32];
    now_iso8601(ts);
-   if (!Store_begin(st, err)) {
-      free(text);
-      return false;
-   }
    sqlite3_stmt *old = Store_prepare(st, "SELECT route FROM routes WHERE task = ?");
    sqlite3_bind_text(old, 1, r->task, -1, SQLITE_STATIC);
    char *old_text = sqlite3_step(old) == SQLITE_ROW ? xstrdup((const char *)sqlite3_column_text(old, 0)) : NULL;
@@ -438,8 +434,8 @@ bool Route_save(Store *st, const Route *r, const char *kind, const char *actor, 
    sqlite3_finalize(put);
    if (ok) {
       sqlite3_stmt *ev = Store_prepare(st,
-         "INSERT INTO route_events(ts, task, kind, actor, old_route, new_route, reason)"
-         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+         "INSERT INTO route_events(ts, task, kind, actor, old_route, new_route, reason, forced)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
       sqlite3_bind_text(ev, 1, ts, -1, SQLITE_STATIC);
       sqlite3_bind_text(ev, 2, r->task, -1, SQLITE_STATIC);
       sqlite3_bind_text(ev, 3, kind, -1, SQLITE_STATIC);
@@ -448,13 +444,22 @@ bool Route_save(Store *st, const Route *r, const char *kind, const char *actor, 
          sqlite3_bind_text(ev, 5, old_text, -1, SQLITE_STATIC);
       sqlite3_bind_text(ev, 6, text, -1, SQLITE_STATIC);
       sqlite3_bind_text(ev, 7, reason ? reason : "", -1, SQLITE_STATIC);
+      sqlite3_bind_int(ev, 8, forced);
       ok = sqlite3_step(ev) == SQLITE_DONE;
       sqlite3_finalize(ev);
    }
    free(old_text);
    free(text);
-   if (!ok) {
+   if (!ok)
       *err = Store_errmsg(st, "saving a route");
+   return ok;
+}
+
+bool Route_save(Store *st, const Route *r, const char *kind, const char *actor, const char *reason,
+                char **err) {
+   if (!Store_begin(st, err))
+      return false;
+   if (!Route_save_in(st, r, kind, actor, reason, false, err)) {
       Store_rollback(st);
       return false;
    }
@@ -463,7 +468,7 @@ bool Route_save(Store *st, const Route *r, const char *kind, const char *actor, 
 
 json_t *Route_history(Store *st, const char *task) {
    sqlite3_stmt *s = Store_prepare(st,
-      "SELECT ts, kind, actor, old_route, new_route, reason FROM route_events WHERE task = ? ORDER BY id");
+      "SELECT ts, kind, actor, old_route, new_route, reason, forced FROM route_events WHERE task = ? ORDER BY id");
    sqlite3_bind_text(s, 1, task, -1, SQLITE_STATIC);
    json_t *a = json_array();
    while (sqlite3_step(s) == SQLITE_ROW) {
@@ -471,10 +476,11 @@ json_t *Route_history(Store *st, const char *task) {
                        ? json_null()
                        : json_loads((const char *)sqlite3_column_text(s, 3), 0, NULL);
       json_t *new = json_loads((const char *)sqlite3_column_text(s, 4), 0, NULL);
-      json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}", "ts", sqlite3_column_text(s, 0),
+      json_array_append_new(a, json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:b}", "revision",
+                                         (json_int_t)json_array_size(a) + 1, "ts", sqlite3_column_text(s, 0),
                                          "kind", sqlite3_column_text(s, 1), "actor", sqlite3_column_text(s, 2),
                                          "old", old ? old : json_null(), "new", new ? new : json_null(),
-                                         "reason", sqlite3_column_text(s, 5)));
+                                         "reason", sqlite3_column_text(s, 5), "forced", sqlite3_column_int(s, 6)));
    }
    sqlite3_finalize(s);
    return a;

@@ -94,7 +94,11 @@ Route **Route_load_all(Store *st, int *n, char **err);
  * kind "set" or "rollback", reason), in one transaction. */
 bool Route_save(Store *st, const Route *r, const char *kind, const char *actor, const char *reason,
                 char **err);
-/* The task's route changes, oldest first, as a JSON array. */
+/* The same inside the caller's transaction; forced: made past a closed gate (gates.c). */
+bool Route_save_in(Store *st, const Route *r, const char *kind, const char *actor, const char *reason, bool forced,
+                   char **err);
+/* The task's route changes, oldest first, as a JSON array: [{revision (1, 2, ...), ts, kind,
+ * actor, old, new, reason, forced}]. */
 json_t *Route_history(Store *st, const char *task);
 
 #endif

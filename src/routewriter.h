@@ -1,13 +1,15 @@
 /* routewriter.h - route saves on a thread of their own, with their own workspace connection.
  * A save takes the workspace's write lock (BEGIN IMMEDIATE) and waits up to SQLite's busy
  * timeout when another process holds it: on the gateway's loop that froze every client, here it
- * only delays the admin reply. Finished saves come back on the loop through a pipe. */
+ * only delays the admin reply. Every save goes through the gate check (Gates_change_route), which
+ * moves the task's phase with the route. Finished saves come back on the loop through a pipe. */
 #ifndef OFFRAMP_ROUTEWRITER_H
 #define OFFRAMP_ROUTEWRITER_H
 
 #include <event2/event.h>
 #include <stdbool.h>
 
+#include "gates.h"
 #include "route.h"
 #include "store.h"
 
@@ -19,6 +21,7 @@ typedef struct RouteSave {
    Route *route;              /* one reference, handed over; NULL with a job */
    const char *kind;          /* "set" or "rollback" (a literal) */
    char *actor, *reason;      /* malloc'd */
+   bool force;                /* past unmet gate checks (recorded as forced) */
    void *arg;                 /* the caller's */
    /* Instead of a route: a write of the caller's, run on the writer's thread with its
     * connection, in turn with the route saves (reason may carry its data). */
@@ -27,6 +30,7 @@ typedef struct RouteSave {
    RouteWriterDone done;      /* called instead of the writer's callback (with arg), when set */
    /* Set by the writer: */
    bool ok;
+   GateVerdict verdict;       /* the gate check (Gates_change_route); verdict.refused: not saved */
    bool busy;                 /* the workspace stayed locked by another writer past the busy timeout */
    char *err;                 /* why not, when !ok */
    struct RouteSave *next;

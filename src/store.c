@@ -355,6 +355,10 @@ static const char *const migrations[] = {
    "CREATE INDEX exchanges_agree ON exchanges(task_id, id, ts) WHERE agree = 1;"
    "CREATE INDEX exchanges_fallback ON exchanges(task_id, id, ts) WHERE arm = 'fallback';"
    "CREATE INDEX exchanges_error ON exchanges(task_id, id, ts) WHERE status IS NULL OR status >= 400;",
+   /* 8 -> 9: binding gates: a route change or phase move made past a closed gate by force is
+    * marked, for the history (red in the console) and the report */
+   "ALTER TABLE route_events ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;"
+   "ALTER TABLE phase_events ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;",
 };
 
 int Store_schema_version(void) {

@@ -46,6 +46,7 @@
    _("Training", TRAIN_CANCEL, "train-cancel", "Cancel the selected experiment's job") \
    _("Training", TRAIN_PICK, "train-pick", "Pick the selected experiment as the candidate") \
    _("Rollout", OPERATE_RETRAIN, "operate-retrain", "Operate: build a new dataset version and train again") \
+   _("Rollout", ROUTE_REVERT, "route-revert", "Operate: put back an earlier model version (route revert)") \
    _("Rollout", VIEW_ROLLOUT, "view-rollout", "Open the task's rollout: live shadow agreement, steps, cutover") \
    _("Rollout", ROLLOUT_STEP_UP, "rollout-step-up", "Step the candidate's share up (100 % asks first)") \
    _("Rollout", ROLLOUT_STEP_DOWN, "rollout-step-down", "Step the candidate's share down") \

@@ -58,6 +58,7 @@ static const char default_bindings[] =
    "bind task p train-pick\n"
    "bind task R view-rollout\n"
    "bind task N operate-retrain\n"
+   "bind task V route-revert\n"
    "bind rollout ] rollout-step-up\n"
    "bind rollout [ rollout-step-down\n"
    "bind rollout X rollout-abort\n"

@@ -11,6 +11,7 @@
 #include "dataset.h"
 #include "eval.h"
 #include "experiment.h"
+#include "gwadmin.h"
 #include "inventory.h"
 #include "phase.h"
 #include "rollout.h"
@@ -102,10 +103,12 @@ static void operate_panel(UText *u, Store *st, const Task *t) {
    if (f.breakeven_share >= 0)
       UText_add(u, A_NORMAL, "; break-even: hosting is paid once %.0f %% of the API spend moves to the candidate",
                 100 * f.breakeven_share);
-   /* Versions: dataset -> job -> model -> the route revision that put it in front. */
+   /* Versions: dataset -> job -> model -> the route revision (numbered per task, as offramp route
+    * show and route revert number them) that last put it in front. */
    sqlite3_stmt *q = Store_prepare(st,
-      "SELECT x.dataset_id, x.job_id, x.fine_tuned_model, (SELECT max(r.id) FROM route_events r WHERE r.task = ?2"
-      " AND json_extract(r.new_route, '$.candidate.model') = x.fine_tuned_model) FROM experiments x"
+      "SELECT x.dataset_id, x.job_id, x.fine_tuned_model, nullif((SELECT count(*) FROM route_events r2 WHERE r2.task = ?2"
+      " AND r2.id <= (SELECT max(r.id) FROM route_events r WHERE r.task = ?2"
+      " AND json_extract(r.new_route, '$.candidate.model') = x.fine_tuned_model)), 0) FROM experiments x"
       " WHERE x.task_id = ?1 AND x.status = 'succeeded' ORDER BY x.id DESC LIMIT 5");
    sqlite3_bind_int64(q, 1, t->id);
    sqlite3_bind_text(q, 2, t->name, -1, SQLITE_STATIC);
@@ -121,8 +124,7 @@ static void operate_panel(UText *u, Store *st, const Task *t) {
    }
    sqlite3_finalize(q);
    UText_nl(u);
-   UText_add(u, Draw_attr(C_DIM), "  route back to a version: offramp route set %s --candidate-model MODEL --reason WHY",
-             t->name);
+   UText_add(u, Draw_attr(C_DIM), "  V puts back an earlier version (offramp route revert %s [REVISION])", t->name);
    UText_nl(u);
 }
 
@@ -459,8 +461,10 @@ static void build(TaskView *tv) {
    for (int i = 0; i < n; i++) {
       UText_nl(u);
       UText_add(u, Draw_attr(C_DIM), "  %.10s %.5s  ", ev[i].ts, ev[i].ts + 11);
-      UText_add(u, A_NORMAL, "%-8s %s%s%s", ev[i].kind, *ev[i].from ? ev[i].from : "", *ev[i].from ? " \xe2\x86\x92 " : "",
-                ev[i].to);
+      /* Forced past a closed gate: red, and said so. */
+      UText_add(u, ev[i].forced ? Draw_attr(C_FAIL) : (int)A_NORMAL, "%-8s %s%s%s%s", ev[i].kind,
+                *ev[i].from ? ev[i].from : "", *ev[i].from ? " \xe2\x86\x92 " : "", ev[i].to,
+                ev[i].forced ? "  FORCED" : "");
       UText_add(u, Draw_attr(C_DIM), "  %s%s%s", ev[i].actor, *ev[i].reason ? ": " : "", ev[i].reason);
    }
    Phase_free_history(ev, n);
@@ -749,6 +753,33 @@ static int tv_request(View *v, Action a) {
       tv_open(v);
       tv->exp_sel = keep;
       build(tv);
+      return REDRAW;
+   }
+   case ACTION_ROUTE_REVERT: {
+      /* Back to an earlier model through the gateway's gate check, as offramp route revert. */
+      char *rev = Console_prompt("revert to route revision (empty: the previous model): ", "");
+      if (!rev)
+         return REDRAW;
+      long n = 0;
+      GwAdmin gw;
+      if (*str_trim(rev) && (!parse_long(rev, &n) || n < 1)) {
+         Console_message("'%s' is not a route revision (the versions list their revisions)", rev);
+      } else if (!GwAdmin_init(&gw, Console_store(), NULL, NULL, &err)) {
+         Console_message("%s", err);
+      } else {
+         long status;
+         json_t *j = GwAdmin_revert(&gw, v->arg, n, "console", &status, &err);
+         const char *model = json_string_value(json_object_get(json_object_get(json_object_get(j, "route"), "candidate"), "model"));
+         if (j && status == 200)
+            Console_message("reverted: the candidate is %s again", model ? model : "the earlier one");
+         else
+            Console_message("revert refused: %s", j ? GwAdmin_error_message(j) : err);
+         json_decref(j);
+         GwAdmin_clear(&gw);
+      }
+      free(err);
+      free(rev);
+      tv_open(v);
       return REDRAW;
    }
    case ACTION_VIEW_RUNBOOK: {

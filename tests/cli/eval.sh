@@ -96,6 +96,16 @@ expect_rc "unknown task" 1
 run "$OFFRAMP" report intent
 expect_rc "report without an evaluation: gate not passed" 3
 contains "report says no run" "$OUT" "No evaluation run yet"
+# intent's candidates, trained from files (so any test set), served by the stand-in: the gate
+# reads the evaluation of the picked one only.
+INTENT=$(sql "SELECT id FROM tasks WHERE name = 'intent'")
+sql "INSERT INTO backends(name, kind, base_url, created_at) VALUES ('stand', 'openai-ft', '$URL', '2026-11-21T00:00:00Z');
+     INSERT INTO experiments(task_id, backend, job_id, base_model, status, fine_tuned_model, created_at, updated_at)
+        VALUES ($INTENT, 'stand', 'job-cand', 'distill', 'succeeded', 'cand', '2026-11-21T00:00:00Z', '2026-11-21T00:00:00Z'),
+               ($INTENT, 'stand', 'job-good', 'distill', 'succeeded', 'good', '2026-11-21T00:00:00Z', '2026-11-21T00:00:00Z');"
+EXP_CAND=$(sql "SELECT id FROM experiments WHERE job_id = 'job-cand'")
+EXP_GOOD=$(sql "SELECT id FROM experiments WHERE job_id = 'job-good'")
+"$OFFRAMP" job pick "$EXP_CAND" >/dev/null
 
 # ---- run 1: the scripted candidate against the logged answers
 run "$OFFRAMP" eval intent --candidate "$URL|cand" --test-file ds/test.jsonl --timeout-ms 2000 --backoff-ms 10 \
@@ -204,6 +214,14 @@ contains "better claimed when p < 0.05" "$OUT" "run $R3 ($URL|good) is better th
 run "$OFFRAMP" eval compare "$R1" "$R2" --json
 contains "identical candidates: p = 1" "$OUT" '"p_value": 1.0'
 contains "no claim without significance" "$OUT" "no significant difference"
+# Run 3 evaluated another model than the picked one (as evaluating the frontier itself would):
+# it says nothing about the candidate, so the gate stays closed on run 1.
+run "$OFFRAMP" phase show intent
+contains "another model's perfect run leaves the gate on the picked model's run" "$OUT" "run $R2)"
+run "$OFFRAMP" phase advance intent
+expect_rc "advance still refused: the picked candidate scored 50 %" 3
+# Picking the model run 3 evaluated ties the gate to run 3.
+"$OFFRAMP" job pick "$EXP_GOOD" >/dev/null
 run "$OFFRAMP" report intent
 expect_rc "report exit 0 when the gate passes" 0
 run "$OFFRAMP" phase advance intent

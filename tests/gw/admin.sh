@@ -17,11 +17,18 @@ is "$(curl -s -o /dev/null -w '%{http_code}' "$GW/metrics")" 200 "metrics need n
 
 export OFFRAMP_GATEWAY=$GW
 R="$OFFRAMP route --admin-token-file $WORK/token"
+# intent is in no inventory here: no phase, no gates met, so each step forward is forced (this
+# test is about the admin round trip; tests/cli/gates.sh meets the gates).
 $R set intent --mode shadow --candidate-url "$cand_URL" --candidate-model ft:intent:1 --compare label \
-   --reason "eval passed" > "$WORK/set.out"
+   --reason "eval passed" > /dev/null 2> "$WORK/refused.err"
+is "$?" 3 "route set past unmet gates is refused (exit 3)"
+check "the refusal lists the missing item" grep -q "missing inventory: task intent is not in the workspace's inventory" "$WORK/refused.err"
+$R set intent --mode shadow --candidate-url "$cand_URL" --candidate-model ft:intent:1 --compare label \
+   --force --reason "eval passed" > "$WORK/set.out"
 tap $? "route set exits 0"
 check "route set prints the new route" grep -q "intent: shadow" "$WORK/set.out"
-$R set intent --mode canary --percent 10 --reason "agreement 97 %" > /dev/null
+check "route set says it was forced" grep -q "FORCED past the gates, recorded: eval passed" "$WORK/set.out"
+$R set intent --mode canary --percent 10 --force --reason "agreement 97 %" > /dev/null
 $R show intent > "$WORK/show.out"
 check "route show: canary 10 %" grep -q "intent: canary 10 %" "$WORK/show.out"
 check "route show: candidate kept from the earlier set" grep -q "ft:intent:1" "$WORK/show.out"

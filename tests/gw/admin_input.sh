@@ -15,8 +15,22 @@ code() {   # code METHOD PATH [BODY] [CURL ARGS...]: the HTTP status
 }
 message() { jq -r .error.message "$WORK/body"; }
 
-is "$(code PUT /admin/routes/intent '{"mode":"shadow","candidate":{"url":"'"$cand_URL"'"},"reason":"first"}')" 200 \
-   "a valid route is set"
+# The gate check: intent is in no inventory, so nothing allows serving its candidate yet.
+is "$(code PUT /admin/routes/intent '{"mode":"shadow","candidate":{"url":"'"$cand_URL"'"},"reason":"first"}')" 409 \
+   "a route past unmet gates: 409"
+is "$(jq -r '.error.type + " " + .error.code' "$WORK/body")" "invalid_request_error gate_closed" "in OpenAI's error shape"
+is "$(jq -r '.error.missing[0].what' "$WORK/body")" inventory "listing the missing item"
+check "which the message names too" sh -c "jq -r .error.message '$WORK/body' | grep -q 'missing inventory: task intent is not in'"
+is "$(sql "SELECT count(*) FROM route_events")" 0 "nothing recorded for a refused change"
+is "$(code PUT /admin/routes/intent '{"mode":"shadow","force":true,"candidate":{"url":"'"$cand_URL"'"}}')" 400 \
+   "force without a reason: 400"
+is "$(code PUT /admin/routes/intent '{"mode":"shadow","force":"yes","reason":"x","candidate":{"url":"'"$cand_URL"'"}}')" 400 \
+   "force that is not a boolean: 400"
+is "$(code PUT /admin/routes/intent '{"mode":"shadow","force":true,"candidate":{"url":"'"$cand_URL"'"},"reason":"first"}')" 200 \
+   "a valid route is set by force"
+is "$(jq -r .forced "$WORK/body")" true "the answer says it was forced"
+is "$(sql "SELECT forced || ' ' || reason FROM route_events ORDER BY id DESC LIMIT 1")" "1 first" "recorded as forced, with the reason"
+is "$(sql "SELECT phase FROM tasks WHERE name = 'intent'")" shadow "the task is added, its phase at the route's"
 
 # The reason in the body: stored byte for byte (it used to be read after the body was freed).
 R200=$(head -c 150 /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c 200)
@@ -65,7 +79,7 @@ is "$(sql "SELECT count(*) FROM routes WHERE task != 'intent'")" 0 "no route was
 is "$(sql "SELECT count(*) FROM route_events WHERE task != 'intent'")" 0 "nor a route event"
 
 # An empty PUT body is a mistake, not a reset to passthrough defaults.
-is "$(code PUT /admin/routes/intent '{"mode":"shadow","candidate":{"url":"'"$cand_URL"'"}}')" 200 "shadow again"
+is "$(code PUT /admin/routes/intent '{"mode":"shadow","force":true,"reason":"a test of bodies, not of the gates","candidate":{"url":"'"$cand_URL"'"}}')" 200 "shadow again"
 EV=$(sql "SELECT count(*) FROM route_events")
 is "$(code PUT /admin/routes/intent '')" 400 "an empty PUT body: 400"
 check "saying the body is empty" sh -c "jq -r .error.message '$WORK/body' | grep -q 'body is empty'"

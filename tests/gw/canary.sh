@@ -33,7 +33,7 @@ load() {
    PIDS="$PIDS $LOAD_PID"
 }
 route() {   # route TASK JSON-FIELDS: a canary route on the stand-in candidate
-   admin PUT "/admin/routes/$1?reason=test" "{\"mode\":\"canary\",\"compare\":\"exact\",\"sticky\":\"random\",\"candidate\":{\"url\":\"$cand_URL\"},$2}" > /dev/null
+   admin PUT "/admin/routes/$1" "{\"force\":true,\"reason\":\"a test of the analysis, not of the gates\",\"mode\":\"canary\",\"compare\":\"exact\",\"sticky\":\"random\",\"candidate\":{\"url\":\"$cand_URL\"},$2}" > /dev/null
 }
 
 # --- an error burst at canary 50 %: back in shadow by the second failed check ---
@@ -79,6 +79,8 @@ is "$(sql "SELECT kind || ' ' || actor || ' ' || json_extract(new_route, '$.mode
    "rollback gateway shadow" "... with the route event the control plane reads (kind rollback, actor gateway)"
 is "$(sql "SELECT count(*) FROM rollout_events e JOIN tasks t ON t.id = e.task_id WHERE t.name = 'burst' AND e.kind = 'fail' AND e.actor = 'gateway'")" 2 \
    "the failed checks are in the task's rollout log"
+is "$(sql "SELECT to_phase || ' ' || actor FROM phase_events e JOIN tasks t ON t.id = e.task_id WHERE t.name = 'burst' ORDER BY e.id DESC LIMIT 1")" \
+   "shadow gateway" "the task's phase moved back to shadow with it, by the gateway"
 is "$(metric 'offramp_canary_rollbacks_total{task="burst"}')" 1 "offramp_canary_rollbacks_total counts it"
 is "$(admin GET '/admin/stats?task=burst' | jq -r '.analysis[0].state')" "rolled back" "/admin/stats shows the analysis"
 
@@ -103,6 +105,31 @@ state=$(cat "$WORK/promo.state")
 is "$(echo "$state" | jq -r .state)" promoted "the analysis says promoted"
 is "$(metric 'offramp_canary_promotions_total{task="promo"}')" 3 "offramp_canary_promotions_total counts the steps"
 
+# --- the gate check binds the gateway too: a step with a failed check is not promoted ---
+"$OFFRAMP" -w "$WS" task add held --description "promotion held by the gate" > /dev/null
+curl -s "${cand_URL%/v1}/control?fail_rate=1" > /dev/null
+route held '"percent":50,"analysis":{"interval_s":1,"failure_limit":3,"min_samples":5,"auto_promote":true,"dwell_s":1,"steps":[50,100]}'
+load held 10
+# A failed check at 50 %, then healthy answers: after a clean dwell the gateway asks to promote.
+for _ in $(seq 100); do
+   [ "$(admin GET /admin/rollout/held | jq '[.checks[] | select(.verdict == "fail")] | length')" -ge 1 ] && break
+   sleep 0.05
+done
+curl -s "${cand_URL%/v1}/control?fail_rate=0" > /dev/null
+for _ in $(seq 100); do
+   admin GET /admin/rollout/held > "$WORK/held.state"
+   jqe '[.decisions[] | select(.kind == "promotion refused")] | length > 0' "$WORK/held.state" && break
+   sleep 0.1
+done
+kill "$LOAD_PID" 2>/dev/null
+wait "$LOAD_PID" 2>/dev/null
+jq -r '.decisions[] | "# \(.kind) \(.from) -> \(.to): \(.reason)"' "$WORK/held.state"
+check "the promotion to cutover was refused by the canary gate" jqe '[.decisions[] | select(.kind == "promotion refused"
+   and .to == "cutover" and (.reason | test("canary analysis: at 50 % .* with [0-9]+ failed check")))] | length > 0' \
+   "$WORK/held.state"
+is "$(mode held)" "canary 50" "the route stays at canary 50 %"
+is "$(sql "SELECT count(*) FROM route_events WHERE task = 'held' AND actor = 'gateway'")" 0 "nothing was saved for it"
+
 # --- a p95 latency breach is a failed check ---
 curl -s "${cand_URL%/v1}/control?latency_ms=250" > /dev/null
 route slow '"percent":50,"analysis":{"interval_s":1,"failure_limit":1,"min_samples":5,"max_p95_ms":100}'
@@ -120,7 +147,7 @@ is "$(jq '.errors' "$WORK/slow.load")" 0 "slow answers still reached the clients
 # --- agreement on the automatic verify share: a candidate that answers wrong is rolled back ---
 start_standin wrong --echo --seed 7 --wrong-rate 1
 "$OFFRAMP" -w "$WS" task add agree --description "disagreeing candidate" > /dev/null
-admin PUT "/admin/routes/agree?reason=test" "{\"mode\":\"canary\",\"percent\":50,\"compare\":\"exact\",\"sticky\":\"random\",\"candidate\":{\"url\":\"$wrong_URL\"},\"analysis\":{\"interval_s\":1,\"failure_limit\":2,\"min_samples\":5}}" > /dev/null
+admin PUT "/admin/routes/agree" "{\"force\":true,\"reason\":\"a test of the analysis, not of the gates\",\"mode\":\"canary\",\"percent\":50,\"compare\":\"exact\",\"sticky\":\"random\",\"candidate\":{\"url\":\"$wrong_URL\"},\"analysis\":{\"interval_s\":1,\"failure_limit\":2,\"min_samples\":5}}" > /dev/null
 is "$(admin GET /admin/routes/agree | jq -c '[.route.verify_percent, .route.analysis.verify_percent]')" "[0,10]" \
    "no verify share set by hand: the analysis' own 10 %"
 load agree 6

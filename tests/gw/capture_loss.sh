@@ -51,8 +51,8 @@ lost_is() { [ "$(sql "SELECT count(*) FROM exchanges WHERE json_extract(record, 
 start_standin up --echo
 start_standin cand --echo --slow-rate 0.125 --slow-ms 1500 --fail-rate 0.05 --timeout-rate 0.05 --hang-ms 5000
 start_gateway --upstream "$up_URL"
-admin PUT /admin/routes/loss "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand_URL\"},\"fallback\":{\"timeout_ms\":2500}}" > /dev/null
-admin PUT /admin/routes/loss-cut "{\"mode\":\"cutover\",\"verify_percent\":50,\"candidate\":{\"url\":\"$cand_URL\"},\"fallback\":{\"on_error\":true,\"timeout_ms\":2500}}" > /dev/null
+admin PUT /admin/routes/loss "{\"force\":true,\"reason\":\"a test of capture, not of the gates\",\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand_URL\"},\"fallback\":{\"timeout_ms\":2500}}" > /dev/null
+admin PUT /admin/routes/loss-cut "{\"force\":true,\"reason\":\"a test of capture, not of the gates\",\"mode\":\"cutover\",\"verify_percent\":50,\"candidate\":{\"url\":\"$cand_URL\"},\"fallback\":{\"on_error\":true,\"timeout_ms\":2500}}" > /dev/null
 "$LOADGEN" --url "$GW/v1/chat/completions" -n 200 -c 16 --task loss > "$WORK/warm.json"
 wait_captured
 
@@ -127,7 +127,7 @@ stop_gateway
 # ---- 3: kill -9 while shadow calls hang ----
 start_standin hung --echo --timeout-rate 1 --hang-ms 120000
 start_gateway --upstream "$up_URL"
-admin PUT /admin/routes/kill "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$hung_URL\"},\"fallback\":{\"timeout_ms\":120000}}" > /dev/null
+admin PUT /admin/routes/kill "{\"force\":true,\"reason\":\"a test of capture, not of the gates\",\"mode\":\"shadow\",\"candidate\":{\"url\":\"$hung_URL\"},\"fallback\":{\"timeout_ms\":120000}}" > /dev/null
 base=$(metric offramp_capture_committed_total)
 "$LOADGEN" --url "$GW/v1/chat/completions" -n 1000 -c 32 --task kill > "$WORK/kill.json"
 answered=$(answered "$WORK/kill.json")

@@ -7,7 +7,7 @@ N=${GW_LOAD_REQUESTS:-20000}
 start_standin up --echo
 start_standin cand --echo --latency-ms 5
 start_gateway --upstream "$up_URL"
-admin PUT /admin/routes/crash "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand_URL\"}}" > /dev/null
+admin PUT /admin/routes/crash "{\"force\":true,\"reason\":\"a test of crash recovery, not of the gates\",\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand_URL\"}}" > /dev/null
 "$LOADGEN" --url "$GW/v1/chat/completions" -n "$N" -c 64 --task crash > "$WORK/load.json" &
 LG=$!
 # Kill once a good part of the load has been captured, while requests are still flowing.

@@ -12,7 +12,7 @@ start_standin other --content "refund" --seed 13
 start_gateway --upstream "$primary_URL"
 
 # --- canary 30 %, sticky by user ---
-admin PUT /admin/routes/can "{\"mode\":\"canary\",\"percent\":30,\"candidate\":{\"url\":\"$cand_URL\"}}" > /dev/null
+admin PUT /admin/routes/can "{\"force\":true,\"reason\":\"a test of the data plane, not of the gates\",\"mode\":\"canary\",\"percent\":30,\"candidate\":{\"url\":\"$cand_URL\"}}" > /dev/null
 "$LOADGEN" --url "$GW/v1/chat/completions" -n 6000 -c 32 --task can --users 3000 --expect-echo > "$WORK/can.json"
 echo "# $(cat "$WORK/can.json")"
 is "$(jq .ok "$WORK/can.json")" 6000 "canary: every answer correct"
@@ -26,7 +26,7 @@ share=$(jq '.candidate / .sent * 1000 | floor' "$WORK/rand.json")
 check "canary: no user, no conversation: random split $share per mille" test "$share" -ge 250 -a "$share" -le 350
 
 # --- cutover with fallback ---
-admin PUT /admin/routes/cut "{\"mode\":\"cutover\",\"candidate\":{\"url\":\"$cut_URL\"},\"fallback\":{\"min_confidence\":0.5,\"on_error\":true,\"timeout_ms\":2000},\"verify_percent\":50}" > /dev/null
+admin PUT /admin/routes/cut "{\"force\":true,\"reason\":\"a test of the data plane, not of the gates\",\"mode\":\"cutover\",\"candidate\":{\"url\":\"$cut_URL\"},\"fallback\":{\"min_confidence\":0.5,\"on_error\":true,\"timeout_ms\":2000},\"verify_percent\":50}" > /dev/null
 "$LOADGEN" --url "$GW/v1/chat/completions" -n 2000 -c 16 --task cut --expect-echo > "$WORK/cut.json"
 echo "# $(cat "$WORK/cut.json")"
 curl -s "${cut_URL%/v1}/stats" > "$WORK/cutstats.json"
@@ -54,7 +54,7 @@ is "$(sql "SELECT count(*) FROM exchanges e JOIN tasks t ON t.id = e.task_id WHE
    "$verified" "verified answers compared (and agree)"
 
 # --- shadow disagreement, noise baseline, alias ---
-admin PUT /admin/routes/sh "{\"mode\":\"shadow\",\"aliases\":[\"sh-model\"],\"candidate\":{\"url\":\"$other_URL\"},\"compare\":\"label\",\"noise_percent\":100}" > /dev/null
+admin PUT /admin/routes/sh "{\"force\":true,\"reason\":\"a test of the data plane, not of the gates\",\"mode\":\"shadow\",\"aliases\":[\"sh-model\"],\"candidate\":{\"url\":\"$other_URL\"},\"compare\":\"label\",\"noise_percent\":100}" > /dev/null
 "$LOADGEN" --url "$GW/v1/chat/completions" -n 300 -c 8 --model sh-model --expect-echo > "$WORK/sh.json"
 is "$(jq .ok "$WORK/sh.json")" 300 "shadow by model alias: primary answers"
 admin GET "/admin/stats?task=sh" > "$WORK/shstats.json"

@@ -7,7 +7,7 @@
 start_standin primary --idle-timeout 1
 start_standin cand --idle-timeout 1
 start_gateway --upstream "$primary_URL"
-admin PUT /admin/routes/rc "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand_URL\"}}" > /dev/null
+admin PUT /admin/routes/rc "{\"force\":true,\"reason\":\"a test of the data plane, not of the gates\",\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand_URL\"}}" > /dev/null
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$GW_PID/stat"; }
 good=0

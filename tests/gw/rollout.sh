@@ -64,7 +64,8 @@ PIDS="$PIDS $LOAD_PID"
 sed 's/^/# /' "$WORK/watch.out"
 check "watch showed the gateway's rollback" grep -q "ROLLED BACK by the gateway: intent: canary 50 % -> shadow: canary analysis: 2 failed checks (limit 2)" "$WORK/watch.out"
 check "... and the failed checks before it" grep -q "at 50 %: fail: error rate .* (failed check 2 of 2)" "$WORK/watch.out"
-check "... and the phase following it" grep -q "intent: phase canary -> shadow, following the gateway's route" "$WORK/watch.out"
+is "$(sql "SELECT kind || ' ' || to_phase || ' ' || actor FROM phase_events ORDER BY id DESC LIMIT 1")" "rollback shadow gateway" \
+   "the phase moved back with the gateway's rollback"
 is "$(mode)" "shadow 50" "the gateway's route is back in shadow: all traffic on the stable arm"
 is "$(sql "SELECT phase FROM tasks WHERE name = 'intent'")" shadow "the phase followed back to shadow"
 hist=$(admin GET /admin/routes/intent)

@@ -13,7 +13,7 @@ start_standin primary --echo --seed 7
 # queued good answers were counted as timeouts).
 start_standin cand --echo --seed 11 --fail-rate 0.0667 --timeout-rate 0.0667 --garbage-rate 0.0667 --hang-ms 5000
 start_gateway --upstream "$primary_URL"
-admin PUT /admin/routes/load "{\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand_URL\",\"model\":\"cand-1\"},\"compare\":\"exact\",\"fallback\":{\"timeout_ms\":1500}}" > /dev/null
+admin PUT /admin/routes/load "{\"force\":true,\"reason\":\"a load test of the data plane, not of the gates\",\"mode\":\"shadow\",\"candidate\":{\"url\":\"$cand_URL\",\"model\":\"cand-1\"},\"compare\":\"exact\",\"fallback\":{\"timeout_ms\":1500}}" > /dev/null
 
 "$LOADGEN" --url "$GW/v1/chat/completions" -n "$N" -c 128 --task load --expect-echo > "$WORK/load.json"
 echo "# $(cat "$WORK/load.json")"

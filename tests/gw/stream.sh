@@ -19,7 +19,7 @@ start_standin slow --content "a long story" --chunks 400 --chunk-delay-ms 50
 start_gateway --upstream "$primary_URL"
 
 route() {   # route TASK CANDIDATE_URL [COMPARE MIN_CONFIDENCE]
-   admin PUT "/admin/routes/$1" "{\"mode\":\"cutover\",\"candidate\":{\"url\":\"$2\"},\"compare\":\"${3:-label}\",\"fallback\":{\"min_confidence\":${4:-0},\"on_error\":true,\"timeout_ms\":30000}}" > /dev/null
+   admin PUT "/admin/routes/$1" "{\"force\":true,\"reason\":\"a test of streaming, not of the gates\",\"mode\":\"cutover\",\"candidate\":{\"url\":\"$2\"},\"compare\":\"${3:-label}\",\"fallback\":{\"min_confidence\":${4:-0},\"on_error\":true,\"timeout_ms\":30000}}" > /dev/null
 }
 
 # streams PREFIX N TASK STREAM: N requests "PREFIX<i>" in turn; bodies in $WORK/PREFIX.<i>, and

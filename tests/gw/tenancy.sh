@@ -74,6 +74,24 @@ is "$(curl -s -H 'Authorization: Bearer ck-intent-2222' "$GW/v1/models" | jq -r 
 is "$(curl -s -H 'Authorization: Bearer ck-all-1111' "$GW/v1/models" | jq -r '[.data[].id | select(. == "intent" or . == "ok")] | sort | join(",")')" \
    intent,ok "a key for every task sees them all"
 is "$(curl -s -o /dev/null -w '%{http_code}' "$GW/healthz")" 200 "/healthz does not"
+# SIGHUP re-reads the key file: a revoked key is refused, a new one served, with no restart;
+# a key file that no longer reads or holds no key keeps the old keys (never opens the gateway).
+hup() { : > "$WORK/gw.err"; kill -HUP "$GW_PID"; for _ in $(seq 50); do grep -q "client keys" "$WORK/gw.err" && break; sleep 0.1; done; }
+{ echo "sha256:$(hash ck-all-1111) *"; echo "sha256:$(hash ck-new-3333) tone"; } > "$WORK/keys"
+hup
+check "SIGHUP: the key file is read again" grep -q "2 client keys reloaded" "$WORK/gw.err"
+is "$(chat "$REQ" -H 'Authorization: Bearer ck-intent-2222' -H 'X-Offramp-Task: tone' -o /dev/null -w '%{http_code}')" \
+   401 "after SIGHUP a revoked key gets 401"
+is "$(chat "$REQ" -H 'Authorization: Bearer ck-new-3333' -H 'X-Offramp-Task: tone' | answer)" \
+   "auth:Bearer sk-operator-0001" "and a new key is served"
+: > "$WORK/keys"
+hup
+check "an emptied key file keeps the old keys, and says so" grep -q "keeping the 2 old ones" "$WORK/gw.err"
+is "$(chat "$REQ" -o /dev/null -w '%{http_code}')" 401 "so clients without a key are still refused"
+echo "sha256:nothex" > "$WORK/keys"
+hup
+is "$(chat "$REQ" -H 'Authorization: Bearer ck-new-3333' -H 'X-Offramp-Task: tone' -o /dev/null -w '%{http_code}')" \
+   200 "a malformed key file keeps the old keys"
 stop_gateway
 echo "sha256:nothex" > "$WORK/badkeys"
 "$OFFRAMP" -w "$WS" gateway --listen 127.0.0.1:0 --client-keys "$WORK/badkeys" > /dev/null 2> "$WORK/bad.err"
