@@ -782,8 +782,11 @@ bool Rollout_watch_round(Store *st, const GwAdmin *gw, const char *task, Rollout
       if (!at || strcmp(at, w->last_decision) <= 0)
          continue;
       snprintf(w->last_decision, sizeof w->last_decision, "%s", at);
-      bool back = str_eq(json_string_value(json_object_get(e, "kind")), "rollback");
-      Sbuf_printf(&out, "%s%s by the gateway: %s: %s -> %s: %s", out.len ? "\n" : "", back ? "ROLLED BACK" : "promoted",
+      const char *kind = json_string_value(json_object_get(e, "kind"));
+      Sbuf_printf(&out, "%s%s: %s: %s -> %s: %s", out.len ? "\n" : "",
+                  str_eq(kind, "rollback")  ? "ROLLED BACK by the gateway"
+                  : str_eq(kind, "promote") ? "promoted by the gateway"
+                                            : "the gateway's promotion held by the gate check",
                   task, json_string_value(json_object_get(e, "from")), json_string_value(json_object_get(e, "to")),
                   json_string_value(json_object_get(e, "reason")));
    }

@@ -104,13 +104,11 @@ typedef struct {
  * gateway (Rollout_follow_gateway). *msg: one line per thing; false on an error. */
 bool Rollout_watch_round(Store *st, const GwAdmin *gw, const char *task, RolloutWatch *w, char **msg);
 
-/* The gateway changes a route on its own (its canary analysis rolls back or promotes), and
- * records it as a route event with actor "gateway" (route_events: kind rollback or set, the new
- * route, the reason with the figures). When the task's latest route event is one, the task's
- * phase follows its mode (shadow, canary, cutover; operate stays operate at cutover) and the
- * rollout's step follows the route. The failed checks the gateway recorded at the current step
- * (rollout_events, actor gateway) become the step's failures, which keep the canary gate
- * closed. *msg (may stay NULL): what moved. */
+/* The gateway changes a route on its own (its canary analysis rolls back or promotes) through
+ * the gate check, which moves the phase with it, and records its checks (rollout_events, actor
+ * "gateway"). This stores the rollout's step as those records say (the saved route's step since
+ * its route event, the failed checks the gateway recorded there), and moves the phase after a
+ * gateway change when a workspace lags behind it. *msg (may stay NULL): what moved. */
 bool Rollout_follow_gateway(Store *st, const char *task, char **msg, char **err);
 
 /* ---- operate: after cutover, from the captured exchanges ---- */
