@@ -80,6 +80,9 @@ int cmd_job(Cli *cli, int argc, char **argv);
 int cmd_gateway(Cli *cli, int argc, char **argv);
 int cmd_route(Cli *cli, int argc, char **argv);
 int cmd_rollout(Cli *cli, int argc, char **argv);
+int cmd_review(Cli *cli, int argc, char **argv);
+int cmd_operate(Cli *cli, int argc, char **argv);
+int cmd_versions(Cli *cli, int argc, char **argv);
 int cmd_replay(Cli *cli, int argc, char **argv);
 int cmd_replay_server(Cli *cli, int argc, char **argv);
 

@@ -57,11 +57,16 @@ static const char eval_usage[] =
    "same command again to resume), 2 on usage errors.\n";
 
 static const char report_usage[] =
-   "usage: offramp report TASK [--run N] [--json] [--out FILE]\n"
+   "usage: offramp report TASK [--run N] [--json] [--out FILE] [--setup-cost USD]\n"
    "\n"
    "The migration report: audit figures, dataset, experiments, evaluation runs, the latest\n"
-   "evaluation (or --run N) with its per-class table and confidence curve, and the\n"
-   "evaluate -> shadow gate. Markdown by default, JSON with --json.\n"
+   "evaluation (or --run N) with its per-class table and confidence curve, the\n"
+   "evaluate -> shadow gate, and the rollout: agreement with its 95 % CI while each\n"
+   "route was in force, the route history, fallbacks by reason, verified agreement,\n"
+   "graded disagreements, the analysis log, and the savings (the API calls still made\n"
+   "plus the hosting set with offramp rollout set --hosting-cost) with the break-even\n"
+   "in months of a one-off cost given as --setup-cost (default 0). Markdown by default,\n"
+   "JSON with --json.\n"
    "\n"
    "Exit status: 0 when the gate passes, 3 when it does not, 1 on errors.\n";
 
@@ -419,8 +424,10 @@ int cmd_report(Cli *cli, int argc, char **argv) {
       { "run", required_argument, NULL, 'r' },
       { "json", no_argument, NULL, 'j' },
       { "out", required_argument, NULL, 'o' },
+      { "setup-cost", required_argument, NULL, 's' },
       { 0 },
    };
+   ReportOpts ro = { 0 };
    long long run = 0;
    bool json = false;
    const char *out = NULL;
@@ -430,6 +437,10 @@ int cmd_report(Cli *cli, int argc, char **argv) {
       case 'r': run = run_arg(optarg); break;
       case 'j': json = true; break;
       case 'o': out = optarg; break;
+      case 's':
+         if (!parse_double(optarg, &ro.setup_cost) || ro.setup_cost < 0 || ro.setup_cost > 1e9)
+            return Cli_usage_error("report", "--setup-cost '%s' is not an amount of USD from 0 (e.g. 2000)", optarg);
+         break;
       default: return Cli_usage_error("report", "bad option");
       }
    }
@@ -441,13 +452,13 @@ int cmd_report(Cli *cli, int argc, char **argv) {
    char *err = NULL, *text = NULL;
    bool open = false;
    if (json) {
-      json_t *j = Report_json(st, argv[optind], run, &open, &err);
+      json_t *j = Report_json_opts(st, argv[optind], run, &ro, &open, &err);
       if (j) {
          text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
          json_decref(j);
       }
    } else {
-      text = Report_markdown(st, argv[optind], run, &open, &err);
+      text = Report_markdown_opts(st, argv[optind], run, &ro, &open, &err);
    }
    Store_close(st);
    if (!text) {

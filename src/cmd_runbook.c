@@ -70,6 +70,8 @@ int cmd_runbook(Cli *cli, int argc, char **argv) {
          Md_free(d);
       }
    } else {
+      if (Runbook_name(name))
+         name = Runbook_name(name);   /* a phase's name stands for its runbook */
       MdDoc *d = Runbook_load(name, width, &err);
       if (!d) {
          fprintf(stderr, "offramp: %s\n", err);

@@ -17,11 +17,13 @@ static const char task_usage[] =
    "       offramp task list [--json]\n"
    "       offramp task show NAME [--json]\n"
    "       offramp task rm NAME\n"
-   "       offramp task score NAME [--suitability N|auto] [--impact N|auto] [--complexity N|auto] [--json]\n"
+   "       offramp task score NAME [--suitability N|auto] [--impact N|auto] [--complexity N|auto]\n"
+   "                               [--accept] [--json]\n"
    "\n"
    "The inventory of AI touchpoints. 'list' ranks tasks by priority =\n"
-   "suitability x impact / complexity; 'score' overrides a suggested score (1-5) or\n"
-   "accepts the suggestions, which the audit gate asks for.\n"
+   "suitability x impact / complexity; 'score' shows the scores and the criteria behind\n"
+   "each suggestion; --accept marks them reviewed (which the audit gate asks for), and\n"
+   "overriding a score (1-5, or auto for the suggestion) marks them reviewed too.\n"
    "\n"
    "field options (add, edit):\n";
 
@@ -184,7 +186,7 @@ static int task_show(Cli *cli, int argc, char **argv) {
              t.domain_vocab ? "yes" : "no", t.changing ? "yes" : "no");
       Score sc;
       Score_compute(&t, &sc);
-      printf("score%s\n", t.scored_at ? "" : " (suggested, not reviewed: offramp task score NAME)");
+      printf("score%s\n", t.scored_at ? "" : " (suggested, not reviewed: offramp task score NAME --accept)");
       print_score(&sc);
       Gate g;
       Phase_gate(st, &t, &g);
@@ -195,6 +197,21 @@ static int task_show(Cli *cli, int argc, char **argv) {
    }
    Task_clear(&t);
    Store_close(st);
+   return EXIT_OK;
+}
+
+/* Each option's value, checked before anything is opened. */
+static int check_options(const char *cmd, const TaskField **fields, const char **values, int n) {
+   for (int i = 0; i < n; i++) {
+      char *norm = NULL, *err = NULL;
+      bool ok = TaskField_check(fields[i], values[i], &norm, &err);
+      free(norm);
+      if (!ok) {
+         int rc = Cli_usage_error(cmd, "%s", err);
+         free(err);
+         return rc;
+      }
+   }
    return EXIT_OK;
 }
 
@@ -209,6 +226,8 @@ static int task_write(Cli *cli, int argc, char **argv, bool add) {
       rc = EXIT_USAGE;
    } else if (optind != argc - 1) {
       rc = Cli_usage_error(cmd, "expected one task name");
+   } else if ((rc = check_options(cmd, fields, values, n)) != EXIT_OK) {
+      /* a bad option value is a usage error (2), as in every command; nothing is opened */
    } else {
       Store *st = Cli_open(cli, add);
       char *err = NULL;
@@ -250,10 +269,11 @@ static int task_score(Cli *cli, int argc, char **argv) {
       { "impact", required_argument, NULL, 'i' },
       { "complexity", required_argument, NULL, 'c' },
       { "json", no_argument, NULL, 'j' },
+      { "accept", no_argument, NULL, 'a' },
       { 0 },
    };
    const char *set[DIM_COUNT] = { 0 };
-   bool json = false;
+   bool json = false, accept = false;
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       switch (c) {
@@ -261,6 +281,7 @@ static int task_score(Cli *cli, int argc, char **argv) {
       case 'i': set[DIM_IMPACT] = optarg; break;
       case 'c': set[DIM_COMPLEXITY] = optarg; break;
       case 'j': json = true; break;
+      case 'a': accept = true; break;
       default: return Cli_usage_error("task score", "bad option");
       }
    }
@@ -272,23 +293,22 @@ static int task_score(Cli *cli, int argc, char **argv) {
       values[d] = -1;   /* leave as is */
       if (!set[d])
          continue;
+      accept = true;   /* an override is a review */
       long v;
       if (str_eq(set[d], "auto"))
          values[d] = 0;
       else if (parse_long(set[d], &v) && v >= 1 && v <= 5)
          values[d] = (int)v;
-      else {
-         fprintf(stderr, "offramp: --%s: '%s' is not a score from 1 to 5 (or 'auto' for the suggestion)\n",
-                 ScoreDim_name(d), set[d]);
-         return EXIT_ERROR;
-      }
+      else
+         return Cli_usage_error("task score", "--%s: '%s' is not a score from 1 to 5 (or 'auto' for the suggestion)",
+                                ScoreDim_name(d), set[d]);
    }
    Store *st = Cli_open(cli, false);
    char *err = NULL;
    int rc = EXIT_OK;
    Task t;
    Task_init(&t);
-   if (!Inventory_set_scores(st, name, values, &err) || !Task_get(st, name, &t, &err)) {
+   if ((accept && !Inventory_set_scores(st, name, values, &err)) || !Task_get(st, name, &t, &err)) {
       fprintf(stderr, "offramp: %s\n", err);
       rc = EXIT_ERROR;
    } else if (json) {
@@ -296,7 +316,7 @@ static int task_score(Cli *cli, int argc, char **argv) {
    } else {
       Score sc;
       Score_compute(&t, &sc);
-      printf("%s\n", t.name);
+      printf("%s%s\n", t.name, t.scored_at ? "" : " (suggested, not reviewed: --accept marks them reviewed)");
       print_score(&sc);
    }
    Task_clear(&t);

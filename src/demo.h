@@ -16,7 +16,16 @@
 #define DEMO_TRAINER_KEY_ENV "OFFRAMP_TRAINER_TOKEN"
 /* The accuracy the demo's cutover threshold keeps (offramp eval --bar): the candidate answers
  * what it is sure of, the API the rest, so the fallback rate shows. */
-#define DEMO_FALLBACK_BAR "0.94"
+#define DEMO_FALLBACK_BAR "0.98"
+/* The share of the candidate's answers also asked of the frontier in canary and cutover (the
+ * route's verify_percent): the canary analysis's agreement. High because the demo's canary steps
+ * last seconds, not the hours a real one does. */
+#define DEMO_VERIFY_PERCENT "50"
+/* The demo task's rollout: canary steps, the seconds each is held, and the candidate's hosting
+ * in USD a month (a small CPU machine serving the distiller). */
+#define DEMO_ROLLOUT_STEPS "10,50,100"
+#define DEMO_ROLLOUT_DWELL_S 3
+#define DEMO_HOSTING_COST 40
 
 /* Where the demo workspace lives unless -w is given: beside the user's, never it. */
 char *Demo_default_path(void);

@@ -403,6 +403,7 @@ typedef struct {
    int nlabels;
    Pool subject[MAX_LABELS], body[MAX_LABELS], detail[MAX_LABELS];
    Pool opener, closer, signoff, context;
+   int first[MAX_LABELS]; /* rank in "first": of two topics, the API answers the lower rank */
 } Tickets;
 
 typedef struct {
@@ -508,6 +509,27 @@ static bool get_labels(json_t *doc, const char *file, Label *labels, int *nlabel
    return true;
 }
 
+/* "first": every label once, the order a ticket's topics are resolved in */
+static bool get_first(json_t *doc, const char *file, const Label *labels, int nlabels, int *rank, char **err) {
+   json_t *first = json_object_get(doc, "first");
+   for (int i = 0; i < nlabels; i++)
+      rank[i] = -1;
+   for (size_t k = 0; k < json_array_size(first); k++) {
+      const char *s = json_string_value(json_array_get(first, k));
+      for (int i = 0; s && i < nlabels; i++)
+         if (strcmp(s, labels[i].name) == 0 && rank[i] < 0)
+            rank[i] = (int)k;
+   }
+   for (int i = 0; i < nlabels; i++) {
+      if (rank[i] < 0 || json_array_size(first) != (size_t)nlabels) {
+         *err = xasprintf("%s: \"first\" must list every label once (\"%s\" is %s)", file, labels[i].name,
+                          rank[i] < 0 ? "missing" : "there, but so is something else");
+         return false;
+      }
+   }
+   return true;
+}
+
 static bool Data_load(Data *D, const char *share, char **err) {
    char *files[ARRAY_SIZE(data_files)];
    for (size_t i = 0; i < ARRAY_SIZE(data_files); i++) {
@@ -562,7 +584,8 @@ static bool Data_load(Data *D, const char *share, char **err) {
    json_t *doc = D->docs[DOC_TICKETS];
    const char *f = files[DOC_TICKETS];
    if (!get_tpl(D, doc, "system", f, &T->sys, err) || !get_tpl(D, doc, "user", f, &T->user, err)
-       || !get_labels(doc, f, T->labels, &T->nlabels, err) || !get_pool(D, doc, "opener", f, &T->opener, err)
+       || !get_labels(doc, f, T->labels, &T->nlabels, err) || !get_first(doc, f, T->labels, T->nlabels, T->first, err)
+       || !get_pool(D, doc, "opener", f, &T->opener, err)
        || !get_pool(D, doc, "closer", f, &T->closer, err) || !get_pool(D, doc, "signoff", f, &T->signoff, err)
        || !get_pool(D, doc, "context", f, &T->context, err))
       goto out;
@@ -1039,7 +1062,8 @@ static void msg_close(Call *c) {
 }
 
 /* A support ticket of the given category; inline tickets (report samples) stay on one line. */
-static void compose_ticket(Gen *g, Buf *b, int label, bool inline_) {
+/* Returns the ticket's second topic, -1 when it has one topic. */
+static int compose_ticket(Gen *g, Buf *b, int label, bool inline_) {
    Tickets *T = &g->D->tickets;
    Rng *r = &g->rng;
    size_t start = b->len;
@@ -1065,8 +1089,9 @@ static void compose_ticket(Gen *g, Buf *b, int label, bool inline_) {
       txt(b, " ");
       EMIT(g, b, T->detail[label]);
    }
+   int other = -1;
    if (Rng_chance(r, 0.1)) { /* a second topic: real tickets are not always clean */
-      int other = (int)Rng_below(r, (uint32_t)T->nlabels);
+      other = (int)Rng_below(r, (uint32_t)T->nlabels);
       txt(b, " Also, ");
       size_t m = b->len;
       EMIT(g, b, T->body[other]);
@@ -1093,6 +1118,7 @@ static void compose_ticket(Gen *g, Buf *b, int label, bool inline_) {
    }
    if (Rng_chance(r, 0.07))
       lowercase(b, start);
+   return other;
 }
 
 static void answer_label(Gen *g, Call *c, const Label *labels, int label, double p_noise) {
@@ -1116,7 +1142,7 @@ static void gen_classification(Gen *g, Call *c) {
    make_persona(g);
    int label = pick_label(&g->rng, T->labels, T->nlabels);
    Buf_clear(&g->ticket);
-   compose_ticket(g, &g->ticket, label, false);
+   int other = compose_ticket(g, &g->ticket, label, false);
    set_dyn(g, DYN_TICKET, &g->ticket, 0, 0);
    msg_open(c, "system");
    emit_tpl(g, &c->msgs, T->sys, 0);
@@ -1125,7 +1151,11 @@ static void gen_classification(Gen *g, Call *c) {
    msg_open(c, "user");
    emit_tpl(g, &c->msgs, T->user, 0);
    msg_close(c);
-   answer_label(g, c, T->labels, label, 0.05);
+   /* The API reads a ticket the same way every time: with two topics it follows the system
+    * prompt's "the one the customer needs resolved first"; past that, a sampled 1.5 % strays. */
+   if (other >= 0 && T->first[other] < T->first[label])
+      label = other;
+   answer_label(g, c, T->labels, label, 0.015);
    meta_ticket(g, c);
 }
 

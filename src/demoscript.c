@@ -20,15 +20,18 @@
 #include "phase.h"
 #include "recorded.h"
 #include "replay.h"
+#include "rollout.h"
 #include "task.h"
 #include "trainer.h"
 #include "util.h"
 
 void DemoScriptParams_defaults(DemoScriptParams *p) {
-   p->shadow_requests = 400;
+   p->shadow_requests = 600;
    p->canary_requests = 200;
+   p->canary_comparisons = 50;
    p->cutover_requests = 300;
-   p->rate = 100;
+   p->rate = 200;
+   p->canary_rate = 250;
    p->fallback_bar = atof(DEMO_FALLBACK_BAR);
 }
 
@@ -158,15 +161,15 @@ static long long jint(const json_t *j, const char *a, const char *b, const char 
    return (long long)json_integer_value(v);
 }
 
-/* Replays the next n logged calls of the task through the gateway. */
-static bool replay(Run *r, long n, ReplayStats *s) {
+/* Replays the next n logged calls of the task through the gateway at rate calls a second. */
+static bool replay_at(Run *r, long n, double rate, ReplayStats *s) {
    Recorded part = { .v = r->calls.v + (size_t)r->replayed % r->calls.n, .n = r->calls.n - (size_t)r->replayed % r->calls.n };
    ReplayOpts o;
    ReplayOpts_defaults(&o);
    o.url = r->env->gateway.url;
-   o.rate = r->p->rate;
+   o.rate = rate;
    o.count = n;
-   o.concurrency = 64;
+   o.concurrency = 128;
    o.timeout_ms = 10000;
    bool ok = Replay_run(&part, &o, s, &r->err);
    r->replayed += n;
@@ -175,6 +178,10 @@ static bool replay(Run *r, long n, ReplayStats *s) {
       ok = false;
    }
    return ok;
+}
+
+static bool replay(Run *r, long n, ReplayStats *s) {
+   return replay_at(r, n, r->p->rate, s);
 }
 
 /* The gateway captures asynchronously: wait until the workspace holds want comparisons. */
@@ -314,6 +321,24 @@ static bool phase_evaluate(Run *r) {
    return advance(r, "demo: evaluated");
 }
 
+/* Runs "offramp rollout ACTION TASK --reason WHY [--yes]": the gated path, no --force. */
+static bool rollout_step(Run *r, const char *action, const char *why, bool yes) {
+   char **args = xcalloc(12, sizeof *args);
+   int n = 0;
+   args[n++] = xstrdup("-w");
+   args[n++] = xstrdup(r->st->path);
+   args[n++] = xstrdup("rollout");
+   args[n++] = xstrdup(action);
+   args[n++] = xstrdup(DEMO_TASK);
+   args[n++] = xstrdup("--reason");
+   args[n++] = xstrdup(why);
+   if (yes)
+      args[n++] = xstrdup("--yes");
+   bool ok = run_offramp(r, args);
+   Demo_free_args(args);
+   return ok && reload_task(r);
+}
+
 static bool phase_shadow(Run *r) {
    if (!route_step(r, DEMO_STEP_SHADOW, 0))
       return false;
@@ -336,44 +361,127 @@ static bool phase_shadow(Run *r) {
            100 * json_real_value(json_object_get(ag, "rate")), 100 * json_real_value(json_object_get(ag, "lo95")),
            100 * json_real_value(json_object_get(ag, "hi95")), jint(ag, "n", NULL, NULL), n);
    json_decref(st);
-   return advance(r, "demo: shadow agreement over the bar");
+   Gate g;
+   Phase_gate(r->st, &r->t, &g);
+   fprintf(r->out, "           gate shadow -> canary: %s\n", g.open ? "passed" : "not passed");
+   print_gate(r, &g);
+   return g.open;
 }
 
-static bool phase_canary(Run *r) {
-   static const int steps[] = { 10, 50 };
-   fprintf(r->out, "6 canary\n");
-   for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
-      json_t *before = NULL, *after = NULL;
+/* The gateway's figures once its calls in flight are done: a verified call ends when the
+ * frontier answers, after the client has the candidate's answer. */
+static json_t *settled_stats(Run *r) {
+   json_t *prev = NULL;
+   for (double until = mono_seconds() + 5; mono_seconds() < until; nap(0.1)) {
+      json_t *now = gateway_stats(r);
+      if (!now) {
+         json_decref(prev);
+         return NULL;
+      }
+      bool same = prev && jint(prev, "arms", "candidate", "requests") == jint(now, "arms", "candidate", "requests") &&
+                  jint(prev, "arms", "primary", "requests") == jint(now, "arms", "primary", "requests") &&
+                  jint(prev, "agreement", "n", NULL) == jint(now, "agreement", "n", NULL);
+      json_decref(prev);
+      prev = now;
+      if (same)
+         break;
+   }
+   return prev;
+}
+
+/* One canary step: traffic until the analysis has enough real comparisons (the candidate's
+ * answers verified on the frontier) and the step its dwell, then the analysis of the whole step
+ * (offramp rollout watch's round, run here). */
+static bool canary_step(Run *r, GwAdmin *gw, int percent, double dwell) {
+   RolloutWatch w = { 0 };
+   char *msg = NULL;
+   double t0 = mono_seconds();
+   json_t *before = NULL, *after = NULL;
+   if (!Rollout_watch_round(r->st, gw, DEMO_TASK, &w, &msg)) {   /* the baseline */
+      r->err = msg;
+      return false;
+   }
+   free(msg);
+   msg = NULL;
+   if (!(before = settled_stats(r)))
+      return false;
+   /* Enough calls that the expected verified share reaches the want; more if it falls short. */
+   long long want = r->p->canary_comparisons, n = 0, replayed = 0;
+   long chunk = (long)((double)want * 100.0 / percent * 100.0 / atof(DEMO_VERIFY_PERCENT));
+   for (int round = 0; round < 5 && n < want; round++) {
       ReplayStats s;
-      if (!route_step(r, DEMO_STEP_CANARY, steps[i]) || !(before = gateway_stats(r)))
-         return false;
-      bool ok = replay(r, r->p->canary_requests, &s);
+      bool ok = replay_at(r, chunk, r->p->canary_rate, &s);
       ReplayStats_free(&s);
-      if (!ok || !(after = gateway_stats(r))) {
+      json_decref(after);
+      if (!ok || !(after = settled_stats(r))) {
          json_decref(before);
          return false;
       }
-      long long cand = jint(after, "arms", "candidate", "requests") - jint(before, "arms", "candidate", "requests");
-      long long prim = jint(after, "arms", "primary", "requests") - jint(before, "arms", "primary", "requests");
-      fprintf(r->out, "           route canary %d %%: %ld requests, candidate answered %lld (%.1f %%), primary %lld\n",
-              steps[i], r->p->canary_requests, cand, 100.0 * (double)cand / (double)(cand + prim ? cand + prim : 1), prim);
-      json_decref(before);
-      json_decref(after);
+      replayed += chunk;
+      n = jint(after, "agreement", "n", NULL) - jint(before, "agreement", "n", NULL);
+      chunk = r->p->canary_requests;
    }
-   /* The canary gate (analysis held for its dwell time) is the rollout work's: it stays here. */
+   long long cand = jint(after, "arms", "candidate", "requests") - jint(before, "arms", "candidate", "requests");
+   json_decref(before);
+   json_decref(after);
+   fprintf(r->out, "           route canary %d %%: %lld requests, candidate answered %lld (%.1f %%), %lld of them "
+           "verified on the frontier\n", percent, replayed, cand, 100.0 * (double)cand / (double)(replayed ? replayed : 1), n);
+   if (n < want) {
+      r->err = xasprintf("canary %d %%: %lld verified comparisons after %lld requests, the step waits for %lld", percent,
+                         n, replayed, want);
+      return false;
+   }
+   while (mono_seconds() - t0 < dwell)
+      nap(0.05);
+   if (!Rollout_watch_round(r->st, gw, DEMO_TASK, &w, &msg)) {
+      r->err = msg;
+      return false;
+   }
+   /* "2026-… content-classification at canary 10 %: pass: error rate …" */
+   const char *verdict = strstr(msg, ": pass: ");
+   fprintf(r->out, "           %s analysis %s\n", verdict ? "ok  " : "FAIL", verdict ? verdict + 2 : msg);
+   free(msg);
+   return verdict != NULL && reload_task(r);
+}
+
+static bool phase_canary(Run *r) {
+   RolloutSettings s;
+   RolloutState state;
+   Rollout_load(r->st, r->t.id, &s, &state);
+   char steps[ROLLOUT_MAX_STEPS * 4 + 1];
+   Rollout_format_steps(&s, steps, sizeof steps);
+   fprintf(r->out, "6 canary   rollout steps %s %%, each held %.0f s and analysed on %ld verified comparisons "
+           "(the demo replays two weeks of calls in a minute)\n", steps, s.dwell_s, r->p->canary_comparisons);
+   GwAdmin gw;
+   if (!GwAdmin_init(&gw, r->st, NULL, NULL, &r->err))
+      return false;
+   bool ok = rollout_step(r, "step-up", "demo: the shadow gate passed", false);
+   if (ok)
+      fprintf(r->out, "           phase shadow -> canary (offramp rollout step-up)\n");
+   for (int i = 0; ok && i < s.n_steps && s.steps[i] < 100; i++) {
+      ok = canary_step(r, &gw, s.steps[i], s.dwell_s);
+      if (ok && i + 1 < s.n_steps && s.steps[i + 1] < 100)
+         ok = rollout_step(r, "step-up", "demo: the step held without a failed check", false);
+   }
+   GwAdmin_clear(&gw);
+   if (!ok)
+      return false;
    Gate g;
    Phase_gate(r->st, &r->t, &g);
+   fprintf(r->out, "           gate canary -> cutover: %s\n", g.open ? "passed" : "not passed");
    print_gate(r, &g);
-   return true;
+   return g.open;
 }
 
 static bool phase_cutover(Run *r) {
    json_t *before = NULL, *after = NULL;
    ReplayStats s;
-   if (!route_step(r, DEMO_STEP_CUTOVER, 100) || !(before = gateway_stats(r)))
+   if (!rollout_step(r, "step-up", "demo: cut over, the API as per-request fallback", true) ||
+       !(before = settled_stats(r)))
       return false;
+   fprintf(r->out, "7 cutover  phase canary -> %s (offramp rollout step-up --yes)\n", r->t.phase);
    bool ok = replay(r, r->p->cutover_requests, &s);
-   if (ok && (after = gateway_stats(r))) {
+   if (ok && (after = settled_stats(r))) {
       long long cand = jint(after, "arms", "candidate", "requests") - jint(before, "arms", "candidate", "requests");
       long long fb[3];
       static const char *const why[3] = { "error", "timeout", "low_confidence" };
@@ -384,7 +492,7 @@ static bool phase_cutover(Run *r) {
       }
       double mc = -1;
       Eval_min_confidence(r->st, r->t.id, &mc);
-      fprintf(r->out, "7 cutover  route cutover (100 %%, min_confidence %.2f): %ld requests, %lld sent to the candidate, "
+      fprintf(r->out, "           route cutover (100 %%, min_confidence %.2f): %ld requests, %lld sent to the candidate, "
               "%ld answered by it\n", mc, r->p->cutover_requests, cand, s.arms[1]);
       fprintf(r->out, "           fallbacks %lld (%.1f %%): low_confidence %lld, error %lld, timeout %lld\n", fbn,
               100.0 * (double)fbn / (double)r->p->cutover_requests, fb[2], fb[0], fb[1]);
@@ -397,7 +505,37 @@ static bool phase_cutover(Run *r) {
    ReplayStats_free(&s);
    json_decref(before);
    json_decref(after);
-   return ok;
+   return ok && advance(r, "demo: the candidate serves, the API as per-request fallback");
+}
+
+/* Where the task ended: its phase and the route the gateway serves, and the operate figures
+ * once the gateway's captures are all in the workspace. */
+static bool phase_operate(Run *r) {
+   long long n = -1;
+   for (double until = mono_seconds() + 5; mono_seconds() < until; nap(0.2)) {
+      long long now = Store_count(r->st, "SELECT count(*) FROM exchanges WHERE task_id = ?1", r->t.id);
+      if (now == n)
+         break;
+      n = now;
+   }
+   char *mode = NULL;
+   sqlite3_stmt *q = Store_prepare(r->st, "SELECT json_extract(route, '$.mode') FROM routes WHERE task = ?1");
+   sqlite3_bind_text(q, 1, DEMO_TASK, -1, SQLITE_STATIC);
+   if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+      mode = xstrdup((const char *)sqlite3_column_text(q, 0));
+   sqlite3_finalize(q);
+   OperateFigures f;
+   Rollout_operate(r->st, &r->t, &f);
+   bool serving = mode && str_eq(mode, "cutover");
+   fprintf(r->out, "8 operate  phase %s, route %s\n", r->t.phase,
+           serving ? "operate (cutover: the candidate serves, the API answers its fallbacks)" : mode ? mode : "none");
+   fprintf(r->out, "           last 24 h: fallback rate %.1f %% (n=%lld), verified agreement %.1f %% (n=%lld)\n",
+           f.served ? 100.0 * (double)f.fallbacks / (double)f.served : 0.0, f.served,
+           f.verified_n ? 100.0 * (double)f.verified_k / (double)f.verified_n : 0.0, f.verified_n);
+   if (!serving || !str_eq(r->t.phase, "operate"))
+      r->err = xasprintf("the task ended at phase %s with the route at %s", r->t.phase, mode ? mode : "none");
+   free(mode);
+   return r->err == NULL;
 }
 
 int Demo_script(Store *st, DemoEnv *env, const DemoScriptParams *p, FILE *out) {
@@ -411,7 +549,7 @@ int Demo_script(Store *st, DemoEnv *env, const DemoScriptParams *p, FILE *out) {
    } phases[] = {
       { "audit", phase_audit },       { "dataset", phase_dataset }, { "train", phase_train },
       { "evaluate", phase_evaluate }, { "shadow", phase_shadow },   { "canary", phase_canary },
-      { "cutover", phase_cutover },
+      { "cutover", phase_cutover },   { "operate", phase_operate },
    };
    int rc = EXIT_SUCCESS;
    if (!reload_task(&r) || !Recorded_load_store(&r.calls, st, &f, &r.err)) {

@@ -9,10 +9,12 @@
 #include "store.h"
 
 typedef struct {
-   long shadow_requests;      /* replayed in shadow (default 400) */
-   long canary_requests;      /* per canary step (default 200) */
+   long shadow_requests;      /* replayed in shadow (default 600: the shadow gate needs 500 comparisons) */
+   long canary_requests;      /* replayed at a time in a canary step (default 200) */
+   long canary_comparisons;   /* verified comparisons a canary step waits for before its analysis (50) */
    long cutover_requests;     /* at 100 % (default 300) */
-   double rate;               /* requests per second of the replays (default 100) */
+   double rate;               /* requests per second of the replays (default 200) */
+   double canary_rate;        /* ... in the canary steps, which wait for verified answers (default 250) */
    double fallback_bar;       /* accuracy the cutover's confidence threshold must keep (DEMO_FALLBACK_BAR) */
 } DemoScriptParams;
 

@@ -9,6 +9,8 @@
 #include "eval.h"
 #include "phase.h"
 #include "report.h"
+#include "review.h"
+#include "rollout.h"
 #include "task.h"
 #include "util.h"
 
@@ -469,6 +471,273 @@ static void forced_section(Store *st, Sbuf *sb, const Task *t) {
    json_decref(a);
 }
 
+/* ---- the rollout: built once as JSON, rendered as Markdown from it ---- */
+
+json_t *Report_rate_json(long long k, long long n) {
+   double lo = 0, hi = 0;
+   if (n > 0)
+      wilson95(k, n, &lo, &hi);
+   return json_pack("{s:I, s:I, s:o, s:f, s:f}", "k", (json_int_t)k, "n", (json_int_t)n, "value",
+                    n > 0 ? json_real((double)k / (double)n) : json_null(), "lo95", lo, "hi95", hi);
+}
+
+/* "shadow", "canary 10 %", "cutover" */
+static char *route_label(const char *route_text) {
+   json_t *r = route_text ? json_loads(route_text, 0, NULL) : NULL;
+   const char *mode = json_string_value(json_object_get(r, "mode"));
+   char *out = !r ? xstrdup("(none)")
+               : mode && str_eq(mode, "canary") ? xasprintf("canary %g %%", json_number_value(json_object_get(r, "percent")))
+                                                : xstrdup(mode ? mode : "?");
+   json_decref(r);
+   return out;
+}
+
+/* Exchanges of the task in [from, to) (to NULL: open): compared ones and those that agreed. */
+static void agreement_between(Store *st, long long task_id, const char *from, const char *to, long long *k, long long *n) {
+   sqlite3_stmt *q = Store_prepare(st, "SELECT count(*), coalesce(sum(agree = 1), 0) FROM exchanges WHERE task_id = ?1"
+                                       " AND agree IS NOT NULL AND ts >= ?2 AND (?3 IS NULL OR ts < ?3)");
+   sqlite3_bind_int64(q, 1, task_id);
+   sqlite3_bind_text(q, 2, from, -1, SQLITE_STATIC);
+   if (to)
+      sqlite3_bind_text(q, 3, to, -1, SQLITE_STATIC);
+   *k = *n = 0;
+   if (sqlite3_step(q) == SQLITE_ROW) {
+      *n = sqlite3_column_int64(q, 0);
+      *k = sqlite3_column_int64(q, 1);
+   }
+   sqlite3_finalize(q);
+}
+
+/* The route history (route_events, oldest first) and the agreement while each route was in force. */
+static void route_steps(Store *st, const Task *t, json_t *history, json_t *steps, char *cutover_since, size_t size) {
+   sqlite3_stmt *q = Store_prepare(st, "SELECT id, ts, kind, actor, old_route, new_route, reason, "
+                                       "lead(ts) OVER (ORDER BY id), json_extract(new_route, '$.mode') "
+                                       "FROM route_events WHERE task = ?1 ORDER BY id");
+   sqlite3_bind_text(q, 1, t->name, -1, SQLITE_STATIC);
+   cutover_since[0] = '\0';
+   while (sqlite3_step(q) == SQLITE_ROW) {
+      const char *ts = (const char *)sqlite3_column_text(q, 1), *reason = (const char *)sqlite3_column_text(q, 6);
+      const char *until = (const char *)sqlite3_column_text(q, 7), *mode = (const char *)sqlite3_column_text(q, 8);
+      char *from = route_label((const char *)sqlite3_column_text(q, 4)), *to = route_label((const char *)sqlite3_column_text(q, 5));
+      json_array_append_new(history, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "revision",
+                                               (json_int_t)sqlite3_column_int64(q, 0), "ts", ts, "kind",
+                                               (const char *)sqlite3_column_text(q, 2), "actor",
+                                               (const char *)sqlite3_column_text(q, 3), "from", from, "to", to, "reason",
+                                               reason, "forced", strstr(reason, "forced") != NULL));
+      long long k, n;
+      agreement_between(st, t->id, ts, until, &k, &n);
+      json_array_append_new(steps, json_pack("{s:s, s:s, s:s?, s:o}", "route", to, "since", ts, "until", until,
+                                             "agreement", Report_rate_json(k, n)));
+      if (mode && str_eq(mode, "cutover") && !until)
+         snprintf(cutover_since, size, "%s", ts);
+      else if (!until)
+         cutover_since[0] = '\0';
+      free(from);
+      free(to);
+   }
+   sqlite3_finalize(q);
+}
+
+/* Calls answered by the candidate or fallen back to the primary, and the fallbacks by reason. */
+static json_t *fallbacks_json(Store *st, const Task *t) {
+   long long served = Store_count(st, "SELECT count(*) FROM exchanges WHERE task_id = ?1 AND arm IN ('candidate', 'fallback')",
+                                  t->id);
+   json_t *by = json_object();
+   long long total = 0;
+   sqlite3_stmt *q = Store_prepare(st, "SELECT coalesce(json_extract(record, '$.fallback_reason'), 'unknown'), count(*) "
+                                       "FROM exchanges WHERE task_id = ?1 AND arm = 'fallback' GROUP BY 1 ORDER BY 2 DESC");
+   sqlite3_bind_int64(q, 1, t->id);
+   while (sqlite3_step(q) == SQLITE_ROW) {
+      json_object_set_new(by, (const char *)sqlite3_column_text(q, 0), json_integer(sqlite3_column_int64(q, 1)));
+      total += sqlite3_column_int64(q, 1);
+   }
+   sqlite3_finalize(q);
+   return json_pack("{s:I, s:I, s:o, s:o}", "served", (json_int_t)served, "fallbacks", (json_int_t)total, "rate",
+                    served ? json_real((double)total / (double)served) : json_null(), "by_reason", by);
+}
+
+/* The monthly saving: the operate figures' (last 24 h), and since the route reached cutover the
+ * same count (calls that cost a frontier call: primary, fallback, verified) on that traffic alone.
+ * The break-even is the one-off cost over the saving. */
+static json_t *savings_json(Store *st, const Task *t, const OperateFigures *f, double hosting, double setup_cost,
+                            const char *cutover_since) {
+   json_t *o = json_pack("{s:f, s:f, s:f, s:{s:f, s:I, s:I, s:f}}", "cost_before", f->cost_before, "hosting_cost", hosting,
+                         "setup_cost", setup_cost, "last_24h", "cost_now", f->cost_now, "api_calls", (json_int_t)f->api_calls,
+                         "calls", (json_int_t)f->calls, "saving", f->saving);
+   double saving = f->saving;
+   if (*cutover_since) {
+      sqlite3_stmt *q = Store_prepare(st, "SELECT count(*), coalesce(sum(arm IN ('primary', 'fallback') OR agree IS NOT NULL), 0)"
+                                          " FROM exchanges WHERE task_id = ?1 AND ts >= ?2");
+      sqlite3_bind_int64(q, 1, t->id);
+      sqlite3_bind_text(q, 2, cutover_since, -1, SQLITE_STATIC);
+      long long calls = 0, api = 0;
+      if (sqlite3_step(q) == SQLITE_ROW) {
+         calls = sqlite3_column_int64(q, 0);
+         api = sqlite3_column_int64(q, 1);
+      }
+      sqlite3_finalize(q);
+      if (calls > 0) {
+         double now = f->cost_before * (double)api / (double)calls + hosting;
+         saving = f->cost_before - now;
+         json_object_set_new(o, "since_cutover", json_pack("{s:s, s:f, s:I, s:I, s:f}", "since", cutover_since, "cost_now",
+                                                           now, "api_calls", (json_int_t)api, "calls", (json_int_t)calls,
+                                                           "saving", saving));
+      }
+   }
+   json_object_set_new(o, "saving", json_real(saving));
+   json_object_set_new(o, "breakeven_months", saving > 0 ? json_real(setup_cost / saving) : json_null());
+   json_object_set_new(o, "breakeven_share", f->breakeven_share >= 0 ? json_real(f->breakeven_share) : json_null());
+   return o;
+}
+
+static json_t *rollout_json(Store *st, const Task *t, double setup_cost) {
+   json_t *history = json_array(), *steps = json_array();
+   char cutover_since[32];
+   route_steps(st, t, history, steps, cutover_since, sizeof cutover_since);
+   OperateFigures f;
+   RolloutSettings s;
+   RolloutState state;
+   Rollout_operate(st, t, &f);
+   Rollout_load(st, t->id, &s, &state);
+   /* One statement: the gateway may write between two, and k must not outgrow n. */
+   long long verified_n = 0, verified_k = 0;
+   sqlite3_stmt *q = Store_prepare(st, "SELECT count(*), coalesce(sum(agree = 1), 0) FROM exchanges WHERE task_id = ?1"
+                                       " AND arm = 'candidate' AND agree IS NOT NULL");
+   sqlite3_bind_int64(q, 1, t->id);
+   if (sqlite3_step(q) == SQLITE_ROW) {
+      verified_n = sqlite3_column_int64(q, 0);
+      verified_k = sqlite3_column_int64(q, 1);
+   }
+   sqlite3_finalize(q);
+   long long grades[GRADE_COUNT];
+   Review_counts(st, t->id, grades);
+   json_t *g = json_object();
+   for (int i = 0; i < GRADE_COUNT; i++)
+      json_object_set_new(g, Grade_names[i], json_integer(grades[i]));
+   char steps_s[ROLLOUT_MAX_STEPS * 4 + 1];
+   Rollout_format_steps(&s, steps_s, sizeof steps_s);
+   return json_pack("{s:s, s:f, s:o, s:o, s:o, s:{s:o, s:o, s:f}, s:o, s:o, s:o}", "canary_steps", steps_s, "dwell_s",
+                    s.dwell_s, "steps", steps, "history", history, "fallbacks", fallbacks_json(st, t),
+                    "verified_agreement", "all", Report_rate_json(verified_k, verified_n), "last_24h",
+                    Report_rate_json(f.verified_k, f.verified_n), "bar", s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar,
+                    "graded", g, "analysis", Rollout_log(st, t->id, 50),
+                    "savings", savings_json(st, t, &f, s.hosting_cost, setup_cost, cutover_since));
+}
+
+static void md_rate(char *buf, size_t size, const json_t *r) {
+   Eval_fmt_rate(buf, size, (long)json_integer_value(jget(r, "k")), (long)json_integer_value(jget(r, "n")));
+}
+
+static void rollout_section(Sbuf *sb, const json_t *ro) {
+   char a[96], b[32], c[32], d[32];
+   Sbuf_puts(sb, "## Rollout\n\n");
+   const json_t *steps = jget(ro, "steps"), *e;
+   size_t i;
+   if (json_array_size(steps) == 0) {
+      Sbuf_puts(sb, "No route yet: the task has not been routed through the gateway (offramp route set).\n\n");
+      return;
+   }
+   Sbuf_printf(sb, "Canary steps %s %%, each held %.0f s. Agreement with the primary while each route was in force "
+                   "(shadow: every call compared; canary and cutover: the verified share):\n\n",
+               json_string_value(jget(ro, "canary_steps")), json_number_value(jget(ro, "dwell_s")));
+   static const char *const sc[] = { "route", "from", "agreement (95 % CI)" };
+   header(sb, sc, 3);
+   json_array_foreach(steps, i, e) {
+      cell(sb, json_string_value(jget(e, "route")));
+      cell(sb, json_string_value(jget(e, "since")));
+      if (json_integer_value(jget(jget(e, "agreement"), "n")) > 0)
+         md_rate(a, sizeof a, jget(e, "agreement"));
+      else
+         snprintf(a, sizeof a, "not compared");
+      cell(sb, a);
+      row_end(sb);
+   }
+   Sbuf_puts(sb, "\n### Route history\n\n");
+   static const char *const hc[] = { "revision", "time", "kind", "actor", "change", "reason" };
+   header(sb, hc, 6);
+   json_array_foreach(jget(ro, "history"), i, e) {
+      snprintf(a, sizeof a, "%lld", (long long)json_integer_value(jget(e, "revision")));
+      cell(sb, a);
+      cell(sb, json_string_value(jget(e, "ts")));
+      cell(sb, json_string_value(jget(e, "kind")));
+      cell(sb, json_string_value(jget(e, "actor")));
+      char *change = xasprintf("%s \xe2\x86\x92 %s", json_string_value(jget(e, "from")), json_string_value(jget(e, "to")));
+      cell(sb, change);
+      free(change);
+      char *why = xasprintf("%s%s", json_is_true(jget(e, "forced")) ? "**FORCED** " : "", json_string_value(jget(e, "reason")));
+      cell(sb, why);
+      free(why);
+      row_end(sb);
+   }
+   const json_t *an = jget(ro, "analysis");
+   if (json_array_size(an)) {
+      Sbuf_puts(sb, "\n### Canary analysis\n\n");
+      json_array_foreach(an, i, e)
+         Sbuf_printf(sb, "- %.19s at %lld %%: **%s** %s\n", json_string_value(jget(e, "ts")),
+                     (long long)json_integer_value(jget(e, "percent")), json_string_value(jget(e, "kind")),
+                     json_string_value(jget(e, "detail")));
+   }
+   const json_t *fb = jget(ro, "fallbacks");
+   Sbuf_puts(sb, "\n### Fallbacks and verification\n\n");
+   long long served = json_integer_value(jget(fb, "served")), nfb = json_integer_value(jget(fb, "fallbacks"));
+   if (served) {
+      Sbuf_printf(sb, "- fallback rate: %.1f %% (%s of %s calls meant for the candidate)", 100.0 * (double)nfb / (double)served,
+                  fmt_count(b, sizeof b, nfb), fmt_count(c, sizeof c, served));
+      const char *k;
+      json_t *v;
+      int shown = 0;
+      json_object_foreach((json_t *)jget(fb, "by_reason"), k, v) Sbuf_printf(sb, "%s%s %.1f %% (%lld)", shown++ ? ", " : ": ",
+                                                                           k, 100.0 * (double)json_integer_value(v) / (double)served,
+                                                                           (long long)json_integer_value(v));
+      Sbuf_putc(sb, '\n');
+   } else {
+      Sbuf_puts(sb, "- fallback rate: the candidate has not served yet\n");
+   }
+   const json_t *va = jget(ro, "verified_agreement");
+   if (json_integer_value(jget(jget(va, "all"), "n")) > 0) {
+      md_rate(a, sizeof a, jget(va, "all"));
+      Sbuf_printf(sb, "- verified agreement (the candidate's answers also asked of the primary): %s", a);
+      if (json_integer_value(jget(jget(va, "last_24h"), "n")) > 0) {
+         md_rate(a, sizeof a, jget(va, "last_24h"));
+         Sbuf_printf(sb, "; last 24 h %s", a);
+      }
+      Sbuf_printf(sb, " (bar %.1f %%)\n", 100 * json_number_value(jget(va, "bar")));
+   } else {
+      Sbuf_puts(sb, "- verified agreement: no verified answer yet (route verify_percent)\n");
+   }
+   const json_t *g = jget(ro, "graded");
+   long long graded = 0;
+   const char *k;
+   json_t *v;
+   json_object_foreach((json_t *)g, k, v) graded += json_integer_value(v);
+   if (graded)
+      Sbuf_printf(sb, "- disagreements graded: %lld (primary right %lld, candidate right %lld, both fine %lld, both wrong %lld)\n",
+                  graded, (long long)json_integer_value(jget(g, "primary")), (long long)json_integer_value(jget(g, "candidate")),
+                  (long long)json_integer_value(jget(g, "both")), (long long)json_integer_value(jget(g, "neither")));
+   const json_t *sv = jget(ro, "savings"), *cut = jget(sv, "since_cutover"), *d24 = jget(sv, "last_24h");
+   Sbuf_puts(sb, "\n### Savings\n\n");
+   Sbuf_printf(sb, "- before: %s/month on the API\n", fmt_money(a, sizeof a, json_number_value(jget(sv, "cost_before")), 0));
+   Sbuf_printf(sb, "- last 24 h: %s/month (API calls %s of %s, including fallbacks and verification, plus hosting %s/month)\n",
+               fmt_money(a, sizeof a, json_number_value(jget(d24, "cost_now")), 0),
+               fmt_count(b, sizeof b, json_integer_value(jget(d24, "api_calls"))),
+               fmt_count(c, sizeof c, json_integer_value(jget(d24, "calls"))),
+               fmt_money(d, sizeof d, json_number_value(jget(sv, "hosting_cost")), 0));
+   if (cut)
+      Sbuf_printf(sb, "- since cutover (%.16s): %s/month (API calls %s of %s)\n", json_string_value(jget(cut, "since")),
+                  fmt_money(a, sizeof a, json_number_value(jget(cut, "cost_now")), 0),
+                  fmt_count(b, sizeof b, json_integer_value(jget(cut, "api_calls"))),
+                  fmt_count(c, sizeof c, json_integer_value(jget(cut, "calls"))));
+   double saving = json_number_value(jget(sv, "saving"));
+   Sbuf_printf(sb, "- saving: **%s/month**%s\n", fmt_money(a, sizeof a, saving, 0), cut ? " (since cutover)" : " (last 24 h)");
+   double setup = json_number_value(jget(sv, "setup_cost"));
+   if (json_is_null(jget(sv, "breakeven_months")))
+      Sbuf_printf(sb, "- break-even: never at this saving (the hosting costs more than the API calls it replaces)\n");
+   else
+      Sbuf_printf(sb, "- break-even: %.1f months for a one-off cost of %s (report --setup-cost)\n",
+                  json_number_value(jget(sv, "breakeven_months")), fmt_money(a, sizeof a, setup, 0));
+   Sbuf_putc(sb, '\n');
+}
+
 /* What both forms need: the task, the run, the gate. */
 typedef struct {
    Task t;
@@ -514,6 +783,10 @@ static void report_clear(ReportData *d) {
 }
 
 char *Report_markdown(Store *st, const char *task, long long run, bool *gate_open, char **err) {
+   return Report_markdown_opts(st, task, run, NULL, gate_open, err);
+}
+
+char *Report_markdown_opts(Store *st, const char *task, long long run, const ReportOpts *o, bool *gate_open, char **err) {
    ReportData d;
    if (!report_load(st, task, run, &d, err))
       return NULL;
@@ -546,12 +819,19 @@ char *Report_markdown(Store *st, const char *task, long long run, bool *gate_ope
    }
    gate_section(&sb, &d.g);
    forced_section(st, &sb, &d.t);
+   json_t *ro = rollout_json(st, &d.t, o ? o->setup_cost : 0);
+   rollout_section(&sb, ro);
+   json_decref(ro);
    *gate_open = d.g.open;
    report_clear(&d);
    return Sbuf_steal(&sb);
 }
 
 json_t *Report_json(Store *st, const char *task, long long run, bool *gate_open, char **err) {
+   return Report_json_opts(st, task, run, NULL, gate_open, err);
+}
+
+json_t *Report_json_opts(Store *st, const char *task, long long run, const ReportOpts *o, bool *gate_open, char **err) {
    ReportData d;
    if (!report_load(st, task, run, &d, err))
       return NULL;
@@ -570,6 +850,7 @@ json_t *Report_json(Store *st, const char *task, long long run, bool *gate_open,
                                    "checks", checks));
    json_object_set_new(j, "min_confidence", Eval_min_confidence(st, d.t.id, &mc) ? json_real(mc) : json_null());
    json_object_set_new(j, "forced", forced_changes(st, &d.t));
+   json_object_set_new(j, "rollout", rollout_json(st, &d.t, o ? o->setup_cost : 0));
    *gate_open = d.g.open;
    report_clear(&d);
    return j;

@@ -1,5 +1,5 @@
 /* report.h - the migration report of a task: audit figures, dataset, experiments, the latest
- * evaluation with its per-class table and confidence curve, and the evaluation gate, as
+ * evaluation with its per-class table and confidence curve, the evaluation gate and the rollout, as
  * Markdown (rendered by the console's runbook viewer) or JSON. */
 #ifndef OFFRAMP_REPORT_H
 #define OFFRAMP_REPORT_H
@@ -13,5 +13,18 @@
  * gate passes. NULL with *err when the task or the run does not exist. */
 char *Report_markdown(Store *st, const char *task, long long run, bool *gate_open, char **err);
 json_t *Report_json(Store *st, const char *task, long long run, bool *gate_open, char **err);
+
+/* A rate as the report and offramp operate give it: {k, n, value (null when n is 0), lo95, hi95},
+ * the bounds the Wilson 95 % interval. */
+json_t *Report_rate_json(long long k, long long n);
+
+typedef struct {
+   double setup_cost;   /* one-off USD of the migration (work, training): the break-even's numerator */
+} ReportOpts;
+
+/* With options (NULL: none); the report ends with the rollout: agreement with its 95 % CI per
+ * route, the route history, fallbacks by reason, verified agreement, savings and break-even. */
+char *Report_markdown_opts(Store *st, const char *task, long long run, const ReportOpts *o, bool *gate_open, char **err);
+json_t *Report_json_opts(Store *st, const char *task, long long run, const ReportOpts *o, bool *gate_open, char **err);
 
 #endif

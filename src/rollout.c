@@ -844,29 +844,34 @@ bool Rollout_tune(const GwAdmin *gw, const char *task, const char *field, double
 
 /* ---- operate ---- */
 
-static long long count_since(Store *st, long long task_id, const char *cond, const char *from, const char *to) {
-   char *sql = xasprintf("SELECT count(*) FROM exchanges WHERE task_id = ?1 AND %s"
+/* Rows matching cond and, of them, those matching part, in one statement: the gateway writes
+ * between two statements, and k must not outgrow n. */
+static void count_part_since(Store *st, long long task_id, const char *cond, const char *part, const char *from,
+                             const char *to, long long *k, long long *n) {
+   char *sql = xasprintf("SELECT count(*), coalesce(sum(%s), 0) FROM exchanges WHERE task_id = ?1 AND %s"
                          " AND ts >= strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '%s')"
-                         " AND ts < strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '%s')", cond, from, to);
-   long long n = Store_count(st, sql, task_id);
+                         " AND ts < strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '%s')", part, cond, from, to);
+   sqlite3_stmt *q = Store_prepare(st, sql);
+   sqlite3_bind_int64(q, 1, task_id);
+   *k = *n = 0;
+   if (sqlite3_step(q) == SQLITE_ROW) {
+      *n = sqlite3_column_int64(q, 0);
+      *k = sqlite3_column_int64(q, 1);
+   }
+   sqlite3_finalize(q);
    free(sql);
-   return n;
 }
 
 void Rollout_operate(Store *st, const Task *t, OperateFigures *f) {
    static const char *const verified = "arm = 'candidate' AND agree IS NOT NULL";
    static const char *const served = "arm IN ('candidate', 'fallback')";
    memset(f, 0, sizeof *f);
-   f->verified_n = count_since(st, t->id, verified, "-1 day", "+1 minute");
-   f->verified_k = count_since(st, t->id, "arm = 'candidate' AND agree = 1", "-1 day", "+1 minute");
-   f->verified_n_prev = count_since(st, t->id, verified, "-8 days", "-1 day");
-   f->verified_k_prev = count_since(st, t->id, "arm = 'candidate' AND agree = 1", "-8 days", "-1 day");
-   f->served = count_since(st, t->id, served, "-1 day", "+1 minute");
-   f->fallbacks = count_since(st, t->id, "arm = 'fallback'", "-1 day", "+1 minute");
-   f->served_prev = count_since(st, t->id, served, "-8 days", "-1 day");
-   f->fallbacks_prev = count_since(st, t->id, "arm = 'fallback'", "-8 days", "-1 day");
-   f->calls = count_since(st, t->id, "1", "-1 day", "+1 minute");
-   f->api_calls = count_since(st, t->id, "(arm IN ('primary', 'fallback') OR agree IS NOT NULL)", "-1 day", "+1 minute");
+   count_part_since(st, t->id, verified, "agree = 1", "-1 day", "+1 minute", &f->verified_k, &f->verified_n);
+   count_part_since(st, t->id, verified, "agree = 1", "-8 days", "-1 day", &f->verified_k_prev, &f->verified_n_prev);
+   count_part_since(st, t->id, served, "arm = 'fallback'", "-1 day", "+1 minute", &f->fallbacks, &f->served);
+   count_part_since(st, t->id, served, "arm = 'fallback'", "-8 days", "-1 day", &f->fallbacks_prev, &f->served_prev);
+   count_part_since(st, t->id, "1", "(arm IN ('primary', 'fallback') OR agree IS NOT NULL)", "-1 day", "+1 minute",
+                    &f->api_calls, &f->calls);
    sqlite3_stmt *q = Store_prepare(st, "SELECT id, created_at FROM datasets WHERE task_id = ? ORDER BY id DESC LIMIT 1");
    sqlite3_bind_int64(q, 1, t->id);
    if (sqlite3_step(q) == SQLITE_ROW) {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "phase.h"
 #include "runbook.h"
 #include "util.h"
 
@@ -55,12 +56,20 @@ int Runbook_index(const char *name) {
    return -1;
 }
 
+const char *Runbook_name(const char *name) {
+   if (Runbook_index(name) >= 0)
+      return Runbook_names[Runbook_index(name)];
+   Phase p;
+   return Phase_parse(name, &p) ? Phase_runbook(p) : NULL;
+}
+
 MdDoc *Runbook_load(const char *name, int width, char **err) {
-   if (Runbook_index(name) < 0) {
-      *err = xasprintf("'%s' is not a runbook (audit, dataset, training, evaluation, shadow, canary, "
-                       "cutover, rollback, operate)", name);
+   if (!Runbook_name(name)) {
+      *err = xasprintf("'%s' is not a runbook or a phase (runbooks: audit, dataset, training, evaluation, "
+                       "shadow, canary, cutover, rollback, operate)", name);
       return NULL;
    }
+   name = Runbook_name(name);
    char *path = xasprintf("%s/runbooks/%s.md", Share_dir(), name);
    char *text = read_file(path, NULL, err);
    free(path);

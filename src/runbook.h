@@ -16,6 +16,9 @@ extern const int Runbook_count;
 const char *Share_dir(void);
 
 int Runbook_index(const char *name);
+/* The runbook called name, or the runbook of the phase called name ("train" -> "training");
+ * NULL when it is neither. */
+const char *Runbook_name(const char *name);
 /* Read and render the runbook; NULL with *err naming the file when it is missing. */
 MdDoc *Runbook_load(const char *name, int width, char **err);
 

@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -369,6 +370,11 @@ const char *Store_actor(void) {
    const char *a = getenv("OFFRAMP_ACTOR");
    if (!a || !*a)
       a = getenv("USER");
+   if (!a || !*a) {
+      /* Cron, systemd units and containers often run without $USER: the login name then. */
+      struct passwd *pw = getpwuid(geteuid());
+      a = pw ? pw->pw_name : NULL;
+   }
    return a && *a ? a : "unknown";
 }
 
@@ -397,6 +403,33 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
    (void)flag;
    (void)ftw;
    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+static long long usage_sum;
+
+static int add_usage(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+   (void)path;
+   (void)ftw;
+   if (flag == FTW_F)
+      usage_sum += (long long)sb->st_blocks * 512;
+   return 0;
+}
+
+long long Store_disk_usage(const char *path) {
+   static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+   usage_sum = 0;
+   for (size_t i = 0; i < ARRAY_SIZE(suffix); i++) {
+      char *f = xasprintf("%s%s", path, suffix[i]);
+      struct stat sb;
+      if (stat(f, &sb) == 0)
+         usage_sum += (long long)sb.st_blocks * 512;
+      free(f);
+   }
+   char *data = Store_data_dir(path);
+   if (access(data, F_OK) == 0)
+      nftw(data, add_usage, 16, FTW_PHYS);
+   free(data);
+   return usage_sum;
 }
 
 bool Store_remove(const char *path, char **err) {

@@ -29,6 +29,8 @@ char *Store_data_dir(const char *path);
 /* Delete a workspace: the database, its -wal/-shm/-journal files and its data directory. Missing
  * pieces are fine; false with *err naming what could not be deleted. */
 bool Store_remove(const char *path, char **err);
+/* Bytes on disk of a workspace: the database, its -wal/-shm/-journal files, its data directory. */
+long long Store_disk_usage(const char *path);
 
 /* Open (and migrate) a workspace; NULL with *err set on failure (nothing modified). */
 Store *Store_open(const char *path, int flags, char **err);

@@ -65,6 +65,12 @@ console() {
    RC=$?
 }
 
+# status_of DUMP: the message area of a screen dump (its last lines) as one line: a long message
+# wraps over several lines, and the words join again with single spaces.
+status_of() {
+   tail -n 6 "$1" | tr '\n' ' ' | tr -s ' '
+}
+
 # screen_matches DUMP GOLDEN: a screen dump, with dates, times and job ids masked, against
 # tests/ui/expected/GOLDEN.screen. OFFRAMP_UPDATE_SCREENS=1 rewrites the golden file after an
 # intended change; review the diff before committing it.

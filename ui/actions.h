@@ -13,17 +13,19 @@
    _("Navigation", MOVE_FIRST, "move-first", "Jump to the first line") \
    _("Navigation", MOVE_LAST, "move-last", "Jump to the last line") \
    _("Navigation", ENTER, "enter", "Open the selected item") \
-   _("Navigation", BACK, "back", "Close this view (quit from the inventory)") \
-   _("Navigation", QUIT, "quit", "Quit the console") \
+   _("Navigation", BACK, "back", "Close this view (on the last view: quit, asking first while services run)") \
+   _("Navigation", ESCAPE, "escape", "Clear the view's filter, else close the view; never quits") \
+   _("Navigation", QUIT, "quit", "Quit the console (asks first while services run)") \
    _("Views", VIEW_HELP, "view-help", "Show this help") \
    _("Views", VIEW_INVENTORY, "view-inventory", "Show the ranked inventory") \
    _("Views", VIEW_RUNBOOK, "view-runbook", "Open the runbook of the task's phase") \
    _("Views", VIEW_REPORT, "view-report", "Open the task's migration report (latest evaluation)") \
    _("Views", VIEW_AUDIT, "view-audit", "Show the audit: where the API money goes") \
    _("Views", VIEW_TOUCHPOINTS, "view-touchpoints", "Show untagged calls grouped by prompt template") \
+   _("Views", VIEW_MESSAGES, "view-messages", "Show the message log: every message of this session, whole") \
    _("Views", REFRESH, "refresh", "Reload from the workspace and redraw") \
-   _("Prompts", FILTER, "filter", "Filter the list by text") \
-   _("Prompts", PROMPT, "prompt", "Enter a command (:help lists them)") \
+   _("Prompts", FILTER, "filter", "Filter this view by text (help, audit, touchpoints, inventory), else the inventory") \
+   _("Prompts", PROMPT, "prompt", "Enter a command (Tab completes; ? lists them; Ctrl-U clears a prompt)") \
    _("Scores", SCORE_NEXT, "score-next", "Select the next score (S, I, C)") \
    _("Scores", SCORE_PREV, "score-prev", "Select the previous score") \
    _("Scores", SCORE_UP, "score-up", "Raise the selected score (override)") \
@@ -61,7 +63,8 @@
    _("Review", GRADE_PRIMARY, "grade-primary", "Grade the disagreement: the primary was right") \
    _("Review", GRADE_CANDIDATE, "grade-candidate", "Grade: the candidate was right (flags the primary's answer)") \
    _("Review", GRADE_BOTH, "grade-both", "Grade: both answers are fine") \
-   _("Review", GRADE_NEITHER, "grade-neither", "Grade: both answers are wrong (flags the primary's answer)")
+   _("Review", GRADE_NEITHER, "grade-neither", "Grade: both answers are wrong (flags the primary's answer)") \
+   _("Review", DETAIL_SCROLL, "detail-scroll", "Scroll the selected disagreement's input and answers (back to the top at the end)")
 
 #define ACTION_ENUM(group, id, name, help) ACTION_##id,
 typedef enum {
@@ -87,6 +90,8 @@ void Keys_init(void);
 Action Keys_lookup(const char *view, int key);
 /* Readable names of the keys bound to action in view (or generic), e.g. "j, <Down>". */
 void Keys_describe(const char *view, Action a, char *buf, size_t size);
+/* The actions bound in view itself (not generic), in binding order; returns how many. */
+int Keys_view_actions(const char *view, Action *out, int max);
 /* Parse "<Enter>", "<C-l>", "j" ...; -1 if not a key. */
 int Keys_parse(const char *s, int *len);
 const char *Keys_name(int key, char *buf, size_t size);

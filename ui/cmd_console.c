@@ -33,6 +33,7 @@ int cmd_console(Cli *cli, int argc, char **argv) {
 
 static const char demo_usage[] =
    "usage: offramp [-w FILE] demo [--reset] [--no-console [--no-logs]] [--script] [--scale X]\n"
+   "       offramp [-w FILE] demo --clean\n"
    "\n"
    "The whole migration on one machine, offline: a demo workspace (default\n"
    "$XDG_DATA_HOME/offramp/demo.db, never your own) seeded with five touchpoints shaped\n"
@@ -54,12 +55,60 @@ static const char demo_usage[] =
    "                 beside demo.db), and print each phase's figures: audit table,\n"
    "                 dataset, training, evaluation, shadow agreement, canary, cutover\n"
    "                 fallbacks (exit 0 when every phase got through, 3 when a gate refused)\n"
-   "  --scale X      volume of the generated logs (default 0.1; 1 = the demo app's)\n";
+   "  --scale X      volume of the generated logs (default 0.1; 1 = the demo app's)\n"
+   "  --clean        delete the demo workspaces (demo.db, demo-script.db and their data\n"
+   "                 directories: generated logs, datasets, models; a few hundred MB) and\n"
+   "                 say how much that freed\n";
+
+/* The --script workspace beside the demo's: demo.db -> demo-script.db. */
+static char *script_path(const char *path) {
+   const char *dot = strrchr(path, '.');
+   int stem = dot && !strchr(dot, '/') ? (int)(dot - path) : (int)strlen(path);
+   return xasprintf("%.*s-script.db", stem, path);
+}
+
+static void fmt_size(char *buf, size_t size, long long bytes) {
+   if (bytes >= 1000000)
+      snprintf(buf, size, "%.0f MB", (double)bytes / 1e6);
+   else
+      snprintf(buf, size, "%.0f kB", (double)bytes / 1e3);
+}
+
+/* The demo workspaces and what they hold on disk, removed with --clean, said when leaving. */
+static long long demo_disk_usage(const char *path) {
+   char *sp = script_path(path);
+   long long n = Store_disk_usage(path) + Store_disk_usage(sp);
+   free(sp);
+   return n;
+}
+
+static int demo_clean(const char *path) {
+   char *paths[2] = { xstrdup(path), script_path(path) };
+   long long freed = 0;
+   int rc = EXIT_OK;
+   for (int i = 0; i < 2; i++) {
+      long long n = Store_disk_usage(paths[i]);
+      char *err = NULL;
+      if (!Store_remove(paths[i], &err)) {
+         fprintf(stderr, "offramp demo: %s\n", err);
+         free(err);
+         rc = EXIT_ERROR;
+      } else {
+         freed += n;
+      }
+      free(paths[i]);
+   }
+   char sz[32];
+   fmt_size(sz, sizeof sz, freed);
+   if (rc == EXIT_OK)
+      printf("demo workspaces removed: %s freed\n", sz);
+   return rc;
+}
 
 int cmd_demo(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, demo_usage))
       return EXIT_OK;
-   bool reset = false, console = true, script = false, logs = true;
+   bool reset = false, console = true, script = false, logs = true, clean = false;
    DemoParams dp;
    DemoParams_defaults(&dp);
    for (int i = 1; i < argc; i++) {
@@ -71,6 +120,8 @@ int cmd_demo(Cli *cli, int argc, char **argv) {
          logs = false;
       } else if (str_eq(argv[i], "--script")) {
          script = true;
+      } else if (str_eq(argv[i], "--clean")) {
+         clean = true;
       } else if (str_eq(argv[i], "--scale") && i + 1 < argc) {
          if (!parse_double(argv[++i], &dp.scale) || dp.scale <= 0 || dp.scale > 100)
             return Cli_usage_error("demo", "--scale '%s' is not a volume factor from 0 to 100", argv[i]);
@@ -80,10 +131,17 @@ int cmd_demo(Cli *cli, int argc, char **argv) {
    }
    if (!logs && (console || script))
       return Cli_usage_error("demo", "--no-logs goes with --no-console (the console and --script need the logs)");
+   if (clean && (argc > 2))
+      return Cli_usage_error("demo", "--clean goes alone (it deletes the demo workspaces)");
    char *path = cli->workspace ? xstrdup(cli->workspace) : Demo_default_path();
+   if (clean) {
+      int rc = demo_clean(path);
+      free(path);
+      return rc;
+   }
    if (script && !cli->workspace) {
       /* The script starts afresh every time: on its own workspace, never the demo you walk. */
-      char *dot = strrchr(path, '.'), *p = xasprintf("%.*s-script.db", (int)(dot - path), path);
+      char *p = script_path(path);
       free(path);
       path = p;
    }
@@ -120,6 +178,11 @@ int cmd_demo(Cli *cli, int argc, char **argv) {
       rc = Console_run_demo(st, &env);
    }
    Demo_stop(&env);
+   if (console && !script) {
+      char sz[32];
+      fmt_size(sz, sizeof sz, demo_disk_usage(cli->workspace ? cli->workspace : path));
+      fprintf(stderr, "offramp demo: the demo workspaces take %s on disk (offramp demo --clean deletes them)\n", sz);
+   }
    if (err) {
       fprintf(stderr, "offramp demo: %s\n", err);
       free(err);

@@ -1,9 +1,13 @@
-/* console.c - the console's main loop: the view stack, the title and status bars, the ':'
- * and '/' prompts, resize handling, and the headless script mode used by the screen tests
- * (OFFRAMP_SCRIPT=file: keys and ':' commands in, ':save-display FILE' dumps the screen). */
+/* console.c - the console's main loop: the view stack, the title and status bars, the message
+ * area (wrapped, every message kept in a log L shows), the ':' commands (one table) and the
+ * '/' filter, resize handling, Esc that never quits, quitting that asks while services run,
+ * Ctrl-C (exit 130), and the headless script mode used by the screen tests (OFFRAMP_SCRIPT=file:
+ * keys and ':' commands in, ':save-display FILE' dumps the screen). */
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <limits.h>
 #include <locale.h>
@@ -26,14 +30,31 @@
 #define MIN_COLS 60
 #define MIN_LINES 16
 #define MAX_VIEWS 16
+#define MAX_LOG 500
+
+/* Ctrl-C (or SIGTERM): the console leaves (services stopped, terminal restored) and exits
+ * 128 + the signal, 130 for Ctrl-C, as a shell reports a program that Ctrl-C ended. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig) {
+   interrupted = sig;
+}
+
+typedef struct {
+   char ts[16];
+   char *text;
+   int repeat;
+} LogEntry;
 
 static struct {
    Store *st;
    View views[MAX_VIEWS];
    int nviews;
-   char message[256];
-   char filter[128];
+   char message[2048];
+   LogEntry *log;     /* every message, oldest first (L shows them) */
+   int nlog;
    bool quit;
+   int cols;          /* the width the top view was last laid out for */
    /* headless */
    FILE *script;
    int script_line;
@@ -44,14 +65,11 @@ static struct {
    /* A ':' command's work in the background (an evaluation, a route change), one at a time. */
    Service bg;
    char bg_label[96];
+   bool bg_ended;     /* it ended since the last screen: redraw before waiting for keys */
 } con;
 
 Store *Console_store(void) {
    return con.st;
-}
-
-const char *Console_filter(void) {
-   return con.filter;
 }
 
 void Console_message(const char *fmt, ...) {
@@ -59,6 +77,36 @@ void Console_message(const char *fmt, ...) {
    va_start(ap, fmt);
    vsnprintf(con.message, sizeof con.message, fmt, ap);
    va_end(ap);
+   if (!con.message[0])
+      return;
+   LogEntry *last = con.nlog ? &con.log[con.nlog - 1] : NULL;
+   if (last && str_eq(last->text, con.message)) {
+      last->repeat++;
+      return;
+   }
+   if (con.nlog == MAX_LOG) {
+      free(con.log[0].text);
+      memmove(con.log, con.log + 1, (MAX_LOG - 1) * sizeof *con.log);
+      con.nlog--;
+   }
+   con.log = xrealloc(con.log, (size_t)(con.nlog + 1) * sizeof *con.log);
+   LogEntry *e = &con.log[con.nlog++];
+   time_t now = time(NULL);
+   struct tm tm;
+   localtime_r(&now, &tm);
+   strftime(e->ts, sizeof e->ts, "%H:%M:%S", &tm);
+   e->text = xstrdup(con.message);
+   e->repeat = 1;
+}
+
+int Console_log_count(void) {
+   return con.nlog;
+}
+
+const char *Console_log_entry(int i, const char **ts, int *repeat) {
+   *ts = con.log[i].ts;
+   *repeat = con.log[i].repeat;
+   return con.log[i].text;
 }
 
 static View *top_view(void) {
@@ -117,39 +165,65 @@ static void draw_title(void) {
    Draw_text(0, 1, COLS - 2, Draw_attr(C_TITLE), title);
 }
 
-static void draw_status(void) {
-   Draw_fill(LINES - 1, 0, COLS, Draw_attr(C_STATUS));
-   if (con.message[0]) {
-      Draw_text(LINES - 1, 0, COLS, Draw_attr(C_STATUS), con.message);
-      return;
+/* The message wrapped to the screen's width, at most a quarter of the screen; a longer one
+ * ends with where to read the rest. Returns the number of lines (0 without a message). */
+static int message_lines(char ***out) {
+   *out = NULL;
+   if (!con.message[0])
+      return 0;
+   char **l;
+   int n = Draw_wrap(con.message, COLS - 1, &l), max = LINES / 4 > 1 ? LINES / 4 : 1;
+   if (n > max) {
+      char more[96];
+      snprintf(more, sizeof more, "(%d more lines: L shows the message log)", n - max + 1);
+      free(l[max - 1]);
+      l[max - 1] = xstrdup(more);
+      for (int i = max; i < n; i++)
+         free(l[i]);
+      n = max;
    }
+   *out = l;
+   return n;
+}
+
+static void draw_status(char **msg, int nmsg) {
+   for (int i = 0; i < nmsg; i++) {
+      Draw_fill(LINES - nmsg + i, 0, COLS, Draw_attr(C_STATUS));
+      Draw_text(LINES - nmsg + i, 0, COLS, Draw_attr(C_STATUS), msg[i]);
+   }
+   if (nmsg)
+      return;
    View *v = top_view();
-   char hint[160];
-   int len = snprintf(hint, sizeof hint, "?:help q:back :command");
-   if (v && v->ops == &task_ops)
-      snprintf(hint + len, sizeof hint - len, "  Tab:select +/-:score s:accept >:advance r:runbook");
-   else if (v && v->ops == &runbook_ops)
-      snprintf(hint + len, sizeof hint - len, "  j/k:move Space:check [/]:other runbook");
-   else if (v && v->ops == &inventory_ops)
-      snprintf(hint + len, sizeof hint - len, "  j/k:move Enter:open r:runbook /:filter");
-   else if (v && v->ops == &audit_ops)
-      snprintf(hint + len, sizeof hint - len, "  j/k:move o:sort Enter:open T:touchpoints");
-   else if (v && v->ops == &touchpoints_ops)
-      snprintf(hint + len, sizeof hint - len, "  j/k:move n:name m:merge A:audit");
+   char hint[256];
+   snprintf(hint, sizeof hint, "?:help q:back :command L:log%s%s", v && v->ops->hint ? "  " : "",
+            v && v->ops->hint ? v->ops->hint : "");
+   Draw_fill(LINES - 1, 0, COLS, Draw_attr(C_STATUS));
    Draw_text(LINES - 1, 0, COLS, Draw_attr(C_DIM), hint);
 }
 
-/* The demo's services and the background command, above the status line. */
-static void draw_services(void) {
-   char line[320];
-   size_t n = (size_t)snprintf(line, sizeof line, "demo: ");
-   Demo_status(con.demo, con.st, line + n, sizeof line - n);
+/* The demo's services and the background command, wrapped on up to three lines. */
+static int services_lines(char ***out) {
+   char line[512] = "";
+   size_t n = 0;
+   if (con.demo) {
+      n = (size_t)snprintf(line, sizeof line, "demo: ");
+      Demo_status(con.demo, con.st, line + n, sizeof line - n);
+   }
    if (con.bg.pid) {
       n = strlen(line);
-      snprintf(line + n, sizeof line - n, " · %s…", con.bg_label);
+      snprintf(line + n, sizeof line - n, "%srunning: %s", n ? " \xc2\xb7 " : "", con.bg_label);
    }
-   Draw_fill(LINES - 2, 0, COLS, Draw_attr(C_TITLE));
-   Draw_text(LINES - 2, 1, COLS - 2, Draw_attr(C_TITLE), line);
+   int k = Draw_wrap(line, COLS - 2, out), max = LINES >= 24 ? 3 : 2;
+   for (int i = max; i < k; i++)
+      free((*out)[i]);
+   return k > max ? max : k;
+}
+
+static void draw_services(int y, char **l, int n) {
+   for (int i = 0; i < n; i++) {
+      Draw_fill(y + i, 0, COLS, Draw_attr(C_TITLE));
+      Draw_text(y + i, 1, COLS - 2, Draw_attr(C_TITLE), l[i]);
+   }
 }
 
 static void draw_too_small(void) {
@@ -171,7 +245,14 @@ static void draw_all(void) {
       draw_too_small();
    } else {
       View *v = top_view();
-      v->height = LINES - (con.demo ? 3 : 2);
+      if (con.cols != COLS) {
+         /* Views lay their text out for the width: again after a resize. */
+         con.cols = COLS;
+         v->ops->open(v);
+      }
+      char **msg, **svc = NULL;
+      int nmsg = message_lines(&msg), nsvc = con.demo || con.bg.pid ? services_lines(&svc) : 0;
+      v->height = LINES - 1 - nsvc - (nmsg ? nmsg : 1);
       int n = v->ops->lines(v);
       if (v->cursor >= n)
          v->cursor = n > 0 ? n - 1 : 0;
@@ -189,9 +270,10 @@ static void draw_all(void) {
          v->offset = 0;
       draw_title();
       v->ops->draw(v, 1, v->height, COLS);
-      if (con.demo)
-         draw_services();
-      draw_status();
+      draw_services(1 + v->height, svc, nsvc);
+      draw_status(msg, nmsg);
+      Draw_free_lines(msg, nmsg);
+      Draw_free_lines(svc, nsvc);
    }
    wnoutrefresh(stdscr);
    doupdate();
@@ -245,6 +327,7 @@ static bool bg_running(void) {
    int status = 0;
    if (Service_running(&con.bg, &status))
       return true;
+   con.bg_ended = true;
    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
       Console_message("%s: done", con.bg_label);
    } else {
@@ -252,8 +335,12 @@ static bool bg_running(void) {
       char *last = tail + strlen(tail);
       while (last > tail && last[-1] == '\n')
          *--last = '\0';
-      char *nl = strrchr(tail, '\n');
-      Console_message("%s failed: %s", con.bg_label, nl ? nl + 1 : tail);
+      char *nl = strrchr(tail, '\n'), how[48];
+      if (WIFSIGNALED(status))
+         snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
+      else
+         snprintf(how, sizeof how, "exit %d", WEXITSTATUS(status));
+      Console_message("%s failed (%s): %s", con.bg_label, how, *tail ? (nl ? nl + 1 : tail) : "it wrote nothing");
       free(tail);
    }
    Service_clear(&con.bg);
@@ -269,6 +356,7 @@ static bool live(void) {
 
 static void tick(void) {
    View *v = top_view();
+   bg_running();   /* a view that polls on its own must not keep the background command unreaped */
    if (view_busy(v))
       v->ops->tick(v);
    else if (live())
@@ -286,30 +374,54 @@ static void bg_start(const char *label, char **args) {
       Service_clear(&con.bg);
    } else {
       snprintf(con.bg_label, sizeof con.bg_label, "%s", label);
-      Console_message("%s…", label);
+      Console_message("%s: started in the background (the line above the status line shows it while it runs)", label);
    }
    free(err);
    free(log);
    free(data);
 }
 
+/* The next key; -1 at the end of the script or once Ctrl-C was pressed (a signal, or the
+ * key itself when the terminal passes it through). */
 static int next_key(void) {
+   int k;
+   if (interrupted)
+      return -1;
    if (!con.script) {
       int busy = view_busy(top_view());
-      if (busy <= 0 && live())
+      bool is_live = live();
+      if (busy <= 0 && is_live)
          busy = 1000;   /* the demo's status line refreshes about once a second */
+      if (con.bg_ended) {
+         con.bg_ended = false;
+         return KEY_TICK;   /* what it ended with goes on the screen first */
+      }
       timeout(busy > 0 ? busy : -1);
       wint_t wch;
-      int rc = get_wch(&wch);
-      if (rc == ERR)
-         return busy ? KEY_TICK : -1;
-      return (int)wch;
+      for (;;) {
+         int rc = get_wch(&wch);
+         if (interrupted)
+            return -1;
+         if (rc != ERR)
+            break;
+         if (busy)
+            return KEY_TICK;
+         if (errno != EINTR)
+            return -1;
+      }
+      k = (int)wch;
+   } else {
+      while (con.ipending >= con.npending) {
+         if (!script_next_line())
+            return -1;
+      }
+      k = con.pending[con.ipending++];
    }
-   while (con.ipending >= con.npending) {
-      if (!script_next_line())
-         return -1;
+   if (k == 3) {   /* Ctrl-C */
+      interrupted = SIGINT;
+      return -1;
    }
-   return con.pending[con.ipending++];
+   return k;
 }
 
 static void queue_keys(const char *s) {
@@ -369,11 +481,80 @@ static bool script_next_line(void) {
    }
 }
 
+/* Tab after ":task " or ":runbook ", or in the command name: completes the name from the
+ * tasks, the runbooks or the commands; several matches go as far as they agree and are listed. */
+static char *complete(Sbuf *sb) {
+   const char *line = sb->buf ? sb->buf : "";
+   const char *sp = strrchr(line, ' ');
+   const char *word = sp ? sp + 1 : line;
+   size_t wlen = strlen(word), prefix = (size_t)(word - line);
+   const char **cands = NULL;
+   int ncands = 0;
+   Task *ts = NULL;
+   int nts = 0;
+   if (!sp) {
+      for (int i = 0; i < Console_ncommands; i++) {
+         cands = xrealloc(cands, (size_t)(ncands + 1) * sizeof *cands);
+         cands[ncands++] = Console_commands[i].name;
+      }
+   } else if (strncmp(line, "task ", 5) == 0 || strncmp(line, "eval ", 5) == 0) {
+      ts = Task_list(con.st, &nts);
+      for (int i = 0; i < nts; i++) {
+         cands = xrealloc(cands, (size_t)(ncands + 1) * sizeof *cands);
+         cands[ncands++] = ts[i].name;
+      }
+   } else if (strncmp(line, "runbook ", 8) == 0) {
+      for (int i = 0; i < Runbook_count; i++) {
+         cands = xrealloc(cands, (size_t)(ncands + 1) * sizeof *cands);
+         cands[ncands++] = Runbook_names[i];
+      }
+   }
+   const char *first = NULL;
+   size_t common = 0;
+   int matches = 0;
+   Sbuf list = { 0 };
+   for (int i = 0; i < ncands; i++) {
+      if (strncmp(cands[i], word, wlen) != 0)
+         continue;
+      if (!first) {
+         first = cands[i];
+         common = strlen(first);
+      } else {
+         size_t k = 0;
+         while (k < common && first[k] == cands[i][k])
+            k++;
+         common = k;
+      }
+      Sbuf_printf(&list, "%s%s", matches++ ? " " : "", cands[i]);
+   }
+   char *said = NULL;
+   if (!matches) {
+      said = xasprintf("nothing to complete '%s' with", word);
+   } else {
+      char *done = xasprintf("%.*s%.*s%s", (int)prefix, line, (int)common, first, matches == 1 ? " " : "");
+      Sbuf_reset(sb);
+      Sbuf_puts(sb, done);
+      free(done);
+      if (matches > 1)
+         said = xstrdup(list.buf);
+   }
+   Sbuf_free(&list);
+   free(cands);
+   Task_free_list(ts, nts);
+   return said;
+}
+
 char *Console_prompt(const char *label, const char *initial) {
    Sbuf sb = { 0 };
    Sbuf_puts(&sb, initial ? initial : "");
    con.message[0] = '\0';
+   bool commands = str_eq(label, ":");
+   char *listed = NULL;   /* what Tab completed from, shown above the prompt */
    for (;;) {
+      if (listed) {
+         Draw_fill(LINES - 2, 0, COLS, Draw_attr(C_STATUS));
+         Draw_text(LINES - 2, 0, COLS, Draw_attr(C_DIM), listed);
+      }
       Draw_fill(LINES - 1, 0, COLS, A_NORMAL);
       int x = Draw_text(LINES - 1, 0, COLS, A_BOLD, label);
       const char *shown = sb.buf ? sb.buf : "";
@@ -388,11 +569,22 @@ char *Console_prompt(const char *label, const char *initial) {
       if (k < 0 || k == 27) {
          curs_set(0);
          Sbuf_free(&sb);
+         free(listed);
          return NULL;
       }
       if (k == '\n' || k == '\r' || k == KEY_ENTER) {
          curs_set(0);
+         free(listed);
          return Sbuf_steal(&sb);
+      }
+      if (k == 21) {   /* Ctrl-U: clear the line */
+         Sbuf_reset(&sb);
+         continue;
+      }
+      if (k == '\t' && commands) {
+         free(listed);
+         listed = complete(&sb);
+         continue;
       }
       if (k == KEY_BACKSPACE || k == 127 || k == 8) {
          /* Drop one UTF-8 character. */
@@ -418,33 +610,6 @@ char *Console_prompt(const char *label, const char *initial) {
       }
    }
 }
-
-/* ---- ':' commands ---- */
-
-static const struct {
-   const char *name, *args, *help;
-} commands[] = {
-   { "quit", "", "quit the console (also :q)" },
-   { "help", "", "show the key bindings" },
-   { "inventory", "", "show the ranked inventory" },
-   { "audit", "", "show the audit table" },
-   { "touchpoints", "", "show the discovered touchpoints" },
-   { "task", "NAME", "open a task" },
-   { "runbook", "NAME", "open a runbook (audit, dataset, training, ...)" },
-   { "advance", "", "advance the open task's phase" },
-   { "rollback", "PHASE", "roll the open task back to PHASE" },
-   { "filter", "TEXT", "filter the inventory (empty clears)" },
-   { "save-display", "FILE", "write the screen as text to FILE" },
-   { "resize", "COLSxLINES", "resize the screen (headless mode)" },
-   { "wait", "SECONDS", "follow the view's background work until done or SECONDS pass" },
-   { "sleep", "SECONDS", "let SECONDS pass, refreshing live figures (scripts)" },
-   { "eval", "[TASK]", "evaluate the task's picked candidate in the background" },
-   { "shadow", "", "demo: route the task in shadow to its candidate" },
-   { "canary", "PERCENT", "demo: route PERCENT of the task's traffic to the candidate" },
-   { "cutover", "", "demo: the candidate serves, the API as per-request fallback" },
-   { "rollback-route", "", "demo: send all of the task's traffic back to the API" },
-   { "replay", "RATE|off", "demo: replay the task's logged requests through the gateway" },
-};
 
 static View *find_view(const ViewOps *ops) {
    for (int i = con.nviews - 1; i >= 0; i--) {
@@ -497,6 +662,252 @@ static void demo_command(const char *cmd, const char *arg) {
    free(err);
 }
 
+/* ---- ':' commands: one table, each command's handler its own function ---- */
+
+
+/* Quitting stops what runs under the console (the demo's services, a background command):
+ * ask once. */
+static int ask_key(const char *question) {
+   for (;;) {
+      Draw_fill(LINES - 1, 0, COLS, A_NORMAL);
+      Draw_text(LINES - 1, 0, COLS, A_BOLD, question);
+      wnoutrefresh(stdscr);
+      doupdate();
+      int k = next_key();
+      if (k == KEY_RESIZE)
+         draw_all();
+      else if (k != KEY_TICK)   /* live figures wait while the question is asked */
+         return k;
+   }
+}
+
+static int quit_flags(void) {
+   Sbuf what = { 0 };
+   if (con.demo)
+      Sbuf_puts(&what, "the demo's services (frontier stand-in, trainer, gateway)");
+   if (con.bg.pid)
+      Sbuf_printf(&what, "%s%s", what.len ? " and " : "", con.bg_label);
+   if (!what.len)
+      return BREAK_LOOP;
+   char *q = xasprintf("quit and stop %s? y/N ", what.buf);
+   Sbuf_free(&what);
+   int k = ask_key(q);
+   free(q);
+   if (k == 'y' || k == 'Y' || k < 0)
+      return BREAK_LOOP;
+   Console_message("still here: nothing was stopped");
+   return REDRAW;
+}
+
+static int colon_quit(const char *arg) {
+   return quit_flags();
+}
+
+static int colon_help(const char *arg) {
+   View *v = top_view();
+   Console_open_view(&help_ops, NULL, v && v->ops != &help_ops ? v->ops->name : NULL);
+   return REDRAW;
+}
+
+static int colon_inventory(const char *arg) {
+   Console_open_view(&inventory_ops, NULL, NULL);
+   return REDRAW;
+}
+
+static int colon_audit(const char *arg) {
+   Console_open_view(&audit_ops, NULL, NULL);
+   return REDRAW;
+}
+
+static int colon_touchpoints(const char *arg) {
+   Console_open_view(&touchpoints_ops, NULL, NULL);
+   return REDRAW;
+}
+
+static int colon_messages(const char *arg) {
+   Console_open_view(&messages_ops, NULL, NULL);
+   return REDRAW;
+}
+
+static int colon_task(const char *arg) {
+   Task t;
+   Task_init(&t);
+   char *err = NULL;
+   if (Task_get(con.st, arg, &t, &err))
+      Console_open_view(&task_ops, arg, NULL);
+   else
+      Console_message("%s", err);
+   free(err);
+   Task_clear(&t);
+   return REDRAW;
+}
+
+static int colon_runbook(const char *arg) {
+   View *tv = find_view(&task_ops);
+   char *err = NULL;
+   const char *name = Runbook_name(arg) ? Runbook_name(arg) : arg;
+   MdDoc *d = Runbook_load(name, 80, &err);
+   if (d)
+      Console_open_view(&runbook_ops, name, tv ? tv->arg : NULL);
+   else
+      Console_message("%s", err);
+   Md_free(d);
+   free(err);
+   return REDRAW;
+}
+
+static int colon_advance(const char *arg) {
+   View *top = top_view();
+   if (top->ops != &task_ops) {
+      Console_message(":advance works in a task view (open one with Enter)");
+      return REDRAW;
+   }
+   return top->ops->request(top, ACTION_PHASE_ADVANCE);
+}
+
+static int colon_rollback(const char *arg) {
+   View *top = top_view();
+   if (top->ops != &task_ops) {
+      Console_message(":rollback works in a task view (open one with Enter)");
+      return REDRAW;
+   }
+   Phase to;
+   char *err = NULL;
+   if (!Phase_parse(arg, &to))
+      Console_message("'%s' is not a phase (audit, dataset, train, evaluate, shadow, canary, cutover)", arg);
+   else if (Phase_rollback(con.st, top->arg, to, "console", &err))
+      Console_message("%s rolled back to %s", top->arg, Phase_name(to));
+   else
+      Console_message("%s", err);
+   free(err);
+   top->ops->open(top);
+   return REDRAW;
+}
+
+static int colon_sleep(const char *arg) {
+   double limit, start = mono_seconds();
+   if (!parse_double(arg, &limit) || limit <= 0 || limit > 3600) {
+      Console_message("sleep: '%s' is not a number of seconds", arg);
+      return REDRAW;
+   }
+   while (mono_seconds() - start < limit && !interrupted) {
+      usleep(100000);
+      tick();
+   }
+   return REDRAW;
+}
+
+static int colon_eval(const char *arg) {
+   View *tv = find_view(&task_ops);
+   const char *task = *arg ? arg : tv ? tv->arg : NULL;
+   if (!task) {
+      Console_message(":eval needs a task: open one, or :eval TASK");
+      return REDRAW;
+   }
+   char *label = xasprintf("evaluating %s", task);
+   char *args[] = { "-w", con.st->path, "eval", (char *)task, "--set-min-confidence", "--bar", DEMO_FALLBACK_BAR,
+                    NULL };
+   /* The demo's bar sets a threshold that shows fallbacks; elsewhere the task's own bar. */
+   if (!con.demo)
+      args[5] = NULL;
+   bg_start(label, args);
+   free(label);
+   return REDRAW;
+}
+
+static int colon_shadow(const char *arg) {
+   demo_command("shadow", arg);
+   return REDRAW;
+}
+
+static int colon_canary(const char *arg) {
+   demo_command("canary", arg);
+   return REDRAW;
+}
+
+static int colon_cutover(const char *arg) {
+   demo_command("cutover", arg);
+   return REDRAW;
+}
+
+static int colon_rollback_route(const char *arg) {
+   demo_command("rollback-route", arg);
+   return REDRAW;
+}
+
+static int colon_replay(const char *arg) {
+   demo_command("replay", arg);
+   return REDRAW;
+}
+
+/* The top view's filter when it has one, else the inventory's (which it then shows). */
+static int colon_filter(const char *arg) {
+   View *v = top_view();
+   if (!v->ops->filters) {
+      Console_open_view(&inventory_ops, NULL, NULL);
+      v = top_view();
+   }
+   snprintf(v->filter, sizeof v->filter, "%s", arg);
+   v->cursor = v->offset = 0;
+   v->ops->open(v);
+   return REDRAW;
+}
+
+static int colon_save_display(const char *arg) {
+   if (save_display(*arg ? arg : "offramp-screen.txt") && !con.script)
+      Console_message("screen saved to %s", *arg ? arg : "offramp-screen.txt");
+   return REDRAW;
+}
+
+static int colon_resize(const char *arg) {
+   int w, h;
+   if (sscanf(arg, "%dx%d", &w, &h) == 2 && w > 0 && h > 0 && w < 1000 && h < 1000)
+      resizeterm(h, w);
+   else
+      Console_message("resize: '%s' is not COLSxLINES (e.g. 80x24)", arg);
+   return REDRAW;
+}
+
+static int colon_wait(const char *arg) {
+   double limit, start = mono_seconds();
+   if (!parse_double(arg, &limit) || limit <= 0 || limit > 3600) {
+      Console_message("wait: '%s' is not a number of seconds", arg);
+      return REDRAW;
+   }
+   int ms;
+   while (((ms = view_busy(top_view())) > 0 || bg_running()) && mono_seconds() - start < limit && !interrupted) {
+      tick();
+      if (view_busy(top_view()) > 0 || con.bg.pid)
+         usleep((useconds_t)(ms > 0 && ms < 50 ? ms : 50) * 1000);
+   }
+   return REDRAW;
+}
+
+const ConsoleCommand Console_commands[] = {
+   { "quit", "q", "", "quit the console (asks first while services run)", colon_quit, CMD_ANYWHERE },
+   { "help", NULL, "", "show the keys and these commands", colon_help, CMD_ANYWHERE },
+   { "inventory", NULL, "", "show the ranked inventory", colon_inventory, CMD_ANYWHERE },
+   { "audit", NULL, "", "show the audit table", colon_audit, CMD_ANYWHERE },
+   { "touchpoints", NULL, "", "show the untagged calls grouped by prompt template", colon_touchpoints, CMD_ANYWHERE },
+   { "messages", "log", "", "show every message of this session (L)", colon_messages, CMD_ANYWHERE },
+   { "task", NULL, "NAME", "open a task (Tab completes the name)", colon_task, CMD_ANYWHERE },
+   { "runbook", NULL, "NAME", "open a runbook by name or phase (audit, dataset, train, ...)", colon_runbook, CMD_ANYWHERE },
+   { "advance", NULL, "", "advance the open task's phase", colon_advance, CMD_ANYWHERE },
+   { "rollback", NULL, "PHASE", "roll the open task back to PHASE", colon_rollback, CMD_ANYWHERE },
+   { "filter", NULL, "TEXT", "filter this view, or the inventory (empty clears)", colon_filter, CMD_ANYWHERE },
+   { "eval", NULL, "[TASK]", "evaluate the task's picked candidate in the background", colon_eval, CMD_ANYWHERE },
+   { "shadow", NULL, "", "route the demo task in shadow to its candidate", colon_shadow, CMD_DEMO },
+   { "canary", NULL, "PERCENT", "route PERCENT of the demo task's traffic to the candidate", colon_canary, CMD_DEMO },
+   { "cutover", NULL, "", "the candidate serves, the API as per-request fallback", colon_cutover, CMD_DEMO },
+   { "rollback-route", NULL, "", "send all of the demo task's traffic back to the API", colon_rollback_route, CMD_DEMO },
+   { "replay", NULL, "RATE|off", "replay the demo task's logged requests through the gateway", colon_replay, CMD_DEMO },
+   { "save-display", NULL, "FILE", "write the screen as text to FILE", colon_save_display, CMD_SCRIPT },
+   { "resize", NULL, "COLSxLINES", "resize the screen (headless mode)", colon_resize, CMD_SCRIPT },
+   { "wait", NULL, "SECONDS", "follow the view's background work until done or SECONDS pass", colon_wait, CMD_SCRIPT },
+   { "sleep", NULL, "SECONDS", "let SECONDS pass, refreshing live figures", colon_sleep, CMD_SCRIPT },
+};
+const int Console_ncommands = (int)ARRAY_SIZE(Console_commands);
+
 int Console_command(const char *input) {
    char *cmd = xstrdup(input);
    str_trim(cmd);
@@ -508,112 +919,20 @@ int Console_command(const char *input) {
       arg = cmd + strlen(cmd);
    }
    int flags = HANDLED | REDRAW;
-   View *tv = find_view(&task_ops);
-   if (str_eq(cmd, "q") || str_eq(cmd, "quit")) {
-      flags |= BREAK_LOOP;
-   } else if (str_eq(cmd, "help")) {
-      Console_open_view(&help_ops, NULL, NULL);
-   } else if (str_eq(cmd, "inventory")) {
-      Console_open_view(&inventory_ops, NULL, NULL);
-   } else if (str_eq(cmd, "audit")) {
-      Console_open_view(&audit_ops, NULL, NULL);
-   } else if (str_eq(cmd, "touchpoints")) {
-      Console_open_view(&touchpoints_ops, NULL, NULL);
-   } else if (str_eq(cmd, "task")) {
-      Task t;
-      Task_init(&t);
-      char *err = NULL;
-      if (Task_get(con.st, arg, &t, &err))
-         Console_open_view(&task_ops, arg, NULL);
-      else
-         Console_message("%s", err);
-      free(err);
-      Task_clear(&t);
-   } else if (str_eq(cmd, "runbook")) {
-      char *err = NULL;
-      MdDoc *d = Runbook_load(arg, 80, &err);
-      if (d)
-         Console_open_view(&runbook_ops, arg, tv ? tv->arg : NULL);
-      else
-         Console_message("%s", err);
-      Md_free(d);
-      free(err);
-   } else if (str_eq(cmd, "advance") || str_eq(cmd, "rollback")) {
-      View *top = top_view();
-      if (top->ops != &task_ops) {
-         Console_message(":%s works in a task view (open one with Enter)", cmd);
-      } else if (str_eq(cmd, "advance")) {
-         flags = top->ops->request(top, ACTION_PHASE_ADVANCE);
-      } else {
-         Phase to;
-         char *err = NULL;
-         if (!Phase_parse(arg, &to))
-            Console_message("'%s' is not a phase (audit, dataset, train, evaluate, shadow, canary, cutover)", arg);
-         else if (Phase_rollback(con.st, top->arg, to, "console", &err))
-            Console_message("%s rolled back to %s", top->arg, Phase_name(to));
-         else
-            Console_message("%s", err);
-         free(err);
-         top->ops->open(top);
-      }
-   } else if (str_eq(cmd, "sleep")) {
-      double limit, start = mono_seconds();
-      if (!parse_double(arg, &limit) || limit <= 0 || limit > 3600) {
-         Console_message("sleep: '%s' is not a number of seconds", arg);
-      } else {
-         while (mono_seconds() - start < limit) {
-            usleep(100000);
-            tick();
-         }
-      }
-   } else if (str_eq(cmd, "eval")) {
-      const char *task = *arg ? arg : tv ? tv->arg : NULL;
-      if (!task) {
-         Console_message(":eval needs a task: open one, or :eval TASK");
-      } else {
-         char *label = xasprintf("evaluating %s", task);
-         char *args[] = { "-w", con.st->path, "eval", (char *)task, "--set-min-confidence", "--bar", DEMO_FALLBACK_BAR,
-                          NULL };
-         /* The demo's bar sets a threshold that shows fallbacks; elsewhere the task's own bar. */
-         if (!con.demo)
-            args[5] = NULL;
-         bg_start(label, args);
-         free(label);
-      }
-   } else if (str_eq(cmd, "shadow") || str_eq(cmd, "canary") || str_eq(cmd, "cutover") ||
-              str_eq(cmd, "rollback-route") || str_eq(cmd, "replay")) {
-      demo_command(cmd, arg);
-   } else if (str_eq(cmd, "filter")) {
-      snprintf(con.filter, sizeof con.filter, "%s", arg);
-      View *iv = find_view(&inventory_ops);
-      if (iv)
-         iv->ops->open(iv);
-   } else if (str_eq(cmd, "save-display")) {
-      if (save_display(*arg ? arg : "offramp-screen.txt") && !con.script)
-         Console_message("screen saved to %s", *arg ? arg : "offramp-screen.txt");
-   } else if (str_eq(cmd, "resize")) {
-      int w, h;
-      if (sscanf(arg, "%dx%d", &w, &h) == 2 && w > 0 && h > 0 && w < 1000 && h < 1000)
-         resizeterm(h, w);
-      else
-         Console_message("resize: '%s' is not COLSxLINES (e.g. 80x24)", arg);
-   } else if (str_eq(cmd, "wait")) {
-      double limit, start = mono_seconds();
-      if (!parse_double(arg, &limit) || limit <= 0 || limit > 3600) {
-         Console_message("wait: '%s' is not a number of seconds", arg);
-      } else {
-         int ms;
-         while (((ms = view_busy(top_view())) > 0 || bg_running()) && mono_seconds() - start < limit) {
-            tick();
-            if (view_busy(top_view()) > 0 || con.bg.pid)
-               usleep((useconds_t)(ms > 0 && ms < 50 ? ms : 50) * 1000);
-         }
-      }
+   const ConsoleCommand *c = NULL;
+   for (int i = 0; i < Console_ncommands && !c; i++) {
+      if (str_eq(cmd, Console_commands[i].name) || (Console_commands[i].alias && str_eq(cmd, Console_commands[i].alias)))
+         c = &Console_commands[i];
+   }
+   if (c) {
+      flags |= c->run(arg);
    } else if (*cmd) {
       Sbuf sb = { 0 };
-      for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-         Sbuf_printf(&sb, "%s%s", i ? ", " : "", commands[i].name);
-      Console_message("unknown command ':%s' (commands: %s)", cmd, sb.buf);
+      for (int i = 0; i < Console_ncommands; i++) {
+         if (Console_commands[i].kind == CMD_ANYWHERE || (Console_commands[i].kind == CMD_DEMO && con.demo))
+            Sbuf_printf(&sb, "%s%s", sb.len ? ", " : "", Console_commands[i].name);
+      }
+      Console_message("unknown command ':%s' (commands: %s; ? lists them all)", cmd, sb.buf);
       Sbuf_free(&sb);
    }
    free(cmd);
@@ -635,14 +954,42 @@ static int generic_request(View *v, Action a) {
    case ACTION_MOVE_LAST: *pos = n; break;
    case ACTION_BACK:
       if (con.nviews == 1)
-         return BREAK_LOOP;
+         return quit_flags();
       close_view();
       return REDRAW;
-   case ACTION_QUIT:
-      return BREAK_LOOP;
-   case ACTION_VIEW_HELP:
-      Console_open_view(&help_ops, NULL, NULL);
+   case ACTION_ESCAPE:
+      /* Never quits: clears the filter, else goes back; on the last view says how to quit. */
+      if (v->filter[0]) {
+         v->filter[0] = '\0';
+         v->cursor = v->offset = 0;
+         v->ops->open(v);
+         Console_message("filter cleared");
+      } else if (con.nviews > 1) {
+         close_view();
+      } else {
+         Console_message("Esc never quits: q or :quit leaves the console");
+      }
       return REDRAW;
+   case ACTION_QUIT:
+      return quit_flags();
+   case ACTION_VIEW_HELP:
+      return colon_help("");
+   case ACTION_VIEW_MESSAGES:
+      return colon_messages("");
+   case ACTION_VIEW_RUNBOOK: {
+      /* From a view about one task (rollout, disagreements): the runbook of its phase. */
+      Task t;
+      Task_init(&t);
+      Phase p = PHASE_AUDIT;
+      char *err = NULL;
+      if (v->arg && Task_get(con.st, v->arg, &t, &err) && Phase_parse(t.phase, &p))
+         Console_open_view(&runbook_ops, Phase_runbook(p), v->arg);
+      else
+         colon_runbook("audit");
+      free(err);
+      Task_clear(&t);
+      return REDRAW;
+   }
    case ACTION_VIEW_INVENTORY:
       Console_open_view(&inventory_ops, NULL, NULL);
       return REDRAW;
@@ -663,16 +1010,11 @@ static int generic_request(View *v, Action a) {
       return flags;
    }
    case ACTION_FILTER: {
-      char *f = Console_prompt("/", con.filter);
-      if (f) {
-         char *c = xasprintf("filter %s", f);
-         Console_command(c);
-         free(c);
-         free(f);
-         View *iv = find_view(&inventory_ops);
-         if (iv && v != iv)
-            Console_open_view(&inventory_ops, NULL, NULL);
-      }
+      View *fv = v->ops->filters ? v : find_view(&inventory_ops);
+      char *f = Console_prompt("/", fv ? fv->filter : "");
+      if (f)
+         colon_filter(str_trim(f));
+      free(f);
       return REDRAW;
    }
    default:
@@ -691,8 +1033,8 @@ static void handle_key(int key) {
    if (key == KEY_RESIZE)
       return;
    if (COLS < MIN_COLS || LINES < MIN_LINES) {
-      if (key == 'q' || key == 'Q' || key == 27)
-         con.quit = true;
+      if (key == 'q' || key == 'Q')
+         con.quit = quit_flags() & BREAK_LOOP;
       return;
    }
    View *v = top_view();
@@ -756,6 +1098,12 @@ static int run(Store *st, const char *start_view, DemoEnv *demo) {
    set_escdelay(25);
    curs_set(0);
    Draw_init_colors();
+   /* Ctrl-C leaves like q would, without asking: services stopped, terminal restored, exit 130. */
+   interrupted = 0;
+   struct sigaction sa = { .sa_handler = on_interrupt }, old_int, old_term;
+   sigemptyset(&sa.sa_mask);
+   sigaction(SIGINT, &sa, &old_int);
+   sigaction(SIGTERM, &sa, &old_term);
    Console_open_view(&inventory_ops, NULL, NULL);
    if (start_view && str_eq(start_view, "help"))
       Console_open_view(&help_ops, NULL, NULL);
@@ -789,5 +1137,10 @@ static int run(Store *st, const char *start_view, DemoEnv *demo) {
       fclose(con.script);
    free(con.pending);
    Service_clear(&con.bg);
-   return EXIT_OK;
+   for (int i = 0; i < con.nlog; i++)
+      free(con.log[i].text);
+   free(con.log);
+   sigaction(SIGINT, &old_int, NULL);
+   sigaction(SIGTERM, &old_term, NULL);
+   return interrupted ? 128 + interrupted : EXIT_OK;
 }

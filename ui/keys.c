@@ -29,13 +29,14 @@ static const char default_bindings[] =
    "bind generic <End> move-last\n"
    "bind generic <Enter> enter\n"
    "bind generic q back\n"
-   "bind generic <Esc> back\n"
+   "bind generic <Esc> escape\n"
    "bind generic Q quit\n"
    "bind generic ? view-help\n"
    "bind generic i view-inventory\n"
    "bind generic r view-runbook\n"
    "bind generic A view-audit\n"
    "bind generic T view-touchpoints\n"
+   "bind generic L view-messages\n"
    "bind generic <C-l> refresh\n"
    "bind generic / filter\n"
    "bind generic : prompt\n"
@@ -73,6 +74,8 @@ static const char default_bindings[] =
    "bind review 2 grade-candidate\n"
    "bind review 3 grade-both\n"
    "bind review 4 grade-neither\n"
+   "bind review <Space> detail-scroll\n"
+   "bind review u refresh\n"
    "bind runbook <Space> check-toggle\n"
    "bind runbook x check-toggle\n"
    "bind runbook ] runbook-next\n"
@@ -193,4 +196,18 @@ void Keys_describe(const char *view, Action a, char *buf, size_t size) {
       char k[16];
       o += snprintf(buf + o, o < size ? size - o : 0, "%s%s", o ? " " : "", Keys_name(bindings[i].key, k, sizeof k));
    }
+}
+
+int Keys_view_actions(const char *view, Action *out, int max) {
+   int n = 0;
+   for (int i = 0; i < nbindings && n < max; i++) {
+      if (!str_eq(bindings[i].view, view))
+         continue;
+      bool seen = false;
+      for (int j = 0; j < n && !seen; j++)
+         seen = out[j] == bindings[i].action;
+      if (!seen)
+         out[n++] = bindings[i].action;
+   }
+   return n;
 }

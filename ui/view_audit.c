@@ -14,7 +14,23 @@ typedef struct {
    Audit a;
    bool loaded;
    AuditSort sort;
+   int *shown;        /* indices into a.rows: sorted, those the '/' filter keeps */
+   int nshown;
 } AuditView;
+
+/* The rows the filter keeps (by task name, fingerprint or prompt template), in sort order. */
+static void select_rows(View *v) {
+   AuditView *av = v->data;
+   free(av->shown);
+   av->shown = xcalloc((size_t)av->a.n + 1, sizeof *av->shown);
+   av->nshown = 0;
+   for (int i = 0; i < av->a.n; i++) {
+      const AuditRow *r = &av->a.rows[i];
+      if (!*v->filter || (r->name && strstr(r->name, v->filter)) ||
+          (r->fingerprint && strstr(r->fingerprint, v->filter)) || (r->skeleton && strstr(r->skeleton, v->filter)))
+         av->shown[av->nshown++] = i;
+   }
+}
 
 static void av_open(View *v) {
    AuditView *av = v->data;
@@ -30,16 +46,19 @@ static void av_open(View *v) {
       return;
    }
    Audit_sort(&av->a, av->sort);
+   select_rows(v);
 }
 
 static int av_lines(View *v) {
    AuditView *av = v->data;
-   return av->loaded ? av->a.n : 0;
+   return av->loaded ? av->nshown : 0;
 }
 
 static void av_title(View *v, char *buf, size_t size) {
    AuditView *av = v->data;
-   snprintf(buf, size, "offramp \xc2\xb7 audit \xc2\xb7 sorted by %s", AuditSort_name(av->sort));
+   int n = snprintf(buf, size, "offramp \xc2\xb7 audit \xc2\xb7 sorted by %s", AuditSort_name(av->sort));
+   if (*v->filter && n > 0 && (size_t)n < size)
+      snprintf(buf + n, size - (size_t)n, " \xc2\xb7 %d matching '%s'", av->nshown, v->filter);
 }
 
 static void av_draw(View *v, int top, int height, int width) {
@@ -64,9 +83,9 @@ static void av_draw(View *v, int top, int height, int width) {
       v->offset = v->cursor - rows + 1;
    if (v->cursor < v->offset)
       v->offset = v->cursor;
-   for (int r = 0; r < rows && v->offset + r < a->n; r++) {
+   for (int r = 0; r < rows && v->offset + r < av->nshown; r++) {
       int i = v->offset + r;
-      const AuditRow *row = &a->rows[i];
+      const AuditRow *row = &a->rows[av->shown[i]];
       Audit_row(row, line, sizeof line, width - 2);
       int attr = i == v->cursor ? Draw_attr(C_CURSOR) : row->name ? (int)A_NORMAL : Draw_attr(C_DIM);
       if (i == v->cursor)
@@ -91,17 +110,19 @@ static int av_request(View *v, Action a) {
    AuditView *av = v->data;
    if (a == ACTION_SORT_NEXT) {
       av->sort = (av->sort + 1) % AUDIT_SORT_COUNT;
-      if (av->loaded)
+      if (av->loaded) {
          Audit_sort(&av->a, av->sort);
+         select_rows(v);
+      }
       v->cursor = v->offset = 0;
       return REDRAW;
    }
    if (a == ACTION_ENTER) {
-      if (!av->loaded || av->a.n == 0) {
+      if (!av->loaded || av->nshown == 0) {
          Console_message("no row to open");
          return HANDLED;
       }
-      const AuditRow *r = &av->a.rows[v->cursor];
+      const AuditRow *r = &av->a.rows[av->shown[v->cursor]];
       if (r->name) {
          char *name = xstrdup(r->name);
          Console_open_view(&task_ops, name, NULL);
@@ -118,6 +139,8 @@ static void av_done(View *v) {
    AuditView *av = v->data;
    if (av && av->loaded)
       Audit_free(&av->a);
+   if (av)
+      free(av->shown);
    free(av);
    v->data = NULL;
 }
@@ -131,4 +154,6 @@ const ViewOps audit_ops = {
    .title = av_title,
    .lines = av_lines,
    .cursor_line = true,
+   .filters = true,
+   .hint = "j/k:move o:sort Enter:open T:touchpoints",
 };

@@ -35,7 +35,7 @@ static void inv_open(View *v) {
    inv->ts = Task_list(Console_store(), &inv->n);
    int *order = Inventory_rank(inv->ts, inv->n);
    inv->shown = xcalloc(inv->n ? inv->n : 1, sizeof *inv->shown);
-   const char *f = Console_filter();
+   const char *f = v->filter;
    for (int i = 0; i < inv->n; i++) {
       Task *t = &inv->ts[order[i]];
       inv->total_cost += t->monthly_cost;
@@ -78,8 +78,8 @@ static void inv_draw(View *v, int top, int height, int width) {
       snprintf(line, sizeof line, "No tasks yet. Add one: offramp task add NAME --volume N --cost USD --kind label");
    else
       snprintf(line, sizeof line, "%s of %d tasks%s%s \xc2\xb7 %s/month on the API \xc2\xb7 %d to migrate, %d stay",
-               fmt_count(a, sizeof a, inv->nshown), inv->n, *Console_filter() ? " matching " : "",
-               Console_filter(), fmt_money(cost, sizeof cost, inv->total_cost, 0), inv->n - inv->staying,
+               fmt_count(a, sizeof a, inv->nshown), inv->n, *v->filter ? " matching " : "",
+               v->filter, fmt_money(cost, sizeof cost, inv->total_cost, 0), inv->n - inv->staying,
                inv->staying);
    Draw_text(top + height - 1, 1, width - 1, Draw_attr(C_DIM), line);
    /* Keep the cursor row visible within the rows the table uses. */
@@ -123,4 +123,6 @@ const ViewOps inventory_ops = {
    .title = inv_title,
    .lines = inv_lines,
    .cursor_line = true,
+   .filters = true,
+   .hint = "j/k:move Enter:open r:runbook /:filter",
 };

@@ -270,6 +270,7 @@ static void build(RolloutView *rv) {
       if (why && *why)
          UText_add(u, Draw_attr(C_DIM), "  \"%s\"", why);
    }
+   UText_wrap(u, COLS);
 }
 
 /* ---- the live refresh ---- */
@@ -401,16 +402,13 @@ static void act(View *v, RolloutAction a, bool confirmed) {
       Console_message("going to 100 %% (cutover): check the gate figures, press the key again to confirm");
       return;
    }
-   /* The first line says it all; gate refusals carry their checks on the following lines. */
-   char *nl = strchr(msg, '\n');
-   if (nl && r == ACT_GATE) {
+   /* Gate refusals carry their checks on the following lines: the message area keeps them as
+    * lines (L shows them whole when they are more than it holds). */
+   if (r == ACT_GATE) {
       free(rv->confirm);
       rv->confirm = NULL;
-      *nl = '\0';
-      Console_message("%s: %s", msg, nl + 1);
-   } else {
-      Console_message("%s", msg);
    }
+   Console_message("%s", msg);
    free(msg);
 }
 
@@ -510,4 +508,5 @@ const ViewOps rollout_ops = {
    .lines = rv_lines,
    .busy = rv_busy,
    .tick = rv_tick,
+   .hint = "[/]:step X:abort F:promote D:review r:runbook",
 };

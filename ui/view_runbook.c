@@ -167,6 +167,7 @@ const ViewOps runbook_ops = {
    .title = rb_title,
    .lines = rb_lines,
    .cursor_line = true,
+   .hint = "j/k:move Space:check [/]:other runbook",
 };
 
 static void report_title(View *v, char *buf, size_t size) {
@@ -188,4 +189,5 @@ const ViewOps report_ops = {
    .title = report_title,
    .lines = rb_lines,
    .cursor_line = false,
+   .hint = "j/k:scroll",
 };

@@ -19,6 +19,7 @@
 #include "task.h"
 #include "trainer.h"
 #include "util.h"
+#include "versions.h"
 
 /* The console never waits long on a trainer: one poll round per second while jobs run. */
 #define POLL_TIMEOUT_MS 1500L
@@ -65,7 +66,7 @@ static void pct_trend(UText *u, const char *label, long long k, long long n, lon
    UText_add(u, Draw_attr(alert ? C_FAIL : C_OK), "%.1f %%", 100.0 * (double)k / (double)n);
    UText_add(u, A_NORMAL, " (n=%s, 24 h)", fmt_count(c, sizeof c, n));
    if (np > 0)
-      UText_add(u, A_NORMAL, "  %s from %.1f %% the week before", (double)k / (double)n >= (double)kp / (double)np ? "â" : "â",
+      UText_add(u, A_NORMAL, "  %s from %.1f %% the week before", (double)k / (double)n >= (double)kp / (double)np ? "\xe2\x86\x91" : "\xe2\x86\x93",
                 100.0 * (double)kp / (double)np);
    if (alert)
       UText_add(u, Draw_attr(C_FAIL), "  DRIFT: past the bar %s", bar);
@@ -103,26 +104,20 @@ static void operate_panel(UText *u, Store *st, const Task *t) {
    if (f.breakeven_share >= 0)
       UText_add(u, A_NORMAL, "; break-even: hosting is paid once %.0f %% of the API spend moves to the candidate",
                 100 * f.breakeven_share);
-   /* Versions: dataset -> job -> model -> the route revision (numbered per task, as offramp route
-    * show and route revert number them) that last put it in front. */
-   sqlite3_stmt *q = Store_prepare(st,
-      "SELECT x.dataset_id, x.job_id, x.fine_tuned_model, nullif((SELECT count(*) FROM route_events r2 WHERE r2.task = ?2"
-      " AND r2.id <= (SELECT max(r.id) FROM route_events r WHERE r.task = ?2"
-      " AND json_extract(r.new_route, '$.candidate.model') = x.fine_tuned_model)), 0) FROM experiments x"
-      " WHERE x.task_id = ?1 AND x.status = 'succeeded' ORDER BY x.id DESC LIMIT 5");
-   sqlite3_bind_int64(q, 1, t->id);
-   sqlite3_bind_text(q, 2, t->name, -1, SQLITE_STATIC);
-   while (sqlite3_step(q) == SQLITE_ROW) {
+   /* Versions: dataset -> job -> model -> the route revision that put it in front. */
+   json_t *versions = Versions_list(st, t, 5), *ver;
+   size_t vi;
+   json_array_foreach(versions, vi, ver) {
       UText_nl(u);
-      UText_add(u, A_NORMAL, "  version  dataset %lld â job %s â %s â ",
-                (long long)sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
-                (const char *)sqlite3_column_text(q, 2));
-      if (sqlite3_column_type(q, 3) == SQLITE_NULL)
+      UText_add(u, A_NORMAL, "  version  dataset %lld \xe2\x86\x92 job %s \xe2\x86\x92 %s \xe2\x86\x92 ",
+                (long long)json_integer_value(json_object_get(ver, "dataset")),
+                json_string_value(json_object_get(ver, "job")), json_string_value(json_object_get(ver, "model")));
+      if (json_is_null(json_object_get(ver, "route_revision")))
          UText_add(u, Draw_attr(C_DIM), "never routed");
       else
-         UText_add(u, A_NORMAL, "route revision %lld", (long long)sqlite3_column_int64(q, 3));
+         UText_add(u, A_NORMAL, "route revision %lld", (long long)json_integer_value(json_object_get(ver, "route_revision")));
    }
-   sqlite3_finalize(q);
+   json_decref(versions);
    UText_nl(u);
    UText_add(u, Draw_attr(C_DIM), "  V puts back an earlier version (offramp route revert %s [REVISION])", t->name);
    UText_nl(u);
@@ -468,6 +463,7 @@ static void build(TaskView *tv) {
       UText_add(u, Draw_attr(C_DIM), "  %s%s%s", ev[i].actor, *ev[i].reason ? ": " : "", ev[i].reason);
    }
    Phase_free_history(ev, n);
+   UText_wrap(u, COLS);
 }
 
 static void tv_open(View *v) {
@@ -666,11 +662,15 @@ static int tv_request(View *v, Action a) {
       char *to = Console_prompt("roll back to phase: ", initial);
       if (!to)
          return REDRAW;
-      char *reason = Console_prompt("reason: ", "");
+      char *reason = Console_prompt("reason (goes to the audit trail): ", "");
       Phase p;
-      if (!Phase_parse(str_trim(to), &p))
+      if (!reason)
+         Console_message("not rolled back");
+      else if (!*str_trim(reason))
+         Console_message("not rolled back: a roll back needs a reason (it goes to the audit trail)");
+      else if (!Phase_parse(str_trim(to), &p))
          Console_message("'%s' is not a phase (audit, dataset, train, evaluate, shadow, canary, cutover)", to);
-      else if (Phase_rollback(Console_store(), v->arg, p, reason ? reason : "", &err))
+      else if (Phase_rollback(Console_store(), v->arg, p, reason, &err))
          Console_message("rolled back to %s", Phase_name(p));
       else
          Console_message("%s", err);
@@ -814,4 +814,5 @@ const ViewOps task_ops = {
    .lines = tv_lines,
    .busy = tv_busy,
    .tick = tv_tick,
+   .hint = "Tab:select +/-:score s:accept >:advance r:runbook",
 };

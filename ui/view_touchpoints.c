@@ -11,7 +11,9 @@
 #include "util.h"
 
 typedef struct {
-   Touchpoint *tp;
+   Touchpoint *all;
+   int nall;
+   Touchpoint **tp;   /* those the '/' filter keeps (by fingerprint or template) */
    int n;
 } TpView;
 
@@ -19,8 +21,15 @@ static void tp_open(View *v) {
    TpView *t = v->data;
    if (!t)
       v->data = t = xcalloc(1, sizeof *t);
-   Touchpoints_free(t->tp, t->n);
-   t->tp = Touchpoints_list(Console_store(), &t->n);
+   Touchpoints_free(t->all, t->nall);
+   free(t->tp);
+   t->all = Touchpoints_list(Console_store(), &t->nall);
+   t->tp = xcalloc((size_t)t->nall + 1, sizeof *t->tp);
+   t->n = 0;
+   for (int i = 0; i < t->nall; i++) {
+      if (!*v->filter || strstr(t->all[i].fingerprint, v->filter) || strstr(t->all[i].skeleton, v->filter))
+         t->tp[t->n++] = &t->all[i];
+   }
 }
 
 static int tp_lines(View *v) {
@@ -28,7 +37,10 @@ static int tp_lines(View *v) {
 }
 
 static void tp_title(View *v, char *buf, size_t size) {
-   snprintf(buf, size, "offramp \xc2\xb7 touchpoints \xc2\xb7 %d discovered", ((TpView *)v->data)->n);
+   TpView *t = v->data;
+   int n = snprintf(buf, size, "offramp \xc2\xb7 touchpoints \xc2\xb7 %d discovered", t->nall);
+   if (*v->filter && n > 0 && (size_t)n < size)
+      snprintf(buf + n, size - (size_t)n, " \xc2\xb7 %d matching '%s'", t->n, v->filter);
 }
 
 /* The list takes the top part; the selected touchpoint's details the rest. */
@@ -38,7 +50,8 @@ static void tp_draw(View *v, int top, int height, int width) {
    TpView *t = v->data;
    char line[512], x[32];
    if (t->n == 0) {
-      Draw_text(top + 1, 1, width - 1, A_NORMAL, "No discovered touchpoints: every logged call belongs to a task.");
+      Draw_text(top + 1, 1, width - 1, A_NORMAL, *v->filter ? "No touchpoint matches the filter (Esc clears it)."
+                                                 : "No discovered touchpoints: every logged call belongs to a task.");
       return;
    }
    snprintf(line, sizeof line, "%-16s %9s  %s", "fingerprint", "calls", "template");
@@ -52,14 +65,14 @@ static void tp_draw(View *v, int top, int height, int width) {
       v->offset = v->cursor;
    for (int r = 0; r < rows && v->offset + r < t->n; r++) {
       int i = v->offset + r;
-      snprintf(line, sizeof line, "%-16s %9s  %s", t->tp[i].fingerprint, fmt_count(x, sizeof x, t->tp[i].calls),
-               t->tp[i].skeleton);
+      snprintf(line, sizeof line, "%-16s %9s  %s", t->tp[i]->fingerprint, fmt_count(x, sizeof x, t->tp[i]->calls),
+               t->tp[i]->skeleton);
       int attr = i == v->cursor ? Draw_attr(C_CURSOR) : (int)A_NORMAL;
       if (i == v->cursor)
          Draw_fill(top + 1 + r, 0, width, attr);
       Draw_text(top + 1 + r, 1, width - 1, attr, line);
    }
-   const Touchpoint *s = &t->tp[v->cursor < t->n ? v->cursor : 0];
+   const Touchpoint *s = t->tp[v->cursor < t->n ? v->cursor : 0];
    int y = top + height - DETAIL_LINES;
    Draw_text(y++, 1, width - 1, Draw_attr(C_HEADING), "SAMPLE PROMPTS");
    for (int j = 0; j < s->nsamples && j < 3; j++) {
@@ -86,7 +99,7 @@ static int tp_request(View *v, Action a) {
       return HANDLED;
    }
    bool create = a == ACTION_TOUCHPOINT_NAME;
-   char *fp = xstrdup(t->tp[v->cursor].fingerprint);
+   char *fp = xstrdup(t->tp[v->cursor]->fingerprint);
    char *task = Console_prompt(create ? "new task name: " : "merge into task: ", NULL);
    if (task && *str_trim(task)) {
       char *err = NULL;
@@ -108,8 +121,10 @@ static int tp_request(View *v, Action a) {
 
 static void tp_done(View *v) {
    TpView *t = v->data;
-   if (t)
-      Touchpoints_free(t->tp, t->n);
+   if (t) {
+      Touchpoints_free(t->all, t->nall);
+      free(t->tp);
+   }
    free(t);
    v->data = NULL;
 }
@@ -123,4 +138,6 @@ const ViewOps touchpoints_ops = {
    .title = tp_title,
    .lines = tp_lines,
    .cursor_line = true,
+   .filters = true,
+   .hint = "j/k:move n:name m:merge A:audit",
 };

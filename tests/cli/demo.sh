@@ -24,11 +24,11 @@ field() {
 }
 
 start=$(date +%s)
-run timeout 120 "$OFFRAMP" -w "$WS" demo --script
+run timeout 240 "$OFFRAMP" -w "$WS" demo --script
 end=$(date +%s)
 printf '%s\n' "$OUT" | sed 's/^/# /'
 expect_rc "demo --script gets through every phase" 0
-[ $((end - start)) -le 60 ] && ok "in $((end - start)) s (at most 60)" || not_ok "took $((end - start)) s, want <= 60"
+echo "# demo --script took $((end - start)) s (not asserted: no timed tests; the sanitizer build is slower)"
 contains "services announced" "$OUT" "frontier (replay) :"
 contains "audit table printed" "$OUT" "chat-responses"
 contains "classification scored to the top" "$OUT" "content-classification scored S5 I4 C1: rank 1 of 5"
@@ -45,35 +45,59 @@ in_band "${acc:-0}" 88 98 && ok "trained model validation accuracy $acc % in [88
 equals "the experiment succeeded and is the candidate" \
    "$(sql "SELECT e.status FROM experiments e JOIN tasks t ON t.candidate_experiment = e.id")" "succeeded"
 
+equals "the demo task keeps the default gates (eval margin, agreement bar, comparisons)" \
+   "$(sql "SELECT eval_margin || ' ' || agreement_bar || ' ' || min_comparisons FROM tasks WHERE name = 'content-classification'")" \
+   "5.0 0.9 500"
 eacc=$(field "4 evaluate" 's/.*accuracy \([0-9.]*\) %.*/\1/p')
-in_band "${eacc:-0}" 88 98 && ok "eval accuracy $eacc % in [88, 98]" || not_ok "eval accuracy" "$eacc"
+in_band "${eacc:-0}" 95 98 && ok "eval accuracy $eacc % in [95, 98] (the default gate: reference 100 % - 5 pts)" ||
+   not_ok "eval accuracy" "$eacc"
 contains "eval gate passed" "$OUT" "gate evaluate -> shadow: passed"
+contains "on the default margin" "$OUT" "needs 95.0 % (reference 100.0 % - 5 pts"
 thr=$(field "recommended min_confidence" 's/.*min_confidence \([0-9.]*\):.*/\1/p')
 in_band "${thr:-0}" 0.3 0.99 && ok "recommended threshold $thr" || not_ok "recommended threshold" "$thr"
 
 agree=$(field "agreement" 's/.*agreement \([0-9.]*\) %.*/\1/p')
 n=$(field "agreement" 's/.*n=\([0-9,]*\)).*/\1/p' | tr -d ,)
-in_band "${agree:-0}" 88 99.9 && ok "shadow agreement $agree % in [88, 99.9]" || not_ok "shadow agreement" "$agree"
-[ "${n:-0}" -ge 380 ] && ok "shadow comparisons n=$n (>= 380 of 400)" || not_ok "shadow comparisons" "$n"
-contains "phase moved past shadow on the gate" "$OUT" "phase shadow -> canary"
-equals "task is in canary (the canary gate is the rollout's)" "$(sql "SELECT phase FROM tasks WHERE name = 'content-classification'")" canary
+in_band "${agree:-0}" 90 99.9 && ok "shadow agreement $agree % in [90, 99.9]" || not_ok "shadow agreement" "$agree"
+[ "${n:-0}" -ge 500 ] && ok "shadow comparisons n=$n (the gate needs 500)" || not_ok "shadow comparisons" "$n"
+contains "shadow gate passed on its own figures" "$OUT" "gate shadow -> canary: passed"
+contains "phase moved past shadow with the route (rollout step-up)" "$OUT" "phase shadow -> canary (offramp rollout step-up)"
 
-c10=$(field "canary 10 %" 's/.*candidate answered \([0-9]*\) .*/\1/p')
-c50=$(field "canary 50 %" 's/.*candidate answered \([0-9]*\) .*/\1/p')
-in_band "${c10:-0}" 3 45 && ok "canary 10 %: candidate answered $c10 of 200" || not_ok "canary 10 %" "$c10"
-in_band "${c50:-0}" 70 130 && ok "canary 50 %: candidate answered $c50 of 200" || not_ok "canary 50 %" "$c50"
+p10=$(field "canary 10 %:" 's/.*candidate answered [0-9]* (\([0-9.]*\) %).*/\1/p')
+p50=$(field "canary 50 %:" 's/.*candidate answered [0-9]* (\([0-9.]*\) %).*/\1/p')
+in_band "${p10:-0}" 5 15 && ok "canary 10 %: candidate answered $p10 %" || not_ok "canary 10 %" "$p10"
+in_band "${p50:-0}" 40 60 && ok "canary 50 %: candidate answered $p50 %" || not_ok "canary 50 %" "$p50"
+v10=$(field "canary 10 %:" 's/.*, \([0-9]*\) of them verified.*/\1/p')
+v50=$(field "canary 50 %:" 's/.*, \([0-9]*\) of them verified.*/\1/p')
+[ "${v10:-0}" -ge 50 ] && [ "${v50:-0}" -ge 50 ] && ok "each canary step waited for 50 verified comparisons ($v10, $v50)" ||
+   not_ok "verified comparisons per canary step" "$v10 $v50"
+equals "each step's analysis recorded as a pass (no check skipped)" \
+   "$(sql "SELECT group_concat(kind || ' ' || percent, ', ') FROM rollout_events")" "pass 10, pass 50"
+contains "the analysis read agreement from the verified answers" "$OUT" "analysis pass: error rate"
+contains "canary gate passed" "$OUT" "gate canary -> cutover: passed"
 
-sent=$(field "7 cutover" 's/.*, \([0-9]*\) sent to the candidate.*/\1/p')
+sent=$(field "route cutover" 's/.*, \([0-9]*\) sent to the candidate.*/\1/p')
 equals "cutover: every request goes to the candidate (100 %)" "$sent" 300
-equals "route stored at cutover" "$(sql "SELECT json_extract(route, '\$.mode') FROM routes WHERE task = 'content-classification'")" cutover
-fb=$(field "fallbacks" 's/.*fallbacks \([0-9]*\) .*/\1/p')
-low=$(field "fallbacks" 's/.*low_confidence \([0-9]*\),.*/\1/p')
-err=$(field "fallbacks" 's/.*error \([0-9]*\),.*/\1/p')
-tmo=$(field "fallbacks" 's/.*timeout \([0-9]*\)$/\1/p')
+equals "route stored at cutover (100 %, the phase's route)" \
+   "$(sql "SELECT json_extract(route, '\$.mode') FROM routes WHERE task = 'content-classification'")" cutover
+equals "the task ends in phase operate" "$(sql "SELECT phase FROM tasks WHERE name = 'content-classification'")" operate
+contains "the script says phase and route are at operate" "$OUT" "8 operate  phase operate, route operate (cutover"
+fails=$(printf '%s\n' "$OUT" | grep -c "FAIL\|refused\|stopped in phase")
+equals "no FAIL line, no refused gate" "$fails" 0
+equals "no route change forced past a gate" "$(sql "SELECT count(*) FROM route_events WHERE reason LIKE '%forced%'")" 0
+fb=$(field "^           fallbacks [0-9]" 's/.*fallbacks \([0-9]*\) .*/\1/p')
+low=$(field "^           fallbacks [0-9]" 's/.*low_confidence \([0-9]*\),.*/\1/p')
+err=$(field "^           fallbacks [0-9]" 's/.*error \([0-9]*\),.*/\1/p')
+tmo=$(field "^           fallbacks [0-9]" 's/.*timeout \([0-9]*\)$/\1/p')
 [ "${fb:-0}" -gt 0 ] && [ "${fb:-0}" -lt 150 ] && ok "fallbacks counted: $fb of 300" || not_ok "fallbacks" "$fb"
 equals "fallbacks add up by reason" "$((low + err + tmo))" "$fb"
 equals "route changes recorded (shadow, canary 10, canary 50, cutover)" \
-   "$(sql "SELECT count(*) FROM route_events WHERE task = 'content-classification'")" 4
+   "$(sql "SELECT group_concat(json_extract(new_route, '\$.mode') || CASE json_extract(new_route, '\$.mode')
+           WHEN 'canary' THEN ' ' || json_extract(new_route, '\$.percent') ELSE '' END, ', ')
+           FROM route_events WHERE task = 'content-classification'")" "shadow, canary 10.0, canary 50.0, cutover"
+equals "the phase followed each route change" \
+   "$(sql "SELECT group_concat(to_phase, ' ') FROM phase_events e JOIN tasks t ON t.id = e.task_id
+           WHERE t.name = 'content-classification'")" "audit dataset train evaluate shadow canary cutover operate"
 
 left=$(left_over)
 equals "no child process left" "$left" ""
@@ -104,5 +128,16 @@ kill "$RS_PID"
 wait "$RS_PID"
 equals "replay-server stops on SIGTERM" "$?" 0
 contains "and prints its summary" "$(cat "$TMP/rs.err")" "201 requests"
+
+# demo --clean deletes the demo workspaces (this one and its -script sibling) and says what it freed.
+: > "$TMP/demo/demo-script.db"
+run "$OFFRAMP" -w "$WS" demo --clean
+expect_rc "demo --clean" 0
+contains "says how much it freed" "$OUT" "demo workspaces removed: "
+contains "... in MB (logs, datasets and models)" "$OUT" " MB freed"
+[ ! -e "$WS" ] && [ ! -e "${WS%.db}.data" ] && [ ! -e "$TMP/demo/demo-script.db" ] &&
+   ok "the workspaces and their data are gone" || not_ok "the workspaces and their data are gone" "$(ls -la "$TMP/demo")"
+run "$OFFRAMP" -w "$WS" demo --clean --reset
+expect_rc "--clean goes alone" 2
 
 done_testing

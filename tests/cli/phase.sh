@@ -18,7 +18,7 @@ equals "still in audit" "$(sql "SELECT phase FROM tasks")" audit
 # Give it 600 logged examples and a reviewed score.
 sqlite3 "$OFFRAMP_WORKSPACE" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 600)
    INSERT INTO exchanges(rid, task_id, ts, status, record) SELECT 'r'||i, 1, '2026-11-01T00:00:00Z', 200, '{}' FROM n;"
-"$OFFRAMP" task score intent >/dev/null
+"$OFFRAMP" task score intent --accept >/dev/null
 run "$OFFRAMP" phase show intent --json
 contains "JSON gate open" "$OUT" '"open": true'
 run "$OFFRAMP" phase advance intent --reason "600 examples"
@@ -56,5 +56,9 @@ expect_rc "unknown task is an error, not a gate" 1
 contains "unknown task named" "$ERR" "no task named 'ghost'"
 run "$OFFRAMP" phase frobnicate intent
 expect_rc "unknown phase command is a usage error" 2
+
+# Without $OFFRAMP_ACTOR and $USER (cron, units, containers) the actor is the login name.
+env -u OFFRAMP_ACTOR -u USER "$OFFRAMP" task add nouser --volume 100 --cost 1 >/dev/null
+equals "actor falls back to the login name" "$(sql "SELECT actor FROM phase_events WHERE kind = 'create' ORDER BY id DESC LIMIT 1")" "$(id -un)"
 
 done_testing

@@ -32,4 +32,11 @@ expect_rc "unknown item" 1
 run "$OFFRAMP" runbook shadow --toggle x
 expect_rc "--toggle needs --task" 2
 
+# A phase's name stands for its runbook: train is the training runbook, evaluate the evaluation one.
+run "$OFFRAMP" runbook train
+expect_rc "runbook train (a phase name)" 0
+contains "... is the training runbook" "$OUT" "TRAIN: FINE-TUNE A CANDIDATE MODEL"
+run "$OFFRAMP" runbook evaluate
+expect_rc "runbook evaluate (a phase name)" 0
+
 done_testing

@@ -29,13 +29,17 @@ contains "show lists the fields" "$OUT" "135,000 requests"
 contains "show explains the suggestion" "$OUT" "+1 domain-specific vocabulary"
 contains "show includes the gate" "$OUT" "gate audit -> dataset: closed"
 
+run "$OFFRAMP" task score intent
+expect_rc "score without options shows the scores" 0
+contains "... says they are not reviewed" "$OUT" "not reviewed: --accept marks them reviewed"
+equals "score without options does not mark them reviewed" "$(sql "SELECT scored_at IS NULL FROM tasks WHERE name='intent'")" 1
 run "$OFFRAMP" task score intent --impact 4 --complexity 2
 expect_rc "override two scores" 0
 contains "override reported with the suggestion" "$OUT" "4 (override; suggested 3)"
 contains "priority recomputed (5 x 4 / 2)" "$OUT" "10.0 = 5 x 4 / 2"
 run "$OFFRAMP" task score intent --impact auto
 contains "auto restores the suggestion" "$OUT" "impact       3 (suggested)"
-equals "scored_at set" "$(sql "SELECT scored_at IS NOT NULL FROM tasks WHERE name='intent'")" 1
+equals "scored_at set by an override" "$(sql "SELECT scored_at IS NOT NULL FROM tasks WHERE name='intent'")" 1
 
 run "$OFFRAMP" task edit intent --volume 2000 --rename ticket-intent
 expect_rc "edit and rename" 0
@@ -46,18 +50,19 @@ contains "low volume now means stay" "$OUT" "low volume: 2,000/month < 3,000"
 # Bad input: clear message naming the value, nothing written, non-zero exit.
 before=$(sql "SELECT count(*) || ':' || group_concat(updated_at) FROM tasks")
 run "$OFFRAMP" task score ticket-intent --suitability 6
-expect_rc "score 6 refused" 1
+expect_rc "score 6 refused as a bad option value (2)" 2
 contains "score error names the value" "$ERR" "'6' is not a score from 1 to 5"
 run "$OFFRAMP" task score ticket-intent --impact high
-expect_rc "non-numeric score refused" 1
+expect_rc "non-numeric score refused as a bad option value (2)" 2
 contains "non-number named" "$ERR" "'high'"
 run "$OFFRAMP" task add tone
 expect_rc "duplicate name refused" 1
 contains "duplicate named" "$ERR" "a task named 'tone' already exists"
 run "$OFFRAMP" task add bad --volume 12k
-expect_rc "bad volume refused" 1
+expect_rc "bad volume refused as a bad option value (2)" 2
 contains "bad volume named" "$ERR" "--volume: '12k' is not a whole number"
 run "$OFFRAMP" task add bad --kind poem
+expect_rc "bad kind refused as a bad option value (2)" 2
 contains "bad kind lists the kinds" "$ERR" "'poem' is not an output kind (label, extraction"
 run "$OFFRAMP" task add "has space"
 expect_rc "bad name refused" 1

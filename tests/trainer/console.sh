@@ -22,7 +22,7 @@ contains "empty panel says how to start" "$(cat empty.txt)" "no experiments yet"
 console ':task intent
 t
 :save-display nobackend.txt'
-contains "no backend: the message says how to add one" "$(tail -1 nobackend.txt)" "offramp backend add"
+contains "no backend: the message says how to add one" "$(status_of nobackend.txt)" "offramp backend add"
 
 "$OFFRAMP" backend add standin --kind openai-ft --url "http://127.0.0.1:$standin_PORT/v1" >/dev/null
 console ":task intent
@@ -35,13 +35,13 @@ train.jsonl<Enter>
 p
 :save-display picked.txt"
 expect_rc "console exits 0" 0
-contains "start prompts for the base model and starts" "$(tail -1 started.txt)" "experiment #1 started"
+contains "start prompts for the base model and starts" "$(status_of started.txt)" "experiment #1 started"
 equals "the job finished while the console followed it" "$(sql "SELECT status FROM experiments")" succeeded
-contains "status line announces success" "$(tail -1 done.txt)" "#1 succeeded: ft:standin-ok::ftjob-standin1"
+contains "status line announces success" "$(status_of done.txt)" "#1 succeeded: ft:standin-ok::ftjob-standin1"
 contains "progress bar full" "$(cat done.txt)" "██████████ 4/4"
 contains "loss curve drawn" "$(cat done.txt)" "loss  train █▄▂▁  valid █▄▂▁  (4 steps)"
 contains "hyperparameters shown" "$(cat done.txt)" "ep3 bs8"
-contains "pick reported" "$(tail -1 picked.txt)" "candidate: #1"
+contains "pick reported" "$(status_of picked.txt)" "candidate: #1"
 contains "candidate marked" "$(cat picked.txt)" "★ candidate"
 equals "candidate stored" "$(sql "SELECT candidate_experiment FROM tasks")" 1
 
@@ -59,13 +59,13 @@ X
 n
 :save-display failed.txt"
 equals "X cancelled the selected job" "$(sql "SELECT status FROM experiments WHERE id = 2")" cancelled
-contains "cancel reported" "$(tail -1 cancelled.txt)" "#2 cancelled"
+contains "cancel reported" "$(status_of cancelled.txt)" "#2 cancelled"
 equals "the failing job was followed to its end" "$(sql "SELECT status FROM experiments WHERE id = 3")" failed
 contains "failure message in the panel" "$(cat failed.txt)" "failed: stand-in: CUDA out of memory at step 2"
 console ":task intent
 n
 p
 :save-display pickfail.txt"
-contains "a failed job cannot be picked" "$(tail -1 pickfail.txt)" "only a succeeded job can be the candidate"
+contains "a failed job cannot be picked" "$(status_of pickfail.txt)" "only a succeeded job can be the candidate"
 
 done_testing

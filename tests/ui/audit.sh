@@ -26,6 +26,20 @@ contains "sorted by calls/day" "$(sed -n 1p sorted.txt)" "sorted by calls/day"
 first=$(sed -n 4p sorted.txt)
 contains "most calls first" "$first" "intent"
 
+# 2b. '/' filters the audit table; Esc clears the filter and stays in the view.
+console 'A/tone<Enter>
+:save-display audit-filtered.txt
+<Esc>
+:save-display audit-cleared.txt'
+contains "the filter keeps the matching row" "$(cat audit-filtered.txt)" "tone"
+lacks "... and hides the others" "$(cat audit-filtered.txt)" "intent"
+contains "the title says what it matches" "$(sed -n 1p audit-filtered.txt)" "1 matching 'tone'"
+contains "Esc cleared it, still in the audit" "$(sed -n 1p audit-cleared.txt)" "offramp · audit"
+contains "... all rows back" "$(cat audit-cleared.txt)" "intent"
+console 'T/nothing-like-this<Enter>
+:save-display tp-filtered.txt'
+contains "'/' filters the touchpoints too" "$(cat tp-filtered.txt)" "No touchpoint matches the filter"
+
 # 3. Enter on a task row opens the task view.
 console 'Aooo
 <Enter>

@@ -44,6 +44,9 @@ p>
 r
 :save-display runbook.txt
 :replay off
+# Quitting asks once while the services run: n keeps them (and the console) going.
+Qn
+:save-display quitask.txt
 q
 q
 q
@@ -70,6 +73,8 @@ has "canary: the route is at 10 %" canary.txt "route canary 10 %"
 has "cutover: the route" cutover.txt "route cutover"
 has "cutover: the fallback rate shown" cutover.txt "fallback"
 has "runbook of the canary phase" runbook.txt "anary"
+has "Q asked before stopping the services; n kept them" quitask.txt "still here: nothing was stopped"
+has "leaving says how much disk the demo workspaces take" console.out "the demo workspaces take "
 equals "phase reached canary" "$(sql "SELECT phase FROM tasks WHERE name = 'content-classification'")" canary
 equals "route stored at cutover" \
    "$(sql "SELECT json_extract(route, '\$.mode') FROM routes WHERE task = 'content-classification'")" cutover
