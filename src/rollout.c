@@ -222,15 +222,16 @@ static double iso_epoch(const char *ts) {
 }
 
 /* The rollout as the workspace's records say it stands: the gateway moves routes and checks
- * them on its own. Steps and dwell are the saved route's analysis (what the gateway works
- * with); the step is the saved route's, since its route event (a step the gateway left upward
+ * them on its own. Steps and dwell are whoever steps': the saved route's analysis when the
+ * gateway auto-promotes, else the rollout's settings; the step is the saved route's, since its route event (a step the gateway left upward
  * was held: it promotes only after a clean dwell); the failures are the failed checks the
  * gateway recorded at the step. *changed: the state differs from the stored one. */
 static void observed(Store *st, const Task *t, RolloutSettings *s, RolloutState *state, bool *changed) {
    Rollout_load(st, t->id, s, state);
    RolloutState was = *state;
    sqlite3_stmt *q = Store_prepare(st, "SELECT json_extract(route, '$.analysis.steps'),"
-                                       " json_extract(route, '$.analysis.dwell_s') FROM routes WHERE task = ?");
+                                       " json_extract(route, '$.analysis.dwell_s') FROM routes WHERE task = ?"
+                                       " AND json_extract(route, '$.analysis.auto_promote')");
    sqlite3_bind_text(q, 1, t->name, -1, SQLITE_STATIC);
    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_TEXT) {
       json_t *steps = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
