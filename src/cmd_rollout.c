@@ -1,5 +1,5 @@
-/* cmd_rollout.c - "offramp rollout": settings, status, the step/abort/promote actions and the
- * headless analysis loop (watch) of a task's rollout. */
+/* cmd_rollout.c - "offramp rollout": settings, status, the step/abort/promote actions, and
+ * watch, which shows what the gateway's own canary analysis decides. */
 #include "config.h"
 
 #include <errno.h>
@@ -29,11 +29,25 @@ static const char usage[] =
    "Every route change goes through the gateway, which records it (time, actor,\n"
    "reason); the task's phase follows the route (shadow, canary, cutover).\n"
    "\n"
-   "watch runs the analysis every interval on the candidate arm (GET /admin/stats):\n"
-   "error rate, agreement on the compared sample, p95 latency, fallback rate. A\n"
-   "failed check counts; at the failure limit the route is rolled back. Too few\n"
-   "requests in an interval is inconclusive and pauses for a human. With\n"
-   "--auto-promote a passing step held for its dwell is promoted.\n"
+   "The gateway runs the canary analysis itself, whether or not anything watches:\n"
+   "every interval, on the candidate's answers of that interval, error rate, p95\n"
+   "latency and fallback rate, and agreement with the primary on an automatic verify\n"
+   "share (--verify-percent) since the step began. A failed check counts; at the\n"
+   "failure limit the gateway rolls the route back to shadow and records it (route\n"
+   "history, actor gateway, the figures). Too few requests in an interval is\n"
+   "inconclusive: it neither fails nor promotes. With auto-promote the gateway takes\n"
+   "the next step after each dwell without a failed check (the 100 % step is\n"
+   "cutover; pause turns it off). The settings go to the gateway with the route ('set'\n"
+   "sends them when the task has a route there; steps send them too).\n"
+   "\n"
+   "The gateway's changes pass the gate check like everyone's: a rollback moves the\n"
+   "phase back with it; a promotion to cutover needs the canary gate, which counts the\n"
+   "failed checks the gateway recorded at the step (refused, it is held there).\n"
+   "\n"
+   "watch shows what the gateway decides (GET /admin/rollout/TASK): each check, each\n"
+   "rollback, promotion or refused promotion.\n"
+   "--interval S polls every S seconds (default: the analysis interval);\n"
+   "--auto-promote turns auto-promote on in the gateway's route first.\n"
    "\n"
    "settings (set):\n"
    "  --steps LIST              candidate share per step, rising, e.g. 5,10,20,50,100\n"
@@ -46,6 +60,10 @@ static const char usage[] =
    "  --max-fallback-rate X     fallback rate trigger, 0-1 (0.25)\n"
    "  --min-samples N           fewer candidate requests per interval: inconclusive (20)\n"
    "  --hosting-cost USD        monthly cost of serving the candidate (savings)\n"
+   "  --auto-promote            the gateway steps up after each dwell without a failed\n"
+   "                            check (--no-auto-promote: steps are a human's)\n"
+   "  --verify-percent N        share of the candidate's canary answers also asked of the\n"
+   "                            primary, for the agreement check (10)\n"
    "\n"
    "common options:\n"
    "  --gateway URL             the gateway (default $OFFRAMP_GATEWAY, else\n"
@@ -85,7 +103,21 @@ static void print_event(json_t *ev) {
    printf(why && *why ? " \"%s\"\n" : "\n", why);
 }
 
-static int status(Store *st, const GwAdmin *gw, const Task *t, bool as_json) {
+static int status(Store *st, const GwAdmin *gw, Task *t, bool as_json) {
+   /* The gateway may have rolled back or promoted on its own since: the phase follows first. */
+   char *moved = NULL, *ferr = NULL;
+   if (!Rollout_follow_gateway(st, t->name, &moved, &ferr))
+      fprintf(stderr, "offramp rollout: the phase could not follow the gateway's route: %s\n", ferr);
+   else if (moved) {
+      char *name = xstrdup(t->name);
+      Task_clear(t);
+      Task_init(t);
+      if (Task_get(st, name, t, &ferr) && !as_json)
+         printf("%s\n", moved);
+      free(name);
+   }
+   free(moved);
+   free(ferr);
    RolloutSettings s;
    RolloutState state;
    Rollout_load(st, t->id, &s, &state);
@@ -95,6 +127,14 @@ static int status(Store *st, const GwAdmin *gw, const Task *t, bool as_json) {
    free(tq);
    json_t *route = json_object_get(gwj, "route"), *hist = json_object_get(gwj, "history");
    json_t *log = Rollout_log(st, t->id, 20);
+   /* Where the gateway's own analysis stands (none when unreachable). */
+   tq = GwAdmin_escape(t->name);
+   path = xasprintf("/admin/rollout/%s", tq);
+   char *aerr = NULL;
+   json_t *now = err ? NULL : GwAdmin_ok(gw, "GET", path, NULL, &aerr);
+   free(aerr);
+   free(path);
+   free(tq);
    Gate shadow;
    GateCheck canary;
    Phase_gate_from(st, t, PHASE_SHADOW, &shadow);
@@ -106,7 +146,7 @@ static int status(Store *st, const GwAdmin *gw, const Task *t, bool as_json) {
       for (int i = 0; i < shadow.n; i++)
          json_array_append_new(gate, json_pack("{s:s, s:b, s:s}", "check", shadow.checks[i].what, "pass",
                                                shadow.checks[i].status == CHECK_PASS, "detail", shadow.checks[i].detail));
-      Cli_print_json(json_pack(
+      json_t *out = json_pack(
          "{s:s, s:s, s:s, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:I, s:f, s:i, s:b, s:s, s:i, s:i, s:o, s:{s:b, s:s},"
          " s:o, s:o, s:o, s:s?}",
          "task", t->name, "phase", t->phase, "steps", steps, "dwell_s", s.dwell_s, "interval_s", s.interval_s,
@@ -116,7 +156,9 @@ static int status(Store *st, const GwAdmin *gw, const Task *t, bool as_json) {
          state.pos, "paused", state.paused, "pause_reason", state.pause_reason, "failures", state.failures, "held",
          Rollout_held(&s, &state, (double)time(NULL)), "shadow_gate", gate, "canary_gate", "pass",
          canary.status == CHECK_PASS, "detail", canary.detail, "route", route ? json_incref(route) : json_null(),
-         "history", hist ? json_incref(hist) : json_array(), "analysis", log, "gateway_error", err));
+         "history", hist ? json_incref(hist) : json_array(), "analysis", log, "gateway_error", err);
+      json_object_set_new(out, "gateway_analysis", now ? json_incref(now) : json_null());
+      Cli_print_json(out);
    } else {
       if (json_is_object(route)) {
          const char *mode = json_string_value(json_object_get(route, "mode"));
@@ -139,6 +181,16 @@ static int status(Store *st, const GwAdmin *gw, const Task *t, bool as_json) {
       printf("; inconclusive under %ld requests\n", s.min_samples);
       if (state.paused)
          printf("  PAUSED: %s (offramp rollout resume %s)\n", state.pause_reason, t->name);
+      if (json_is_true(json_object_get(now, "active")))
+         printf("  the gateway's analysis: %s, %lld of %lld failed checks, next check in %.0f s, auto-promote %s\n",
+                json_string_value(json_object_get(now, "state")),
+                (long long)json_integer_value(json_object_get(now, "failed_checks")),
+                (long long)json_integer_value(json_object_get(now, "failure_limit")),
+                json_number_value(json_object_get(now, "next_check_in_s")),
+                json_is_true(json_object_get(now, "auto_promote")) ? "on" : "off");
+      else if (now)
+         printf("  the gateway's analysis: %s (it checks a route while it is in canary)\n",
+                json_string_value(json_object_get(now, "state")));
       printf("  gate shadow -> canary: %s\n", shadow.open ? "open" : "closed");
       for (int i = 0; i < shadow.n; i++)
          printf("    [%s] %s: %s\n", shadow.checks[i].status == CHECK_PASS ? "ok" : "no", shadow.checks[i].what,
@@ -158,31 +210,70 @@ static int status(Store *st, const GwAdmin *gw, const Task *t, bool as_json) {
                 json_string_value(json_object_get(ev, "detail")));
       }
       if (json_array_size(log) == 0)
-         printf("  (no checks yet: offramp rollout watch %s)\n", t->name);
+         printf("  (no checks yet: the gateway checks a route while it is in canary)\n");
       json_decref(log);
    }
    free(err);
    json_decref(gwj);
+   json_decref(now);
    return EXIT_OK;
 }
 
-static int watch(Store *st, GwAdmin *gw, const char *task, RolloutWatch *w, double interval, long rounds) {
+/* The route's analysis block set from the settings (and auto_promote / verify_percent when
+ * given, < 0 not), sent to the gateway. *msg: its answer, or why not. */
+static bool push_analysis(const GwAdmin *gw, const Task *t, const RolloutSettings *s, int auto_promote,
+                          double verify, const char *why, char **msg) {
+   char *tq = GwAdmin_escape(t->name), *path = xasprintf("/admin/routes/%s", tq);
+   json_t *j = GwAdmin_ok(gw, "GET", path, NULL, msg), *route = json_object_get(j, "route");
+   bool ok = false;
+   free(path);
+   if (j && !json_is_object(route)) {
+      *msg = xasprintf("task %s has no route on the gateway yet", t->name);
+   } else if (j) {
+      Rollout_analysis_to_route(s, t->agreement_bar, route);
+      json_t *a = json_object_get(route, "analysis");
+      if (auto_promote >= 0)
+         json_object_set_new(a, "auto_promote", json_boolean(auto_promote));
+      if (verify >= 0)
+         json_object_set_new(a, "verify_percent", json_real(verify));
+      char *r = GwAdmin_escape(why), *body = json_dumps(route, JSON_COMPACT);
+      path = xasprintf("/admin/routes/%s?reason=%s", tq, r);
+      json_t *done = GwAdmin_ok(gw, "PUT", path, body, msg);
+      if (done) {
+         json_t *na = json_object_get(json_object_get(done, "route"), "analysis");
+         *msg = xasprintf("gateway: analysis every %g s, failure limit %lld, auto-promote %s, verify %g %%",
+                          json_number_value(json_object_get(na, "interval_s")),
+                          (long long)json_integer_value(json_object_get(na, "failure_limit")),
+                          json_is_true(json_object_get(na, "auto_promote")) ? "on" : "off",
+                          json_number_value(json_object_get(na, "verify_percent")));
+         ok = true;
+      }
+      json_decref(done);
+      free(path);
+      free(body);
+      free(r);
+   }
+   json_decref(j);
+   free(tq);
+   return ok;
+}
+
+static int watch(Store *st, GwAdmin *gw, const char *task, double interval, long rounds) {
    volatile sig_atomic_t *stop = Cli_catch_stop(false);
-   free(gw->actor);
-   gw->actor = xasprintf("rollout-watch (%s)", Store_actor());
+   RolloutWatch w = { 0 };
    int rc = EXIT_OK;
-   /* rounds counts analyses; the first round only takes the baseline. */
-   for (long r = 0; r <= rounds && !*stop; r++) {
+   for (long r = 0; r < rounds && !*stop; r++) {
       char *msg = NULL;
-      if (Rollout_watch_round(st, gw, task, w, &msg)) {
-         printf("%s\n", msg);
+      if (Rollout_watch_round(st, gw, task, &w, &msg)) {
+         if (*msg)
+            printf("%s\n", msg);
       } else {
          fprintf(stderr, "offramp rollout watch: %s\n", msg);
          rc = EXIT_ERROR;
       }
       fflush(stdout);
       free(msg);
-      if (r == rounds)
+      if (r + 1 == rounds)
          break;
       struct timespec ts = { (time_t)interval, (long)((interval - (double)(time_t)interval) * 1e9) };
       while (!*stop && nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -196,7 +287,7 @@ int cmd_rollout(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, usage))
       return EXIT_OK;
    enum { O_GW = 256, O_TOKEN, O_REASON, O_JSON, O_YES, O_FORCE, O_STEPS, O_DWELL, O_INTERVAL, O_LIMIT, O_ERR,
-          O_AGREE, O_P95, O_FB, O_MINS, O_HOST, O_AUTO, O_ONCE, O_ROUNDS };
+          O_AGREE, O_P95, O_FB, O_MINS, O_HOST, O_AUTO, O_NOAUTO, O_VERIFY, O_ONCE, O_ROUNDS };
    static const struct option opts[] = {
       { "gateway", required_argument, NULL, O_GW },
       { "admin-token-file", required_argument, NULL, O_TOKEN },
@@ -215,15 +306,17 @@ int cmd_rollout(Cli *cli, int argc, char **argv) {
       { "min-samples", required_argument, NULL, O_MINS },
       { "hosting-cost", required_argument, NULL, O_HOST },
       { "auto-promote", no_argument, NULL, O_AUTO },
+      { "no-auto-promote", no_argument, NULL, O_NOAUTO },
+      { "verify-percent", required_argument, NULL, O_VERIFY },
       { "once", no_argument, NULL, O_ONCE },
       { "rounds", required_argument, NULL, O_ROUNDS },
       { 0 },
    };
    const char *gateway = NULL, *token_file = NULL, *steps = NULL;
    RolloutOpts o = { 0 };
-   RolloutWatch w = { 0 };
    bool as_json = false, changed = false;
-   double interval = 0, dwell = -1, err_rate = -1, agree = -2, p95 = -1, fb = -1, host = -1;
+   int auto_promote = -1;
+   double interval = 0, dwell = -1, err_rate = -1, agree = -2, p95 = -1, fb = -1, host = -1, verify = -1;
    long limit = -1, min_samples = -1, rounds = -1;
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -252,7 +345,15 @@ int cmd_rollout(Cli *cli, int argc, char **argv) {
          host = d;
          changed = true;
          break;
-      case O_AUTO: w.auto_promote = true; break;
+      case O_AUTO: auto_promote = 1; break;
+      case O_NOAUTO: auto_promote = 0; break;
+      case O_VERIFY:
+         if (!parse_double(optarg, &d) || d < 0 || d > 100) {
+            fprintf(stderr, "offramp rollout: --verify-percent '%s' is not a percentage from 0 to 100\n", optarg);
+            return EXIT_USAGE;
+         }
+         verify = d;
+         break;
       case O_ONCE: rounds = 1; break;
       case O_ROUNDS: rounds = Cli_long("rollout", "--rounds", optarg, 1, 1000000); break;
       default: return Cli_usage_error("rollout", "unknown option");
@@ -298,7 +399,7 @@ int cmd_rollout(Cli *cli, int argc, char **argv) {
       if (fb >= 0) s.max_fallback_rate = fb;
       if (min_samples > 0) s.min_samples = min_samples;
       if (host >= 0) s.hosting_cost = host;
-      if (!changed && interval <= 0) {
+      if (!changed && interval <= 0 && auto_promote < 0 && verify < 0) {
          fprintf(stderr, "offramp rollout: set %s changes nothing (see --help for the settings)\n", task);
          rc = EXIT_USAGE;
          goto out;
@@ -312,7 +413,22 @@ int cmd_rollout(Cli *cli, int argc, char **argv) {
       printf("%s: steps %s, dwell %g s, interval %g s, failure limit %d, max error rate %g, max fallback rate %g, "
              "hosting %g USD/month\n", t.name, buf, s.dwell_s, s.interval_s, s.failure_limit, s.max_error_rate,
              s.max_fallback_rate, s.hosting_cost);
-      rc = EXIT_OK;
+      /* The gateway runs the analysis: it gets the settings with the route. auto-promote and the
+       * verify share live in the route only. */
+      char *msg = NULL;
+      bool gw_ok = GwAdmin_init(&gw, st, gateway, token_file, &msg) &&
+                   push_analysis(&gw, &t, &s, auto_promote, verify, "rollout settings", &msg);
+      if (gw_ok) {
+         printf("%s\n", msg);
+         rc = EXIT_OK;
+      } else if (auto_promote >= 0 || verify >= 0) {
+         fprintf(stderr, "offramp rollout: %s: --auto-promote and --verify-percent are set on the gateway's route: "
+                         "%s (set the route first: offramp route set %s --mode shadow ...)\n", t.name, msg, t.name);
+      } else {
+         printf("(the gateway gets them with the next step: %s)\n", msg);
+         rc = EXIT_OK;
+      }
+      free(msg);
       goto out;
    }
    if (!GwAdmin_init(&gw, st, gateway, token_file, &err)) {
@@ -326,7 +442,20 @@ int cmd_rollout(Cli *cli, int argc, char **argv) {
       RolloutSettings s;
       RolloutState state;
       Rollout_load(st, t.id, &s, &state);
-      rc = watch(st, &gw, t.name, &w, interval > 0 ? interval : s.interval_s, rounds > 0 ? rounds : 1L << 40);
+      rc = EXIT_OK;
+      if (auto_promote >= 0) {
+         char *msg = NULL;
+         if (push_analysis(&gw, &t, &s, auto_promote, -1, auto_promote ? "auto-promote on (rollout watch)"
+                                                                        : "auto-promote off (rollout watch)", &msg)) {
+            printf("%s: %s\n", t.name, msg);
+         } else {
+            fprintf(stderr, "offramp rollout watch: %s\n", msg);
+            rc = EXIT_ERROR;
+         }
+         free(msg);
+      }
+      if (rc == EXIT_OK)
+         rc = watch(st, &gw, t.name, interval > 0 ? interval : s.interval_s, rounds > 0 ? rounds : 1L << 40);
    } else {
       char *msg = NULL;
       ActResult r = Rollout_act(st, &gw, t.name, act, &o, &msg);

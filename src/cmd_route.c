@@ -92,6 +92,15 @@ static void print_route(json_t *r) {
           (long long)json_integer_value(json_object_get(fb, "timeout_ms")),
           json_number_value(json_object_get(r, "verify_percent")),
           json_number_value(json_object_get(r, "noise_percent")));
+   json_t *an = json_object_get(r, "analysis");
+   if (json_is_object(an) && json_is_true(json_object_get(an, "enabled")))
+      printf("  analysis:  in canary a check every %g s, rollback at %lld failed, verify %g %%, auto-promote %s\n",
+             json_number_value(json_object_get(an, "interval_s")),
+             (long long)json_integer_value(json_object_get(an, "failure_limit")),
+             json_number_value(json_object_get(an, "verify_percent")),
+             json_is_true(json_object_get(an, "auto_promote")) ? "on" : "off");
+   else if (json_is_object(an))
+      printf("  analysis:  off (the gateway does not check this route in canary)\n");
 }
 
 static int show(const GwAdmin *a, const char *task, bool as_json) {

@@ -433,15 +433,36 @@ static bool canary_step(Run *r, GwAdmin *gw, int percent, double dwell) {
    }
    while (mono_seconds() - t0 < dwell)
       nap(0.05);
-   if (!Rollout_watch_round(r->st, gw, DEMO_TASK, &w, &msg)) {
-      r->err = msg;
-      return false;
+   /* The gateway analyses the step itself every interval (the demo's dwell): wait, two intervals
+    * at most, for its first passing check at this step; a failed one ends the wait. */
+   char pass[48], fail[48];
+   snprintf(pass, sizeof pass, " at %d %%: pass: ", percent);
+   snprintf(fail, sizeof fail, " at %d %%: fail: ", percent);
+   char *verdict = NULL;
+   bool failed = false;
+   double until = mono_seconds() + 2 * dwell + 2;
+   while (!verdict && !failed && mono_seconds() < until) {
+      if (!Rollout_watch_round(r->st, gw, DEMO_TASK, &w, &msg)) {
+         r->err = msg;
+         return false;
+      }
+      /* The check's line from its verdict on: "pass: error rate ..." or "fail: ...". */
+      const char *f = strstr(msg, fail), *p = f ? NULL : strstr(msg, pass);
+      const char *at = f ? f + strlen(fail) - strlen("fail: ") : p ? p + strlen(pass) - strlen("pass: ") : NULL;
+      if (at) {
+         failed = f != NULL;
+         verdict = xstrndup(at, strcspn(at, "\n"));
+      }
+      free(msg);
+      msg = NULL;
+      if (!verdict && !failed)
+         nap(0.2);
    }
-   /* "2026-… content-classification at canary 10 %: pass: error rate …" */
-   const char *verdict = strstr(msg, ": pass: ");
-   fprintf(r->out, "           %s analysis %s\n", verdict ? "ok  " : "FAIL", verdict ? verdict + 2 : msg);
-   free(msg);
-   return verdict != NULL && reload_task(r);
+   fprintf(r->out, "           %s analysis %s\n", verdict && !failed ? "ok  " : "FAIL",
+           verdict ? verdict : "no check of the gateway's at this step in two intervals");
+   bool ok = verdict && !failed;
+   free(verdict);
+   return ok && reload_task(r);
 }
 
 static bool phase_canary(Run *r) {

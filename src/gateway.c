@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "canary.h"
 #include "capture.h"
 #include "clientkeys.h"
 #include "compare.h"
@@ -52,6 +53,7 @@ typedef struct Gateway {
    Upstream *up;
    Capture *cap;
    GwStats *stats;
+   Canary *canary;            /* the canary analysis of routes in canary */
    Store *st;                 /* routes and admin reads; captures use the writer's connection */
    struct AdminWork *work;    /* admin route saves and exports in progress (NULL until the first) */
    Route **routes;
@@ -673,7 +675,8 @@ static void add_arm_headers(Flight *f, struct evkeyvalq *h) {
 
 /* A drain ends when every exchange is done and every answer is on the wire. */
 static void maybe_exit(Gateway *gw) {
-   if (gw->draining && gw->flights == 0 && gw->front_drained && gw->admin_pending == 0)
+   if (gw->draining && gw->flights == 0 && gw->front_drained && gw->admin_pending == 0 &&
+       Canary_pending(gw->canary) == 0)
       event_base_loopexit(gw->base, NULL);
 }
 
@@ -929,6 +932,12 @@ static void flight_finish(Flight *f) {
       GwStats_add(gw->stats, f->other ? GWSTATS_OTHER : f->task, &ev, now);
    }
 
+   if (f->route->mode == ROUTE_CANARY && cand->started && !f->client_gone) {
+      CanaryObs ob = { .candidate = true, .error = cand->error != UPERR_NONE, .latency_ms = cand->ms,
+                       .fell_back = f->fell_back, .agree = f->serving == CALL_CANDIDATE ? agree : -1 };
+      Canary_observe(gw->canary, f->route, &ob);
+   }
+
    if (gw->cap && f->cap.seq)
       capture_join(f, o, noise, agree, noise_agree);
    else if (gw->cap && !f->captured)
@@ -1112,7 +1121,7 @@ static void handle_chat(Gateway *gw, struct evhttp_request *req) {
    if (candidate_serves) {
       f->serving = CALL_CANDIDATE;
       call_start(f, CALL_CANDIDATE);
-      if (sampled(gw, route->verify_percent))
+      if (sampled(gw, Canary_verify_percent(route)))
          call_start(f, CALL_PRIMARY);
    } else {
       call_start(f, CALL_PRIMARY);
@@ -1646,6 +1655,55 @@ static void admin_work_free(Gateway *gw) {
    gw->work = NULL;
 }
 
+/* ---- the canary analysis' view of the gateway ---- */
+
+static Route *const *canary_routes(void *arg, int *n) {
+   Gateway *gw = arg;
+   *n = gw->n_routes;
+   return gw->routes;
+}
+
+static void canary_put(void *arg, Route *r) {
+   route_put(arg, r);
+}
+
+/* The route writer, started at the first save (an admin change or the analysis'). */
+static RouteWriter *route_writer(void *arg, char **err) {
+   Gateway *gw = arg;
+   if (!gw->work)
+      gw->work = xcalloc(1, sizeof *gw->work);
+   if (!gw->work->rw)
+      gw->work->rw = RouteWriter_start(gw->cfg->workspace, gw->base, on_route_saved, gw, err);
+   return gw->work->rw;
+}
+
+static void canary_settled(void *arg) {
+   maybe_exit(arg);
+}
+
+/* GET /admin/rollout/TASK: what the analysis sees and decided. */
+static void admin_rollout(Gateway *gw, struct evhttp_request *req, const char *seg) {
+   char *err = NULL, *task = admin_task(seg, strlen(seg), &err);
+   if (!task) {
+      Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", err);
+      free(err);
+      return;
+   }
+   json_t *j = Canary_json(gw->canary, task);
+   Route *r = route_for_task(gw, task);
+   if (!j && !r) {
+      Reply_error(req, 404, "not_found_error", NULL, NULL,
+                  "no route for task %s (set one with 'offramp route set %s ...')", task, task);
+   } else {
+      if (!j)
+         j = json_pack("{s:s, s:s, s:b, s:i, s:[], s:[]}", "task", task, "state", "idle", "active", 0,
+                       "failed_checks", 0, "checks", "decisions");
+      json_object_set_new(j, "route", Route_to_json(r ? r : gw->fallback_route));
+      Reply_json(req, 200, j);
+   }
+   free(task);
+}
+
 static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *path, struct evkeyvalq *q) {
    if (!admin_allowed(gw, req))
       return;
@@ -1686,7 +1744,18 @@ static void handle_admin(Gateway *gw, struct evhttp_request *req, const char *pa
       }
       free(task);
    } else if (str_eq(path, "/admin/stats") && cmd == EVHTTP_REQ_GET) {
-      Reply_json(req, 200, GwStats_json(gw->stats, evhttp_find_header(q, "task"), mono_seconds()));
+      const char *task = evhttp_find_header(q, "task");
+      json_t *j = GwStats_json(gw->stats, task, mono_seconds()), *a = Canary_json(gw->canary, task);
+      if (task) {
+         json_t *one = json_array();
+         if (a)
+            json_array_append_new(one, a);
+         a = one;
+      }
+      json_object_set_new(j, "analysis", a);
+      Reply_json(req, 200, j);
+   } else if (str_startswith(path, "/admin/rollout/") && cmd == EVHTTP_REQ_GET) {
+      admin_rollout(gw, req, path + strlen("/admin/rollout/"));
    } else if (str_eq(path, "/admin/samples") && cmd == EVHTTP_REQ_GET) {
       admin_samples(gw, req, q);
    } else if (str_eq(path, "/admin/export") && cmd == EVHTTP_REQ_GET) {
@@ -2080,6 +2149,7 @@ static void capture_metrics(Gateway *gw, Sbuf *out) {
 static void handle_metrics(Gateway *gw, struct evhttp_request *req) {
    Sbuf out = { 0 };
    GwStats_prometheus(gw->stats, &out);
+   Canary_prometheus(gw->canary, &out);
    Sbuf_printf(&out,
                "# HELP offramp_inflight Exchanges in progress, background calls included.\n"
                "# TYPE offramp_inflight gauge\nofframp_inflight %ld\n",
@@ -2340,6 +2410,9 @@ int Gateway_run(const GatewayConfig *cfg) {
    event_config_free(ecfg);
    gw.up = Upstream_new(gw.base);
    gw.stats = GwStats_new();
+   CanaryHost hooks = { .routes = canary_routes, .put = canary_put, .writer = route_writer,
+                       .settled = canary_settled, .arg = &gw };
+   gw.canary = Canary_new(gw.base, &hooks);
    if (!tenancy_start(&gw, &err))
       goto out;
    HttpLimits lim = HTTP_LIMITS_DEFAULT;
@@ -2384,6 +2457,7 @@ out:
    HttpFront_free(gw.front);
    Capture_stop(gw.cap);
    admin_work_free(&gw);
+   Canary_free(gw.canary);
    Upstream_free(gw.up);
    GwStats_free(gw.stats);
    if (gw.base)

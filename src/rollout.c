@@ -39,18 +39,21 @@ static double epoch_now(void) {
    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The defaults are the gateway's: a route without rollout settings is analysed with them. */
 void RolloutSettings_default(RolloutSettings *s) {
-   static const int steps[] = { 5, 10, 20, 50, 100 };
+   RouteAnalysis a;
+   RouteAnalysis_default(&a);
    memset(s, 0, sizeof *s);
-   memcpy(s->steps, steps, sizeof steps);
-   s->n_steps = (int)ARRAY_SIZE(steps);
-   s->dwell_s = 300;
-   s->interval_s = 60;
-   s->failure_limit = 3;
-   s->max_error_rate = 0.02;
-   s->min_agreement = -1;
-   s->max_fallback_rate = 0.25;
-   s->min_samples = 20;
+   memcpy(s->steps, a.steps, sizeof a.steps);
+   s->n_steps = a.n_steps;
+   s->dwell_s = a.dwell_s;
+   s->interval_s = a.interval_s;
+   s->failure_limit = a.failure_limit;
+   s->max_error_rate = a.max_error_rate;
+   s->min_agreement = -1;   /* the task's bar */
+   s->max_p95_ms = a.max_p95_ms;
+   s->max_fallback_rate = a.max_fallback_rate;
+   s->min_samples = a.min_samples;
 }
 
 bool Rollout_parse_steps(const char *text, RolloutSettings *s, char **err) {
@@ -210,10 +213,89 @@ static void fmt_duration(char *buf, size_t size, double s) {
       snprintf(buf, size, "%.0f s", s);
 }
 
+static double iso_epoch(const char *ts) {
+   struct tm tm;
+   memset(&tm, 0, sizeof tm);
+   if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
+      return 0;
+   return (double)timegm(&tm);
+}
+
+/* The rollout as the workspace's records say it stands: the gateway moves routes and checks
+ * them on its own. Steps and dwell are whoever steps': the saved route's analysis when the
+ * gateway auto-promotes, else the rollout's settings; the step is the saved route's, since its route event (a step the gateway left upward
+ * was held: it promotes only after a clean dwell); the failures are the failed checks the
+ * gateway recorded at the step. *changed: the state differs from the stored one. */
+static void observed(Store *st, const Task *t, RolloutSettings *s, RolloutState *state, bool *changed) {
+   Rollout_load(st, t->id, s, state);
+   RolloutState was = *state;
+   sqlite3_stmt *q = Store_prepare(st, "SELECT json_extract(route, '$.analysis.steps'),"
+                                       " json_extract(route, '$.analysis.dwell_s') FROM routes WHERE task = ?"
+                                       " AND json_extract(route, '$.analysis.auto_promote')");
+   sqlite3_bind_text(q, 1, t->name, -1, SQLITE_STATIC);
+   if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_TEXT) {
+      json_t *steps = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
+      RolloutSettings from = *s;
+      size_t i;
+      json_t *v;
+      from.n_steps = 0;
+      json_array_foreach(steps, i, v) {
+         if (from.n_steps < ROLLOUT_MAX_STEPS)
+            from.steps[from.n_steps++] = (int)json_integer_value(v);
+      }
+      if (from.n_steps > 0) {
+         memcpy(s->steps, from.steps, sizeof s->steps);
+         s->n_steps = from.n_steps;
+         s->dwell_s = sqlite3_column_double(q, 1);
+      }
+      json_decref(steps);
+   }
+   sqlite3_finalize(q);
+   q = Store_prepare(st, "SELECT actor, ts, json_extract(new_route, '$.mode'), json_extract(new_route, '$.percent')"
+                         " FROM route_events WHERE task = ? ORDER BY id DESC LIMIT 1");
+   sqlite3_bind_text(q, 1, t->name, -1, SQLITE_STATIC);
+   if (sqlite3_step(q) == SQLITE_ROW) {
+      RouteMode mode = ROUTE_PASSTHROUGH;
+      const char *name = (const char *)sqlite3_column_text(q, 2);
+      for (int m = ROUTE_PASSTHROUGH; m <= ROUTE_CUTOVER; m++) {
+         if (name && str_eq(name, Route_mode_name((RouteMode)m)))
+            mode = (RouteMode)m;
+      }
+      int pos = Rollout_position(s, mode, sqlite3_column_double(q, 3));
+      if (pos != state->pos) {
+         bool gateway = str_eq((const char *)sqlite3_column_text(q, 0), "gateway");
+         if (gateway && pos > state->pos && state->pos >= 0 && state->pos > state->held)
+            state->held = state->pos;
+         if (pos < 0)
+            state->held = -1;
+         state->pos = pos;
+         state->step_since = iso_epoch((const char *)sqlite3_column_text(q, 1));
+         state->failures = 0;
+      }
+   }
+   sqlite3_finalize(q);
+   if (state->pos >= 0 && state->step_since > 0) {
+      char since[32];
+      time_t sec = (time_t)state->step_since;
+      struct tm tm;
+      gmtime_r(&sec, &tm);
+      strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", &tm);
+      q = Store_prepare(st, "SELECT count(*) FROM rollout_events WHERE task_id = ? AND kind = 'fail'"
+                            " AND actor = 'gateway' AND ts >= ?");
+      sqlite3_bind_int64(q, 1, t->id);
+      sqlite3_bind_text(q, 2, since, -1, SQLITE_STATIC);
+      if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) > state->failures)
+         state->failures = sqlite3_column_int(q, 0);
+      sqlite3_finalize(q);
+   }
+   *changed = memcmp(&was, state, sizeof was) != 0;
+}
+
 void Rollout_canary_gate(Store *st, const Task *t, GateCheck *c) {
    RolloutSettings s;
    RolloutState state;
-   Rollout_load(st, t->id, &s, &state);
+   bool changed;
+   observed(st, t, &s, &state, &changed);
    int need = last_canary(&s), held = Rollout_held(&s, &state, epoch_now());
    char dwell[32];
    fmt_duration(dwell, sizeof dwell, s.dwell_s);
@@ -235,75 +317,24 @@ void Rollout_canary_gate(Store *st, const Task *t, GateCheck *c) {
 
 /* ---- analysis ---- */
 
-static double num(const json_t *o, const char *k) {
-   return json_number_value(json_object_get(o, k));
-}
-
-void RolloutSample_from_window(const json_t *w, RolloutSample *s) {
-   const json_t *cand = json_object_get(json_object_get(w, "arms"), "candidate");
-   const json_t *agree = json_object_get(w, "agreement"), *fb = json_object_get(w, "fallbacks");
-   memset(s, 0, sizeof *s);
-   s->requests = num(cand, "requests");
-   s->errors = num(cand, "errors");
-   s->p95_ms = num(cand, "p95_ms");
-   s->agree_k = num(agree, "agree");
-   s->agree_n = num(agree, "n");
-   const char *k;
-   json_t *v;
-   json_object_foreach((json_t *)fb, k, v) s->fallbacks += json_number_value(v);
-}
-
-void RolloutSample_delta(const RolloutSample *now, const RolloutSample *before, RolloutSample *d) {
-   d->requests = now->requests - before->requests;
-   d->errors = now->errors - before->errors;
-   d->agree_k = now->agree_k - before->agree_k;
-   d->agree_n = now->agree_n - before->agree_n;
-   d->fallbacks = now->fallbacks - before->fallbacks;
-   d->p95_ms = now->p95_ms;
-}
-
-void Rollout_analyse(const RolloutSettings *s, double agreement_bar, const RolloutSample *d, Analysis *out) {
-   Sbuf sb = { 0 };
-   out->verdict = VERDICT_PASS;
-   if (d->requests < (double)s->min_samples) {
-      out->verdict = VERDICT_INCONCLUSIVE;
-      Sbuf_printf(&sb, "inconclusive: %.0f candidate requests in the interval, the analysis needs %ld", d->requests,
-                  s->min_samples);
-   } else {
-      double lo, hi;
-      long long n = (long long)d->requests;
-      wilson95((long long)d->errors, n, &lo, &hi);
-      bool bad = lo > s->max_error_rate;
-      Sbuf_printf(&sb, "error rate %.1f %% (n=%lld) %s %.1f %%", 100 * d->errors / d->requests, n, bad ? ">" : "<=",
-                  100 * s->max_error_rate);
-      if (bad)
-         out->verdict = VERDICT_FAIL;
-      wilson95((long long)d->fallbacks, n, &lo, &hi);
-      bad = lo > s->max_fallback_rate;
-      Sbuf_printf(&sb, "; fallbacks %.1f %% %s %.1f %%", 100 * d->fallbacks / d->requests, bad ? ">" : "<=",
-                  100 * s->max_fallback_rate);
-      if (bad)
-         out->verdict = VERDICT_FAIL;
-      double bar = s->min_agreement >= 0 ? s->min_agreement : agreement_bar;
-      if (d->agree_n >= 1) {
-         wilson95((long long)d->agree_k, (long long)d->agree_n, &lo, &hi);
-         bad = hi < bar;
-         Sbuf_printf(&sb, "; agreement %.1f %% (n=%.0f) %s %.1f %%", 100 * d->agree_k / d->agree_n, d->agree_n,
-                     bad ? "<" : ">=", 100 * bar);
-         if (bad)
-            out->verdict = VERDICT_FAIL;
-      } else {
-         Sbuf_puts(&sb, "; agreement not sampled");
-      }
-      if (s->max_p95_ms > 0) {
-         bad = d->p95_ms > s->max_p95_ms;
-         Sbuf_printf(&sb, "; p95 %.0f ms %s %.0f ms", d->p95_ms, bad ? ">" : "<=", s->max_p95_ms);
-         if (bad)
-            out->verdict = VERDICT_FAIL;
-      }
+void Rollout_analysis_to_route(const RolloutSettings *s, double agreement_bar, json_t *route) {
+   json_t *a = json_object_get(route, "analysis");
+   if (!json_is_object(a)) {
+      a = json_object();
+      json_object_set_new(route, "analysis", a);
    }
-   snprintf(out->detail, sizeof out->detail, "%s", sb.buf ? sb.buf : "");
-   Sbuf_free(&sb);
+   json_t *steps = json_array();
+   for (int i = 0; i < s->n_steps; i++)
+      json_array_append_new(steps, json_integer(s->steps[i]));
+   json_object_set_new(a, "steps", steps);
+   json_object_set_new(a, "dwell_s", json_real(s->dwell_s));
+   json_object_set_new(a, "interval_s", json_real(s->interval_s));
+   json_object_set_new(a, "failure_limit", json_integer(s->failure_limit));
+   json_object_set_new(a, "max_error_rate", json_real(s->max_error_rate));
+   json_object_set_new(a, "min_agreement", json_real(s->min_agreement >= 0 ? s->min_agreement : agreement_bar));
+   json_object_set_new(a, "max_p95_ms", json_real(s->max_p95_ms));
+   json_object_set_new(a, "max_fallback_rate", json_real(s->max_fallback_rate));
+   json_object_set_new(a, "min_samples", json_integer(s->min_samples));
 }
 
 /* ---- records ---- */
@@ -405,8 +436,8 @@ static bool route_mode(const json_t *route, RouteMode *m, double *percent) {
 
 /* Send the route for step `to` (abort: the gateway's rollback to shadow); the new route or NULL.
  * force: past the gateway's gate check (recorded as forced); *refused: the gate check said no. */
-static json_t *send_step(const GwAdmin *gw, const char *task, const RolloutSettings *s, json_t *route, int to,
-                         bool abort, bool force, const char *reason, bool *refused, char **err) {
+static json_t *send_step(const GwAdmin *gw, const char *task, const RolloutSettings *s, double bar, json_t *route,
+                         int to, bool abort, bool force, const char *reason, bool *refused, char **err) {
    char *t = GwAdmin_escape(task), *r = GwAdmin_escape(reason);
    char *path, *body;
    const char *method = "PUT";
@@ -419,6 +450,7 @@ static json_t *send_step(const GwAdmin *gw, const char *task, const RolloutSetti
       double p;
       Rollout_target(s, to, &m, &p);
       json_t *next = json_deep_copy(route);
+      Rollout_analysis_to_route(s, bar, next);
       json_object_set_new(next, "mode", json_string(Route_mode_name(m)));
       if (m == ROUTE_CANARY)
          json_object_set_new(next, "percent", json_real(p));
@@ -479,8 +511,28 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
          if (Rollout_save(st, t.id, &s, &state, &err) &&
              Rollout_record(st, t.id, pause ? "pause" : "resume", pos_percent(&s, state.pos), o->reason, &err) &&
              Store_commit(st, &err)) {
-            *msg = xasprintf("%s: rollout %s", t.name, pause ? "paused: auto-promote waits for resume" : "resumed");
+            *msg = xasprintf("%s: rollout %s", t.name, pause ? "paused" : "resumed");
             res = ACT_OK;
+            /* Auto-promote is the gateway's: a pause turns it off in the route. */
+            json_t *r = pause ? fetch_route(gw, task, &err) : NULL;
+            json_t *an = json_object_get(r, "analysis");
+            if (r && json_is_true(json_object_get(an, "auto_promote"))) {
+               json_object_set_new(an, "auto_promote", json_false());
+               char *tq = GwAdmin_escape(task), *why = GwAdmin_escape("paused: auto-promote off");
+               char *path = xasprintf("/admin/routes/%s?reason=%s", tq, why), *body = json_dumps(r, JSON_COMPACT);
+               json_t *done = GwAdmin_ok(gw, "PUT", path, body, &err);
+               char *m = *msg;
+               *msg = done ? xasprintf("%s; the gateway's auto-promote is off (offramp rollout set %s --auto-promote "
+                                       "turns it on again)", m, t.name)
+                           : xasprintf("%s, but the gateway's auto-promote is still on: %s", m, err);
+               free(m);
+               json_decref(done);
+               free(body);
+               free(path);
+               free(why);
+               free(tq);
+            }
+            json_decref(r);
          } else {
             Store_rollback(st);
          }
@@ -577,7 +629,7 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
    }
    int held = Rollout_held(&s, &state, now);
    bool refused = false;
-   now_route = send_step(gw, task, &s, route, to, abort, forced, why.buf, &refused, &err);
+   now_route = send_step(gw, task, &s, t.agreement_bar, route, to, abort, forced, why.buf, &refused, &err);
    if (!now_route) {
       if (refused) {
          *msg = err;
@@ -628,120 +680,130 @@ out:
    return res;
 }
 
-/* ---- watch ---- */
+/* ---- watch: the gateway decides, this shows it ---- */
 
-/* The task's entry of GET /admin/stats (an empty object before its first request). */
-static json_t *fetch_stats(const GwAdmin *gw, const char *task, char **err) {
-   char *t = GwAdmin_escape(task), *path = xasprintf("/admin/stats?task=%s", t);
-   json_t *j = GwAdmin_ok(gw, "GET", path, NULL, err), *out = NULL;
-   free(path);
-   free(t);
-   if (!j)
-      return NULL;
-   size_t i;
-   json_t *e;
-   json_array_foreach(json_object_get(j, "tasks"), i, e) {
-      if (str_eq(json_string_value(json_object_get(e, "task")), task))
-         out = json_incref(e);
+bool Rollout_follow_gateway(Store *st, const char *task, char **msg, char **err) {
+   Task t;
+   Task_init(&t);
+   *msg = NULL;
+   if (!Task_get(st, task, &t, err))
+      return false;
+   RolloutSettings s;
+   RolloutState state;
+   bool changed, ok = true;
+   observed(st, &t, &s, &state, &changed);
+   if (changed) {
+      /* Saved as stored: only the state follows the records, the settings stay the user's. */
+      RolloutSettings stored;
+      RolloutState ignored;
+      Rollout_load(st, t.id, &stored, &ignored);
+      ok = Rollout_save(st, t.id, &stored, &state, err);
    }
-   json_decref(j);
-   return out ? out : json_object();
-}
-
-static void append_act(Sbuf *out, Store *st, const GwAdmin *gw, const char *task, RolloutAction a, const char *reason,
-                       const char *label) {
-   RolloutOpts o = { .reason = reason, .confirmed = true };
-   char *m = NULL;
-   ActResult r = Rollout_act(st, gw, task, a, &o, &m);
-   Sbuf_printf(out, "\n%s%s", r == ACT_OK ? label : r == ACT_GATE ? "auto-promote waits: " : "could not act: ", m);
-   free(m);
+   /* The gate check moves the phase with every saved route change; a workspace written before
+    * it may still lag behind a change the gateway made. */
+   sqlite3_stmt *q = Store_prepare(st, "SELECT actor, json_extract(new_route, '$.mode'), reason FROM route_events"
+                                       " WHERE task = ? ORDER BY id DESC LIMIT 1");
+   sqlite3_bind_text(q, 1, t.name, -1, SQLITE_STATIC);
+   if (ok && sqlite3_step(q) == SQLITE_ROW && str_eq((const char *)sqlite3_column_text(q, 0), "gateway")) {
+      json_t *route = json_pack("{s:s}", "mode", (const char *)sqlite3_column_text(q, 1));
+      char *why = xasprintf("gateway: %s", (const char *)sqlite3_column_text(q, 2));
+      RouteMode mode = ROUTE_SHADOW;
+      double percent = 0;
+      route_mode(route, &mode, &percent);
+      Phase before = PHASE_AUDIT, after = PHASE_AUDIT;
+      Phase_parse(t.phase, &before);
+      if (before >= PHASE_SHADOW && before != PHASE_STAY)
+         ok = follow_phase(st, &t, mode, why, err);
+      Task_clear(&t);
+      if (ok && Task_get(st, task, &t, err)) {
+         Phase_parse(t.phase, &after);
+         if (after != before)
+            *msg = xasprintf("%s: phase %s -> %s, following the gateway's route", t.name, Phase_title(before),
+                             Phase_title(after));
+      }
+      free(why);
+      json_decref(route);
+   }
+   sqlite3_finalize(q);
+   Task_clear(&t);
+   return ok;
 }
 
 bool Rollout_watch_round(Store *st, const GwAdmin *gw, const char *task, RolloutWatch *w, char **msg) {
-   Task t;
-   Task_init(&t);
-   char *err = NULL;
-   json_t *route = NULL, *stats = NULL;
-   bool ok = false;
+   char *err = NULL, *tq = GwAdmin_escape(task), *path = xasprintf("/admin/rollout/%s", tq);
+   json_t *j = GwAdmin_ok(gw, "GET", path, NULL, &err);
+   free(path);
+   free(tq);
+   if (!j) {
+      *msg = err;
+      return false;
+   }
    Sbuf out = { 0 };
-   if (!Task_get(st, task, &t, &err) || !(route = fetch_route(gw, task, &err)) ||
-       !(stats = fetch_stats(gw, task, &err)))
-      goto done;
+   char ts[32];
+   now_iso8601(ts);
+   json_t *route = json_object_get(j, "route");
    RouteMode mode = ROUTE_PASSTHROUGH;
    double percent = 0;
    route_mode(route, &mode, &percent);
-   json_t *win = json_object_get(stats, "windows");
-   RolloutSample cur, d;
-   RolloutSample_from_window(json_object_get(win, "all"), &cur);
-   cur.p95_ms = num(json_object_get(json_object_get(json_object_get(win, "1m"), "arms"), "candidate"), "p95_ms");
-   char ts[32];
-   now_iso8601(ts);
-   RolloutSettings s;
-   RolloutState state;
-   Rollout_load(st, t.id, &s, &state);
    char where[32];
-   state.pos = Rollout_position(&s, mode, percent);
-   describe_pos(&s, state.pos, where, sizeof where);
-   if (mode == ROUTE_PASSTHROUGH)
-      snprintf(where, sizeof where, "passthrough");
-   Sbuf_printf(&out, "%.19s %s at %s: ", ts, t.name, where);
-   if (!w->have_prev || mode == ROUTE_PASSTHROUGH) {
-      Sbuf_puts(&out, mode == ROUTE_PASSTHROUGH ? "passthrough, nothing to analyse" : "baseline taken");
-      w->prev = cur;
-      w->have_prev = true;
-      ok = true;
-      goto done;
+   if (mode == ROUTE_CANARY)
+      snprintf(where, sizeof where, "canary %g %%", percent);
+   else
+      snprintf(where, sizeof where, "%s", Route_mode_name(mode));
+   json_t *checks = json_object_get(j, "checks"), *decisions = json_object_get(j, "decisions"), *e;
+   size_t i;
+   if (!w->started) {
+      w->started = true;
+      const char *state = json_string_value(json_object_get(j, "state"));
+      Sbuf_printf(&out, "%.19s %s at %s: the gateway's analysis is %s", ts, task, where, state ? state : "idle");
+      if (json_is_true(json_object_get(j, "active")))
+         Sbuf_printf(&out, ", %lld of %lld failed checks, a check every %g s%s",
+                     (long long)json_integer_value(json_object_get(j, "failed_checks")),
+                     (long long)json_integer_value(json_object_get(j, "failure_limit")),
+                     json_number_value(json_object_get(j, "interval_s")),
+                     json_is_true(json_object_get(j, "auto_promote")) ? ", auto-promote on" : "");
+      else if (mode != ROUTE_CANARY)
+         Sbuf_puts(&out, " (it analyses a route while it is in canary)");
+      /* What came before this watch is history, not news. */
+      json_array_foreach(checks, i, e) w->last_seq = json_integer_value(json_object_get(e, "seq"));
+      json_array_foreach(decisions, i, e)
+         snprintf(w->last_decision, sizeof w->last_decision, "%s", json_string_value(json_object_get(e, "ts")));
    }
-   RolloutSample_delta(&cur, &w->prev, &d);
-   w->prev = cur;
-   Analysis an;
-   Rollout_analyse(&s, t.agreement_bar, &d, &an);
-   bool serving = mode == ROUTE_CANARY || mode == ROUTE_CUTOVER;
-   Sbuf_printf(&out, "%s: %s", Verdict_names[an.verdict], an.detail);
-   if (serving && an.verdict == VERDICT_FAIL) {
-      state.failures++;
-      Sbuf_printf(&out, " (failed check %d of %d)", state.failures, s.failure_limit);
+   json_array_foreach(checks, i, e) {
+      long long seq = json_integer_value(json_object_get(e, "seq"));
+      if (seq <= w->last_seq)
+         continue;
+      w->last_seq = seq;
+      Sbuf_printf(&out, "%s%.19s %s at %g %%: %s: %s", out.len ? "\n" : "", json_string_value(json_object_get(e, "ts")),
+                  task, json_number_value(json_object_get(e, "percent")),
+                  json_string_value(json_object_get(e, "verdict")), json_string_value(json_object_get(e, "detail")));
    }
-   bool pause = an.verdict == VERDICT_INCONCLUSIVE && !state.paused;
-   if (pause) {
-      state.paused = true;
-      snprintf(state.pause_reason, sizeof state.pause_reason, "%.190s", an.detail);
-      Sbuf_printf(&out, "\npaused for a human: %s (offramp rollout resume %s)", an.detail, t.name);
+   json_array_foreach(decisions, i, e) {
+      const char *at = json_string_value(json_object_get(e, "ts"));
+      if (!at || strcmp(at, w->last_decision) <= 0)
+         continue;
+      snprintf(w->last_decision, sizeof w->last_decision, "%s", at);
+      const char *kind = json_string_value(json_object_get(e, "kind"));
+      Sbuf_printf(&out, "%s%s: %s: %s -> %s: %s", out.len ? "\n" : "",
+                  str_eq(kind, "rollback")  ? "ROLLED BACK by the gateway"
+                  : str_eq(kind, "promote") ? "promoted by the gateway"
+                                            : "the gateway's promotion held by the gate check",
+                  task, json_string_value(json_object_get(e, "from")), json_string_value(json_object_get(e, "to")),
+                  json_string_value(json_object_get(e, "reason")));
    }
-   if (!Store_begin(st, &err))
-      goto done;
-   if (!Rollout_save(st, t.id, &s, &state, &err) ||
-       !Rollout_record(st, t.id, Verdict_names[an.verdict], pos_percent(&s, state.pos), an.detail, &err) ||
-       (pause && !Rollout_record(st, t.id, "pause", pos_percent(&s, state.pos), an.detail, &err)) ||
-       !Store_commit(st, &err)) {
-      Store_rollback(st);
-      goto done;
-   }
-   ok = true;
-   if (serving && state.failures >= s.failure_limit) {
-      char *why = xasprintf("automatic rollback after %d failed checks (limit %d): %s", state.failures, s.failure_limit,
-                            an.detail);
-      append_act(&out, st, gw, task, ROLLOUT_ABORT, why, "ROLLED BACK: ");
-      free(why);
-   } else if (w->auto_promote && an.verdict == VERDICT_PASS && !state.paused && state.pos < s.n_steps - 1) {
-      double now = epoch_now();
-      bool dwelt = state.pos < 0 || (state.step_since > 0 && now - state.step_since >= s.dwell_s && state.failures == 0);
-      if (dwelt)
-         append_act(&out, st, gw, task, ROLLOUT_PROMOTE, "auto-promote: the step passed its analysis for its dwell",
-                    "promoted: ");
-   }
-done:
-   if (!ok) {
-      Sbuf_free(&out);
-      *msg = err;
-   } else {
-      *msg = Sbuf_steal(&out);
+   json_decref(j);
+   char *moved = NULL;
+   if (!Rollout_follow_gateway(st, task, &moved, &err)) {
+      Sbuf_printf(&out, "%sthe phase could not follow the gateway: %s", out.len ? "\n" : "", err);
       free(err);
+   } else if (moved) {
+      Sbuf_printf(&out, "%s%s", out.len ? "\n" : "", moved);
+      free(moved);
    }
-   json_decref(route);
-   json_decref(stats);
-   Task_clear(&t);
-   return ok;
+   *msg = Sbuf_steal(&out);
+   if (!*msg)
+      *msg = xstrdup("");
+   return true;
 }
 
 bool Rollout_tune(const GwAdmin *gw, const char *task, const char *field, double value, char **msg) {

@@ -2,7 +2,8 @@
  * step weights as data (5, 10, 20, 50, 100), an analysis every interval against triggers, a
  * failure limit that aborts (all traffic back to the stable arm), inconclusive analysis that
  * pauses for a human, promote / promote-full. Route changes go through the gateway's admin API,
- * which records them (route_events: the one route history); the task's phase follows the route. */
+ * which records them (route_events: the one route history); the task's phase follows the route.
+ * The analysis itself (checks, automatic rollback, auto-promote) runs in the gateway. */
 #ifndef OFFRAMP_ROLLOUT_H
 #define OFFRAMP_ROLLOUT_H
 
@@ -16,7 +17,7 @@
 #include "store.h"
 #include "task.h"
 
-#define ROLLOUT_MAX_STEPS 16
+#define ROLLOUT_MAX_STEPS ROUTE_MAX_STEPS   /* the gateway takes as many */
 
 typedef struct {
    int steps[ROLLOUT_MAX_STEPS];   /* candidate share per step, ascending; 100 = cutover */
@@ -58,27 +59,11 @@ int Rollout_held(const RolloutSettings *s, const RolloutState *state, double now
 /* The canary gate: every step below 100 % held for its dwell without a failed check. */
 void Rollout_canary_gate(Store *st, const Task *t, GateCheck *c);
 
-/* ---- analysis ---- */
-typedef struct {
-   double requests, errors, agree_k, agree_n, fallbacks, p95_ms;
-} RolloutSample;
-
-/* The candidate arm's counters from a window of GET /admin/stats ({"arms":..., "agreement":...}). */
-void RolloutSample_from_window(const json_t *w, RolloutSample *s);
-/* Counters of now minus before; p95 is now's. */
-void RolloutSample_delta(const RolloutSample *now, const RolloutSample *before, RolloutSample *d);
-
-typedef enum { VERDICT_PASS, VERDICT_FAIL, VERDICT_INCONCLUSIVE } Verdict;
-extern const char *const Verdict_names[];
-
-typedef struct {
-   Verdict verdict;
-   char detail[400];
-} Analysis;
-
-/* Check an interval's sample against the triggers. A rate fails only when its 95 % interval lies
- * wholly past the bar, so a small sample does not roll back on noise. */
-void Rollout_analyse(const RolloutSettings *s, double agreement_bar, const RolloutSample *d, Analysis *out);
+/* ---- analysis: the gateway runs it (src/canary.c) on the route's "analysis" ---- */
+/* Sets route's "analysis" from the settings (steps, dwell, interval, failure limit, triggers; the
+ * task's agreement bar when min_agreement is unset), keeping what only the route holds
+ * (enabled, auto_promote, verify_percent). */
+void Rollout_analysis_to_route(const RolloutSettings *s, double agreement_bar, json_t *route);
 
 /* ---- actions ---- */
 typedef enum { ROLLOUT_STEP_UP, ROLLOUT_STEP_DOWN, ROLLOUT_ABORT, ROLLOUT_PROMOTE, ROLLOUT_PROMOTE_FULL,
@@ -107,19 +92,24 @@ bool Rollout_tune(const GwAdmin *gw, const char *task, const char *field, double
 /* Figures shown before a change to 100 %: the shadow and canary gates. */
 char *Rollout_gate_figures(Store *st, const Task *t);
 
-/* ---- watch: one analysis round per interval ---- */
+/* ---- watch: a viewer of what the gateway's analysis decides ---- */
 typedef struct {
-   bool have_prev;
-   RolloutSample prev;
-   bool auto_promote;
+   long long last_seq;      /* the last check shown */
+   char last_decision[32];  /* the time of the last decision shown */
+   bool started;
 } RolloutWatch;
 
-/* One round: reads the route and the stats from the gateway, analyses the interval since the
- * previous round (the first round only takes the baseline), records the check, counts failures,
- * aborts at the failure limit, pauses when inconclusive, and with auto_promote takes the next
- * step once the current one was held for its dwell. *msg: one line per thing that happened.
- * false on an error (gateway unreachable, no route). */
+/* One round: reads GET /admin/rollout/TASK, says what is new (checks, the gateway's rollbacks and
+ * promotions; the first round also where the analysis stands) and lets the phase follow the
+ * gateway (Rollout_follow_gateway). *msg: one line per thing; false on an error. */
 bool Rollout_watch_round(Store *st, const GwAdmin *gw, const char *task, RolloutWatch *w, char **msg);
+
+/* The gateway changes a route on its own (its canary analysis rolls back or promotes) through
+ * the gate check, which moves the phase with it, and records its checks (rollout_events, actor
+ * "gateway"). This stores the rollout's step as those records say (the saved route's step since
+ * its route event, the failed checks the gateway recorded there), and moves the phase after a
+ * gateway change when a workspace lags behind it. *msg (may stay NULL): what moved. */
+bool Rollout_follow_gateway(Store *st, const char *task, char **msg, char **err);
 
 /* ---- operate: after cutover, from the captured exchanges ---- */
 typedef struct {

@@ -130,6 +130,104 @@ static bool parse_arm(const json_t *j, RouteArm *a, const char *task, const char
    return true;
 }
 
+void RouteAnalysis_default(RouteAnalysis *a) {
+   static const int steps[] = { 5, 10, 20, 50, 100 };
+   memset(a, 0, sizeof *a);
+   a->enabled = true;
+   a->interval_s = 60;
+   a->failure_limit = 3;
+   a->max_error_rate = 0.02;
+   a->min_agreement = 0.90;
+   a->max_fallback_rate = 0.25;
+   a->min_samples = 20;
+   a->verify_percent = 10;
+   a->dwell_s = 300;
+   memcpy(a->steps, steps, sizeof steps);
+   a->n_steps = (int)ARRAY_SIZE(steps);
+}
+
+static bool get_bool(const json_t *o, const char *key, bool *out, const char *task, const char *where, char **err) {
+   json_t *v = json_object_get(o, key);
+   if (!v || json_is_null(v))
+      return true;
+   if (!json_is_boolean(v)) {
+      *err = xasprintf("route %s: %s%s must be true or false", task, where, key);
+      return false;
+   }
+   *out = json_is_true(v);
+   return true;
+}
+
+static bool parse_steps(const json_t *v, RouteAnalysis *a, const char *task, char **err) {
+   if (!v || json_is_null(v))
+      return true;
+   size_t n = json_is_array(v) ? json_array_size(v) : 0;
+   if (n == 0 || n > ROUTE_MAX_STEPS) {
+      *err = xasprintf("route %s: analysis.steps must be an array of 1 to %d rising whole percentages, e.g. "
+                       "[5,25,50,100]", task, ROUTE_MAX_STEPS);
+      return false;
+   }
+   for (size_t i = 0; i < n; i++) {
+      json_t *e = json_array_get(v, i);
+      json_int_t p = json_is_integer(e) ? json_integer_value(e) : -1;
+      if (p < 1 || p > 100 || (i && p <= a->steps[i - 1])) {
+         *err = xasprintf("route %s: analysis.steps[%zu] must be a whole percentage from 1 to 100 above the step "
+                          "before it, e.g. [5,25,50,100]", task, i);
+         return false;
+      }
+      a->steps[i] = (int)p;
+   }
+   a->n_steps = (int)n;
+   return true;
+}
+
+static bool parse_analysis(const json_t *j, RouteAnalysis *a, const char *task, char **err) {
+   RouteAnalysis_default(a);
+   if (!j || json_is_null(j))
+      return true;
+   if (!json_is_object(j)) {
+      *err = xasprintf("route %s: analysis must be an object {interval_s, failure_limit, max_error_rate, ...}", task);
+      return false;
+   }
+   static const char *const keys[] = { "enabled", "interval_s", "failure_limit", "max_error_rate", "max_p95_ms",
+                                       "min_agreement", "max_fallback_rate", "min_samples", "verify_percent",
+                                       "auto_promote", "dwell_s", "steps", NULL };
+   const char *w = "analysis.";
+   double limit = a->failure_limit, samples = (double)a->min_samples;
+   bool ok = only_keys(j, keys, task, w, err) && get_bool(j, "enabled", &a->enabled, task, w, err) &&
+             get_number(j, "interval_s", &a->interval_s, 1, 86400, task, w, err) &&
+             get_number(j, "failure_limit", &limit, 1, 1000, task, w, err) &&
+             get_number(j, "max_error_rate", &a->max_error_rate, 0, 1, task, w, err) &&
+             get_number(j, "max_p95_ms", &a->max_p95_ms, 0, 3600000, task, w, err) &&
+             get_number(j, "min_agreement", &a->min_agreement, 0, 1, task, w, err) &&
+             get_number(j, "max_fallback_rate", &a->max_fallback_rate, 0, 1, task, w, err) &&
+             get_number(j, "min_samples", &samples, 1, 1e9, task, w, err) &&
+             get_number(j, "verify_percent", &a->verify_percent, 0, 100, task, w, err) &&
+             get_bool(j, "auto_promote", &a->auto_promote, task, w, err) &&
+             get_number(j, "dwell_s", &a->dwell_s, 0, 604800, task, w, err) &&
+             parse_steps(json_object_get(j, "steps"), a, task, err);
+   if (ok && (limit != (double)(int)limit || samples != (double)(long)samples)) {
+      *err = xasprintf("route %s: analysis.%s must be a whole number", task,
+                       limit != (double)(int)limit ? "failure_limit" : "min_samples");
+      ok = false;
+   }
+   a->failure_limit = (int)limit;
+   a->min_samples = (long)samples;
+   return ok;
+}
+
+static json_t *analysis_json(const RouteAnalysis *a) {
+   json_t *steps = json_array();
+   for (int i = 0; i < a->n_steps; i++)
+      json_array_append_new(steps, json_integer(a->steps[i]));
+   return json_pack("{s:b, s:f, s:i, s:f, s:f, s:f, s:f, s:I, s:f, s:b, s:f, s:o}", "enabled", a->enabled,
+                    "interval_s", a->interval_s, "failure_limit", a->failure_limit, "max_error_rate",
+                    a->max_error_rate, "max_p95_ms", a->max_p95_ms, "min_agreement", a->min_agreement,
+                    "max_fallback_rate", a->max_fallback_rate, "min_samples", (json_int_t)a->min_samples,
+                    "verify_percent", a->verify_percent, "auto_promote", a->auto_promote, "dwell_s", a->dwell_s,
+                    "steps", steps);
+}
+
 static bool parse_strv(const json_t *j, const char *key, char ***out, int *n, const char *task, char **err) {
    json_t *v = json_object_get(j, key);
    if (!v || json_is_null(v))
@@ -158,7 +256,7 @@ Route *Route_from_json(const char *task, const json_t *j, char **err) {
    }
    static const char *const keys[] = { "task", "aliases", "fingerprints", "primary", "candidate", "mode",
                                        "percent", "sticky", "compare", "metric", "threshold", "fallback",
-                                       "verify_percent", "noise_percent", NULL };
+                                       "verify_percent", "noise_percent", "analysis", NULL };
    if (!only_keys(j, keys, task, "", err))
       return NULL;
    const char *named = json_string_value(json_object_get(j, "task"));
@@ -187,7 +285,8 @@ Route *Route_from_json(const char *task, const json_t *j, char **err) {
              get_number(j, "verify_percent", &r->verify_percent, 0, 100, task, "", err) &&
              get_number(j, "noise_percent", &r->noise_percent, 0, 100, task, "", err) &&
              get_string(j, "metric", &metric, task, "", err) &&
-             get_number(j, "threshold", &r->threshold, 0, 1, task, "", err);
+             get_number(j, "threshold", &r->threshold, 0, 1, task, "", err) &&
+             parse_analysis(json_object_get(j, "analysis"), &r->analysis, task, err);
    if (ok && metric && !TextMetric_parse(metric, &r->metric)) {
       *err = xasprintf("route %s: metric '%s' is not one of chrf, rouge-l", task, metric);
       ok = false;
@@ -287,6 +386,7 @@ json_t *Route_to_json(const Route *r) {
                                                 (json_int_t)r->timeout_ms));
    json_object_set_new(j, "verify_percent", json_real(r->verify_percent));
    json_object_set_new(j, "noise_percent", json_real(r->noise_percent));
+   json_object_set_new(j, "analysis", analysis_json(&r->analysis));
    return j;
 }
 

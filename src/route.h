@@ -20,6 +20,30 @@ typedef struct {
    char *model_json;   /* model as a JSON string, to splice into request bodies, or NULL */
 } RouteArm;
 
+/* The canary analysis the gateway runs on the route while it is in canary (Flagger's analysis,
+ * Argo Rollouts' background analysis): a check every interval on the candidate's answers, a
+ * rollback to shadow at failure_limit failed checks, and with auto_promote the next step after
+ * each dwell without a failed check. */
+#define ROUTE_MAX_STEPS 16
+
+typedef struct {
+   bool enabled;              /* false: no automatic checks (the route stays where it is put) */
+   double interval_s;         /* one check per interval */
+   int failure_limit;         /* failed checks in the canary run that roll it back */
+   double max_error_rate;     /* candidate errors / candidate requests in an interval */
+   double max_p95_ms;         /* candidate p95 latency in an interval; 0 = not checked */
+   double min_agreement;      /* verified agreement since the step began */
+   double max_fallback_rate;  /* fallbacks / candidate requests in an interval */
+   long min_samples;          /* fewer candidate requests in an interval: inconclusive */
+   double verify_percent;     /* canary: share of candidate answers also asked of the primary */
+   bool auto_promote;
+   double dwell_s;            /* auto-promote: a step is held this long without a failed check */
+   int steps[ROUTE_MAX_STEPS];   /* rising candidate shares; 100 means cutover */
+   int n_steps;
+} RouteAnalysis;
+
+void RouteAnalysis_default(RouteAnalysis *a);
+
 typedef struct Route {
    int refs;                  /* in-flight requests keep the route they started with */
    char *task;
@@ -39,6 +63,7 @@ typedef struct Route {
    long timeout_ms;           /* candidate timeout */
    double verify_percent;     /* cutover/canary: candidate answers also checked against the primary */
    double noise_percent;      /* shadow: primary asked twice to measure its own noise */
+   RouteAnalysis analysis;
 } Route;
 
 const char *Route_mode_name(RouteMode m);

@@ -52,7 +52,8 @@ static void list_append(RouteSave **head, RouteSave **tail, RouteSave *s) {
 static void save(RouteWriter *w, RouteSave *s) {
    if (!w->st && !(w->st = Store_open(w->workspace, 0, &s->err)))
       return;
-   s->ok = Gates_change_route(w->st, s->route, s->kind, s->actor, s->reason, s->force, &s->verdict, &s->err);
+   s->ok = s->job ? s->job(w->st, s, &s->err)
+                  : Gates_change_route(w->st, s->route, s->kind, s->actor, s->reason, s->force, &s->verdict, &s->err);
    if (!s->ok && !s->verdict.refused) {
       /* BEGIN IMMEDIATE gives up with SQLITE_BUSY once the busy timeout has passed. */
       s->busy = (sqlite3_extended_errcode(w->st->db) & 0xff) == SQLITE_BUSY;
@@ -94,7 +95,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
    pthread_mutex_unlock(&w->lock);
    while (list) {
       RouteSave *next = list->next;
-      w->cb(list, w->cb_arg);
+      if (list->done)
+         list->done(list, list->arg);
+      else
+         w->cb(list, w->cb_arg);
       list = next;
    }
 }

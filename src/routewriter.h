@@ -11,14 +11,23 @@
 
 #include "gates.h"
 #include "route.h"
+#include "store.h"
+
+struct RouteSave;
+typedef void (*RouteWriterDone)(struct RouteSave *save, void *arg);
 
 typedef struct RouteSave {
    /* Set by the caller; the writer only reads them, and owns them until the save is done. */
-   Route *route;              /* one reference, handed over */
+   Route *route;              /* one reference, handed over; NULL with a job */
    const char *kind;          /* "set" or "rollback" (a literal) */
    char *actor, *reason;      /* malloc'd */
    bool force;                /* past unmet gate checks (recorded as forced) */
    void *arg;                 /* the caller's */
+   /* Instead of a route: a write of the caller's, run on the writer's thread with its
+    * connection, in turn with the route saves (reason may carry its data). */
+   bool (*job)(Store *st, struct RouteSave *save, char **err);
+   long num;                  /* a job's number */
+   RouteWriterDone done;      /* called instead of the writer's callback (with arg), when set */
    /* Set by the writer: */
    bool ok;
    GateVerdict verdict;       /* the gate check (Gates_change_route); verdict.refused: not saved */
@@ -27,8 +36,8 @@ typedef struct RouteSave {
    struct RouteSave *next;
 } RouteSave;
 
-/* Called on the loop thread for each finished save; the callee frees it with RouteSave_free. */
-typedef void (*RouteWriterDone)(RouteSave *save, void *arg);
+/* RouteWriterDone is called on the loop thread for each finished save; the callee frees it with
+ * RouteSave_free. */
 
 typedef struct RouteWriter RouteWriter;
 

@@ -2,8 +2,8 @@
  * OpenAI-compatible chat completions server (libevent) with configurable latency (fixed, and
  * --slow-rate of the answers --slow-ms late), faults, logprobs, wrong answers, streaming and an
  * idle timeout that closes kept-alive connections.
- * Prints its port on stdout; GET /stats reports what it did; GET /control?fail_rate=X changes
- * the error rate while it runs.
+ * Prints its port on stdout; GET /stats reports what it did; GET /control?fail_rate=X&latency_ms=N
+ * changes the error rate and the latency while it runs.
  * It follows OpenAI's API reference (platform.openai.com/docs/api-reference, 2024-2025): chat
  * completions (chat.completion objects, and with "stream": true server-sent events of
  * chat.completion.chunk objects ending in "data: [DONE]"; logprobs.content token lists, which
@@ -395,9 +395,16 @@ static void on_request(struct evhttp_request *req, void *arg) {
       on_models(req);
    } else if (strncmp(uri, "/v1/", 4) == 0) {
       on_echo(req);
-   } else if (strncmp(uri, "/control?fail_rate=", 19) == 0) {
-      /* Tests raise the error rate of a running stand-in (an error burst). */
-      opt.fail_rate = atof(uri + 19);
+   } else if (strncmp(uri, "/control?", 9) == 0) {
+      /* Tests change a running stand-in: fail_rate (an error burst), latency_ms (a slowdown). */
+      struct evkeyvalq q;
+      evhttp_parse_query_str(uri + 9, &q);
+      const char *v;
+      if ((v = evhttp_find_header(&q, "fail_rate")))
+         opt.fail_rate = atof(v);
+      if ((v = evhttp_find_header(&q, "latency_ms")))
+         opt.latency_ms = atol(v);
+      evhttp_clear_headers(&q);
       evhttp_send_reply(req, 200, "OK", NULL);
    } else if (strcmp(uri, "/stats") == 0) {
       struct evbuffer *b = evbuffer_new();

@@ -13,11 +13,6 @@
 #include "task.h"
 #include "util.h"
 
-static RolloutSample sample(double req, double err, double k, double n, double fb, double p95) {
-   RolloutSample s = { .requests = req, .errors = err, .agree_k = k, .agree_n = n, .fallbacks = fb, .p95_ms = p95 };
-   return s;
-}
-
 int main(void) {
    RolloutSettings s;
    RolloutSettings_default(&s);
@@ -51,50 +46,28 @@ int main(void) {
    Rollout_target(&s, 2, &m, &p);
    ok(m == ROUTE_CUTOVER, "the 100 %% step is cutover");
 
-   /* Triggers. */
+   /* The settings go to the gateway in the route's analysis; what only the route holds stays. */
    RolloutSettings_default(&s);
-   Analysis a;
-   RolloutSample d = sample(10, 5, 0, 0, 0, 0);
-   Rollout_analyse(&s, 0.9, &d, &a);
-   ok(a.verdict == VERDICT_INCONCLUSIVE && strstr(a.detail, "needs 20"), "10 requests < 20: inconclusive (%s)", a.detail);
-   d = sample(200, 1, 190, 200, 2, 0);
-   Rollout_analyse(&s, 0.9, &d, &a);
-   ok(a.verdict == VERDICT_PASS, "0.5 %% errors, 95 %% agreement: pass (%s)", a.detail);
-   d = sample(200, 20, 190, 200, 0, 0);
-   Rollout_analyse(&s, 0.9, &d, &a);
-   ok(a.verdict == VERDICT_FAIL && strstr(a.detail, "error rate 10.0 %"), "10 %% errors: fail (%s)", a.detail);
-   d = sample(40, 2, 0, 0, 0, 0);
-   Rollout_analyse(&s, 0.9, &d, &a);
-   ok(a.verdict == VERDICT_PASS, "2 of 40 errors: the interval reaches below 2 %%, no rollback on noise (%s)", a.detail);
-   d = sample(200, 0, 150, 200, 0, 0);
-   Rollout_analyse(&s, 0.9, &d, &a);
-   ok(a.verdict == VERDICT_FAIL && strstr(a.detail, "agreement 75.0 %"), "75 %% agreement vs bar 90 %%: fail (%s)", a.detail);
-   d = sample(200, 0, 17, 20, 0, 0);
-   Rollout_analyse(&s, 0.9, &d, &a);
-   ok(a.verdict == VERDICT_PASS, "17/20 agreement: too few to fail the 90 %% bar (%s)", a.detail);
-   s.min_agreement = 0.5;
-   d = sample(200, 0, 150, 200, 0, 0);
-   Rollout_analyse(&s, 0.9, &d, &a);
-   ok(a.verdict == VERDICT_PASS, "--min-agreement 0.5 overrides the task bar");
-   d = sample(200, 0, 0, 0, 100, 0);
-   Rollout_analyse(&s, 0.9, &d, &a);
-   ok(a.verdict == VERDICT_FAIL && strstr(a.detail, "fallbacks 50.0 %"), "50 %% fallbacks: fail (%s)", a.detail);
-   s.max_p95_ms = 100;
-   d = sample(200, 0, 0, 0, 0, 150);
-   Rollout_analyse(&s, 0.9, &d, &a);
-   ok(a.verdict == VERDICT_FAIL && strstr(a.detail, "p95 150 ms > 100 ms"), "p95 over the bar: fail (%s)", a.detail);
-
-   /* Deltas between two snapshots of the gateway's all-time counters. */
-   json_t *w = json_pack("{s:{s:{s:i, s:i, s:f}}, s:{s:i, s:i}, s:{s:i, s:i, s:i}}", "arms", "candidate", "requests", 300,
-                         "errors", 30, "p95_ms", 12.5, "agreement", "agree", 80, "n", 100, "fallbacks", "error", 3,
-                         "timeout", 1, "low_confidence", 6);
-   RolloutSample now, before = sample(100, 10, 40, 50, 4, 0);
-   RolloutSample_from_window(w, &now);
-   json_decref(w);
-   ok(now.requests == 300 && now.errors == 30 && now.agree_k == 80 && now.fallbacks == 10 && now.p95_ms == 12.5,
-      "sample read from a stats window");
-   RolloutSample_delta(&now, &before, &d);
-   ok(d.requests == 200 && d.errors == 20 && d.agree_n == 50 && d.fallbacks == 6, "interval = now - before");
+   s.failure_limit = 2;
+   s.max_p95_ms = 800;
+   json_t *route = json_pack("{s:s, s:{s:s}, s:{s:b, s:f, s:i}}", "mode", "canary", "candidate", "url",
+                             "http://127.0.0.1:1/v1", "analysis", "auto_promote", 1,
+                             "verify_percent", 25.0, "failure_limit", 9);
+   Rollout_analysis_to_route(&s, 0.85, route);
+   json_t *an = json_object_get(route, "analysis");
+   ok(json_integer_value(json_object_get(an, "failure_limit")) == 2 &&
+      json_number_value(json_object_get(an, "max_p95_ms")) == 800 &&
+      json_number_value(json_object_get(an, "min_agreement")) == 0.85 &&
+      json_array_size(json_object_get(an, "steps")) == 5, "the route gets the settings, the task's bar unless set");
+   ok(json_is_true(json_object_get(an, "auto_promote")) && json_number_value(json_object_get(an, "verify_percent")) == 25,
+      "auto_promote and verify_percent stay as the route has them");
+   char *rerr = NULL;
+   Route *parsed = Route_from_json("intent", route, &rerr);
+   ok(parsed && parsed->analysis.failure_limit == 2 && parsed->analysis.auto_promote, "the gateway reads it back (%s)",
+      rerr ? rerr : "");
+   Route_unref(parsed);
+   free(rerr);
+   json_decref(route);
 
    /* Held steps and the canary gate, through the workspace. */
    char path[] = "/tmp/offramp-rollout-XXXXXX";
@@ -154,6 +127,42 @@ int main(void) {
    ok(Phase_follow(st, "intent", PHASE_SHADOW, "abort", &err), "follow back to shadow");
    is_int(Store_count(st, "SELECT count(*) FROM phase_events WHERE kind = 'rollback' AND to_phase = 'shadow' "
                           "AND reason = 'abort'", 0), 1, "the abort is a recorded rollback");
+   /* A route change the gateway made on its own moves the phase and the step after it. */
+   Store_exec(st, "UPDATE tasks SET phase = 'canary'", &err);
+   Store_exec(st, "INSERT INTO route_events(ts, task, kind, actor, new_route, reason) VALUES ('2026-12-01T10:00:00Z',"
+                  " 'intent', 'set', 'alice', '{\"mode\":\"canary\",\"percent\":50}', 'by hand')", &err);
+   char *moved = NULL;
+   ok(Rollout_follow_gateway(st, "intent", &moved, &err) && !moved, "a change by a person is not the gateway's");
+   Store_exec(st, "INSERT INTO route_events(ts, task, kind, actor, new_route, reason) VALUES ('2026-12-01T10:00:05Z',"
+                  " 'intent', 'rollback', 'gateway', '{\"mode\":\"shadow\",\"percent\":50}',"
+                  " 'canary analysis: 3 failed checks (limit 3)')", &err);
+   ok(Rollout_follow_gateway(st, "intent", &moved, &err) && moved && strstr(moved, "canary -> shadow"),
+      "the gateway's rollback moves the phase back to shadow (%s)", moved ? moved : err);
+   free(moved);
+   is_int(Store_count(st, "SELECT count(*) FROM phase_events WHERE to_phase = 'shadow' AND reason LIKE "
+                          "'gateway: canary analysis: 3 failed checks%'", 0), 1, "... recorded with the gateway's reason");
+   Rollout_load(st, t.id, &s2, &st2);
+   is_int(st2.pos, -1, "the rollout's step follows: back before the steps");
+   ok(Rollout_follow_gateway(st, "intent", &moved, &err) && !moved, "following again changes nothing");
+   /* A failed check the gateway recorded at the current step keeps the canary gate closed. */
+   st2.pos = 0;
+   st2.step_since = (double)time(NULL) - 3600;
+   st2.failures = 0;
+   st2.held = -1;
+   s2.dwell_s = 60;
+   Rollout_save(st, t.id, &s2, &st2, &err);
+   Store_exec(st, "INSERT INTO route_events(ts, task, kind, actor, new_route, reason) VALUES ("
+                  "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-3600 seconds'), 'intent', 'set', 'alice',"
+                  " '{\"mode\":\"canary\",\"percent\":5}', 'step-up')", &err);
+   Store_exec(st, "INSERT INTO rollout_events(task_id, ts, kind, percent, actor, detail) SELECT id,"
+                  " strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'fail', 5, 'gateway', 'error rate 9 %' FROM tasks", &err);
+   Rollout_canary_gate(st, &t, &c);
+   ok(c.status == CHECK_FAIL && strstr(c.detail, "with 1 failed check"),
+      "the canary gate counts the failed check the gateway recorded at the step (%s)", c.detail);
+   ok(Rollout_follow_gateway(st, "intent", &moved, &err), "follow the gateway's checks");
+   free(moved);
+   Rollout_load(st, t.id, &s2, &st2);
+   is_int(st2.failures, 1, "... and following stores it in the rollout's state");
    RolloutAction act;
    ok(RolloutAction_parse("promote-full", &act) && act == ROLLOUT_PROMOTE_FULL, "action names parse");
    ok(!RolloutAction_parse("promote-all", &act), "unknown action refused");

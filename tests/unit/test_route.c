@@ -82,6 +82,37 @@ int main(void) {
    ok(r->mode == ROUTE_CANARY && r->percent == 10 && r->compare == COMPARE_JSON && r->min_confidence == 0.8 &&
          !r->fallback_on_error && r->timeout_ms == 500 && r->verify_percent == 5,
       "fields read");
+   ok(r->analysis.enabled && r->analysis.interval_s == 60 && r->analysis.failure_limit == 3 &&
+         r->analysis.verify_percent == 10 && !r->analysis.auto_promote && r->analysis.n_steps == 5 &&
+         r->analysis.steps[4] == 100,
+      "a route without analysis gets the default canary analysis");
+   Route *an = parse("intent", "{\"candidate\":{\"url\":\"http://127.0.0.1:9/v1\"},\"mode\":\"canary\","
+                               "\"analysis\":{\"interval_s\":1,\"failure_limit\":2,\"max_p95_ms\":300,"
+                               "\"auto_promote\":true,\"steps\":[5,25,50,100],\"verify_percent\":20}}", &err);
+   ok(an && an->analysis.interval_s == 1 && an->analysis.failure_limit == 2 && an->analysis.max_p95_ms == 300 &&
+         an->analysis.auto_promote && an->analysis.n_steps == 4 && an->analysis.steps[1] == 25 &&
+         an->analysis.verify_percent == 20 && an->analysis.min_samples == 20,
+      "analysis fields read, the rest defaulted");
+   Route_unref(an);
+   static const struct { const char *analysis, *names; } bad[] = {
+      { "{\"steps\":[5,5,100]}", "analysis.steps[1]" },
+      { "{\"steps\":[]}", "analysis.steps" },
+      { "{\"interval_s\":0}", "analysis.interval_s" },
+      { "{\"failure_limit\":1.5}", "failure_limit" },
+      { "{\"auto_promote\":\"yes\"}", "analysis.auto_promote" },
+      { "{\"treshold\":3}", "analysis.treshold" },
+      { "[]", "analysis must be an object" },
+   };
+   for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+      char *text = xasprintf("{\"analysis\":%s}", bad[i].analysis);
+      err = NULL;
+      an = parse("intent", text, &err);
+      ok(!an && err && strstr(err, bad[i].names), "analysis %s refused, naming %s (%s)", bad[i].analysis, bad[i].names,
+         err ? err : "");
+      free(err);
+      free(text);
+   }
+   err = NULL;
    json_t *j = Route_to_json(r);
    Route *again = Route_from_json("intent", j, &err);
    json_t *j2 = Route_to_json(again);
