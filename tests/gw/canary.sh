@@ -102,7 +102,12 @@ admin GET /admin/rollout/promo > "$WORK/promo.state"
 check "agreement was measured from the automatic verify share" jqe '[.checks[].detail
    | select(test("agreement 100.0 % .*n=[0-9]+ verified"))] | length > 0' "$WORK/promo.state"
 state=$(cat "$WORK/promo.state")
-is "$(echo "$state" | jq -r .state)" promoted "the analysis says promoted"
+# The analysis leaves the run at its next tick (200 ms) after the cutover is served.
+for _ in $(seq 30); do
+   [ "$(admin GET /admin/rollout/promo | jq -r .state)" = promoted ] && break
+   sleep 0.1
+done
+is "$(admin GET /admin/rollout/promo | jq -r .state)" promoted "the analysis says promoted"
 is "$(metric 'offramp_canary_promotions_total{task="promo"}')" 3 "offramp_canary_promotions_total counts the steps"
 
 # --- the gate check binds the gateway too: a step with a failed check is not promoted ---
