@@ -101,7 +101,6 @@ check "each step says it followed a dwell without a failed check" jqe '[.history
 admin GET /admin/rollout/promo > "$WORK/promo.state"
 check "agreement was measured from the automatic verify share" jqe '[.checks[].detail
    | select(test("agreement 100.0 % .*n=[0-9]+ verified"))] | length > 0' "$WORK/promo.state"
-state=$(cat "$WORK/promo.state")
 # The analysis leaves the run at its next tick (200 ms) after the cutover is served.
 for _ in $(seq 30); do
    [ "$(admin GET /admin/rollout/promo | jq -r .state)" = promoted ] && break
