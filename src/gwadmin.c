@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gates.h"
 #include "gwadmin.h"
 #include "phase.h"
+#include "route.h"
 #include "store.h"
 #include "util.h"
 
@@ -198,21 +200,29 @@ bool GwAdmin_phase_rollback(Store *st, const char *task, int to, const char *rea
    *note = NULL;
    if (!Phase_rollback(st, task, (Phase)to, reason, err))
       return false;
-   char *mode = NULL;
-   sqlite3_stmt *q = Store_prepare(st, "SELECT json_extract(route, '$.mode') FROM routes WHERE task = ?1");
-   sqlite3_bind_text(q, 1, task, -1, SQLITE_STATIC);
-   if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
-      mode = xstrdup((const char *)sqlite3_column_text(q, 0));
-   sqlite3_finalize(q);
-   /* What the phase allows: passthrough before shadow, the candidate in shadow from there (a
-    * rollback cannot set a canary share; shadow is the safe side of it). */
-   bool ahead = mode && (to < PHASE_SHADOW ? !str_eq(mode, "passthrough")
-                                            : to < PHASE_CUTOVER && (str_eq(mode, "cutover") || (to < PHASE_CANARY && str_eq(mode, "canary"))));
-   if (!ahead) {
-      free(mode);
-      return true;
+   /* What the phase now allows is what a starting gateway would serve (Gates_serve); a
+    * rollback cannot set a canary share, so shadow is the safe side of one. */
+   int n = 0;
+   char *lerr = NULL;
+   Route **all = Route_load_all(st, &n, &lerr);
+   free(lerr);
+   Route *r = NULL;
+   for (int i = 0; i < n; i++) {
+      if (!r && str_eq(all[i]->task, task))
+         r = Route_ref(all[i]);
+      Route_unref(all[i]);
    }
-   const char *target = to < PHASE_SHADOW ? "passthrough" : "shadow";
+   free(all);
+   char *why = NULL;
+   Route *served = r ? Gates_serve(st, r, &why) : NULL;
+   free(why);
+   bool ahead = served && served->mode < r->mode;
+   const char *mode = ahead ? Route_mode_name(r->mode) : NULL;
+   const char *target = served && served->mode >= ROUTE_SHADOW ? "shadow" : "passthrough";
+   Route_unref(served);
+   Route_unref(r);
+   if (!ahead)
+      return true;
    GwAdmin gw;
    char *e = NULL;
    json_t *j = NULL;
@@ -234,7 +244,6 @@ bool GwAdmin_phase_rollback(Store *st, const char *task, int to, const char *rea
                         "what the phase allows when it next starts", mode, e ? e : "no answer");
    json_decref(j);
    free(e);
-   free(mode);
    return true;
 }
 
