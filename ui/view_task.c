@@ -381,6 +381,11 @@ static void build(TaskView *tv) {
              t->criticality, fmt_count(a, sizeof a, t->logged), fmt_count(b, sizeof b, t->examples),
              *t->quality_req ? t->quality_req : "not set");
    UText_nl(u);
+   /* Why the kind is what it is, when the logs said it (a kind the user set needs no why). */
+   if (t->kind_reason && *t->kind_reason && !str_eq(t->kind_reason, KIND_SET_BY_USER)) {
+      UText_add(u, Draw_attr(C_DIM), "kind %s, from the logs: %s", OutputKind_name(t->kind), t->kind_reason);
+      UText_nl(u);
+   }
 
    Phase cur = PHASE_AUDIT;
    Phase_parse(t->phase, &cur);
