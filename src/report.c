@@ -757,13 +757,14 @@ static const char *confidence_of(OutputKind k) {
    }
 }
 
-json_t *Report_coverage_by_kind(Store *st) {
+json_t *Report_coverage_by_kind(Store *st, long long task_id) {
    int nt;
    Task *ts = Task_list(st, &nt);
    long n[KIND_COUNT] = { 0 }, covered[KIND_COUNT][REPORT_KIND_THRESHOLDS] = { { 0 } },
         agreed[KIND_COUNT][REPORT_KIND_THRESHOLDS] = { { 0 } };
    sqlite3_stmt *q = Store_prepare(st, "SELECT task_id, confidence, agree FROM exchanges WHERE agree IS NOT NULL "
-                                       "AND confidence >= 0 AND task_id IS NOT NULL");
+                                       "AND confidence >= 0 AND task_id IS NOT NULL AND (?1 = 0 OR task_id = ?1)");
+   sqlite3_bind_int64(q, 1, task_id);
    while (sqlite3_step(q) == SQLITE_ROW) {
       long long id = sqlite3_column_int64(q, 0);
       int k = -1;
@@ -922,7 +923,7 @@ char *Report_markdown_opts(Store *st, const char *task, long long run, const Rep
       classes_section(&sb, d.r.metrics);
       curve_section(&sb, d.r.metrics, st, &d.t, d.r.id);
    }
-   json_t *kinds = Report_coverage_by_kind(st);
+   json_t *kinds = Report_coverage_by_kind(st, 0);
    kind_curve_section(&sb, kinds, &d.t);
    json_decref(kinds);
    gate_section(&sb, &d.g);
@@ -958,7 +959,7 @@ json_t *Report_json_opts(Store *st, const char *task, long long run, const Repor
                                    "checks", checks));
    json_object_set_new(j, "min_confidence", Eval_min_confidence(st, d.t.id, &mc) ? json_real(mc) : json_null());
    json_object_set_new(j, "forced", forced_changes(st, &d.t));
-   json_object_set_new(j, "coverage_by_kind", Report_coverage_by_kind(st));
+   json_object_set_new(j, "coverage_by_kind", Report_coverage_by_kind(st, 0));
    json_object_set_new(j, "rollout", rollout_json(st, &d.t, o ? o->setup_cost : 0));
    *gate_open = d.g.open;
    report_clear(&d);

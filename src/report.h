@@ -26,8 +26,9 @@ extern const double Report_kind_thresholds[REPORT_KIND_THRESHOLDS];
  * a confidence (shadow, verified canary and cutover answers): for each kind with any,
  * {kind, confidence (how it is read for that kind), n, points: [{threshold, covered, agreed,
  * coverage (covered / n), agreement (agreed / covered, null when none is covered)}]}; the
- * candidate keeps the answers at or above the threshold, the rest fall back to the API. */
-json_t *Report_coverage_by_kind(Store *st);
+ * candidate keeps the answers at or above the threshold, the rest fall back to the API.
+ * task_id 0: every task's; else that task's alone (one kind). */
+json_t *Report_coverage_by_kind(Store *st, long long task_id);
 
 typedef struct {
    double setup_cost;   /* one-off USD of the migration (work, training): the break-even's numerator */

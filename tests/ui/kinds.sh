@@ -40,6 +40,27 @@ printf '%s\n' "$w" | grep -q "median [0-9]* words" && ok "rewrite: the median le
    not_ok "rewrite: the median length in words" "$w"
 printf '%s\n' "$(cat label.txt)" | grep -q "from the logs" && not_ok "a kind set by the user has no inferred reason" \
    "$(cat label.txt)" || ok "a kind set by the user has no inferred reason"
+# The coverage panel: four compared answers of the extraction task with the candidate's
+# confidence (0.95 agrees, 0.85 agrees, 0.75 disagrees, 0.4 agrees) and one without a confidence.
+# >= 0.50: 3 of 4 kept (75.0 %), 2 of them agree (66.7 %); >= 0.80: 2 kept (50.0 %), both agree;
+# >= 0.90 and >= 0.95: 1 kept (25.0 %), it agrees.
+id=$(sql "SELECT id FROM tasks WHERE name = 'order-extraction'")
+i=0
+for row in "0.95 1" "0.85 1" "0.75 0" "0.4 1" "NULL 1"; do
+   set -- $row
+   i=$((i + 1))
+   sql "INSERT INTO exchanges(rid, task_id, ts, arm, agree, confidence, record) VALUES ('cov$i', $id,
+        '2026-11-20T10:00:00.000Z', 'primary', $2, $1, '{}')"
+done
+console ':task order-extraction
+:save-display coverage.txt'
+c=$(cat coverage.txt)
+contains "coverage: the kind's confidence and n" "$c" "COVERAGE  compared answers by the candidate's confidence (extraction: the least sure field), n=4"
+contains "coverage >= 0.50" "$c" ">= 0.50  kept  75.0 %  agree  66.7 % (2 of 3)"
+contains "coverage >= 0.80" "$c" ">= 0.80  kept  50.0 %  agree 100.0 % (2 of 2)"
+contains "coverage >= 0.95" "$c" ">= 0.95  kept  25.0 %  agree 100.0 % (1 of 1)"
+lacks "no coverage panel without compared answers" "$(cat rewrite.txt)" "COVERAGE"
+
 if [ -s unclean.txt ]; then
    not_ok "every string drawn is clean UTF-8" "$(cat unclean.txt)"
 else

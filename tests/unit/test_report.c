@@ -81,7 +81,7 @@ int main(void) {
    compared("fields", 0.8, 1);
    compared("fields", 0.5, 0);
 
-   json_t *kinds = Report_coverage_by_kind(st);
+   json_t *kinds = Report_coverage_by_kind(st, 0);
    is_int((long long)json_array_size(kinds), 2, "two kinds have compared answers with a confidence (rewrite none)");
    const json_t *l = kind_entry(kinds, "label"), *x = kind_entry(kinds, "extraction");
    ok(l && x && !kind_entry(kinds, "rewrite"), "label and extraction listed, rewrite not");
@@ -104,6 +104,14 @@ int main(void) {
    ok(json_is_null(json_object_get(json_array_get(json_object_get(x, "points"), 3), "agreement")),
       "extraction >= 0.9: no agreement without answers (null, not 0)");
    json_decref(kinds);
+   Task ft;
+   Task_init(&ft);
+   Task_get(st, "fields", &ft, &err);
+   kinds = Report_coverage_by_kind(st, ft.id);
+   is_int((long long)json_array_size(kinds), 1, "one task's: its kind alone");
+   is_int(json_integer_value(json_object_get(kind_entry(kinds, "extraction"), "n")), 2, "... with its n");
+   json_decref(kinds);
+   Task_clear(&ft);
 
    bool open;
    char *md = Report_markdown(st, "fields", 0, &open, &err);
