@@ -595,17 +595,70 @@ static bool audit_to_train(Run *r, const char *head) {
    return advance(r, "demo: dataset built");
 }
 
-/* The extraction task: audited and its dataset built; it waits in phase train. Training it,
- * evaluating it on its fields and walking it to cutover is the label task's path again
- * (phase_train .. phase_operate with r->task set to it) once the built-in trainer learns
- * extraction; the route's compare is then json (per field). */
+/* Asks the demo's trainer to train r->task on its latest dataset, the way phase_train does,
+ * and waits for the job to end: 1 when it succeeded (the experiment picked as the candidate),
+ * 0 when the trainer would not or could not (*said says what it answered), -1 with r->err on an
+ * error of the demo's own. */
+static int try_train(Run *r, char **said) {
+   TrainRequest tr = { .task = r->task, .backend = "demo-trainer" };
+   tr.dataset_id = Experiment_latest_dataset(r->st, r->t.id);
+   tr.spec.base_model = TRAINER_BASE_MODEL;
+   tr.spec.epochs = TRAIN_DEFAULT_EPOCHS;
+   tr.spec.lr = TRAIN_DEFAULT_LR;
+   tr.spec.batch = TRAIN_DEFAULT_BATCH;
+   tr.spec.lora_rank = TRAIN_DEFAULT_LORA_RANK;
+   tr.spec.has_seed = true;
+   tr.spec.seed = 1;
+   long long id = 0;
+   char *notes = NULL, *terr = NULL;
+   bool started = Experiment_start(r->st, &tr, 30000, &id, &notes, &terr);
+   free(notes);
+   if (!started) {
+      *said = xasprintf("not started: %s", terr);
+      free(terr);
+      return 0;
+   }
+   char ref[32];
+   snprintf(ref, sizeof ref, "%lld", id);
+   Experiment e;
+   if (!Experiment_get(r->st, ref, &e, &r->err))
+      return -1;
+   int nev;
+   double t0 = mono_seconds();
+   bool ok;
+   while ((ok = Experiment_poll(r->st, &e, 10000, &nev, &r->err)) && !Experiment_final(e.status) &&
+          mono_seconds() - t0 < 60)
+      nap(0.1);
+   int rc = ok ? str_eq(e.status, "succeeded") : -1;
+   if (ok)
+      *said = xasprintf("experiment #%lld %s%s%s", id, e.status, e.error ? ": " : "", e.error ? e.error : "");
+   if (rc == 1 && !Experiment_pick(r->st, &e, &r->err))
+      rc = -1;
+   Experiment_clear(&e);
+   return rc;
+}
+
+/* The extraction task: audited, its dataset built and offered to the demo's trainer. Today the
+ * trainer learns labels only, and the task waits in phase train. The hook for the built-in
+ * extractor: once the trainer trains it, the model is picked and the task moves to evaluate;
+ * from there its path is the label task's (phase_evaluate .. phase_operate with r->task set to
+ * it, the route's compare json, per field). */
 static bool extraction_task(Run *r) {
    r->task = DEMO_EXTRACTION_TASK;
    if (!audit_to_train(r, "9 extract "))
       return false;
-   fprintf(r->out, "           waits in phase %s: the demo's trainer trains label classifiers, not field extractors\n",
-           r->t.phase);
-   return true;
+   char *said = NULL;
+   int trained = try_train(r, &said);
+   if (trained < 0)
+      return false;
+   fprintf(r->out, "           demo-trainer: %s\n", said);
+   free(said);
+   if (!trained) {
+      fprintf(r->out, "           waits in phase %s: the demo's trainer trains label classifiers, not field extractors\n",
+              r->t.phase);
+      return true;
+   }
+   return advance(r, "demo: trained");
 }
 
 /* The rewrite task: scored and its dataset built like the others, then it stays on the API,
@@ -619,47 +672,15 @@ static bool rewrite_task(Run *r) {
            "evaluate -> shadow needs %s within %g pts of the frontier's and format compliance >= %.0f %%\n",
            TextMetric_name(r->t.text_metric), r->t.text_threshold, TextMetric_name(r->t.text_metric),
            r->t.eval_margin, 100 * r->t.format_bar);
-   /* What the demo's trainer says to the dataset, asked the way training would ask it. */
-   TrainRequest tr = { .task = r->task, .backend = "demo-trainer" };
-   tr.dataset_id = Experiment_latest_dataset(r->st, r->t.id);
-   tr.spec.base_model = TRAINER_BASE_MODEL;
-   tr.spec.epochs = TRAIN_DEFAULT_EPOCHS;
-   tr.spec.lr = TRAIN_DEFAULT_LR;
-   tr.spec.batch = TRAIN_DEFAULT_BATCH;
-   tr.spec.lora_rank = TRAIN_DEFAULT_LORA_RANK;
-   long long id = 0;
-   char *notes = NULL, *terr = NULL;
-   bool started = Experiment_start(r->st, &tr, 30000, &id, &notes, &terr);
-   free(notes);
    char *said = NULL;
-   if (started) {
-      char ref[32];
-      snprintf(ref, sizeof ref, "%lld", id);
-      Experiment e;
-      if (!Experiment_get(r->st, ref, &e, &r->err))
-         return false;
-      int nev;
-      double t0 = mono_seconds();
-      bool ok;
-      while ((ok = Experiment_poll(r->st, &e, 10000, &nev, &r->err)) && !Experiment_final(e.status) &&
-             mono_seconds() - t0 < 60)
-         nap(0.1);
-      if (!ok) {
-         Experiment_clear(&e);
-         return false;
-      }
-      said = xasprintf("experiment #%lld %s%s%s", id, e.status, e.error ? ": " : "", e.error ? e.error : "");
-      bool trained = str_eq(e.status, "succeeded");
-      Experiment_clear(&e);
-      if (trained) { /* a trainer that learns rewrites: the task is no longer the demo's to hold back */
-         fprintf(r->out, "           demo-trainer: %s\n", said);
-         free(said);
-         return true;
-      }
-   } else {
-      said = xasprintf("not started: %s", terr);
+   int trained = try_train(r, &said);
+   if (trained < 0)
+      return false;
+   if (trained) { /* a trainer that learns rewrites: the task is no longer the demo's to hold back */
+      fprintf(r->out, "           demo-trainer: %s\n", said);
+      free(said);
+      return true;
    }
-   free(terr);
    fprintf(r->out, "           demo-trainer: %s\n", said);
    char *why = xasprintf("demo: text generation (a %s task): no owned generator here, the demo's trainer "
                          "trains label classifiers (%s), so no candidate can meet the evaluate gate (%s within %g pts "

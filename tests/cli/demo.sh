@@ -117,7 +117,11 @@ equals "the extraction task waits in phase train" "$(sql "SELECT phase FROM task
 equals "the rewrite task stays on the API" "$(sql "SELECT phase FROM tasks WHERE name = 'ticket-rewrite'")" stay
 contains "the script says why it stays" "$OUT" "stays on the API (phase train -> stay): no owned generator"
 contains "and names the gate it cannot meet" "$OUT" "needs chrf within 5 pts of the frontier's and format compliance >= 98 %"
-contains "the demo's trainer said why it cannot train it" "$OUT" "demo-trainer: experiment #2 failed: "
+tried=$(printf '%s\n' "$OUT" | grep -c "^           demo-trainer: experiment #[0-9]* failed: .*free text, not labels")
+equals "the demo's trainer was asked to train both and said why it cannot" "$tried" 2
+contains "the extraction task waits for an extractor" "$OUT" "waits in phase train: the demo's trainer trains label classifiers"
+equals "neither is a candidate" "$(sql "SELECT count(*) FROM tasks WHERE name IN ('order-extraction', 'ticket-rewrite')
+   AND candidate_experiment IS NOT NULL")" 0
 equals "the stay is recorded with its reason" \
    "$(sql "SELECT e.kind || ': ' || (e.reason LIKE '%no owned generator%chrf within 5 pts%')
            FROM phase_events e JOIN tasks t ON t.id = e.task_id WHERE t.name = 'ticket-rewrite' ORDER BY e.id DESC LIMIT 1")" "stay: 1"
