@@ -1200,20 +1200,27 @@ static void meta_ticket(Gen *g, Call *c) {
    SYN(&c->meta, "\"}");
 }
 
+/* A call about a new ticket of the category: the system prompt sys and the user message user,
+ * which quotes the ticket ({ticket}). Returns compose_ticket's second topic. */
+static int ticket_call(Gen *g, Call *c, int label, Tpl sys, Tpl user, TicketParts *parts) {
+   Buf_clear(&g->ticket);
+   int other = compose_ticket(g, &g->ticket, label, false, parts);
+   set_dyn(g, DYN_TICKET, &g->ticket, 0, 0);
+   msg_open(c, "system");
+   emit_tpl(g, &c->msgs, sys, 0);
+   msg_close(c);
+   c->sys_raw = c->msgs.raw;
+   msg_open(c, "user");
+   emit_tpl(g, &c->msgs, user, 0);
+   msg_close(c);
+   return other;
+}
+
 static void gen_classification(Gen *g, Call *c) {
    Tickets *T = &g->D->tickets;
    make_persona(g);
    int label = pick_label(&g->rng, T->labels, T->nlabels);
-   Buf_clear(&g->ticket);
-   int other = compose_ticket(g, &g->ticket, label, false, NULL);
-   set_dyn(g, DYN_TICKET, &g->ticket, 0, 0);
-   msg_open(c, "system");
-   emit_tpl(g, &c->msgs, T->sys, 0);
-   msg_close(c);
-   c->sys_raw = c->msgs.raw;
-   msg_open(c, "user");
-   emit_tpl(g, &c->msgs, T->user, 0);
-   msg_close(c);
+   int other = ticket_call(g, c, label, T->sys, T->user, NULL);
    /* The API reads a ticket the same way every time: with two topics it follows the system
     * prompt's "the one the customer needs resolved first"; past that, a sampled 1.5 % strays. */
    if (other >= 0 && T->first[other] < T->first[label])
@@ -1844,16 +1851,7 @@ static void gen_rewrite(Gen *g, Call *c) {
    make_persona(g);
    int label = pick_label(r, T->labels, T->nlabels);
    TicketParts tp;
-   Buf_clear(&g->ticket);
-   compose_ticket(g, &g->ticket, label, false, &tp);
-   set_dyn(g, DYN_TICKET, &g->ticket, 0, 0);
-   msg_open(c, "system");
-   emit_tpl(g, &c->msgs, R->sys, 0);
-   msg_close(c);
-   c->sys_raw = c->msgs.raw;
-   msg_open(c, "user");
-   emit_tpl(g, &c->msgs, R->user, 0);
-   msg_close(c);
+   ticket_call(g, c, label, R->sys, R->user, &tp);
    /* the frontier writes most notes in the third person, some in the customer's own words */
    bool third = Rng_chance(r, 0.7);
    Buf *a = &c->answer;

@@ -242,7 +242,8 @@ static bool phase_dataset(Run *r) {
    return advance(r, "demo: dataset built");
 }
 
-static bool phase_train(Run *r) {
+/* Training r->task on the demo's trainer with the defaults, on its latest dataset. */
+static TrainRequest train_request(Run *r) {
    TrainRequest tr = { .task = r->task, .backend = "demo-trainer" };
    tr.dataset_id = Experiment_latest_dataset(r->st, r->t.id);
    tr.spec.base_model = TRAINER_BASE_MODEL;
@@ -252,6 +253,11 @@ static bool phase_train(Run *r) {
    tr.spec.lora_rank = TRAIN_DEFAULT_LORA_RANK;
    tr.spec.has_seed = true;
    tr.spec.seed = 1;
+   return tr;
+}
+
+static bool phase_train(Run *r) {
+   TrainRequest tr = train_request(r);
    long long id;
    char *notes = NULL;
    double t0 = mono_seconds();
@@ -600,15 +606,7 @@ static bool audit_to_train(Run *r, const char *head) {
  * 0 when the trainer would not or could not (*said says what it answered), -1 with r->err on an
  * error of the demo's own. */
 static int try_train(Run *r, char **said) {
-   TrainRequest tr = { .task = r->task, .backend = "demo-trainer" };
-   tr.dataset_id = Experiment_latest_dataset(r->st, r->t.id);
-   tr.spec.base_model = TRAINER_BASE_MODEL;
-   tr.spec.epochs = TRAIN_DEFAULT_EPOCHS;
-   tr.spec.lr = TRAIN_DEFAULT_LR;
-   tr.spec.batch = TRAIN_DEFAULT_BATCH;
-   tr.spec.lora_rank = TRAIN_DEFAULT_LORA_RANK;
-   tr.spec.has_seed = true;
-   tr.spec.seed = 1;
+   TrainRequest tr = train_request(r);
    long long id = 0;
    char *notes = NULL, *terr = NULL;
    bool started = Experiment_start(r->st, &tr, 30000, &id, &notes, &terr);
