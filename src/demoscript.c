@@ -227,19 +227,26 @@ static bool phase_audit(Run *r) {
    return advance(r, "demo: scored, two weeks of logs");
 }
 
-static bool phase_dataset(Run *r) {
+/* Builds r->task's dataset with the defaults and says so after head; a label task's labels too. */
+static bool build_dataset(Run *r, const char *head) {
    DatasetParams dp;
    Dataset_defaults(&dp);
    Dataset d;
    if (!Dataset_build(r->st, r->task, &dp, &d, &r->err))
       return false;
    char a[32], b[32];
-   fprintf(r->out, "2 dataset  #%lld: %s train + %s test rows (%.1f %% test), %lld labels\n", d.id,
-           fmt_count(a, sizeof a, d.rows_train), fmt_count(b, sizeof b, d.rows_test),
-           100.0 * (double)d.rows_test / (double)(d.rows_train + d.rows_test),
-           (long long)json_integer_value(json_object_get(json_object_get(d.report, "labels"), "count")));
+   fprintf(r->out, "%s#%lld: %s train + %s test rows (%.1f %% test)", head, d.id, fmt_count(a, sizeof a, d.rows_train),
+           fmt_count(b, sizeof b, d.rows_test), 100.0 * (double)d.rows_test / (double)(d.rows_train + d.rows_test));
+   if (r->t.kind == KIND_LABEL)
+      fprintf(r->out, ", %lld labels",
+              (long long)json_integer_value(json_object_get(json_object_get(d.report, "labels"), "count")));
+   fputc('\n', r->out);
    Dataset_clear(&d);
    return advance(r, "demo: dataset built");
+}
+
+static bool phase_dataset(Run *r) {
+   return build_dataset(r, "2 dataset  ");
 }
 
 /* Training r->task on the demo's trainer with the defaults, on its latest dataset. */
@@ -586,19 +593,7 @@ static bool audit_to_train(Run *r, const char *head) {
    fprintf(r->out, "           scored S%d I%d C%d as suggested: priority %.1f, verdict %s%s%s\n", sc.value[DIM_SUITABILITY],
            sc.value[DIM_IMPACT], sc.value[DIM_COMPLEXITY], sc.priority, sc.stay ? "stay: " : "migrate",
            sc.stay && sc.nreasons ? sc.reasons[0] : "", "");
-   if (!advance(r, "demo: scored, two weeks of logs"))
-      return false;
-   DatasetParams dp;
-   Dataset_defaults(&dp);
-   Dataset d;
-   if (!Dataset_build(r->st, r->task, &dp, &d, &r->err))
-      return false;
-   char a[32], b[32];
-   fprintf(r->out, "           dataset #%lld: %s train + %s test rows (%.1f %% test)\n", d.id,
-           fmt_count(a, sizeof a, d.rows_train), fmt_count(b, sizeof b, d.rows_test),
-           100.0 * (double)d.rows_test / (double)(d.rows_train + d.rows_test));
-   Dataset_clear(&d);
-   return advance(r, "demo: dataset built");
+   return advance(r, "demo: scored, two weeks of logs") && build_dataset(r, "           dataset ");
 }
 
 /* Asks the demo's trainer to train r->task on its latest dataset, the way phase_train does,
