@@ -355,6 +355,21 @@ static void classes_section(Sbuf *sb, const json_t *m) {
    Sbuf_putc(sb, '\n');
 }
 
+/* How Compare_confidence reads a kind's answers (the route's compare for each kind). */
+static const char *confidence_of(OutputKind k) {
+   switch (k) {
+   case KIND_LABEL:
+      return "the label's probability";
+   case KIND_EXTRACTION:
+      return "the least sure field";
+   case KIND_REWRITE:
+   case KIND_OPEN_ENDED:
+      return "e^(mean token logprob)";
+   default:
+      return "the answer's token probabilities multiplied";
+   }
+}
+
 static void curve_section(Sbuf *sb, const json_t *m, Store *st, const Task *t, long long run) {
    const json_t *curve = jget(m, "curve"), *pts = jget(curve, "points"), *rec = jget(curve, "recommended");
    Sbuf_puts(sb, "## Confidence and coverage\n\n");
@@ -366,8 +381,9 @@ static void curve_section(Sbuf *sb, const json_t *m, Store *st, const Task *t, l
    double bar = json_number_value(jget(curve, "bar"));
    int best = json_is_object(rec) ? (int)lround(json_number_value(jget(rec, "threshold")) * 100) : -1;
    Sbuf_printf(sb, "If the candidate only answered at or above a confidence threshold and the rest fell back to the "
-                   "API: the share it answers (bar) and its accuracy on that share (bar of the task: %.1f %%).\n\n",
-               100 * bar);
+                   "API: the share it answers (bar) and its accuracy on that share (bar of the task: %.1f %%). "
+                   "Confidence of a %s answer: %s.\n\n",
+               100 * bar, OutputKind_name(t->kind), confidence_of(t->kind));
    Sbuf_puts(sb, "```\nthreshold  coverage (# = 2.5 %)                       share  accuracy\n");
    int shown[16], n = 0;
    for (int p = 0; p <= 90; p += 10)
@@ -741,21 +757,6 @@ static void rollout_section(Sbuf *sb, const json_t *ro) {
 /* ---- coverage against agreement per answer kind */
 
 const double Report_kind_thresholds[REPORT_KIND_THRESHOLDS] = { 0.5, 0.7, 0.8, 0.9, 0.95 };
-
-/* How Compare_confidence reads a kind's answers (the route's compare for each kind). */
-static const char *confidence_of(OutputKind k) {
-   switch (k) {
-   case KIND_LABEL:
-      return "the label's probability";
-   case KIND_EXTRACTION:
-      return "the least sure field";
-   case KIND_REWRITE:
-   case KIND_OPEN_ENDED:
-      return "e^(mean token logprob)";
-   default:
-      return "the answer's token probabilities multiplied";
-   }
-}
 
 json_t *Report_coverage_by_kind(Store *st, long long task_id) {
    int nt;
