@@ -366,6 +366,56 @@ static double field_confidence(const JsonMember *tokens, int n, JsonMember *m, b
    return p;
 }
 
+/* A logprobs entry per field rather than per token (a model that scores fields, such as a
+ * sequence tagger): as many entries as the answer object has members, each entry's token
+ * naming a different member by its key or by its value as written (a string's characters, the
+ * JSON text of anything else, "null" for an absent field). The answer is then as sure as its
+ * least sure field. -1 when the entries do not look like that. */
+static double per_field_entries(const char *body, size_t len, const JsonMember *tokens, int n, JsonMember *m,
+                                bool *odd) {
+   char *answer = Compare_answer_text(body, len);
+   const char *b = answer ? strchr(answer, '{') : NULL, *e = answer ? strrchr(answer, '}') : NULL;
+   JsonMember f[JSONSCAN_MEMBERS];
+   int nf = b && e > b ? Jsonscan_members(b, (size_t)(e - b + 1), f, JSONSCAN_MEMBERS) : -1;
+   double p = -1;
+   if (nf > 0 && nf == n) {
+      bool used[JSONSCAN_MEMBERS] = { false }, all = true;
+      double least = 1;
+      for (int i = 0; i < n && all; i++) {
+         const JsonMember *t = member(tokens[i].val, tokens[i].vallen, "token", m, odd);
+         char *tok = t ? Jsonscan_string(t->val, t->vallen) : NULL;
+         double lp;
+         int hit = -1;
+         if (tok && number(member(tokens[i].val, tokens[i].vallen, "logprob", m, odd), &lp)) {
+            size_t tl = strlen(tok);
+            for (int k = 0; k < nf && hit < 0; k++) {
+               if (used[k])
+                  continue;
+               bool named = f[k].keylen == tl && memcmp(f[k].key, tok, tl) == 0;
+               if (!named && f[k].vallen && f[k].val[0] == '"') {
+                  char *v = Jsonscan_string(f[k].val, f[k].vallen);
+                  named = v && str_eq(v, tok);
+                  free(v);
+               } else if (!named) {
+                  named = f[k].vallen == tl && memcmp(f[k].val, tok, tl) == 0;
+               }
+               if (named)
+                  hit = k;
+            }
+         }
+         free(tok);
+         all = hit >= 0;
+         if (all) {
+            used[hit] = true;
+            least = exp(lp) < least ? exp(lp) : least;
+         }
+      }
+      p = all ? least : -1;
+   }
+   free(answer);
+   return p;
+}
+
 static double confidence_scan(const char *body, size_t len, CompareMode mode, bool *odd) {
    JsonMember m[JSONSCAN_MEMBERS], stack[SCAN_TOKENS];
    const JsonMember *choices = member(body, len, "choices", m, odd);
@@ -379,7 +429,8 @@ static double confidence_scan(const char *body, size_t len, CompareMode mode, bo
       /* none */
    } else if (mode == COMPARE_LABEL && (p = label_probability(body, len, &tokens[0], m, odd)) >= 0) {
       p = p > 1 ? 1 : p;
-   } else if (mode == COMPARE_JSON && (p = field_confidence(tokens, n, m, odd)) >= 0) {
+   } else if (mode == COMPARE_JSON && ((p = per_field_entries(body, len, tokens, n, m, odd)) >= 0 ||
+                                       (p = field_confidence(tokens, n, m, odd)) >= 0)) {
       p = p > 1 ? 1 : p;
    } else {
       double sum = 0, v;
@@ -388,7 +439,8 @@ static double confidence_scan(const char *body, size_t len, CompareMode mode, bo
          all = number(member(tokens[i].val, tokens[i].vallen, "logprob", m, odd), &v);
          sum += v;
       }
-      p = all ? exp(mode == COMPARE_TEXT ? sum / n : sum) : -1;
+      /* Text and JSON are not less certain for being long: the mean, not the sum. */
+      p = all ? exp(mode == COMPARE_TEXT || mode == COMPARE_JSON ? sum / n : sum) : -1;
       p = p > 1 ? 1 : p;
    }
    if (tokens != stack)

@@ -58,9 +58,11 @@ void Compare_fields(CompareMode m, const char *answer, const char *expected, lon
 /* Probability of the answer from choices[0].logprobs: for a label, the first token's
  * top_logprobs entry that spells the answer when present; for text, the geometric mean of
  * the tokens' probabilities (exp of the mean logprob: a long answer is not less certain for
- * being long); for a JSON object, its least sure top-level field (the product of the
- * probabilities of the tokens spelling the field's value); otherwise exp(sum of the answer
- * tokens' logprobs). -1 when the response carries no logprobs. */
+ * being long); for a JSON object, its least sure top-level field: with one logprobs entry per
+ * field (a field-scoring model: each entry's token is a field's key or value), that entry's
+ * probability, else the product of the probabilities of the tokens spelling the field's value;
+ * JSON that is neither, length-normalised like text; otherwise exp(sum of the answer tokens'
+ * logprobs). -1 when the response carries no logprobs. */
 double Compare_confidence(const json_t *response, CompareMode m);
 /* The same read from the response's JSON text, without building it. */
 double Compare_confidence_text(const char *body, size_t len, CompareMode m);

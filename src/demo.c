@@ -1,4 +1,4 @@
-/* demo.c - the demo: a workspace seeded with five touchpoints shaped like seed 001's audit
+/* demo.c - the demo: a workspace seeded with seven touchpoints shaped like seed 001's audit
  * table and two weeks of their logs, and its services on loopback. */
 #include "config.h"
 
@@ -15,6 +15,7 @@
 #include "eval.h"
 #include "experiment.h"
 #include "importer.h"
+#include "kindinfer.h"
 #include "rollout.h"
 #include "runbook.h"
 #include "task.h"
@@ -55,6 +56,17 @@ static const char *const demo_tasks[][32] = {
      "input-format", "account history, long", "output-format", "multi-page report",
      "quality", "expert judgement", "criticality", "medium", "data", "none",
      "examples", "0", "kind", "open-ended", NULL },
+   /* No kind declared: the logs say it (KindInfer_audit_tasks after the import). */
+   { "order-extraction", "description", "Pull order details out of contact-form messages as JSON",
+     "provider", "openai", "model", "gpt-4o-mini", "volume", "72000", "cost", "144",
+     "input-format", "one customer message", "output-format", "JSON, 5 fields",
+     "quality", "every field right", "criticality", "medium", "data", "from the logs",
+     "examples", "0", NULL },
+   { "ticket-rewrite", "description", "Rewrite tickets into the queue's 3-bullet format",
+     "provider", "openai", "model", "gpt-4o-mini", "volume", "54000", "cost", "162",
+     "input-format", "ticket text", "output-format", "3 bullets: Issue, Details, Asks",
+     "quality", "faithful, 3 bullets", "criticality", "medium", "data", "from the logs",
+     "examples", "0", NULL },
 };
 
 /* Flags per task (domain-vocab, customer-facing, sla, revenue). */
@@ -64,6 +76,8 @@ static const char *const demo_flags[][4] = {
    { "no", "yes", "no", "no" },
    { "no", "no", "no", "no" },
    { "yes", "no", "no", "yes" },
+   { "no", "no", "yes", "no" },
+   { "no", "no", "no", "no" },
 };
 
 static const TaskField *field(const char *option) {
@@ -175,6 +189,19 @@ bool Demo_populate(Store *st, const DemoParams *p, FILE *log, char **err) {
       fprintf(log, "demo: imported %s calls in %.1f s\n", fmt_count(a, sizeof a, is->imported), is->seconds);
    }
    Importer_free(im);
+   /* The tasks the logs brought (the extraction and rewrite tasks) get the kind their answers
+    * show, as offramp import gives them; the seeded tasks keep the kind they were declared with. */
+   if (ok) {
+      json_t *kinds = KindInfer_audit_tasks(st, err);
+      size_t i;
+      json_t *k;
+      json_array_foreach(kinds, i, k) if (log && !str_eq(json_string_value(json_object_get(k, "kind")),
+                                                         json_string_value(json_object_get(k, "was"))))
+         fprintf(log, "demo: %s: kind %s (%s)\n", json_string_value(json_object_get(k, "task")),
+                 json_string_value(json_object_get(k, "kind")), json_string_value(json_object_get(k, "reason")));
+      ok = kinds != NULL;
+      json_decref(kinds);
+   }
 done:
    if (out)
       fclose(out);

@@ -12,6 +12,9 @@
 
 /* The task the demo migrates. */
 #define DEMO_TASK "content-classification"
+/* The tasks the logs bring beyond the label task: an extraction and a fixed-format rewrite. */
+#define DEMO_EXTRACTION_TASK "order-extraction"
+#define DEMO_REWRITE_TASK "ticket-rewrite"
 /* The environment variable that carries the demo trainer's token to its clients. */
 #define DEMO_TRAINER_KEY_ENV "OFFRAMP_TRAINER_TOKEN"
 /* The accuracy the demo's cutover threshold keeps (offramp eval --bar): the candidate answers

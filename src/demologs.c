@@ -249,12 +249,13 @@ static const char *const builtin_names[] = {
 enum {
    DYN_CUST_FIRST, DYN_CUST_LAST, DYN_CUST_EMAIL, DYN_CUST_PLAN, DYN_CUST_SINCE, DYN_ORDERS,
    DYN_TODAY, DYN_TICKET, DYN_CONVERSATION, DYN_WEEK, DYN_METRICS, DYN_SAMPLES, DYN_CAT, DYN_CAT2,
-   DYN_TOTAL, DYN_CHANGE, NDYN
+   DYN_TOTAL, DYN_CHANGE, DYN_X_NAME, DYN_X_ORDER, DYN_X_DATE, DYN_X_AMOUNT, DYN_X_PRODUCT, NDYN
 };
 
 static const char *const dyn_names[NDYN] = {
    "cust_first", "cust_last", "cust_email", "cust_plan", "cust_since", "orders", "today", "ticket",
-   "conversation", "week", "metrics", "samples", "cat", "cat2", "total", "change",
+   "conversation", "week", "metrics", "samples", "cat", "cat2", "total", "change", "x_name", "x_order", "x_date",
+   "x_amount", "x_product",
 };
 
 typedef struct {
@@ -435,18 +436,32 @@ typedef struct {
    Pool summary, driver, evidence, emerging, recommendation, caveat;
 } Analysis;
 
+/* Extraction: the message's parts; which fields a message has follows from the parts picked. */
+typedef struct {
+   Tpl sys;
+   Pool greeting, intro, main, more[4], context, signoff_name, signoff;
+} Extraction;
+
+typedef struct {
+   Tpl sys, user;
+   Pool asks[MAX_LABELS]; /* per ticket category, in tickets.json's label order */
+} Rewrite;
+
 typedef struct {
    Lib lib;
-   json_t *docs[6];
+   json_t *docs[8];
    Tickets tickets;
    Tone tone;
    Chat chat;
    Analysis analysis;
+   Extraction extraction;
+   Rewrite rewrite;
    int list_first, list_last, list_plan, list_month, list_product, list_carrier, list_city;
 } Data;
 
-static const char *const data_files[] = { "vocab", "tickets", "tone", "chat", "summary", "analysis" };
-enum { DOC_VOCAB, DOC_TICKETS, DOC_TONE, DOC_CHAT, DOC_SUMMARY, DOC_ANALYSIS };
+static const char *const data_files[] = { "vocab", "tickets", "tone", "chat", "summary", "analysis", "extraction",
+                                          "rewrite" };
+enum { DOC_VOCAB, DOC_TICKETS, DOC_TONE, DOC_CHAT, DOC_SUMMARY, DOC_ANALYSIS, DOC_EXTRACTION, DOC_REWRITE };
 
 static bool get_tpl(Data *D, json_t *obj, const char *key, const char *file, Tpl *out, char **err) {
    const char *s = json_string_value(json_object_get(obj, key));
@@ -677,6 +692,35 @@ static bool Data_load(Data *D, const char *share, char **err) {
        || !get_pool(D, doc, "recommendation", f, &A->recommendation, err)
        || !get_pool(D, doc, "caveat", f, &A->caveat, err))
       goto out;
+
+   /* extraction */
+   Extraction *X = &D->extraction;
+   doc = D->docs[DOC_EXTRACTION];
+   f = files[DOC_EXTRACTION];
+   static const char *const more[4] = { "more_order", "more_date", "more_amount", "more_product" };
+   if (!get_tpl(D, doc, "system", f, &X->sys, err) || !get_pool(D, doc, "greeting", f, &X->greeting, err)
+       || !get_pool(D, doc, "intro", f, &X->intro, err) || !get_pool(D, doc, "main", f, &X->main, err)
+       || !get_pool(D, doc, "context", f, &X->context, err)
+       || !get_pool(D, doc, "signoff_name", f, &X->signoff_name, err)
+       || !get_pool(D, doc, "signoff", f, &X->signoff, err))
+      goto out;
+   for (int i = 0; i < 4; i++)
+      if (!get_pool(D, doc, more[i], f, &X->more[i], err))
+         goto out;
+
+   /* rewrite: the tickets' categories */
+   Rewrite *R = &D->rewrite;
+   doc = D->docs[DOC_REWRITE];
+   f = files[DOC_REWRITE];
+   if (!get_tpl(D, doc, "system", f, &R->sys, err) || !get_tpl(D, doc, "user", f, &R->user, err))
+      goto out;
+   for (int i = 0; i < T->nlabels; i++) {
+      char *w = xasprintf("%s: asks", f);
+      bool aok = get_pool(D, json_object_get(doc, "asks"), T->labels[i].name, w, &R->asks[i], err);
+      free(w);
+      if (!aok)
+         goto out;
+   }
    ok = true;
 out:
    for (size_t i = 0; i < ARRAY_SIZE(data_files); i++)
@@ -715,6 +759,7 @@ typedef struct Gen Gen;
 
 typedef struct {
    const char *task, *model, *snapshot, *sys_fp, *temperature;
+   const char *request_extra; /* more request members, JSON text starting with a comma */
    double per_day, untagged, p_err, p_trunc;
    int max_tokens;
    double ttft_ms, ttft_sigma, tok_per_s;
@@ -723,13 +768,16 @@ typedef struct {
 
 struct Gen {
    Rng rng;
+   /* The features added after the first five draw from a stream of their own, so that adding
+    * them left the first five's records as they were, byte for byte. */
+   Rng rng2;
    Data *D;
    long long ts_ms;
    Slice dyn[NDYN];
    unsigned memo_mask;
    char memo[NSTICKY][STICKY_MAX];
    uint16_t memo_len[NSTICKY], memo_raw[NSTICKY];
-   Buf persona, ticket, conv, metrics, samples, cats;
+   Buf persona, ticket, conv, metrics, samples, cats, xf;
    Call call;
    Buf out;
 };
@@ -1061,9 +1109,16 @@ static void msg_close(Call *c) {
    SYN(&c->msgs, "\"}");
 }
 
-/* A support ticket of the given category; inline tickets (report samples) stay on one line. */
-/* Returns the ticket's second topic, -1 when it has one topic. */
-static int compose_ticket(Gen *g, Buf *b, int label, bool inline_) {
+/* Where a ticket's sentences are in its buffer (byte offsets; equal ends: not there). */
+typedef struct {
+   size_t body, body_end, detail, detail_end, context, context_end;
+} TicketParts;
+
+/* A support ticket of the given category; inline tickets (report samples) stay on one line.
+ * Returns the ticket's second topic, -1 when it has one topic; *parts (may be NULL) gets where
+ * its body, detail and context sentences are. */
+static int compose_ticket(Gen *g, Buf *b, int label, bool inline_, TicketParts *parts) {
+   TicketParts tp = { 0 };
    Tickets *T = &g->D->tickets;
    Rng *r = &g->rng;
    size_t start = b->len;
@@ -1084,10 +1139,14 @@ static int compose_ticket(Gen *g, Buf *b, int label, bool inline_) {
       else
          txt(b, " ");
    }
+   tp.body = b->len;
    EMIT(g, b, T->body[label]);
+   tp.body_end = b->len;
    if (Rng_chance(r, 0.55)) {
       txt(b, " ");
+      tp.detail = b->len;
       EMIT(g, b, T->detail[label]);
+      tp.detail_end = b->len;
    }
    int other = -1;
    if (Rng_chance(r, 0.1)) { /* a second topic: real tickets are not always clean */
@@ -1100,7 +1159,9 @@ static int compose_ticket(Gen *g, Buf *b, int label, bool inline_) {
    }
    if (Rng_chance(r, 0.35)) {
       txt(b, " ");
+      tp.context = b->len;
       EMIT(g, b, T->context);
+      tp.context_end = b->len;
    }
    if (Rng_chance(r, inline_ ? 0.2 : 0.7)) {
       if (paras)
@@ -1118,6 +1179,8 @@ static int compose_ticket(Gen *g, Buf *b, int label, bool inline_) {
    }
    if (Rng_chance(r, 0.07))
       lowercase(b, start);
+   if (parts)
+      *parts = tp;
    return other;
 }
 
@@ -1137,20 +1200,27 @@ static void meta_ticket(Gen *g, Call *c) {
    SYN(&c->meta, "\"}");
 }
 
+/* A call about a new ticket of the category: the system prompt sys and the user message user,
+ * which quotes the ticket ({ticket}). Returns compose_ticket's second topic. */
+static int ticket_call(Gen *g, Call *c, int label, Tpl sys, Tpl user, TicketParts *parts) {
+   Buf_clear(&g->ticket);
+   int other = compose_ticket(g, &g->ticket, label, false, parts);
+   set_dyn(g, DYN_TICKET, &g->ticket, 0, 0);
+   msg_open(c, "system");
+   emit_tpl(g, &c->msgs, sys, 0);
+   msg_close(c);
+   c->sys_raw = c->msgs.raw;
+   msg_open(c, "user");
+   emit_tpl(g, &c->msgs, user, 0);
+   msg_close(c);
+   return other;
+}
+
 static void gen_classification(Gen *g, Call *c) {
    Tickets *T = &g->D->tickets;
    make_persona(g);
    int label = pick_label(&g->rng, T->labels, T->nlabels);
-   Buf_clear(&g->ticket);
-   int other = compose_ticket(g, &g->ticket, label, false);
-   set_dyn(g, DYN_TICKET, &g->ticket, 0, 0);
-   msg_open(c, "system");
-   emit_tpl(g, &c->msgs, T->sys, 0);
-   msg_close(c);
-   c->sys_raw = c->msgs.raw;
-   msg_open(c, "user");
-   emit_tpl(g, &c->msgs, T->user, 0);
-   msg_close(c);
+   int other = ticket_call(g, c, label, T->sys, T->user, NULL);
    /* The API reads a ticket the same way every time: with two topics it follows the system
     * prompt's "the one the customer needs resolved first"; past that, a sampled 1.5 % strays. */
    if (other >= 0 && T->first[other] < T->first[label])
@@ -1434,7 +1504,7 @@ static void gen_analysis(Gen *g, Call *c) {
       txt(sm, ". [");
       txt(sm, T->labels[label].name);
       txt(sm, "] ");
-      compose_ticket(g, sm, label, true);
+      compose_ticket(g, sm, label, true, NULL);
       NL(sm);
    }
    g->memo_mask = 0;
@@ -1527,6 +1597,289 @@ static void gen_analysis(Gen *g, Call *c) {
    SYN(&c->meta, "\"}");
 }
 
+/* ------------------------------------------------------------------ extraction and rewrite */
+
+/* Whether template t uses the dynamic value k. */
+static bool tpl_uses(const Gen *g, Tpl t, int k) {
+   const Seg *s = g->D->lib.segs + t.first;
+   for (uint32_t i = 0; i < t.n; i++)
+      if (s[i].slot == SLOT_DYN + (uint32_t)k)
+         return true;
+   return false;
+}
+
+/* Emits a template of p picked at random and marks the extraction fields it names. */
+static void emit_marking(Gen *g, Buf *b, Pool p, bool have[5]) {
+   Tpl t = g->D->lib.tpls[p.first + Rng_below(&g->rng, p.n)];
+   for (int k = 0; k < 5; k++)
+      have[k] |= tpl_uses(g, t, DYN_X_NAME + k);
+   emit_tpl(g, b, t, 0);
+}
+
+/* The values one message can name, each written the way customers write it. */
+static void make_fields(Gen *g) {
+   Buf *x = &g->xf;
+   Data *D = g->D;
+   Rng *r = &g->rng;
+   size_t off[6], raw[6];
+   Buf_clear(x);
+   off[0] = x->len, raw[0] = x->raw;
+   emit_pool(g, x, D->lib.lists[D->list_first].pool, 1);
+   if (Rng_chance(r, 0.75)) {
+      txt(x, " ");
+      emit_pool(g, x, D->lib.lists[D->list_last].pool, 1);
+   }
+   off[1] = x->len, raw[1] = x->raw;
+   uint32_t num = Rng_range(r, 100000, 999999), u = Rng_below(r, 20);
+   txt(x, u < 15 ? "ORD-" : u < 18 ? "#" : "");
+   Buf_num(x, num);
+   off[2] = x->len, raw[2] = x->raw;
+   uint32_t m = Rng_below(r, 12), d = Rng_range(r, 1, 28);
+   u = Rng_below(r, 20);
+   if (u < 7) { /* March 3 */
+      txt(x, month_names[m]);
+      txt(x, " ");
+      Buf_num(x, d);
+   } else if (u < 10) { /* 3 March */
+      Buf_num(x, d);
+      txt(x, " ");
+      txt(x, month_names[m]);
+   } else if (u < 13) { /* 3/14/2026 */
+      Buf_num(x, m + 1);
+      txt(x, "/");
+      Buf_num(x, d);
+      txt(x, "/2026");
+   } else if (u < 15) { /* 2026-03-14 */
+      txt(x, "2026-");
+      Buf_pad(x, m + 1, 2);
+      txt(x, "-");
+      Buf_pad(x, d, 2);
+   } else if (u < 18) { /* March 3rd */
+      txt(x, month_names[m]);
+      txt(x, " ");
+      Buf_num(x, d);
+      txt(x, d % 10 == 1 && d != 11 ? "st" : d % 10 == 2 && d != 12 ? "nd" : d % 10 == 3 && d != 13 ? "rd" : "th");
+   } else { /* Mar 3 */
+      Buf_text(x, month_names[m], 3, 3);
+      txt(x, " ");
+      Buf_num(x, d);
+   }
+   off[3] = x->len, raw[3] = x->raw;
+   double v = Rng_lognormal(r, 64, 0.8);
+   uint32_t whole = v < 4 ? 4 : v > 2400 ? 2400 : (uint32_t)v, cents = Rng_below(r, 3) ? 99 : Rng_below(r, 100);
+   u = Rng_below(r, 20);
+   if (u < 14 || u >= 16) {
+      /* US dollars, pounds or euros in front */
+      static const char *const sign[] = { "$", "\xc2\xa3", "\xe2\x82\xac" };
+      int k = u < 14 ? 0 : u < 18 ? 1 : 2;
+      Buf_text(x, sign[k], strlen(sign[k]), 1);
+      Buf_thousands(x, whole);
+      txt(x, ".");
+      Buf_pad(x, cents, 2);
+   } else {
+      Buf_thousands(x, whole);
+      txt(x, ".");
+      Buf_pad(x, cents, 2);
+      txt(x, " USD");
+   }
+   off[4] = x->len, raw[4] = x->raw;
+   g->memo_mask = 0;
+   emit_pool(g, x, D->lib.lists[D->list_product].pool, 1);
+   off[5] = x->len, raw[5] = x->raw;
+   for (int k = 0; k < 5; k++)
+      g->dyn[DYN_X_NAME + k] = (Slice){ x->p + off[k], off[k + 1] - off[k], raw[k + 1] - raw[k] };
+}
+
+/* A JSON string inside the answer, which is itself a JSON string: s is escaped once already
+ * (for the record), so its backslashes and quotes are escaped once more. */
+static void nested_string(Buf *b, const Slice *s) {
+   SYN(b, "\\\"");
+   size_t raw0 = b->raw;
+   for (size_t i = 0; i < s->len; i++) {
+      char c = s->p[i];
+      if (c == '\\' || c == '"')
+         SYN(b, "\\");
+      Buf_syn(b, &c, 1);
+   }
+   SYN(b, "\\\"");
+   b->raw = raw0 + s->raw + 2;
+}
+
+static void gen_extraction(Gen *g, Call *c) {
+   Extraction *X = &g->D->extraction;
+   Rng *r = &g->rng;
+   make_persona(g);
+   make_fields(g);
+   g->memo_mask = 0;
+   bool have[5] = { false };
+   msg_open(c, "system");
+   emit_tpl(g, &c->msgs, X->sys, 0);
+   msg_close(c);
+   c->sys_raw = c->msgs.raw;
+   msg_open(c, "user");
+   Buf *b = &c->msgs;
+   bool paras = Rng_chance(r, 0.4);
+   double who = Rng_unit(r); /* where the customer names themselves: intro, sign-off or nowhere */
+   if (Rng_chance(r, 0.55)) {
+      EMIT(g, b, X->greeting);
+      if (paras)
+         PARA(b);
+      else
+         txt(b, " ");
+   }
+   if (who < 0.3) {
+      emit_marking(g, b, X->intro, have);
+      txt(b, " ");
+   }
+   emit_marking(g, b, X->main, have);
+   /* fields the main sentence left out, some added after it, in a random order */
+   uint32_t first = Rng_below(r, 4);
+   for (uint32_t i = 0; i < 4; i++) {
+      uint32_t k = (first + i) % 4;
+      if (!have[k + 1] && Rng_chance(r, 0.3)) {
+         txt(b, " ");
+         emit_marking(g, b, X->more[k], have);
+      }
+   }
+   if (Rng_chance(r, 0.4)) {
+      txt(b, " ");
+      EMIT(g, b, X->context);
+   }
+   if (who >= 0.3 && who < 0.65) {
+      if (paras)
+         PARA(b);
+      else
+         NL(b);
+      emit_marking(g, b, X->signoff_name, have);
+   } else if (Rng_chance(r, 0.5)) {
+      if (paras)
+         PARA(b);
+      else
+         NL(b);
+      EMIT(g, b, X->signoff);
+   }
+   msg_close(c);
+
+   static const char *const keys[5] = { "customer_name", "order_id", "order_date", "amount", "product" };
+   Buf *a = &c->answer;
+   SYN(a, "{");
+   for (int k = 0; k < 5; k++) {
+      SYN(a, "\\\"");
+      Buf_str(a, keys[k]);
+      SYN(a, "\\\": ");
+      a->raw += strlen(keys[k]) + 4;
+      if (have[k]) {
+         nested_string(a, &g->dyn[DYN_X_NAME + k]);
+      } else {
+         SYN(a, "null");
+         a->raw += 4;
+      }
+      if (k < 4) {
+         SYN(a, ", ");
+         a->raw += 2;
+      }
+   }
+   SYN(a, "}");
+   a->raw += 2;
+   SYN(&c->meta, "{\"form_id\":\"cf_");
+   Buf_u64(&c->meta, Rng_range(r, 10000000, 99999999));
+   SYN(&c->meta, "\",\"channel\":\"contact_form\"}");
+}
+
+static bool word_char(char c) {
+   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '\'';
+}
+
+/* The customer's first person turned into the third ("I returned my ..." -> "They returned
+ * their ..."), the way an intake note is written; b from `from` on is plain ASCII words. */
+static void third_person(Buf *b, size_t from) {
+   static const struct {
+      const char *w, *to;
+   } sub[] = { { "I'm", "they're" }, { "I've", "they've" }, { "I'd", "they'd" }, { "I", "they" }, { "my", "their" },
+               { "My", "Their" }, { "me", "them" }, { "am", "are" },
+               { "i'm", "they're" }, { "i've", "they've" }, { "i'd", "they'd" }, { "i", "they" } };
+   Sbuf o = { 0 };
+   size_t i = from;
+   while (i < b->len) {
+      if (word_char(b->p[i]) && (i == from || !word_char(b->p[i - 1]))) {
+         size_t e = i;
+         while (e < b->len && word_char(b->p[e]))
+            e++;
+         const char *to = NULL;
+         for (size_t k = 0; k < ARRAY_SIZE(sub) && !to; k++)
+            if (strlen(sub[k].w) == e - i && memcmp(sub[k].w, b->p + i, e - i) == 0)
+               to = sub[k].to;
+         if (to) {
+            Sbuf_puts(&o, to);
+            if (i == from && o.buf[o.len - strlen(to)] >= 'a')
+               o.buf[o.len - strlen(to)] = (char)(o.buf[o.len - strlen(to)] - 32);
+         } else {
+            Sbuf_add(&o, b->p + i, e - i);
+         }
+         i = e;
+      } else {
+         Sbuf_add(&o, b->p + i, 1);
+         i++;
+      }
+   }
+   size_t old = b->len - from;
+   b->len = from;
+   if (o.len)
+      Buf_syn(b, o.buf, o.len);
+   b->raw = b->raw - old + o.len;
+   Sbuf_free(&o);
+}
+
+/* Copies b[from, to) of the ticket into the answer: one line, no trailing blank. */
+static void copy_part(Buf *a, const Buf *t, size_t from, size_t to) {
+   while (to > from && t->p[to - 1] == ' ')
+      to--;
+   for (size_t i = from; i < to; i++) {
+      if (t->p[i] == '\\' && i + 1 < to && t->p[i + 1] == 'n') {
+         Buf_text(a, " ", 1, 1);
+         i++;
+      } else {
+         Buf_text(a, t->p + i, 1, ((unsigned char)t->p[i] & 0xc0) != 0x80);
+      }
+   }
+}
+
+static void gen_rewrite(Gen *g, Call *c) {
+   Tickets *T = &g->D->tickets;
+   Rewrite *R = &g->D->rewrite;
+   Rng *r = &g->rng;
+   make_persona(g);
+   int label = pick_label(r, T->labels, T->nlabels);
+   TicketParts tp;
+   ticket_call(g, c, label, R->sys, R->user, &tp);
+   /* the frontier writes most notes in the third person, some in the customer's own words */
+   bool third = Rng_chance(r, 0.7);
+   Buf *a = &c->answer;
+   txt(a, "- Issue: ");
+   size_t m = a->len;
+   copy_part(a, &g->ticket, tp.body, tp.body_end);
+   if (third)
+      third_person(a, m);
+   NL(a);
+   txt(a, "- Details: ");
+   m = a->len;
+   if (tp.detail_end > tp.detail)
+      copy_part(a, &g->ticket, tp.detail, tp.detail_end);
+   if (tp.context_end > tp.context) {
+      if (a->len > m)
+         txt(a, " ");
+      copy_part(a, &g->ticket, tp.context, tp.context_end);
+   }
+   if (a->len == m)
+      txt(a, "none given.");
+   else if (third)
+      third_person(a, m);
+   NL(a);
+   txt(a, "- Asks: ");
+   EMIT(g, a, R->asks[label]);
+   meta_ticket(g, c);
+}
+
 /* Per-feature behaviour behind the public table: snapshots, latency and failure profiles. */
 static const Feature features[] = {
    { .task = "chat-responses", .model = "gpt-4o", .snapshot = "gpt-4o-2024-08-06", .sys_fp = "fp_7fcd609668",
@@ -1544,7 +1897,17 @@ static const Feature features[] = {
    { .task = "complex-analysis", .model = "gpt-4-turbo", .snapshot = "gpt-4-turbo-2024-04-09",
      .sys_fp = "fp_5b9f1c8b31", .temperature = "0.2", .per_day = 600, .untagged = 0.11, .p_err = 0.012,
      .p_trunc = 0.04, .max_tokens = 1500, .ttft_ms = 900, .ttft_sigma = 0.4, .tok_per_s = 32, .gen = gen_analysis },
+   { .task = "order-extraction", .model = "gpt-4o-mini", .snapshot = "gpt-4o-mini-2024-07-18",
+     .sys_fp = "fp_0ba0d124f1", .temperature = "0", .request_extra = ",\"response_format\":{\"type\":\"json_object\"}",
+     .per_day = 2400, .untagged = 0.10, .p_err = 0.0065, .p_trunc = 0, .max_tokens = 200, .ttft_ms = 320,
+     .ttft_sigma = 0.3, .tok_per_s = 110, .gen = gen_extraction },
+   { .task = "ticket-rewrite", .model = "gpt-4o-mini", .snapshot = "gpt-4o-mini-2024-07-18",
+     .sys_fp = "fp_0ba0d124f1", .temperature = "0.2", .per_day = 1800, .untagged = 0.10, .p_err = 0.0065,
+     .p_trunc = 0.005, .max_tokens = 250, .ttft_ms = 340, .ttft_sigma = 0.3, .tok_per_s = 110, .gen = gen_rewrite },
 };
+
+/* The features drawn from the first random stream (see Gen.rng2). */
+#define NFEATURES_FIRST 5
 
 #define NFEATURES ARRAY_SIZE(features)
 
@@ -1554,6 +1917,8 @@ const DemologsFeature Demologs_features[] = {
    { "summary-generation", "gpt-4o", 3200, 0.10, "3-bullet handoff notes of support conversations" },
    { "tone-analysis", "gpt-4o", 2800, 0.09, "one-word tone of incoming customer messages" },
    { "complex-analysis", "gpt-4-turbo", 600, 0.11, "weekly customer-experience reports from metrics and tickets" },
+   { "order-extraction", "gpt-4o-mini", 2400, 0.10, "order details (name, order id, date, amount, product) as JSON" },
+   { "ticket-rewrite", "gpt-4o-mini", 1800, 0.10, "support tickets rewritten into the queue's 3-bullet format" },
 };
 const size_t Demologs_nfeatures = ARRAY_SIZE(Demologs_features);
 
@@ -1695,6 +2060,8 @@ static void write_record(Gen *g, const Feature *f, long long ts_ms, double err_f
    Buf_syn(o, c->msgs.p, c->msgs.len);
    SYN(o, "],\"temperature\":");
    Buf_str(o, f->temperature);
+   if (f->request_extra)
+      Buf_str(o, f->request_extra);
    if (max_tokens) {
       SYN(o, ",\"max_tokens\":");
       Buf_u64(o, (uint64_t)max_tokens);
@@ -1814,6 +2181,7 @@ bool Demologs_write(FILE *out, const DemologsParams *p, char **err) {
    Gen *g = xcalloc(1, sizeof *g);
    g->D = D;
    Rng_seed(&g->rng, p->seed);
+   Rng_seed(&g->rng2, p->seed ^ 0x6f666672616d7032ULL);
    long long start = p->start ? p->start : DEMOLOGS_DEFAULT_END - 86400LL * p->days;
    start -= ((start % 86400) + 86400) % 86400; /* days run midnight to midnight UTC */
 
@@ -1835,20 +2203,30 @@ bool Demologs_write(FILE *out, const DemologsParams *p, char **err) {
       for (int h = 0; h < 24 && ok; h++) {
          size_t n = 0;
          for (size_t f = 0; f < NFEATURES; f++) {
+            Rng *fr = f < NFEATURES_FIRST ? &g->rng : &g->rng2;
             double mean = features[f].per_day * p->scale * weekday_weight[wd] / wmean * hour_weight[h] / hsum * trend;
-            uint32_t k = Rng_count(&g->rng, mean);
+            uint32_t k = Rng_count(fr, mean);
             if (n + k > evcap) {
                evcap = (n + k) * 2;
                ev = xrealloc(ev, evcap * sizeof *ev);
             }
             for (uint32_t i = 0; i < k; i++, n++)
-               ev[n] = (Event){ Rng_below(&g->rng, 3600000), (uint32_t)n, (uint8_t)f };
+               ev[n] = (Event){ Rng_below(fr, 3600000), (uint32_t)n, (uint8_t)f };
          }
          qsort(ev, n, sizeof *ev, event_cmp);
          /* errors bunch up at peak hours, when providers run hot */
          double err_factor = hour_weight[h] / (hsum / 24) > 1.15 ? 1.4 : 0.75;
          for (size_t i = 0; i < n; i++) {
-            write_record(g, &features[ev[i].feature], (day_start + h * 3600LL) * 1000 + ev[i].ms, err_factor);
+            bool second = ev[i].feature >= NFEATURES_FIRST;
+            if (second) {
+               Rng keep = g->rng;
+               g->rng = g->rng2;
+               write_record(g, &features[ev[i].feature], (day_start + h * 3600LL) * 1000 + ev[i].ms, err_factor);
+               g->rng2 = g->rng;
+               g->rng = keep;
+            } else {
+               write_record(g, &features[ev[i].feature], (day_start + h * 3600LL) * 1000 + ev[i].ms, err_factor);
+            }
             pr.records++;
             if (g->out.len >= (1u << 20) && !flush_out(out, &g->out, &pr.bytes)) {
                ok = false;
@@ -1869,7 +2247,7 @@ bool Demologs_write(FILE *out, const DemologsParams *p, char **err) {
                     strerror(errno ? errno : EIO));
 
    free(ev);
-   Buf *bufs[] = { &g->persona, &g->ticket, &g->conv, &g->metrics, &g->samples, &g->cats,
+   Buf *bufs[] = { &g->persona, &g->ticket, &g->conv, &g->metrics, &g->samples, &g->cats, &g->xf,
                    &g->call.msgs, &g->call.answer, &g->call.meta, &g->out };
    for (size_t i = 0; i < ARRAY_SIZE(bufs); i++)
       Buf_free(bufs[i]);

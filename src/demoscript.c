@@ -17,6 +17,8 @@
 #include "evalstats.h"
 #include "experiment.h"
 #include "inventory.h"
+#include "score.h"
+#include "textmetrics.h"
 #include "phase.h"
 #include "recorded.h"
 #include "replay.h"
@@ -40,6 +42,7 @@ typedef struct {
    DemoEnv *env;
    const DemoScriptParams *p;
    FILE *out;
+   const char *task; /* the task the phases below work on */
    Task t;
    char *err;
    Recorded calls;   /* the task's logged requests, replayed in every traffic phase */
@@ -54,7 +57,7 @@ static void nap(double s) {
 static bool reload_task(Run *r) {
    Task_clear(&r->t);
    Task_init(&r->t);
-   return Task_get(r->st, DEMO_TASK, &r->t, &r->err);
+   return Task_get(r->st, r->task, &r->t, &r->err);
 }
 
 static void print_gate(Run *r, const Gate *g) {
@@ -69,7 +72,7 @@ static bool advance(Run *r, const char *reason) {
    Phase from = PHASE_AUDIT;
    Phase_parse(r->t.phase, &from);
    char *err = NULL;
-   bool ok = Phase_advance(r->st, DEMO_TASK, reason, &g, &err);
+   bool ok = Phase_advance(r->st, r->task, reason, &g, &err);
    if (ok) {
       fprintf(r->out, "           phase %s -> %s\n", Phase_name(from), Phase_name(from + 1));
    } else {
@@ -123,7 +126,7 @@ static json_t *gateway_stats(Run *r) {
       fclose(f);
    }
    free(token_file);
-   char *url = xasprintf("%s/admin/stats?task=%s", r->env->gateway.url, DEMO_TASK);
+   char *url = xasprintf("%s/admin/stats?task=%s", r->env->gateway.url, r->task);
    char *auth = xasprintf("Authorization: Bearer %s", str_trim(tok));
    struct curl_slist *h = curl_slist_append(NULL, auth);
    Sbuf body = { 0 };
@@ -224,23 +227,31 @@ static bool phase_audit(Run *r) {
    return advance(r, "demo: scored, two weeks of logs");
 }
 
-static bool phase_dataset(Run *r) {
+/* Builds r->task's dataset with the defaults and says so after head; a label task's labels too. */
+static bool build_dataset(Run *r, const char *head) {
    DatasetParams dp;
    Dataset_defaults(&dp);
    Dataset d;
-   if (!Dataset_build(r->st, DEMO_TASK, &dp, &d, &r->err))
+   if (!Dataset_build(r->st, r->task, &dp, &d, &r->err))
       return false;
    char a[32], b[32];
-   fprintf(r->out, "2 dataset  #%lld: %s train + %s test rows (%.1f %% test), %lld labels\n", d.id,
-           fmt_count(a, sizeof a, d.rows_train), fmt_count(b, sizeof b, d.rows_test),
-           100.0 * (double)d.rows_test / (double)(d.rows_train + d.rows_test),
-           (long long)json_integer_value(json_object_get(json_object_get(d.report, "labels"), "count")));
+   fprintf(r->out, "%s#%lld: %s train + %s test rows (%.1f %% test)", head, d.id, fmt_count(a, sizeof a, d.rows_train),
+           fmt_count(b, sizeof b, d.rows_test), 100.0 * (double)d.rows_test / (double)(d.rows_train + d.rows_test));
+   if (r->t.kind == KIND_LABEL)
+      fprintf(r->out, ", %lld labels",
+              (long long)json_integer_value(json_object_get(json_object_get(d.report, "labels"), "count")));
+   fputc('\n', r->out);
    Dataset_clear(&d);
    return advance(r, "demo: dataset built");
 }
 
-static bool phase_train(Run *r) {
-   TrainRequest tr = { .task = DEMO_TASK, .backend = "demo-trainer" };
+static bool phase_dataset(Run *r) {
+   return build_dataset(r, "2 dataset  ");
+}
+
+/* Training r->task on the demo's trainer with the defaults, on its latest dataset. */
+static TrainRequest train_request(Run *r) {
+   TrainRequest tr = { .task = r->task, .backend = "demo-trainer" };
    tr.dataset_id = Experiment_latest_dataset(r->st, r->t.id);
    tr.spec.base_model = TRAINER_BASE_MODEL;
    tr.spec.epochs = TRAIN_DEFAULT_EPOCHS;
@@ -249,6 +260,11 @@ static bool phase_train(Run *r) {
    tr.spec.lora_rank = TRAIN_DEFAULT_LORA_RANK;
    tr.spec.has_seed = true;
    tr.spec.seed = 1;
+   return tr;
+}
+
+static bool phase_train(Run *r) {
+   TrainRequest tr = train_request(r);
    long long id;
    char *notes = NULL;
    double t0 = mono_seconds();
@@ -290,7 +306,7 @@ static bool phase_evaluate(Run *r) {
    o.bar = r->p->fallback_bar;
    bool complete;
    size_t resumed;
-   long long run = Eval_run(r->st, DEMO_TASK, &o, &complete, &resumed, &r->err);
+   long long run = Eval_run(r->st, r->task, &o, &complete, &resumed, &r->err);
    if (!run)
       return false;
    EvalRunInfo info;
@@ -307,7 +323,7 @@ static bool phase_evaluate(Run *r) {
          fprintf(r->out, "           recommended min_confidence %.2f: %.1f %% coverage at %.1f %% accuracy (bar %.0f %%)\n",
                  h.threshold, 100 * h.coverage, 100 * h.covered_accuracy, 100 * h.bar);
       double mc;
-      ok = Eval_apply_threshold(r->st, DEMO_TASK, run, &mc, &r->err);
+      ok = Eval_apply_threshold(r->st, r->task, run, &mc, &r->err);
    } else {
       r->err = xasprintf("evaluation run %lld has no metrics", run);
    }
@@ -329,7 +345,7 @@ static bool rollout_step(Run *r, const char *action, const char *why, bool yes) 
    args[n++] = xstrdup(r->st->path);
    args[n++] = xstrdup("rollout");
    args[n++] = xstrdup(action);
-   args[n++] = xstrdup(DEMO_TASK);
+   args[n++] = xstrdup(r->task);
    args[n++] = xstrdup("--reason");
    args[n++] = xstrdup(why);
    if (yes)
@@ -397,7 +413,7 @@ static bool canary_step(Run *r, GwAdmin *gw, int percent, double dwell) {
    char *msg = NULL;
    double t0 = mono_seconds();
    json_t *before = NULL, *after = NULL;
-   if (!Rollout_watch_round(r->st, gw, DEMO_TASK, &w, &msg)) {   /* the baseline */
+   if (!Rollout_watch_round(r->st, gw, r->task, &w, &msg)) {   /* the baseline */
       r->err = msg;
       return false;
    }
@@ -442,7 +458,7 @@ static bool canary_step(Run *r, GwAdmin *gw, int percent, double dwell) {
    bool failed = false;
    double until = mono_seconds() + 2 * dwell + 2;
    while (!verdict && !failed && mono_seconds() < until) {
-      if (!Rollout_watch_round(r->st, gw, DEMO_TASK, &w, &msg)) {
+      if (!Rollout_watch_round(r->st, gw, r->task, &w, &msg)) {
          r->err = msg;
          return false;
       }
@@ -541,7 +557,7 @@ static bool phase_operate(Run *r) {
    }
    char *mode = NULL;
    sqlite3_stmt *q = Store_prepare(r->st, "SELECT json_extract(route, '$.mode') FROM routes WHERE task = ?1");
-   sqlite3_bind_text(q, 1, DEMO_TASK, -1, SQLITE_STATIC);
+   sqlite3_bind_text(q, 1, r->task, -1, SQLITE_STATIC);
    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
       mode = xstrdup((const char *)sqlite3_column_text(q, 0));
    sqlite3_finalize(q);
@@ -559,8 +575,124 @@ static bool phase_operate(Run *r) {
    return r->err == NULL;
 }
 
+/* ---- the tasks beyond labels: kind, score, dataset, and where each one stops */
+
+/* The task's kind as the logs show it, its suggested scores accepted, audit -> dataset -> train
+ * with a dataset built; false with r->err on an error, with a printed gate on a refusal. */
+static bool audit_to_train(Run *r, const char *head) {
+   if (!reload_task(r))
+      return false;
+   fprintf(r->out, "%s %s: kind %s: %s\n", head, r->task, OutputKind_name(r->t.kind),
+           r->t.kind_reason ? r->t.kind_reason : "(no reason recorded)");
+   Score sc;
+   Score_compute(&r->t, &sc);
+   int scores[3] = { sc.suggested[DIM_SUITABILITY], sc.suggested[DIM_IMPACT], sc.suggested[DIM_COMPLEXITY] };
+   if (!Inventory_set_scores(r->st, r->task, scores, &r->err) || !reload_task(r))
+      return false;
+   Score_compute(&r->t, &sc);
+   fprintf(r->out, "           scored S%d I%d C%d as suggested: priority %.1f, verdict %s%s%s\n", sc.value[DIM_SUITABILITY],
+           sc.value[DIM_IMPACT], sc.value[DIM_COMPLEXITY], sc.priority, sc.stay ? "stay: " : "migrate",
+           sc.stay && sc.nreasons ? sc.reasons[0] : "", "");
+   return advance(r, "demo: scored, two weeks of logs") && build_dataset(r, "           dataset ");
+}
+
+/* Asks the demo's trainer to train r->task on its latest dataset, the way phase_train does,
+ * and waits for the job to end: 1 when it succeeded (the experiment picked as the candidate),
+ * 0 when the trainer would not or could not (*said says what it answered), -1 with r->err on an
+ * error of the demo's own. */
+static int try_train(Run *r, char **said) {
+   TrainRequest tr = train_request(r);
+   long long id = 0;
+   char *notes = NULL, *terr = NULL;
+   bool started = Experiment_start(r->st, &tr, 30000, &id, &notes, &terr);
+   free(notes);
+   if (!started) {
+      *said = xasprintf("not started: %s", terr);
+      free(terr);
+      return 0;
+   }
+   char ref[32];
+   snprintf(ref, sizeof ref, "%lld", id);
+   Experiment e;
+   if (!Experiment_get(r->st, ref, &e, &r->err))
+      return -1;
+   int nev;
+   double t0 = mono_seconds();
+   bool ok;
+   while ((ok = Experiment_poll(r->st, &e, 10000, &nev, &r->err)) && !Experiment_final(e.status) &&
+          mono_seconds() - t0 < 60)
+      nap(0.1);
+   int rc = ok ? str_eq(e.status, "succeeded") : -1;
+   if (ok)
+      *said = xasprintf("experiment #%lld %s%s%s", id, e.status, e.error ? ": " : "", e.error ? e.error : "");
+   if (rc == 1 && !Experiment_pick(r->st, &e, &r->err))
+      rc = -1;
+   Experiment_clear(&e);
+   return rc;
+}
+
+/* The extraction task: audited, its dataset built and offered to the demo's trainer. Today the
+ * trainer learns labels only, and the task waits in phase train. The hook for the built-in
+ * extractor: once the trainer trains it, the model is picked and the task moves to evaluate;
+ * from there its path is the label task's (phase_evaluate .. phase_operate with r->task set to
+ * it, the route's compare json, per field). */
+static bool extraction_task(Run *r) {
+   r->task = DEMO_EXTRACTION_TASK;
+   if (!audit_to_train(r, "9 extract "))
+      return false;
+   char *said = NULL;
+   int trained = try_train(r, &said);
+   if (trained < 0)
+      return false;
+   fprintf(r->out, "           demo-trainer: %s\n", said);
+   free(said);
+   if (!trained) {
+      fprintf(r->out, "           waits in phase %s: the demo's trainer trains label classifiers, not field extractors\n",
+              r->t.phase);
+      return true;
+   }
+   return advance(r, "demo: trained");
+}
+
+/* The rewrite task: scored and its dataset built like the others, then it stays on the API,
+ * with the reason recorded: nothing here trains a generator, so no candidate can meet the
+ * evaluate gate (the task's text metric within the margin of the frontier's, and the format). */
+static bool rewrite_task(Run *r) {
+   r->task = DEMO_REWRITE_TASK;
+   if (!audit_to_train(r, "10 rewrite"))
+      return false;
+   fprintf(r->out, "           answers scored on %s at threshold %.2f (per answer, against the frontier's); gate "
+           "evaluate -> shadow needs %s within %g pts of the frontier's and format compliance >= %.0f %%\n",
+           TextMetric_name(r->t.text_metric), r->t.text_threshold, TextMetric_name(r->t.text_metric),
+           r->t.eval_margin, 100 * r->t.format_bar);
+   char *said = NULL;
+   int trained = try_train(r, &said);
+   if (trained < 0)
+      return false;
+   if (trained) { /* a trainer that learns rewrites: the task is no longer the demo's to hold back */
+      fprintf(r->out, "           demo-trainer: %s\n", said);
+      free(said);
+      return true;
+   }
+   fprintf(r->out, "           demo-trainer: %s\n", said);
+   char *why = xasprintf("demo: text generation (a %s task): no owned generator here, the demo's trainer "
+                         "trains label classifiers (%s), so no candidate can meet the evaluate gate (%s within %g pts "
+                         "of the frontier, format >= %.0f %%)",
+                         OutputKind_name(r->t.kind), said, TextMetric_name(r->t.text_metric), r->t.eval_margin,
+                         100 * r->t.format_bar);
+   free(said);
+   Phase from = PHASE_TRAIN;
+   Phase_parse(r->t.phase, &from);
+   bool ok = Phase_stay(r->st, r->task, why, &r->err);
+   if (ok)
+      fprintf(r->out, "           stays on the API (phase %s -> stay): no owned generator; the gates stay as they are\n",
+              Phase_name(from));
+   free(why);
+   return ok && reload_task(r);
+}
+
 int Demo_script(Store *st, DemoEnv *env, const DemoScriptParams *p, FILE *out) {
-   Run r = { .st = st, .env = env, .p = p, .out = out };
+   Run r = { .st = st, .env = env, .p = p, .out = out, .task = DEMO_TASK };
    Task_init(&r.t);
    double t0 = mono_seconds();
    RecordedFilter f = { .task = DEMO_TASK };
@@ -571,6 +703,7 @@ int Demo_script(Store *st, DemoEnv *env, const DemoScriptParams *p, FILE *out) {
       { "audit", phase_audit },       { "dataset", phase_dataset }, { "train", phase_train },
       { "evaluate", phase_evaluate }, { "shadow", phase_shadow },   { "canary", phase_canary },
       { "cutover", phase_cutover },   { "operate", phase_operate },
+      { "extraction", extraction_task }, { "rewrite", rewrite_task },
    };
    int rc = EXIT_SUCCESS;
    if (!reload_task(&r) || !Recorded_load_store(&r.calls, st, &f, &r.err)) {

@@ -355,6 +355,21 @@ static void classes_section(Sbuf *sb, const json_t *m) {
    Sbuf_putc(sb, '\n');
 }
 
+/* How Compare_confidence reads a kind's answers (the route's compare for each kind). */
+static const char *confidence_of(OutputKind k) {
+   switch (k) {
+   case KIND_LABEL:
+      return "the label's probability";
+   case KIND_EXTRACTION:
+      return "the least sure field";
+   case KIND_REWRITE:
+   case KIND_OPEN_ENDED:
+      return "e^(mean token logprob)";
+   default:
+      return "the answer's token probabilities multiplied";
+   }
+}
+
 static void curve_section(Sbuf *sb, const json_t *m, Store *st, const Task *t, long long run) {
    const json_t *curve = jget(m, "curve"), *pts = jget(curve, "points"), *rec = jget(curve, "recommended");
    Sbuf_puts(sb, "## Confidence and coverage\n\n");
@@ -366,8 +381,9 @@ static void curve_section(Sbuf *sb, const json_t *m, Store *st, const Task *t, l
    double bar = json_number_value(jget(curve, "bar"));
    int best = json_is_object(rec) ? (int)lround(json_number_value(jget(rec, "threshold")) * 100) : -1;
    Sbuf_printf(sb, "If the candidate only answered at or above a confidence threshold and the rest fell back to the "
-                   "API: the share it answers (bar) and its accuracy on that share (bar of the task: %.1f %%).\n\n",
-               100 * bar);
+                   "API: the share it answers (bar) and its accuracy on that share (bar of the task: %.1f %%). "
+                   "Confidence of a %s answer: %s.\n\n",
+               100 * bar, OutputKind_name(t->kind), confidence_of(t->kind));
    Sbuf_puts(sb, "```\nthreshold  coverage (# = 2.5 %)                       share  accuracy\n");
    int shown[16], n = 0;
    for (int p = 0; p <= 90; p += 10)
@@ -738,6 +754,97 @@ static void rollout_section(Sbuf *sb, const json_t *ro) {
    Sbuf_putc(sb, '\n');
 }
 
+/* ---- coverage against agreement per answer kind */
+
+const double Report_kind_thresholds[REPORT_KIND_THRESHOLDS] = { 0.5, 0.7, 0.8, 0.9, 0.95 };
+
+json_t *Report_coverage_by_kind(Store *st, long long task_id) {
+   int nt;
+   Task *ts = Task_list(st, &nt);
+   long n[KIND_COUNT] = { 0 }, covered[KIND_COUNT][REPORT_KIND_THRESHOLDS] = { { 0 } },
+        agreed[KIND_COUNT][REPORT_KIND_THRESHOLDS] = { { 0 } };
+   sqlite3_stmt *q = Store_prepare(st, "SELECT task_id, confidence, agree FROM exchanges WHERE agree IS NOT NULL "
+                                       "AND confidence >= 0 AND task_id IS NOT NULL AND (?1 = 0 OR task_id = ?1)");
+   sqlite3_bind_int64(q, 1, task_id);
+   while (sqlite3_step(q) == SQLITE_ROW) {
+      long long id = sqlite3_column_int64(q, 0);
+      int k = -1;
+      for (int i = 0; i < nt && k < 0; i++)
+         if (ts[i].id == id)
+            k = (int)ts[i].kind;
+      if (k < 0 || k >= KIND_COUNT)
+         continue;
+      double c = sqlite3_column_double(q, 1);
+      bool agree = sqlite3_column_int(q, 2) != 0;
+      n[k]++;
+      for (int j = 0; j < REPORT_KIND_THRESHOLDS; j++) {
+         if (c >= Report_kind_thresholds[j] - 1e-12) {
+            covered[k][j]++;
+            agreed[k][j] += agree;
+         }
+      }
+   }
+   sqlite3_finalize(q);
+   Task_free_list(ts, nt);
+   json_t *out = json_array();
+   for (int k = 0; k < KIND_COUNT; k++) {
+      if (!n[k])
+         continue;
+      json_t *pts = json_array();
+      for (int j = 0; j < REPORT_KIND_THRESHOLDS; j++)
+         json_array_append_new(pts, json_pack("{s:f, s:I, s:I, s:f, s:o}", "threshold", Report_kind_thresholds[j],
+                                              "covered", (json_int_t)covered[k][j], "agreed", (json_int_t)agreed[k][j],
+                                              "coverage", (double)covered[k][j] / (double)n[k], "agreement",
+                                              covered[k][j] ? json_real((double)agreed[k][j] / (double)covered[k][j])
+                                                            : json_null()));
+      json_array_append_new(out, json_pack("{s:s, s:s, s:I, s:o}", "kind", OutputKind_name((OutputKind)k), "confidence",
+                                           confidence_of((OutputKind)k), "n", (json_int_t)n[k], "points", pts));
+   }
+   return out;
+}
+
+static void kind_curve_section(Sbuf *sb, const json_t *kinds, const Task *t) {
+   if (!json_array_size(kinds))
+      return;
+   Sbuf_puts(sb, "## Coverage by confidence, per answer kind\n\n");
+   Sbuf_puts(sb, "Every compared answer in the workspace that carries the candidate's confidence (shadow, verified "
+                 "canary and cutover answers), by the kind of its task: at each threshold, the share of requests the "
+                 "candidate would keep (the rest fall back to the API) and how often those agree with the API. Text "
+                 "is scored by its mean token logprob, so a long answer is not less sure for being long; an "
+                 "extraction by its least sure field.\n\n");
+   const char *cols[2 + REPORT_KIND_THRESHOLDS] = { "kind", "confidence", NULL };
+   char heads[REPORT_KIND_THRESHOLDS][24];
+   for (int j = 0; j < REPORT_KIND_THRESHOLDS; j++) {
+      snprintf(heads[j], sizeof heads[j], ">= %.2f", Report_kind_thresholds[j]);
+      cols[2 + j] = heads[j];
+   }
+   header(sb, cols, 2 + REPORT_KIND_THRESHOLDS);
+   size_t i;
+   const json_t *k;
+   json_array_foreach(kinds, i, k) {
+      const char *name = json_string_value(jget(k, "kind"));
+      char first[64], cellbuf[96], a[32], b[32];
+      snprintf(first, sizeof first, "%s%s (n=%s)", name, str_eq(name, OutputKind_name(t->kind)) ? " (this task's)" : "",
+               fmt_count(a, sizeof a, json_integer_value(jget(k, "n"))));
+      cell(sb, first);
+      cell(sb, json_string_value(jget(k, "confidence")));
+      for (int j = 0; j < REPORT_KIND_THRESHOLDS; j++) {
+         const json_t *pt = json_array_get(jget(k, "points"), (size_t)j);
+         const json_t *ag = jget(pt, "agreement");
+         if (json_is_number(ag))
+            snprintf(cellbuf, sizeof cellbuf, "%.1f %% kept, %.1f %% agree (%s of %s)",
+                     100 * json_number_value(jget(pt, "coverage")), 100 * json_number_value(ag),
+                     fmt_count(a, sizeof a, json_integer_value(jget(pt, "agreed"))),
+                     fmt_count(b, sizeof b, json_integer_value(jget(pt, "covered"))));
+         else
+            snprintf(cellbuf, sizeof cellbuf, "0 %% kept");
+         cell(sb, cellbuf);
+      }
+      row_end(sb);
+   }
+   Sbuf_putc(sb, '\n');
+}
+
 /* What both forms need: the task, the run, the gate. */
 typedef struct {
    Task t;
@@ -817,6 +924,9 @@ char *Report_markdown_opts(Store *st, const char *task, long long run, const Rep
       classes_section(&sb, d.r.metrics);
       curve_section(&sb, d.r.metrics, st, &d.t, d.r.id);
    }
+   json_t *kinds = Report_coverage_by_kind(st, 0);
+   kind_curve_section(&sb, kinds, &d.t);
+   json_decref(kinds);
    gate_section(&sb, &d.g);
    forced_section(st, &sb, &d.t);
    json_t *ro = rollout_json(st, &d.t, o ? o->setup_cost : 0);
@@ -850,6 +960,7 @@ json_t *Report_json_opts(Store *st, const char *task, long long run, const Repor
                                    "checks", checks));
    json_object_set_new(j, "min_confidence", Eval_min_confidence(st, d.t.id, &mc) ? json_real(mc) : json_null());
    json_object_set_new(j, "forced", forced_changes(st, &d.t));
+   json_object_set_new(j, "coverage_by_kind", Report_coverage_by_kind(st, 0));
    json_object_set_new(j, "rollout", rollout_json(st, &d.t, o ? o->setup_cost : 0));
    *gate_open = d.g.open;
    report_clear(&d);

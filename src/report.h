@@ -18,6 +18,18 @@ json_t *Report_json(Store *st, const char *task, long long run, bool *gate_open,
  * the bounds the Wilson 95 % interval. */
 json_t *Report_rate_json(long long k, long long n);
 
+/* The confidence thresholds the coverage by kind is read at. */
+#define REPORT_KIND_THRESHOLDS 5
+extern const double Report_kind_thresholds[REPORT_KIND_THRESHOLDS];
+
+/* Coverage against agreement per answer kind, from the workspace's compared answers that carry
+ * a confidence (shadow, verified canary and cutover answers): for each kind with any,
+ * {kind, confidence (how it is read for that kind), n, points: [{threshold, covered, agreed,
+ * coverage (covered / n), agreement (agreed / covered, null when none is covered)}]}; the
+ * candidate keeps the answers at or above the threshold, the rest fall back to the API.
+ * task_id 0: every task's; else that task's alone (one kind). */
+json_t *Report_coverage_by_kind(Store *st, long long task_id);
+
 typedef struct {
    double setup_cost;   /* one-off USD of the migration (work, training): the break-even's numerator */
 } ReportOpts;

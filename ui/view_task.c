@@ -14,6 +14,7 @@
 #include "gwadmin.h"
 #include "inventory.h"
 #include "phase.h"
+#include "report.h"
 #include "rollout.h"
 #include "score.h"
 #include "task.h"
@@ -360,6 +361,36 @@ static void training_panel(TaskView *tv, UText *u) {
    UText_nl(u);
 }
 
+/* Coverage against agreement at confidence thresholds, from the task's compared answers that
+ * carry the candidate's confidence (shadow, verified canary and cutover answers); nothing
+ * before there are any. */
+static void coverage_panel(UText *u, Store *st, const Task *t) {
+   json_t *kinds = Report_coverage_by_kind(st, t->id);
+   const json_t *k = json_array_get(kinds, 0);
+   if (k) {
+      char a[32], b[32];
+      UText_nl(u);
+      UText_add(u, Draw_attr(C_HEADING), "COVERAGE  ");
+      UText_add(u, Draw_attr(C_DIM), "compared answers by the candidate's confidence (%s: %s), n=%s",
+                json_string_value(json_object_get(k, "kind")), json_string_value(json_object_get(k, "confidence")),
+                fmt_count(a, sizeof a, json_integer_value(json_object_get(k, "n"))));
+      size_t i;
+      const json_t *pt;
+      json_array_foreach(json_object_get(k, "points"), i, pt) {
+         UText_nl(u);
+         const json_t *ag = json_object_get(pt, "agreement");
+         UText_add(u, A_NORMAL, "  >= %.2f  kept %5.1f %%", json_number_value(json_object_get(pt, "threshold")),
+                   100 * json_number_value(json_object_get(pt, "coverage")));
+         if (json_is_number(ag))
+            UText_add(u, A_NORMAL, "  agree %5.1f %% (%s of %s)", 100 * json_number_value(ag),
+                      fmt_count(a, sizeof a, json_integer_value(json_object_get(pt, "agreed"))),
+                      fmt_count(b, sizeof b, json_integer_value(json_object_get(pt, "covered"))));
+      }
+      UText_nl(u);
+   }
+   json_decref(kinds);
+}
+
 static void build(TaskView *tv) {
    UText *u = &tv->text;
    Task *t = &tv->t;
@@ -381,6 +412,11 @@ static void build(TaskView *tv) {
              t->criticality, fmt_count(a, sizeof a, t->logged), fmt_count(b, sizeof b, t->examples),
              *t->quality_req ? t->quality_req : "not set");
    UText_nl(u);
+   /* Why the kind is what it is, when the logs said it (a kind the user set needs no why). */
+   if (t->kind_reason && *t->kind_reason && !str_eq(t->kind_reason, KIND_SET_BY_USER)) {
+      UText_add(u, Draw_attr(C_DIM), "kind %s, from the logs: %s", OutputKind_name(t->kind), t->kind_reason);
+      UText_nl(u);
+   }
 
    Phase cur = PHASE_AUDIT;
    Phase_parse(t->phase, &cur);
@@ -410,6 +446,7 @@ static void build(TaskView *tv) {
    if ((cur >= PHASE_TRAIN && cur < PHASE_STAY) || tv->nexps > 0)
       training_panel(tv, u);
    evaluation(u, st, t, cur);
+   coverage_panel(u, st, t);
 
    Score sc;
    Score_compute(t, &sc);

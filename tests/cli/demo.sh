@@ -31,12 +31,14 @@ expect_rc "demo --script gets through every phase" 0
 echo "# demo --script took $((end - start)) s (not asserted: no timed tests; the sanitizer build is slower)"
 contains "services announced" "$OUT" "frontier (replay) :"
 contains "audit table printed" "$OUT" "chat-responses"
-contains "classification scored to the top" "$OUT" "content-classification scored S5 I4 C1: rank 1 of 5"
+contains "classification scored to the top" "$OUT" "content-classification scored S5 I4 C1: rank 1 of 7"
 
 train=$(field "2 dataset" 's/.*#1: \([0-9,]*\) train.*/\1/p' | tr -d ,)
 test_rows=$(field "2 dataset" 's/.* + \([0-9,]*\) test rows.*/\1/p' | tr -d ,)
 [ "${train:-0}" -ge 1500 ] && ok "dataset: $train train rows (>= 1,500; the gate needs 500)" || not_ok "dataset train rows" "$train"
-equals "dataset registered with those rows" "$(sql "SELECT rows_train || ' ' || rows_test FROM datasets")" "$train $test_rows"
+equals "dataset registered with those rows" \
+   "$(sql "SELECT rows_train || ' ' || rows_test FROM datasets d JOIN tasks t ON t.id = d.task_id
+           WHERE t.name = 'content-classification'")" "$train $test_rows"
 contains "dataset has the 8 queues" "$OUT" "8 labels"
 
 acc=$(field "validation accuracy" 's/.*validation accuracy \([0-9.]*\) %.*/\1/p')
@@ -99,6 +101,32 @@ equals "route changes recorded (shadow, canary 10, canary 50, cutover)" \
 equals "the phase followed each route change" \
    "$(sql "SELECT group_concat(to_phase, ' ') FROM phase_events e JOIN tasks t ON t.id = e.task_id
            WHERE t.name = 'content-classification'")" "audit dataset train evaluate shadow canary cutover operate"
+
+# ---- the tasks beyond labels: the kind each one's logs show, and where each one stops
+kind_of() { sql "SELECT answer_kind FROM tasks WHERE name = '$1'"; }
+contains "the extraction task's kind, inferred from its answers, with why" "$OUT" \
+   "order-extraction: kind extraction: 100 % of"
+equals "recorded as extraction" "$(kind_of order-extraction)" extraction
+contains "the rewrite task's kind, with why" "$OUT" "ticket-rewrite: kind rewrite: free text:"
+equals "recorded as rewrite" "$(kind_of ticket-rewrite)" rewrite
+equals "the label task keeps its declared kind" "$(kind_of content-classification)" label
+xtrain=$(sql "SELECT rows_train FROM datasets d JOIN tasks t ON t.id = d.task_id WHERE t.name = 'order-extraction'")
+[ "${xtrain:-0}" -ge 500 ] && ok "extraction dataset built: $xtrain train rows (the gate needs 500)" ||
+   not_ok "extraction dataset" "$xtrain"
+equals "the extraction task waits in phase train" "$(sql "SELECT phase FROM tasks WHERE name = 'order-extraction'")" train
+equals "the rewrite task stays on the API" "$(sql "SELECT phase FROM tasks WHERE name = 'ticket-rewrite'")" stay
+contains "the script says why it stays" "$OUT" "stays on the API (phase train -> stay): no owned generator"
+contains "and names the gate it cannot meet" "$OUT" "needs chrf within 5 pts of the frontier's and format compliance >= 98 %"
+tried=$(printf '%s\n' "$OUT" | grep -c "^           demo-trainer: experiment #[0-9]* failed: .*free text, not labels")
+equals "the demo's trainer was asked to train both and said why it cannot" "$tried" 2
+contains "the extraction task waits for an extractor" "$OUT" "waits in phase train: the demo's trainer trains label classifiers"
+equals "neither is a candidate" "$(sql "SELECT count(*) FROM tasks WHERE name IN ('order-extraction', 'ticket-rewrite')
+   AND candidate_experiment IS NOT NULL")" 0
+equals "the stay is recorded with its reason" \
+   "$(sql "SELECT e.kind || ': ' || (e.reason LIKE '%no owned generator%chrf within 5 pts%')
+           FROM phase_events e JOIN tasks t ON t.id = e.task_id WHERE t.name = 'ticket-rewrite' ORDER BY e.id DESC LIMIT 1")" "stay: 1"
+equals "its gates were not relaxed (eval margin, format bar)" \
+   "$(sql "SELECT eval_margin || ' ' || format_bar FROM tasks WHERE name = 'ticket-rewrite'")" "5.0 0.98"
 
 left=$(left_over)
 equals "no child process left" "$left" ""

@@ -169,6 +169,7 @@ contains "report has the per-class table" "$OUT" "| other | 3 | 1 | 1.000 | 0.33
 contains "report has the confusion matrix" "$OUT" "Confusion matrix"
 contains "report has the curve chart" "$OUT" "> 0.61     #################......................."
 contains "report recommends the threshold" "$OUT" "Recommended min_confidence 0.61"
+contains "report says how the kind's confidence is read" "$OUT" "Confidence of a label answer: the label's probability."
 contains "report shows the verdict" "$OUT" "## Gate: evaluate"
 run "$OFFRAMP" report intent --json
 expect_rc "JSON report exit 3" 3

@@ -15,7 +15,11 @@
  * fails), and /stats counts streams a client abandoned before their end. Any other /v1/ path is
  * echoed for the gateway's pass-through tests: {method, path, query, authorization,
  * content_type, organization, body_len, body_hash} as JSON, status from ?status=N, a chunked
- * stream of ?chunks=N pieces --chunk-delay-ms apart, or ?bytes=N bytes at once. */
+ * stream of ?chunks=N pieces --chunk-delay-ms apart, or ?bytes=N bytes at once. With --tool-call
+ * NAME it answers as a function-calling model does (the reference's chat.completion with
+ * message.content null, message.tool_calls [{id, type "function", function {name, arguments as
+ * a JSON string}}] and finish_reason "tool_calls"): NAME called with {"order": N}, N the first
+ * number in the last message; a wrong answer (--wrong-rate) names order N + 1. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -33,7 +37,7 @@
 #include <sys/socket.h>
 
 static struct {
-   const char *content, *model;
+   const char *content, *model, *tool_call;
    bool echo;
    long latency_ms, hang_ms, chunks, chunk_delay_ms, slow_ms;
    double slow_rate, fail_rate, timeout_rate, garbage_rate, low_rate, wrong_rate, logprob, low_logprob;
@@ -122,7 +126,15 @@ static void send_full(Pending *p) {
    } else {
       json_t *choice = json_pack("{s:i, s:{s:s, s:s}, s:s}", "index", 0, "message", "role", "assistant", "content",
                                  p->answer, "finish_reason", "stop");
-      if (opt.logprobs)
+      if (opt.tool_call) {
+         char id[32];
+         snprintf(id, sizeof id, "call_standin%ld", p->id);
+         json_object_set_new(choice, "message",
+                             json_pack("{s:s, s:n, s:[{s:s, s:s, s:{s:s, s:s}}]}", "role", "assistant", "content",
+                                       "tool_calls", "id", id, "type", "function", "function", "name", opt.tool_call,
+                                       "arguments", p->answer));
+         json_object_set_new(choice, "finish_reason", json_string("tool_calls"));
+      } else if (opt.logprobs)
          json_object_set_new(choice, "logprobs", logprobs_json(p->answer, p->low ? opt.low_logprob : opt.logprob));
       json_t *r = json_pack("{s:s, s:s, s:i, s:s, s:[o], s:{s:i, s:i, s:i}}", "id", "chatcmpl-standin", "object",
                             "chat.completion", "created", 0, "model", opt.model, "choices", choice, "usage",
@@ -244,7 +256,15 @@ static void on_chat(struct evhttp_request *req) {
       }
    }
    bool wrong = !p->garbage && opt.wrong_rate > 0 && rnd() < opt.wrong_rate;
-   if (wrong) {
+   if (opt.tool_call) {
+      json_t *msgs = json_object_get(body, "messages");
+      const char *last = json_string_value(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content"));
+      const char *d = last ? last + strcspn(last, "0123456789") : "";
+      long order = atol(d) + (wrong ? 1 : 0);
+      stats.wrong += wrong;
+      p->answer = malloc(32);
+      snprintf(p->answer, 32, "{\"order\": %ld}", order);
+   } else if (wrong) {
       stats.wrong++;
       p->answer = strdup("wrong");
    } else if (opt.echo_auth) {
@@ -437,6 +457,7 @@ int main(int argc, char **argv) {
       { "logprob", required_argument, NULL, 'L' },
       { "low-rate", required_argument, NULL, 'w' },
       { "wrong-rate", required_argument, NULL, 'W' },
+      { "tool-call", required_argument, NULL, 'T' },
       { "chunks", required_argument, NULL, 'k' },
       { "chunk-delay-ms", required_argument, NULL, 'd' },
       { "seed", required_argument, NULL, 's' },
@@ -465,6 +486,7 @@ int main(int argc, char **argv) {
       case 'L': opt.logprob = atof(optarg); opt.logprobs = true; break;
       case 'w': opt.low_rate = atof(optarg); break;
       case 'W': opt.wrong_rate = atof(optarg); break;
+      case 'T': opt.tool_call = optarg; break;
       case 'k': opt.chunks = atol(optarg); break;
       case 'd': opt.chunk_delay_ms = atol(optarg); break;
       case 's': rng = strtoull(optarg, NULL, 10) | 1; break;

@@ -102,7 +102,8 @@ int main(void) {
 
    r = resp("the cat", "{\"content\":[{\"token\":\"the\",\"logprob\":-0.1},{\"token\":\" cat\",\"logprob\":-0.2}]}");
    is_near(Compare_confidence(r, COMPARE_TEXT), exp(-0.3 / 2), 1e-9, "text: exp(mean token logprob), length-normalised");
-   is_near(Compare_confidence(r, COMPARE_JSON), exp(-0.3), 1e-9, "json: not an object: exp(sum of token logprobs)");
+   is_near(Compare_confidence(r, COMPARE_JSON), exp(-0.3 / 2), 1e-9,
+           "json: not an object: exp(mean token logprob), length-normalised like text");
    {
       /* {"name": "Ann", "amount": 12}: the name's value "Ann" is spelt by  ` "` (-0.1), `Ann`
        * (-0.2) and `",` (-0.05): -0.35; the amount's 12 by `12` (-0.5) alone (the space before
@@ -119,6 +120,35 @@ int main(void) {
       json_decref(jr);
    }
    json_decref(r);
+
+   {
+      /* A field-scoring model: one entry per field, its token the field's value (or key).
+       * {"customer_name": "Ann Lee", "order_id": "A-1", "amount": null}: fields at -0.1, -0.5
+       * and -0.02; the least sure is the order id: exp(-0.5) = 0.60653. The product of the three
+       * would be exp(-0.62) = 0.5379, the mean exp(-0.2067) = 0.8133. */
+      const char *obj = "{\"customer_name\": \"Ann Lee\", \"order_id\": \"A-1\", \"amount\": null}";
+      json_t *fr = resp(obj, "{\"content\":[{\"token\":\"Ann Lee\",\"logprob\":-0.1},"
+                             "{\"token\":\"A-1\",\"logprob\":-0.5},{\"token\":\"null\",\"logprob\":-0.02}]}");
+      is_near(Compare_confidence(fr, COMPARE_JSON), 0.6065306597, 1e-9, "json, an entry per field value: the least sure");
+      is_near(Compare_confidence(fr, COMPARE_EXACT), 0.5379444375, 1e-9, "exact: the same entries multiplied");
+      json_decref(fr);
+      /* entries named by key, in another order than the object's */
+      fr = resp(obj, "{\"content\":[{\"token\":\"amount\",\"logprob\":-0.02},"
+                     "{\"token\":\"customer_name\",\"logprob\":-0.1},{\"token\":\"order_id\",\"logprob\":-0.5}]}");
+      is_near(Compare_confidence(fr, COMPARE_JSON), 0.6065306597, 1e-9, "json, an entry per field key: the least sure");
+      json_decref(fr);
+      /* three entries that name no field (tokens of something else): length-normalised,
+       * exp((-0.1 - 0.5 - 0.02) / 3) = exp(-0.20667) = 0.81330 */
+      fr = resp(obj, "{\"content\":[{\"token\":\"Ann\",\"logprob\":-0.1},"
+                     "{\"token\":\"A-1\",\"logprob\":-0.5},{\"token\":\"null\",\"logprob\":-0.02}]}");
+      is_near(Compare_confidence(fr, COMPARE_JSON), 0.8133, 1e-4, "json, entries that are not the fields: the mean");
+      json_decref(fr);
+      /* the same field named twice does not count as two fields */
+      fr = resp(obj, "{\"content\":[{\"token\":\"A-1\",\"logprob\":-0.1},"
+                     "{\"token\":\"A-1\",\"logprob\":-0.5},{\"token\":\"null\",\"logprob\":-0.02}]}");
+      is_near(Compare_confidence(fr, COMPARE_JSON), 0.8133, 1e-4, "json, a field named twice: not per field, the mean");
+      json_decref(fr);
+   }
 
    r = resp("Billing", "{\"content\":[{\"token\":\"Bill\",\"logprob\":-0.5,\"top_logprobs\":["
                        "{\"token\":\"refund\",\"logprob\":-1.2},{\"token\":\"billing\",\"logprob\":-0.05}]},"

@@ -111,6 +111,12 @@ static void test_records(void) {
    size_t per_feature[8] = { 0 }, weekday_n = 0, weekend_n = 0, peak = 0, night = 0;
    json_t *label_seen = json_object(), *cls_texts = json_object();
    size_t cls_n = 0;
+   /* extraction: answers that are the five keys, values found verbatim in the message */
+   static const char *const xkeys[5] = { "customer_name", "order_id", "order_date", "amount", "product" };
+   size_t x_n = 0, x_bad_json = 0, x_not_span = 0, x_present[5] = { 0 }, x_all = 0, x_none = 0;
+   json_t *x_texts = json_object();
+   /* rewrite: three lines, Issue / Details / Asks */
+   size_t rw_n = 0, rw_bad = 0, rw_third = 0;
    char fps[8][MAX_FP][FINGERPRINT_LEN + 1];
    int nfps[8] = { 0 };
    char unt_fp[4096][FINGERPRINT_LEN + 1];
@@ -216,6 +222,41 @@ static void test_records(void) {
             }
             if (content && str_eq(json_string_value(task), "tone-analysis") && !in_labels(tone_labels, content))
                bad_tone++;
+            if (content && str_eq(finish, "stop") && str_eq(json_string_value(task), "order-extraction")) {
+               const char *u = json_string_value(json_object_get(json_array_get(msgs, 1), "content"));
+               json_t *a = json_loads(content, 0, NULL);
+               x_n++;
+               if (u)
+                  json_object_set_new(x_texts, u, json_true());
+               if (!json_is_object(a) || json_object_size(a) != 5) {
+                  x_bad_json++;
+               } else {
+                  int present = 0;
+                  for (int k = 0; k < 5; k++) {
+                     json_t *v = json_object_get(a, xkeys[k]);
+                     if (json_is_string(v)) {
+                        present++;
+                        x_present[k]++;
+                        if (!u || !strstr(u, json_string_value(v)))
+                           x_not_span++;
+                     } else if (!json_is_null(v)) {
+                        x_bad_json++;
+                     }
+                  }
+                  x_all += present == 5;
+                  x_none += present == 0;
+               }
+               json_decref(a);
+            }
+            if (content && str_eq(finish, "stop") && str_eq(json_string_value(task), "ticket-rewrite")) {
+               rw_n++;
+               const char *l2 = strchr(content, '\n'), *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
+               if (strncmp(content, "- Issue: ", 9) != 0 || !l2 || strncmp(l2 + 1, "- Details: ", 11) != 0 || !l3 ||
+                   strncmp(l3 + 1, "- Asks: ", 8) != 0 || strchr(l3 + 1, '\n'))
+                  rw_bad++;
+               rw_third += strstr(content, "they") != NULL || strstr(content, "They") != NULL ||
+                           strstr(content, "their") != NULL;
+            }
             if (str_eq(json_string_value(task), "content-classification")) {
                cls_n++;
                const char *u = json_string_value(json_object_get(json_array_get(msgs, 1), "content"));
@@ -235,7 +276,7 @@ static void test_records(void) {
    is_int(bad_contract, 0, "every record has the contract fields");
    is_int(bad_order, 0, "records are in time order");
    is_int(bad_usage, 0, "usage agrees between record and response");
-   is_int(bad_task, 0, "tasks are the five features");
+   is_int(bad_task, 0, "tasks are the demo's features");
    ok(r.last_records == n, "progress counted %llu records, file has %zu", r.last_records, n);
 
    double want_total = 0;
@@ -286,6 +327,21 @@ static void test_records(void) {
       features_hit += hit[i];
    is_int(features_hit, (long long)Demologs_nfeatures, "every feature has untagged calls");
 
+   ok(x_n > 300, "extraction answers: %zu", x_n);
+   is_int(x_bad_json, 0, "every extraction answer is a JSON object of the five keys, strings or null");
+   is_int(x_not_span, 0, "every extracted value is written verbatim in the message");
+   for (int k = 0; k < 5; k++)
+      ok(x_present[k] > x_n / 4 && x_present[k] < x_n, "%s: in %zu of %zu answers (some messages leave it out)",
+         xkeys[k], x_present[k], x_n);
+   ok(x_all > 0 && x_all < x_n / 2, "%zu messages name all five fields", x_all);
+   ok(json_object_size(x_texts) >= x_n * 97 / 100, "extraction messages are varied: %zu distinct of %zu",
+      json_object_size(x_texts), x_n);
+   ok(rw_n > 200, "rewrite answers: %zu", rw_n);
+   is_int(rw_bad, 0, "every rewrite is the three lines Issue, Details, Asks");
+   ok(rw_third > rw_n / 3 && rw_third < rw_n, "%zu of %zu rewrites turn the customer into the third person", rw_third,
+      rw_n);
+
+   json_decref(x_texts);
    json_decref(label_seen);
    json_decref(cls_texts);
    json_decref(tickets_doc);
