@@ -937,6 +937,16 @@ json_t *Deploy_list_json(Store *st, const char *task) {
                                      json_string_value(json_object_get(d, "chat_url")),
                                      json_string_value(json_object_get(d, "model")));
       json_object_set_new(d, "route_event", rev ? json_integer(rev) : json_null());
+      /* The same change numbered per task, as offramp route show and route revert number them. */
+      long long number = 0;
+      if (rev) {
+         sqlite3_stmt *q = Store_prepare(st, "SELECT count(*) FROM route_events WHERE task = ?1 AND id <= ?2");
+         sqlite3_bind_text(q, 1, json_string_value(json_object_get(d, "task")), -1, SQLITE_TRANSIENT);
+         sqlite3_bind_int64(q, 2, rev);
+         number = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+         sqlite3_finalize(q);
+      }
+      json_object_set_new(d, "route_revision", number ? json_integer(number) : json_null());
    }
    return json_pack("{s:o, s:o}", "versions", versions, "deployments", deps);
 }
