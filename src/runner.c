@@ -374,6 +374,8 @@ bool Runner_run(Store *st, const RunnerRequest *r, RunnerResult *res, char **err
    fflush(NULL);
    pid_t pid = fork();
    if (pid == 0) {
+      signal(SIGINT, SIG_DFL);
+      signal(SIGTERM, SIG_DFL);
       close(fds[0]);
       dup2(fds[1], STDOUT_FILENO);
       dup2(fds[1], STDERR_FILENO);
@@ -392,6 +394,8 @@ bool Runner_run(Store *st, const RunnerRequest *r, RunnerResult *res, char **err
    }
    if (!r->quiet)
       fprintf(stderr, "offramp train: experiment #%lld runs in %s: %s\n", res->experiment, res->dir, cmd);
+   /* ^C reaches the trainer (the same process group) and ends it; we stay to record the end. */
+   void (*old_int)(int) = signal(SIGINT, SIG_IGN), (*old_term)(int) = signal(SIGTERM, SIG_IGN);
    pipe_in = fdopen(fds[0], "r");
    Sbuf line = { 0 };
    long rows = 0, ntail = 0;
@@ -456,6 +460,8 @@ bool Runner_run(Store *st, const RunnerRequest *r, RunnerResult *res, char **err
    int status = 0;
    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
       ;
+   signal(SIGINT, old_int);
+   signal(SIGTERM, old_term);
    res->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
    res->steps = p.step;
    res->total_steps = p.total;
@@ -468,7 +474,9 @@ bool Runner_run(Store *st, const RunnerRequest *r, RunnerResult *res, char **err
       Sbuf_printf(&last, "\n  | %s", tail[i % TAIL_LINES]);
    if (res->exit_status != 0) {
       *err = xasprintf("the runner exited with status %d%s (log %s); its last lines:%s", res->exit_status,
-                       res->exit_status == 127 ? " (command not found?)" : "", log_path, last.buf ? last.buf : " none");
+                       res->exit_status == 127 ? " (command not found?)"
+                       : res->exit_status == 128 + SIGINT ? " (interrupted)" : "",
+                       log_path, last.buf ? last.buf : " none");
    } else {
       /* The adapter it left: a PEFT directory with adapter_config.json (base model and rank). */
       char *acp = xasprintf("%s/adapter_config.json", out);
