@@ -19,17 +19,7 @@ cd "$TMP" || exit 1
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
 
-# standin KIND NAME ARGS...: starts tests/deploy/standin_KIND, sets NAME_PID and NAME (its base URL).
-standin() {
-   kind=$1 name=$2
-   shift 2
-   "$H/deploy/standin_$kind" --port-file "$name.port" --max-seconds 90 "$@" 2>"$name.err" &
-   eval "${name}_PID=$!"
-   PIDS="$PIDS $!"
-   i=0
-   while [ ! -s "$name.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-   eval "$name=http://127.0.0.1:$(cat "$name.port")"
-}
+. "$TESTS_SRCDIR/deploy/standins.sh"
 
 # A task with logged answers and a dataset: its test.jsonl is what the stand-ins answer from.
 task_with_dataset() {
@@ -169,11 +159,7 @@ equals "the load figures are kept on the deployment" "$(printf '%s' "$OUT" | jq 
 equals "... the first token never after the last" "$(printf '%s' "$OUT" | jq '.deployments[0].load | .ttft_p50_ms <= .latency_p50_ms')" true
 # offramp eval --load: the deployed model and the frontier (an OpenAI stand-in, tests/gw/standin_upstream,
 # answering 40 ms late in 4 streamed chunks) measured the same way, kept, and shown in the report.
-"$H/gw/standin_upstream" --model gpt-4o-mini --latency-ms 40 --chunks 4 > frontier.port 2>frontier.err &
-PIDS="$PIDS $!"
-i=0
-while [ ! -s frontier.port ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-FRONTIER="http://127.0.0.1:$(head -1 frontier.port)/v1"
+frontier --latency-ms 40 --chunks 4
 run "$OFFRAMP" eval intent --load 3
 expect_rc "eval --load without the frontier is a usage error" 2
 contains "... saying to give it as --reference" "$ERR" "--reference BACKEND:MODEL"

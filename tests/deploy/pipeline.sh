@@ -22,24 +22,10 @@ cd "$TMP" || exit 1
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
 
-standin() {   # standin KIND NAME ARGS...: sets NAME (base URL) and NAME_PID
-   kind=$1 name=$2
-   shift 2
-   rm -f "$name.port"
-   "$H/deploy/standin_$kind" --port-file "$name.port" --max-seconds 120 "$@" 2>"$name-$kind.err" &
-   eval "${name}_PID=$!"
-   PIDS="$PIDS $!"
-   i=0
-   while [ ! -s "$name.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-   eval "$name=http://127.0.0.1:$(cat "$name.port")"
-}
+. "$TESTS_SRCDIR/deploy/standins.sh"
 
 # The frontier: an OpenAI stand-in that answers every request "billing".
-"$H/gw/standin_upstream" --model gpt-4o-mini --content billing > frontier.port 2>frontier.err &
-PIDS="$PIDS $!"
-i=0
-while [ ! -s frontier.port ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-FRONTIER="http://127.0.0.1:$(head -1 frontier.port)/v1"
+frontier --content billing
 
 # The gateway, in front of the frontier; routes are set through its admin API.
 echo "tok-pipeline-0123456789abcdef" > token
@@ -63,7 +49,8 @@ pipeline() {
    "$MK" "$OFFRAMP_WORKSPACE" "$task" "$task.csv" >/dev/null
    "$OFFRAMP" dataset build "$task" --min-train 200 --seed 1 >/dev/null
    test_file="$TMP/ws.data/$(sql "SELECT d.dir FROM datasets d JOIN tasks t ON t.id = d.task_id WHERE t.name = '$task'")/test.jsonl"
-   sql "UPDATE tasks SET phase = 'train' WHERE name = '$task'"
+   # The gateway may be writing the previous task's exchanges: wait for the lock.
+   sqlite3 -cmd '.timeout 10000' "$OFFRAMP_WORKSPACE" "UPDATE tasks SET phase = 'train' WHERE name = '$task'"
 
    # train: the runner, then pick
    run "$OFFRAMP" train "$task" --base-model $BASE --runner "sh '$FAKE' train {config}" --epochs 2
