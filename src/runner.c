@@ -283,6 +283,15 @@ static void add_event(Store *st, long long id, long row, const RunnerProgress *p
 
 #define TAIL_LINES 8
 
+/* The trainer runs in its own process group; ^C or a kill of offramp ends that group, and
+ * offramp stays to record how it ended. */
+static volatile sig_atomic_t child_pgid;
+
+static void forward_signal(int sig) {
+   if (child_pgid > 0)
+      kill(-(pid_t)child_pgid, sig);
+}
+
 bool Runner_run(Store *st, const RunnerRequest *r, RunnerResult *res, char **err) {
    memset(res, 0, sizeof *res);
    res->last_loss = res->last_eval_loss = NAN;
@@ -374,6 +383,7 @@ bool Runner_run(Store *st, const RunnerRequest *r, RunnerResult *res, char **err
    fflush(NULL);
    pid_t pid = fork();
    if (pid == 0) {
+      setpgid(0, 0);
       signal(SIGINT, SIG_DFL);
       signal(SIGTERM, SIG_DFL);
       close(fds[0]);
@@ -394,8 +404,12 @@ bool Runner_run(Store *st, const RunnerRequest *r, RunnerResult *res, char **err
    }
    if (!r->quiet)
       fprintf(stderr, "offramp train: experiment #%lld runs in %s: %s\n", res->experiment, res->dir, cmd);
-   /* ^C reaches the trainer (the same process group) and ends it; we stay to record the end. */
-   void (*old_int)(int) = signal(SIGINT, SIG_IGN), (*old_term)(int) = signal(SIGTERM, SIG_IGN);
+   setpgid(pid, pid);   /* also here: whichever runs first */
+   child_pgid = pid;
+   struct sigaction sa = { .sa_handler = forward_signal, .sa_flags = SA_RESTART }, old_int, old_term;
+   sigemptyset(&sa.sa_mask);
+   sigaction(SIGINT, &sa, &old_int);
+   sigaction(SIGTERM, &sa, &old_term);
    pipe_in = fdopen(fds[0], "r");
    Sbuf line = { 0 };
    long rows = 0, ntail = 0;
@@ -460,8 +474,9 @@ bool Runner_run(Store *st, const RunnerRequest *r, RunnerResult *res, char **err
    int status = 0;
    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
       ;
-   signal(SIGINT, old_int);
-   signal(SIGTERM, old_term);
+   child_pgid = 0;
+   sigaction(SIGINT, &old_int, NULL);
+   sigaction(SIGTERM, &old_term, NULL);
    res->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
    res->steps = p.step;
    res->total_steps = p.total;
@@ -475,7 +490,7 @@ bool Runner_run(Store *st, const RunnerRequest *r, RunnerResult *res, char **err
    if (res->exit_status != 0) {
       *err = xasprintf("the runner exited with status %d%s (log %s); its last lines:%s", res->exit_status,
                        res->exit_status == 127 ? " (command not found?)"
-                       : res->exit_status == 128 + SIGINT ? " (interrupted)" : "",
+                       : res->exit_status == 128 + SIGINT || res->exit_status == 128 + SIGTERM ? " (interrupted)" : "",
                        log_path, last.buf ? last.buf : " none");
    } else {
       /* The adapter it left: a PEFT directory with adapter_config.json (base model and rank). */

@@ -10,6 +10,7 @@
 # is trained: the figures are made up and the loss falls by a fixed rule.
 #   FAKE_AXOLOTL_FAIL=N       die at step N with a CUDA out-of-memory traceback (exit 1)
 #   FAKE_AXOLOTL_NO_ADAPTER=1 finish (exit 0) without writing the adapter
+#   FAKE_AXOLOTL_DELAY=S      sleep S seconds per step (a run that lasts)
 set -e
 [ "$1" = train ] && [ -f "$2" ] || { echo "usage: fake_axolotl.sh train CONFIG" >&2; exit 2; }
 cfg=$2
@@ -39,6 +40,7 @@ while [ $step -lt $total ]; do
       echo "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
       exit 1
    fi
+   [ -n "${FAKE_AXOLOTL_DELAY:-}" ] && sleep "$FAKE_AXOLOTL_DELAY"
    pct=$((100 * step / total))
    printf '%3d%%|##        | %d/%d [00:%02d<00:10,  9.50it/s]\r' "$pct" "$step" "$total" $((step % 60))
    awk -v s=$step -v t=$total -v e=$per_epoch -v lr="$lr" 'BEGIN {

@@ -94,6 +94,42 @@ contains "... with the shell's 127" "$ERR" "status 127 (command not found?)"
 equals "no version was recorded by the failed runs" "$(sql "SELECT count(*) FROM model_versions")" "$n"
 equals "three failed experiments" "$(sql "SELECT count(*) FROM experiments WHERE status = 'failed'")" 3
 
+# A run that lasts: offramp jobs --follow reads its progress from the workspace as it goes.
+FAKE_AXOLOTL_DELAY=0.05 "$OFFRAMP" train intent --base-model $BASE --runner "sh '$FAKE' train {config}" --epochs 1 \
+   > slow.out 2> slow.err &
+SLOW=$!
+i=0
+while [ "$(sql "SELECT count(*) FROM experiments WHERE status = 'running'")" != 1 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+run "$OFFRAMP" jobs intent --follow --interval 0.2 --timeout 30
+expect_rc "jobs --follow follows a runner's experiment to its end" 0
+wait $SLOW
+equals "... which succeeded" "$(sql "SELECT status FROM experiments ORDER BY id DESC LIMIT 1")" succeeded
+run "$OFFRAMP" job cancel "$(sql "SELECT max(id) FROM experiments")"
+expect_rc "job cancel of a finished runner's experiment is refused" 1
+
+# Stopping offramp stops the trainer (its process group) and records the run as interrupted.
+FAKE_AXOLOTL_DELAY=0.1 "$OFFRAMP" train intent --base-model $BASE --runner "sh '$FAKE' train {config}" --epochs 3 \
+   > stop.out 2> stop.err &
+STOP=$!
+i=0
+while [ "$(sql "SELECT count(*) FROM job_events e JOIN experiments x ON x.id = e.experiment_id WHERE x.status = 'running'")" -lt 3 ] &&
+   [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+EXP_STOP=$(sql "SELECT max(id) FROM experiments")
+run "$OFFRAMP" job cancel "$EXP_STOP"
+expect_rc "job cancel of a running runner's experiment is refused" 1
+contains "... saying to stop its process" "$ERR" "stop it there"
+kill -TERM $STOP
+wait $STOP
+equals "a stopped offramp train exits 1" "$?" 1
+contains "... saying the run was interrupted" "$(cat stop.err)" "interrupted"
+equals "... the experiment is failed" "$(sql "SELECT status FROM experiments WHERE id = $EXP_STOP")" failed
+sleep 0.3
+check "... the trainer stopped with it (no adapter left)" test ! -e "$TMP/ws.data/runs/intent-$EXP_STOP/adapter"
+if command -v ps >/dev/null; then
+   equals "... and no trainer process is left" \
+      "$(ps -eo args= | grep -F "runs/intent-$EXP_STOP/axolotl.yaml" | grep -vc grep)" 0
+fi
+
 # Placeholders are shell-quoted: a path with a space and a quote stays one argument.
 run "$OFFRAMP" train intent --base-model "it's a model" --runner "printf '%s\n' {base_model} {config} > args.txt; sh '$FAKE' train {config}"
 expect_rc "a base model name with a quote and a space" 0
