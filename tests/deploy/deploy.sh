@@ -6,19 +6,6 @@
 # and refusals (ours and the servers', with their status and error shape).
 . "$TESTS_SRCDIR/lib.sh"
 
-H=$(dirname "$OFFRAMP")/tests
-MK=$H/dataset/mkexchanges
-for bin in "$MK" "$H/gw/standin_upstream" "$H/deploy/standin_vllm" "$H/deploy/standin_ollama" "$H/deploy/standin_llamacpp"; do
-   [ -x "$bin" ] || skip_all "test helper not built ($bin; make check builds it)"
-done
-for tool in curl jq sqlite3 sha256sum; do
-   command -v $tool >/dev/null || skip_all "$tool not installed"
-done
-cd "$TMP" || exit 1
-
-PIDS=""
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
-
 . "$TESTS_SRCDIR/deploy/standins.sh"
 
 # A task with logged answers and a dataset: its test.jsonl is what the stand-ins answer from.

@@ -7,22 +7,8 @@
 # mirroring the frontier's traffic (tests/gw/standin_upstream) to the deployed model and the
 # shadow gate counting those comparisons for it.
 . "$TESTS_SRCDIR/lib.sh"
-
-H=$(dirname "$OFFRAMP")/tests
-MK=$H/dataset/mkexchanges
-FAKE="$TESTS_SRCDIR/trainer/fake_axolotl.sh"
-for bin in "$MK" "$H/gw/standin_upstream" "$H/deploy/standin_vllm" "$H/deploy/standin_ollama" "$H/deploy/standin_llamacpp"; do
-   [ -x "$bin" ] || skip_all "test helper not built ($bin; make check builds it)"
-done
-for tool in curl jq sqlite3; do
-   command -v $tool >/dev/null || skip_all "$tool not installed"
-done
-cd "$TMP" || exit 1
-
-PIDS=""
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
-
 . "$TESTS_SRCDIR/deploy/standins.sh"
+FAKE="$TESTS_SRCDIR/trainer/fake_axolotl.sh"
 
 # The frontier: an OpenAI stand-in that answers every request "billing".
 frontier --content billing

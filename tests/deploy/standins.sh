@@ -1,5 +1,18 @@
-# tests/deploy/standins.sh - starting the stand-ins the deploy tests share; sourced after
-# tests/lib.sh, with H set to the build's tests directory and PIDS collecting what to stop.
+# tests/deploy/standins.sh - what the deploy tests share, sourced after tests/lib.sh: the
+# helpers they need (else the test is skipped), H (the build's tests directory), MK, a working
+# directory in $TMP, PIDS (what to stop at exit) and starting the stand-ins.
+
+H=$(dirname "$OFFRAMP")/tests
+MK=$H/dataset/mkexchanges
+for bin in "$MK" "$H/gw/standin_upstream" "$H/deploy/standin_vllm" "$H/deploy/standin_ollama" "$H/deploy/standin_llamacpp"; do
+   [ -x "$bin" ] || skip_all "test helper not built ($bin; make check builds it)"
+done
+for tool in curl jq sqlite3 sha256sum; do
+   command -v $tool >/dev/null || skip_all "$tool not installed"
+done
+cd "$TMP" || exit 1
+PIDS=""
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
 
 # standin KIND NAME ARGS...: starts tests/deploy/standin_KIND (its stderr in NAME-KIND.err),
 # sets NAME_PID and NAME (its base URL). NAME may be reused for another server.
