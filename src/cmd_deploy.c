@@ -221,15 +221,13 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       rc = smoke(st, task);
    } else if (str_eq(sub, "load")) {
       LoadResult lr;
-      if (Deploy_load(st, task, (int)concurrency, (int)requests, SMOKE_TIMEOUT_MS, &lr, &err))
-         printf("%s: %d requests at concurrency %d: %d ok, %d errors in %.2f s\n"
-                "  time to first token  p50 %.1f ms  p99 %.1f ms\n"
-                "  latency              p50 %.1f ms  p99 %.1f ms\n"
-                "  decode speed         %.1f tokens/s per request (median), %.1f tokens/s in all\n",
-                task, lr.requests, lr.concurrency, lr.ok, lr.errors, lr.wall_s, lr.ttft_p50_ms, lr.ttft_p99_ms,
-                lr.latency_p50_ms, lr.latency_p99_ms, lr.tokens_per_s, lr.throughput_tokens_s);
-      else
+      if (Deploy_load(st, task, (int)concurrency, (int)requests, SMOKE_TIMEOUT_MS, NULL, &lr, NULL, &err)) {
+         char *txt = Deploy_load_text(task, &lr, NULL, NULL);
+         fputs(txt, stdout);
+         free(txt);
+      } else {
          rc = EXIT_ERROR;
+      }
    } else if (str_eq(sub, "gate")) {
       Task t;
       Task_init(&t);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "deploy.h"
 #include "eval.h"
 #include "phase.h"
 #include "report.h"
@@ -52,6 +53,14 @@ static const char eval_usage[] =
    "  --fresh                 start a new run even if an unfinished one matches\n"
    "  --set-min-confidence    store the recommended threshold as the task's min_confidence\n"
    "  --json                  print the metrics as JSON\n"
+   "\n"
+   "Load (the performance figures): --load N streams --requests R (default 50) chat requests,\n"
+   "N in flight at once, the test set's rows in turn, to the task's active deployment (offramp\n"
+   "deploy), then the same requests the same way to the frontier given as --reference. Per\n"
+   "request it times the first content token (TTFT) and the whole answer, and the decode speed\n"
+   "(completion tokens over the time after the first token); it prints p50/p99 of TTFT and\n"
+   "latency in ms and tokens/s with the number of requests answered, side by side, and keeps\n"
+   "them on the deployment: offramp report shows them.\n"
    "\n"
    "Exit status: 0 when the run finished, 1 on errors or when interrupted (run the\n"
    "same command again to resume), 2 on usage errors.\n";
@@ -293,11 +302,57 @@ static int apply_threshold(Store *st, const char *task, long long run) {
    return EXIT_OK;
 }
 
+/* offramp eval TASK --load N: the deployed model and the frontier under the same load. */
+static int eval_load(Cli *cli, const char *task, const EvalOpts *o, int concurrency, int requests, bool json) {
+   if (!o->reference)
+      return Cli_usage_error("eval", "--load measures the frontier beside the deployed model: give the frontier as "
+                                     "--reference BACKEND:MODEL or 'URL|MODEL' (e.g. --reference openai:gpt-4o-mini)");
+   if (o->candidate || o->dataset || o->test_file)
+      return Cli_usage_error("eval", "--load measures the task's active deployment on its version's test set: "
+                                     "--candidate, --dataset and --test-file do not apply");
+   Store *st = Cli_open(cli, false);
+   EvalEndpoint fe;
+   LoadResult r, f;
+   char *err = NULL;
+   int rc = EXIT_OK;
+   memset(&fe, 0, sizeof fe);
+   if (!Eval_endpoint(st, o->reference, &fe, &err) ||
+       !Deploy_load(st, task, concurrency, requests, o->timeout_ms, &fe, &r, &f, &err)) {
+      fprintf(stderr, "offramp eval --load: %s\n", err);
+      free(err);
+      rc = EXIT_ERROR;
+   } else {
+      Task t;
+      Task_init(&t);
+      json_t *j = Task_get(st, task, &t, &err) ? Deploy_load_figures(st, t.id) : NULL;
+      Task_clear(&t);
+      free(err);
+      if (json) {
+         Cli_print_json(j ? j : json_null());
+      } else {
+         json_t *l = json_object_get(j, "load");
+         char *name = xasprintf("v%lld %s", (long long)json_integer_value(json_object_get(l, "version")),
+                                json_string_value(json_object_get(l, "model")));
+         char *txt = Deploy_load_text(name, &r, fe.model, &f);
+         fputs(txt, stdout);
+         printf("kept on deployment %lld (%s at %s): offramp report %s shows them\n",
+                (long long)json_integer_value(json_object_get(j, "deployment")),
+                json_string_value(json_object_get(j, "kind")), json_string_value(json_object_get(j, "server")), task);
+         free(txt);
+         free(name);
+         json_decref(j);
+      }
+   }
+   EvalEndpoint_clear(&fe);
+   Store_close(st);
+   return rc;
+}
+
 int cmd_eval(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, eval_usage))
       return EXIT_OK;
    enum { O_CAND = 256, O_REF, O_DATASET, O_TESTFILE, O_CONC, O_REPEAT, O_REPROWS, O_TIMEOUT, O_RETRIES, O_BACKOFF,
-          O_MAXTOK, O_COMPARE, O_BAR, O_PIN, O_POUT, O_RPIN, O_RPOUT, O_FRESH, O_SETMIN, O_JSON };
+          O_MAXTOK, O_COMPARE, O_BAR, O_PIN, O_POUT, O_RPIN, O_RPOUT, O_FRESH, O_SETMIN, O_JSON, O_LOAD, O_REQUESTS };
    static const struct option opts[] = {
       { "candidate", required_argument, NULL, O_CAND }, { "reference", required_argument, NULL, O_REF },
       { "dataset", required_argument, NULL, O_DATASET }, { "test-file", required_argument, NULL, O_TESTFILE },
@@ -309,11 +364,13 @@ int cmd_eval(Cli *cli, int argc, char **argv) {
       { "price-out", required_argument, NULL, O_POUT }, { "ref-price-in", required_argument, NULL, O_RPIN },
       { "ref-price-out", required_argument, NULL, O_RPOUT }, { "fresh", no_argument, NULL, O_FRESH },
       { "set-min-confidence", no_argument, NULL, O_SETMIN }, { "json", no_argument, NULL, O_JSON },
+      { "load", required_argument, NULL, O_LOAD }, { "requests", required_argument, NULL, O_REQUESTS },
       { 0 },
    };
    EvalOpts o;
    EvalOpts_defaults(&o);
    bool json = false, set_min = false;
+   long load = 0, requests = 50;
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       switch (c) {
@@ -337,6 +394,8 @@ int cmd_eval(Cli *cli, int argc, char **argv) {
       case O_FRESH: o.fresh = true; break;
       case O_SETMIN: set_min = true; break;
       case O_JSON: json = true; break;
+      case O_LOAD: load = Cli_long("eval", "--load", optarg, 1, 256); break;
+      case O_REQUESTS: requests = Cli_long("eval", "--requests", optarg, 1, 100000); break;
       default: return Cli_usage_error("eval", "bad option");
       }
    }
@@ -385,6 +444,8 @@ int cmd_eval(Cli *cli, int argc, char **argv) {
       return Cli_usage_error("eval", "unexpected argument '%s'", argv[1]);
    if (o.dataset && o.test_file)
       return Cli_usage_error("eval", "give --dataset or --test-file, not both");
+   if (load)
+      return eval_load(cli, argv[0], &o, (int)load, (int)requests, json);
 
    Store *st = Cli_open(cli, false);
    Progress p = { 0 };

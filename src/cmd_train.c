@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "experiment.h"
+#include "runner.h"
 #include "util.h"
 
 #define UPLOAD_TIMEOUT_MS 120000L   /* uploads and job creation */
@@ -210,6 +211,8 @@ static const char train_usage[] =
    "usage: offramp train TASK (--dataset ID | --train FILE [--validation FILE]) --base-model M\n"
    "                    [--backend NAME] [--epochs N] [--lr X] [--batch N] [--lora-rank N]\n"
    "                    [--suffix S] [--seed N] [--follow [--interval S] [--timeout S]]\n"
+   "       offramp train TASK --runner TEMPLATE --base-model M [--dataset ID] [--epochs N] [--lr X]\n"
+   "                    [--batch N] [--lora-rank N] [--seed N]\n"
    "\n"
    "Upload a dataset's train file (and its test file as validation) to a training backend, create\n"
    "a fine-tuning job and record it as an experiment of TASK. Defaults follow the playbook: epochs 3,\n"
@@ -230,7 +233,64 @@ static const char train_usage[] =
    "  --seed N          the backend's random seed\n"
    "  --follow          follow the job until it ends (exit 0 only if it succeeded)\n"
    "  --interval S      seconds between polls while following (1; backs off to 10x)\n"
-   "  --timeout S       stop following after S seconds (the job keeps running)\n";
+   "  --timeout S       stop following after S seconds (the job keeps running)\n"
+   "  --runner TEMPLATE train with your own LoRA trainer instead of a backend (below)\n"
+   "\n"
+   "Self-hosted trainers (--runner): offramp writes a job directory with an axolotl config\n"
+   "(axolotl.yaml, axolotl v0.6.0 format: LoRA rank, alpha 2x rank, epochs, lr, batch from the\n"
+   "options) and the dataset's train.jsonl and test.jsonl, then runs TEMPLATE with /bin/sh in that\n"
+   "directory and follows its output: the trainer's log lines ({'loss': 1.23, 'learning_rate': ...,\n"
+   "'epoch': 0.5}, {'eval_loss': ...} and step counters 12/300) become progress and the loss\n"
+   "curve. When it exits 0 the adapter it left in {output} (a PEFT directory with\n"
+   "adapter_config.json) is recorded as the task's next model version for offramp deploy.\n"
+   "Placeholders, each replaced by its shell-quoted value: {dir} the job directory, {config} its\n"
+   "axolotl.yaml, {output} its adapter/ (the config's output_dir), {train} {test} the data files,\n"
+   "{base_model}. The GPU host is yours; for example:\n"
+   "  --runner 'axolotl train {config}'                                  (this machine)\n"
+   "  --runner 'rsync -a {dir}/ gpu:job/ && ssh gpu \"cd job && axolotl train axolotl.yaml\" &&\n"
+   "            rsync -a gpu:job/adapter/ {output}/'                     (over SSH)\n";
+
+/* offramp train --runner: the user's trainer, run to its end (it is followed as it runs). */
+static int train_runner(Cli *cli, const TrainRequest *tr, const char *tmpl, bool follow_opts) {
+   char *err = NULL;
+   if (!Runner_check_template(tmpl, &err)) {
+      fprintf(stderr, "offramp train: %s\n", err);
+      free(err);
+      return EXIT_USAGE;
+   }
+   if (tr->backend || tr->train_path || tr->spec.suffix || follow_opts)
+      return Cli_usage_error("train", "--runner trains the task's dataset with your command, which is followed to its "
+                                      "end: --backend, --train, --validation, --suffix, --follow and --timeout do not apply");
+   if (tr->spec.lora_rank <= 0)
+      return Cli_usage_error("train", "--runner trains a LoRA adapter: --lora-rank must be 1 or more");
+   RunnerRequest rr = { .task = tr->task, .tmpl = tmpl, .base_model = tr->spec.base_model,
+                        .dataset_id = tr->dataset_id, .epochs = tr->spec.epochs, .batch = tr->spec.batch,
+                        .lora_rank = tr->spec.lora_rank, .lr = tr->spec.lr,
+                        .seed = tr->spec.has_seed ? (long)tr->spec.seed : 42 };
+   Store *st = Cli_open(cli, false);
+   RunnerResult res;
+   int rc = EXIT_OK;
+   if (Runner_run(st, &rr, &res, &err)) {
+      printf("experiment #%lld succeeded: %ld/%ld steps", res.experiment, res.steps, res.total_steps);
+      if (!isnan(res.last_loss))
+         printf(", last loss %.4f", res.last_loss);
+      if (!isnan(res.last_eval_loss))
+         printf(", eval loss %.4f", res.last_eval_loss);
+      printf("\n%s: version %ld recorded (%s/adapter)\n"
+             "  next: offramp job pick %lld; offramp deploy %s --to URL --kind vllm|ollama|llamacpp\n",
+             tr->task, res.version, res.dir, res.experiment, tr->task);
+   } else {
+      if (res.experiment)
+         fprintf(stderr, "offramp train: experiment #%lld failed: %s\n", res.experiment, err);
+      else
+         fprintf(stderr, "offramp train: %s\n", err);
+      free(err);
+      rc = EXIT_ERROR;
+   }
+   RunnerResult_clear(&res);
+   Store_close(st);
+   return rc;
+}
 
 int cmd_train(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, train_usage))
@@ -242,8 +302,10 @@ int cmd_train(Cli *cli, int argc, char **argv) {
       { "lr", required_argument, NULL, 'l' }, { "batch", required_argument, NULL, 'B' },
       { "lora-rank", required_argument, NULL, 'r' }, { "suffix", required_argument, NULL, 's' },
       { "seed", required_argument, NULL, 'S' }, { "follow", no_argument, NULL, 'f' },
-      { "interval", required_argument, NULL, 'i' }, { "timeout", required_argument, NULL, 'T' }, { 0 },
+      { "interval", required_argument, NULL, 'i' }, { "timeout", required_argument, NULL, 'T' },
+      { "runner", required_argument, NULL, 'X' }, { 0 },
    };
+   const char *runner = NULL;
    TrainRequest r = { 0 };
    r.spec.epochs = TRAIN_DEFAULT_EPOCHS;
    r.spec.lr = TRAIN_DEFAULT_LR;
@@ -276,6 +338,7 @@ int cmd_train(Cli *cli, int argc, char **argv) {
       case 'f': do_follow = true; break;
       case 'i': interval = parse_seconds("train", "--interval", optarg); break;
       case 'T': timeout = parse_seconds("train", "--timeout", optarg); break;
+      case 'X': runner = optarg; break;
       default: return Cli_usage_error("train", "unknown option");
       }
    }
@@ -288,6 +351,8 @@ int cmd_train(Cli *cli, int argc, char **argv) {
       return Cli_usage_error("train", "--dataset and --train are alternatives: give one");
    if (r.validation_path && !r.train_path)
       return Cli_usage_error("train", "--validation goes with --train");
+   if (runner)
+      return train_runner(cli, &r, runner, do_follow || timeout > 0);
    Store *st = Cli_open(cli, false);
    long long id = 0;
    char *err = NULL, *notes = NULL;

@@ -937,6 +937,16 @@ json_t *Deploy_list_json(Store *st, const char *task) {
                                      json_string_value(json_object_get(d, "chat_url")),
                                      json_string_value(json_object_get(d, "model")));
       json_object_set_new(d, "route_event", rev ? json_integer(rev) : json_null());
+      /* The same change numbered per task, as offramp route show and route revert number them. */
+      long long number = 0;
+      if (rev) {
+         sqlite3_stmt *q = Store_prepare(st, "SELECT count(*) FROM route_events WHERE task = ?1 AND id <= ?2");
+         sqlite3_bind_text(q, 1, json_string_value(json_object_get(d, "task")), -1, SQLITE_TRANSIENT);
+         sqlite3_bind_int64(q, 2, rev);
+         number = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+         sqlite3_finalize(q);
+      }
+      json_object_set_new(d, "route_revision", number ? json_integer(number) : json_null());
    }
    return json_pack("{s:o, s:o}", "versions", versions, "deployments", deps);
 }
@@ -1130,19 +1140,16 @@ static long stream_tokens(const Stream *s) {
    return n;
 }
 
-bool Deploy_load(Store *st, const char *task, int concurrency, int requests, long timeout_ms, LoadResult *res,
-                 char **err) {
+/* `requests` streamed requests (the set's rows in turn) to the chat completions URL, with
+ * `concurrency` in flight: TTFT, latency and decode speed per request (see LoadResult). */
+static void load_measure(const char *url, const char *key, const char *model, const EvalSet *set, int concurrency,
+                         int requests, long timeout_ms, LoadResult *res) {
    memset(res, 0, sizeof *res);
-   bool ok = false;
-   Active a;
-   if (!active_open(st, task, "to load", false, &a, err))
-      return false;
-   char *url = xasprintf("%s/v1/chat/completions", a.d.server);
    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-   char *auth = a.key ? xasprintf("Authorization: Bearer %s", a.key) : NULL;
+   char *auth = key ? xasprintf("Authorization: Bearer %s", key) : NULL;
    if (auth)
       hdrs = curl_slist_append(hdrs, auth);
-   int max_tokens = Eval_max_tokens(&a.set);
+   int max_tokens = Eval_max_tokens(set);
    double *ttft = xcalloc((size_t)requests, sizeof *ttft), *lat = xcalloc((size_t)requests, sizeof *lat);
    double *speed = xcalloc((size_t)requests, sizeof *speed);
    Stream *slots = xcalloc((size_t)concurrency, sizeof *slots);
@@ -1151,7 +1158,7 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
    CURLM *m = curl_multi_init();
    double t0 = mono_seconds();
    for (; started < requests && started < concurrency; started++) {
-      char *body = stream_body(&a.set.rows[(size_t)started % a.set.n], a.d.model, max_tokens);
+      char *body = stream_body(&set->rows[(size_t)started % set->n], model, max_tokens);
       stream_start(m, &slots[started], url, body, timeout_ms, hdrs);
       free(body);
    }
@@ -1182,7 +1189,7 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
          free(s->body);
          Sbuf_free(&s->sse);
          if (started < requests) {
-            char *body = stream_body(&a.set.rows[(size_t)started % a.set.n], a.d.model, max_tokens);
+            char *body = stream_body(&set->rows[(size_t)started % set->n], model, max_tokens);
             stream_start(m, s, url, body, timeout_ms, hdrs);
             free(body);
             started++;
@@ -1197,7 +1204,6 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
    curl_slist_free_all(hdrs);
    free(auth);
    free(slots);
-   free(url);
    res->concurrency = concurrency;
    res->requests = requests;
    res->throughput_tokens_s = res->wall_s > 0 ? (double)tokens / res->wall_s : 0;
@@ -1209,20 +1215,57 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
    free(ttft);
    free(lat);
    free(speed);
+}
+
+static json_t *load_json(const LoadResult *res, const char *url, const char *model) {
+   return json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "url", url, "model", model,
+                    "concurrency", res->concurrency, "requests", res->requests, "ok", res->ok, "errors", res->errors,
+                    "ttft_p50_ms", res->ttft_p50_ms, "ttft_p99_ms", res->ttft_p99_ms, "latency_p50_ms",
+                    res->latency_p50_ms, "latency_p99_ms", res->latency_p99_ms, "tokens_per_s", res->tokens_per_s,
+                    "throughput_tokens_s", res->throughput_tokens_s, "wall_s", res->wall_s);
+}
+
+bool Deploy_load(Store *st, const char *task, int concurrency, int requests, long timeout_ms,
+                 const EvalEndpoint *frontier, LoadResult *res, LoadResult *fres, char **err) {
+   memset(res, 0, sizeof *res);
+   if (fres)
+      memset(fres, 0, sizeof *fres);
+   bool ok = false;
+   Active a;
+   if (!active_open(st, task, "to load", false, &a, err))
+      return false;
+   char *url = xasprintf("%s/v1/chat/completions", a.d.server);
+   load_measure(url, a.key, a.d.model, &a.set, concurrency, requests, timeout_ms, res);
    if (res->ok == 0) {
       *err = xasprintf("none of the %d streamed requests to %s (model %s) got a content token: is it serving?",
                        requests, a.d.server, a.d.model);
       goto done;
    }
+   /* The frontier measured the same way, right after: the same rows, requests and concurrency. */
+   if (frontier) {
+      load_measure(frontier->url, frontier->key, frontier->model, &a.set, concurrency, requests, timeout_ms, fres);
+      if (fres->ok == 0) {
+         *err = xasprintf("none of the %d streamed requests to the frontier %s (model %s) got a content token: "
+                          "does it stream?", requests, frontier->url, frontier->model);
+         goto done;
+      }
+   }
    char ts[32];
    now_iso8601(ts);
-   json_t *js = json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "at", ts, "concurrency",
-                          concurrency, "requests", requests, "ok", res->ok, "errors", res->errors, "ttft_p50_ms",
-                          res->ttft_p50_ms, "ttft_p99_ms", res->ttft_p99_ms, "latency_p50_ms", res->latency_p50_ms,
-                          "latency_p99_ms", res->latency_p99_ms, "tokens_per_s", res->tokens_per_s,
-                          "throughput_tokens_s", res->throughput_tokens_s, "wall_s", res->wall_s);
+   json_t *js = load_json(res, url, a.d.model);
+   if (!js || json_object_set_new(js, "at", json_string(ts)) ||
+       json_object_set_new(js, "version", json_integer(a.d.version)) ||
+       json_object_set_new(js, "frontier", frontier ? load_json(fres, frontier->url, frontier->model) : json_null())) {
+      json_decref(js);
+      *err = xstrdup("out of memory packing the load figures");
+      goto done;
+   }
    char *txt = json_dumps(js, JSON_COMPACT);
    json_decref(js);
+   if (!txt) {
+      *err = xstrdup("out of memory packing the load figures");
+      goto done;
+   }
    sqlite3_stmt *s = Store_prepare(st, "UPDATE deployments SET load = ?2 WHERE id = ?1");
    sqlite3_bind_int64(s, 1, a.d.id);
    sqlite3_bind_text(s, 2, txt, -1, SQLITE_STATIC);
@@ -1232,8 +1275,58 @@ bool Deploy_load(Store *st, const char *task, int concurrency, int requests, lon
    if (!ok)
       *err = Store_errmsg(st, "saving the load figures");
 done:
+   free(url);
    active_close(&a);
    return ok;
+}
+
+char *Deploy_load_text(const char *model, const LoadResult *r, const char *frontier, const LoadResult *f) {
+   Sbuf sb = { 0 };
+   if (!f) {
+      Sbuf_printf(&sb, "%s: %d requests at concurrency %d: %d ok, %d errors in %.2f s\n"
+                  "  time to first token  p50 %.1f ms  p99 %.1f ms\n"
+                  "  latency              p50 %.1f ms  p99 %.1f ms\n"
+                  "  decode speed         %.1f tokens/s per request (median), %.1f tokens/s in all\n",
+                  model, r->requests, r->concurrency, r->ok, r->errors, r->wall_s, r->ttft_p50_ms, r->ttft_p99_ms,
+                  r->latency_p50_ms, r->latency_p99_ms, r->tokens_per_s, r->throughput_tokens_s);
+      return Sbuf_steal(&sb);
+   }
+   char a[64], b[64];
+   Sbuf_printf(&sb, "load at concurrency %d: %d streamed requests to each, the test set's rows in turn\n", r->concurrency,
+               r->requests);
+   Sbuf_printf(&sb, "  %-26s %-24.24s %.24s\n", "", model, frontier);
+   snprintf(a, sizeof a, "%d ok, %d errors", r->ok, r->errors);
+   snprintf(b, sizeof b, "%d ok, %d errors", f->ok, f->errors);
+   Sbuf_printf(&sb, "  %-26s %-24s %s\n", "answered (n)", a, b);
+#define ROW(label, fmt, field)                                   \
+   snprintf(a, sizeof a, fmt, r->field);                          \
+   snprintf(b, sizeof b, fmt, f->field);                          \
+   Sbuf_printf(&sb, "  %-26s %-24s %s\n", label, a, b);
+   ROW("time to first token p50", "%.1f ms", ttft_p50_ms)
+   ROW("time to first token p99", "%.1f ms", ttft_p99_ms)
+   ROW("latency p50", "%.1f ms", latency_p50_ms)
+   ROW("latency p99", "%.1f ms", latency_p99_ms)
+   ROW("decode speed (median)", "%.1f tokens/s", tokens_per_s)
+   ROW("throughput", "%.1f tokens/s", throughput_tokens_s)
+   ROW("wall time", "%.2f s", wall_s)
+#undef ROW
+   return Sbuf_steal(&sb);
+}
+
+json_t *Deploy_load_figures(Store *st, long long task_id) {
+   sqlite3_stmt *s = Store_prepare(st, "SELECT d.id, d.kind, d.server, d.status, d.load FROM deployments d"
+                                       " WHERE d.task_id = ?1 AND d.load IS NOT NULL ORDER BY d.id DESC LIMIT 1");
+   sqlite3_bind_int64(s, 1, task_id);
+   json_t *j = NULL;
+   if (sqlite3_step(s) == SQLITE_ROW) {
+      json_t *load = json_loads((const char *)sqlite3_column_text(s, 4), 0, NULL);
+      if (load)
+         j = json_pack("{s:I, s:s, s:s, s:s, s:o}", "deployment", (json_int_t)sqlite3_column_int64(s, 0), "kind",
+                       (const char *)sqlite3_column_text(s, 1), "server", (const char *)sqlite3_column_text(s, 2),
+                       "status", (const char *)sqlite3_column_text(s, 3), "load", load);
+   }
+   sqlite3_finalize(s);
+   return j;
 }
 
 DeployGate Deploy_gate(Store *st, long long task_id, char **why) {

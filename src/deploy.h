@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "eval.h"
 #include "phase.h"
 #include "store.h"
 
@@ -75,8 +76,19 @@ typedef struct {
    double throughput_tokens_s; /* completion tokens of all requests over the wall time */
    double wall_s;
 } LoadResult;
-bool Deploy_load(Store *st, const char *task, int concurrency, int requests, long timeout_ms, LoadResult *res,
-                 char **err);
+/* With frontier (else NULL), the frontier is then measured the same way (the same rows, number
+ * of requests and concurrency) into *fres: offramp eval --load. The figures are stored on the
+ * deployment: {at, version, url, model, concurrency, requests, ok, errors, ttft_p50_ms, ...,
+ * frontier: {the same} | null}. */
+bool Deploy_load(Store *st, const char *task, int concurrency, int requests, long timeout_ms,
+                 const EvalEndpoint *frontier, LoadResult *res, LoadResult *fres, char **err);
+
+/* The figures as text with units and counts: one column, or the deployed model's beside the
+ * frontier's when f is given. Caller frees. */
+char *Deploy_load_text(const char *model, const LoadResult *r, const char *frontier, const LoadResult *f);
+
+/* The task's newest load figures: {deployment, kind, server, status, load}, NULL when none. */
+json_t *Deploy_load_figures(Store *st, long long task_id);
 
 /* The gate before shadow, for the phase gate's check:
  *   DEPLOY_GATE_NONE   the task has no model version (its candidate is not an owned model

@@ -483,6 +483,17 @@ static bool store_poll(Store *st, Experiment *e, json_t *job, json_t *events, js
 
 bool Experiment_poll(Store *st, Experiment *e, long timeout_ms, int *new_events, char **err) {
    *new_events = 0;
+   /* offramp train --runner writes its experiment's progress itself as the trainer runs: read it. */
+   if (str_eq(e->backend, "runner")) {
+      char ref[32];
+      Experiment fresh;
+      snprintf(ref, sizeof ref, "%lld", e->id);
+      if (!Experiment_get(st, ref, &fresh, err))
+         return false;
+      Experiment_clear(e);
+      *e = fresh;
+      return true;
+   }
    FtBackend b;
    if (!Backend_get(st, e->backend, &b, err))
       return false;
@@ -503,6 +514,11 @@ bool Experiment_poll(Store *st, Experiment *e, long timeout_ms, int *new_events,
 bool Experiment_cancel(Store *st, Experiment *e, long timeout_ms, char **err) {
    if (Experiment_final(e->status)) {
       *err = xasprintf("job %s (experiment %lld) has already %s: nothing to cancel", e->job_id, e->id, e->status);
+      return false;
+   }
+   if (str_eq(e->backend, "runner")) {
+      *err = xasprintf("experiment %lld runs in its offramp train --runner process: stop it there (^C), which "
+                       "records it as interrupted", e->id);
       return false;
    }
    FtBackend b;

@@ -126,6 +126,22 @@ bool Phase_picked(Store *st, long long task_id, Picked *p) {
          p->base_url = xstrdup((const char *)sqlite3_column_text(q, 4));
    }
    sqlite3_finalize(q);
+   /* The picked experiment's adapter deployed by offramp deploy: the model is the one its server
+    * serves, under the name and at the URL the deployment gives (what eval and shadow ask for). */
+   if (p->model && Store_has_table(st, "deployments")) {
+      q = Store_prepare(st, "SELECT d.model, d.chat_url FROM deployments d JOIN model_versions v ON v.id = d.version_id"
+                            " WHERE d.task_id = ?1 AND d.status = 'active' AND v.experiment_id = ?2"
+                            " ORDER BY d.id DESC LIMIT 1");
+      sqlite3_bind_int64(q, 1, task_id);
+      sqlite3_bind_int64(q, 2, p->experiment);
+      if (sqlite3_step(q) == SQLITE_ROW) {
+         free(p->model);
+         free(p->base_url);
+         p->model = xstrdup((const char *)sqlite3_column_text(q, 0));
+         p->base_url = xstrdup((const char *)sqlite3_column_text(q, 1));
+      }
+      sqlite3_finalize(q);
+   }
    return p->model != NULL;
 }
 

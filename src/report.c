@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deploy.h"
 #include "eval.h"
 #include "phase.h"
 #include "report.h"
@@ -432,6 +433,60 @@ static void curve_section(Sbuf *sb, const json_t *m, Store *st, const Task *t, l
    double cur;
    if (Eval_min_confidence(st, t->id, &cur))
       Sbuf_printf(sb, "The task's min_confidence is set to %.2f.\n\n", cur);
+}
+
+/* The deployment's performance under load beside the frontier's, measured the same way by
+ * offramp eval --load (seed 002's performance metrics). */
+static void load_section(Store *st, Sbuf *sb, const Task *t) {
+   json_t *j = Deploy_load_figures(st, t->id);
+   if (!j)
+      return;
+   const json_t *l = jget(j, "load"), *f = jget(l, "frontier");
+   Sbuf_printf(sb, "## Performance under load (deployment %lld, %s at %s, %s)\n\n",
+               (long long)json_integer_value(jget(j, "deployment")), json_string_value(jget(j, "kind")),
+               json_string_value(jget(j, "server")), json_string_value(jget(j, "status")));
+   Sbuf_printf(sb, "Measured %.10s %.5s UTC: %lld streamed requests to each at concurrency %lld, the test set's rows in "
+               "turn; TTFT is the time to the first content token, decode speed the completion tokens over the time "
+               "after it (median per request).\n\n", json_string_value(jget(l, "at")),
+               json_string_value(jget(l, "at")) + 11, (long long)json_integer_value(jget(l, "requests")),
+               (long long)json_integer_value(jget(l, "concurrency")));
+   char head_a[160], head_b[160];
+   snprintf(head_a, sizeof head_a, "deployed v%lld %s", (long long)json_integer_value(jget(l, "version")),
+            json_string_value(jget(l, "model")));
+   if (json_is_object(f))
+      snprintf(head_b, sizeof head_b, "frontier %s", json_string_value(jget(f, "model")));
+   else
+      snprintf(head_b, sizeof head_b, "frontier (not measured: offramp eval %s --load N --reference MODEL)", t->name);
+   const char *cols[] = { "metric", head_a, head_b };
+   header(sb, cols, 3);
+   static const struct {
+      const char *label, *key, *unit;
+      int prec;
+   } rows[] = {
+      { "time to first token p50", "ttft_p50_ms", "ms", 1 }, { "time to first token p99", "ttft_p99_ms", "ms", 1 },
+      { "latency p50", "latency_p50_ms", "ms", 1 },          { "latency p99", "latency_p99_ms", "ms", 1 },
+      { "decode speed (median)", "tokens_per_s", "tokens/s", 1 },
+      { "throughput", "throughput_tokens_s", "tokens/s", 1 }, { "wall time", "wall_s", "s", 2 },
+   };
+   char a[64], b[64];
+   snprintf(a, sizeof a, "%lld of %lld", (long long)json_integer_value(jget(l, "ok")),
+            (long long)json_integer_value(jget(l, "requests")));
+   if (json_is_object(f))
+      snprintf(b, sizeof b, "%lld of %lld", (long long)json_integer_value(jget(f, "ok")),
+               (long long)json_integer_value(jget(f, "requests")));
+   else
+      snprintf(b, sizeof b, "-");
+   metric_row(sb, "answered (n)", a, b);
+   for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+      snprintf(a, sizeof a, "%.*f %s", rows[i].prec, json_number_value(jget(l, rows[i].key)), rows[i].unit);
+      if (json_is_object(f))
+         snprintf(b, sizeof b, "%.*f %s", rows[i].prec, json_number_value(jget(f, rows[i].key)), rows[i].unit);
+      else
+         snprintf(b, sizeof b, "-");
+      metric_row(sb, rows[i].label, a, b);
+   }
+   Sbuf_puts(sb, "\n");
+   json_decref(j);
 }
 
 static void gate_section(Sbuf *sb, const Gate *g) {
@@ -927,6 +982,7 @@ char *Report_markdown_opts(Store *st, const char *task, long long run, const Rep
    json_t *kinds = Report_coverage_by_kind(st, 0);
    kind_curve_section(&sb, kinds, &d.t);
    json_decref(kinds);
+   load_section(st, &sb, &d.t);
    gate_section(&sb, &d.g);
    forced_section(st, &sb, &d.t);
    json_t *ro = rollout_json(st, &d.t, o ? o->setup_cost : 0);
@@ -961,6 +1017,8 @@ json_t *Report_json_opts(Store *st, const char *task, long long run, const Repor
    json_object_set_new(j, "min_confidence", Eval_min_confidence(st, d.t.id, &mc) ? json_real(mc) : json_null());
    json_object_set_new(j, "forced", forced_changes(st, &d.t));
    json_object_set_new(j, "coverage_by_kind", Report_coverage_by_kind(st, 0));
+   json_t *load = Deploy_load_figures(st, d.t.id);
+   json_object_set_new(j, "load", load ? load : json_null());
    json_object_set_new(j, "rollout", rollout_json(st, &d.t, o ? o->setup_cost : 0));
    *gate_open = d.g.open;
    report_clear(&d);

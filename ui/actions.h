@@ -49,6 +49,8 @@
    _("Training", TRAIN_PICK, "train-pick", "Pick the selected experiment as the candidate") \
    _("Rollout", OPERATE_RETRAIN, "operate-retrain", "Operate: build a new dataset version and train again") \
    _("Rollout", ROUTE_REVERT, "route-revert", "Operate: put back an earlier model version (route revert)") \
+   _("Rollout", VIEW_VERSIONS, "view-versions", "Open the task's model versions: artifacts, deployments, route revisions") \
+   _("Rollout", DEPLOY_ROLLBACK, "deploy-rollback", "Versions: roll the deployment back to the previous version (asks first)") \
    _("Rollout", VIEW_ROLLOUT, "view-rollout", "Open the task's rollout: live shadow agreement, steps, cutover") \
    _("Rollout", ROLLOUT_STEP_UP, "rollout-step-up", "Step the candidate's share up (100 % asks first)") \
    _("Rollout", ROLLOUT_STEP_DOWN, "rollout-step-down", "Step the candidate's share down") \

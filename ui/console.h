@@ -45,7 +45,7 @@ struct View {
 };
 
 extern const ViewOps inventory_ops, task_ops, help_ops, runbook_ops, report_ops, audit_ops,
-   touchpoints_ops, rollout_ops, review_ops, messages_ops;
+   touchpoints_ops, rollout_ops, review_ops, messages_ops, versions_ops;
 
 /* ---- console state and services for views ---- */
 Store *Console_store(void);

@@ -60,6 +60,8 @@ static const char default_bindings[] =
    "bind task R view-rollout\n"
    "bind task N operate-retrain\n"
    "bind task V route-revert\n"
+   "bind task v view-versions\n"
+   "bind versions B deploy-rollback\n"
    "bind rollout ] rollout-step-up\n"
    "bind rollout [ rollout-step-down\n"
    "bind rollout X rollout-abort\n"

@@ -20,6 +20,7 @@
 #include "task.h"
 #include "trainer.h"
 #include "util.h"
+#include "deploy.h"
 #include "versions.h"
 
 /* The console never waits long on a trainer: one poll round per second while jobs run. */
@@ -122,6 +123,31 @@ static void operate_panel(UText *u, Store *st, const Task *t) {
    UText_nl(u);
    UText_add(u, Draw_attr(C_DIM), "  V puts back an earlier version (offramp route revert %s [REVISION])", t->name);
    UText_nl(u);
+}
+
+/* Model versions recorded by offramp deploy or the runner: how many, and the active deployment;
+ * v opens them (nothing when the task has none). */
+static void versions_panel(UText *u, Store *st, const Task *t) {
+   json_t *l = Deploy_list_json(st, t->name), *vs = json_object_get(l, "versions"), *d;
+   if (json_array_size(vs)) {
+      json_t *active = NULL;
+      size_t i;
+      json_array_foreach(json_object_get(l, "deployments"), i, d) {
+         if (!active && str_eq(json_string_value(json_object_get(d, "status")), "active"))
+            active = d;
+      }
+      UText_nl(u);
+      UText_add(u, Draw_attr(C_HEADING), "MODEL VERSIONS  ");
+      UText_add(u, A_NORMAL, "%zu recorded; ", json_array_size(vs));
+      if (active)
+         UText_add(u, A_NORMAL, "v%lld active on %s at %s", (long long)json_integer_value(json_object_get(active, "version")),
+                   json_string_value(json_object_get(active, "kind")), json_string_value(json_object_get(active, "server")));
+      else
+         UText_add(u, Draw_attr(C_DIM), "none deployed");
+      UText_add(u, Draw_attr(C_DIM), "  (v opens them; B there rolls back)");
+      UText_nl(u);
+   }
+   json_decref(l);
 }
 
 /* The latest dataset: rows, filters, the largest labels and the dataset gate's checks. */
@@ -437,6 +463,7 @@ static void build(TaskView *tv) {
    UText_nl(u);
    if (cur == PHASE_CUTOVER || cur == PHASE_OPERATE)
       operate_panel(u, st, t);
+   versions_panel(u, st, t);
    dataset_panel(u, st, t);
 
    Experiment_free_list(tv->exps, tv->nexps);
@@ -737,6 +764,9 @@ static int tv_request(View *v, Action a) {
       return REDRAW;
    case ACTION_VIEW_ROLLOUT:
       Console_open_view(&rollout_ops, v->arg, NULL);
+      return REDRAW;
+   case ACTION_VIEW_VERSIONS:
+      Console_open_view(&versions_ops, v->arg, NULL);
       return REDRAW;
    case ACTION_APPLY_THRESHOLD: {
       double value;

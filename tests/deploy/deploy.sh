@@ -6,30 +6,7 @@
 # and refusals (ours and the servers', with their status and error shape).
 . "$TESTS_SRCDIR/lib.sh"
 
-H=$(dirname "$OFFRAMP")/tests
-MK=$H/dataset/mkexchanges
-for bin in "$MK" "$H/deploy/standin_vllm" "$H/deploy/standin_ollama" "$H/deploy/standin_llamacpp"; do
-   [ -x "$bin" ] || skip_all "test helper not built ($bin; make check builds it)"
-done
-for tool in curl jq sqlite3 sha256sum; do
-   command -v $tool >/dev/null || skip_all "$tool not installed"
-done
-cd "$TMP" || exit 1
-
-PIDS=""
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
-
-# standin KIND NAME ARGS...: starts tests/deploy/standin_KIND, sets NAME_PID and NAME (its base URL).
-standin() {
-   kind=$1 name=$2
-   shift 2
-   "$H/deploy/standin_$kind" --port-file "$name.port" --max-seconds 90 "$@" 2>"$name.err" &
-   eval "${name}_PID=$!"
-   PIDS="$PIDS $!"
-   i=0
-   while [ ! -s "$name.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-   eval "$name=http://127.0.0.1:$(cat "$name.port")"
-}
+. "$TESTS_SRCDIR/deploy/standins.sh"
 
 # A task with logged answers and a dataset: its test.jsonl is what the stand-ins answer from.
 task_with_dataset() {
@@ -167,6 +144,33 @@ contains "... with time to first token" "$OUT" "time to first token  p50"
 run "$OFFRAMP" deploy list intent --json
 equals "the load figures are kept on the deployment" "$(printf '%s' "$OUT" | jq -c '.deployments[0].load | [.concurrency, .requests, .ok]')" "[4,12,12]"
 equals "... the first token never after the last" "$(printf '%s' "$OUT" | jq '.deployments[0].load | .ttft_p50_ms <= .latency_p50_ms')" true
+# offramp eval --load: the deployed model and the frontier (an OpenAI stand-in, tests/gw/standin_upstream,
+# answering 40 ms late in 4 streamed chunks) measured the same way, kept, and shown in the report.
+frontier --latency-ms 40 --chunks 4
+run "$OFFRAMP" eval intent --load 3
+expect_rc "eval --load without the frontier is a usage error" 2
+contains "... saying to give it as --reference" "$ERR" "--reference BACKEND:MODEL"
+run "$OFFRAMP" eval plain --load 3 --reference "$FRONTIER|gpt-4o-mini"
+expect_rc "eval --load on a task without a deployment is refused" 1
+contains "... saying what to run" "$ERR" "no active deployment"
+run "$OFFRAMP" eval intent --load 3 --requests 9 --reference "$FRONTIER|gpt-4o-mini"
+expect_rc "eval --load 3: 9 streamed requests to the deployment and 9 to the frontier" 0
+contains "... both columns named" "$OUT" "v2 intent-v2"
+equals "... every request answered on both" "$(printf "%s\n" "$OUT" | grep "answered (n)" | tr -s " ")" " answered (n) 9 ok, 0 errors 9 ok, 0 errors"
+contains "... TTFT with its unit" "$OUT" "time to first token p50"
+run "$OFFRAMP" deploy list intent --json
+equals "the frontier's figures are kept beside the deployment's" \
+   "$(printf '%s' "$OUT" | jq -c '.deployments[0].load | [.concurrency, .requests, .ok, .frontier.model, .frontier.ok, .frontier.concurrency]')" \
+   '[3,9,9,"gpt-4o-mini",9,3]'
+equals "the frontier's first token comes after its 40 ms delay" \
+   "$(printf '%s' "$OUT" | jq '.deployments[0].load.frontier.ttft_p50_ms >= 40')" true
+run "$OFFRAMP" report intent
+contains "the report has the load section" "$OUT" "## Performance under load (deployment"
+contains "... the deployed model beside the frontier" "$OUT" "| metric | deployed v2 intent-v2 | frontier gpt-4o-mini |"
+contains "... with the sample sizes" "$OUT" "| answered (n) | 9 of 9 | 9 of 9 |"
+contains "... and TTFT in ms" "$OUT" "| time to first token p50 |"
+run "$OFFRAMP" report intent --json
+equals "the JSON report carries them" "$(printf '%s' "$OUT" | jq -c '.load.load | [.requests, .frontier.requests]')" "[9,9]"
 run "$OFFRAMP" deploy load plain
 expect_rc "load: a task without a deployment is refused" 1
 contains "... saying what to run" "$ERR" "no active deployment"
