@@ -76,9 +76,9 @@ int cmd_audit(Cli *cli, int argc, char **argv) {
          for (sort = 0; sort < AUDIT_SORT_COUNT && !str_eq(optarg, sort_opts[sort]); sort++)
             ;
          if (sort == AUDIT_SORT_COUNT)
-            return Cli_usage_error("audit", "--sort '%s' is not one of cost, calls, cost-per-call, name", optarg);
+            return Cli_bad_value("audit", "--sort", optarg, "one of cost, calls, cost-per-call, name");
          break;
-      default: return Cli_usage_error("audit", "unknown option");
+      default: return Cli_bad_option("audit", argc, argv);
       }
    }
    if (optind < argc)

@@ -154,7 +154,7 @@ int cmd_versions(Cli *cli, int argc, char **argv) {
       switch (c) {
       case 'l': limit = Cli_long("versions", "--limit", optarg, 1, 1000); break;
       case 'j': as_json = true; break;
-      default: return Cli_usage_error("versions", "unknown option");
+      default: return Cli_bad_option("versions", argc, argv);
       }
    }
    if (optind >= argc)

@@ -74,8 +74,7 @@ static const char usage[] =
 static double fraction(const char *opt, const char *v) {
    double d;
    if (!parse_double(v, &d) || d < 0 || d > 1) {
-      fprintf(stderr, "offramp rollout: %s '%s' is not a fraction from 0 to 1 (e.g. 0.02 for 2 %%)\n", opt, v);
-      exit(EXIT_USAGE);
+      exit(Cli_bad_value("rollout", opt, v, "a fraction from 0 to 1 (e.g. 0.02 for 2 %%)"));
    }
    return d;
 }
@@ -83,8 +82,7 @@ static double fraction(const char *opt, const char *v) {
 static double seconds(const char *opt, const char *v) {
    double d;
    if (!parse_double(v, &d) || d <= 0 || d > 86400) {
-      fprintf(stderr, "offramp rollout: %s '%s' is not a number of seconds (0 < S <= 86400)\n", opt, v);
-      exit(EXIT_USAGE);
+      exit(Cli_bad_value("rollout", opt, v, "a number of seconds (0 < S <= 86400)"));
    }
    return d;
 }
@@ -339,8 +337,7 @@ int cmd_rollout(Cli *cli, int argc, char **argv) {
       case O_MINS: min_samples = Cli_long("rollout", "--min-samples", optarg, 1, 1000000000); changed = true; break;
       case O_HOST:
          if (!parse_double(optarg, &d) || d < 0 || d > 1e9) {
-            fprintf(stderr, "offramp rollout: --hosting-cost '%s' is not an amount of USD per month\n", optarg);
-            return EXIT_USAGE;
+            return Cli_bad_value("rollout", "--hosting-cost", optarg, "an amount of USD per month from 0 (e.g. 400)");
          }
          host = d;
          changed = true;
@@ -349,14 +346,13 @@ int cmd_rollout(Cli *cli, int argc, char **argv) {
       case O_NOAUTO: auto_promote = 0; break;
       case O_VERIFY:
          if (!parse_double(optarg, &d) || d < 0 || d > 100) {
-            fprintf(stderr, "offramp rollout: --verify-percent '%s' is not a percentage from 0 to 100\n", optarg);
-            return EXIT_USAGE;
+            return Cli_bad_value("rollout", "--verify-percent", optarg, "a percentage from 0 to 100");
          }
          verify = d;
          break;
       case O_ONCE: rounds = 1; break;
       case O_ROUNDS: rounds = Cli_long("rollout", "--rounds", optarg, 1, 1000000); break;
-      default: return Cli_usage_error("rollout", "unknown option");
+      default: return Cli_bad_option("rollout", argc, argv);
       }
    }
    const char *action = optind < argc ? argv[optind] : NULL;
