@@ -149,7 +149,7 @@ static int status(Store *st, const GwAdmin *gw, Task *t, bool as_json) {
          " s:o, s:o, s:o, s:s?}",
          "task", t->name, "phase", t->phase, "steps", steps, "dwell_s", s.dwell_s, "interval_s", s.interval_s,
          "failure_limit", s.failure_limit, "max_error_rate", s.max_error_rate, "min_agreement",
-         s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar, "max_p95_ms", s.max_p95_ms, "max_fallback_rate",
+         Rollout_agreement_bar(&s, t, NULL), "max_p95_ms", s.max_p95_ms, "max_fallback_rate",
          s.max_fallback_rate, "min_samples", (json_int_t)s.min_samples, "hosting_cost", s.hosting_cost, "position",
          state.pos, "paused", state.paused, "pause_reason", state.pause_reason, "failures", state.failures, "held",
          Rollout_held(&s, &state, (double)time(NULL)), "shadow_gate", gate, "canary_gate", "pass",
@@ -171,9 +171,10 @@ static int status(Store *st, const GwAdmin *gw, Task *t, bool as_json) {
          printf(" (at step %d of %d)", state.pos + 1, s.n_steps);
       printf("\n  analysis every %g s, failure limit %d (failed checks at this step: %d), dwell %g s per step\n",
              s.interval_s, s.failure_limit, state.failures, s.dwell_s);
-      printf("  triggers: error rate <= %.1f %%, agreement >= %.1f %%%s, fallbacks <= %.1f %%", 100 * s.max_error_rate,
-             100 * (s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar), s.min_agreement >= 0 ? "" : " (task bar)",
-             100 * s.max_fallback_rate);
+      const char *bar_source;
+      double bar = Rollout_agreement_bar(&s, t, &bar_source);
+      printf("  triggers: error rate <= %.1f %%, agreement >= %.1f %% (bar: %s), fallbacks <= %.1f %%",
+             100 * s.max_error_rate, 100 * bar, bar_source, 100 * s.max_fallback_rate);
       if (s.max_p95_ms > 0)
          printf(", p95 <= %g ms", s.max_p95_ms);
       printf("; inconclusive under %ld requests\n", s.min_samples);

@@ -317,6 +317,15 @@ void Rollout_canary_gate(Store *st, const Task *t, GateCheck *c) {
 
 /* ---- analysis ---- */
 
+const char Rollout_task_bar_source[] = "the task's agreement bar (offramp task edit --agreement-bar)";
+
+double Rollout_agreement_bar(const RolloutSettings *s, const Task *t, const char **source) {
+   if (source)
+      *source = s->min_agreement >= 0 ? "the rollout's min_agreement (offramp rollout set --min-agreement)"
+                                       : Rollout_task_bar_source;
+   return s->min_agreement >= 0 ? s->min_agreement : t->agreement_bar;
+}
+
 void Rollout_analysis_to_route(const RolloutSettings *s, double agreement_bar, json_t *route) {
    json_t *a = json_object_get(route, "analysis");
    if (!json_is_object(a)) {
@@ -891,7 +900,7 @@ void Rollout_operate(Store *st, const Task *t, OperateFigures *f) {
    RolloutSettings s;
    RolloutState state;
    Rollout_load(st, t->id, &s, &state);
-   double bar = s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar, lo, hi;
+   double bar = Rollout_agreement_bar(&s, t, NULL), lo, hi;
    if (f->verified_n > 0) {
       wilson95(f->verified_k, f->verified_n, &lo, &hi);
       f->drift_agreement = hi < bar;
