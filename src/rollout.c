@@ -268,6 +268,13 @@ static void observed(Store *st, const Task *t, RolloutSettings *s, RolloutState 
             state->held = state->pos;
          if (pos < 0)
             state->held = -1;
+         /* A step forward recorded after a pause or an abort (someone routed the canary again)
+          * ends the pause: the panel must not say PAUSED while the route moves on. */
+         if (state->paused && pos >= 0 && pos > state->pos &&
+             iso_epoch((const char *)sqlite3_column_text(q, 1)) >= floor(state->step_since)) {   /* ts: whole seconds */
+            state->paused = false;
+            state->pause_reason[0] = '\0';
+         }
          state->pos = pos;
          state->step_since = iso_epoch((const char *)sqlite3_column_text(q, 1));
          state->failures = 0;
@@ -289,6 +296,11 @@ static void observed(Store *st, const Task *t, RolloutSettings *s, RolloutState 
       sqlite3_finalize(q);
    }
    *changed = memcmp(&was, state, sizeof was) != 0;
+}
+
+void Rollout_observe(Store *st, const Task *t, RolloutSettings *s, RolloutState *state) {
+   bool changed;
+   observed(st, t, s, state, &changed);
 }
 
 void Rollout_canary_gate(Store *st, const Task *t, GateCheck *c) {

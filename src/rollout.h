@@ -119,6 +119,10 @@ bool Rollout_watch_round(Store *st, const GwAdmin *gw, const char *task, Rollout
  * its route event, the failed checks the gateway recorded there), and moves the phase after a
  * gateway change when a workspace lags behind it. *msg (may stay NULL): what moved. */
 bool Rollout_follow_gateway(Store *st, const char *task, char **msg, char **err);
+/* The rollout as the workspace's records say it stands (the steps the gateway serves, the step
+ * its last route event put it at, a pause a later step forward ended), without saving it: what
+ * the console shows between two saves. */
+void Rollout_observe(Store *st, const Task *t, RolloutSettings *s, RolloutState *state);
 
 /* ---- operate: after cutover, from the captured exchanges ---- */
 typedef struct {

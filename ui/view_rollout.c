@@ -119,7 +119,7 @@ static void build(RolloutView *rv) {
       return;
    RolloutSettings s;
    RolloutState state;
-   Rollout_load(st, rv->t.id, &s, &state);
+   Rollout_observe(st, &rv->t, &s, &state);
    char steps[ROLLOUT_MAX_STEPS * 4 + 1];
    Rollout_format_steps(&s, steps, sizeof steps);
    const char *mode = json_string_value(json_object_get(rv->route, "mode"));
@@ -127,7 +127,7 @@ static void build(RolloutView *rv) {
    if (mode && str_eq(mode, "canary"))
       UText_add(u, Draw_attr(C_CURRENT), "canary %g %%", num(rv->route, "percent"));
    else
-      UText_add(u, Draw_attr(C_CURRENT), "%s", mode ? mode : "?");
+      UText_add(u, mode ? Draw_attr(C_CURRENT) : Draw_attr(C_DIM), "%s", mode ? mode : "(asking the gateway)");
    UText_add(u, A_NORMAL, "  steps %s  phase %s", steps, rv->t.phase);
    if (state.paused) {
       UText_nl(u);
