@@ -670,7 +670,9 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
    if (abort) {
       state.paused = true;
       snprintf(state.pause_reason, sizeof state.pause_reason, "aborted: %s", why.buf);
-   } else if (a == ROLLOUT_PROMOTE || a == ROLLOUT_PROMOTE_FULL) {
+   } else if (a == ROLLOUT_PROMOTE || a == ROLLOUT_PROMOTE_FULL || (a == ROLLOUT_STEP_UP && state.pos > pos)) {
+      /* A step forward ends a pause, as one routed by hand does (observed): the route moves on,
+       * the rollout must not say PAUSED. */
       state.paused = false;
       state.pause_reason[0] = '\0';
    }

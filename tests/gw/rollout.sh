@@ -117,4 +117,8 @@ rollout status intent --json
 is "$(jq -r .paused "$WORK/out")" false "... and the pause is over"
 rollout status intent
 check "... status does not say PAUSED" sh -c "! grep -q PAUSED '$WORK/out'"
+rollout abort intent --reason "bad answers again"
+rollout step-up intent --reason "fixed"
+rollout status intent --json
+is "$(jq -r .paused "$WORK/out")" false "a step-up after an abort ends the pause too"
 finish
