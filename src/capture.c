@@ -456,6 +456,8 @@ static void record_build(const CaptureItem *it, Doc *req, Sbuf *rec, Sbuf *model
    }
    if (it->stream)
       PUT(rec, ",\"stream\":true");
+   if (it->replay)
+      PUT(rec, ",\"replay\":true");
    if (it->truncated) {
       PUT(rec, ",\"truncated\":");
       put_string(rec, it->truncated);
@@ -482,6 +484,7 @@ static void record_build(const CaptureItem *it, Doc *req, Sbuf *rec, Sbuf *model
    e->agree = it->agree;
    e->confidence = it->confidence;
    e->record = rec->buf;
+   e->replay = it->replay;
    doc_clear(&resp);
 }
 

@@ -60,6 +60,7 @@ typedef struct CaptureItem {
    const char *arm;           /* static string */
    int status;                /* the status the client got */
    bool stream;
+   bool replay;               /* replayed traffic (offramp replay): marked, kept out of the audit */
    const char *truncated;     /* static reason the answer was cut short (the client left mid-stream), or NULL */
    const char *fallback;      /* static reason name, or NULL */
    int agree;                 /* -1 not compared */

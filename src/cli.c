@@ -61,7 +61,7 @@ bool Cli_json_option(const char *cmd, int argc, char **argv, bool *json) {
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       if (c != 'j') {
-         Cli_usage_error(cmd, "unknown option");
+         Cli_bad_option(cmd, argc, argv);
          return false;
       }
       *json = true;
@@ -69,12 +69,43 @@ bool Cli_json_option(const char *cmd, int argc, char **argv, bool *json) {
    return true;
 }
 
+int Cli_bad_option(const char *cmd, int argc, char **argv) {
+   /* opterr is 0 (main): getopt said nothing, this is the one message. glibc leaves optopt 0
+    * for an unknown long option and sets it to the option's value when its argument is
+    * missing; the element it stopped at is argv[optind - 1]. */
+   const char *arg = optind >= 1 && optind - 1 < argc ? argv[optind - 1] : "";
+   if (str_startswith(arg, "--")) {
+      int len = (int)strcspn(arg, "=");
+      if (optopt)
+         return Cli_usage_error(cmd, "%.*s needs a value", len, arg);
+      return Cli_usage_error(cmd, "unknown option '%.*s'", len, arg);
+   }
+   if (optopt > 32 && optopt < 127)
+      return Cli_usage_error(cmd, "-%c is not an option of this command, or it needs a value", optopt);
+   return Cli_usage_error(cmd, "unknown option '%s'", arg);
+}
+
+int Cli_bad_value(const char *cmd, const char *option, const char *value, const char *fmt, ...) {
+   va_list ap;
+   fprintf(stderr, "offramp %s: %s '%s' is not ", cmd, option, value);
+   va_start(ap, fmt);
+   vfprintf(stderr, fmt, ap);
+   va_end(ap);
+   fprintf(stderr, "\nTry 'offramp %s --help'.\n", cmd);
+   return EXIT_USAGE;
+}
+
 long Cli_long(const char *cmd, const char *option, const char *value, long min, long max) {
    long v;
-   if (!parse_long(value, &v) || v < min || v > max) {
-      fprintf(stderr, "offramp %s: %s '%s' is not a whole number from %ld to %ld\n", cmd, option, value, min, max);
-      exit(EXIT_USAGE);
-   }
+   if (!parse_long(value, &v) || v < min || v > max)
+      exit(Cli_bad_value(cmd, option, value, "a whole number from %ld to %ld", min, max));
+   return v;
+}
+
+double Cli_double(const char *cmd, const char *option, const char *value, double min, double max, const char *what) {
+   double v;
+   if (!parse_double(value, &v) || v < min || v > max)
+      exit(Cli_bad_value(cmd, option, value, "%s from %g to %g", what ? what : "a number", min, max));
    return v;
 }
 

@@ -47,8 +47,19 @@ int Cli_usage_error(const char *cmd, const char *fmt, ...) ATTR_PRINTF(2, 3);
 /* Options of a command whose only option is --json; false after printing a usage error. */
 bool Cli_json_option(const char *cmd, int argc, char **argv, bool *json);
 
-/* Parse a whole-number option value or exit with a message naming the option. */
+/* The one shape of a bad command line (exit 2, nothing opened or written):
+ *    offramp CMD: --OPTION 'VALUE' is not WHAT-IT-TAKES
+ *    Try 'offramp CMD --help'.
+ * Cli_bad_option names the option getopt_long stopped at ('?': unknown, or its value
+ * missing); Cli_bad_value prints "OPTION 'VALUE' is not " then fmt, which says what the
+ * option takes (the fix). Both return EXIT_USAGE. */
+int Cli_bad_option(const char *cmd, int argc, char **argv);
+int Cli_bad_value(const char *cmd, const char *option, const char *value, const char *fmt, ...) ATTR_PRINTF(4, 5);
+
+/* Parse a whole-number (or any number, "what" naming it: "a number of seconds") option value
+ * or exit 2 with Cli_bad_value's message. */
 long Cli_long(const char *cmd, const char *option, const char *value, long min, long max);
+double Cli_double(const char *cmd, const char *option, const char *value, double min, double max, const char *what);
 
 /* Print a JSON value to stdout, indented, with a trailing newline; frees it. */
 void Cli_print_json(json_t *v);

@@ -40,7 +40,7 @@ static void print_details(const AuditRow *r, const Audit *a) {
    printf("  tokens         %.0f in, %.0f out per call on average%s\n", r->avg_in, r->avg_out,
           r->est_calls ? " (some estimated)" : "");
    if (r->priced_calls)
-      printf("  cost           %s per call, %s/day, %s/month, %.1f %% of the total%s\n",
+      printf("  cost (measured) %s per call, %s/day, %s/month, %.1f %% of the total%s\n",
              fmt_money(x, sizeof x, r->avg_cost, 4), fmt_money(y, sizeof y, r->daily_cost, 2),
              fmt_money(z, sizeof z, r->monthly_cost, 0), 100 * r->share, r->unpriced_calls ? " (priced calls only)" : "");
    if (r->unpriced_calls)
@@ -76,9 +76,9 @@ int cmd_audit(Cli *cli, int argc, char **argv) {
          for (sort = 0; sort < AUDIT_SORT_COUNT && !str_eq(optarg, sort_opts[sort]); sort++)
             ;
          if (sort == AUDIT_SORT_COUNT)
-            return Cli_usage_error("audit", "--sort '%s' is not one of cost, calls, cost-per-call, name", optarg);
+            return Cli_bad_value("audit", "--sort", optarg, "one of cost, calls, cost-per-call, name");
          break;
-      default: return Cli_usage_error("audit", "unknown option");
+      default: return Cli_bad_option("audit", argc, argv);
       }
    }
    if (optind < argc)
@@ -128,7 +128,7 @@ int cmd_audit(Cli *cli, int argc, char **argv) {
       printf("No logged calls yet. Import logs with 'offramp import FILE' or point the app at 'offramp gateway'.\n");
    } else {
       char x[32], y[32], line[512];
-      printf("audit: %d day%s (%s to %s), %s calls, %s/month on the API\n\n", a.days, a.days == 1 ? "" : "s",
+      printf("audit: %d day%s (%s to %s), %s calls, %s/month on the API (measured)\n\n", a.days, a.days == 1 ? "" : "s",
              a.first_day, a.last_day, fmt_count(x, sizeof x, a.calls), fmt_money(y, sizeof y, a.monthly_cost, 0));
       Audit_header(line, sizeof line, 100);
       printf("%s\n", line);

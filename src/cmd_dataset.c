@@ -380,7 +380,11 @@ int cmd_dataset(Cli *cli, int argc, char **argv) {
       build_opt |= c >= O_SINCE && c <= O_SEED;
       for (size_t i = 0; i < ARRAY_SIZE(reals); i++) {
          if (c == reals[i].opt && !parse_double(optarg, reals[i].to))
-            return Cli_usage_error("dataset", "--%s '%s' is not a number", opts[c - O_SINCE].name, optarg);
+            {
+               char opt[40];
+               snprintf(opt, sizeof opt, "--%s", opts[c - O_SINCE].name);
+               return Cli_bad_value("dataset", opt, optarg, "a number (see its range in 'offramp dataset --help')");
+            }
       }
       switch (c) {
       case O_FRAC:
@@ -421,7 +425,7 @@ int cmd_dataset(Cli *cli, int argc, char **argv) {
          learn = true;
          break;
       default:
-         return Cli_usage_error("dataset", "bad option");
+         return Cli_bad_option("dataset", argc, argv);
       }
    }
    int nargs = argc - optind;

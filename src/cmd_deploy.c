@@ -17,7 +17,7 @@
 static const char usage[] =
    "usage: offramp deploy TASK --to URL --kind KIND [--version V] [--served-path PATH] [--base NAME]\n"
    "                      [--scale S] [--key-env VAR] [--reason TEXT] [--no-smoke]\n"
-   "       offramp deploy register TASK --artifact PATH|URL --base-model MODEL [--rank R] [--job N]\n"
+   "       offramp deploy register TASK --artifact PATH|URL --base-model MODEL [--rank R] [--job ID]\n"
    "                      [--dataset N] [--sha256 HEX] [--size BYTES]\n"
    "       offramp deploy list [TASK] [--json]\n"
    "       offramp deploy rollback TASK [--reason TEXT] [--no-smoke]\n"
@@ -48,8 +48,9 @@ static const char usage[] =
    "  --key-env VAR      the environment variable holding the server's API key (vLLM --api-key,\n"
    "                     llama-server --api-key); sent as a bearer token, never stored\n"
    "  --no-smoke         deploy or roll back without running the smoke check now\n"
-   "  --artifact P       an absolute path (digest and size computed), or a URL with --sha256\n"
-   "  --job N            the experiment (offramp jobs) that trained it: its dataset is the lineage\n"
+   "  --artifact PATH    an absolute path (digest and size computed), or a URL with --sha256\n"
+   "  --job ID           the experiment that trained it (its number or job id in offramp jobs):\n"
+   "                     its dataset is the lineage\n"
    "  --dataset N        the dataset, when there is no job (default: the task's latest)\n"
    "  --concurrency N    load: requests in flight at once (default 4)\n"
    "  --requests R       load: streamed requests in all (default 50), the test set's rows in turn\n"
@@ -156,7 +157,7 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       case 'K': r.key_env = optarg; break;
       case 's':
          if (!parse_double(optarg, &r.scale))
-            return Cli_usage_error("deploy", "--scale '%s' is not a number", optarg);
+            return Cli_bad_value("deploy", "--scale", optarg, "a number above 0 (e.g. 0.5)");
          break;
       case 'r': r.reason = optarg; break;
       case 'n': no_smoke = true; break;
@@ -170,7 +171,7 @@ int cmd_deploy(Cli *cli, int argc, char **argv) {
       case 'J': json = true; break;
       case 'c': concurrency = Cli_long("deploy", "--concurrency", optarg, 1, 256); break;
       case 'q': requests = Cli_long("deploy", "--requests", optarg, 1, 100000); break;
-      default: return Cli_usage_error("deploy", "unknown option");
+      default: return Cli_bad_option("deploy", argc, argv);
       }
    }
    const char *sub = optind < argc ? argv[optind] : NULL;

@@ -109,8 +109,7 @@ static void progress(void *ctx, size_t done, size_t total) {
 static double cli_double(const char *option, const char *value, double min, double max) {
    double v;
    if (!parse_double(value, &v) || v < min || v > max) {
-      fprintf(stderr, "offramp eval: %s '%s' is not a number from %g to %g\n", option, value, min, max);
-      exit(EXIT_USAGE);
+      exit(Cli_bad_value("eval", option, value, "a number from %g to %g", min, max));
    }
    return v;
 }
@@ -201,11 +200,13 @@ static void print_gate(Store *st, const char *task) {
    Task_clear(&t);
 }
 
-static long long run_arg(const char *s) {
+/* A run id given as an argument, or as the value of option opt (report --run). */
+static long long run_arg(const char *cmd, const char *opt, const char *s) {
    long v;
    if (!parse_long(s, &v) || v <= 0) {
-      fprintf(stderr, "offramp eval: '%s' is not a run id (offramp eval list TASK)\n", s);
-      exit(EXIT_USAGE);
+      if (opt)
+         exit(Cli_bad_value(cmd, opt, s, "a run id (a number: offramp eval list TASK)"));
+      exit(Cli_usage_error(cmd, "'%s' is not a run id (a number: offramp eval list TASK)", s));
    }
    return v;
 }
@@ -254,7 +255,7 @@ static int eval_list(Store *st, const char *task, bool json) {
 static int eval_compare(Store *st, int argc, char **argv, bool json) {
    long long *ids = xcalloc((size_t)argc, sizeof *ids);
    for (int i = 0; i < argc; i++)
-      ids[i] = run_arg(argv[i]);
+      ids[i] = run_arg("eval", NULL, argv[i]);
    char *err = NULL;
    json_t *c = Eval_compare(st, ids, argc, &err);
    free(ids);
@@ -396,7 +397,7 @@ int cmd_eval(Cli *cli, int argc, char **argv) {
       case O_JSON: json = true; break;
       case O_LOAD: load = Cli_long("eval", "--load", optarg, 1, 256); break;
       case O_REQUESTS: requests = Cli_long("eval", "--requests", optarg, 1, 100000); break;
-      default: return Cli_usage_error("eval", "bad option");
+      default: return Cli_bad_option("eval", argc, argv);
       }
    }
    argc -= optind;
@@ -416,11 +417,11 @@ int cmd_eval(Cli *cli, int argc, char **argv) {
       } else if (str_eq(sub, "compare")) {
          rc = eval_compare(st, argc - 1, argv + 1, json);
       } else if (str_eq(sub, "apply-threshold")) {
-         rc = apply_threshold(st, argv[1], argc > 2 ? run_arg(argv[2]) : 0);
+         rc = apply_threshold(st, argv[1], argc > 2 ? run_arg("eval", NULL, argv[2]) : 0);
       } else {
          EvalRunInfo r;
          char *err = NULL;
-         long long id = run_arg(argv[1]);
+         long long id = run_arg("eval", NULL, argv[1]);
          if (!Eval_get_run(st, id, &r, &err)) {
             fprintf(stderr, "offramp eval show: %s\n", err);
             free(err);
@@ -512,14 +513,14 @@ int cmd_report(Cli *cli, int argc, char **argv) {
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       switch (c) {
-      case 'r': run = run_arg(optarg); break;
+      case 'r': run = run_arg("report", "--run", optarg); break;
       case 'j': json = true; break;
       case 'o': out = optarg; break;
       case 's':
          if (!parse_double(optarg, &ro.setup_cost) || ro.setup_cost < 0 || ro.setup_cost > 1e9)
-            return Cli_usage_error("report", "--setup-cost '%s' is not an amount of USD from 0 (e.g. 2000)", optarg);
+            return Cli_bad_value("report", "--setup-cost", optarg, "an amount of USD from 0 (e.g. 2000)");
          break;
-      default: return Cli_usage_error("report", "bad option");
+      default: return Cli_bad_option("report", argc, argv);
       }
    }
    if (optind >= argc)

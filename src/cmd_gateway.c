@@ -128,7 +128,7 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
       case O_ALLOWENV: key_envs[cfg.n_key_envs++] = optarg; break;
       case O_MAXTASKS: cfg.max_tasks = Cli_long("gateway", "--max-tasks", optarg, 0, 1000000); break;
       case O_KNOWN: cfg.known_tasks_only = true; break;
-      default: free(key_envs); return Cli_usage_error("gateway", "unknown option");
+      default: free(key_envs); return Cli_bad_option("gateway", argc, argv);
       }
    }
    cfg.key_envs = key_envs;

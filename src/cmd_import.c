@@ -75,7 +75,7 @@ int cmd_import(Cli *cli, int argc, char **argv) {
       case 'q': quiet = true; break;
       case 'c': o.chunk = (int)Cli_long("import", "--chunk", optarg, 1, 1000000); break;
       case 'm': o.max_record = (size_t)Cli_long("import", "--max-record", optarg, 1, 2047) << 20; break;
-      default: return Cli_usage_error("import", "unknown option");
+      default: return Cli_bad_option("import", argc, argv);
       }
    }
    if (optind >= argc)
@@ -178,9 +178,9 @@ int cmd_demo_logs(Cli *cli, int argc, char **argv) {
       case 's': p.seed = (uint64_t)Cli_long("demo-logs", "--seed", optarg, 0, LONG_MAX); break;
       case 'x':
          if (!parse_double(optarg, &p.scale) || !(p.scale > 0) || p.scale > 10000)
-            return Cli_usage_error("demo-logs", "--scale '%s' is not a factor above 0 (e.g. 0.1 or 20)", optarg);
+            return Cli_bad_value("demo-logs", "--scale", optarg, "a factor above 0 (e.g. 0.1 or 20)");
          break;
-      default: return Cli_usage_error("demo-logs", "unknown option");
+      default: return Cli_bad_option("demo-logs", argc, argv);
       }
    }
    if (optind < argc)

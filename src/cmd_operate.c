@@ -49,7 +49,8 @@ static void print_versions(const json_t *v) {
 }
 
 /* "97.1 % (n=1,234, 24 h); 96.0 % the week before" */
-static void print_trend(const char *what, long long k, long long n, long long kp, long long np, bool drift, double bar) {
+static void print_trend(const char *what, long long k, long long n, long long kp, long long np, bool drift, double bar,
+                        const char *bar_source) {
    char a[32];
    printf("%-20s ", what);
    if (n == 0)
@@ -59,8 +60,8 @@ static void print_trend(const char *what, long long k, long long n, long long kp
    if (np > 0)
       printf("; %.1f %% the week before", 100.0 * (double)kp / (double)np);
    if (drift)
-      printf("; DRIFT: past the bar %.1f %%", 100 * bar);
-   printf("\n");
+      printf("; DRIFT: past the bar");
+   printf("\n%-20s bar %.1f %%: %s\n", "", 100 * bar, bar_source);
 }
 
 static bool open_task(Cli *cli, const char *cmd, const char *name, Store **st, Task *t) {
@@ -95,17 +96,19 @@ int cmd_operate(Cli *cli, int argc, char **argv) {
    RolloutState state;
    Rollout_operate(st, &t, &f);
    Rollout_load(st, t.id, &s, &state);
-   double bar = s.min_agreement >= 0 ? s.min_agreement : t.agreement_bar;
+   const char *bar_source;
+   double bar = Rollout_agreement_bar(&s, &t, &bar_source);
+   static const char fallback_bar_source[] = "the rollout's max_fallback_rate (offramp rollout set --max-fallback-rate)";
    json_t *versions = Versions_list(st, &t, 5);
    if (as_json) {
       Cli_print_json(json_pack(
-         "{s:s, s:s, s:{s:o, s:o, s:f, s:b}, s:{s:o, s:o, s:f, s:b}, s:{s:I, s:I, s:s?}, s:{s:f, s:f, s:f, s:f, s:I, s:I,"
+         "{s:s, s:s, s:{s:o, s:o, s:f, s:s, s:b}, s:{s:o, s:o, s:f, s:s, s:b}, s:{s:I, s:I, s:s?}, s:{s:f, s:f, s:f, s:f, s:I, s:I,"
          " s:o}, s:o}",
          "task", t.name, "phase", t.phase,
          "verified_agreement", "last_24h", Report_rate_json(f.verified_k, f.verified_n), "week_before",
-         Report_rate_json(f.verified_k_prev, f.verified_n_prev), "bar", bar, "drift", f.drift_agreement,
+         Report_rate_json(f.verified_k_prev, f.verified_n_prev), "bar", bar, "bar_source", bar_source, "drift", f.drift_agreement,
          "fallback_rate", "last_24h", Report_rate_json(f.fallbacks, f.served), "week_before",
-         Report_rate_json(f.fallbacks_prev, f.served_prev), "bar", s.max_fallback_rate, "drift", f.drift_fallback,
+         Report_rate_json(f.fallbacks_prev, f.served_prev), "bar", s.max_fallback_rate, "bar_source", fallback_bar_source, "drift", f.drift_fallback,
          "new_since_dataset", "calls", (json_int_t)f.new_since_dataset, "dataset", (json_int_t)f.dataset_id, "built",
          f.dataset_id ? f.dataset_at : NULL,
          "savings", "cost_before", f.cost_before, "cost_now", f.cost_now, "hosting_cost", s.hosting_cost, "saving",
@@ -116,13 +119,13 @@ int cmd_operate(Cli *cli, int argc, char **argv) {
       char a[32], b[32], c[32], d[32], e[32];
       printf("%s: phase %s\n", t.name, t.phase);
       print_trend("verified agreement", f.verified_k, f.verified_n, f.verified_k_prev, f.verified_n_prev,
-                  f.drift_agreement, bar);
+                  f.drift_agreement, bar, bar_source);
       print_trend("fallback rate", f.fallbacks, f.served, f.fallbacks_prev, f.served_prev, f.drift_fallback,
-                  s.max_fallback_rate);
+                  s.max_fallback_rate, fallback_bar_source);
       printf("%-20s %s", "new since dataset", fmt_count(a, sizeof a, f.new_since_dataset));
       if (f.dataset_id)
          printf(" (dataset %lld built %.16s)", f.dataset_id, f.dataset_at);
-      printf("\n%-20s %s/month before, %s now (API calls %s of %s incl. fallbacks and verification, hosting %s)\n",
+      printf("\n%-20s %s/month declared before, %s now (API calls %s of %s incl. fallbacks and verification, hosting %s)\n",
              "savings", fmt_money(a, sizeof a, f.cost_before, 0), fmt_money(b, sizeof b, f.cost_now, 0),
              fmt_count(c, sizeof c, f.api_calls), fmt_count(d, sizeof d, f.calls),
              fmt_money(e, sizeof e, s.hosting_cost, 0));
@@ -154,7 +157,7 @@ int cmd_versions(Cli *cli, int argc, char **argv) {
       switch (c) {
       case 'l': limit = Cli_long("versions", "--limit", optarg, 1, 1000); break;
       case 'j': as_json = true; break;
-      default: return Cli_usage_error("versions", "unknown option");
+      default: return Cli_bad_option("versions", argc, argv);
       }
    }
    if (optind >= argc)

@@ -114,7 +114,7 @@ int cmd_phase(Cli *cli, int argc, char **argv) {
       else if (c == 'j')
          json = true;
       else
-         return Cli_usage_error("phase", "bad option");
+         return Cli_bad_option("phase", argc, argv);
    }
    int nargs = argc - optind;
    char **args = argv + optind;

@@ -105,8 +105,8 @@ int cmd_replay(Cli *cli, int argc, char **argv) {
       case 'r':
       case 'd':
          if (!parse_double(optarg, &d) || d < 0 || d > 1e6)
-            return Cli_usage_error("replay", "%s '%s' is not a number of %s >= 0", c == 'r' ? "--rate" : "--duration",
-                                   optarg, c == 'r' ? "requests per second" : "seconds");
+            return Cli_bad_value("replay", c == 'r' ? "--rate" : "--duration", optarg, "a number of %s from 0 to 1e6",
+                                 c == 'r' ? "requests per second" : "seconds");
          *(c == 'r' ? &o.rate : &o.duration) = d;
          break;
       case 'n': o.count = Cli_long("replay", "--count", optarg, 1, 1000000000L); break;
@@ -114,7 +114,7 @@ int cmd_replay(Cli *cli, int argc, char **argv) {
       case 'o': o.timeout_ms = Cli_long("replay", "--timeout-ms", optarg, 1, 3600000L); break;
       case 'q': quiet = true; break;
       case 'j': json = true; break;
-      default: return Cli_usage_error("replay", "unknown option");
+      default: return Cli_bad_option("replay", argc, argv);
       }
    }
    const char *file = optind < argc ? argv[optind] : NULL;
@@ -209,10 +209,10 @@ int cmd_replay_server(Cli *cli, int argc, char **argv) {
       case 'L': o.latency_ms = Cli_long("replay-server", "--latency-ms", optarg, 0, 600000); break;
       case 'e':
          if (!parse_double(optarg, &o.error_rate) || o.error_rate < 0 || o.error_rate > 1)
-            return Cli_usage_error("replay-server", "--error-rate '%s' is not a share from 0 to 1", optarg);
+            return Cli_bad_value("replay-server", "--error-rate", optarg, "a share from 0 to 1");
          break;
       case 's': o.seed = (uint64_t)Cli_long("replay-server", "--seed", optarg, 0, 0x7fffffffL); break;
-      default: return Cli_usage_error("replay-server", "unknown option");
+      default: return Cli_bad_option("replay-server", argc, argv);
       }
    }
    if (optind < argc)

@@ -124,7 +124,7 @@ int cmd_review(Cli *cli, int argc, char **argv) {
       case O_JSON: as_json = true; break;
       case O_GATEWAY: gateway = optarg; break;
       case O_TOKEN: token_file = optarg; break;
-      default: return Cli_usage_error("review", "unknown option");
+      default: return Cli_bad_option("review", argc, argv);
       }
    }
    const char *action = optind < argc ? argv[optind] : NULL;

@@ -20,9 +20,10 @@ static const char usage[] =
    "\n"
    "Progressive delivery of the task's candidate through its gateway route (Argo\n"
    "Rollouts / Flagger words): shadow -> canary steps (default 5,10,20,50,100 %) ->\n"
-   "cutover at 100 %. step-up/step-down move one step; promote moves one step and\n"
-   "clears a pause; promote-full skips the remaining steps; abort sends all traffic\n"
-   "back to the stable arm (the primary) and keeps the candidate in shadow. Leaving\n"
+   "cutover at 100 %. step-up/step-down move one step; promote (or any step forward,\n"
+   "also one routed by hand) clears a pause; promote-full skips the remaining steps;\n"
+   "abort sends all traffic back to the stable arm (the primary) and keeps the\n"
+   "candidate in shadow. Leaving\n"
    "shadow needs the shadow gate (N comparisons, lower 95 % bound of agreement >= the\n"
    "task's bar); 100 % needs --yes and the canary gate (every step held for its dwell\n"
    "without a failed check). --force passes a closed gate and says so in the record.\n"
@@ -74,8 +75,7 @@ static const char usage[] =
 static double fraction(const char *opt, const char *v) {
    double d;
    if (!parse_double(v, &d) || d < 0 || d > 1) {
-      fprintf(stderr, "offramp rollout: %s '%s' is not a fraction from 0 to 1 (e.g. 0.02 for 2 %%)\n", opt, v);
-      exit(EXIT_USAGE);
+      exit(Cli_bad_value("rollout", opt, v, "a fraction from 0 to 1 (e.g. 0.02 for 2 %%)"));
    }
    return d;
 }
@@ -83,8 +83,7 @@ static double fraction(const char *opt, const char *v) {
 static double seconds(const char *opt, const char *v) {
    double d;
    if (!parse_double(v, &d) || d <= 0 || d > 86400) {
-      fprintf(stderr, "offramp rollout: %s '%s' is not a number of seconds (0 < S <= 86400)\n", opt, v);
-      exit(EXIT_USAGE);
+      exit(Cli_bad_value("rollout", opt, v, "a number of seconds (0 < S <= 86400)"));
    }
    return d;
 }
@@ -151,7 +150,7 @@ static int status(Store *st, const GwAdmin *gw, Task *t, bool as_json) {
          " s:o, s:o, s:o, s:s?}",
          "task", t->name, "phase", t->phase, "steps", steps, "dwell_s", s.dwell_s, "interval_s", s.interval_s,
          "failure_limit", s.failure_limit, "max_error_rate", s.max_error_rate, "min_agreement",
-         s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar, "max_p95_ms", s.max_p95_ms, "max_fallback_rate",
+         Rollout_agreement_bar(&s, t, NULL), "max_p95_ms", s.max_p95_ms, "max_fallback_rate",
          s.max_fallback_rate, "min_samples", (json_int_t)s.min_samples, "hosting_cost", s.hosting_cost, "position",
          state.pos, "paused", state.paused, "pause_reason", state.pause_reason, "failures", state.failures, "held",
          Rollout_held(&s, &state, (double)time(NULL)), "shadow_gate", gate, "canary_gate", "pass",
@@ -173,9 +172,10 @@ static int status(Store *st, const GwAdmin *gw, Task *t, bool as_json) {
          printf(" (at step %d of %d)", state.pos + 1, s.n_steps);
       printf("\n  analysis every %g s, failure limit %d (failed checks at this step: %d), dwell %g s per step\n",
              s.interval_s, s.failure_limit, state.failures, s.dwell_s);
-      printf("  triggers: error rate <= %.1f %%, agreement >= %.1f %%%s, fallbacks <= %.1f %%", 100 * s.max_error_rate,
-             100 * (s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar), s.min_agreement >= 0 ? "" : " (task bar)",
-             100 * s.max_fallback_rate);
+      const char *bar_source;
+      double bar = Rollout_agreement_bar(&s, t, &bar_source);
+      printf("  triggers: error rate <= %.1f %%, agreement >= %.1f %% (bar: %s), fallbacks <= %.1f %%",
+             100 * s.max_error_rate, 100 * bar, bar_source, 100 * s.max_fallback_rate);
       if (s.max_p95_ms > 0)
          printf(", p95 <= %g ms", s.max_p95_ms);
       printf("; inconclusive under %ld requests\n", s.min_samples);
@@ -339,8 +339,7 @@ int cmd_rollout(Cli *cli, int argc, char **argv) {
       case O_MINS: min_samples = Cli_long("rollout", "--min-samples", optarg, 1, 1000000000); changed = true; break;
       case O_HOST:
          if (!parse_double(optarg, &d) || d < 0 || d > 1e9) {
-            fprintf(stderr, "offramp rollout: --hosting-cost '%s' is not an amount of USD per month\n", optarg);
-            return EXIT_USAGE;
+            return Cli_bad_value("rollout", "--hosting-cost", optarg, "an amount of USD per month from 0 (e.g. 400)");
          }
          host = d;
          changed = true;
@@ -349,14 +348,13 @@ int cmd_rollout(Cli *cli, int argc, char **argv) {
       case O_NOAUTO: auto_promote = 0; break;
       case O_VERIFY:
          if (!parse_double(optarg, &d) || d < 0 || d > 100) {
-            fprintf(stderr, "offramp rollout: --verify-percent '%s' is not a percentage from 0 to 100\n", optarg);
-            return EXIT_USAGE;
+            return Cli_bad_value("rollout", "--verify-percent", optarg, "a percentage from 0 to 100");
          }
          verify = d;
          break;
       case O_ONCE: rounds = 1; break;
       case O_ROUNDS: rounds = Cli_long("rollout", "--rounds", optarg, 1, 1000000); break;
-      default: return Cli_usage_error("rollout", "unknown option");
+      default: return Cli_bad_option("rollout", argc, argv);
       }
    }
    const char *action = optind < argc ? argv[optind] : NULL;

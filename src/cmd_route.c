@@ -193,8 +193,7 @@ static json_t *fallback_obj(json_t *route) {
 static double number_arg(const char *opt, const char *v, double min, double max) {
    double d;
    if (!parse_double(v, &d) || d < min || d > max) {
-      fprintf(stderr, "offramp route: %s '%s' is not a number from %g to %g\n", opt, v, min, max);
-      exit(EXIT_USAGE);
+      exit(Cli_bad_value("route", opt, v, "a number from %g to %g", min, max));
    }
    return d;
 }
@@ -284,7 +283,7 @@ int cmd_route(Cli *cli, int argc, char **argv) {
       default:
          json_decref(changes);
          json_decref(aliases);
-         return Cli_usage_error("route", "unknown option");
+         return Cli_bad_option("route", argc, argv);
       }
    }
    if (aliases)

@@ -34,7 +34,7 @@ int cmd_runbook(Cli *cli, int argc, char **argv) {
       case 't': task = optarg; break;
       case 'w': width = (int)Cli_long("runbook", "--width", optarg, 20, 1000); break;
       case 'x': toggle = optarg; break;
-      default: return Cli_usage_error("runbook", "bad option");
+      default: return Cli_bad_option("runbook", argc, argv);
       }
    }
    const char *name = optind < argc ? argv[optind] : "list";

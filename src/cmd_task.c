@@ -60,7 +60,7 @@ static int parse_fields(const char *cmd, int argc, char **argv, const TaskField 
          *json = true;
       } else {
          free(opts);
-         Cli_usage_error(cmd, "bad option (see the field options)");
+         Cli_bad_option(cmd, argc, argv);
          return -1;
       }
    }
@@ -261,7 +261,11 @@ static int task_write(Cli *cli, int argc, char **argv, bool add) {
 }
 
 static int task_rm(Cli *cli, int argc, char **argv) {
-   if (argc != 2 || argv[1][0] == '-')
+   for (int i = 1; i < argc; i++) {
+      if (argv[i][0] == '-' && argv[i][1])
+         return Cli_usage_error("task rm", "unknown option '%.*s'", (int)strcspn(argv[i], "="), argv[i]);
+   }
+   if (argc != 2)
       return Cli_usage_error("task rm", "expected one task name");
    Store *st = Cli_open(cli, false);
    char *err = NULL;
@@ -295,7 +299,7 @@ static int task_score(Cli *cli, int argc, char **argv) {
       case 'c': set[DIM_COMPLEXITY] = optarg; break;
       case 'j': json = true; break;
       case 'a': accept = true; break;
-      default: return Cli_usage_error("task score", "bad option");
+      default: return Cli_bad_option("task score", argc, argv);
       }
    }
    if (optind != argc - 1)
@@ -313,8 +317,11 @@ static int task_score(Cli *cli, int argc, char **argv) {
       else if (parse_long(set[d], &v) && v >= 1 && v <= 5)
          values[d] = (int)v;
       else
-         return Cli_usage_error("task score", "--%s: '%s' is not a score from 1 to 5 (or 'auto' for the suggestion)",
-                                ScoreDim_name(d), set[d]);
+      {
+         char opt[24];
+         snprintf(opt, sizeof opt, "--%s", ScoreDim_name(d));
+         return Cli_bad_value("task score", opt, set[d], "a score from 1 to 5 (or 'auto' for the suggestion)");
+      }
    }
    Store *st = Cli_open(cli, false);
    char *err = NULL;

@@ -52,7 +52,7 @@ int cmd_backend(Cli *cli, int argc, char **argv) {
       case 'e': key_env = optarg; break;
       case 'a': accepts = optarg; break;
       case 'j': json = true; break;
-      default: return Cli_usage_error("backend", "unknown option");
+      default: return Cli_bad_option("backend", argc, argv);
       }
    }
    const char *sub = optind < argc ? argv[optind] : "list";
@@ -199,8 +199,7 @@ static int follow(Store *st, Experiment *exps, int n, double interval, double ti
 static double parse_seconds(const char *cmd, const char *opt, const char *v) {
    double d;
    if (!parse_double(v, &d) || d < 0.01 || d > 86400) {
-      fprintf(stderr, "offramp %s: %s '%s' is not a number of seconds from 0.01 to 86400\n", cmd, opt, v);
-      exit(EXIT_USAGE);
+      exit(Cli_bad_value(cmd, opt, v, "a number of seconds from 0.01 to 86400"));
    }
    return d;
 }
@@ -208,10 +207,10 @@ static double parse_seconds(const char *cmd, const char *opt, const char *v) {
 /* ---- train ---- */
 
 static const char train_usage[] =
-   "usage: offramp train TASK (--dataset ID | --train FILE [--validation FILE]) --base-model M\n"
+   "usage: offramp train TASK (--dataset ID | --train FILE [--validation FILE]) --base-model MODEL\n"
    "                    [--backend NAME] [--epochs N] [--lr X] [--batch N] [--lora-rank N]\n"
-   "                    [--suffix S] [--seed N] [--follow [--interval S] [--timeout S]]\n"
-   "       offramp train TASK --runner TEMPLATE --base-model M [--dataset ID] [--epochs N] [--lr X]\n"
+   "                    [--suffix TEXT] [--seed N] [--follow [--interval S] [--timeout S]]\n"
+   "       offramp train TASK --runner TEMPLATE --base-model MODEL [--dataset ID] [--epochs N] [--lr X]\n"
    "                    [--batch N] [--lora-rank N] [--seed N]\n"
    "\n"
    "Upload a dataset's train file (and its test file as validation) to a training backend, create\n"
@@ -224,12 +223,12 @@ static const char train_usage[] =
    "  --train FILE      chat JSONL to train on, instead of a dataset\n"
    "  --validation FILE chat JSONL to validate on (with --train)\n"
    "  --backend NAME    the backend (default: the latest added)\n"
-   "  --base-model M    the model to fine-tune (offramp trainer: distill)\n"
+   "  --base-model MODEL the model to fine-tune (offramp trainer: distill)\n"
    "  --epochs N        passes over the data (3)\n"
    "  --lr X            learning rate (2e-4)\n"
    "  --batch N         batch size (8)\n"
    "  --lora-rank N     LoRA rank (32; 0 sends none)\n"
-   "  --suffix S        part of the fine-tuned model's name\n"
+   "  --suffix TEXT     part of the fine-tuned model's name\n"
    "  --seed N          the backend's random seed\n"
    "  --follow          follow the job until it ends (exit 0 only if it succeeded)\n"
    "  --interval S      seconds between polls while following (1; backs off to 10x)\n"
@@ -324,8 +323,7 @@ int cmd_train(Cli *cli, int argc, char **argv) {
       case 'e': r.spec.epochs = Cli_long("train", "--epochs", optarg, 1, 100); break;
       case 'l':
          if (!parse_double(optarg, &r.spec.lr) || r.spec.lr <= 0 || r.spec.lr > 10) {
-            fprintf(stderr, "offramp train: --lr '%s' is not a learning rate (a number above 0, e.g. 2e-4)\n", optarg);
-            return EXIT_USAGE;
+            return Cli_bad_value("train", "--lr", optarg, "a learning rate (a number above 0 up to 10, e.g. 2e-4)");
          }
          break;
       case 'B': r.spec.batch = Cli_long("train", "--batch", optarg, 1, 4096); break;
@@ -339,7 +337,7 @@ int cmd_train(Cli *cli, int argc, char **argv) {
       case 'i': interval = parse_seconds("train", "--interval", optarg); break;
       case 'T': timeout = parse_seconds("train", "--timeout", optarg); break;
       case 'X': runner = optarg; break;
-      default: return Cli_usage_error("train", "unknown option");
+      default: return Cli_bad_option("train", argc, argv);
       }
    }
    if (optind + 1 != argc)
@@ -432,7 +430,7 @@ int cmd_jobs(Cli *cli, int argc, char **argv) {
       case 'f': do_follow = true; break;
       case 'i': interval = parse_seconds("jobs", "--interval", optarg); break;
       case 'T': timeout = parse_seconds("jobs", "--timeout", optarg); break;
-      default: return Cli_usage_error("jobs", "unknown option");
+      default: return Cli_bad_option("jobs", argc, argv);
       }
    }
    if (optind + 1 < argc)
@@ -451,7 +449,7 @@ int cmd_jobs(Cli *cli, int argc, char **argv) {
          json_array_append_new(a, Experiment_to_json(&e[i]));
       Cli_print_json(a);
    } else if (n == 0) {
-      printf("no experiments%s%s (offramp train TASK --base-model M ...)\n", task ? " for " : "", task ? task : "");
+      printf("no experiments%s%s (offramp train TASK --base-model MODEL ...)\n", task ? " for " : "", task ? task : "");
    } else {
       print_table(e, n);
    }
@@ -485,7 +483,7 @@ int cmd_job(Cli *cli, int argc, char **argv) {
       case 'j': json = true; break;
       case 'i': interval = parse_seconds("job", "--interval", optarg); break;
       case 'T': timeout = parse_seconds("job", "--timeout", optarg); break;
-      default: return Cli_usage_error("job", "unknown option");
+      default: return Cli_bad_option("job", argc, argv);
       }
    }
    if (optind + 2 != argc)

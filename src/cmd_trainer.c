@@ -130,9 +130,9 @@ int cmd_trainer(Cli *cli, int argc, char **argv) {
          max_files = Cli_long("trainer", "--max-files", optarg, 1, 100000000);
       else if (c == 's') {
          if (!parse_bytes(optarg, &max_storage))
-            return Cli_usage_error("trainer", "--max-storage '%s' is not a size in bytes (e.g. 10G, 512M, 1000000)", optarg);
+            return Cli_bad_value("trainer", "--max-storage", optarg, "a size in bytes (e.g. 10G, 512M, 1000000)");
       } else
-         return Cli_usage_error("trainer", "unknown option");
+         return Cli_bad_option("trainer", argc, argv);
    }
    if (optind < argc)
       return Cli_usage_error("trainer", "unexpected argument '%s'", argv[optind]);

@@ -471,8 +471,9 @@ int ExchangeWriter_add(ExchangeWriter *w, const Exchange *e, char **err) {
    w->last_rowid = sqlite3_last_insert_rowid(w->st->db);
    if (f && !note_touchpoint(w, f, e, err))
       return -1;
-   /* Candidate calls run on our own model: they are not API spend. */
-   if (e->arm && str_eq(e->arm, "candidate"))
+   /* Candidate calls run on our own model: they are not API spend; replayed calls repeat
+    * logged ones, which the audit already counts (and would stretch its window to today). */
+   if ((e->arm && str_eq(e->arm, "candidate")) || e->replay)
       return 1;
    if (!update_aggregates(w, e, task_id, f ? f->fp : "", err))
       return -1;

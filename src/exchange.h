@@ -22,6 +22,10 @@ typedef struct {
    int agree;                /* -1 not compared, 0/1 */
    double confidence;        /* < 0 none */
    const char *record;       /* the whole record as JSON text */
+   /* Replayed traffic (offramp replay through a gateway, "replay":true in the record): stored
+    * and compared like any call, but not counted in the audit aggregates, whose window and
+    * volumes are the application's own traffic. */
+   bool replay;
    /* Optional, for the audit aggregates and touchpoint discovery (NULL when unknown). */
    const char *output;       /* the answer's text (first choice's message content) */
    const char *skeleton;     /* the fingerprint's readable template */

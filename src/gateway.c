@@ -112,6 +112,7 @@ struct Flight {
    size_t raw_len;
    char *client_auth;
    bool stream, streaming, fell_back;
+   bool replay;   /* sent by offramp replay (X-Offramp-Replay): kept out of the audit figures */
    bool other;                   /* a task tag past --max-tasks: counted under GWSTATS_OTHER, captured untagged */
    bool watching;                /* the client's connection has our close callback */
    bool client_gone;             /* it closed before the answer was complete */
@@ -829,6 +830,7 @@ static CaptureItem *capture_item(Flight *f, Call *s, Call *o, Call *noise, int a
    it->arm = f->fell_back ? "fallback" : f->serving == CALL_CANDIDATE ? "candidate" : "primary";
    it->status = f->reply_status;
    it->stream = f->stream;
+   it->replay = f->replay;
    it->truncated = f->client_gone ? "client_disconnected" : f->truncated;
    it->fallback = f->fell_back ? Stats_fallback_names[f->fallback] : NULL;
    it->agree = agree;
@@ -1108,6 +1110,8 @@ static void handle_chat(Gateway *gw, struct evhttp_request *req) {
    f->raw = xstrndup(body, len);
    f->raw_len = len;
    f->stream = rq.stream;
+   const char *replayed = header(req, "X-Offramp-Replay");
+   f->replay = replayed && str_eq(replayed, "1");
    f->t0 = t0;
    f->fallback = FALLBACK_NONE;
    f->client_auth = in.auth ? xstrdup(in.auth) : NULL;

@@ -491,6 +491,7 @@ static void parse_pair(json_t *root, Rec *r) {
       e->latency_ms = 1000 * json_number_value(json_object_get(root, "latency"));
    json_t *u = json_object_get(root, "usage");
    usage_into(u ? u : json_object_get(resp, "usage"), e);
+   e->replay = json_is_true(json_object_get(root, "replay"));   /* our own records: replayed traffic */
    json_t *shadow = json_object_get(root, "shadow");
    if (json_is_boolean(json_object_get(shadow, "agree")))
       e->agree = json_is_true(json_object_get(shadow, "agree"));

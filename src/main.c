@@ -92,6 +92,7 @@ int main(int argc, char **argv) {
    argc -= optind;
    argv += optind;
    optind = 0;   /* glibc: 0 fully re-initialises getopt for the subcommand */
+   opterr = 0;   /* each command says what was wrong in one message (Cli_bad_option) */
    if (argc == 0) {
       char *none[] = { "console", NULL };
       return cmd_console(&cli, 1, none);

@@ -103,10 +103,10 @@ static void audit_section(Store *st, Sbuf *sb, const Task *t) {
    cell(sb, model);
    row_end(sb);
    free(model);
-   cell(sb, "monthly calls");
+   cell(sb, "monthly calls (declared)");
    cell(sb, fmt_count(a, sizeof a, t->monthly_volume));
    row_end(sb);
-   cell(sb, "monthly cost");
+   cell(sb, "monthly cost (declared)");
    cell(sb, fmt_money(b, sizeof b, t->monthly_cost, 0));
    row_end(sb);
    cell(sb, "output kind");
@@ -687,10 +687,12 @@ static json_t *rollout_json(Store *st, const Task *t, double setup_cost) {
       json_object_set_new(g, Grade_names[i], json_integer(grades[i]));
    char steps_s[ROLLOUT_MAX_STEPS * 4 + 1];
    Rollout_format_steps(&s, steps_s, sizeof steps_s);
-   return json_pack("{s:s, s:f, s:o, s:o, s:o, s:{s:o, s:o, s:f}, s:o, s:o, s:o}", "canary_steps", steps_s, "dwell_s",
+   const char *bar_source;
+   double bar = Rollout_agreement_bar(&s, t, &bar_source);
+   return json_pack("{s:s, s:f, s:o, s:o, s:o, s:{s:o, s:o, s:f, s:s}, s:o, s:o, s:o}", "canary_steps", steps_s, "dwell_s",
                     s.dwell_s, "steps", steps, "history", history, "fallbacks", fallbacks_json(st, t),
                     "verified_agreement", "all", Report_rate_json(verified_k, verified_n), "last_24h",
-                    Report_rate_json(f.verified_k, f.verified_n), "bar", s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar,
+                    Report_rate_json(f.verified_k, f.verified_n), "bar", bar, "bar_source", bar_source,
                     "graded", g, "analysis", Rollout_log(st, t->id, 50),
                     "savings", savings_json(st, t, &f, s.hosting_cost, setup_cost, cutover_since));
 }
@@ -772,7 +774,8 @@ static void rollout_section(Sbuf *sb, const json_t *ro) {
          md_rate(a, sizeof a, jget(va, "last_24h"));
          Sbuf_printf(sb, "; last 24 h %s", a);
       }
-      Sbuf_printf(sb, " (bar %.1f %%)\n", 100 * json_number_value(jget(va, "bar")));
+      Sbuf_printf(sb, " (bar %.1f %%: %s)\n", 100 * json_number_value(jget(va, "bar")),
+                  json_string_value(jget(va, "bar_source")));
    } else {
       Sbuf_puts(sb, "- verified agreement: no verified answer yet (route verify_percent)\n");
    }
@@ -787,7 +790,7 @@ static void rollout_section(Sbuf *sb, const json_t *ro) {
                   (long long)json_integer_value(jget(g, "both")), (long long)json_integer_value(jget(g, "neither")));
    const json_t *sv = jget(ro, "savings"), *cut = jget(sv, "since_cutover"), *d24 = jget(sv, "last_24h");
    Sbuf_puts(sb, "\n### Savings\n\n");
-   Sbuf_printf(sb, "- before: %s/month on the API\n", fmt_money(a, sizeof a, json_number_value(jget(sv, "cost_before")), 0));
+   Sbuf_printf(sb, "- before: %s/month on the API (declared: offramp task edit --cost)\n", fmt_money(a, sizeof a, json_number_value(jget(sv, "cost_before")), 0));
    Sbuf_printf(sb, "- last 24 h: %s/month (API calls %s of %s, including fallbacks and verification, plus hosting %s/month)\n",
                fmt_money(a, sizeof a, json_number_value(jget(d24, "cost_now")), 0),
                fmt_count(b, sizeof b, json_integer_value(jget(d24, "api_calls"))),

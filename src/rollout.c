@@ -268,6 +268,13 @@ static void observed(Store *st, const Task *t, RolloutSettings *s, RolloutState 
             state->held = state->pos;
          if (pos < 0)
             state->held = -1;
+         /* A step forward recorded after a pause or an abort (someone routed the canary again)
+          * ends the pause: the panel must not say PAUSED while the route moves on. */
+         if (state->paused && pos >= 0 && pos > state->pos &&
+             iso_epoch((const char *)sqlite3_column_text(q, 1)) >= floor(state->step_since)) {   /* ts: whole seconds */
+            state->paused = false;
+            state->pause_reason[0] = '\0';
+         }
          state->pos = pos;
          state->step_since = iso_epoch((const char *)sqlite3_column_text(q, 1));
          state->failures = 0;
@@ -289,6 +296,11 @@ static void observed(Store *st, const Task *t, RolloutSettings *s, RolloutState 
       sqlite3_finalize(q);
    }
    *changed = memcmp(&was, state, sizeof was) != 0;
+}
+
+void Rollout_observe(Store *st, const Task *t, RolloutSettings *s, RolloutState *state) {
+   bool changed;
+   observed(st, t, s, state, &changed);
 }
 
 void Rollout_canary_gate(Store *st, const Task *t, GateCheck *c) {
@@ -316,6 +328,15 @@ void Rollout_canary_gate(Store *st, const Task *t, GateCheck *c) {
 }
 
 /* ---- analysis ---- */
+
+const char Rollout_task_bar_source[] = "the task's agreement bar (offramp task edit --agreement-bar)";
+
+double Rollout_agreement_bar(const RolloutSettings *s, const Task *t, const char **source) {
+   if (source)
+      *source = s->min_agreement >= 0 ? "the rollout's min_agreement (offramp rollout set --min-agreement)"
+                                       : Rollout_task_bar_source;
+   return s->min_agreement >= 0 ? s->min_agreement : t->agreement_bar;
+}
 
 void Rollout_analysis_to_route(const RolloutSettings *s, double agreement_bar, json_t *route) {
    json_t *a = json_object_get(route, "analysis");
@@ -649,7 +670,9 @@ ActResult Rollout_act(Store *st, const GwAdmin *gw, const char *task, RolloutAct
    if (abort) {
       state.paused = true;
       snprintf(state.pause_reason, sizeof state.pause_reason, "aborted: %s", why.buf);
-   } else if (a == ROLLOUT_PROMOTE || a == ROLLOUT_PROMOTE_FULL) {
+   } else if (a == ROLLOUT_PROMOTE || a == ROLLOUT_PROMOTE_FULL || (a == ROLLOUT_STEP_UP && state.pos > pos)) {
+      /* A step forward ends a pause, as one routed by hand does (observed): the route moves on,
+       * the rollout must not say PAUSED. */
       state.paused = false;
       state.pause_reason[0] = '\0';
    }
@@ -891,7 +914,7 @@ void Rollout_operate(Store *st, const Task *t, OperateFigures *f) {
    RolloutSettings s;
    RolloutState state;
    Rollout_load(st, t->id, &s, &state);
-   double bar = s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar, lo, hi;
+   double bar = Rollout_agreement_bar(&s, t, NULL), lo, hi;
    if (f->verified_n > 0) {
       wilson95(f->verified_k, f->verified_n, &lo, &hi);
       f->drift_agreement = hi < bar;

@@ -65,6 +65,15 @@ void Rollout_canary_gate(Store *st, const Task *t, GateCheck *c);
  * (enabled, auto_promote, verify_percent). */
 void Rollout_analysis_to_route(const RolloutSettings *s, double agreement_bar, json_t *route);
 
+/* The one definition of the bar verified agreement is held to in canary, cutover and operate:
+ * the rollout's min_agreement when set, else the task's agreement bar (which is also the
+ * shadow gate's bar). Every view and command shows this value; *source, when asked, says
+ * where it comes from and how to change it ("the task's agreement bar (offramp task edit
+ * --agreement-bar)"). */
+double Rollout_agreement_bar(const RolloutSettings *s, const Task *t, const char **source);
+/* Where the shadow gate's bar (the task's agreement bar) comes from, in the same words. */
+extern const char Rollout_task_bar_source[];
+
 /* ---- actions ---- */
 typedef enum { ROLLOUT_STEP_UP, ROLLOUT_STEP_DOWN, ROLLOUT_ABORT, ROLLOUT_PROMOTE, ROLLOUT_PROMOTE_FULL,
                ROLLOUT_PAUSE, ROLLOUT_RESUME } RolloutAction;
@@ -110,6 +119,10 @@ bool Rollout_watch_round(Store *st, const GwAdmin *gw, const char *task, Rollout
  * its route event, the failed checks the gateway recorded there), and moves the phase after a
  * gateway change when a workspace lags behind it. *msg (may stay NULL): what moved. */
 bool Rollout_follow_gateway(Store *st, const char *task, char **msg, char **err);
+/* The rollout as the workspace's records say it stands (the steps the gateway serves, the step
+ * its last route event put it at, a pause a later step forward ended), without saving it: what
+ * the console shows between two saves. */
+void Rollout_observe(Store *st, const Task *t, RolloutSettings *s, RolloutState *state);
 
 /* ---- operate: after cutover, from the captured exchanges ---- */
 typedef struct {

@@ -98,7 +98,7 @@ bool TaskField_check(const TaskField *f, const char *value, char **norm, char **
       return true;
    case FIELD_COUNT:
       if (!parse_long(value, &l) || l < 0) {
-         *err = xasprintf("--%s: '%s' is not a whole number >= 0 (e.g. --%s 12000)", f->option, value, f->option);
+         *err = xasprintf("--%s '%s' is not a whole number >= 0 (e.g. --%s 12000)", f->option, value, f->option);
          return false;
       }
       *norm = xasprintf("%ld", l);
@@ -107,35 +107,35 @@ bool TaskField_check(const TaskField *f, const char *value, char **norm, char **
       if (value[0] == '$')
          value++;
       if (!parse_double(value, &d) || d < 0) {
-         *err = xasprintf("--%s: '%s' is not an amount in USD >= 0 (e.g. --%s 340)", f->option, value, f->option);
+         *err = xasprintf("--%s '%s' is not an amount in USD >= 0 (e.g. --%s 340)", f->option, value, f->option);
          return false;
       }
       *norm = xasprintf("%.6f", d);
       return true;
    case FIELD_FRACTION:
       if (!parse_double(value, &d) || d < 0 || d > 1) {
-         *err = xasprintf("--%s: '%s' is not a fraction between 0 and 1 (e.g. --%s 0.9)", f->option, value, f->option);
+         *err = xasprintf("--%s '%s' is not a fraction between 0 and 1 (e.g. --%s 0.9)", f->option, value, f->option);
          return false;
       }
       *norm = xasprintf("%.6f", d);
       return true;
    case FIELD_POINTS:
       if (!parse_double(value, &d) || d < 0 || d > 100) {
-         *err = xasprintf("--%s: '%s' is not a number of points between 0 and 100 (e.g. --%s 5)", f->option, value, f->option);
+         *err = xasprintf("--%s '%s' is not a number of points between 0 and 100 (e.g. --%s 5)", f->option, value, f->option);
          return false;
       }
       *norm = xasprintf("%.6f", d);
       return true;
    case FIELD_FLAG:
       if (!parse_flag(value, &b)) {
-         *err = xasprintf("--%s: '%s' is not yes or no", f->option, value);
+         *err = xasprintf("--%s '%s' is not yes or no", f->option, value);
          return false;
       }
       *norm = xstrdup(b ? "1" : "0");
       return true;
    case FIELD_KIND:
       if (!OutputKind_parse(value, &k)) {
-         *err = xasprintf("--%s: '%s' is not an output kind (label, extraction, tool-call, rewrite, open-ended, "
+         *err = xasprintf("--%s '%s' is not an output kind (label, extraction, tool-call, rewrite, open-ended, "
                           "multimodal)", f->option, value);
          return false;
       }
@@ -143,14 +143,14 @@ bool TaskField_check(const TaskField *f, const char *value, char **norm, char **
       return true;
    case FIELD_CRIT:
       if (!str_eq(value, "low") && !str_eq(value, "medium") && !str_eq(value, "high")) {
-         *err = xasprintf("--%s: '%s' is not a criticality (low, medium, high)", f->option, value);
+         *err = xasprintf("--%s '%s' is not a criticality (low, medium, high)", f->option, value);
          return false;
       }
       *norm = xstrdup(value);
       return true;
    case FIELD_METRIC:
       if (!TextMetric_parse(value, &m)) {
-         *err = xasprintf("--%s: '%s' is not a text metric (chrf, rouge-l)", f->option, value);
+         *err = xasprintf("--%s '%s' is not a text metric (chrf, rouge-l)", f->option, value);
          return false;
       }
       *norm = xstrdup(value);
@@ -187,7 +187,7 @@ bool TaskField_check(const TaskField *f, const char *value, char **norm, char **
    }
    case FIELD_SCORE:
       if (!parse_long(value, &l) || l < 1 || l > 5) {
-         *err = xasprintf("--%s: '%s' is not a score from 1 to 5 (or 'auto' for the suggestion)", f->option, value);
+         *err = xasprintf("--%s '%s' is not a score from 1 to 5 (or 'auto' for the suggestion)", f->option, value);
          return false;
       }
       *norm = xasprintf("%ld", l);

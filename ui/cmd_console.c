@@ -24,7 +24,7 @@ int cmd_console(Cli *cli, int argc, char **argv) {
    if (Cli_help_or_version(argc, argv, console_usage))
       return EXIT_OK;
    if (argc > 1)
-      return Cli_usage_error("console", "unexpected argument '%s'", argv[1]);
+      return Cli_usage_error("console", argv[1][0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", argv[1]);
    Store *st = Cli_open(cli, true);
    int rc = Console_run(st, NULL);
    Store_close(st);
@@ -124,9 +124,9 @@ int cmd_demo(Cli *cli, int argc, char **argv) {
          clean = true;
       } else if (str_eq(argv[i], "--scale") && i + 1 < argc) {
          if (!parse_double(argv[++i], &dp.scale) || dp.scale <= 0 || dp.scale > 100)
-            return Cli_usage_error("demo", "--scale '%s' is not a volume factor from 0 to 100", argv[i]);
+            return Cli_bad_value("demo", "--scale", argv[i], "a volume factor from 0 to 100");
       } else {
-         return Cli_usage_error("demo", "unknown argument '%s'", argv[i]);
+         return Cli_usage_error("demo", argv[i][0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", argv[i]);
       }
    }
    if (!logs && (console || script))

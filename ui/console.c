@@ -391,8 +391,10 @@ static int next_key(void) {
    if (!con.script) {
       int busy = view_busy(top_view());
       bool is_live = live();
-      if (busy <= 0 && is_live)
-         busy = 1000;   /* the demo's status line refreshes about once a second */
+      /* The demo's status line refreshes about once a second, also once the traffic has
+       * stopped: its "last min" figures must age out without a key being pressed. */
+      if (busy <= 0 && (is_live || con.demo))
+         busy = 1000;
       if (con.bg_ended) {
          con.bg_ended = false;
          return KEY_TICK;   /* what it ended with goes on the screen first */

@@ -71,7 +71,7 @@ static void av_draw(View *v, int top, int height, int width) {
                 "Import logs with 'offramp import FILE' or point the app at 'offramp gateway'.");
       return;
    }
-   snprintf(line, sizeof line, "%d day%s (%s to %s) \xc2\xb7 %s calls \xc2\xb7 %s/month on the API", a->days,
+   snprintf(line, sizeof line, "%d day%s (%s to %s) \xc2\xb7 %s calls \xc2\xb7 %s/month on the API (measured)", a->days,
             a->days == 1 ? "" : "s", a->first_day, a->last_day, fmt_count(x, sizeof x, a->calls),
             fmt_money(y, sizeof y, a->monthly_cost, -1));
    Draw_text(top, 1, width - 1, A_NORMAL, line);

@@ -77,7 +77,7 @@ static void inv_draw(View *v, int top, int height, int width) {
    if (inv->n == 0)
       snprintf(line, sizeof line, "No tasks yet. Add one: offramp task add NAME --volume N --cost USD --kind label");
    else
-      snprintf(line, sizeof line, "%s of %d tasks%s%s \xc2\xb7 %s/month on the API \xc2\xb7 %d to migrate, %d stay",
+      snprintf(line, sizeof line, "%s of %d tasks%s%s \xc2\xb7 %s/month on the API (declared) \xc2\xb7 %d to migrate, %d stay",
                fmt_count(a, sizeof a, inv->nshown), inv->n, *v->filter ? " matching " : "",
                v->filter, fmt_money(cost, sizeof cost, inv->total_cost, 0), inv->n - inv->staying,
                inv->staying);

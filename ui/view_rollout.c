@@ -43,18 +43,28 @@ static double num(const json_t *o, const char *k) {
    return json_number_value(json_object_get(o, k));
 }
 
-static void rate_line(UText *u, const char *label, double k, double n) {
+/* An agreement figure against its bar: below it in the warning colour, and said in words (a
+ * terminal without colour, a screen dump). With no candidate there is nothing to agree: the
+ * line says so rather than show a rate. */
+static void rate_line(UText *u, const char *label, double k, double n, double bar, bool candidate) {
    char c[32];
    UText_nl(u);
    UText_add(u, A_NORMAL, "  %-12s ", label);
-   if (n <= 0) {
-      UText_add(u, Draw_attr(C_DIM), "no comparisons");
+   if (!candidate) {
+      UText_add(u, Draw_attr(C_DIM), "no candidate yet");
       return;
    }
-   double lo, hi;
+   if (n <= 0) {
+      UText_add(u, Draw_attr(C_DIM), "no comparisons yet");
+      return;
+   }
+   double lo, hi, p = k / n;
    wilson95((long long)k, (long long)n, &lo, &hi);
-   UText_add(u, A_BOLD, "%5.1f %%", 100 * k / n);
+   bool below = bar >= 0 && p < bar;
+   UText_add(u, below ? Draw_attr(C_MISSING) | A_BOLD : A_BOLD, "%5.1f %%", 100 * p);
    UText_add(u, A_NORMAL, "  95 %% CI %.1f-%.1f  (n=%s)", 100 * lo, 100 * hi, fmt_count(c, sizeof c, (long long)n));
+   if (below)
+      UText_add(u, Draw_attr(C_MISSING), "  below the bar");
 }
 
 /* Agreement over the last NOW_WINDOW_S seconds, from the snapshots of the all-time counters. */
@@ -109,7 +119,7 @@ static void build(RolloutView *rv) {
       return;
    RolloutSettings s;
    RolloutState state;
-   Rollout_load(st, rv->t.id, &s, &state);
+   Rollout_observe(st, &rv->t, &s, &state);
    char steps[ROLLOUT_MAX_STEPS * 4 + 1];
    Rollout_format_steps(&s, steps, sizeof steps);
    const char *mode = json_string_value(json_object_get(rv->route, "mode"));
@@ -117,7 +127,7 @@ static void build(RolloutView *rv) {
    if (mode && str_eq(mode, "canary"))
       UText_add(u, Draw_attr(C_CURRENT), "canary %g %%", num(rv->route, "percent"));
    else
-      UText_add(u, Draw_attr(C_CURRENT), "%s", mode ? mode : "?");
+      UText_add(u, mode ? Draw_attr(C_CURRENT) : Draw_attr(C_DIM), "%s", mode ? mode : "(asking the gateway)");
    UText_add(u, A_NORMAL, "  steps %s  phase %s", steps, rv->t.phase);
    if (state.paused) {
       UText_nl(u);
@@ -159,18 +169,27 @@ static void build(RolloutView *rv) {
    json_t *all = json_object_get(win, "all"), *m1 = json_object_get(win, "1m"), *m10 = json_object_get(win, "10m");
    UText_nl(u);
    UText_nl(u);
+   /* The bar this phase holds agreement to, and where it is set: the shadow gate's is the
+    * task's; from canary on the rollout's (Rollout_agreement_bar), which may differ. */
+   const char *bar_source = Rollout_task_bar_source;
+   double bar = rv->t.agreement_bar;
+   Phase ph;
+   if (Phase_parse(rv->t.phase, &ph) && ph >= PHASE_CANARY)
+      bar = Rollout_agreement_bar(&s, &rv->t, &bar_source);
+   const json_t *cand_spec = json_object_get(rv->route, "candidate");
+   bool has_cand = json_is_object(cand_spec) && json_object_size(cand_spec) > 0;
    UText_add(u, Draw_attr(C_HEADING), "AGREEMENT  ");
-   UText_add(u, Draw_attr(C_DIM), "candidate vs primary, bar %.1f %%", 100 * rv->t.agreement_bar);
+   UText_add(u, Draw_attr(C_DIM), "candidate vs primary; bar %.1f %%: %s", 100 * bar, bar_source);
    double k, n;
    now_rate(rv, &k, &n);
-   rate_line(u, "now (10 s)", k, n);
+   rate_line(u, "now (10 s)", k, n, bar, has_cand);
    json_t *a1 = json_object_get(m1, "agreement"), *a10 = json_object_get(m10, "agreement");
    json_t *aa = json_object_get(all, "agreement"), *noise = json_object_get(all, "noise_agreement");
-   rate_line(u, "1 min", num(a1, "agree"), num(a1, "n"));
-   rate_line(u, "10 min", num(a10, "agree"), num(a10, "n"));
-   rate_line(u, "all", num(aa, "agree"), num(aa, "n"));
+   rate_line(u, "1 min", num(a1, "agree"), num(a1, "n"), bar, has_cand);
+   rate_line(u, "10 min", num(a10, "agree"), num(a10, "n"), bar, has_cand);
+   rate_line(u, "all", num(aa, "agree"), num(aa, "n"), bar, has_cand);
    if (num(noise, "n") > 0)
-      rate_line(u, "noise", num(noise, "agree"), num(noise, "n"));
+      rate_line(u, "noise", num(noise, "agree"), num(noise, "n"), -1, true);
    else {
       UText_nl(u);
       UText_add(u, Draw_attr(C_DIM), "  %-12s off (route noise_percent 0: the primary is not asked twice)", "noise");
@@ -206,9 +225,11 @@ static void build(RolloutView *rv) {
    UText_add(u, Draw_attr(C_HEADING), "ERRORS   ");
    double req = num(cand, "requests"), errs = num(cand, "errors");
    char c1[32], c2[32];
-   UText_add(u, errs > 0 ? Draw_attr(C_FAIL) : (int)A_NORMAL, "candidate %s of %s (%.1f %%)",
-             fmt_count(c1, sizeof c1, (long long)errs), fmt_count(c2, sizeof c2, (long long)req),
-             req > 0 ? 100 * errs / req : 0.0);
+   if (req > 0)
+      UText_add(u, errs > 0 ? Draw_attr(C_FAIL) : (int)A_NORMAL, "candidate %s of %s (%.1f %%)",
+                fmt_count(c1, sizeof c1, (long long)errs), fmt_count(c2, sizeof c2, (long long)req), 100 * errs / req);
+   else
+      UText_add(u, Draw_attr(C_DIM), has_cand ? "no candidate answers yet" : "no candidate yet");
    json_t *byk = json_object_get(cand, "errors_by_kind");
    const char *key;
    json_t *val;
@@ -220,7 +241,10 @@ static void build(RolloutView *rv) {
    UText_add(u, Draw_attr(C_HEADING), "FALLBACK ");
    double fb_total = 0;
    json_object_foreach(json_object_get(all, "fallbacks"), key, val) fb_total += json_number_value(val);
-   UText_add(u, A_NORMAL, "%.1f %% of candidate answers:", req > 0 ? 100 * fb_total / req : 0.0);
+   if (req > 0)
+      UText_add(u, A_NORMAL, "%.1f %% of candidate answers:", 100 * fb_total / req);
+   else
+      UText_add(u, Draw_attr(C_DIM), has_cand ? "no candidate answers yet" : "no candidate yet");
    json_object_foreach(json_object_get(all, "fallbacks"), key, val)
       UText_add(u, A_NORMAL, "  %s %lld", key, (long long)json_integer_value(val));
    json_t *fb = json_object_get(rv->route, "fallback");

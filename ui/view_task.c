@@ -86,7 +86,7 @@ static void operate_panel(UText *u, Store *st, const Task *t) {
    UText_nl(u);
    UText_add(u, Draw_attr(C_HEADING), "OPERATE  ");
    UText_add(u, Draw_attr(C_DIM), "N builds a new dataset and trains again; R opens the rollout (X rolls back)");
-   snprintf(bar, sizeof bar, "%.1f %%", 100 * (s.min_agreement >= 0 ? s.min_agreement : t->agreement_bar));
+   snprintf(bar, sizeof bar, "%.1f %%", 100 * Rollout_agreement_bar(&s, t, NULL));
    pct_trend(u, "verified agreement", f.verified_k, f.verified_n, f.verified_k_prev, f.verified_n_prev,
              f.drift_agreement, bar);
    snprintf(bar, sizeof bar, "%.1f %%", 100 * s.max_fallback_rate);
@@ -96,7 +96,7 @@ static void operate_panel(UText *u, Store *st, const Task *t) {
    if (f.dataset_id)
       UText_add(u, Draw_attr(C_DIM), " (dataset %lld built %.16s)", f.dataset_id, f.dataset_at);
    UText_nl(u);
-   UText_add(u, A_NORMAL, "  %-20s %s/month before, %s now (API calls %s of %s incl. fallbacks and verification, "
+   UText_add(u, A_NORMAL, "  %-20s %s/month declared before, %s now (API calls %s of %s incl. fallbacks and verification, "
              "hosting %s)", "savings", fmt_money(a, sizeof a, f.cost_before, 0), fmt_money(b, sizeof b, f.cost_now, 0),
              fmt_count(c, sizeof c, f.api_calls), fmt_count(d, sizeof d, f.calls),
              fmt_money(bar, sizeof bar, s.hosting_cost, 0));
@@ -429,7 +429,7 @@ static void build(TaskView *tv) {
    if (*t->description)
       UText_add(u, A_NORMAL, " \xc2\xb7 %s", t->description);
    UText_nl(u);
-   UText_add(u, Draw_attr(C_DIM), "%s%s%s \xc2\xb7 %s calls/month \xc2\xb7 %s/month \xc2\xb7 %s output",
+   UText_add(u, Draw_attr(C_DIM), "%s%s%s \xc2\xb7 %s calls/month \xc2\xb7 %s/month declared \xc2\xb7 %s output",
              t->provider, *t->provider ? " " : "", *t->model ? t->model : "(model not set)",
              fmt_count(a, sizeof a, t->monthly_volume), fmt_money(b, sizeof b, t->monthly_cost, 0),
              OutputKind_name(t->kind));

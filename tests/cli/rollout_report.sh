@@ -146,4 +146,24 @@ for cmd in operate versions "review list"; do
    is "$RC" 0 "$cmd --help"
 done
 
+# Numbers that agree: costs say whether they are declared (the task's --cost) or measured (the
+# audit of the logs); every agreement bar says where it is set, and changing it changes every view.
+run "$OFFRAMP" operate rr
+check "operate: the cost before is the declared one" grep -q "^savings  *\$300/month declared before" "$WORK/out"
+check "operate: the agreement bar and its source" grep -q "bar 90.0 %: the task's agreement bar (offramp task edit --agreement-bar)" "$WORK/out"
+check "operate: the fallback bar and its source" grep -q "bar 25.0 %: the rollout's max_fallback_rate (offramp rollout set --max-fallback-rate)" "$WORK/out"
+run "$OFFRAMP" report rr
+check "report: the task's cost is labelled declared" grep -q "^| monthly cost (declared) | \$300 |" "$WORK/out"
+check "report: the savings start from the declared cost" grep -q "^- before: \$300/month on the API (declared: offramp task edit --cost)" "$WORK/out"
+check "report: the verified agreement's bar and its source" grep -q "(bar 90.0 %: the task's agreement bar (offramp task edit --agreement-bar))" "$WORK/out"
+"$OFFRAMP" rollout set rr --min-agreement 0.85 > /dev/null
+run "$OFFRAMP" operate rr --json
+check "operate --json: the rollout's bar, said so" jqe '.verified_agreement.bar == 0.85 and (.verified_agreement.bar_source | startswith("the rollout'"'"'s min_agreement"))' "$WORK/out"
+run "$OFFRAMP" report rr --json
+check "report --json: the same bar, the same source" jqe '.rollout.verified_agreement.bar == 0.85 and (.rollout.verified_agreement.bar_source | startswith("the rollout'"'"'s min_agreement"))' "$WORK/out"
+run "$OFFRAMP" rollout status rr
+check "rollout status: the same bar, the same source" grep -q "agreement >= 85.0 % (bar: the rollout's min_agreement (offramp rollout set --min-agreement))" "$WORK/out"
+run "$OFFRAMP" audit
+check "audit: its cost is the measured one" grep -q "^audit: .*/month on the API (measured)" "$WORK/out"
+
 finish

@@ -60,7 +60,7 @@ expect_rc "duplicate name refused" 1
 contains "duplicate named" "$ERR" "a task named 'tone' already exists"
 run "$OFFRAMP" task add bad --volume 12k
 expect_rc "bad volume refused as a bad option value (2)" 2
-contains "bad volume named" "$ERR" "--volume: '12k' is not a whole number"
+contains "bad volume named" "$ERR" "--volume '12k' is not a whole number"
 run "$OFFRAMP" task add bad --kind poem
 expect_rc "bad kind refused as a bad option value (2)" 2
 contains "bad kind lists the kinds" "$ERR" "'poem' is not an output kind (label, extraction"

@@ -105,4 +105,20 @@ check "status shows the analysis log" grep -q "fail at 50 %: error rate" "$WORK/
 rollout pause intent --reason "holiday freeze"
 check "pause turns the gateway's auto-promote off" grep -q "paused; the gateway's auto-promote is off" "$WORK/out"
 is "$(admin GET /admin/routes/intent | jq .route.analysis.auto_promote)" false "... in the route it serves"
+
+# An abort pauses; routing the canary again by hand (offramp route set, the console's :canary)
+# ends the pause: status (and the console's panel) must not say PAUSED while the route moves on.
+rollout abort intent --reason "bad answers"
+rollout status intent --json
+is "$(jq -r .paused "$WORK/out")" true "abort pauses the rollout"
+"$OFFRAMP" route set intent --mode canary --percent 50 --reason "fixed, again" > "$WORK/set.out" 2>&1
+is "$(mode)" "canary 50" "a route set puts the canary back"
+rollout status intent --json
+is "$(jq -r .paused "$WORK/out")" false "... and the pause is over"
+rollout status intent
+check "... status does not say PAUSED" sh -c "! grep -q PAUSED '$WORK/out'"
+rollout abort intent --reason "bad answers again"
+rollout step-up intent --reason "fixed"
+rollout status intent --json
+is "$(jq -r .paused "$WORK/out")" false "a step-up after an abort ends the pause too"
 finish

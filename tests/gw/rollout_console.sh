@@ -43,6 +43,15 @@ check "sparkline of agreement per minute" grep -q "per minute   .*[▁▂▃▄�
 check "candidate latency vs primary" grep -q "candidate p50 [0-9]* ms  p95" "$P"
 check "candidate errors" grep -q "ERRORS   candidate 0 of 600" "$P"
 check "the shadow gate figures" grep -q "✓ agreement: 9[0-9].[0-9] %" "$P"
+check "the bar shown with where it is set" grep -q "AGREEMENT  candidate vs primary; bar 80.0 %: the task's agreement bar (offramp task edit --agreement-bar)" "$P"
+check "above the bar: not flagged" sh -c "! grep -q 'below the bar' '$P'"
+P2=$WORK/below.txt
+sql "UPDATE tasks SET agreement_bar = 0.97 WHERE name = 'intent'"
+printf ':task intent\nR\n:wait 2.5\n:save-display below.txt\n' > "$WORK/below.script"
+(cd "$WORK" && OFFRAMP_SCRIPT=below.script "$OFFRAMP" > /dev/null 2>&1)
+sql "UPDATE tasks SET agreement_bar = 0.8 WHERE name = 'intent'"
+check "a bar of 97 %: the same figures, now below it, say so" grep -q "^ *all  .*(n=600)  below the bar" "$P2"
+check "... and the header shows the new bar" grep -q "bar 97.0 %: the task's agreement bar" "$P2"
 check "step-up confirmed on screen with the gateway's answer" sh -c "tail -n 6 '$WORK/stepped.txt' | tr '\\n' ' ' | tr -s ' ' | grep -q 'shadow -> canary 5 %; gateway: mode canary 5 %'"
 is "$(route '.route.mode + " " + (.route.percent | tostring)')" "canary 5" "] changed the gateway's route to canary 5 %"
 
@@ -159,6 +168,14 @@ calls=$(sql "SELECT count(*) FROM exchanges")
 now=$(awk -v a="$api" -v c="$calls" 'BEGIN { printf "%d", 1000 * a / c + 100 + 0.5 }')
 group() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 check "operate: savings before \$1,000, now \$$now ($api of $calls calls on the API + \$100 hosting)" \
-   grep -q "savings  *\$1,000/month before, \$$(group "$now") now (API calls $(group "$api") of $(group "$calls")" "$O"
+   grep -q "savings  *\$1,000/month declared before, \$$(group "$now") now (API calls $(group "$api") of $(group "$calls")" "$O"
 check "operate: break-even share" grep -q "break-even: hosting is paid once 10 % of the API spend" "$O"
+# A task with a route but no candidate: no agreement is claimed.
+"$OFFRAMP" task add plain --cost 10 > /dev/null
+admin PUT /admin/routes/plain '{"mode":"passthrough"}' > /dev/null
+printf ':task plain\nR\n:wait 1.5\n:save-display empty.txt\n' > "$WORK/empty.script"
+(cd "$WORK" && OFFRAMP_SCRIPT=empty.script "$OFFRAMP" > /dev/null 2>&1)
+check "no candidate: the agreement lines say so" grep -q "^ *all  *no candidate yet" "$WORK/empty.txt"
+check "no candidate: no rate, no 0 % or 100 %" sh -c "! grep -qE '^ *(now|1 min|10 min|all) .*[0-9] %' '$WORK/empty.txt'"
+check "no candidate: errors and fallbacks say so too" sh -c "grep -q 'ERRORS   no candidate yet' '$WORK/empty.txt' && grep -q 'FALLBACK no candidate yet' '$WORK/empty.txt'"
 finish
