@@ -799,6 +799,51 @@ json_t *Tagger_extract(const Tagger *m, const char *text, double *logprob) {
    return out;
 }
 
+static json_t *token_bytes(const char *s) {
+   json_t *a = json_array();
+   for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+      json_array_append_new(a, json_integer(*p));
+   return a;
+}
+
+/* One logprobs entry (no alternatives are listed: the extractor scores paths, not tokens). */
+static json_t *lp_entry(const char *token, double logprob) {
+   return json_pack("{s:s, s:f, s:o, s:[]}", "token", token, "logprob", logprob, "bytes", token_bytes(token),
+                    "top_logprobs");
+}
+
+char *Tagger_answer(const Tagger *x, const char *text, json_t **lp) {
+   int nf = Tagger_nfields(x);
+   double *lps = xcalloc((size_t)nf, sizeof *lps);
+   json_t *obj = Tagger_extract(x, text, lps);
+   json_t *tokens = json_array();
+   Sbuf sb = { 0 }, fixed = { 0 };
+   for (int k = 0; k < nf; k++) {
+      json_t *key = json_string(Tagger_field(x, k));
+      char *ks = key ? json_dumps(key, JSON_ENCODE_ANY) : NULL;
+      char *vs = json_dumps(json_object_get(obj, Tagger_field(x, k)), JSON_ENCODE_ANY | JSON_COMPACT);
+      Sbuf_printf(&fixed, "%s%s:", k ? "," : "{", ks ? ks : "\"?\"");
+      json_array_append_new(tokens, lp_entry(fixed.buf, 0));
+      Sbuf_puts(&sb, fixed.buf);
+      Sbuf_reset(&fixed);
+      json_array_append_new(tokens, lp_entry(vs ? vs : "null", lps[k]));
+      Sbuf_puts(&sb, vs ? vs : "null");
+      free(ks);
+      free(vs);
+      json_decref(key);
+   }
+   Sbuf_puts(&sb, "}");
+   json_array_append_new(tokens, lp_entry("}", 0));
+   if (lp)
+      *lp = json_pack("{s:o}", "content", tokens);
+   else
+      json_decref(tokens);
+   Sbuf_free(&fixed);
+   json_decref(obj);
+   free(lps);
+   return Sbuf_steal(&sb);
+}
+
 int Tagger_nfields(const Tagger *m) {
    return m->nfields;
 }

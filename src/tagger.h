@@ -88,6 +88,14 @@ Tagger *Tagger_train(const char *const *texts, const char *const *answers, size_
  * was found), and each field's natural-log confidence in logprob[field] (may be NULL). */
 json_t *Tagger_extract(const Tagger *m, const char *text, double *logprob);
 
+/* The chat answer for text: the object of Tagger_extract as compact JSON, and in *lp (when lp
+ * is not NULL) OpenAI's choices[0].logprobs: {"content": [tokens]} whose tokens spell the answer
+ * exactly: the fixed parts ('{"name":', ',"date":', '}') at logprob 0, and each field's value
+ * (or null) as one token whose logprob is the field's log-confidence. A reader that multiplies
+ * the probabilities of the tokens of a value (Compare_confidence in json mode) gets the field's
+ * probability, and the least of them is the answer's. Caller frees both. */
+char *Tagger_answer(const Tagger *m, const char *text, json_t **lp);
+
 int Tagger_nfields(const Tagger *m);
 const char *Tagger_field(const Tagger *m, int i);
 double Tagger_temperature(const Tagger *m, int i);

@@ -632,49 +632,6 @@ static json_t *token_bytes(const char *s) {
    return a;
 }
 
-/* One logprobs entry (no alternatives are listed: the extractor scores paths, not tokens). */
-static json_t *lp_entry(const char *token, double logprob) {
-   return json_pack("{s:s, s:f, s:o, s:[]}", "token", token, "logprob", logprob, "bytes", token_bytes(token),
-                    "top_logprobs");
-}
-
-/* The extractor's answer: the JSON object, compact, fields in training order. Its logprobs
- * (when lp is not NULL) are tokens that spell the answer exactly: the fixed parts ('{"name":',
- * ',"date":', '}') at logprob 0, and each field's value (or null) as one token whose logprob
- * is the field's calibrated log-confidence. A reader that multiplies the tokens of a value
- * gets the field's probability, and the least of them is the answer's. */
-static char *extract_answer(const Tagger *x, const char *text, json_t **lp) {
-   int nf = Tagger_nfields(x);
-   double *lps = xcalloc((size_t)nf, sizeof *lps);
-   json_t *obj = Tagger_extract(x, text, lps);
-   json_t *tokens = json_array();
-   Sbuf sb = { 0 }, fixed = { 0 };
-   for (int k = 0; k < nf; k++) {
-      json_t *key = json_string(Tagger_field(x, k));
-      char *ks = key ? json_dumps(key, JSON_ENCODE_ANY) : NULL;
-      char *vs = json_dumps(json_object_get(obj, Tagger_field(x, k)), JSON_ENCODE_ANY | JSON_COMPACT);
-      Sbuf_printf(&fixed, "%s%s:", k ? "," : "{", ks ? ks : "\"?\"");
-      json_array_append_new(tokens, lp_entry(fixed.buf, 0));
-      Sbuf_puts(&sb, fixed.buf);
-      Sbuf_reset(&fixed);
-      json_array_append_new(tokens, lp_entry(vs ? vs : "null", lps[k]));
-      Sbuf_puts(&sb, vs ? vs : "null");
-      free(ks);
-      free(vs);
-      json_decref(key);
-   }
-   Sbuf_puts(&sb, "}");
-   json_array_append_new(tokens, lp_entry("}", 0));
-   if (lp)
-      *lp = json_pack("{s:o}", "content", tokens);
-   else
-      json_decref(tokens);
-   Sbuf_free(&fixed);
-   json_decref(obj);
-   free(lps);
-   return Sbuf_steal(&sb);
-}
-
 static void chat(Trainer *t, struct evhttp_request *req) {
    json_t *body = json_body(req);
    if (!body)
@@ -726,7 +683,7 @@ static void chat(Trainer *t, struct evhttp_request *req) {
       json_t *content = json_null();
       char *answer;
       if (x) {
-         answer = extract_answer(x, text, want_lp ? &content : NULL);
+         answer = Tagger_answer(x, text, want_lp ? &content : NULL);
       } else {
          int k = ntop > 1 ? (int)ntop : 1;
          int idx[TOP_LOGPROBS_MAX];

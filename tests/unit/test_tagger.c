@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compare.h"
 #include "tagger.h"
 #include "tap.h"
 #include "util.h"
@@ -171,6 +172,33 @@ int main(void) {
       got = Tagger_extract(m, "", NULL);
       ok(json_is_null(json_object_get(got, "name")), "an empty input gives null fields");
       json_decref(got);
+   }
+
+   /* The chat answer: tokens that spell it, and the gateway's confidence is the least sure
+    * field's probability. */
+   if (m) {
+      const char *q = "Order 4242 for Vera Gallo shipped to Kyoto today";
+      double lp[3];
+      json_t *obj = Tagger_extract(m, q, lp), *lpj = NULL;
+      char *ans = Tagger_answer(m, q, &lpj), *want = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+      is_str(ans, want, "the answer is the extracted object, compact, in field order");
+      Sbuf spelled = { 0 };
+      size_t i;
+      json_t *e;
+      json_array_foreach(json_object_get(lpj, "content"), i, e)
+         Sbuf_puts(&spelled, json_string_value(json_object_get(e, "token")));
+      is_str(spelled.buf, ans, "the logprob tokens spell it exactly");
+      is_int(json_array_size(json_object_get(lpj, "content")), 7, "3 fixed parts + 3 values + '}'");
+      double least = fmin(lp[0], fmin(lp[1], lp[2]));
+      json_t *resp = json_pack("{s:[{s:{s:s, s:s}, s:O}]}", "choices", "message", "role", "assistant", "content", ans,
+                               "logprobs", lpj);
+      is_near(Compare_confidence(resp, COMPARE_JSON), exp(least), 1e-6, "gateway confidence = least field probability");
+      Sbuf_free(&spelled);
+      json_decref(resp);
+      json_decref(lpj);
+      json_decref(obj);
+      free(ans);
+      free(want);
    }
 
    /* Determinism and the file. */
