@@ -2,10 +2,11 @@
 # whose assistant answers are JSON objects of fields copied from the ticket (customer, order_id,
 # date, amount, product; null when the ticket does not say). Twelve templates with distractors
 # (a second date, a second number, a phone number) so that context matters, not only shape.
-#   awk -v n=N -v seed=S [-v nonspan=FRACTION] [-v format=chat|exchange] -f gen_extract.awk
+#   awk -v n=N -v seed=S [-v nonspan=FRACTION] [-v format=chat|exchange] [-v oneline=1] -f gen_extract.awk
 # nonspan puts that share of the rows' "date" in ISO form where the ticket spells it otherwise
 # (a value the extractor cannot copy). format=exchange prints the user text and the answer as
-# two tab-separated JSON strings instead (for stand-ins and benchmarks).
+# two tab-separated JSON strings instead (for stand-ins and benchmarks); oneline=1 keeps every
+# ticket on one line.
 function pick(a, k) { return a[1 + int(rand() * k)] }
 function jstr(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\n/, "\\n", s); gsub(/\t/, "\\t", s); return "\"" s "\"" }
 function jval(s) { return s == "" ? "null" : jstr(s) }
@@ -42,7 +43,7 @@ BEGIN {
       else if (t == 2) { text = name " here - I was billed " amount " twice for the " prod " (order " oid "). Call me at " phone "."; dt = "" }
       else if (t == 3) { text = "Please cancel " oid " as soon as possible. Thanks, " name; a = ""; dt = ""; p = "" }
       else if (t == 4) text = "On " date " I bought a " prod " for " amount ". Order number " oid ". I wrote on " date2 " already. Regards, " name
-      else if (t == 5) text = "Customer: " name "\nOrder: " oid "\nDate: " date "\nItem: " prod "\nTotal: " amount
+      else if (t == 5) { sep = oneline ? "; " : "\n"; text = "Customer: " name sep "Order: " oid sep "Date: " date sep "Item: " prod sep "Total: " amount }
       else if (t == 6) { text = "Can you check why the " prod " I ordered on " date " is late? It's " oid ", I need it by " date2 "."; c = ""; a = "" }
       else if (t == 7) { text = "Refund " amount " to " name " for order " oid ", the " prod " arrived broken."; dt = "" }
       else if (t == 8) { text = "hello, " tolower(substr(prod, 1, 1)) substr(prod, 2) " from order " oid " is missing a part. " qty " units were in the box. - " name; a = ""; dt = "" }
