@@ -2,16 +2,17 @@
 # whose assistant answers are JSON objects of fields copied from the ticket (customer, order_id,
 # date, amount, product; null when the ticket does not say). Twelve templates with distractors
 # (a second date, a second number, a phone number) so that context matters, not only shape.
-#   awk -v n=N -v seed=S [-v nonspan=FRACTION] [-v format=chat|exchange] [-v oneline=1] -f gen_extract.awk
+#   awk -v n=N -v seed=S [-v nonspan=FRACTION] [-v format=chat|exchange] [-v oneline=1] [-v tmin=A -v tmax=B] -f gen_extract.awk
 # nonspan puts that share of the rows' "date" in ISO form where the ticket spells it otherwise
 # (a value the extractor cannot copy). format=exchange prints the user text and the answer as
 # two tab-separated JSON strings instead (for stand-ins and benchmarks); oneline=1 keeps every
-# ticket on one line.
+# ticket on one line; tmin and tmax (0..11) restrict the templates (unseen-template tests).
 function pick(a, k) { return a[1 + int(rand() * k)] }
 function jstr(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\n/, "\\n", s); gsub(/\t/, "\\t", s); return "\"" s "\"" }
 function jval(s) { return s == "" ? "null" : jstr(s) }
 BEGIN {
    srand(seed)
+   if (tmax == "") tmax = 11
    nf = split("Alice Bruno Chen Dana Elif Farid Grace Hugo Ines Jonas Keiko Liam Maya Nikolai Olga Pedro Quinn Rosa Sami Tara Umar Vera Wen Ximena Yusuf Zoe Aiko Bela Carmen Dmitri", F, " ")
    nl = split("Martin Novak Okafor Schmidt Rossi Tanaka Larsen Moreau Silva Kowalski Haddad Petrov Nguyen Brennan Costa Fischer Lindqvist Mbeki Ortega Quist Varga Yilmaz Zhou Abara Dubois Eriksen Ferreira Gallo Ivanova Jensen", L, " ")
    np = split("wireless mouse|standing desk|coffee grinder|noise cancelling headphones|yoga mat|air purifier|mechanical keyboard|travel backpack|desk lamp|water bottle|smart watch|office chair|blender|rice cooker|phone case|hiking boots|electric kettle|monitor arm|webcam|bluetooth speaker", P, "|")
@@ -36,7 +37,7 @@ BEGIN {
       prod = pick(P, np)
       phone = sprintf("555-%04d", int(rand() * 10000))
       qty = 1 + int(rand() * 4)
-      t = int(rand() * 12)
+      t = tmin + int(rand() * (tmax - tmin + 1))
       c = name; o = oid; dt = date; a = amount; p = prod
       if (t == 0) text = "Hi, this is " name ". My order " oid " placed on " date " for " amount " has not arrived. The " prod " was a gift."
       else if (t == 1) text = "Order " oid ": " qty " x " prod " charged " amount " on " date ". Customer " name " wants a refund."
