@@ -36,7 +36,7 @@ struct Tagger {
 };
 
 void Tagger_defaults(TaggerParams *p) {
-   *p = (TaggerParams){ .epochs_max = 10, .patience = 3, .buckets_log2 = 18, .val_frac = 0.1, .seed = 1 };
+   *p = (TaggerParams){ .epochs_max = 10, .patience = 3, .buckets_log2 = 17, .val_frac = 0.1, .seed = 1 };
 }
 
 static void set_err(char **err, const char *fmt, ...) ATTR_PRINTF(2, 3);

@@ -42,7 +42,7 @@ enum { TAG_O, TAG_B, TAG_I, TAG_N };
 typedef struct {
    int epochs_max;     /* passes over the training set (10) */
    int patience;       /* epochs without held-out improvement before stopping (3) */
-   int buckets_log2;   /* feature hash space per field, 12..24 (18) */
+   int buckets_log2;   /* feature hash space per field, 12..24 (17) */
    double val_frac;    /* share held out for the epoch choice and calibration (0.1) */
    uint64_t seed;      /* split and example order (1) */
 } TaggerParams;

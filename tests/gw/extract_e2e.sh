@@ -116,7 +116,8 @@ is "$(phase)" cutover "phase cutover"
 # --- cutover: the extractor serves, the frontier is the per-request fallback ---
 o replay --task "$TASK" --to "$GW" --count 200 --rate 0 --concurrency 8 --json
 is "$RC" 0 "200 calls at cutover"
-check "the extractor answered them ($(jq -r .arms.candidate "$WORK/out"))" jq -e '.arms.candidate > 150' "$WORK/out" > /dev/null
+CAND=$(jq -r .arms.candidate "$WORK/out")
+check "the extractor answered them ($CAND of 200; the rest fell back or were verified)" test "$CAND" -gt 150
 curl -s -H "X-Offramp-Task: $TASK" -D "$WORK/h.txt" -d "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Refund \$42.10 to Maya Costa for order ORD-31337, the desk lamp arrived broken.\"}]}" \
    "$GW/v1/chat/completions" > "$WORK/cut.json"
 is "$(jq -r '.choices[0].message.content' "$WORK/cut.json")" \
