@@ -1,12 +1,11 @@
 /* crf_baseline.c - the CRF anchor for bench/extractor.sh: one linear-chain CRF per field
  * (CRFsuite, L-BFGS, its defaults but max_iterations) over the same tokens, BIO tags, span
  * alignment, decoding rule (the first B I* span) and scoring as bench/extractor_bench.c, with
- * the extractor's feature templates as CRFsuite attributes. Built by the bench script against
+ * the extractor's own feature strings (Tagger_features) as CRFsuite attributes. Built by the bench script against
  * CRFsuite's C source from the npm package crfsuite; never part of offramp. */
 #include "config.h"
 
 #include <crfsuite.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,95 +26,28 @@ static bool load(const char *path, ChatData *d) {
    return true;
 }
 
-typedef struct {
-   char *lower, *word, *shape, *brief;
-   size_t len;
-   bool line_start;
-} Tok;
-
-static void tok_info(const char *text, const TaggerTok *t, Tok *x) {
-   size_t len = t->end - t->start, bl = 0;
-   x->len = len;
-   x->word = xstrndup(text + t->start, len);
-   x->lower = xstrndup(text + t->start, len);
-   x->shape = xmalloc(len + 1);
-   x->brief = xmalloc(len + 1);
-   for (size_t i = 0; i < len; i++) {
-      unsigned char c = (unsigned char)x->word[i];
-      x->lower[i] = (char)tolower(c);
-      char sh = isupper(c) ? 'X' : islower(c) || c >= 0x80 ? 'x' : isdigit(c) ? 'd' : (char)c;
-      x->shape[i] = sh;
-      if (!bl || x->brief[bl - 1] != sh)
-         x->brief[bl++] = sh;
-   }
-   x->shape[len > 16 ? 16 : len] = '\0';
-   x->brief[bl] = '\0';
-   size_t p = t->start;
-   while (p > 0 && (text[p - 1] == ' ' || text[p - 1] == '\t'))
-      p--;
-   x->line_start = p == 0 || text[p - 1] == '\n';
-}
-
-/* The attributes of each token (the extractor's templates, spelled out). */
+/* The extractor's own feature strings of each token as CRFsuite attributes. */
 static void items(const char *text, crfsuite_dictionary_t *attrs, bool add, crfsuite_instance_t *inst,
                   const int *labels) {
    TaggerTok *t;
-   size_t nt = Tagger_tokenize(text, &t);
-   Tok *x = xcalloc(nt ? nt : 1, sizeof *x);
-   for (size_t i = 0; i < nt; i++)
-      tok_info(text, &t[i], &x[i]);
-#define LO(j) ((j) < 0 ? "<s>" : (size_t)(j) >= nt ? "</s>" : x[(j)].lower)
-#define SH(j) ((j) < 0 ? "<s>" : (size_t)(j) >= nt ? "</s>" : x[(j)].brief)
+   size_t nt = Tagger_tokenize(text, &t), len;
+   char *all = Tagger_features(text, t, nt, &len);
+   const char *p = all;
    for (size_t i = 0; i < nt; i++) {
-      long j = (long)i;
-      char *f[24];
-      int n = 0;
-      f[n++] = xstrdup("bias");
-      f[n++] = xasprintf("w=%s", x[i].lower);
-      f[n++] = xasprintf("W=%s", x[i].word);
-      f[n++] = xasprintf("b=%s", x[i].brief);
-      f[n++] = xasprintf("s=%s", x[i].shape);
-      for (int k = 1; k <= 3; k++) {
-         int l = x[i].len < (size_t)k ? (int)x[i].len : k;
-         f[n++] = xasprintf("p%d=%.*s", k, l, x[i].lower);
-         f[n++] = xasprintf("u%d=%s", k, x[i].lower + x[i].len - (size_t)l);
-      }
-      f[n++] = xasprintf("w-1=%s", LO(j - 1));
-      f[n++] = xasprintf("w+1=%s", LO(j + 1));
-      f[n++] = xasprintf("w-2=%s", LO(j - 2));
-      f[n++] = xasprintf("w+2=%s", LO(j + 2));
-      f[n++] = xasprintf("b-1=%s", SH(j - 1));
-      f[n++] = xasprintf("b+1=%s", SH(j + 1));
-      f[n++] = xasprintf("w-1w=%s|%s", LO(j - 1), x[i].lower);
-      f[n++] = xasprintf("ww+1=%s|%s", x[i].lower, LO(j + 1));
-      f[n++] = xasprintf("len=%zu", x[i].len > 10 ? 10 : x[i].len);
-      f[n++] = xasprintf("w-1b=%s|%s", LO(j - 1), x[i].brief);
-      f[n++] = xstrdup(x[i].line_start ? "line" : "mid");
-      f[n++] = xasprintf("w-2w-1=%s|%s", LO(j - 2), LO(j - 1));
-      f[n++] = xasprintf("b-1b=%s|%s", SH(j - 1), x[i].brief);
       crfsuite_item_t item;
       crfsuite_item_init(&item);
-      for (int k = 0; k < n; k++) {
-         int aid = add ? attrs->get(attrs, f[k]) : attrs->to_id(attrs, f[k]);
+      for (int k = 0; k < TAGGER_NFEAT; k++, p += strlen(p) + 1) {
+         int aid = add ? attrs->get(attrs, p) : attrs->to_id(attrs, p);
          if (aid >= 0) {
             crfsuite_attribute_t a;
             crfsuite_attribute_set(&a, aid, 1.0);
             crfsuite_item_append_attribute(&item, &a);
          }
-         free(f[k]);
       }
       crfsuite_instance_append(inst, &item, labels ? labels[i] : 0);
       crfsuite_item_finish(&item);
    }
-#undef LO
-#undef SH
-   for (size_t i = 0; i < nt; i++) {
-      free(x[i].lower);
-      free(x[i].word);
-      free(x[i].shape);
-      free(x[i].brief);
-   }
-   free(x);
+   free(all);
    free(t);
 }
 

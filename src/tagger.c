@@ -13,7 +13,7 @@
 #include "tagger.h"
 #include "util.h"
 
-#define NFEAT 24
+#define NFEAT TAGGER_NFEAT
 #define MAGIC "OFRTAG1\n"
 #define FILE_VERSION 1u
 
@@ -261,17 +261,6 @@ bool Tagger_check(const char *const *texts, const char *const *answers, size_t n
 
 /* ---- features ---- */
 
-static uint32_t fhash(unsigned id, const char *a, size_t alen, const char *b, size_t blen) {
-   uint64_t h = hash64(a, alen) * 31 + id;
-   if (b)
-      h ^= mix64(hash64(b, blen) + 0x9e3779b97f4a7c15ULL);
-   return (uint32_t)(mix64(h) >> 32);
-}
-
-static uint32_t fstr(unsigned id, const char *a, const char *b) {
-   return fhash(id, a, strlen(a), b, b ? strlen(b) : 0);
-}
-
 typedef struct {
    char *lower, *word, *shape, *brief;
    size_t len;
@@ -309,52 +298,73 @@ static void tok_info_free(TokInfo *ti) {
    free(ti->brief);
 }
 
-/* Hashes of the NFEAT features of every token: feat[i * NFEAT + k]. */
-static uint32_t *features(const char *text, const TaggerTok *t, size_t nt) {
-   uint32_t *feat = xmalloc((nt ? nt : 1) * NFEAT * sizeof *feat);
+/* One feature string, NUL-terminated, appended to sb. */
+static void feat(Sbuf *sb, const char *fmt, ...) ATTR_PRINTF(2, 3);
+static void feat(Sbuf *sb, const char *fmt, ...) {
+   va_list ap;
+   va_start(ap, fmt);
+   char *s = xvasprintf(fmt, ap);
+   va_end(ap);
+   Sbuf_add(sb, s, strlen(s) + 1);
+   free(s);
+}
+
+char *Tagger_features(const char *text, const TaggerTok *t, size_t nt, size_t *len) {
+   Sbuf sb = { 0 };
    TokInfo *ti = xcalloc(nt ? nt : 1, sizeof *ti);
    for (size_t i = 0; i < nt; i++)
       tok_info(text, &t[i], &ti[i]);
 #define LO(j) ((j) < 0 ? "<s>" : (size_t)(j) >= nt ? "</s>" : ti[(j)].lower)
 #define SH(j) ((j) < 0 ? "<s>" : (size_t)(j) >= nt ? "</s>" : ti[(j)].brief)
-#define F(id, a, b) fstr((id), (a), (b))
    for (size_t i = 0; i < nt; i++) {
       long j = (long)i;
-      uint32_t *f = feat + i * NFEAT;
       const TokInfo *x = &ti[i];
-      char lenb[8];
-      snprintf(lenb, sizeof lenb, "%zu", x->len > 10 ? 10 : x->len);
-      f[0] = F(0, "bias", NULL);
-      f[1] = F(1, x->lower, NULL);
-      f[2] = F(2, x->word, NULL);
-      f[3] = F(3, x->brief, NULL);
-      f[4] = F(4, x->shape, NULL);
+      feat(&sb, "bias");
+      feat(&sb, "w=%s", x->lower);
+      feat(&sb, "W=%s", x->word);
+      feat(&sb, "b=%s", x->brief);
+      feat(&sb, "s=%s", x->shape);
       for (int k = 1; k <= 3; k++) {
-         size_t l = x->len < (size_t)k ? x->len : (size_t)k;
-         f[4 + k] = fhash(4 + (unsigned)k, x->lower, l, NULL, 0);
-         f[7 + k] = fhash(7 + (unsigned)k, x->lower + x->len - l, l, NULL, 0);
+         int l = x->len < (size_t)k ? (int)x->len : k;
+         feat(&sb, "p%d=%.*s", k, l, x->lower);
+         feat(&sb, "u%d=%s", k, x->lower + x->len - (size_t)l);
       }
-      f[11] = F(11, LO(j - 1), NULL);
-      f[12] = F(12, LO(j + 1), NULL);
-      f[13] = F(13, LO(j - 2), NULL);
-      f[14] = F(14, LO(j + 2), NULL);
-      f[15] = F(15, SH(j - 1), NULL);
-      f[16] = F(16, SH(j + 1), NULL);
-      f[17] = F(17, LO(j - 1), x->lower);
-      f[18] = F(18, x->lower, LO(j + 1));
-      f[19] = F(19, lenb, NULL);
-      f[20] = F(20, LO(j - 1), x->brief);
-      f[21] = F(21, x->line_start ? "line" : "mid", NULL);
-      f[22] = F(22, LO(j - 2), LO(j - 1));
-      f[23] = F(23, SH(j - 1), x->brief);
+      feat(&sb, "w-1=%s", LO(j - 1));
+      feat(&sb, "w+1=%s", LO(j + 1));
+      feat(&sb, "w-2=%s", LO(j - 2));
+      feat(&sb, "w+2=%s", LO(j + 2));
+      feat(&sb, "b-1=%s", SH(j - 1));
+      feat(&sb, "b+1=%s", SH(j + 1));
+      feat(&sb, "w-1w=%s|%s", LO(j - 1), x->lower);
+      feat(&sb, "ww+1=%s|%s", x->lower, LO(j + 1));
+      feat(&sb, "len=%zu", x->len > 10 ? 10 : x->len);
+      feat(&sb, "w-1b=%s|%s", LO(j - 1), x->brief);
+      feat(&sb, "%s", x->line_start ? "line" : "mid");
+      feat(&sb, "w-2w-1=%s|%s", LO(j - 2), LO(j - 1));
+      feat(&sb, "b-1b=%s|%s", SH(j - 1), x->brief);
    }
 #undef LO
 #undef SH
-#undef F
    for (size_t i = 0; i < nt; i++)
       tok_info_free(&ti[i]);
    free(ti);
-   return feat;
+   *len = sb.len;
+   return sb.buf ? Sbuf_steal(&sb) : xstrdup("");
+}
+
+/* Hashes of the NFEAT features of every token: feat[i * NFEAT + k]. */
+static uint32_t *features(const char *text, const TaggerTok *t, size_t nt) {
+   size_t len;
+   char *all = Tagger_features(text, t, nt, &len);
+   uint32_t *h = xmalloc((nt ? nt : 1) * NFEAT * sizeof *h);
+   const char *p = all;
+   for (size_t i = 0; i < nt * NFEAT; i++) {
+      size_t l = strlen(p);
+      h[i] = (uint32_t)(mix64(hash64(p, l)) >> 32);
+      p += l + 1;
+   }
+   free(all);
+   return h;
 }
 
 /* ---- decoding ---- */
@@ -877,64 +887,42 @@ void Tagger_free(Tagger *m) {
 
 /* ---- the file: magic, version, body, total size, checksum; weights stored sparse ---- */
 
-static void put_u32(Sbuf *b, uint32_t x) {
-   unsigned char c[4] = { (unsigned char)x, (unsigned char)(x >> 8), (unsigned char)(x >> 16), (unsigned char)(x >> 24) };
-   Sbuf_add(b, (const char *)c, 4);
-}
-
-static void put_u64(Sbuf *b, uint64_t x) {
-   put_u32(b, (uint32_t)x);
-   put_u32(b, (uint32_t)(x >> 32));
-}
-
-static void put_f64(Sbuf *b, double d) {
-   uint64_t u;
-   memcpy(&u, &d, sizeof u);
-   put_u64(b, u);
-}
-
-static void put_f32(Sbuf *b, float f) {
-   uint32_t u;
-   memcpy(&u, &f, sizeof u);
-   put_u32(b, u);
-}
-
 bool Tagger_save(const Tagger *m, const char *path, char **err) {
    Sbuf b = { 0 };
    Sbuf_add(&b, MAGIC, 8);
-   put_u32(&b, FILE_VERSION);
-   put_u64(&b, 0);   /* the total size, filled in below */
-   put_u32(&b, (uint32_t)m->nfields);
-   put_u32(&b, (uint32_t)m->blog2);
-   put_u32(&b, (uint32_t)m->epoch);
-   put_f64(&b, m->valid_acc);
+   Sbuf_put_u32(&b, FILE_VERSION);
+   Sbuf_put_u64(&b, 0);   /* the total size, filled in below */
+   Sbuf_put_u32(&b, (uint32_t)m->nfields);
+   Sbuf_put_u32(&b, (uint32_t)m->blog2);
+   Sbuf_put_u32(&b, (uint32_t)m->epoch);
+   Sbuf_put_f64(&b, m->valid_acc);
    size_t buckets = (size_t)1 << m->blog2;
    for (int k = 0; k < m->nfields; k++) {
       const Field *f = &m->f[k];
-      put_u32(&b, (uint32_t)strlen(f->name));
+      Sbuf_put_u32(&b, (uint32_t)strlen(f->name));
       Sbuf_add(&b, f->name, strlen(f->name));
-      put_u32(&b, (uint32_t)f->kind);
-      put_f64(&b, f->temp);
+      Sbuf_put_u32(&b, (uint32_t)f->kind);
+      Sbuf_put_f64(&b, f->temp);
       for (int p = 0; p < 4; p++)
          for (int t = 0; t < TAG_N; t++)
-            put_f64(&b, f->trans[p][t]);
+            Sbuf_put_f64(&b, f->trans[p][t]);
       uint32_t rows = 0;
       for (size_t x = 0; x < buckets; x++)
          rows += f->w[x * TAG_N] != 0 || f->w[x * TAG_N + 1] != 0 || f->w[x * TAG_N + 2] != 0;
-      put_u32(&b, rows);
+      Sbuf_put_u32(&b, rows);
       for (size_t x = 0; x < buckets; x++) {
          const float *w = f->w + x * TAG_N;
          if (w[0] != 0 || w[1] != 0 || w[2] != 0) {
-            put_u32(&b, (uint32_t)x);
+            Sbuf_put_u32(&b, (uint32_t)x);
             for (int t = 0; t < TAG_N; t++)
-               put_f32(&b, w[t]);
+               Sbuf_put_f32(&b, w[t]);
          }
       }
    }
    uint64_t total = (uint64_t)b.len + 8;
    for (int i = 0; i < 8; i++)
       b.buf[12 + i] = (char)(total >> (8 * i));
-   put_u64(&b, hash64(b.buf, b.len));
+   Sbuf_put_u64(&b, hash64(b.buf, b.len));
    char *werr = NULL;
    bool ok = write_file_atomic(path, b.buf, b.len, &werr);
    if (!ok)
@@ -944,46 +932,11 @@ bool Tagger_save(const Tagger *m, const char *path, char **err) {
    return ok;
 }
 
-typedef struct {
-   const unsigned char *p;
-   size_t n, off;
-   bool bad;
-} Reader;
-
-static uint32_t get_u32(Reader *r) {
-   if (r->off + 4 > r->n) {
-      r->bad = true;
-      return 0;
-   }
-   const unsigned char *p = r->p + r->off;
-   r->off += 4;
-   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(Reader *r) {
-   uint64_t lo = get_u32(r);
-   return lo | (uint64_t)get_u32(r) << 32;
-}
-
-static double get_f64(Reader *r) {
-   uint64_t u = get_u64(r);
-   double d;
-   memcpy(&d, &u, sizeof d);
-   return d;
-}
-
-static float get_f32(Reader *r) {
-   uint32_t u = get_u32(r);
-   float f;
-   memcpy(&f, &u, sizeof f);
-   return f;
-}
-
 /* Fills m from a file whose envelope is valid; what is wrong with it, or NULL. */
-static const char *parse(Tagger *m, Reader *r) {
-   uint32_t nf = get_u32(r), blog2 = get_u32(r);
-   m->epoch = (int)get_u32(r);
-   m->valid_acc = get_f64(r);
+static const char *parse(Tagger *m, ByteReader *r) {
+   uint32_t nf = Bytes_u32(r), blog2 = Bytes_u32(r);
+   m->epoch = (int)Bytes_u32(r);
+   m->valid_acc = Bytes_f64(r);
    if (r->bad || nf == 0 || nf > TAGGER_MAX_FIELDS || blog2 < 12 || blog2 > 24)
       return "bad header";
    m->blog2 = (int)blog2;
@@ -992,29 +945,29 @@ static const char *parse(Tagger *m, Reader *r) {
    for (uint32_t k = 0; k < nf; k++) {
       Field *f = &m->f[k];
       m->nfields = (int)k + 1;
-      uint32_t len = get_u32(r);
+      uint32_t len = Bytes_u32(r);
       if (r->bad || len == 0 || len > r->n - r->off)
          return "bad field name";
       f->name = xstrndup((const char *)r->p + r->off, len);
       r->off += len;
-      uint32_t kind = get_u32(r);
+      uint32_t kind = Bytes_u32(r);
       f->kind = (Kind)kind;
-      f->temp = get_f64(r);
+      f->temp = Bytes_f64(r);
       for (int p = 0; p < 4; p++)
          for (int t = 0; t < TAG_N; t++)
-            f->trans[p][t] = get_f64(r);
+            f->trans[p][t] = Bytes_f64(r);
       if (r->bad || kind > KIND_REAL || !(f->temp > 0) || !isfinite(f->temp))
          return "bad field header";
-      uint32_t rows = get_u32(r);
+      uint32_t rows = Bytes_u32(r);
       if (r->bad || rows > buckets)
          return "bad weight count";
       f->w = xcalloc(buckets * TAG_N, sizeof *f->w);
       for (uint32_t i = 0; i < rows; i++) {
-         uint32_t x = get_u32(r);
+         uint32_t x = Bytes_u32(r);
          if (x >= buckets)
             return "weight row out of range";
          for (int t = 0; t < TAG_N; t++) {
-            f->w[(size_t)x * TAG_N + t] = get_f32(r);
+            f->w[(size_t)x * TAG_N + t] = Bytes_f32(r);
             if (!isfinite(f->w[(size_t)x * TAG_N + t]))
                return "a weight is not finite";
          }
@@ -1035,17 +988,17 @@ Tagger *Tagger_load(const char *path, char **err) {
       return NULL;
    }
    Tagger *m = NULL;
-   Reader r = { buf, size, 8, false };
+   ByteReader r = { buf, size, 8, false };
    if (size < 8 || memcmp(buf, MAGIC, 8) != 0) {
       set_err(err, "extractor: %s is not an extractor model (bad magic)", path);
-   } else if (get_u32(&r) != FILE_VERSION) {
+   } else if (Bytes_u32(&r) != FILE_VERSION) {
       set_err(err, "extractor: model %s has a format version this build does not read (re-train it or upgrade offramp)", path);
    } else if (size < 8 + 4 + 8 + 8) {
       set_err(err, "extractor: model %s is truncated (%zu bytes; re-train it)", path, size);
    } else {
-      uint64_t want = get_u64(&r);
-      Reader tail = { buf, size, size - 8, false };
-      uint64_t sum = get_u64(&tail);
+      uint64_t want = Bytes_u64(&r);
+      ByteReader tail = { buf, size, size - 8, false };
+      uint64_t sum = Bytes_u64(&tail);
       if (want != size) {
          set_err(err, "extractor: model %s is %s (%zu bytes, the file says %llu; re-train it)", path,
                  size < want ? "truncated" : "oversized", size, (unsigned long long)want);

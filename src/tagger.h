@@ -60,6 +60,12 @@ typedef struct {
  * non-space byte is a token of its own. Returns the count; *out is malloc'ed (NULL for 0). */
 size_t Tagger_tokenize(const char *text, TaggerTok **out);
 
+/* The features of every token as text: TAGGER_NFEAT NUL-terminated strings a token, tokens
+ * in order, back to back in one malloc'ed buffer of *len bytes ("w=invoice", "w-1=order",
+ * "b=Xd", ...). The tagger hashes them; another learner can read the same ones. */
+#define TAGGER_NFEAT 24
+char *Tagger_features(const char *text, const TaggerTok *t, size_t nt, size_t *len);
+
 /* The first token span [*first, *first + *ntok) of text whose bytes are exactly value.
  * false when value is empty or no such span exists. */
 bool Tagger_align(const char *text, const TaggerTok *t, size_t nt, const char *value, size_t *first, size_t *ntok);

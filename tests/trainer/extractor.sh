@@ -18,17 +18,6 @@ serve tr "$OFFRAMP" trainer --listen 127.0.0.1:0 --dir "$TMP/state" || { echo "1
 U=http://127.0.0.1:$tr_PORT/v1
 
 upload() { probe POST /files --form "$1" --get id; FILE=$V; }
-wait_job() {
-   _i=0
-   while [ $_i -lt 300 ]; do
-      probe GET "/fine_tuning/jobs/$1" --get status
-      STATUS=$V
-      case $STATUS in succeeded|failed|cancelled) return 0 ;; esac
-      sleep 0.1
-      _i=$((_i + 1))
-   done
-   return 1
-}
 job() {   # job TRAINING-FILE [VALIDATION-FILE]: creates a job, waits, sets JOB and STATUS
    _v=""
    [ -n "${2:-}" ] && _v=",\"validation_file\":\"$2\""
