@@ -780,58 +780,36 @@ void Distill_free(Distill *m) {
  * x f32 weights (row-major); then u64 FNV-1a of every byte before it.
  */
 
-static void put_u32(Sbuf *b, uint32_t v) {
-   char c[4] = {(char)v, (char)(v >> 8), (char)(v >> 16), (char)(v >> 24)};
-   Sbuf_add(b, c, 4);
-}
-
-static void put_u64(Sbuf *b, uint64_t v) {
-   put_u32(b, (uint32_t)v);
-   put_u32(b, (uint32_t)(v >> 32));
-}
-
-static void put_f32(Sbuf *b, float f) {
-   uint32_t u;
-   memcpy(&u, &f, sizeof u);
-   put_u32(b, u);
-}
-
-static void put_f64(Sbuf *b, double d) {
-   uint64_t u;
-   memcpy(&u, &d, sizeof u);
-   put_u64(b, u);
-}
-
 static void serialize(const Distill *m, Sbuf *b) {
    Sbuf_add(b, (const char *)MODEL_MAGIC, sizeof MODEL_MAGIC);
-   put_u32(b, MODEL_VERSION);
-   put_u32(b, (uint32_t)m->nlabels);
-   put_u32(b, m->nrows);
-   put_u32(b, (uint32_t)m->buckets_log2);
-   put_u32(b, (uint32_t)m->word_ngrams);
-   put_u32(b, (uint32_t)m->char_min);
-   put_u32(b, (uint32_t)m->char_max);
+   Sbuf_put_u32(b, MODEL_VERSION);
+   Sbuf_put_u32(b, (uint32_t)m->nlabels);
+   Sbuf_put_u32(b, m->nrows);
+   Sbuf_put_u32(b, (uint32_t)m->buckets_log2);
+   Sbuf_put_u32(b, (uint32_t)m->word_ngrams);
+   Sbuf_put_u32(b, (uint32_t)m->char_min);
+   Sbuf_put_u32(b, (uint32_t)m->char_max);
    size_t size_at = b->len;
-   put_u64(b, 0);
-   put_f64(b, m->temperature);
+   Sbuf_put_u64(b, 0);
+   Sbuf_put_f64(b, m->temperature);
    for (int i = 0; i < m->nlabels; i++) {
       size_t len = strlen(m->labels[i]);
-      put_u32(b, (uint32_t)len);
+      Sbuf_put_u32(b, (uint32_t)len);
       Sbuf_add(b, m->labels[i], len);
    }
    for (uint32_t r = 0; r < m->nrows; r++)
-      put_u32(b, m->bucket[r]);
+      Sbuf_put_u32(b, m->bucket[r]);
    for (uint32_t r = 0; r < m->nrows; r++)
-      put_f32(b, m->idf[r]);
+      Sbuf_put_f32(b, m->idf[r]);
    for (int k = 0; k < m->nlabels; k++)
-      put_f32(b, m->bias[k]);
+      Sbuf_put_f32(b, m->bias[k]);
    for (uint32_t r = 0; r < m->nrows; r++)
       for (int k = 0; k < m->nlabels; k++)
-         put_f32(b, m->w[(size_t)r * m->stride + k]);
+         Sbuf_put_f32(b, m->w[(size_t)r * m->stride + k]);
    uint64_t size = b->len + 8;
    for (int i = 0; i < 8; i++)
       b->buf[size_at + i] = (char)(size >> (8 * i));
-   put_u64(b, hash64(b->buf, b->len));
+   Sbuf_put_u64(b, hash64(b->buf, b->len));
 }
 
 bool Distill_save(const Distill *m, const char *path, char **err) {
@@ -846,36 +824,6 @@ bool Distill_save(const Distill *m, const char *path, char **err) {
    free(werr);
    Sbuf_free(&b);
    return ok;
-}
-
-typedef struct {
-   const unsigned char *p;
-   size_t n, off;
-} Reader;
-
-static uint32_t get_u32(Reader *r) {
-   const unsigned char *p = r->p + r->off;
-   r->off += 4;
-   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(Reader *r) {
-   uint64_t lo = get_u32(r);
-   return lo | (uint64_t)get_u32(r) << 32;
-}
-
-static float get_f32(Reader *r) {
-   uint32_t u = get_u32(r);
-   float f;
-   memcpy(&f, &u, sizeof f);
-   return f;
-}
-
-static double get_f64(Reader *r) {
-   uint64_t u = get_u64(r);
-   double d;
-   memcpy(&d, &u, sizeof d);
-   return d;
 }
 
 static unsigned char *read_model_file(const char *path, size_t *size, char **err) {
@@ -912,22 +860,22 @@ static bool check_envelope(const char *path, const unsigned char *buf, size_t si
       set_err(err, "distill: model %s is truncated (%zu bytes, shorter than the header; re-save or re-train it)", path, size);
       return false;
    }
-   Reader r = {buf, size, sizeof MODEL_MAGIC};
-   uint32_t version = get_u32(&r);
+   ByteReader r = {buf, size, sizeof MODEL_MAGIC, false};
+   uint32_t version = Bytes_u32(&r);
    if (version != MODEL_VERSION) {
       set_err(err, "distill: model %s has format version %u, this build reads version %u (%s)", path, version,
               MODEL_VERSION, version > MODEL_VERSION ? "upgrade offramp" : "re-train the model");
       return false;
    }
    r.off = HEADER_BYTES - 16;
-   uint64_t want = get_u64(&r);
+   uint64_t want = Bytes_u64(&r);
    if (want != size) {
       set_err(err, "distill: model %s is %s (%zu bytes, the header says %llu; re-save or re-train it)", path,
               size < want ? "truncated" : "oversized", size, (unsigned long long)want);
       return false;
    }
    r.off = size - 8;
-   if (get_u64(&r) != hash64(buf, size - 8)) {
+   if (Bytes_u64(&r) != hash64(buf, size - 8)) {
       set_err(err, "distill: model %s is corrupted (checksum mismatch; re-save or re-train it)", path);
       return false;
    }
@@ -943,11 +891,11 @@ static bool all_finite(const float *v, size_t n) {
 
 /* Fills m from a file whose envelope is valid; returns what is wrong with it, or NULL. */
 static const char *parse_model(Distill *m, const unsigned char *buf, size_t size) {
-   Reader r = {buf, size - 8, sizeof MODEL_MAGIC + 4};
-   uint32_t nlabels = get_u32(&r), nrows = get_u32(&r), blog2 = get_u32(&r);
-   uint32_t wng = get_u32(&r), cmin = get_u32(&r), cmax = get_u32(&r);
-   get_u64(&r);
-   double t = get_f64(&r);
+   ByteReader r = {buf, size - 8, sizeof MODEL_MAGIC + 4, false};
+   uint32_t nlabels = Bytes_u32(&r), nrows = Bytes_u32(&r), blog2 = Bytes_u32(&r);
+   uint32_t wng = Bytes_u32(&r), cmin = Bytes_u32(&r), cmax = Bytes_u32(&r);
+   Bytes_u64(&r);
+   double t = Bytes_f64(&r);
    if (nlabels < 2 || nlabels > NLABELS_MAX)
       return "label count out of range";
    if (blog2 < 10 || blog2 > 24 || nrows > (1u << blog2))
@@ -971,7 +919,7 @@ static const char *parse_model(Distill *m, const unsigned char *buf, size_t size
    for (uint32_t i = 0; i < nlabels; i++) {
       if (r.n - r.off < 4)
          return "label length missing";
-      uint32_t len = get_u32(&r);
+      uint32_t len = Bytes_u32(&r);
       if (len == 0 || len > r.n - r.off || memchr(r.p + r.off, '\0', len))
          return "label truncated";
       m->labels[i] = xstrndup((const char *)r.p + r.off, len);
@@ -989,20 +937,20 @@ static const char *parse_model(Distill *m, const unsigned char *buf, size_t size
    m->row_of = xmalloc(nb * sizeof *m->row_of);
    memset(m->row_of, 0xff, nb * sizeof *m->row_of);
    for (uint32_t i = 0; i < nrows; i++) {
-      m->bucket[i] = get_u32(&r);
+      m->bucket[i] = Bytes_u32(&r);
       if (m->bucket[i] >= nb || (i > 0 && m->bucket[i] <= m->bucket[i - 1]))
          return "feature buckets not increasing";
       m->row_of[m->bucket[i]] = (int32_t)i;
    }
    for (uint32_t i = 0; i < nrows; i++)
-      m->idf[i] = get_f32(&r);
+      m->idf[i] = Bytes_f32(&r);
    m->bias = xcalloc((size_t)m->stride, sizeof *m->bias);
    for (uint32_t k = 0; k < nlabels; k++)
-      m->bias[k] = get_f32(&r);
+      m->bias[k] = Bytes_f32(&r);
    m->w = xcalloc((size_t)nrows * (size_t)m->stride, sizeof *m->w);
    for (uint32_t i = 0; i < nrows; i++)
       for (uint32_t k = 0; k < nlabels; k++)
-         m->w[(size_t)i * m->stride + k] = get_f32(&r);
+         m->w[(size_t)i * m->stride + k] = Bytes_f32(&r);
    if (!all_finite(m->idf, nrows) || !all_finite(m->bias, nlabels) || !all_finite(m->w, (size_t)nrows * m->stride))
       return "weights not finite";
    return NULL;

@@ -29,6 +29,7 @@
 #include "distill.h"
 #include "mdview.h"
 #include "multipart.h"
+#include "tagger.h"
 #include "httpreply.h"
 #include "httpfront.h"
 #include "trainer.h"
@@ -42,7 +43,8 @@ typedef struct {
    json_t *events;       /* oldest first */
    json_t *checkpoints;  /* oldest first */
    bool cancel;          /* set by the cancel endpoint; the worker stops at its next step */
-   Distill *model;       /* loaded once when the job succeeded (or at start-up) */
+   Distill *model;       /* loaded once when the job succeeded (or at start-up): a classifier ... */
+   Tagger *ext;          /* ... or an extractor, for datasets whose answers are JSON objects */
    char *model_err;      /* why a succeeded job's model could not be loaded */
 } Job;
 
@@ -163,6 +165,7 @@ static void job_free(Job *j) {
    json_decref(j->events);
    json_decref(j->checkpoints);
    Distill_free(j->model);
+   Tagger_free(j->ext);
    free(j->model_err);
    free(j);
 }
@@ -480,7 +483,7 @@ static void jobs_create(Trainer *t, struct evhttp_request *req) {
                  TRAINER_BASE_MODEL);
    else if (!str_eq(model, TRAINER_BASE_MODEL))
       Reply_error(req, 400, NULL, "model", "model_not_available", "model '%s' cannot be fine-tuned here: the built-in trainer "
-                 "trains '%s' (a CPU text classifier for label tasks); use a GPU trainer for LLMs", model, TRAINER_BASE_MODEL);
+                 "trains '%s' (a CPU classifier for label tasks and extractor for JSON extraction tasks); use a GPU trainer for LLMs", model, TRAINER_BASE_MODEL);
    else if (!training)
       Reply_error(req, 400, NULL, "training_file", "missing_required_parameter", "'training_file' is required (upload with POST /v1/files)");
    else if (!have_training)
@@ -613,7 +616,7 @@ static void models_list(Trainer *t, struct evhttp_request *req) {
    pthread_mutex_lock(&t->lock);
    for (int i = 0; i < t->njobs; i++) {
       Job *j = t->jobs[i];
-      if (j->model)
+      if (j->model || j->ext)
          json_array_append_new(data, json_pack("{s:s, s:s, s:O, s:s}", "id",
                                json_string_value(json_object_get(j->obj, "fine_tuned_model")), "object", "model",
                                "created", json_object_get(j->obj, "finished_at"), "owned_by", "offramp-trainer"));
@@ -641,6 +644,7 @@ static void chat(Trainer *t, struct evhttp_request *req) {
    long ntop = json_is_integer(top) ? (long)json_integer_value(top) : 0;
    char *text = json_is_array(msgs) ? ChatData_text(msgs) : NULL;
    Distill *m = NULL;
+   Tagger *x = NULL;
    bool known = false;
    char *model_err = NULL;
    if (model) {
@@ -651,6 +655,7 @@ static void chat(Trainer *t, struct evhttp_request *req) {
              str_eq(job_status(j), "succeeded")) {
             known = true;
             m = j->model;   /* models live until shutdown, so the pointer stays valid */
+            x = j->ext;
             model_err = xstrdup(j->model_err ? j->model_err : "the model is not loaded");
          }
       }
@@ -660,7 +665,7 @@ static void chat(Trainer *t, struct evhttp_request *req) {
       Reply_error(req, 400, NULL, "model", "missing_required_parameter", "'model' is required (a fine_tuned_model of this trainer)");
    else if (!known)
       Reply_error(req, 404, NULL, "model", "model_not_found", "the model '%s' does not exist on this trainer (GET /v1/models lists them)", model);
-   else if (!m)
+   else if (!m && !x)
       Reply_error(req, 500, NULL, "model", "model_unavailable", "the model '%s' cannot be served: %s", model, model_err);
    else if (!json_is_array(msgs))
       Reply_error(req, 400, NULL, "messages", "missing_required_parameter", "'messages' must be an array of chat messages");
@@ -673,22 +678,28 @@ static void chat(Trainer *t, struct evhttp_request *req) {
    else if (ntop > 0 && !want_lp)
       Reply_error(req, 400, NULL, "logprobs", "invalid_value", "top_logprobs needs logprobs: true");
    else if (n && !json_is_null(n) && !(json_is_integer(n) && json_integer_value(n) == 1))
-      Reply_error(req, 400, NULL, "n", "invalid_value", "n must be 1: a classifier has one answer per request");
+      Reply_error(req, 400, NULL, "n", "invalid_value", "n must be 1: the model has one answer per request");
    else {
-      int k = ntop > 1 ? (int)ntop : 1;
-      int idx[TOP_LOGPROBS_MAX];
-      double lps[TOP_LOGPROBS_MAX];
-      int got = Distill_predict(m, text, k, idx, lps);
-      const char *label = Distill_label(m, idx[0]);
       json_t *content = json_null();
-      if (want_lp) {
-         json_t *tops = json_array();
-         for (int i = 0; i < got && i < ntop; i++)
-            json_array_append_new(tops, json_pack("{s:s, s:f, s:o}", "token", Distill_label(m, idx[i]), "logprob",
-                                                  lps[i], "bytes", token_bytes(Distill_label(m, idx[i]))));
-         content = json_pack("{s:[{s:s, s:f, s:o, s:o}]}", "content", "token", label, "logprob", lps[0], "bytes",
-                             token_bytes(label), "top_logprobs", tops);
+      char *answer;
+      if (x) {
+         answer = Tagger_answer(x, text, want_lp ? &content : NULL);
+      } else {
+         int k = ntop > 1 ? (int)ntop : 1;
+         int idx[TOP_LOGPROBS_MAX];
+         double lps[TOP_LOGPROBS_MAX];
+         int got = Distill_predict(m, text, k, idx, lps);
+         answer = xstrdup(Distill_label(m, idx[0]));
+         if (want_lp) {
+            json_t *tops = json_array();
+            for (int i = 0; i < got && i < ntop; i++)
+               json_array_append_new(tops, json_pack("{s:s, s:f, s:o}", "token", Distill_label(m, idx[i]), "logprob",
+                                                     lps[i], "bytes", token_bytes(Distill_label(m, idx[i]))));
+            content = json_pack("{s:[{s:s, s:f, s:o, s:o}]}", "content", "token", answer, "logprob", lps[0], "bytes",
+                                token_bytes(answer), "top_logprobs", tops);
+         }
       }
+      const char *label = answer;
       long long prompt = 0;
       size_t i;
       json_t *msg;
@@ -731,6 +742,7 @@ static void chat(Trainer *t, struct evhttp_request *req) {
                                        "index", 0, "message", "role", "assistant", "content", label, "logprobs",
                                        content, "finish_reason", "stop", "usage", usage));
       }
+      free(answer);
    }
    free(model_err);
    free(text);
@@ -895,6 +907,31 @@ static void full_valid(const Distill *m, const ChatData *v, double *loss, double
    free(lp);
 }
 
+/* The extractor's epochs in the same metrics: loss is the share of (example, field) answers
+ * wrong (while learning; on the held-out set), accuracy the held-out field accuracy. */
+static bool on_epoch_ext(void *ctx, int epoch, int epochs_max, double train_err, double valid_acc) {
+   double vacc = valid_acc >= 0 ? valid_acc : 1 - train_err;
+   return on_epoch(ctx, epoch, epochs_max, train_err, 1 - vacc, vacc);
+}
+
+/* Field accuracy of the extractor on a validation set: each expected field (null when
+ * absent) against the answer's, JSON-equal. */
+static void extract_valid(const Tagger *x, const ChatData *v, double *loss, double *acc) {
+   long right = 0, total = 0;
+   for (size_t i = 0; i < v->n; i++) {
+      json_t *want = json_loads(v->labels[i], 0, NULL), *got = Tagger_extract(x, v->texts[i], NULL);
+      for (int k = 0; k < Tagger_nfields(x); k++) {
+         json_t *a = json_object_get(want, Tagger_field(x, k)), *b = json_object_get(got, Tagger_field(x, k));
+         right += (a && !json_is_null(a)) ? json_equal(a, b) : json_is_null(b);
+         total++;
+      }
+      json_decref(want);
+      json_decref(got);
+   }
+   *acc = total ? (double)right / (double)total : 0;
+   *loss = 1 - *acc;
+}
+
 /* Result file: the metrics of every step as CSV, like OpenAI's step_metrics.csv. */
 static char *write_results(Trainer *t, Job *j) {
    Sbuf sb = { 0 };
@@ -937,11 +974,17 @@ static void run_job(Trainer *t, Job *j) {
    ChatData d = { 0 }, v = { 0 };
    char *err = NULL;
    const char *code = "invalid_training_file", *param = "training_file";
-   bool ok = load_data(t, training, &d, &err) && ChatData_check_labels(&d, &err);
+   /* Answers that are JSON objects make an extraction dataset: the extractor learns it, and
+    * its fields must be spans of the input; otherwise the answers must be a label set. */
+   bool ok = load_data(t, training, &d, &err);
+   bool extract = ok && Tagger_is_object(d.labels[0]);
+   ok = ok && (extract ? Tagger_check((const char *const *)d.texts, (const char *const *)d.labels, d.n, &err)
+                       : ChatData_check_labels(&d, &err));
    if (ok && validation) {
       code = "invalid_validation_file";
       param = "validation_file";
-      ok = load_data(t, validation, &v, &err);
+      ok = load_data(t, validation, &v, &err) &&
+           (!extract || Tagger_check((const char *const *)v.texts, (const char *const *)v.labels, v.n, &err));
    }
    pthread_mutex_lock(&t->lock);
    if (!ok) {
@@ -951,8 +994,9 @@ static void run_job(Trainer *t, Job *j) {
          job_fail(j, code, param, msg);
       free(msg);
    } else if (!j->cancel) {
-      job_event(j, "info", NULL, "Files validated: %zu training examples%s%s", d.n, validation ? ", validation file " : "",
-                validation ? validation : "");
+      job_event(j, "info", NULL, "Files validated: %zu training examples%s%s%s", d.n, validation ? ", validation file " : "",
+                validation ? validation : "", extract ? "; the answers are JSON objects whose fields are spans of the "
+                "input: training an extractor" : "");
       job_set_status(j, "queued");
       json_t *e = json_object_get(hp, "n_epochs"), *lr = json_object_get(hp, "learning_rate_multiplier");
       json_t *bs = json_object_get(hp, "batch_size");
@@ -964,38 +1008,58 @@ static void run_job(Trainer *t, Job *j) {
                           "batch_size", json_is_integer(bs) ? json_incref(bs) : json_integer(1), "learning_rate_multiplier",
                           json_is_number(lr) ? json_number_value(lr) : 1.0));
       if (json_is_integer(bs) && json_integer_value(bs) != 1)
-         job_event(j, "warn", NULL, "batch_size %lld is recorded, but the distiller updates per example (SGD)",
-                   (long long)json_integer_value(bs));
+         job_event(j, "warn", NULL, "batch_size %lld is recorded, but the %s updates per example", (long long)
+                   json_integer_value(bs), extract ? "extractor" : "distiller");
+      if (extract && json_is_number(lr))
+         job_event(j, "warn", NULL, "learning_rate_multiplier is recorded, but the extractor (an averaged perceptron) "
+                   "has no learning rate");
       job_set_status(j, "running");
-      job_event(j, "info", NULL, "Fine-tuning job started: %s, up to %d epochs, early stopping on validation loss",
-                TRAINER_BASE_MODEL, p.epochs_max);
+      if (extract)
+         job_event(j, "info", NULL, "Fine-tuning job started: %s extractor (a tagger per JSON field), up to %d epochs, "
+                   "early stopping on held-out field accuracy", TRAINER_BASE_MODEL, p.epochs_max);
+      else
+         job_event(j, "info", NULL, "Fine-tuning job started: %s, up to %d epochs, early stopping on validation loss",
+                   TRAINER_BASE_MODEL, p.epochs_max);
    }
    job_save(t, j);
    bool go = ok && !j->cancel;
    pthread_mutex_unlock(&t->lock);
 
    Distill *m = NULL;
+   Tagger *x = NULL;
    Progress prog = { t, j, d.tokens, NULL };
    char *terr = NULL;
-   if (go)
+   if (go && extract) {
+      TaggerParams tp;
+      Tagger_defaults(&tp);
+      tp.seed = p.seed;
+      tp.epochs_max = p.epochs_max;
+      x = Tagger_train((const char *const *)d.texts, (const char *const *)d.labels, d.n, &tp, on_epoch_ext, &prog, &terr);
+   } else if (go) {
       m = Distill_train((const char *const *)d.texts, (const char *const *)d.labels, d.n,
                         (const char *const *)v.texts, (const char *const *)v.labels, v.n, &p, on_epoch, &prog, &terr);
-   char *model_path = path_of(t, "models", job_id(j), ".model"), *serr = NULL;
-   bool saved = m && Distill_save(m, model_path, &serr);
+   }
+   char *model_path = path_of(t, "models", job_id(j), extract ? ".extractor" : ".model"), *serr = NULL;
+   bool saved = m ? Distill_save(m, model_path, &serr) : x ? Tagger_save(x, model_path, &serr) : false;
    double floss = 0, facc = 0;
    if (m && v.n)
       full_valid(m, &v, &floss, &facc);
+   if (x && v.n)
+      extract_valid(x, &v, &floss, &facc);
 
    pthread_mutex_lock(&t->lock);
+   bool trained = m || x;
    if (go && j->cancel) {
       Distill_free(m);   /* the cancel endpoint already recorded the outcome */
+      Tagger_free(x);
    } else if (go && t->stopping) {
       job_fail(j, "trainer_restarted", NULL, "the trainer was stopped while this job was running; create the job again");
-   } else if (go && !m) {
+   } else if (go && !trained) {
       job_fail(j, "training_failed", NULL, terr);
    } else if (go && !saved) {
       job_fail(j, "storage_error", NULL, serr);
       Distill_free(m);
+      Tagger_free(x);
    } else if (go) {
       const char *sfx = json_string_value(json_object_get(j->obj, "user_provided_suffix"));
       char *name = xasprintf("ft:%s:%s:%s", TRAINER_BASE_MODEL, sfx ? sfx : "", job_id(j) + strlen("ftjob-"));
@@ -1016,9 +1080,24 @@ static void run_job(Trainer *t, Job *j) {
          json_array_append_new(json_object_get(j->obj, "result_files"), json_string(results));
       free(results);
       j->model = m;
+      j->ext = x;
       json_object_set_new(j->obj, "fine_tuned_model", json_string(name));
-      job_event(j, "info", NULL, "New fine-tuned model created: %s (%d labels, temperature %.3f)", name,
-                Distill_nlabels(m), Distill_temperature(m));
+      if (x) {
+         Sbuf fields = { 0 };
+         for (int k = 0; k < Tagger_nfields(x); k++)
+            Sbuf_printf(&fields, "%s%s (T %.2g)", k ? ", " : "", Tagger_field(x, k), Tagger_temperature(x, k));
+         if (Tagger_valid_accuracy(x) >= 0)
+            job_event(j, "info", NULL, "New fine-tuned model created: %s (extractor, %d fields: %s; held-out field "
+                      "accuracy %.1f %% at epoch %d)", name, Tagger_nfields(x), fields.buf, 100 * Tagger_valid_accuracy(x),
+                      Tagger_epoch(x));
+         else
+            job_event(j, "info", NULL, "New fine-tuned model created: %s (extractor, %d fields: %s; under %d examples, "
+                      "no held-out set: probabilities uncalibrated)", name, Tagger_nfields(x), fields.buf, TAGGER_MIN_HELDOUT);
+         Sbuf_free(&fields);
+      } else {
+         job_event(j, "info", NULL, "New fine-tuned model created: %s (%d labels, temperature %.3f)", name,
+                   Distill_nlabels(m), Distill_temperature(m));
+      }
       job_set_status(j, "succeeded");
       job_event(j, "info", NULL, "The job has successfully completed");
       free(name);
@@ -1146,9 +1225,14 @@ static void reload(Trainer *t) {
             job_event(j, "info", NULL, "Queued again after a trainer restart");
             job_save(t, j);
          } else if (str_eq(s, "succeeded")) {
+            char *xpath = path_of(t, "models", job_id(j), ".extractor");
             char *mpath = path_of(t, "models", job_id(j), ".model"), *err = NULL;
-            j->model = Distill_load(mpath, &err);
-            if (!j->model) {
+            if (access(xpath, F_OK) == 0)
+               j->ext = Tagger_load(xpath, &err);
+            else
+               j->model = Distill_load(mpath, &err);
+            free(xpath);
+            if (!j->model && !j->ext) {
                warnx_("trainer: job %s: %s", job_id(j), err);
                j->model_err = err;
             }

@@ -376,3 +376,54 @@ char *read_token_file(const char *path, char **err) {
    }
    return xstrdup(buf);
 }
+
+void Sbuf_put_u32(Sbuf *sb, uint32_t v) {
+   char c[4] = { (char)v, (char)(v >> 8), (char)(v >> 16), (char)(v >> 24) };
+   Sbuf_add(sb, c, 4);
+}
+
+void Sbuf_put_u64(Sbuf *sb, uint64_t v) {
+   Sbuf_put_u32(sb, (uint32_t)v);
+   Sbuf_put_u32(sb, (uint32_t)(v >> 32));
+}
+
+void Sbuf_put_f32(Sbuf *sb, float f) {
+   uint32_t u;
+   memcpy(&u, &f, sizeof u);
+   Sbuf_put_u32(sb, u);
+}
+
+void Sbuf_put_f64(Sbuf *sb, double d) {
+   uint64_t u;
+   memcpy(&u, &d, sizeof u);
+   Sbuf_put_u64(sb, u);
+}
+
+uint32_t Bytes_u32(ByteReader *r) {
+   if (r->off > r->n || r->n - r->off < 4) {
+      r->bad = true;
+      return 0;
+   }
+   const unsigned char *p = r->p + r->off;
+   r->off += 4;
+   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+uint64_t Bytes_u64(ByteReader *r) {
+   uint64_t lo = Bytes_u32(r);
+   return lo | (uint64_t)Bytes_u32(r) << 32;
+}
+
+float Bytes_f32(ByteReader *r) {
+   uint32_t u = Bytes_u32(r);
+   float f;
+   memcpy(&f, &u, sizeof f);
+   return f;
+}
+
+double Bytes_f64(ByteReader *r) {
+   uint64_t u = Bytes_u64(r);
+   double d;
+   memcpy(&d, &u, sizeof d);
+   return d;
+}

@@ -43,6 +43,23 @@ void Sbuf_reset(Sbuf *sb);
 char *Sbuf_steal(Sbuf *sb);
 void Sbuf_free(Sbuf *sb);
 
+/* Little-endian fixed-width values, for the model files. */
+void Sbuf_put_u32(Sbuf *sb, uint32_t v);
+void Sbuf_put_u64(Sbuf *sb, uint64_t v);
+void Sbuf_put_f32(Sbuf *sb, float f);
+void Sbuf_put_f64(Sbuf *sb, double d);
+
+/* Reads them back from p[off..n); a read past n returns 0 and sets bad. */
+typedef struct {
+   const unsigned char *p;
+   size_t n, off;
+   bool bad;
+} ByteReader;
+uint32_t Bytes_u32(ByteReader *r);
+uint64_t Bytes_u64(ByteReader *r);
+float Bytes_f32(ByteReader *r);
+double Bytes_f64(ByteReader *r);
+
 /* Strict integer/real parsing of a whole string; false on junk, overflow or empty. */
 bool parse_long(const char *s, long *out);
 bool parse_double(const char *s, double *out);

@@ -68,18 +68,6 @@ equals "n_epochs out of range" "$CODE $V" "400 hyperparameters.n_epochs"
 probe POST /fine_tuning/jobs --json "not json" --get error.code
 equals "a non-JSON body" "$CODE $V" "400 invalid_json"
 
-# wait_job ID: poll until a final status (at most 30 s); sets STATUS.
-wait_job() {
-   _i=0
-   while [ $_i -lt 300 ]; do
-      probe GET "/fine_tuning/jobs/$1" --get status
-      STATUS=$V
-      case $STATUS in succeeded|failed|cancelled) return 0 ;; esac
-      sleep 0.1
-      _i=$((_i + 1))
-   done
-   return 1
-}
 
 # Free-text labels fail at validation with a clear error and error event.
 probe POST /fine_tuning/jobs --json "{\"model\":\"distill\",\"training_file\":\"$FREE\"}" --get id --get status

@@ -1,7 +1,7 @@
 # tests/trainer/serve.sh - start a server that announces "listening on ...:PORT" on stdout.
 # Source it after tests/lib.sh. serve NAME CMD...: runs CMD in the background, waits up to
 # 10 s for the announcement, sets ${NAME}_PID and ${NAME}_PORT. stop_servers kills them all.
-# probe and line below query a trainer's API; gen makes training data for it.
+# probe and line below query a trainer's API, wait_job follows a job; gen makes training data for it.
 SERVER_PIDS=""
 
 serve() {
@@ -46,6 +46,19 @@ probe() {
    V=$(sed 1d "$TMP/probe.out")
 }
 line() { printf '%s\n' "$V" | sed -n "${1}p"; }
+
+# wait_job ID: poll until a final status (at most 30 s); sets STATUS.
+wait_job() {
+   _i=0
+   while [ $_i -lt 300 ]; do
+      probe GET "/fine_tuning/jobs/$1" --get status
+      STATUS=$V
+      case $STATUS in succeeded|failed|cancelled) return 0 ;; esac
+      sleep 0.1
+      _i=$((_i + 1))
+   done
+   return 1
+}
 
 # gen N SEED: chat JSONL for three intents, keywords mixed with filler words.
 gen() {

@@ -28,7 +28,7 @@ expect_rc "console exits 0 at the end of the script" 0
 # a long line wraps on screen: the words joined again with single spaces
 joined() { tr '\n' ' ' < "$1" | tr -s ' '; }
 x=$(joined extraction.txt)
-contains "extraction: the kind on the header line" "$x" "\$144/month · extraction output"
+contains "extraction: the kind on the header line" "$x" "\$144/month declared · extraction output"
 contains "extraction: the kind and where it came from" "$x" "kind extraction, from the logs: 100 % of"
 contains "extraction: the share and the stable keys" "$x" \
    "are JSON objects, 100 % of them with the same keys (amount, customer_name, order_date, order_id, product)"

@@ -119,6 +119,25 @@ int main(void) {
       is_near(Compare_confidence(jr, COMPARE_EXACT), exp(-0.93), 1e-9, "exact: every token multiplied");
       json_decref(jr);
    }
+   {
+      /* The built-in extractor's shape: fixed parts at logprob 0, each field's value one token
+       * carrying the field's log-confidence (a value with '}' and ',' inside included). The
+       * answer is as sure as its least sure field, exp(-0.7), not exp(-0.2 - 0.7 - 0.1). */
+      json_t *xr = resp("{\"customer\":\"Maya Costa\",\"date\":null,\"note\":\"a},b\"}",
+                        "{\"content\":[{\"token\":\"{\\\"customer\\\":\",\"logprob\":0},"
+                        "{\"token\":\"\\\"Maya Costa\\\"\",\"logprob\":-0.2},"
+                        "{\"token\":\",\\\"date\\\":\",\"logprob\":0},{\"token\":\"null\",\"logprob\":-0.7},"
+                        "{\"token\":\",\\\"note\\\":\",\"logprob\":0},{\"token\":\"\\\"a},b\\\"\",\"logprob\":-0.1},"
+                        "{\"token\":\"}\",\"logprob\":0}]}");
+      ok(xr != NULL, "the extractor-shaped response parses");
+      is_near(Compare_confidence(xr, COMPARE_JSON), exp(-0.7), 1e-9, "extractor: the least sure field (null, -0.7)");
+      is_near(Compare_confidence(xr, COMPARE_EXACT), exp(-1.0), 1e-9, "the product would punish three fields");
+      char *body = xr ? json_dumps(xr, JSON_COMPACT) : NULL;
+      is_near(body ? Compare_confidence_text(body, strlen(body), COMPARE_JSON) : -2, exp(-0.7), 1e-9,
+              "the gateway's scan of the body reads the same");
+      free(body);
+      json_decref(xr);
+   }
    json_decref(r);
 
    {
