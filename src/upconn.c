@@ -502,6 +502,13 @@ static bool call_head(Call *c, const char *p, const char *end) {
    }
    c->reason[r] = '\0';
    Sbuf_reset(&c->res.headers);
+   size_t block = (size_t)(end - p);
+   if (c->res.headers.cap < block + 1 && block < 65536) {
+      /* One allocation for the lines kept, instead of doubling from 64 bytes. */
+      c->res.headers.buf = xrealloc(c->res.headers.buf, block + 1);
+      c->res.headers.cap = block + 1;
+      c->res.headers.buf[c->res.headers.len] = '\0';
+   }
    free(c->ctype);
    c->ctype = NULL;
    long long clen = -1;
@@ -803,6 +810,37 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg) {
    conn_stop_reading(k, c);
 }
 
+/* The request head: the URL's part, then Authorization and Content-Length, in one allocation
+ * (no printf on the hot path). */
+static void request_head(Call *c, const char *auth) {
+   static const char ah[] = "Authorization: ", cl[] = "Content-Length: ";
+   char num[24], *e = num + sizeof num;
+   size_t v = c->body_len;
+   do {
+      *--e = (char)('0' + v % 10);
+      v /= 10;
+   } while (v);
+   size_t nl = (size_t)(num + sizeof num - e), al = auth ? strlen(auth) : 0;
+   size_t len = c->h->line_len + (auth ? sizeof ah - 1 + al + 2 : 0) + sizeof cl - 1 + nl + 4;
+   char *p = c->head = xmalloc(len + 1);
+   memcpy(p, c->h->line, c->h->line_len);
+   p += c->h->line_len;
+   if (auth) {
+      memcpy(p, ah, sizeof ah - 1);
+      p += sizeof ah - 1;
+      memcpy(p, auth, al);
+      p += al;
+      memcpy(p, "\r\n", 2);
+      p += 2;
+   }
+   memcpy(p, cl, sizeof cl - 1);
+   p += sizeof cl - 1;
+   memcpy(p, e, nl);
+   p += nl;
+   memcpy(p, "\r\n\r\n", 5);   /* with the NUL */
+   c->head_len = len;
+}
+
 /* ---- the interface ---- */
 
 Upconn *Upconn_new(struct event_base *base) {
@@ -830,9 +868,7 @@ UpconnCall *Upconn_post(Upconn *uc, const char *url, const char *auth, const cha
    c->timeout_ms = timeout_ms;
    c->body = body;
    c->body_len = body ? len : 0;
-   c->head = auth ? xasprintf("%sAuthorization: %s\r\nContent-Length: %zu\r\n\r\n", h->line, auth, c->body_len)
-                  : xasprintf("%sContent-Length: %zu\r\n\r\n", h->line, c->body_len);
-   c->head_len = strlen(c->head);
+   request_head(c, auth);
    c->next = uc->calls;
    if (uc->calls)
       uc->calls->prev = c;
