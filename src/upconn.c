@@ -634,7 +634,8 @@ static int call_parse(Call *c) {
          }
          break;
       }
-      case ST_LEN: {
+      case ST_LEN:
+      case ST_CHUNK_DATA: {
          size_t n = (long long)avail < c->remain ? avail : (size_t)c->remain;
          if (!n)
             return 0;
@@ -643,7 +644,7 @@ static int call_parse(Call *c) {
          k->rpos += n;
          c->remain -= (long long)n;
          if (!c->remain)
-            c->state = ST_DONE;
+            c->state = c->state == ST_LEN ? ST_DONE : ST_CHUNK_END;
          break;
       }
       case ST_CLOSE:
@@ -705,18 +706,6 @@ static int call_parse(Call *c) {
             c->state = n ? ST_CHUNK_DATA : ST_TRAILER;
          }
          k->rpos += (size_t)(eol + 1 - p);
-         break;
-      }
-      case ST_CHUNK_DATA: {
-         size_t n = (long long)avail < c->remain ? avail : (size_t)c->remain;
-         if (!n)
-            return 0;
-         if (!call_body(c, p, n))
-            return c->dead;
-         k->rpos += n;
-         c->remain -= (long long)n;
-         if (!c->remain)
-            c->state = ST_CHUNK_END;
          break;
       }
       case ST_DONE:
