@@ -174,6 +174,8 @@ typedef struct {
    const char *usage;        /* the "usage" member as JSON text, or NULL */
    size_t usage_len;
    long long prompt_tokens, completion_tokens;   /* usage's integers, else -1 */
+   const char *messages;     /* the "messages" member as JSON text, or NULL (scanned only) */
+   size_t messages_len;
    json_t *tree;
    char *usage_dump;         /* usage re-serialised from the tree */
 } Doc;
@@ -239,6 +241,11 @@ static void doc_scan(Doc *d) {
    int n = Jsonscan_members(d->text, d->len, m, JSONSCAN_MEMBERS);
    const JsonMember *model = n < 0 ? NULL : Jsonscan_find(m, n, "model");
    const JsonMember *usage = n < 0 ? NULL : Jsonscan_find(m, n, "usage");
+   const JsonMember *messages = n < 0 ? NULL : Jsonscan_find(m, n, "messages");
+   if (messages) {
+      d->messages = messages->val;
+      d->messages_len = messages->vallen;
+   }
    if (usage) {
       d->usage = usage->val;
       d->usage_len = usage->vallen;
@@ -709,7 +716,10 @@ static int write_item(Capture *c, CaptureItem *it, char **err) {
    Doc req = { .text = it->request, .len = it->request_len };
    record_build(it, &req, &c->rec, &c->model, &e);
    if (!it->task) {
-      Fingerprint_messages(json_object_get(doc_tree(&req), "messages"), fp, NULL);
+      /* From the scanned text; jansson's tree only for what the scanner leaves to it. */
+      doc_scan(&req);
+      if (!req.messages || Fingerprint_messages_text(req.messages, req.messages_len, fp) < 0)
+         Fingerprint_messages(json_object_get(doc_tree(&req), "messages"), fp, NULL);
       e.fingerprint = fp;
    }
    int r = ExchangeWriter_add(c->w, &e, err);

@@ -26,6 +26,12 @@
  */
 bool Fingerprint_messages(const json_t *messages, char out[FINGERPRINT_LEN + 1], char **skeleton);
 
+/* Fingerprint_messages from the JSON text val[0..len) of a messages array, without a tree:
+ * 1 or 0 as Fingerprint_messages returns true or false, with the same id; -1 (nothing
+ * written) when the text is not a valid array, has over 64 messages, or holds what the
+ * scanner leaves to jansson (content-part arrays, escaped keys, a NUL in a string). */
+int Fingerprint_messages_text(const char *val, size_t len, char out[FINGERPRINT_LEN + 1]);
+
 /* Same from plain strings; either may be NULL (absent). */
 void Fingerprint_text(const char *system, const char *user, char out[FINGERPRINT_LEN + 1],
                       char **skeleton);

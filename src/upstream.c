@@ -14,6 +14,7 @@
 
 #include <event2/event_struct.h>
 
+#include "upconn.h"
 #include "upstream.h"
 
 /* A runaway upstream must not exhaust the gateway's memory. */
@@ -43,9 +44,11 @@ struct Upstream {
    int active;
    int in_cb;                    /* inside on_data: curl is in a callback */
    struct curl_slist *headers;   /* the headers of every call without an Authorization */
+   Upconn *lean;                 /* the chat POSTs to plain-http upstreams; NULL: curl for all */
 };
 
 struct UpCall {
+   bool lean;          /* always false: an UpconnCall starts with true (upconn.h) */
    Upstream *u;
    CURL *easy;
    struct curl_slist *auth_headers;   /* own list when the call carries a key, else NULL */
@@ -183,8 +186,17 @@ static void cancel_now(evutil_socket_t fd, short what, void *arg) {
    call_release(u, c);
 }
 
+/* Which client made a call: the first member of both kinds says. */
+static bool call_is_lean(const void *call) {
+   return *(const bool *)call;
+}
+
 void Upstream_cancel(Upstream *u, UpCall *c) {
    (void)u;
+   if (call_is_lean(c)) {
+      Upconn_cancel((UpconnCall *)(void *)c);
+      return;
+   }
    if (c->cancel || c->failed)
       return;
    c->cancel = true;
@@ -366,6 +378,11 @@ Upstream *Upstream_new(struct event_base *base) {
    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 1024L);
    u->headers = curl_slist_append(NULL, "Content-Type: application/json");
    u->headers = curl_slist_append(u->headers, "Expect:");
+   /* A proxy variable is for curl to honour (and no_proxy with it); OFFRAMP_UPSTREAM_CLIENT=curl
+    * measures or works around the lean client. */
+   const char *client = getenv("OFFRAMP_UPSTREAM_CLIENT");
+   if (u->no_proxy && !(client && str_eq(client, "curl")))
+      u->lean = Upconn_new(base);
    return u;
 }
 
@@ -421,6 +438,11 @@ static void call_add(Upstream *u, Call *c) {
 
 UpCall *Upstream_post(Upstream *u, const char *url, const char *auth, const char *body, size_t len, long timeout_ms,
                       UpDataFn on_data, UpDoneFn on_done, void *ud) {
+   if (u->lean) {
+      UpconnCall *lc = Upconn_post(u->lean, url, auth, body, len, timeout_ms, on_data, on_done, ud);
+      if (lc)
+         return (UpCall *)(void *)lc;
+   }
    Call *c = xcalloc(1, sizeof *c);
    c->u = u;
    c->on_data = on_data;
@@ -492,18 +514,23 @@ void Upstream_request(Upstream *u, const UpRequest *rq, UpDataFn on_data, UpDone
 }
 
 void Upstream_resume(void *call) {
+   if (call_is_lean(call)) {
+      Upconn_resume(call);
+      return;
+   }
    Call *c = call;
    /* curl sets itself a timer to go on, which the loop serves. */
    curl_easy_pause(c->easy, CURLPAUSE_CONT);
 }
 
 int Upstream_active(const Upstream *u) {
-   return u->active;
+   return u->active + (u->lean ? Upconn_active(u->lean) : 0);
 }
 
 void Upstream_free(Upstream *u) {
    if (!u)
       return;
+   Upconn_free(u->lean);
    for (int i = 0; i < u->npool; i++)
       curl_easy_cleanup(u->pool[i]);
    free(u->pool);

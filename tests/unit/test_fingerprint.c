@@ -254,6 +254,18 @@ static json_t *make_call(int k) {
    return m;
 }
 
+/* The scanner's path (the capture writer's) gives the tree's id, or declines (-1): true when
+ * it agrees. */
+static bool text_agrees(const json_t *m, bool *declined) {
+   char a[FINGERPRINT_LEN + 1], b[FINGERPRINT_LEN + 1];
+   char *text = json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY);
+   bool want = Fingerprint_messages(m, a, NULL);
+   int got = Fingerprint_messages_text(text, strlen(text), b);
+   free(text);
+   *declined = got < 0;
+   return got < 0 || (got == want && strcmp(a, b) == 0);
+}
+
 static void test_grouping(void) {
    char ids[NTEMPLATES][FILLS][FINGERPRINT_LEN + 1];
    json_t *calls[NTEMPLATES][FILLS];
@@ -282,6 +294,15 @@ static void test_grouping(void) {
             break;
          }
    }
+   int agree = 0, declined = 0;
+   for (int k = 0; k < NTEMPLATES; k++)
+      for (int f = 0; f < FILLS; f++) {
+         bool d;
+         agree += text_agrees(calls[k][f], &d);
+         declined += d;
+      }
+   is_int(agree, NTEMPLATES * FILLS, "the scanned text gives the tree's id for every generated call");
+   is_int(declined, 0, "and reads every one of them itself");
    for (int k = 0; k < NTEMPLATES; k++)
       for (int f = 0; f < FILLS; f++)
          json_decref(calls[k][f]);
@@ -327,8 +348,27 @@ static void test_shapes(void) {
    is_str(b, a, "content-part arrays fingerprint like strings");
    ok(sk && strstr(sk, "Classify the sentiment"), "skeleton shows the instruction (%s)", sk ? sk : "");
    free(sk);
+   bool d;
+   ok(text_agrees(plain, &d) && !d, "plain contents: the scanned text gives the same id");
+   ok(text_agrees(parts, &d) && d, "content parts: the scanner leaves them to the tree");
    json_decref(plain);
    json_decref(parts);
+   /* Escapes, a repeated key (the last counts, as in jansson), non-objects, an empty array. */
+   static const char *const texts[] = {
+      "[{\"role\":\"system\",\"content\":\"Tu es \\u00e9l\\u00e8ve.\\n\\nSois bref.\"},"
+      "{\"role\":\"user\",\"content\":\"Classify: \\\"late\\\" parcel\"}]",
+      "[{\"role\":\"user\",\"role\":\"system\",\"content\":\"Rate it.\"},{\"role\":\"user\",\"content\":\"x\"}]",
+      "[1,\"s\",null,{\"content\":\"no role\"},{\"role\":7,\"content\":\"x\"},{\"role\":\"user\",\"content\":\"Sum up: a\"}]",
+      "[]",
+   };
+   for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+      json_t *j = json_loads(texts[i], 0, NULL);
+      ok(j && text_agrees(j, &d) && !d, "scanned text %zu gives the tree's id", i + 1);
+      json_decref(j);
+   }
+   ok(Fingerprint_messages_text("{\"role\":\"user\"}", 17, a) < 0, "an object is not a messages array: -1");
+   ok(Fingerprint_messages_text("[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]", 38, a) < 0,
+      "a NUL in a string goes to the tree (which refuses it): -1");
 
    /* non-string contents that carry nothing must not crash or count */
    json_t *odd = json_pack("[{s:s,s:n},{s:s,s:i},{s:s,s:n,s:[{s:s}]},{s:s,s:s},{s:s}]",
@@ -337,6 +377,7 @@ static void test_shapes(void) {
                            "role", "user", "content", "Translate to French: good morning",
                            "role", "user");
    ok(Fingerprint_messages(odd, a, NULL), "null/number contents are skipped");
+   ok(text_agrees(odd, &d) && !d, "from the scanned text too, with the same id");
    fp_text(NULL, "Translate to French: good evening everyone", b);
    is_str(a, b, "empty system messages count as no system prompt");
    json_decref(odd);
