@@ -10,14 +10,8 @@
 
 #include "audit.h"
 #include "prices.h"
+#include "stats.h"
 #include "util.h"
-
-int Audit_latency_bucket(double ms) {
-   if (!(ms >= 1))
-      return 0;
-   int b = (int)floor(4 * log2(ms)) + 1;
-   return b >= AUDIT_BUCKETS ? AUDIT_BUCKETS - 1 : b;
-}
 
 /* The p-quantile from a histogram, interpolated geometrically inside its bucket. */
 static double quantile(const long long *h, long long n, double p) {

@@ -7,19 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "exchange.h"
+#include "stats.h"
 #include "store.h"
-
-/* Latency histogram: bucket 0 is < 1 ms, bucket k covers [2^((k-1)/4), 2^(k/4)) ms (19 %
- * wide), the last also everything above ~46 s. */
-#define AUDIT_BUCKETS 64
-/* Distinct outputs counted per task and fingerprint; past it the count reads ">= 1,000". */
-#define AUDIT_DISTINCT_CAP 1000
-/* An output at most this long (bytes) may be a label; the label set is the task's
- * AUDIT_LABEL_SET most frequent such outputs. */
-#define AUDIT_LABEL_MAX 40
-#define AUDIT_LABEL_SET 20
-
-int Audit_latency_bucket(double ms);
 
 typedef struct {
    long long task_id;          /* 0: not attributed to a task */

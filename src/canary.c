@@ -9,6 +9,7 @@
 
 #include "canary.h"
 #include "phase.h"   /* wilson95 */
+#include "stats.h"
 #include "store.h"
 
 #define TICK_US 200000

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "evalstats.h"
+#include "stats.h"
 #include "replay.h"
 #include "replayserver.h"
 

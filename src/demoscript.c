@@ -14,7 +14,7 @@
 #include "dataset.h"
 #include "demoscript.h"
 #include "eval.h"
-#include "evalstats.h"
+#include "stats.h"
 #include "experiment.h"
 #include "inventory.h"
 #include "score.h"

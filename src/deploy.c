@@ -14,7 +14,7 @@
 
 #include "deploy.h"
 #include "eval.h"
-#include "evalstats.h"
+#include "stats.h"
 #include "experiment.h"
 #include "httpbatch.h"
 #include "sha256.h"

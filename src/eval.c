@@ -10,10 +10,9 @@
 
 #include "eval.h"
 #include "dataset.h"
-#include "evalstats.h"
+#include "stats.h"
 #include "formatcheck.h"
 #include "httpbatch.h"
-#include "phase.h"
 #include "task.h"
 #include "util.h"
 

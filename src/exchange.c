@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
 #include "exchange.h"
+#include "stats.h"
 #include "task.h"
 #include "util.h"
 

@@ -7,6 +7,13 @@
 
 #include "store.h"
 
+/* Distinct outputs counted per task and fingerprint; past it the count reads ">= 1,000". */
+#define AUDIT_DISTINCT_CAP 1000
+/* An output at most this long (bytes) may be a label; the label set is the task's
+ * AUDIT_LABEL_SET most frequent such outputs. */
+#define AUDIT_LABEL_MAX 40
+#define AUDIT_LABEL_SET 20
+
 typedef struct {
    const char *rid;          /* request id, else a content hash; the dedupe key */
    const char *ts;           /* ISO-8601 UTC */

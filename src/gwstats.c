@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "gwstats.h"
-#include "phase.h"
+#include "stats.h"
 
 #define LAT_BUCKETS 80
 #define LAT_BASE_MS 0.01

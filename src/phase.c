@@ -12,6 +12,7 @@
 #include "phase.h"
 #include "rollout.h"
 #include "score.h"
+#include "stats.h"
 #include "util.h"
 
 static const struct {
@@ -48,21 +49,6 @@ bool Phase_parse(const char *s, Phase *out) {
       }
    }
    return false;
-}
-
-void wilson95(long long k, long long n, double *lo, double *hi) {
-   if (n <= 0) {
-      *lo = 0;
-      *hi = 1;
-      return;
-   }
-   const double z = 1.959963984540054;
-   double p = (double)k / n, z2 = z * z;
-   double denom = 1 + z2 / n;
-   double centre = (p + z2 / (2.0 * n)) / denom;
-   double half = z * sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / denom;
-   *lo = fmax(0, centre - half);
-   *hi = fmin(1, centre + half);
 }
 
 static GateCheck *check(Gate *g, CheckStatus status, const char *what, const char *fmt, ...) ATTR_PRINTF(4, 5);

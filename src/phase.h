@@ -100,7 +100,4 @@ typedef struct {
 PhaseEvent *Phase_history(Store *st, long long task_id, int *n);
 void Phase_free_history(PhaseEvent *ev, int n);
 
-/* Wilson score interval (95 %) for k successes out of n. */
-void wilson95(long long k, long long n, double *lo, double *hi);
-
 #endif

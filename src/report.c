@@ -12,6 +12,7 @@
 #include "report.h"
 #include "review.h"
 #include "rollout.h"
+#include "stats.h"
 #include "task.h"
 #include "util.h"
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "rollout.h"
+#include "stats.h"
 #include "util.h"
 
 const char *const Verdict_names[] = { "pass", "fail", "inconclusive" };

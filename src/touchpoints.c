@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "stats.h"
 #include "task.h"
 #include "touchpoints.h"
 #include "util.h"

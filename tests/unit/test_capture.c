@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "capture.h"
 #include "fingerprint.h"
+#include "stats.h"
 #include "store.h"
 #include "util.h"
 #include "tap.h"

@@ -7,6 +7,7 @@
 
 #include "exchange.h"
 #include "phase.h"
+#include "stats.h"
 #include "tap.h"
 #include "task.h"
 #include "util.h"

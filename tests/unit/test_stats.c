@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-#include "evalstats.h"
+#include "stats.h"
 #include "tap.h"
 
 int main(void) {

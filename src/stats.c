@@ -1,11 +1,34 @@
-/* evalstats.c - percentiles, per-class figures, coverage curve, McNemar. */
+/* stats.c - Wilson intervals, percentiles, latency buckets, per-class figures, coverage curve,
+ * McNemar. */
 #include "config.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "evalstats.h"
+#include "stats.h"
+
+void wilson95(long long k, long long n, double *lo, double *hi) {
+   if (n <= 0) {
+      *lo = 0;
+      *hi = 1;
+      return;
+   }
+   const double z = 1.959963984540054;
+   double p = (double)k / n, z2 = z * z;
+   double denom = 1 + z2 / n;
+   double centre = (p + z2 / (2.0 * n)) / denom;
+   double half = z * sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / denom;
+   *lo = fmax(0, centre - half);
+   *hi = fmin(1, centre + half);
+}
+
+int Audit_latency_bucket(double ms) {
+   if (!(ms >= 1))
+      return 0;
+   int b = (int)floor(4 * log2(ms)) + 1;
+   return b >= AUDIT_BUCKETS ? AUDIT_BUCKETS - 1 : b;
+}
 
 static int cmp_double(const void *a, const void *b) {
    double x = *(const double *)a, y = *(const double *)b;

@@ -1,11 +1,21 @@
-/* evalstats.h - the arithmetic behind an evaluation: percentiles, per-class precision/recall/F1
+/* stats.h - the statistics every part shares, at the bottom of the house (includes nothing of
+ * offramp's): Wilson intervals, percentiles, the latency histogram's buckets, per-class
+ * precision/recall/F1
  * and confusion counts, the confidence/coverage curve and its recommended threshold, and the
  * exact McNemar test. Pure functions, no I/O. */
-#ifndef OFFRAMP_EVALSTATS_H
-#define OFFRAMP_EVALSTATS_H
+#ifndef OFFRAMP_STATS_H
+#define OFFRAMP_STATS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+/* Wilson score interval (95 %) for k successes out of n. */
+void wilson95(long long k, long long n, double *lo, double *hi);
+
+/* Latency histogram: bucket 0 is < 1 ms, bucket k covers [2^((k-1)/4), 2^(k/4)) ms (19 %
+ * wide), the last also everything above ~46 s. */
+#define AUDIT_BUCKETS 64
+int Audit_latency_bucket(double ms);
 
 /* Nearest-rank percentile (q in 0..1) of n values; sorts v in place. NAN when n is 0. */
 double EvalStats_percentile(double *v, size_t n, double q);
