@@ -9,7 +9,9 @@
 
 #include "cli.h"
 #include "gwadmin.h"
+#include "phase.h"
 #include "rollout.h"
+#include "rolloutctl.h"
 
 static const char usage[] =
    "usage: offramp rollout set TASK [SETTINGS]\n"

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "phase.h"
+#include "phaselog.h"
 #include "store.h"
 #include "task.h"
 

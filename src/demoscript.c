@@ -14,6 +14,7 @@
 #include "dataset.h"
 #include "demoscript.h"
 #include "eval.h"
+#include "rolloutctl.h"
 #include "stats.h"
 #include "experiment.h"
 #include "inventory.h"

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 
 #include "eval.h"
-#include "phase.h"
+#include "phaselog.h"
 #include "store.h"
 
 /* A trainer's result to record as the task's next version. */

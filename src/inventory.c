@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "inventory.h"
-#include "phase.h"
+#include "phaselog.h"
 #include "score.h"
 #include "util.h"
 

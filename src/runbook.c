@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "phase.h"
+#include "phaselog.h"
 #include "runbook.h"
 #include "util.h"
 

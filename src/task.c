@@ -8,7 +8,7 @@
 #include "audit.h"
 #include "formatcheck.h"
 #include "jsonscan.h"
-#include "phase.h"
+#include "phaselog.h"
 #include "task.h"
 #include "util.h"
 

@@ -14,6 +14,7 @@
 #include "phase.h"
 #include "review.h"
 #include "rollout.h"
+#include "rolloutctl.h"
 #include "stats.h"
 #include "util.h"
 

@@ -9,6 +9,7 @@
 
 #include "phase.h"
 #include "rollout.h"
+#include "rolloutctl.h"
 #include "tap.h"
 #include "task.h"
 #include "util.h"
