@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "task.h"
 #include "util.h"
 
 /* CPU seconds of every thread of the process but the calling one: the writer. */
@@ -129,7 +130,7 @@ int main(int argc, char **argv) {
     * once every record is written, so each is an update of a stored record (the slow path). */
    bool pending = argc == 4;
    char *err = NULL;
-   Capture *cap = Capture_start(argv[1], n, 1LL << 40, &err);
+   Capture *cap = Capture_start(argv[1], n, 1LL << 40, Task_create_in_tx, &err);
    if (!cap)
       die(1, "%s", err);
    CaptureTicket *tickets = pending ? xcalloc((size_t)n, sizeof *tickets) : NULL;

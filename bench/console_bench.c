@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
    static const char *const models[] = { "gpt-4o", "gpt-4o-mini-2024-07-18", "gpt-4o-mini", "claude-3-5-haiku-20241022" };
    static const char *const labels[] = { "billing", "refund", "shipping", "account_access", "bug_report", "other" };
    Store_exec(st, "PRAGMA synchronous = NORMAL", NULL);
-   ExchangeWriter *w = ExchangeWriter_new(st);
+   ExchangeWriter *w = ExchangeWriter_new(st, Task_create_in_tx);
    double t0 = mono_seconds();
    uint64_t x = 88172645463325252ull;
    char rid[32], ts[32], fp[17], out[64], skel[64], sample[64];

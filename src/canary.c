@@ -331,9 +331,7 @@ static void promotion_done(Canary *c, Run *r, RouteSave *s, Route *now) {
       }
    } else if (s->verdict.refused) {
       Sbuf why = { 0 };
-      Sbuf_printf(&why, "the gate check refused it:");
-      for (int i = 0; i < s->verdict.n; i++)
-         Sbuf_printf(&why, "%s %s: %s", i ? ";" : "", s->verdict.missing[i].what, s->verdict.missing[i].detail);
+      Sbuf_printf(&why, "the gate check refused it:%s", s->verdict.unmet);
       fprintf(stderr, "offramp gateway: canary %s: promote %s -> %s held: %s\n", s->route->task, a, b, why.buf);
       if (r) {
          r->promote_refused = true;

@@ -1014,7 +1014,8 @@ static void *writer(void *arg) {
    return NULL;
 }
 
-Capture *Capture_start(const char *workspace, long queue_max, long long queue_bytes, char **err) {
+Capture *Capture_start(const char *workspace, long queue_max, long long queue_bytes, ExchangeNewTask new_task,
+                       char **err) {
    Store *st = Store_open(workspace, STORE_CREATE, err);
    if (!st)
       return NULL;
@@ -1029,7 +1030,7 @@ Capture *Capture_start(const char *workspace, long queue_max, long long queue_by
    c->st = st;
    /* Replaces SQLite's autocheckpoint on this connection: the writer checkpoints itself. */
    sqlite3_wal_hook(st->db, on_wal, c);
-   c->w = ExchangeWriter_new(st);
+   c->w = ExchangeWriter_new(st, new_task);
    ExchangeWriter_batch(c->w);
    c->max = queue_max;
    c->max_bytes = queue_bytes;

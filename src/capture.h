@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "exchange.h"
 #include "util.h"
 
 /* One upstream call of the exchange as its record shows it. Strings live in the item. */
@@ -92,7 +93,8 @@ typedef struct {
 
 /* Opens its own connection to the workspace and starts the writer thread. The queue holds at
  * most queue_max records and queue_bytes bytes of them. */
-Capture *Capture_start(const char *workspace, long queue_max, long long queue_bytes, char **err);
+Capture *Capture_start(const char *workspace, long queue_max, long long queue_bytes, ExchangeNewTask new_task,
+                       char **err);
 /* An item with room for blob_size bytes of strings (each takes its length + 1). */
 CaptureItem *Capture_item_new(size_t blob_size);
 /* A copy of s[0..n) (NUL-terminated) inside the item's blob; NULL for NULL. */

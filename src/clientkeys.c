@@ -9,7 +9,7 @@
 
 #include "clientkeys.h"
 #include "sha256.h"
-#include "task.h"
+#include "taskname.h"
 #include "util.h"
 
 static bool is_hex64(const char *s, size_t n) {

@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "gates.h"
 #include "gateway.h"
+#include "task.h"
 
 static const char usage[] =
    "usage: offramp gateway [OPTIONS]\n"
@@ -97,6 +99,8 @@ int cmd_gateway(Cli *cli, int argc, char **argv) {
       .queue_max = 100000,
       .queue_bytes = 256LL << 20,
       .capture = true,
+      .gates = &Gates_for_gateway,
+      .new_task = Task_create_in_tx,
       .request_timeout_s = 60,
       .max_header = 16384,
       .max_conns = Gateway_default_max_conns(),

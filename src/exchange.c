@@ -9,7 +9,7 @@
 
 #include "exchange.h"
 #include "stats.h"
-#include "task.h"
+#include "taskname.h"
 #include "util.h"
 
 /* Samples kept per discovered touchpoint, and their length. */
@@ -47,6 +47,7 @@ typedef struct {
 
 struct ExchangeWriter {
    Store *st;
+   ExchangeNewTask new_task;
    sqlite3_stmt *insert, *task_id;
    sqlite3_stmt *tp_get, *tp_insert, *tp_samples;
    sqlite3_stmt *agg[AUDIT_BUCKETS + 1];   /* one per latency bucket, the last for "unknown" */
@@ -76,8 +77,9 @@ void Exchange_init(Exchange *e) {
    e->confidence = -1;
 }
 
-ExchangeWriter *ExchangeWriter_new(Store *st) {
+ExchangeWriter *ExchangeWriter_new(Store *st, ExchangeNewTask new_task) {
    ExchangeWriter *w = xcalloc(1, sizeof *w);
+   w->new_task = new_task;
    w->st = st;
    w->insert = Store_prepare(st,
       "INSERT INTO exchanges(rid, task_id, fingerprint, ts, arm, model, status, latency_ms, prompt_tokens,"
@@ -140,7 +142,7 @@ static long long resolve_task(ExchangeWriter *w, const char *name, char **err) {
       id = sqlite3_column_int64(w->task_id, 0);
    sqlite3_reset(w->task_id);
    if (!id) {
-      id = Task_create_in_tx(w->st, name, "discovered from tagged calls", "first tagged call", err);
+      id = w->new_task(w->st, name, "discovered from tagged calls", "first tagged call", err);
       if (!id)
          return 0;
    }

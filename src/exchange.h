@@ -45,7 +45,13 @@ typedef struct ExchangeWriter ExchangeWriter;
 
 /* Prepared statements and a task-name cache; the caller owns transactions (batch many
  * adds in one). */
-ExchangeWriter *ExchangeWriter_new(Store *st);
+/* Creates the task an unknown tag names, inside the caller's transaction: its id, 0 with *err.
+ * The control plane's Task_create_in_tx, handed in by whoever opens a writer (the importer, the
+ * binary for the gateway's capture), so the writer includes nothing above the store. */
+typedef long long (*ExchangeNewTask)(Store *st, const char *name, const char *description, const char *reason,
+                                     char **err);
+
+ExchangeWriter *ExchangeWriter_new(Store *st, ExchangeNewTask new_task);
 /* 1 inserted, 0 duplicate (same rid), -1 error with *err. A task tag that names no task
  * creates the task (phase audit), so tagged traffic is never orphaned. An untagged call
  * goes to the task its fingerprint was named or merged into, else stays a discovered

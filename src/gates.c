@@ -252,3 +252,29 @@ json_t *Gates_missing_json(const GateVerdict *v) {
                                          v->missing[i].detail));
    return a;
 }
+
+/* ---- the gates as the data plane takes them (routewriter.h) ---- */
+
+static bool route_change(Store *st, const Route *r, const char *kind, const char *actor, const char *reason, bool force,
+                         RouteVerdict *rv, char **err) {
+   GateVerdict v;
+   bool ok = Gates_change_route(st, r, kind, actor, reason, force, &v, err);
+   RouteVerdict_clear(rv);
+   rv->known = v.known;
+   rv->forced = v.forced;
+   rv->refused = v.refused;
+   rv->n = v.n;
+   if (v.known)
+      snprintf(rv->phase, sizeof rv->phase, "%s", Phase_name(v.to));
+   if (v.refused) {
+      Sbuf unmet = { 0 };
+      for (int i = 0; i < v.n; i++)
+         Sbuf_printf(&unmet, "%s %s: %s", i ? ";" : "", v.missing[i].what, v.missing[i].detail);
+      rv->unmet = unmet.buf ? Sbuf_steal(&unmet) : xstrdup("");
+      rv->refusal = Gates_refusal(&v, r->task, r->mode);
+      rv->missing = Gates_missing_json(&v);
+   }
+   return ok;
+}
+
+const RouteGates Gates_for_gateway = { .change = route_change, .serve = Gates_serve };

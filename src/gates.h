@@ -11,6 +11,7 @@
 
 #include "phase.h"
 #include "route.h"
+#include "routewriter.h"
 #include "store.h"
 
 #define GATES_MAX_MISSING 24
@@ -49,5 +50,9 @@ Route *Gates_serve(Store *st, Route *r, char **why);
 char *Gates_refusal(const GateVerdict *v, const char *task, RouteMode mode);
 /* The unmet checks as [{"gate","what","status","detail"}]. */
 json_t *Gates_missing_json(const GateVerdict *v);
+
+/* The gates handed to the gateway's data plane (cmd_gateway.c): its route writer checks every
+ * change with them, and a starting gateway serves what they allow. */
+extern const RouteGates Gates_for_gateway;
 
 #endif

@@ -29,7 +29,6 @@
 #include "capture.h"
 #include "clientkeys.h"
 #include "compare.h"
-#include "gates.h"
 #include "gateway.h"
 #include "gwexport.h"
 #include "gwintake.h"
@@ -40,7 +39,7 @@
 #include "route.h"
 #include "routewriter.h"
 #include "store.h"
-#include "task.h"
+#include "taskname.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -230,7 +229,7 @@ static bool routes_load(Gateway *gw, char **err) {
    /* Serve what the task's phase allows, whatever the stored route says. */
    for (int i = 0; i < n; i++) {
       char *why = NULL;
-      Route *r = Gates_serve(gw->st, v[i], &why);
+      Route *r = gw->cfg->gates->serve(gw->st, v[i], &why);
       Route_unref(v[i]);
       v[i] = r;
       if (why)
@@ -960,81 +959,6 @@ static void flight_finish(Flight *f) {
 
 /* ---- POST /v1/chat/completions ---- */
 
-void GwRequest_clear(GwRequest *r) {
-   free(r->model);
-   free(r->user);
-   memset(r, 0, sizeof *r);
-}
-
-static const char *request_invalid(bool object, bool messages, bool stream) {
-   if (!object)
-      return "the request body must be a JSON object";
-   if (!messages)
-      return "'messages' must be a non-empty array of chat messages";
-   if (!stream)
-      return "'stream' must be true or false";
-   return NULL;
-}
-
-/* The parser's reading, for bodies the scanner declines: its error messages say where JSON
- * went wrong. */
-static bool parse_request_slow(const char *body, size_t len, GwRequest *out, char **why) {
-   json_error_t je;
-   json_t *j = json_loadb(body, len, 0, &je);
-   if (!j) {
-      *why = xasprintf("the request body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
-      return false;
-   }
-   json_t *messages = json_object_get(j, "messages"), *stream = json_object_get(j, "stream");
-   const char *bad = request_invalid(json_is_object(j), json_is_array(messages) && json_array_size(messages) > 0,
-                                     !stream || json_is_boolean(stream) || json_is_null(stream));
-   if (bad) {
-      *why = xstrdup(bad);
-   } else {
-      const char *model = json_string_value(json_object_get(j, "model"));
-      const char *user = json_string_value(json_object_get(j, "user"));
-      out->model = model ? xstrdup(model) : NULL;
-      out->user = user ? xstrdup(user) : NULL;
-      out->stream = json_is_true(stream);
-      out->logprobs = json_object_get(j, "logprobs") != NULL;
-      out->parsed = true;
-   }
-   json_decref(j);
-   return !bad;
-}
-
-static bool is_word(const JsonMember *m, const char *word) {
-   return m->vallen == strlen(word) && memcmp(m->val, word, m->vallen) == 0;
-}
-
-bool Gateway_parse_request(const char *body, size_t len, GwRequest *out, char **why) {
-   memset(out, 0, sizeof *out);
-   JsonMember m[JSONSCAN_MEMBERS];
-   int n = Jsonscan_members(body, len, m, JSONSCAN_MEMBERS);
-   if (n < 0)
-      return parse_request_slow(body, len, out, why);
-   const JsonMember *messages = Jsonscan_find(m, n, "messages"), *stream = Jsonscan_find(m, n, "stream");
-   const JsonMember *model = Jsonscan_find(m, n, "model"), *user = Jsonscan_find(m, n, "user");
-   size_t first;
-   const char *bad = request_invalid(true, messages && Jsonscan_first(messages->val, messages->vallen, &first),
-                                     !stream || is_word(stream, "true") || is_word(stream, "false") ||
-                                        is_word(stream, "null"));
-   if (bad) {
-      *why = xstrdup(bad);
-      return false;
-   }
-   out->stream = stream && is_word(stream, "true");
-   out->logprobs = Jsonscan_find(m, n, "logprobs") != NULL;
-   if (model) {
-      out->model = Jsonscan_string(model->val, model->vallen);
-      out->model_at = (size_t)(model->val - body);
-      out->model_len = model->vallen;
-   }
-   if (user)
-      out->user = Jsonscan_string(user->val, user->vallen);
-   return true;
-}
-
 /* With client keys, the data plane answers only a listed key (OpenAI's 401 otherwise): true
  * with *key set, or false once answered. Without, every client passes (*key NULL). */
 static bool client_allowed(Gateway *gw, struct evhttp_request *req, const ClientKey **key) {
@@ -1307,16 +1231,15 @@ static void on_route_saved(RouteSave *s, void *arg) {
          fprintf(stderr, "offramp gateway: route %s forced past %d unmet gate check%s by %s: %s\n", c->task,
                  s->verdict.n, s->verdict.n == 1 ? "" : "s", s->actor, s->reason);
       Reply_json(c->req, 200, json_pack("{s:o, s:b, s:s}", "route", Route_to_json(s->route), "forced", s->verdict.forced,
-                                        "phase", s->verdict.known ? Phase_name(s->verdict.to) : ""));
+                                        "phase", s->verdict.known ? s->verdict.phase : ""));
    } else if (s->verdict.refused) {
       /* OpenAI's error shape, with the unmet checks listed in the message and as data. */
-      char *msg = Gates_refusal(&s->verdict, c->task, s->route->mode);
+      const char *msg = s->verdict.refusal;
       json_t *e = json_pack("{s:s, s:s, s:n, s:s}", "message", "", "type", "invalid_request_error", "param", "code",
                             "gate_closed");
       json_object_set_new(e, "message", Json_textz(msg));
-      json_object_set_new(e, "missing", Gates_missing_json(&s->verdict));
+      json_object_set(e, "missing", s->verdict.missing);
       Reply_json(c->req, 409, json_pack("{s:o}", "error", e));
-      free(msg);
    } else if (s->busy) {
       evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", "1");
       Reply_error(c->req, 503, NULL, NULL, "workspace_locked",
@@ -1460,7 +1383,7 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
       gw->work = xcalloc(1, sizeof *gw->work);
    AdminWork *w = gw->work;
    char *werr = NULL;
-   if (!w->rw && !(w->rw = RouteWriter_start(gw->cfg->workspace, gw->base, on_route_saved, gw, &werr))) {
+   if (!w->rw && !(w->rw = RouteWriter_start(gw->cfg->workspace, gw->cfg->gates, gw->base, on_route_saved, gw, &werr))) {
       Reply_error(req, 500, NULL, NULL, NULL, "route %s not changed: %s", task, werr);
       free(werr);
    } else if (w->changes >= ADMIN_CHANGES_MAX) {
@@ -1677,7 +1600,7 @@ static RouteWriter *route_writer(void *arg, char **err) {
    if (!gw->work)
       gw->work = xcalloc(1, sizeof *gw->work);
    if (!gw->work->rw)
-      gw->work->rw = RouteWriter_start(gw->cfg->workspace, gw->base, on_route_saved, gw, err);
+      gw->work->rw = RouteWriter_start(gw->cfg->workspace, gw->cfg->gates, gw->base, on_route_saved, gw, err);
    return gw->work->rw;
 }
 
@@ -2387,7 +2310,7 @@ int Gateway_run(const GatewayConfig *cfg) {
    if (cfg->upstream_key_env)
       gw.upstream_key = getenv(cfg->upstream_key_env);
    if (cfg->capture) {
-      gw.cap = Capture_start(cfg->workspace, cfg->queue_max, cfg->queue_bytes, &err);
+      gw.cap = Capture_start(cfg->workspace, cfg->queue_max, cfg->queue_bytes, cfg->new_task, &err);
       if (!gw.cap)
          goto out;
    }

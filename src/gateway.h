@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "exchange.h"
+#include "routewriter.h"
+
 typedef struct {
    const char *workspace;          /* resolved path */
    const char *listen;             /* host:port; port 0 picks a free one */
@@ -31,23 +34,12 @@ typedef struct {
    bool open_relay;                /* --open-relay: serve clients without a key on the operator's keys */
    long max_tasks;                 /* distinct unrouted task names kept in stats; more go to "(other)" */
    bool known_tasks_only;          /* a task tag without a route gets 404 */
+   /* What the data plane asks of the control plane, handed in by the binary (cmd_gateway.c) so
+    * that the gateway includes nothing above the store and the route: the gate check of every
+    * route change, and the task a new X-Offramp-Task tag creates. */
+   const RouteGates *gates;
+   ExchangeNewTask new_task;
 } GatewayConfig;
-
-/* What the gateway reads of a chat request; the body itself is forwarded as the client sent it. */
-typedef struct {
-   char *model;                 /* "model" if a string, else NULL */
-   char *user;                  /* "user" if a string, else NULL */
-   bool stream;
-   bool logprobs;               /* the client set "logprobs" (to anything) */
-   size_t model_at, model_len;  /* where the "model" value is in the body; model_len 0 when absent */
-   bool parsed;                 /* read by the full parser (the scanner declines escaped keys):
-                                 * a changed body is then rebuilt by the parser too */
-} GwRequest;
-
-/* The chat request body, checked: a JSON object with a non-empty "messages" array and a
- * boolean "stream" if any. False with *why (the message for the 400) otherwise. */
-bool Gateway_parse_request(const char *body, size_t len, GwRequest *out, char **why);
-void GwRequest_clear(GwRequest *r);
 
 /* The default connection cap: 4096, or half the descriptors this process may open (each client
  * request may hold upstream sockets too), after raising the soft limit to the hard one. */

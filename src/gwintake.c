@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "gwintake.h"
-#include "task.h"
+#include "jsonscan.h"
+#include "taskname.h"
 #include "util.h"
 
 static const char *header(struct evhttp_request *req, const char *name) {
@@ -49,5 +50,80 @@ bool Gateway_intake(struct evhttp_request *req, Route *const *routes, int n, GwI
       GwRequest_clear(&in->rq);
       return refuse(in, 400, msg);
    }
+   return true;
+}
+
+void GwRequest_clear(GwRequest *r) {
+   free(r->model);
+   free(r->user);
+   memset(r, 0, sizeof *r);
+}
+
+static const char *request_invalid(bool object, bool messages, bool stream) {
+   if (!object)
+      return "the request body must be a JSON object";
+   if (!messages)
+      return "'messages' must be a non-empty array of chat messages";
+   if (!stream)
+      return "'stream' must be true or false";
+   return NULL;
+}
+
+/* The parser's reading, for bodies the scanner declines: its error messages say where JSON
+ * went wrong. */
+static bool parse_request_slow(const char *body, size_t len, GwRequest *out, char **why) {
+   json_error_t je;
+   json_t *j = json_loadb(body, len, 0, &je);
+   if (!j) {
+      *why = xasprintf("the request body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+      return false;
+   }
+   json_t *messages = json_object_get(j, "messages"), *stream = json_object_get(j, "stream");
+   const char *bad = request_invalid(json_is_object(j), json_is_array(messages) && json_array_size(messages) > 0,
+                                     !stream || json_is_boolean(stream) || json_is_null(stream));
+   if (bad) {
+      *why = xstrdup(bad);
+   } else {
+      const char *model = json_string_value(json_object_get(j, "model"));
+      const char *user = json_string_value(json_object_get(j, "user"));
+      out->model = model ? xstrdup(model) : NULL;
+      out->user = user ? xstrdup(user) : NULL;
+      out->stream = json_is_true(stream);
+      out->logprobs = json_object_get(j, "logprobs") != NULL;
+      out->parsed = true;
+   }
+   json_decref(j);
+   return !bad;
+}
+
+static bool is_word(const JsonMember *m, const char *word) {
+   return m->vallen == strlen(word) && memcmp(m->val, word, m->vallen) == 0;
+}
+
+bool Gateway_parse_request(const char *body, size_t len, GwRequest *out, char **why) {
+   memset(out, 0, sizeof *out);
+   JsonMember m[JSONSCAN_MEMBERS];
+   int n = Jsonscan_members(body, len, m, JSONSCAN_MEMBERS);
+   if (n < 0)
+      return parse_request_slow(body, len, out, why);
+   const JsonMember *messages = Jsonscan_find(m, n, "messages"), *stream = Jsonscan_find(m, n, "stream");
+   const JsonMember *model = Jsonscan_find(m, n, "model"), *user = Jsonscan_find(m, n, "user");
+   size_t first;
+   const char *bad = request_invalid(true, messages && Jsonscan_first(messages->val, messages->vallen, &first),
+                                     !stream || is_word(stream, "true") || is_word(stream, "false") ||
+                                        is_word(stream, "null"));
+   if (bad) {
+      *why = xstrdup(bad);
+      return false;
+   }
+   out->stream = stream && is_word(stream, "true");
+   out->logprobs = Jsonscan_find(m, n, "logprobs") != NULL;
+   if (model) {
+      out->model = Jsonscan_string(model->val, model->vallen);
+      out->model_at = (size_t)(model->val - body);
+      out->model_len = model->vallen;
+   }
+   if (user)
+      out->user = Jsonscan_string(user->val, user->vallen);
    return true;
 }

@@ -1,6 +1,6 @@
 /* gwintake.h - what the gateway reads and checks of a chat completions request before it calls
  * anyone: method, body, task attribution, the client's credentials. Apart from the event loop
- * and the Gateway so that a fuzzer can drive it through evhttp's own request parsing
+ * and the Gateway (gateway.c includes it, not the other way) so that a fuzzer can drive it through evhttp's own request parsing
  * (tests/fuzz/fuzz_http.c) exactly as the gateway does. */
 #ifndef OFFRAMP_GWINTAKE_H
 #define OFFRAMP_GWINTAKE_H
@@ -9,8 +9,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "gateway.h"
 #include "route.h"
+
+/* What the gateway reads of a chat request; the body itself is forwarded as the client sent it. */
+typedef struct {
+   char *model;                 /* "model" if a string, else NULL */
+   char *user;                  /* "user" if a string, else NULL */
+   bool stream;
+   bool logprobs;               /* the client set "logprobs" (to anything) */
+   size_t model_at, model_len;  /* where the "model" value is in the body; model_len 0 when absent */
+   bool parsed;                 /* read by the full parser (the scanner declines escaped keys):
+                                 * a changed body is then rebuilt by the parser too */
+} GwRequest;
+
+/* The chat request body, checked: a JSON object with a non-empty "messages" array and a
+ * boolean "stream" if any. False with *why (the message for the 400) otherwise. */
+bool Gateway_parse_request(const char *body, size_t len, GwRequest *out, char **why);
+void GwRequest_clear(GwRequest *r);
 
 typedef struct {
    GwRequest rq;            /* the caller's to clear once accepted */

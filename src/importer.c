@@ -81,7 +81,7 @@ Importer *Importer_new(Store *st, const ImportOptions *o, char **err) {
    im->o = *o;
    if (im->o.chunk < 1)
       im->o.chunk = 1;
-   im->w = ExchangeWriter_new(st);
+   im->w = ExchangeWriter_new(st, Task_create_in_tx);
    im->prices = p;
    return im;
 }

@@ -16,6 +16,7 @@
 
 struct RouteWriter {
    char *workspace;
+   const RouteGates *gates;
    Store *st;                     /* the thread's: opening may wait on a lock too */
    pthread_t thread;
    bool started;
@@ -30,6 +31,13 @@ struct RouteWriter {
    void *cb_arg;
 };
 
+void RouteVerdict_clear(RouteVerdict *v) {
+   free(v->refusal);
+   free(v->unmet);
+   json_decref(v->missing);
+   memset(v, 0, sizeof *v);
+}
+
 void RouteSave_free(RouteSave *s) {
    if (!s)
       return;
@@ -37,6 +45,7 @@ void RouteSave_free(RouteSave *s) {
    free(s->actor);
    free(s->reason);
    free(s->err);
+   RouteVerdict_clear(&s->verdict);
    free(s);
 }
 
@@ -53,7 +62,7 @@ static void save(RouteWriter *w, RouteSave *s) {
    if (!w->st && !(w->st = Store_open(w->workspace, 0, &s->err)))
       return;
    s->ok = s->job ? s->job(w->st, s, &s->err)
-                  : Gates_change_route(w->st, s->route, s->kind, s->actor, s->reason, s->force, &s->verdict, &s->err);
+                  : w->gates->change(w->st, s->route, s->kind, s->actor, s->reason, s->force, &s->verdict, &s->err);
    if (!s->ok && !s->verdict.refused) {
       /* BEGIN IMMEDIATE gives up with SQLITE_BUSY once the busy timeout has passed. */
       s->busy = (sqlite3_extended_errcode(w->st->db) & 0xff) == SQLITE_BUSY;
@@ -103,10 +112,11 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
    }
 }
 
-RouteWriter *RouteWriter_start(const char *workspace, struct event_base *base, RouteWriterDone done, void *arg,
-                               char **err) {
+RouteWriter *RouteWriter_start(const char *workspace, const RouteGates *gates, struct event_base *base,
+                               RouteWriterDone done, void *arg, char **err) {
    RouteWriter *w = xcalloc(1, sizeof *w);
    w->workspace = xstrdup(workspace);
+   w->gates = gates;
    w->cb = done;
    w->cb_arg = arg;
    if (pipe2(w->pipe, O_CLOEXEC | O_NONBLOCK) != 0) {

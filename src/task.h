@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "store.h"
+#include "taskname.h"
 #include "textmetrics.h"
 
 typedef enum {
@@ -95,9 +96,6 @@ long long Task_create_in_tx(Store *st, const char *name, const char *description
 bool Task_edit(Store *st, const char *name, const char *rename, const TaskField **fields,
                const char **values, int n, char **err);
 bool Task_remove(Store *st, const char *name, char **err);
-
-/* A name a user can type: 1-64 of [A-Za-z0-9._-] or UTF-8 letters, not starting with '-'. */
-bool Task_name_valid(const char *name, char **err);
 
 json_t *Task_to_json(const Task *t);
 

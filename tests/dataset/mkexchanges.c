@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "records.h"
+#include "task.h"
 #include "util.h"
 
 static const char usage[] =
@@ -153,7 +154,7 @@ int main(int argc, char **argv) {
    char *prefix = xasprintf("%s-%lld", g.task, existing);
    g.prefix = prefix;
    g.n = 0;
-   g.w = ExchangeWriter_new(g.st);
+   g.w = ExchangeWriter_new(g.st, Task_create_in_tx);
    bool ok = Store_begin(g.st, &err);
    long long added = 0;
    for (int i = 0; ok && i < nfiles; i++)

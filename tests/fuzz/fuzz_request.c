@@ -9,7 +9,7 @@
 
 #include "compare.h"
 #include "fuzz_routes.h"
-#include "gateway.h"
+#include "gwintake.h"
 #include "route.h"
 #include "util.h"
 

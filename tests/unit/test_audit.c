@@ -13,6 +13,7 @@
 #include "prices.h"
 #include "store.h"
 #include "tap.h"
+#include "task.h"
 #include "touchpoints.h"
 #include "util.h"
 
@@ -371,7 +372,7 @@ static void test_touchpoints(void) {
 /* The gateway's path: candidate-arm captures are logged but are not API spend. */
 static void test_writer(void) {
    Store *st = fresh("writer.db");
-   ExchangeWriter *w = ExchangeWriter_new(st);
+   ExchangeWriter *w = ExchangeWriter_new(st, Task_create_in_tx);
    char *err = NULL;
    Exchange e;
    Exchange_init(&e);

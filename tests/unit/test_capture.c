@@ -15,6 +15,7 @@
 #include "fingerprint.h"
 #include "stats.h"
 #include "store.h"
+#include "task.h"
 #include "util.h"
 #include "tap.h"
 
@@ -376,7 +377,7 @@ static long long count(const char *path, const char *sql) {
 static void test_pending(const char *dir) {
    const Case *k = &cases[1];   /* shadow and noise calls */
    char *path = xasprintf("%s/pending.db", dir), *err = NULL;
-   Capture *cap = Capture_start(path, 100, 1LL << 30, &err);
+   Capture *cap = Capture_start(path, 100, 1LL << 30, Task_create_in_tx, &err);
    ok(cap != NULL, "pending: capture started: %s", err ? err : "");
    if (!cap)
       return;
@@ -425,7 +426,7 @@ static void test_pending(const char *dir) {
    Store_set_setting(st, "capture.pending_from", mark, &err);
    free(mark);
    Store_close(st);
-   cap = Capture_start(path, 100, 1LL << 30, &err);
+   cap = Capture_start(path, 100, 1LL << 30, Task_create_in_tx, &err);
    WAIT_FOR(cap, cs, cs.lost >= 1);
    is_int(cs.lost, 1, "the next start records a crashed run's pending calls as lost");
    Capture_stop(cap);
@@ -443,7 +444,7 @@ static void test_pending(const char *dir) {
 /* Another connection holds the write lock: records wait and are retried, none dropped. */
 static void test_locked(const char *dir) {
    char *path = xasprintf("%s/locked.db", dir), *err = NULL;
-   Capture *cap = Capture_start(path, 100, 1LL << 30, &err);
+   Capture *cap = Capture_start(path, 100, 1LL << 30, Task_create_in_tx, &err);
    ok(cap != NULL, "locked: capture started: %s", err ? err : "");
    if (!cap)
       return;
@@ -484,7 +485,7 @@ static void test_locked(const char *dir) {
 static void test_drops(const char *dir) {
    char *path = xasprintf("%s/drops.db", dir), *err = NULL;
    for (int bound = 0; bound < 2; bound++) {
-      Capture *cap = bound ? Capture_start(path, 1000, 8192, &err) : Capture_start(path, 3, 1LL << 30, &err);
+      Capture *cap = bound ? Capture_start(path, 1000, 8192, Task_create_in_tx, &err) : Capture_start(path, 3, 1LL << 30, Task_create_in_tx, &err);
       ok(cap != NULL, "drops: capture started: %s", err ? err : "");
       if (!cap)
          return;
@@ -513,7 +514,7 @@ static void test_drops(const char *dir) {
       is_int(cs.committed + cs.dropped[reason], 10, "written + dropped = handed over");
       Capture_stop(cap);
    }
-   Capture *cap = Capture_start(path, 100, 1LL << 30, &err);
+   Capture *cap = Capture_start(path, 100, 1LL << 30, Task_create_in_tx, &err);
    CaptureItem *bad = item_for(&cases[0], "r-bad", "2026-11-22T08:00:00.000Z");
    bad->task = "not a task name";
    Capture_push(cap, item_for(&cases[0], "r-1", "2026-11-22T08:00:00.000Z"), NULL);
@@ -535,7 +536,7 @@ int main(void) {
    if (!mkdtemp(dir))
       die(1, "mkdtemp failed");
    char *path = xasprintf("%s/ws.db", dir), *err = NULL;
-   Capture *cap = Capture_start(path, 100, 1LL << 30, &err);
+   Capture *cap = Capture_start(path, 100, 1LL << 30, Task_create_in_tx, &err);
    ok(cap != NULL, "capture started: %s", err ? err : "");
    if (!cap)
       return tap_done();

@@ -14,6 +14,7 @@
 #include "records.h"
 #include "sha256.h"
 #include "tap.h"
+#include "task.h"
 #include "util.h"
 
 #define SYSTEM "Route the ticket to one queue. Answer with the queue name only."
@@ -52,7 +53,7 @@ typedef struct {
 static void gen_open(Gen *gen, const char *task, const char *prefix) {
    memset(gen, 0, sizeof *gen);
    gen->g.st = st;
-   gen->g.w = ExchangeWriter_new(st);
+   gen->g.w = ExchangeWriter_new(st, Task_create_in_tx);
    gen->g.task = task;
    gen->g.system = SYSTEM;
    gen->g.t0 = 1793491200;

@@ -15,7 +15,7 @@
 static Store *st;
 
 static void add_exchanges(const char *task, int n, int agree_every) {
-   ExchangeWriter *w = ExchangeWriter_new(st);
+   ExchangeWriter *w = ExchangeWriter_new(st, Task_create_in_tx);
    char *err = NULL;
    Store_begin(st, &err);
    static int seq;

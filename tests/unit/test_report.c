@@ -17,7 +17,7 @@ static Store *st;
 /* One compared answer of task with the candidate's confidence (< 0: none). */
 static void compared(const char *task, double confidence, int agree) {
    static int seq;
-   ExchangeWriter *w = ExchangeWriter_new(st);
+   ExchangeWriter *w = ExchangeWriter_new(st, Task_create_in_tx);
    char *err = NULL;
    Exchange e;
    Exchange_init(&e);
