@@ -90,8 +90,9 @@ for i in 1 2 3 4 5; do
    curl -s -N -d "$SREQ" -o "$WORK/drain$i" -w '%{http_code}' "$GW/v1/chat/completions" > "$WORK/drain$i.code" &
    CURLS="$CURLS $!"
 done
-# Signal only once all five are in flight (a fixed sleep raced a loaded machine).
-for i in $(seq 1 100); do
+# Signal only once all five are in flight (a fixed sleep raced a loaded machine; 5 s of waiting
+# did too, with both cores busy: up to 20 s).
+for i in $(seq 1 400); do
    [ "$(curl -s "$GW/metrics" | awk '/^offramp_inflight / {print $2}')" = 5 ] && break
    sleep 0.05
 done
