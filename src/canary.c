@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "canary.h"
-#include "phase.h"   /* wilson95 */
 #include "stats.h"
 #include "store.h"
 
