@@ -61,4 +61,8 @@ char *Store_errmsg(Store *st, const char *doing);
 /* The actor recorded in audit trails: $OFFRAMP_ACTOR, else $USER, else "unknown". */
 const char *Store_actor(void);
 
+/* Migrations, oldest first: Store_migrations[i] takes user_version i to i + 1 (migrations.c). */
+extern const char *const Store_migrations[];
+extern const int Store_migrations_n;
+
 #endif
