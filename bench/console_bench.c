@@ -9,12 +9,12 @@
 #include <string.h>
 
 #include "audit.h"
+#include "common/util.h"
 #include "exchange.h"
 #include "inventory.h"
 #include "score.h"
 #include "task.h"
 #include "touchpoints.h"
-#include "util.h"
 
 static double median(double *v, int n) {
    for (int i = 1; i < n; i++)

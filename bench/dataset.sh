@@ -14,6 +14,6 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 echo '#define _GNU_SOURCE 1' >"$tmp/config.h"
 
 cc -O2 -std=gnu11 -I "$root/src" -I "$tmp" \
-   "$root/src/util.c" "$root/src/neardup.c" "$root/bench/neardup_bench.c" \
+   "$root/src/common/util.c" "$root/src/common/neardup.c" "$root/bench/neardup_bench.c" \
    -lm -o "$tmp/neardup_bench"
 "$tmp/neardup_bench" "$@"

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "distill.h"
-#include "util.h"
 
 #define ECE_BINS 15
 

@@ -45,7 +45,7 @@ crf=$tmp/package
 echo "building the extractor bench and the CRF anchor..." >&2
 mkdir "$tmp/cfg" "$tmp/obj"
 echo '#define _GNU_SOURCE 1' > "$tmp/cfg/config.h"
-common="$root/src/util.c $root/src/tagger.c $root/src/chatdata.c"
+common="$root/src/common/util.c $root/src/tagger.c $root/src/chatdata.c"
 jl=$(pkg-config --cflags --libs jansson)
 # shellcheck disable=SC2086
 cc -O2 -std=gnu11 -I "$root/src" -I "$tmp/cfg" $common "$root/bench/extractor_bench.c" -o "$tmp/extractor" -lm $jl

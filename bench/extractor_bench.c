@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "chatdata.h"
+#include "common/util.h"
 #include "tagger.h"
-#include "util.h"
 
 static bool load(const char *path, ChatData *d) {
    char *err = NULL;

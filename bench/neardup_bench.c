@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "neardup.h"
-#include "util.h"
+#include "common/neardup.h"
+#include "common/util.h"
 
 #define BAR_SECONDS 3.0
 #define BAR_PRECISION 0.95

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "ftclient.h"
-#include "util.h"
 
 static size_t on_body(char *d, size_t s, size_t n, void *arg) {
    Sbuf_add(arg, d, s * n);

@@ -9,9 +9,9 @@
 #include <time.h>
 
 #include "audit.h"
+#include "common/stats.h"
+#include "common/util.h"
 #include "prices.h"
-#include "stats.h"
-#include "util.h"
 
 /* The p-quantile from a histogram, interpolated geometrically inside its bucket. */
 static double quantile(const long long *h, long long n, double p) {

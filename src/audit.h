@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/stats.h"
 #include "exchange.h"
-#include "stats.h"
 #include "store.h"
 
 typedef struct {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "canary.h"
-#include "stats.h"
+#include "common/stats.h"
 #include "store.h"
 
 #define TICK_US 200000

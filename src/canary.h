@@ -15,9 +15,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "common/util.h"
 #include "route.h"
 #include "routewriter.h"
-#include "util.h"
 
 /* What the analysis needs of the gateway. */
 typedef struct {

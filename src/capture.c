@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "common/fingerprint.h"
+#include "common/jsonscan.h"
+#include "common/util.h"
 #include "exchange.h"
-#include "fingerprint.h"
-#include "jsonscan.h"
 #include "store.h"
-#include "util.h"
 
 /* Big enough to amortise the commit, small enough to keep each transaction short so the
  * console and the admin API are not locked out for long. */

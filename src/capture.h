@@ -20,8 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/util.h"
 #include "exchange.h"
-#include "util.h"
 
 /* One upstream call of the exchange as its record shows it. Strings live in the item. */
 typedef struct {

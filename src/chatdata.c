@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "chatdata.h"
-#include "util.h"
+#include "common/util.h"
 
 /* String content, or the concatenated text parts of array content; NULL otherwise. */
 static bool content_text(const json_t *content, Sbuf *out) {

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "util.h"
+#include "common/util.h"
 
 Store *Cli_open(Cli *cli, bool create) {
    char *path = Store_default_path(cli->workspace);

@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "common/util.h"
 #include "store.h"
-#include "util.h"
 
 /* Exit codes: scripts and CI tell a refused gate from a broken invocation. */
 enum {

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "clientkeys.h"
-#include "sha256.h"
-#include "taskname.h"
-#include "util.h"
+#include "common/sha256.h"
+#include "common/taskname.h"
+#include "common/util.h"
 
 static bool is_hex64(const char *s, size_t n) {
    if (n != 64)

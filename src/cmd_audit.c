@@ -8,10 +8,10 @@
 
 #include "audit.h"
 #include "cli.h"
+#include "common/util.h"
 #include "kindinfer.h"
 #include "prices.h"
 #include "touchpoints.h"
-#include "util.h"
 
 static const char audit_usage[] =
    "usage: offramp audit [--json] [--since DATE|Nd] [--sort cost|calls|cost-per-call|name] [--task NAME]\n"

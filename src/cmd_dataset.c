@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/sha256.h"
+#include "common/util.h"
 #include "dataset.h"
-#include "sha256.h"
 #include "task.h"
-#include "util.h"
 
 static const char dataset_usage[] =
    "usage: offramp dataset build TASK [--since TIME] [--until TIME] [--test-frac F]\n"

@@ -7,12 +7,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/util.h"
 #include "deploy.h"
 #include "eval.h"
 #include "phase.h"
 #include "report.h"
 #include "task.h"
-#include "util.h"
 
 static const char eval_usage[] =
    "usage: offramp eval TASK [--candidate BACKEND:MODEL] [--reference BACKEND:MODEL]\n"

@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/util.h"
 #include "demologs.h"
 #include "importer.h"
 #include "kindinfer.h"
 #include "runbook.h"
-#include "util.h"
 
 static const char import_usage[] =
    "usage: offramp import [--json] [--strict] [--quiet] [--chunk N] [--max-record MB] FILE... | -\n"

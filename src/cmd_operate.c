@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/util.h"
 #include "report.h"
 #include "rollout.h"
 #include "task.h"
-#include "util.h"
 #include "versions.h"
 
 static const char operate_usage[] =

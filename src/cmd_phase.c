@@ -5,10 +5,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/util.h"
 #include "gwadmin.h"
 #include "phase.h"
 #include "task.h"
-#include "util.h"
 
 static const char phase_usage[] =
    "usage: offramp phase show TASK [--json]\n"

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "stats.h"
+#include "common/stats.h"
 #include "replay.h"
 #include "replayserver.h"
 

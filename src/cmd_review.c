@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/util.h"
 #include "gwadmin.h"
 #include "review.h"
 #include "task.h"
-#include "util.h"
 
 static const char usage[] =
    "usage: offramp review list TASK [--limit N] [--json]\n"

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/util.h"
 #include "runbook.h"
 #include "task.h"
-#include "util.h"
 
 static const char runbook_usage[] =
    "usage: offramp runbook [list] [--task TASK]\n"

@@ -5,11 +5,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/util.h"
 #include "inventory.h"
 #include "phase.h"
 #include "score.h"
 #include "task.h"
-#include "util.h"
 
 static const char task_usage[] =
    "usage: offramp task add NAME [FIELD OPTIONS]\n"

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/util.h"
 #include "experiment.h"
 #include "runner.h"
-#include "util.h"
 
 #define UPLOAD_TIMEOUT_MS 120000L   /* uploads and job creation */
 #define POLL_TIMEOUT_MS 15000L      /* one status/events/checkpoints call */

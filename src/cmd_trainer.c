@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/util.h"
 #include "trainer.h"
-#include "util.h"
 
 static const char usage[] =
    "usage: offramp trainer [--listen HOST:PORT] [--dir DIR] [--token-file FILE] [--max-upload MB]\n"

@@ -14,11 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "compare.h"
+#include "common/compare.h"
+#include "common/neardup.h"
+#include "common/sha256.h"
+#include "common/util.h"
 #include "dataset.h"
-#include "neardup.h"
-#include "sha256.h"
-#include "util.h"
 
 /* Why a row left the dataset; rows are counted under the first reason that hits them. */
 typedef enum {

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "dataset.h"
 #include "demo.h"
 #include "demologs.h"
@@ -19,7 +20,6 @@
 #include "rollout.h"
 #include "runbook.h"
 #include "task.h"
-#include "util.h"
 
 char *Demo_default_path(void) {
    const char *xdg = getenv("XDG_DATA_HOME");

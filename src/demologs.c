@@ -17,8 +17,8 @@
 
 #include <jansson.h>
 
+#include "common/util.h"
 #include "demologs.h"
-#include "util.h"
 
 /* ------------------------------------------------------------------ random numbers */
 

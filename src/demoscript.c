@@ -11,22 +11,22 @@
 #include <time.h>
 
 #include "audit.h"
+#include "common/stats.h"
+#include "common/textmetrics.h"
+#include "common/util.h"
 #include "dataset.h"
 #include "demoscript.h"
 #include "eval.h"
-#include "rolloutctl.h"
-#include "stats.h"
 #include "experiment.h"
 #include "inventory.h"
-#include "score.h"
-#include "textmetrics.h"
 #include "phase.h"
 #include "recorded.h"
 #include "replay.h"
 #include "rollout.h"
+#include "rolloutctl.h"
+#include "score.h"
 #include "task.h"
 #include "trainer.h"
-#include "util.h"
 
 void DemoScriptParams_defaults(DemoScriptParams *p) {
    p->shadow_requests = 600;

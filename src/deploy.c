@@ -12,14 +12,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/sha256.h"
+#include "common/stats.h"
+#include "common/util.h"
 #include "deploy.h"
 #include "eval.h"
-#include "stats.h"
 #include "experiment.h"
 #include "httpbatch.h"
-#include "sha256.h"
 #include "task.h"
-#include "util.h"
 
 /* ---------------------------------------------------------------- HTTP */
 

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "distill.h"
-#include "util.h"
 
 /*
  * Weight rows are padded to a multiple of VEC_WIDTH floats and the hot loops use GCC vector types:

@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval.h"
+#include "common/formatcheck.h"
+#include "common/stats.h"
+#include "common/util.h"
 #include "dataset.h"
-#include "stats.h"
-#include "formatcheck.h"
+#include "eval.h"
 #include "httpbatch.h"
 #include "task.h"
-#include "util.h"
 
 /* ---------------------------------------------------------------- endpoints */
 

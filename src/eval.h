@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "compare.h"
-#include "formatcheck.h"
+#include "common/compare.h"
+#include "common/formatcheck.h"
 #include "store.h"
 
 /* A model to send rows to. */

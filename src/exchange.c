@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/stats.h"
+#include "common/taskname.h"
+#include "common/util.h"
 #include "exchange.h"
-#include "stats.h"
-#include "taskname.h"
-#include "util.h"
 
 /* Samples kept per discovered touchpoint, and their length. */
 #define TP_SAMPLES 3

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "experiment.h"
+#include "common/util.h"
 #include "dataset.h"
+#include "experiment.h"
 #include "task.h"
-#include "util.h"
 
 static char *col_text(sqlite3_stmt *s, int i) {
    const unsigned char *v = sqlite3_column_text(s, i);

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "ftclient.h"
-#include "util.h"
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg) {
    Sbuf_add(arg, data, size * n);

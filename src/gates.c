@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "gates.h"
 #include "task.h"
-#include "util.h"
 
 /* passthrough < shadow < canary < cutover; a canary at 100 % serves like a cutover. */
 static int rank(const Route *r) {

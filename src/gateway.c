@@ -28,7 +28,10 @@
 #include "canary.h"
 #include "capture.h"
 #include "clientkeys.h"
-#include "compare.h"
+#include "common/compare.h"
+#include "common/jsonscan.h"
+#include "common/taskname.h"
+#include "common/util.h"
 #include "gateway.h"
 #include "gateway_private.h"
 #include "gwexport.h"
@@ -36,13 +39,10 @@
 #include "gwstats.h"
 #include "httpfront.h"
 #include "httpreply.h"
-#include "jsonscan.h"
 #include "route.h"
 #include "routewriter.h"
 #include "store.h"
-#include "taskname.h"
 #include "upstream.h"
-#include "util.h"
 
 
 /* ---- small helpers ---- */

@@ -14,6 +14,7 @@
 #include "canary.h"
 #include "capture.h"
 #include "clientkeys.h"
+#include "common/util.h"
 #include "gateway.h"
 #include "gwintake.h"
 #include "gwstats.h"
@@ -22,7 +23,6 @@
 #include "routewriter.h"
 #include "store.h"
 #include "upstream.h"
-#include "util.h"
 
 enum { CALL_PRIMARY, CALL_CANDIDATE, CALL_NOISE, CALLS };
 

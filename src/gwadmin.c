@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "gates.h"
 #include "gwadmin.h"
 #include "phase.h"
 #include "route.h"
 #include "store.h"
-#include "util.h"
 
 struct GwFetch {
    CURLM *multi;

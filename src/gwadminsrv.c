@@ -16,16 +16,16 @@
 #include <sys/socket.h>
 
 #include "canary.h"
+#include "common/jsonscan.h"
+#include "common/taskname.h"
+#include "common/util.h"
 #include "gateway_private.h"
 #include "gwexport.h"
 #include "gwstats.h"
 #include "httpreply.h"
-#include "jsonscan.h"
 #include "route.h"
 #include "routewriter.h"
 #include "store.h"
-#include "taskname.h"
-#include "util.h"
 
 /* ---- admin API ---- */
 

@@ -15,10 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "gwexport.h"
 #include "httpreply.h"
 #include "store.h"
-#include "util.h"
 
 #define SLICE_IDS 4096
 #define SLICE_BYTES (128 * 1024)

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonscan.h"
+#include "common/taskname.h"
+#include "common/util.h"
 #include "gwintake.h"
-#include "jsonscan.h"
-#include "taskname.h"
-#include "util.h"
 
 static const char *header(struct evhttp_request *req, const char *name) {
    return evhttp_find_header(evhttp_request_get_input_headers(req), name);

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/stats.h"
 #include "gwstats.h"
-#include "stats.h"
 
 #define LAT_BUCKETS 80
 #define LAT_BASE_MS 0.01

@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "util.h"
+#include "common/util.h"
 
 enum { STATS_PRIMARY, STATS_CANDIDATE, STATS_FALLBACK, STATS_ARMS };
 enum { UPERR_NONE = -1, UPERR_STATUS, UPERR_TIMEOUT, UPERR_MALFORMED, UPERR_CONNECT, UPERR_KINDS };

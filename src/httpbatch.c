@@ -6,8 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/util.h"
 #include "httpbatch.h"
-#include "util.h"
 
 typedef struct {
    HttpJob *job;

@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "util.h"
+#include "common/util.h"
 
 typedef struct {
    size_t max_header;          /* bytes of request line and headers (431 past it) */

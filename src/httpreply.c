@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonscan.h"
 #include "httpreply.h"
-#include "jsonscan.h"
 
 static const char unserialisable[] =
    "{\"error\":{\"message\":\"the reply could not be serialised (a server bug; the request may be retried)\","

@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "util.h"
+#include "common/util.h"
 
 /* Sends j (taken: decref'd here) with Content-Type application/json. A NULL j (a failed
  * json_pack) or one json_dumps refuses is answered 500 server_error instead. */

@@ -14,13 +14,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/fingerprint.h"
+#include "common/jsonscan.h"
+#include "common/util.h"
 #include "exchange.h"
-#include "fingerprint.h"
 #include "importer.h"
-#include "jsonscan.h"
 #include "prices.h"
 #include "task.h"
-#include "util.h"
 
 enum { FMT_EXCHANGE, FMT_OPENAI, FMT_BATCH, FMT_LITELLM };
 const char *const Import_format_names[4] = { "offramp exchange", "OpenAI request/response", "OpenAI Batch output",

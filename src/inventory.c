@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "inventory.h"
 #include "phaselog.h"
 #include "score.h"
-#include "util.h"
 
 typedef struct {
    int idx;

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compare.h"
+#include "common/compare.h"
+#include "common/util.h"
 #include "kindinfer.h"
-#include "util.h"
 
 #define MIN_ANSWERS 20
 #define TOOL_SHARE 0.5       /* of answers: function calls */

@@ -1,8 +1,8 @@
 /* migrations.c - the workspace's schema, as the list of migrations that builds it. */
 #include "config.h"
 
+#include "common/util.h"
 #include "store.h"
-#include "util.h"
 
 /* Migrations, oldest first: migrations[i] takes user_version i to i + 1. Never edit a shipped
  * entry; append a new one. */

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/util.h"
 #include "multipart.h"
-#include "util.h"
 
 #define BOUNDARY_MAX 70   /* RFC 2046 */
 

@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/stats.h"
+#include "common/util.h"
 #include "dataset.h"
 #include "deploy.h"
 #include "eval.h"
 #include "phase.h"
 #include "rollout.h"
 #include "score.h"
-#include "stats.h"
-#include "util.h"
 
 static GateCheck *check(Gate *g, CheckStatus status, const char *what, const char *fmt, ...) ATTR_PRINTF(4, 5);
 static GateCheck *check(Gate *g, CheckStatus status, const char *what, const char *fmt, ...) {

@@ -7,10 +7,10 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+#include "common/util.h"
 #include "phaselog.h"
 #include "store.h"
 #include "task.h"
-#include "util.h"
 
 /* The gate out of the task's current phase. */
 void Phase_gate(Store *st, const Task *t, Gate *g);

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/util.h"
 #include "phaselog.h"
-#include "util.h"
 
 static const struct {
    const char *name, *title, *runbook;

@@ -6,8 +6,8 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+#include "common/util.h"
 #include "store.h"
-#include "util.h"
 
 typedef enum {
    PHASE_AUDIT,

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "prices.h"
 #include "runbook.h"
-#include "util.h"
 
 static void add(Prices *ps, const char *model, double in, double out, const char *source, bool override) {
    for (int i = 0; i < ps->n; i++) {

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/util.h"
 #include "replay.h"
-#include "util.h"
 
 void ReplayOpts_defaults(ReplayOpts *o) {
    memset(o, 0, sizeof *o);

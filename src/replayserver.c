@@ -14,10 +14,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/util.h"
 #include "httpfront.h"
 #include "httpreply.h"
 #include "replayserver.h"
-#include "util.h"
 
 /* Open addressing over the calls by key; the first recording of a request wins. */
 typedef struct {

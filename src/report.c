@@ -6,15 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/stats.h"
+#include "common/util.h"
 #include "deploy.h"
 #include "eval.h"
 #include "phase.h"
 #include "report.h"
 #include "review.h"
 #include "rollout.h"
-#include "stats.h"
 #include "task.h"
-#include "util.h"
 
 #define TABLE_CHUNK 50   /* rows per Markdown table: the console's table renderer holds 64 */
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "review.h"
-#include "util.h"
 
 const char *const Grade_names[GRADE_COUNT] = { "primary", "candidate", "both", "neither" };
 const char *const Grade_titles[GRADE_COUNT] = { "primary right", "candidate right", "both fine", "both wrong" };

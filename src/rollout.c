@@ -8,9 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/stats.h"
+#include "common/util.h"
 #include "rollout.h"
-#include "stats.h"
-#include "util.h"
 
 const char *const Verdict_names[] = { "pass", "fail", "inconclusive" };
 

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "phase.h"
 #include "rolloutctl.h"
-#include "util.h"
 
 static const char *const action_names[] = {
    [ROLLOUT_STEP_UP] = "step-up", [ROLLOUT_STEP_DOWN] = "step-down", [ROLLOUT_ABORT] = "abort",

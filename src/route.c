@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fingerprint.h"
+#include "common/fingerprint.h"
+#include "common/util.h"
 #include "route.h"
-#include "util.h"
 
 static const char *const mode_names[] = {
    [ROUTE_PASSTHROUGH] = "passthrough",

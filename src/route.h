@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "compare.h"
+#include "common/compare.h"
 #include "store.h"
 
 typedef enum { ROUTE_PASSTHROUGH, ROUTE_SHADOW, ROUTE_CANARY, ROUTE_CUTOVER } RouteMode;

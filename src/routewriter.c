@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "routewriter.h"
 #include "store.h"
-#include "util.h"
 
 struct RouteWriter {
    char *workspace;

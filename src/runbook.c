@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "phaselog.h"
 #include "runbook.h"
-#include "util.h"
 
 const char *const Runbook_names[] = {
    "audit", "dataset", "training", "evaluation", "shadow", "canary", "cutover", "rollback", "operate",

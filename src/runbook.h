@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "mdview.h"
+#include "common/mdview.h"
 #include "store.h"
 
 /* The runbooks in phase order: audit, dataset, training, ..., operate. */

@@ -16,12 +16,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "dataset.h"
 #include "deploy.h"
 #include "experiment.h"
 #include "runner.h"
 #include "task.h"
-#include "util.h"
 
 static const char *const placeholders[] = { "dir", "config", "output", "train", "test", "base_model" };
 

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "score.h"
-#include "util.h"
 
 static const char *const dim_names[DIM_COUNT] = { "suitability", "impact", "complexity" };
 

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "store.h"
-#include "util.h"
 
 int Store_schema_version(void) {
    return Store_migrations_n;

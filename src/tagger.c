@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "tagger.h"
-#include "util.h"
 
 #define NFEAT TAGGER_NFEAT
 #define MAGIC "OFRTAG1\n"

@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include "audit.h"
-#include "formatcheck.h"
-#include "jsonscan.h"
+#include "common/formatcheck.h"
+#include "common/jsonscan.h"
+#include "common/util.h"
 #include "phaselog.h"
 #include "task.h"
-#include "util.h"
 
 static const char *const kind_names[KIND_COUNT] = {
    [KIND_LABEL] = "label",

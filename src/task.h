@@ -5,9 +5,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "common/taskname.h"
+#include "common/textmetrics.h"
 #include "store.h"
-#include "taskname.h"
-#include "textmetrics.h"
 
 typedef enum {
    KIND_LABEL,

@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "audit.h"
-#include "stats.h"
+#include "common/stats.h"
+#include "common/util.h"
 #include "task.h"
 #include "touchpoints.h"
-#include "util.h"
 
 Touchpoint *Touchpoints_list(Store *st, int *n) {
    sqlite3_stmt *s = Store_prepare(st,

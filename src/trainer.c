@@ -26,14 +26,14 @@
 #include <unistd.h>
 
 #include "chatdata.h"
+#include "common/mdview.h"
+#include "common/util.h"
 #include "distill.h"
-#include "mdview.h"
+#include "httpfront.h"
+#include "httpreply.h"
 #include "multipart.h"
 #include "tagger.h"
-#include "httpreply.h"
-#include "httpfront.h"
 #include "trainer.h"
-#include "util.h"
 
 #define SMALL_BODY_MAX (1 << 20)   /* job creation and chat requests */
 #define TOP_LOGPROBS_MAX 20

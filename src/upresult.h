@@ -6,7 +6,7 @@
 #include <curl/curl.h>
 #include <stdbool.h>
 
-#include "util.h"
+#include "common/util.h"
 
 typedef struct {
    CURLcode code;              /* CURLE_OK, CURLE_OPERATION_TIMEDOUT, ... */

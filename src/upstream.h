@@ -8,8 +8,8 @@
 #include <event2/event.h>
 #include <stdbool.h>
 
+#include "common/util.h"
 #include "upresult.h"
-#include "util.h"
 
 /* A request other than the chat POST (Upstream_request). */
 typedef struct {

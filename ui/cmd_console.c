@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/util.h"
 #include "console.h"
 #include "demo.h"
 #include "demoscript.h"
-#include "util.h"
 
 static const char console_usage[] =
    "usage: offramp [-w FILE] console [--help]\n"

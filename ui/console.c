@@ -18,14 +18,14 @@
 #include <wchar.h>
 
 #include "cli.h"
-#include "dataset.h"
+#include "common/mdview.h"
+#include "common/util.h"
 #include "console.h"
+#include "dataset.h"
 #include "gwadmin.h"
-#include "mdview.h"
 #include "phase.h"
 #include "runbook.h"
 #include "task.h"
-#include "util.h"
 #include <unistd.h>
 
 #define MIN_COLS 60

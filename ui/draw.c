@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonscan.h"
+#include "common/mdview.h"
+#include "common/util.h"
 #include "console.h"
-#include "jsonscan.h"
-#include "mdview.h"
-#include "util.h"
 
 static int attrs[C_COUNT];
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "actions.h"
-#include "util.h"
+#include "common/util.h"
 
 #define ACTION_INFO(group, id, name, help) { group, name, help, ACTION_##id },
 const ActionInfo Action_info[] = { ACTION_LIST(ACTION_INFO) };

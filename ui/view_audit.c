@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "audit.h"
+#include "common/util.h"
 #include "console.h"
-#include "util.h"
 
 typedef struct {
    Audit a;

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "console.h"
-#include "util.h"
 
 #define KEYS_W 14
 #define NAME_W 20

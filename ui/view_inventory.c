@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "console.h"
 #include "inventory.h"
 #include "phase.h"
 #include "score.h"
 #include "task.h"
-#include "util.h"
 
 typedef struct {
    Task *ts;

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "console.h"
-#include "util.h"
 
 typedef struct {
    UText text;

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "console.h"
 #include "gwadmin.h"
 #include "review.h"
 #include "task.h"
-#include "util.h"
 
 #define SAMPLES 50
 #define CHECK_MS 2000   /* how often the title's "n new" is counted while the list is frozen */

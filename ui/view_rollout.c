@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/stats.h"
+#include "common/util.h"
 #include "console.h"
 #include "gwadmin.h"
 #include "phase.h"
 #include "review.h"
 #include "rollout.h"
 #include "rolloutctl.h"
-#include "stats.h"
-#include "util.h"
 
 #define REFRESH_S 1.0
 #define POLL_MS 100

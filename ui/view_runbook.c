@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "console.h"
 #include "report.h"
 #include "runbook.h"
 #include "task.h"
-#include "util.h"
 
 typedef struct {
    MdDoc *doc;

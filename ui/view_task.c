@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "console.h"
 #include "dataset.h"
+#include "deploy.h"
 #include "eval.h"
 #include "experiment.h"
 #include "gwadmin.h"
@@ -19,8 +21,6 @@
 #include "score.h"
 #include "task.h"
 #include "trainer.h"
-#include "util.h"
-#include "deploy.h"
 #include "versions.h"
 
 /* The console never waits long on a trainer: one poll round per second while jobs run. */

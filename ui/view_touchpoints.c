@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "console.h"
 #include "touchpoints.h"
-#include "util.h"
 
 typedef struct {
    Touchpoint *all;

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "console.h"
 #include "deploy.h"
-#include "util.h"
 
 #define ROLLBACK_TIMEOUT_MS 60000L
 #define SMOKE_TIMEOUT_MS 30000L

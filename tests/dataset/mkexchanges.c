@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "records.h"
 #include "task.h"
-#include "util.h"
 
 static const char usage[] =
    "usage: mkexchanges WORKSPACE TASK FILE.csv... [--system TEXT] [--start EPOCH] [--step SECONDS]\n"

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "records.h"
-#include "util.h"
 
 bool Defect_parse(const char *s, Defect *d) {
    static const char *const names[] = { "", "error", "error-object", "truncated", "empty", "flagged", "corrected" };

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sha256.h"
+#include "common/sha256.h"
 #include "standin_common.h"
 
 static json_t *bases;    /* name -> true: models present from the start */

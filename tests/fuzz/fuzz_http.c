@@ -24,13 +24,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/jsonscan.h"
+#include "common/util.h"
 #include "fuzz_routes.h"
 #include "gwintake.h"
 #include "httpfront.h"
 #include "httpreply.h"
-#include "jsonscan.h"
 #include "route.h"
-#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "importer.h"
 #include "store.h"
-#include "util.h"
 
 #ifndef FUZZ_FORMAT
 #define FUZZ_FORMAT 0

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "chatdata.h"
+#include "common/util.h"
 #include "httpreply.h"
 #include "multipart.h"
-#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

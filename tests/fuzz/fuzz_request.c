@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compare.h"
+#include "common/compare.h"
+#include "common/util.h"
 #include "fuzz_routes.h"
 #include "gwintake.h"
 #include "route.h"
-#include "util.h"
 
 static Route *routes[2];
 

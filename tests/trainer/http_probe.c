@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "util.h"
+#include "common/util.h"
 
 static size_t on_body(char *d, size_t s, size_t n, void *arg) {
    Sbuf_add(arg, d, s * n);

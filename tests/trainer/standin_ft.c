@@ -18,8 +18,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "multipart.h"
-#include "util.h"
 
 typedef struct {
    char id[32];

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "common/util.h"
 #include "exchange.h"
 #include "importer.h"
 #include "prices.h"
@@ -15,7 +16,6 @@
 #include "tap.h"
 #include "task.h"
 #include "touchpoints.h"
-#include "util.h"
 
 static char dir[] = "/tmp/offramp-audit-XXXXXX";
 

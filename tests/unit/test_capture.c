@@ -12,12 +12,12 @@
 
 #include "audit.h"
 #include "capture.h"
-#include "fingerprint.h"
-#include "stats.h"
+#include "common/fingerprint.h"
+#include "common/stats.h"
+#include "common/util.h"
 #include "store.h"
-#include "task.h"
-#include "util.h"
 #include "tap.h"
+#include "task.h"
 
 typedef struct {
    bool started;

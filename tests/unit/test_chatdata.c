@@ -2,8 +2,8 @@
 #include "config.h"
 
 #include "chatdata.h"
+#include "common/util.h"
 #include "tap.h"
-#include "util.h"
 
 static const char *row(Sbuf *sb, const char *user, const char *label) {
    Sbuf_printf(sb, "{\"messages\":[{\"role\":\"system\",\"content\":\"Classify.\"},{\"role\":\"user\",\"content\":\"%s\"},"

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "clientkeys.h"
+#include "common/util.h"
 #include "tap.h"
-#include "util.h"
 
 
 

@@ -1,8 +1,8 @@
 /* test_compare.c - comparison modes, confidence from logprobs, stream assembly. */
 #include "config.h"
 
-#include "compare.h"
-#include "util.h"
+#include "common/compare.h"
+#include "common/util.h"
 #include "tap.h"
 
 static json_t *resp(const char *content, const char *logprobs) {

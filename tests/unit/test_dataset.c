@@ -10,12 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/sha256.h"
+#include "common/util.h"
 #include "dataset.h"
 #include "records.h"
-#include "sha256.h"
 #include "tap.h"
 #include "task.h"
-#include "util.h"
 
 #define SYSTEM "Route the ticket to one queue. Answer with the queue name only."
 

@@ -8,10 +8,10 @@
 
 #include <jansson.h>
 
+#include "common/fingerprint.h"
+#include "common/util.h"
 #include "demologs.h"
-#include "fingerprint.h"
 #include "tap.h"
-#include "util.h"
 
 #define DAYS 14
 #define SCALE 0.02

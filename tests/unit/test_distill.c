@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "distill.h"
 #include "tap.h"
-#include "util.h"
 
 #define NLABELS 4
 #define NTRAIN 240

@@ -9,9 +9,9 @@
 
 #include <jansson.h>
 
-#include "fingerprint.h"
+#include "common/fingerprint.h"
+#include "common/util.h"
 #include "tap.h"
-#include "util.h"
 
 #define FILLS 40
 

@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#include "formatcheck.h"
+#include "common/formatcheck.h"
 #include "tap.h"
 
 static bool passes(const FormatSpec *f, const char *answer, const char *want_why) {

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "gates.h"
 #include "tap.h"
 #include "task.h"
-#include "util.h"
 
 static Store *st;
 

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonscan.h"
+#include "common/jsonscan.h"
+#include "common/util.h"
 #include "tap.h"
 #include "task.h"
-#include "util.h"
 
 /* As json_loadb with JSON_DECODE_ANY reads a text: one value, whitespace around it. */
 static bool scan_any(const char *s, size_t n) {

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mdview.h"
+#include "common/mdview.h"
+#include "common/util.h"
 #include "runbook.h"
 #include "tap.h"
-#include "util.h"
 
 static char *line(const MdDoc *d, int i) {
    return i < d->n ? Md_line_text(&d->lines[i]) : xstrdup("(none)");

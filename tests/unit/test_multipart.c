@@ -1,10 +1,10 @@
 /* test_multipart.c - multipart/form-data: boundaries, parts, quoting, truncation. */
 #include "config.h"
 
+#include "common/util.h"
 #include "httpreply.h"
 #include "multipart.h"
 #include "tap.h"
-#include "util.h"
 
 static bool parse(const char *body, const char *boundary, Multipart *mp, char **err) {
    return Multipart_parse(body, strlen(body), boundary, mp, err);

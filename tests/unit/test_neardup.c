@@ -6,9 +6,9 @@
 #include <stdint.h>
 #include <strings.h>
 
-#include "neardup.h"
+#include "common/neardup.h"
+#include "common/util.h"
 #include "tap.h"
-#include "util.h"
 
 /* A text of n distinct words "<tag>0 <tag>1 ...", with word k replaced where edit[k] is set. */
 static char *words(const char *tag, int n, const char *const *edit) {

@@ -5,12 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/stats.h"
+#include "common/util.h"
 #include "exchange.h"
 #include "phase.h"
-#include "stats.h"
 #include "tap.h"
 #include "task.h"
-#include "util.h"
 
 static Store *st;
 

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "recorded.h"
-#include "util.h"
 #include "tap.h"
 
 static uint64_t key(const char *json) {

@@ -6,11 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "exchange.h"
 #include "report.h"
 #include "tap.h"
 #include "task.h"
-#include "util.h"
 
 static Store *st;
 

@@ -7,12 +7,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "phase.h"
 #include "rollout.h"
 #include "rolloutctl.h"
 #include "tap.h"
 #include "task.h"
-#include "util.h"
 
 int main(void) {
    RolloutSettings s;

@@ -3,9 +3,9 @@
 
 #include <unistd.h>
 
-#include "fingerprint.h"
+#include "common/fingerprint.h"
+#include "common/util.h"
 #include "route.h"
-#include "util.h"
 #include "tap.h"
 
 static Route *parse(const char *task, const char *text, char **err) {

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "runner.h"
 #include "tap.h"
-#include "util.h"
 
 static bool template_ok(const char *t, const char *want_in_err) {
    char *err = NULL;

@@ -5,9 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sha256.h"
+#include "common/sha256.h"
+#include "common/util.h"
 #include "tap.h"
-#include "util.h"
 
 static void digest(const char *data, size_t n, size_t piece, char hex[65]) {
    Sha256 s;

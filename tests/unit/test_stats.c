@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-#include "stats.h"
+#include "common/stats.h"
 #include "tap.h"
 
 int main(void) {

@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "store.h"
 #include "tap.h"
-#include "util.h"
 
 static char dir[] = "/tmp/offramp-store-XXXXXX";
 

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "compare.h"
+#include "common/compare.h"
+#include "common/util.h"
 #include "tagger.h"
 #include "tap.h"
-#include "util.h"
 
 static char *tok_list(const char *text) {
    TaggerTok *t;

@@ -2,7 +2,7 @@
  * publish in their own tests, and against small cases worked out by hand. */
 #include "config.h"
 
-#include "textmetrics.h"
+#include "common/textmetrics.h"
 #include "tap.h"
 
 static double corpus_chrf(const char *const *hyp, const char *const *ref, int n, double beta, bool keep_ws) {

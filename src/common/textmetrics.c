@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "textmetrics.h"
-#include "util.h"
+#include "common/textmetrics.h"
+#include "common/util.h"
 
 static const char *const metric_names[METRIC_COUNT] = {
    [METRIC_CHRF] = "chrf",

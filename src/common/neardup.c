@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "neardup.h"
-#include "util.h"
+#include "common/neardup.h"
+#include "common/util.h"
 
 /* A pair right at the threshold may slip through LSH with at most this probability. */
 #define LSH_MISS_AT_THRESHOLD 1e-3

@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "textmetrics.h"
+#include "common/textmetrics.h"
 
 typedef enum {
    COMPARE_LABEL,   /* trimmed, case-folded */

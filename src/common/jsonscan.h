@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "util.h"
+#include "common/util.h"
 
 typedef struct {
    const char *key;   /* the key's characters, without quotes (no escapes) */

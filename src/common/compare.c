@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compare.h"
-#include "jsonscan.h"
-#include "util.h"
+#include "common/compare.h"
+#include "common/jsonscan.h"
+#include "common/util.h"
 
 static const char *const mode_names[] = {
    [COMPARE_LABEL] = "label",

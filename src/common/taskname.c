@@ -3,9 +3,9 @@
 
 #include <string.h>
 
-#include "jsonscan.h"
-#include "taskname.h"
-#include "util.h"
+#include "common/jsonscan.h"
+#include "common/taskname.h"
+#include "common/util.h"
 
 bool Task_name_valid(const char *name, char **err) {
    size_t n = strlen(name);

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "mdview.h"
-#include "util.h"
+#include "common/mdview.h"
+#include "common/util.h"
 
 int Md_width(const char *s) {
    mbstate_t ps;

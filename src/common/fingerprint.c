@@ -36,9 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fingerprint.h"
-#include "jsonscan.h"
-#include "util.h"
+#include "common/fingerprint.h"
+#include "common/jsonscan.h"
+#include "common/util.h"
 
 enum {
    TK_WORD, TK_CAP, TK_NUM, TK_ID, TK_EMAIL, TK_URL, TK_QUOTE, TK_PUNCT, TK_NL, TK_PARA,

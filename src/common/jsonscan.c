@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "jsonscan.h"
-#include "util.h"
+#include "common/jsonscan.h"
+#include "common/util.h"
 
 /* jansson's JSON_PARSER_MAX_DEPTH: it counts every value, the outermost as 1. */
 #define MAX_DEPTH 2048

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stats.h"
+#include "common/stats.h"
 
 void wilson95(long long k, long long n, double *lo, double *hi) {
    if (n <= 0) {

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compare.h"
-#include "formatcheck.h"
-#include "util.h"
+#include "common/compare.h"
+#include "common/formatcheck.h"
+#include "common/util.h"
 
 long Format_chars(const char *s) {
    long n = 0;
