@@ -10,9 +10,9 @@
 
 #include "audit.h"
 #include "common/util.h"
-#include "exchange.h"
 #include "inventory.h"
 #include "score.h"
+#include "store/exchange.h"
 #include "task.h"
 #include "touchpoints.h"
 

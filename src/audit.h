@@ -8,8 +8,8 @@
 #include <stddef.h>
 
 #include "common/stats.h"
-#include "exchange.h"
-#include "store.h"
+#include "store/exchange.h"
+#include "store/store.h"
 
 typedef struct {
    long long task_id;          /* 0: not attributed to a task */

@@ -9,7 +9,7 @@
 
 #include "canary.h"
 #include "common/stats.h"
-#include "store.h"
+#include "store/store.h"
 
 #define TICK_US 200000
 #define LAT_MAX 4096          /* latencies kept per interval (a uniform sample past it) */

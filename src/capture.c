@@ -19,8 +19,8 @@
 #include "common/fingerprint.h"
 #include "common/jsonscan.h"
 #include "common/util.h"
-#include "exchange.h"
-#include "store.h"
+#include "store/exchange.h"
+#include "store/store.h"
 
 /* Big enough to amortise the commit, small enough to keep each transaction short so the
  * console and the admin API are not locked out for long. */

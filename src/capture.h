@@ -21,7 +21,7 @@
 #include <stddef.h>
 
 #include "common/util.h"
-#include "exchange.h"
+#include "store/exchange.h"
 
 /* One upstream call of the exchange as its record shows it. Strings live in the item. */
 typedef struct {

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "common/util.h"
-#include "store.h"
+#include "store/store.h"
 
 /* Exit codes: scripts and CI tell a refused gate from a broken invocation. */
 enum {

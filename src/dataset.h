@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "phaselog.h"
-#include "store.h"
+#include "store/store.h"
 #include "task.h"
 
 #define DATASET_TEST_FRAC_MIN 0.10

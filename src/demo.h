@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "service.h"
-#include "store.h"
+#include "store/store.h"
 
 /* The task the demo migrates. */
 #define DEMO_TASK "content-classification"

@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "demo.h"
-#include "store.h"
+#include "store/store.h"
 
 typedef struct {
    long shadow_requests;      /* replayed in shadow (default 600: the shadow gate needs 500 comparisons) */

@@ -10,7 +10,7 @@
 
 #include "eval.h"
 #include "phaselog.h"
-#include "store.h"
+#include "store/store.h"
 
 /* A trainer's result to record as the task's next version. */
 typedef struct {

@@ -11,7 +11,7 @@
 
 #include "common/compare.h"
 #include "common/formatcheck.h"
-#include "store.h"
+#include "store/store.h"
 
 /* A model to send rows to. */
 typedef struct {

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 
 #include "ftclient.h"
-#include "store.h"
+#include "store/store.h"
 
 /* The seeds' defaults (playbook 002): lr 2e-4, batch 8, epochs 3, LoRA rank 32. */
 #define TRAIN_DEFAULT_LR 2e-4

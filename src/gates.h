@@ -12,7 +12,7 @@
 #include "phase.h"
 #include "route.h"
 #include "routewriter.h"
-#include "store.h"
+#include "store/store.h"
 
 #define GATES_MAX_MISSING 24
 

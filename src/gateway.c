@@ -41,7 +41,7 @@
 #include "httpreply.h"
 #include "route.h"
 #include "routewriter.h"
-#include "store.h"
+#include "store/store.h"
 #include "upstream.h"
 
 

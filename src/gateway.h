@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "exchange.h"
 #include "routewriter.h"
+#include "store/exchange.h"
 
 typedef struct {
    const char *workspace;          /* resolved path */

@@ -21,7 +21,7 @@
 #include "httpfront.h"
 #include "route.h"
 #include "routewriter.h"
-#include "store.h"
+#include "store/store.h"
 #include "upstream.h"
 
 enum { CALL_PRIMARY, CALL_CANDIDATE, CALL_NOISE, CALLS };

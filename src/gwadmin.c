@@ -11,7 +11,7 @@
 #include "gwadmin.h"
 #include "phase.h"
 #include "route.h"
-#include "store.h"
+#include "store/store.h"
 
 struct GwFetch {
    CURLM *multi;

@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "store.h"
+#include "store/store.h"
 
 typedef struct {
    char *gateway;   /* base URL, no trailing slash */

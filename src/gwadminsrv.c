@@ -25,7 +25,7 @@
 #include "httpreply.h"
 #include "route.h"
 #include "routewriter.h"
-#include "store.h"
+#include "store/store.h"
 
 /* ---- admin API ---- */
 

@@ -18,7 +18,7 @@
 #include "common/util.h"
 #include "gwexport.h"
 #include "httpreply.h"
-#include "store.h"
+#include "store/store.h"
 
 #define SLICE_IDS 4096
 #define SLICE_BYTES (128 * 1024)

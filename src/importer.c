@@ -17,9 +17,9 @@
 #include "common/fingerprint.h"
 #include "common/jsonscan.h"
 #include "common/util.h"
-#include "exchange.h"
 #include "importer.h"
 #include "prices.h"
+#include "store/exchange.h"
 #include "task.h"
 
 enum { FMT_EXCHANGE, FMT_OPENAI, FMT_BATCH, FMT_LITELLM };

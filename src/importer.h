@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "store.h"
+#include "store/store.h"
 
 /* Malformed records listed in the summary; all are counted. */
 #define IMPORT_SHOWN_ERRORS 20

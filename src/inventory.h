@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "task.h"
 
 /* Indices of ts ordered by priority (highest first), then monthly cost, then name. */

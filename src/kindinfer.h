@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "task.h"
 
 /* Records read per task: the newest ones. */

@@ -9,7 +9,7 @@
 
 #include "common/util.h"
 #include "phaselog.h"
-#include "store.h"
+#include "store/store.h"
 #include "task.h"
 
 /* The gate out of the task's current phase. */

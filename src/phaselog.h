@@ -7,7 +7,7 @@
 #include <stdbool.h>
 
 #include "common/util.h"
-#include "store.h"
+#include "store/store.h"
 
 typedef enum {
    PHASE_AUDIT,

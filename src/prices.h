@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "store.h"
+#include "store/store.h"
 
 typedef struct {
    char *model;

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
+#include "store/store.h"
 
 typedef struct {
    char *task;       /* the record's task, or NULL when untagged */

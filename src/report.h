@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "store.h"
+#include "store/store.h"
 
 /* run 0: the task's latest finished evaluation. *gate_open tells CI whether the evaluation
  * gate passes. NULL with *err when the task or the run does not exist. */

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 
 #include "gwadmin.h"
-#include "store.h"
+#include "store/store.h"
 
 typedef enum { GRADE_PRIMARY, GRADE_CANDIDATE, GRADE_BOTH, GRADE_NEITHER, GRADE_COUNT } Grade;
 extern const char *const Grade_names[GRADE_COUNT];   /* primary, candidate, both, neither */

@@ -13,7 +13,7 @@
 
 #include "phaselog.h"
 #include "route.h"
-#include "store.h"
+#include "store/store.h"
 #include "task.h"
 
 #define ROLLOUT_MAX_STEPS ROUTE_MAX_STEPS   /* the gateway takes as many */

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 
 #include "common/compare.h"
-#include "store.h"
+#include "store/store.h"
 
 typedef enum { ROUTE_PASSTHROUGH, ROUTE_SHADOW, ROUTE_CANARY, ROUTE_CUTOVER } RouteMode;
 

@@ -12,7 +12,7 @@
 
 #include "common/util.h"
 #include "routewriter.h"
-#include "store.h"
+#include "store/store.h"
 
 struct RouteWriter {
    char *workspace;

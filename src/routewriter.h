@@ -12,7 +12,7 @@
 #include <stdbool.h>
 
 #include "route.h"
-#include "store.h"
+#include "store/store.h"
 
 /* What the gate check of a route change says, as far as the data plane needs to know. */
 typedef struct {

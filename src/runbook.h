@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 #include "common/mdview.h"
-#include "store.h"
+#include "store/store.h"
 
 /* The runbooks in phase order: audit, dataset, training, ..., operate. */
 extern const char *const Runbook_names[];

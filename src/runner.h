@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "store.h"
+#include "store/store.h"
 
 /* The placeholders a template may use, each replaced by the shell-quoted value:
  *   {dir}        the job directory (the command runs in it): config and data, self-contained

@@ -7,7 +7,7 @@
 
 #include "common/taskname.h"
 #include "common/textmetrics.h"
-#include "store.h"
+#include "store/store.h"
 
 typedef enum {
    KIND_LABEL,

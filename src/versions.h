@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "task.h"
 
 /* The newest limit succeeded experiments, newest first: [{experiment, dataset, job, model,

@@ -8,7 +8,7 @@
 
 #include "actions.h"
 #include "demo.h"
-#include "store.h"
+#include "store/store.h"
 
 /* What a request handler tells the main loop; only the loop redraws. */
 enum { NOT_HANDLED = 0, HANDLED = 1, REDRAW = 2, BREAK_LOOP = 4 };

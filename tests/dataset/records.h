@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "exchange.h"
+#include "store/exchange.h"
 
 typedef enum {
    DEFECT_NONE,

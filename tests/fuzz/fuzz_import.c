@@ -12,7 +12,7 @@
 
 #include "common/util.h"
 #include "importer.h"
-#include "store.h"
+#include "store/store.h"
 
 #ifndef FUZZ_FORMAT
 #define FUZZ_FORMAT 0

@@ -9,10 +9,10 @@
 
 #include "audit.h"
 #include "common/util.h"
-#include "exchange.h"
 #include "importer.h"
 #include "prices.h"
-#include "store.h"
+#include "store/exchange.h"
+#include "store/store.h"
 #include "tap.h"
 #include "task.h"
 #include "touchpoints.h"

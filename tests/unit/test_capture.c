@@ -15,7 +15,7 @@
 #include "common/fingerprint.h"
 #include "common/stats.h"
 #include "common/util.h"
-#include "store.h"
+#include "store/store.h"
 #include "tap.h"
 #include "task.h"
 

@@ -7,8 +7,8 @@
 
 #include "common/stats.h"
 #include "common/util.h"
-#include "exchange.h"
 #include "phase.h"
+#include "store/exchange.h"
 #include "tap.h"
 #include "task.h"
 

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "exchange.h"
 #include "report.h"
+#include "store/exchange.h"
 #include "tap.h"
 #include "task.h"
 

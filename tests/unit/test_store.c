@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "store.h"
+#include "store/store.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/offramp-store-XXXXXX";

@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "common/util.h"
-#include "store.h"
+#include "store/store.h"
 
 /* Migrations, oldest first: migrations[i] takes user_version i to i + 1. Never edit a shipped
  * entry; append a new one. */

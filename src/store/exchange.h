@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "store.h"
+#include "store/store.h"
 
 /* Distinct outputs counted per task and fingerprint; past it the count reads ">= 1,000". */
 #define AUDIT_DISTINCT_CAP 1000

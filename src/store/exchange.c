@@ -10,7 +10,7 @@
 #include "common/stats.h"
 #include "common/taskname.h"
 #include "common/util.h"
-#include "exchange.h"
+#include "store/exchange.h"
 
 /* Samples kept per discovered touchpoint, and their length. */
 #define TP_SAMPLES 3

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "store.h"
+#include "store/store.h"
 
 int Store_schema_version(void) {
    return Store_migrations_n;
