@@ -18,7 +18,7 @@
 #include "deploy.h"
 #include "eval.h"
 #include "experiment.h"
-#include "httpbatch.h"
+#include "http/httpbatch.h"
 #include "task.h"
 
 /* ---------------------------------------------------------------- HTTP */

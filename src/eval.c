@@ -13,7 +13,7 @@
 #include "common/util.h"
 #include "dataset.h"
 #include "eval.h"
-#include "httpbatch.h"
+#include "http/httpbatch.h"
 #include "task.h"
 
 /* ---------------------------------------------------------------- endpoints */

@@ -18,7 +18,7 @@
 #include "gateway.h"
 #include "gwintake.h"
 #include "gwstats.h"
-#include "httpfront.h"
+#include "http/httpfront.h"
 #include "route.h"
 #include "routewriter.h"
 #include "store/store.h"

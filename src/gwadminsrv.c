@@ -22,7 +22,7 @@
 #include "gateway_private.h"
 #include "gwexport.h"
 #include "gwstats.h"
-#include "httpreply.h"
+#include "http/httpreply.h"
 #include "route.h"
 #include "routewriter.h"
 #include "store/store.h"

@@ -17,7 +17,7 @@
 
 #include "common/util.h"
 #include "gwexport.h"
-#include "httpreply.h"
+#include "http/httpreply.h"
 #include "store/store.h"
 
 #define SLICE_IDS 4096

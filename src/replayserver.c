@@ -15,8 +15,8 @@
 #include <sys/socket.h>
 
 #include "common/util.h"
-#include "httpfront.h"
-#include "httpreply.h"
+#include "http/httpfront.h"
+#include "http/httpreply.h"
 #include "replayserver.h"
 
 /* Open addressing over the calls by key; the first recording of a request wins. */

@@ -29,9 +29,9 @@
 #include "common/mdview.h"
 #include "common/util.h"
 #include "distill.h"
-#include "httpfront.h"
-#include "httpreply.h"
-#include "multipart.h"
+#include "http/httpfront.h"
+#include "http/httpreply.h"
+#include "http/multipart.h"
 #include "tagger.h"
 #include "trainer.h"
 

@@ -28,8 +28,8 @@
 #include "common/util.h"
 #include "fuzz_routes.h"
 #include "gwintake.h"
-#include "httpfront.h"
-#include "httpreply.h"
+#include "http/httpfront.h"
+#include "http/httpreply.h"
 #include "route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

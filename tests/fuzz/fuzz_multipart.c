@@ -11,8 +11,8 @@
 
 #include "chatdata.h"
 #include "common/util.h"
-#include "httpreply.h"
-#include "multipart.h"
+#include "http/httpreply.h"
+#include "http/multipart.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

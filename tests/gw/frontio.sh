@@ -1,5 +1,5 @@
 #!/bin/bash
-# frontio.sh - how the front end (src/httpfront.c) uses a client's socket while its request is
+# frontio.sh - how the front end (src/http/httpfront.c) uses a client's socket while its request is
 # served: the connection stays watched, so a client that leaves is heard at once (not at the
 # answer); what a client sends ahead is held (bounded) and served in order after the answer; an
 # answer is written in the loop pass that produced it, and one too big for the socket still

@@ -1,5 +1,5 @@
 #!/bin/bash
-# limits.sh - the HTTP front end's limits (src/httpfront.c), tried as an attacker would: huge
+# limits.sh - the HTTP front end's limits (src/http/httpfront.c), tried as an attacker would: huge
 # headers and bodies get OpenAI-shaped 431/413, slowloris connections trickling a byte at a time
 # are closed at the request deadline, connection and in-flight caps answer 503 early, running
 # out of descriptors pauses accept() instead of spinning, and SIGTERM drains. The trainer and

@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "common/util.h"
-#include "multipart.h"
+#include "http/multipart.h"
 
 typedef struct {
    char id[32];

@@ -2,8 +2,8 @@
 #include "config.h"
 
 #include "common/util.h"
-#include "httpreply.h"
-#include "multipart.h"
+#include "http/httpreply.h"
+#include "http/multipart.h"
 #include "tap.h"
 
 static bool parse(const char *body, const char *boundary, Multipart *mp, char **err) {

@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "common/util.h"
-#include "httpbatch.h"
+#include "http/httpbatch.h"
 
 typedef struct {
    HttpJob *job;

@@ -33,8 +33,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "httpfront.h"
-#include "httpreply.h"
+#include "http/httpfront.h"
+#include "http/httpreply.h"
 
 typedef enum {
    C_IDLE,     /* between requests (or accepted, nothing read yet) */

@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "common/util.h"
-#include "multipart.h"
+#include "http/multipart.h"
 
 #define BOUNDARY_MAX 70   /* RFC 2046 */
 

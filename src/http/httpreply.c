@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/jsonscan.h"
-#include "httpreply.h"
+#include "http/httpreply.h"
 
 static const char unserialisable[] =
    "{\"error\":{\"message\":\"the reply could not be serialised (a server bug; the request may be retried)\","
