@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "capture.h"
 #include "common/util.h"
+#include "gateway/capture.h"
 #include "task.h"
 
 /* CPU seconds of every thread of the process but the calling one: the writer. */

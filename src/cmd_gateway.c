@@ -6,7 +6,7 @@
 
 #include "cli.h"
 #include "gates.h"
-#include "gateway.h"
+#include "gateway/gateway.h"
 #include "task.h"
 
 static const char usage[] =

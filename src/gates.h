@@ -9,9 +9,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "gateway/route.h"
+#include "gateway/routewriter.h"
 #include "phase.h"
-#include "route.h"
-#include "routewriter.h"
 #include "store/store.h"
 
 #define GATES_MAX_MISSING 24

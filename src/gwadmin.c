@@ -8,9 +8,9 @@
 
 #include "common/util.h"
 #include "gates.h"
+#include "gateway/route.h"
 #include "gwadmin.h"
 #include "phase.h"
-#include "route.h"
 #include "store/store.h"
 
 struct GwFetch {

@@ -11,8 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "gateway/route.h"
 #include "phaselog.h"
-#include "route.h"
 #include "store/store.h"
 #include "task.h"
 
@@ -58,7 +58,7 @@ int Rollout_held(const RolloutSettings *s, const RolloutState *state, double now
 /* The canary gate: every step below 100 % held for its dwell without a failed check. */
 void Rollout_canary_gate(Store *st, const Task *t, GateCheck *c);
 
-/* ---- analysis: the gateway runs it (src/canary.c) on the route's "analysis" ---- */
+/* ---- analysis: the gateway runs it (src/gateway/canary.c) on the route's "analysis" ---- */
 /* Sets route's "analysis" from the settings (steps, dwell, interval, failure limit, triggers; the
  * task's agreement bar when min_agreement is unset), keeping what only the route holds
  * (enabled, auto_promote, verify_percent). */

@@ -27,10 +27,10 @@
 #include "common/jsonscan.h"
 #include "common/util.h"
 #include "fuzz_routes.h"
-#include "gwintake.h"
+#include "gateway/gwintake.h"
+#include "gateway/route.h"
 #include "http/httpfront.h"
 #include "http/httpreply.h"
-#include "route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,8 +10,8 @@
 #include "common/compare.h"
 #include "common/util.h"
 #include "fuzz_routes.h"
-#include "gwintake.h"
-#include "route.h"
+#include "gateway/gwintake.h"
+#include "gateway/route.h"
 
 static Route *routes[2];
 

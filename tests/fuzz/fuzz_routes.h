@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-#include "route.h"
+#include "gateway/route.h"
 
 /* candidate: the "candidate" object of the alias route, as JSON text. Aborts on failure. */
 static void fuzz_routes(Route *routes[2], const char *candidate) {

@@ -1,5 +1,5 @@
 #!/bin/sh
-# upclient.sh - the gateway's own HTTP/1.1 upstream client (src/upconn.c) against an upstream
+# upclient.sh - the gateway's own HTTP/1.1 upstream client (src/gateway/upconn.c) against an upstream
 # that misbehaves at the HTTP layer (tests/gw/rawupstream): good framings in every form
 # (Content-Length, chunked with extensions and trailers, bare LF, 100 Continue, to the close),
 # garbage, huge headers, chunk sizes that overflow, a trickle that must hit the deadline, a

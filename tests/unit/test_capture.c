@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "capture.h"
 #include "common/fingerprint.h"
 #include "common/stats.h"
 #include "common/util.h"
+#include "gateway/capture.h"
 #include "store/store.h"
 #include "tap.h"
 #include "task.h"

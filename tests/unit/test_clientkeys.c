@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "clientkeys.h"
 #include "common/util.h"
+#include "gateway/clientkeys.h"
 #include "tap.h"
 
 

@@ -5,7 +5,7 @@
 
 #include "common/fingerprint.h"
 #include "common/util.h"
-#include "route.h"
+#include "gateway/route.h"
 #include "tap.h"
 
 static Route *parse(const char *task, const char *text, char **err) {

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "routewriter.h"
+#include "gateway/routewriter.h"
 #include "store/exchange.h"
 
 typedef struct {

@@ -11,18 +11,18 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "canary.h"
-#include "capture.h"
-#include "clientkeys.h"
 #include "common/util.h"
-#include "gateway.h"
-#include "gwintake.h"
-#include "gwstats.h"
+#include "gateway/canary.h"
+#include "gateway/capture.h"
+#include "gateway/clientkeys.h"
+#include "gateway/gateway.h"
+#include "gateway/gwintake.h"
+#include "gateway/gwstats.h"
+#include "gateway/route.h"
+#include "gateway/routewriter.h"
+#include "gateway/upstream.h"
 #include "http/httpfront.h"
-#include "route.h"
-#include "routewriter.h"
 #include "store/store.h"
-#include "upstream.h"
 
 enum { CALL_PRIMARY, CALL_CANDIDATE, CALL_NOISE, CALLS };
 

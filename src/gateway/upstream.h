@@ -9,7 +9,7 @@
 #include <stdbool.h>
 
 #include "common/util.h"
-#include "upresult.h"
+#include "gateway/upresult.h"
 
 /* A request other than the chat POST (Upstream_request). */
 typedef struct {

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "gwexport.h"
+#include "gateway/gwexport.h"
 #include "http/httpreply.h"
 #include "store/store.h"
 

@@ -25,7 +25,7 @@
 
 #include <event2/event_struct.h>
 
-#include "upconn.h"
+#include "gateway/upconn.h"
 
 #define BODY_MAX (64L << 20)   /* as upstream.c: a runaway upstream must not exhaust memory */
 #define HEAD_MAX (64 * 1024)   /* one response's header block; past it the reply is refused */

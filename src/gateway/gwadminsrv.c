@@ -15,16 +15,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "canary.h"
 #include "common/jsonscan.h"
 #include "common/taskname.h"
 #include "common/util.h"
-#include "gateway_private.h"
-#include "gwexport.h"
-#include "gwstats.h"
+#include "gateway/canary.h"
+#include "gateway/gateway_private.h"
+#include "gateway/gwexport.h"
+#include "gateway/gwstats.h"
+#include "gateway/route.h"
+#include "gateway/routewriter.h"
 #include "http/httpreply.h"
-#include "route.h"
-#include "routewriter.h"
 #include "store/store.h"
 
 /* ---- admin API ---- */

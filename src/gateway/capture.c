@@ -15,10 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "capture.h"
 #include "common/fingerprint.h"
 #include "common/jsonscan.h"
 #include "common/util.h"
+#include "gateway/capture.h"
 #include "store/exchange.h"
 #include "store/store.h"
 

@@ -9,7 +9,7 @@
 #include "common/jsonscan.h"
 #include "common/taskname.h"
 #include "common/util.h"
-#include "gwintake.h"
+#include "gateway/gwintake.h"
 
 static const char *header(struct evhttp_request *req, const char *name) {
    return evhttp_find_header(evhttp_request_get_input_headers(req), name);

@@ -16,8 +16,8 @@
 #include <stdbool.h>
 
 #include "common/util.h"
-#include "route.h"
-#include "routewriter.h"
+#include "gateway/route.h"
+#include "gateway/routewriter.h"
 
 /* What the analysis needs of the gateway. */
 typedef struct {

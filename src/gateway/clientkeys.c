@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clientkeys.h"
 #include "common/sha256.h"
 #include "common/taskname.h"
 #include "common/util.h"
+#include "gateway/clientkeys.h"
 
 static bool is_hex64(const char *s, size_t n) {
    if (n != 64)

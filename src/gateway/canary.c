@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "canary.h"
 #include "common/stats.h"
+#include "gateway/canary.h"
 #include "store/store.h"
 
 #define TICK_US 200000

@@ -11,7 +11,7 @@
 #include <event2/event.h>
 #include <stdbool.h>
 
-#include "upresult.h"
+#include "gateway/upresult.h"
 
 typedef struct Upconn Upconn;
 /* Starts with a bool that is always true (upstream.c tells the two kinds of call apart by it). */

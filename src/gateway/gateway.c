@@ -25,24 +25,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "canary.h"
-#include "capture.h"
-#include "clientkeys.h"
 #include "common/compare.h"
 #include "common/jsonscan.h"
 #include "common/taskname.h"
 #include "common/util.h"
-#include "gateway.h"
-#include "gateway_private.h"
-#include "gwexport.h"
-#include "gwintake.h"
-#include "gwstats.h"
+#include "gateway/canary.h"
+#include "gateway/capture.h"
+#include "gateway/clientkeys.h"
+#include "gateway/gateway.h"
+#include "gateway/gateway_private.h"
+#include "gateway/gwexport.h"
+#include "gateway/gwintake.h"
+#include "gateway/gwstats.h"
+#include "gateway/route.h"
+#include "gateway/routewriter.h"
+#include "gateway/upstream.h"
 #include "http/httpfront.h"
 #include "http/httpreply.h"
-#include "route.h"
-#include "routewriter.h"
 #include "store/store.h"
-#include "upstream.h"
 
 
 /* ---- small helpers ---- */

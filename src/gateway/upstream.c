@@ -14,8 +14,8 @@
 
 #include <event2/event_struct.h>
 
-#include "upconn.h"
-#include "upstream.h"
+#include "gateway/upconn.h"
+#include "gateway/upstream.h"
 
 /* A runaway upstream must not exhaust the gateway's memory. */
 #define BODY_MAX (64L << 20)

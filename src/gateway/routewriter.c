@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "routewriter.h"
+#include "gateway/routewriter.h"
 #include "store/store.h"
 
 struct RouteWriter {

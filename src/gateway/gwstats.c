@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/stats.h"
-#include "gwstats.h"
+#include "gateway/gwstats.h"
 
 #define LAT_BUCKETS 80
 #define LAT_BASE_MS 0.01

@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "route.h"
+#include "gateway/route.h"
 #include "store/store.h"
 
 /* What the gate check of a route change says, as far as the data plane needs to know. */

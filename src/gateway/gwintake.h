@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "route.h"
+#include "gateway/route.h"
 
 /* What the gateway reads of a chat request; the body itself is forwarded as the client sent it. */
 typedef struct {

@@ -6,7 +6,7 @@
 
 #include "common/fingerprint.h"
 #include "common/util.h"
-#include "route.h"
+#include "gateway/route.h"
 
 static const char *const mode_names[] = {
    [ROUTE_PASSTHROUGH] = "passthrough",
