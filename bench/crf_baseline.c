@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chatdata.h"
 #include "common/util.h"
-#include "tagger.h"
+#include "trainer/chatdata.h"
+#include "trainer/tagger.h"
 
 static bool load(const char *path, ChatData *d) {
    char *err = NULL;

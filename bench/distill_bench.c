@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "distill.h"
+#include "trainer/distill.h"
 
 #define ECE_BINS 15
 

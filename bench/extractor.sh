@@ -1,5 +1,5 @@
 #!/bin/sh
-# extractor.sh - the built-in extractor (src/tagger.c) against a CRF anchor measured in the same
+# extractor.sh - the built-in extractor (src/trainer/tagger.c) against a CRF anchor measured in the same
 # run: field-level F1 per field and micro-averaged, train time and peak memory.
 #
 # Usage: bench/extractor.sh   (CRFSUITE_NPM overrides the npm package spec, crfsuite@1.0.1)
@@ -45,7 +45,7 @@ crf=$tmp/package
 echo "building the extractor bench and the CRF anchor..." >&2
 mkdir "$tmp/cfg" "$tmp/obj"
 echo '#define _GNU_SOURCE 1' > "$tmp/cfg/config.h"
-common="$root/src/common/util.c $root/src/tagger.c $root/src/chatdata.c"
+common="$root/src/common/util.c $root/src/trainer/tagger.c $root/src/trainer/chatdata.c"
 jl=$(pkg-config --cflags --libs jansson)
 # shellcheck disable=SC2086
 cc -O2 -std=gnu11 -I "$root/src" -I "$tmp/cfg" $common "$root/bench/extractor_bench.c" -o "$tmp/extractor" -lm $jl

@@ -61,7 +61,7 @@ mkdir "$tmp/cfg"
 echo '#define _GNU_SOURCE 1' > "$tmp/cfg/config.h"
 # the trainer client (served part) names the version in its User-Agent
 echo "#define PACKAGE_VERSION \"$(sed -n 's/^AC_INIT(\[offramp\], *\[\([^]]*\)\].*/\1/p' "$root/configure.ac")\"" >> "$tmp/cfg/config.h"
-cc -O2 -std=gnu11 -I "$root/src" -I "$tmp/cfg" "$root/src/common/util.c" "$root/src/distill.c" \
+cc -O2 -std=gnu11 -I "$root/src" -I "$tmp/cfg" "$root/src/common/util.c" "$root/src/trainer/distill.c" \
    "$root/bench/distill_bench.c" -o "$tmp/distill_bench" -lm -lpthread
 /usr/bin/time -f "%e %M" -o "$tmp/d.time" "$tmp/distill_bench" "$data/train.csv" "$data/test.csv" \
    --model "$tmp/distill.model" > "$tmp/d.out" 2> "$tmp/d.err" || { cat "$tmp/d.err" >&2; exit 1; }

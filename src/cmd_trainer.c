@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "common/util.h"
-#include "trainer.h"
+#include "trainer/trainer.h"
 
 static const char usage[] =
    "usage: offramp trainer [--listen HOST:PORT] [--dir DIR] [--token-file FILE] [--max-upload MB]\n"

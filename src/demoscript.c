@@ -26,7 +26,7 @@
 #include "rolloutctl.h"
 #include "score.h"
 #include "task.h"
-#include "trainer.h"
+#include "trainer/trainer.h"
 
 void DemoScriptParams_defaults(DemoScriptParams *p) {
    p->shadow_requests = 600;

@@ -20,7 +20,7 @@
 #include "rollout.h"
 #include "score.h"
 #include "task.h"
-#include "trainer.h"
+#include "trainer/trainer.h"
 #include "versions.h"
 
 /* The console never waits long on a trainer: one poll round per second while jobs run. */

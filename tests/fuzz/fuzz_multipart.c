@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chatdata.h"
 #include "common/util.h"
 #include "http/httpreply.h"
 #include "http/multipart.h"
+#include "trainer/chatdata.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

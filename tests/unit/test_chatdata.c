@@ -1,9 +1,9 @@
 /* test_chatdata.c - chat JSONL parsing and the label-set checks. */
 #include "config.h"
 
-#include "chatdata.h"
 #include "common/util.h"
 #include "tap.h"
+#include "trainer/chatdata.h"
 
 static const char *row(Sbuf *sb, const char *user, const char *label) {
    Sbuf_printf(sb, "{\"messages\":[{\"role\":\"system\",\"content\":\"Classify.\"},{\"role\":\"user\",\"content\":\"%s\"},"

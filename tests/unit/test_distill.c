@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "distill.h"
 #include "tap.h"
+#include "trainer/distill.h"
 
 #define NLABELS 4
 #define NTRAIN 240

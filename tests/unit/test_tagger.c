@@ -10,8 +10,8 @@
 
 #include "common/compare.h"
 #include "common/util.h"
-#include "tagger.h"
 #include "tap.h"
+#include "trainer/tagger.h"
 
 static char *tok_list(const char *text) {
    TaggerTok *t;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "tagger.h"
+#include "trainer/tagger.h"
 
 #define NFEAT TAGGER_NFEAT
 #define MAGIC "OFRTAG1\n"

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "distill.h"
+#include "trainer/distill.h"
 
 /*
  * Weight rows are padded to a multiple of VEC_WIDTH floats and the hot loops use GCC vector types:

@@ -25,15 +25,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chatdata.h"
 #include "common/mdview.h"
 #include "common/util.h"
-#include "distill.h"
 #include "http/httpfront.h"
 #include "http/httpreply.h"
 #include "http/multipart.h"
-#include "tagger.h"
-#include "trainer.h"
+#include "trainer/chatdata.h"
+#include "trainer/distill.h"
+#include "trainer/tagger.h"
+#include "trainer/trainer.h"
 
 #define SMALL_BODY_MAX (1 << 20)   /* job creation and chat requests */
 #define TOP_LOGPROBS_MAX 20

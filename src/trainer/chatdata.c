@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chatdata.h"
 #include "common/util.h"
+#include "trainer/chatdata.h"
 
 /* String content, or the concatenated text parts of array content; NULL otherwise. */
 static bool content_text(const json_t *content, Sbuf *out) {
