@@ -9,8 +9,8 @@
 
 #include "cli.h"
 #include "common/stats.h"
-#include "replay.h"
-#include "replayserver.h"
+#include "replay/replay.h"
+#include "replay/replayserver.h"
 
 static const char replay_usage[] =
    "usage: offramp replay (FILE | --task TASK) --to URL [--rate R] [--duration S] [--count N]\n"

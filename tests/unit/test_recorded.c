@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "recorded.h"
+#include "replay/recorded.h"
 #include "tap.h"
 
 static uint64_t key(const char *json) {

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "recorded.h"
+#include "replay/recorded.h"
 
 typedef struct {
    const char *host;

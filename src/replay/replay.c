@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "common/util.h"
-#include "replay.h"
+#include "replay/replay.h"
 
 void ReplayOpts_defaults(ReplayOpts *o) {
    memset(o, 0, sizeof *o);

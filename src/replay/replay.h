@@ -6,7 +6,7 @@
 #include <signal.h>
 #include <stdbool.h>
 
-#include "recorded.h"
+#include "replay/recorded.h"
 
 typedef struct {
    long sent, done, ok, errors;   /* errors: HTTP >= 400 or no answer */

@@ -17,7 +17,7 @@
 #include "common/util.h"
 #include "http/httpfront.h"
 #include "http/httpreply.h"
-#include "replayserver.h"
+#include "replay/replayserver.h"
 
 /* Open addressing over the calls by key; the first recording of a request wins. */
 typedef struct {

@@ -8,7 +8,7 @@
 #include <zlib.h>
 
 #include "common/util.h"
-#include "recorded.h"
+#include "replay/recorded.h"
 
 /* Arms whose response is the frontier's: a record without one comes from an import. */
 static bool frontier_arm(const char *arm) {
