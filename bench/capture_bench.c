@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "control/task.h"
 #include "gateway/capture.h"
-#include "task.h"
 
 /* CPU seconds of every thread of the process but the calling one: the writer. */
 static double other_threads_cpu(void) {

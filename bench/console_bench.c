@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
 #include "common/util.h"
-#include "inventory.h"
-#include "score.h"
+#include "control/audit.h"
+#include "control/inventory.h"
+#include "control/score.h"
+#include "control/task.h"
+#include "control/touchpoints.h"
 #include "store/exchange.h"
-#include "task.h"
-#include "touchpoints.h"
 
 static double median(double *v, int n) {
    for (int i = 1; i < n; i++)

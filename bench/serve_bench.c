@@ -2,7 +2,7 @@
  * wait for it, then send every test example to /v1/chat/completions over one keep-alive
  * connection and report accuracy and latency percentiles as "key value" lines.
  * Usage: serve_bench BASE_URL train.jsonl test.jsonl. Built by bench/trainer.sh against the
- * engine library (the trainer client, src/ftclient.c). */
+ * engine library (the trainer client, src/control/ftclient.c). */
 #include "config.h"
 
 #include <curl/curl.h>
@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "common/util.h"
-#include "ftclient.h"
+#include "control/ftclient.h"
 
 static size_t on_body(char *d, size_t s, size_t n, void *arg) {
    Sbuf_add(arg, d, s * n);

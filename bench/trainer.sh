@@ -86,7 +86,7 @@ EOF
 }
 to_chat "$data/train.csv" "$tmp/train.jsonl"
 to_chat "$data/test.csv" "$tmp/test.jsonl"
-cc -O2 -std=gnu11 -I "$root/src" -I "$tmp/cfg" "$root/src/common/util.c" "$root/src/ftclient.c" "$root/bench/serve_bench.c" \
+cc -O2 -std=gnu11 -I "$root/src" -I "$tmp/cfg" "$root/src/common/util.c" "$root/src/control/ftclient.c" "$root/bench/serve_bench.c" \
    -o "$tmp/serve_bench" \
    $(pkg-config --cflags --libs libcurl jansson) -lm
 # The trainer and serve_bench both read the token from the environment.

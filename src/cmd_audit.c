@@ -6,12 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "audit.h"
 #include "cli.h"
 #include "common/util.h"
-#include "kindinfer.h"
-#include "prices.h"
-#include "touchpoints.h"
+#include "control/audit.h"
+#include "control/kindinfer.h"
+#include "control/prices.h"
+#include "control/touchpoints.h"
 
 static const char audit_usage[] =
    "usage: offramp audit [--json] [--since DATE|Nd] [--sort cost|calls|cost-per-call|name] [--task NAME]\n"

@@ -10,8 +10,8 @@
 #include "cli.h"
 #include "common/sha256.h"
 #include "common/util.h"
-#include "dataset.h"
-#include "task.h"
+#include "control/dataset.h"
+#include "control/task.h"
 
 static const char dataset_usage[] =
    "usage: offramp dataset build TASK [--since TIME] [--until TIME] [--test-frac F]\n"

@@ -8,8 +8,8 @@
 
 #include "cli.h"
 #include "common/util.h"
-#include "deploy.h"
-#include "task.h"
+#include "control/deploy.h"
+#include "control/task.h"
 
 #define DEPLOY_TIMEOUT_MS 60000L   /* one call to the server (loading an adapter takes a while) */
 #define SMOKE_TIMEOUT_MS 30000L    /* one smoke row */

@@ -8,11 +8,11 @@
 
 #include "cli.h"
 #include "common/util.h"
-#include "deploy.h"
-#include "eval.h"
-#include "phase.h"
-#include "report.h"
-#include "task.h"
+#include "control/deploy.h"
+#include "control/eval.h"
+#include "control/phase.h"
+#include "control/report.h"
+#include "control/task.h"
 
 static const char eval_usage[] =
    "usage: offramp eval TASK [--candidate BACKEND:MODEL] [--reference BACKEND:MODEL]\n"

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "gates.h"
+#include "control/gates.h"
+#include "control/task.h"
 #include "gateway/gateway.h"
-#include "task.h"
 
 static const char usage[] =
    "usage: offramp gateway [OPTIONS]\n"

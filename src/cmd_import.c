@@ -10,10 +10,10 @@
 
 #include "cli.h"
 #include "common/util.h"
+#include "control/importer.h"
+#include "control/kindinfer.h"
+#include "control/runbook.h"
 #include "demologs.h"
-#include "importer.h"
-#include "kindinfer.h"
-#include "runbook.h"
 
 static const char import_usage[] =
    "usage: offramp import [--json] [--strict] [--quiet] [--chunk N] [--max-record MB] FILE... | -\n"

@@ -7,10 +7,10 @@
 
 #include "cli.h"
 #include "common/util.h"
-#include "report.h"
-#include "rollout.h"
-#include "task.h"
-#include "versions.h"
+#include "control/report.h"
+#include "control/rollout.h"
+#include "control/task.h"
+#include "control/versions.h"
 
 static const char operate_usage[] =
    "usage: offramp operate TASK [--json]\n"

@@ -6,9 +6,9 @@
 
 #include "cli.h"
 #include "common/util.h"
-#include "gwadmin.h"
-#include "phase.h"
-#include "task.h"
+#include "control/gwadmin.h"
+#include "control/phase.h"
+#include "control/task.h"
 
 static const char phase_usage[] =
    "usage: offramp phase show TASK [--json]\n"

@@ -7,9 +7,9 @@
 
 #include "cli.h"
 #include "common/util.h"
-#include "gwadmin.h"
-#include "review.h"
-#include "task.h"
+#include "control/gwadmin.h"
+#include "control/review.h"
+#include "control/task.h"
 
 static const char usage[] =
    "usage: offramp review list TASK [--limit N] [--json]\n"

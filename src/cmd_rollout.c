@@ -8,10 +8,10 @@
 #include <time.h>
 
 #include "cli.h"
-#include "gwadmin.h"
-#include "phase.h"
-#include "rollout.h"
-#include "rolloutctl.h"
+#include "control/gwadmin.h"
+#include "control/phase.h"
+#include "control/rollout.h"
+#include "control/rolloutctl.h"
 
 static const char usage[] =
    "usage: offramp rollout set TASK [SETTINGS]\n"

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "gwadmin.h"
-#include "task.h"
+#include "control/gwadmin.h"
+#include "control/task.h"
 
 static const char usage[] =
    "usage: offramp route show [TASK] [--json]\n"

@@ -6,8 +6,8 @@
 
 #include "cli.h"
 #include "common/util.h"
-#include "runbook.h"
-#include "task.h"
+#include "control/runbook.h"
+#include "control/task.h"
 
 static const char runbook_usage[] =
    "usage: offramp runbook [list] [--task TASK]\n"

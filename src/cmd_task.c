@@ -6,10 +6,10 @@
 
 #include "cli.h"
 #include "common/util.h"
-#include "inventory.h"
-#include "phase.h"
-#include "score.h"
-#include "task.h"
+#include "control/inventory.h"
+#include "control/phase.h"
+#include "control/score.h"
+#include "control/task.h"
 
 static const char task_usage[] =
    "usage: offramp task add NAME [FIELD OPTIONS]\n"

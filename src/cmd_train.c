@@ -10,8 +10,8 @@
 
 #include "cli.h"
 #include "common/util.h"
-#include "experiment.h"
-#include "runner.h"
+#include "control/experiment.h"
+#include "control/runner.h"
 
 #define UPLOAD_TIMEOUT_MS 120000L   /* uploads and job creation */
 #define POLL_TIMEOUT_MS 15000L      /* one status/events/checkpoints call */

@@ -10,16 +10,16 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "dataset.h"
+#include "control/dataset.h"
+#include "control/eval.h"
+#include "control/experiment.h"
+#include "control/importer.h"
+#include "control/kindinfer.h"
+#include "control/rollout.h"
+#include "control/runbook.h"
+#include "control/task.h"
 #include "demo.h"
 #include "demologs.h"
-#include "eval.h"
-#include "experiment.h"
-#include "importer.h"
-#include "kindinfer.h"
-#include "rollout.h"
-#include "runbook.h"
-#include "task.h"
 
 char *Demo_default_path(void) {
    const char *xdg = getenv("XDG_DATA_HOME");

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "service.h"
+#include "control/service.h"
 #include "store/store.h"
 
 /* The task the demo migrates. */

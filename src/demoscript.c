@@ -10,22 +10,22 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "audit.h"
 #include "common/stats.h"
 #include "common/textmetrics.h"
 #include "common/util.h"
-#include "dataset.h"
+#include "control/audit.h"
+#include "control/dataset.h"
+#include "control/eval.h"
+#include "control/experiment.h"
+#include "control/inventory.h"
+#include "control/phase.h"
+#include "control/rollout.h"
+#include "control/rolloutctl.h"
+#include "control/score.h"
+#include "control/task.h"
 #include "demoscript.h"
-#include "eval.h"
-#include "experiment.h"
-#include "inventory.h"
-#include "phase.h"
 #include "replay/recorded.h"
 #include "replay/replay.h"
-#include "rollout.h"
-#include "rolloutctl.h"
-#include "score.h"
-#include "task.h"
 #include "trainer/trainer.h"
 
 void DemoScriptParams_defaults(DemoScriptParams *p) {

@@ -21,11 +21,11 @@
 #include "common/mdview.h"
 #include "common/util.h"
 #include "console.h"
-#include "dataset.h"
-#include "gwadmin.h"
-#include "phase.h"
-#include "runbook.h"
-#include "task.h"
+#include "control/dataset.h"
+#include "control/gwadmin.h"
+#include "control/phase.h"
+#include "control/runbook.h"
+#include "control/task.h"
 #include <unistd.h>
 
 #define MIN_COLS 60

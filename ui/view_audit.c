@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
 #include "common/util.h"
 #include "console.h"
+#include "control/audit.h"
 
 typedef struct {
    Audit a;

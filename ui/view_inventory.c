@@ -7,10 +7,10 @@
 
 #include "common/util.h"
 #include "console.h"
-#include "inventory.h"
-#include "phase.h"
-#include "score.h"
-#include "task.h"
+#include "control/inventory.h"
+#include "control/phase.h"
+#include "control/score.h"
+#include "control/task.h"
 
 typedef struct {
    Task *ts;

@@ -11,9 +11,9 @@
 
 #include "common/util.h"
 #include "console.h"
-#include "gwadmin.h"
-#include "review.h"
-#include "task.h"
+#include "control/gwadmin.h"
+#include "control/review.h"
+#include "control/task.h"
 
 #define SAMPLES 50
 #define CHECK_MS 2000   /* how often the title's "n new" is counted while the list is frozen */

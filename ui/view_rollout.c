@@ -12,11 +12,11 @@
 #include "common/stats.h"
 #include "common/util.h"
 #include "console.h"
-#include "gwadmin.h"
-#include "phase.h"
-#include "review.h"
-#include "rollout.h"
-#include "rolloutctl.h"
+#include "control/gwadmin.h"
+#include "control/phase.h"
+#include "control/review.h"
+#include "control/rollout.h"
+#include "control/rolloutctl.h"
 
 #define REFRESH_S 1.0
 #define POLL_MS 100

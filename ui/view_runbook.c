@@ -7,9 +7,9 @@
 
 #include "common/util.h"
 #include "console.h"
-#include "report.h"
-#include "runbook.h"
-#include "task.h"
+#include "control/report.h"
+#include "control/runbook.h"
+#include "control/task.h"
 
 typedef struct {
    MdDoc *doc;

@@ -8,7 +8,7 @@
 
 #include "common/util.h"
 #include "console.h"
-#include "touchpoints.h"
+#include "control/touchpoints.h"
 
 typedef struct {
    Touchpoint *all;

@@ -10,7 +10,7 @@
 
 #include "common/util.h"
 #include "console.h"
-#include "deploy.h"
+#include "control/deploy.h"
 
 #define ROLLBACK_TIMEOUT_MS 60000L
 #define SMOKE_TIMEOUT_MS 30000L

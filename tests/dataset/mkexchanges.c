@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "control/task.h"
 #include "records.h"
-#include "task.h"
 
 static const char usage[] =
    "usage: mkexchanges WORKSPACE TASK FILE.csv... [--system TEXT] [--start EPOCH] [--step SECONDS]\n"

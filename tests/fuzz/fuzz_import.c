@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "importer.h"
+#include "control/importer.h"
 #include "store/store.h"
 
 #ifndef FUZZ_FORMAT

@@ -7,15 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "audit.h"
 #include "common/util.h"
-#include "importer.h"
-#include "prices.h"
+#include "control/audit.h"
+#include "control/importer.h"
+#include "control/prices.h"
+#include "control/task.h"
+#include "control/touchpoints.h"
 #include "store/exchange.h"
 #include "store/store.h"
 #include "tap.h"
-#include "task.h"
-#include "touchpoints.h"
 
 static char dir[] = "/tmp/offramp-audit-XXXXXX";
 

@@ -10,14 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit.h"
 #include "common/fingerprint.h"
 #include "common/stats.h"
 #include "common/util.h"
+#include "control/audit.h"
+#include "control/task.h"
 #include "gateway/capture.h"
 #include "store/store.h"
 #include "tap.h"
-#include "task.h"
 
 typedef struct {
    bool started;

@@ -12,10 +12,10 @@
 
 #include "common/sha256.h"
 #include "common/util.h"
-#include "dataset.h"
+#include "control/dataset.h"
+#include "control/task.h"
 #include "records.h"
 #include "tap.h"
-#include "task.h"
 
 #define SYSTEM "Route the ticket to one queue. Answer with the queue name only."
 

@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "gates.h"
+#include "control/gates.h"
+#include "control/task.h"
 #include "tap.h"
-#include "task.h"
 
 static Store *st;
 

@@ -9,8 +9,8 @@
 
 #include "common/jsonscan.h"
 #include "common/util.h"
+#include "control/task.h"
 #include "tap.h"
-#include "task.h"
 
 /* As json_loadb with JSON_DECODE_ANY reads a text: one value, whitespace around it. */
 static bool scan_any(const char *s, size_t n) {

@@ -8,7 +8,7 @@
 
 #include "common/mdview.h"
 #include "common/util.h"
-#include "runbook.h"
+#include "control/runbook.h"
 #include "tap.h"
 
 static char *line(const MdDoc *d, int i) {

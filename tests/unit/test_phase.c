@@ -7,10 +7,10 @@
 
 #include "common/stats.h"
 #include "common/util.h"
-#include "phase.h"
+#include "control/phase.h"
+#include "control/task.h"
 #include "store/exchange.h"
 #include "tap.h"
-#include "task.h"
 
 static Store *st;
 

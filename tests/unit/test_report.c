@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "report.h"
+#include "control/report.h"
+#include "control/task.h"
 #include "store/exchange.h"
 #include "tap.h"
-#include "task.h"
 
 static Store *st;
 

@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "phase.h"
-#include "rollout.h"
-#include "rolloutctl.h"
+#include "control/phase.h"
+#include "control/rollout.h"
+#include "control/rolloutctl.h"
+#include "control/task.h"
 #include "tap.h"
-#include "task.h"
 
 int main(void) {
    RolloutSettings s;

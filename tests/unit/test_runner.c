@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "runner.h"
+#include "control/runner.h"
 #include "tap.h"
 
 static bool template_ok(const char *t, const char *want_in_err) {

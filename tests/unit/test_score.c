@@ -3,9 +3,9 @@
 
 #include <string.h>
 
-#include "score.h"
+#include "control/score.h"
+#include "control/task.h"
 #include "tap.h"
-#include "task.h"
 
 static Task base(void) {
    Task t;
