@@ -13,7 +13,7 @@
 #include "control/importer.h"
 #include "control/kindinfer.h"
 #include "control/runbook.h"
-#include "demologs.h"
+#include "demo/demologs.h"
 
 static const char import_usage[] =
    "usage: offramp import [--json] [--strict] [--quiet] [--chunk N] [--max-record MB] FILE... | -\n"

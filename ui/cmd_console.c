@@ -9,8 +9,8 @@
 #include "cli.h"
 #include "common/util.h"
 #include "console.h"
-#include "demo.h"
-#include "demoscript.h"
+#include "demo/demo.h"
+#include "demo/demoscript.h"
 
 static const char console_usage[] =
    "usage: offramp [-w FILE] console [--help]\n"

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 
 #include "actions.h"
-#include "demo.h"
+#include "demo/demo.h"
 #include "store/store.h"
 
 /* What a request handler tells the main loop; only the loop redraws. */

@@ -10,7 +10,7 @@
 
 #include "common/fingerprint.h"
 #include "common/util.h"
-#include "demologs.h"
+#include "demo/demologs.h"
 #include "tap.h"
 
 #define DAYS 14

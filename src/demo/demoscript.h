@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "demo.h"
+#include "demo/demo.h"
 #include "store/store.h"
 
 typedef struct {

@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "common/util.h"
-#include "demologs.h"
+#include "demo/demologs.h"
 
 /* ------------------------------------------------------------------ random numbers */
 

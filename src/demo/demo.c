@@ -18,8 +18,8 @@
 #include "control/rollout.h"
 #include "control/runbook.h"
 #include "control/task.h"
-#include "demo.h"
-#include "demologs.h"
+#include "demo/demo.h"
+#include "demo/demologs.h"
 
 char *Demo_default_path(void) {
    const char *xdg = getenv("XDG_DATA_HOME");

@@ -23,7 +23,7 @@
 #include "control/rolloutctl.h"
 #include "control/score.h"
 #include "control/task.h"
-#include "demoscript.h"
+#include "demo/demoscript.h"
 #include "replay/recorded.h"
 #include "replay/replay.h"
 #include "trainer/trainer.h"
