@@ -17,7 +17,7 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "common/mdview.h"
 #include "common/util.h"
 #include "console.h"

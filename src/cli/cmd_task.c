@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "common/util.h"
 #include "control/inventory.h"
 #include "control/phase.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "common/util.h"
 #include "control/deploy.h"
 #include "control/eval.h"

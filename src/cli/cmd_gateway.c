@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "control/gates.h"
 #include "control/task.h"
 #include "gateway/gateway.h"

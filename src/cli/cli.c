@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "common/util.h"
 
 Store *Cli_open(Cli *cli, bool create) {

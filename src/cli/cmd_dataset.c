@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "common/sha256.h"
 #include "common/util.h"
 #include "control/dataset.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "common/stats.h"
 #include "replay/replay.h"
 #include "replay/replayserver.h"

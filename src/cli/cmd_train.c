@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "common/util.h"
 #include "control/experiment.h"
 #include "control/runner.h"

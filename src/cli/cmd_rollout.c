@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "control/gwadmin.h"
 #include "control/phase.h"
 #include "control/rollout.h"

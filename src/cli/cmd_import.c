@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "common/util.h"
 #include "control/importer.h"
 #include "control/kindinfer.h"
