@@ -31,7 +31,7 @@ KEEP="$SRC/bench/out/fuzz"
 mkdir -p "$KEEP"
 # The whole engine library, as Makefile.am lists it: a hand-kept list went stale as modules
 # gained dependencies.
-srcs=$(sed -n '/^libofframp_a_SOURCES/,/^$/p' "$SRC/Makefile.am" | grep -o 'src/[a-z0-9_]*\.c' | sed "s|^|$SRC/|")
+srcs=$(sed -n '/^libofframp_a_SOURCES/,/^$/p' "$SRC/Makefile.am" | grep -o 'src/[a-z0-9_/]*\.c' | sed "s|^|$SRC/|")
 # shellcheck disable=SC2046
 clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
    -I"$BUILD" -I"$SRC/src" -DPKGDATADIR='"/nonexistent"' -DSRCDIR="\"$SRC\"" \
