@@ -1,4 +1,5 @@
-/* cli.h - what every subcommand shares: the command table, exit codes, workspace opening. */
+/* cli.h - what every subcommand shares: the command table, exit codes, workspace opening.
+ * Folder rule, src/cli/: the command line, one cmd_*.c per command; includes all but ui/. */
 #ifndef OFFRAMP_CLI_H
 #define OFFRAMP_CLI_H
 

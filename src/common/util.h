@@ -1,4 +1,5 @@
-/* util.h - allocation that aborts on failure, strings, errors and number formatting. */
+/* util.h - allocation that aborts on failure, strings, errors and number formatting.
+ * Folder rule, src/common/: pure helpers; includes nothing of offramp's outside common/. */
 #ifndef OFFRAMP_UTIL_H
 #define OFFRAMP_UTIL_H
 

@@ -1,6 +1,8 @@
 /* phase.h - the ladder audit -> ... -> operate: the gate out of each phase (above dataset, eval,
  * rollout and deploy, whose checks it reads) and the moves along it. The names and the
- * transition log are phaselog.h, beneath task.h. */
+ * transition log are phaselog.h, beneath task.h.
+ * Folder rule, src/control/: the control plane; includes anything but demo/, cli/ and ui/.
+ */
 #ifndef OFFRAMP_PHASE_H
 #define OFFRAMP_PHASE_H
 

@@ -1,6 +1,8 @@
 /* demo.h - the demo: a workspace with the touchpoints of seed 001's audit table and two weeks
  * of their logs, and the services it runs on loopback (a replay server standing in for the
- * frontier API, the built-in trainer, the gateway). */
+ * frontier API, the built-in trainer, the gateway).
+ * Folder rule, src/demo/: the demo, a library of its own; nothing of the product includes it.
+ */
 #ifndef OFFRAMP_DEMO_H
 #define OFFRAMP_DEMO_H
 

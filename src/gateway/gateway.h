@@ -1,5 +1,7 @@
 /* gateway.h - the data plane: an OpenAI-compatible HTTP proxy (libevent evhttp) that captures
- * every exchange and routes each task in passthrough, shadow, canary or cutover mode. */
+ * every exchange and routes each task in passthrough, shadow, canary or cutover mode.
+ * Folder rule, src/gateway/: the data plane; includes common/, store/ and http/ only.
+ */
 #ifndef OFFRAMP_GATEWAY_H
 #define OFFRAMP_GATEWAY_H
 

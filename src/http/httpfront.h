@@ -12,7 +12,9 @@
  *   one log line per pause instead of one per failed accept;
  * - drain: stop accepting, close idle connections, answer what is in flight with
  *   Connection: close, tell the owner when nothing is left.
- * Every refusal is OpenAI's error JSON (httpreply.h) and is counted. */
+ * Every refusal is OpenAI's error JSON (httpreply.h) and is counted.
+ * Folder rule, src/http/: the HTTP front end and client helpers; includes common/ only.
+ */
 #ifndef OFFRAMP_HTTPFRONT_H
 #define OFFRAMP_HTTPFRONT_H
 

@@ -1,5 +1,7 @@
 /* replay.h - send logged requests through a gateway (or any OpenAI-compatible server) at a
- * steady rate, GoReplay-style: shadow agreement on realistic traffic before going live. */
+ * steady rate, GoReplay-style: shadow agreement on realistic traffic before going live.
+ * Folder rule, src/replay/: recorded traffic and its replay; includes common/, store/ and http/ only.
+ */
 #ifndef OFFRAMP_REPLAY_H
 #define OFFRAMP_REPLAY_H
 

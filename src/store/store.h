@@ -1,4 +1,5 @@
-/* store.h - the workspace: one SQLite file shared by the console, the CLI and the gateway. */
+/* store.h - the workspace: one SQLite file shared by the console, the CLI and the gateway.
+ * Folder rule, src/store/: the workspace database; includes common/ only. */
 #ifndef OFFRAMP_STORE_H
 #define OFFRAMP_STORE_H
 

@@ -1,6 +1,8 @@
 /* trainer.h - the built-in trainer: an OpenAI-shaped fine-tuning API (files, jobs, events,
  * checkpoints, cancel) over HTTP that trains distill models in a worker thread, persists jobs,
- * files and models in a directory, and serves the models at /v1/chat/completions. */
+ * files and models in a directory, and serves the models at /v1/chat/completions.
+ * Folder rule, src/trainer/: the built-in trainer daemon; includes common/ and http/ only.
+ */
 #ifndef OFFRAMP_TRAINER_H
 #define OFFRAMP_TRAINER_H
 
