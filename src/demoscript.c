@@ -348,6 +348,9 @@ static bool phase_evaluate(Run *r) {
                        (long)json_integer_value(json_object_get(fa, "n")));
          fprintf(r->out, "%srun %lld: field accuracy %s\n", head(r, "4 evaluate "), run, fields);
          fprintf(r->out, "           whole answers %s; logged answers %s\n", acc, ref);
+         fprintf(r->out, "           confidence: an answer's least sure field (logprobs per field, on %lld of %ld answers)\n",
+                 (long long)json_integer_value(json_object_get(json_object_get(info.metrics, "curve"), "rows_with_logprobs")),
+                 h.acc_n);
       } else {
          fprintf(r->out, "%srun %lld: accuracy %s; logged answers %s\n", head(r, "4 evaluate "), run, acc, ref);
       }

@@ -149,6 +149,9 @@ in_band "${facc:-0}" 95 100 && ok "extraction eval: field accuracy $facc % (n=$f
 wacc=$(xfield "whole answers" 's/.*whole answers \([0-9.]*\) %.*/\1/p')
 in_band "${wacc:-0}" 95 100 && ok "extraction eval: whole answers $wacc % (the accuracy gate needs 95 %)" ||
    not_ok "extraction whole-answer accuracy" "$wacc"
+conf=$(xfield "confidence: an answer's least sure field" 's/.*on \([0-9]*\) of \([0-9]*\) answers.*/\1 \2/p')
+[ -n "$conf" ] && [ "${conf% *}" = "${conf#* }" ] && [ "${conf% *}" -gt 0 ] &&
+   ok "every evaluated answer had a confidence, its least sure field's ($conf)" || not_ok "extraction confidences" "$conf"
 equals "the evaluation compared JSON answers per field" \
    "$(sql "SELECT json_extract(r.metrics, '\$.compare') FROM eval_runs r JOIN tasks t ON t.id = r.task_id
            WHERE t.name = 'order-extraction' ORDER BY r.id DESC LIMIT 1")" json
