@@ -715,8 +715,8 @@ static bool rewrite_task(Run *r) {
    }
    fprintf(r->out, "           demo-trainer: %s\n", said);
    char *why = xasprintf("demo: text generation (a %s task): no owned generator here, the demo's trainer "
-                         "trains label classifiers (%s), so no candidate can meet the evaluate gate (%s within %g pts "
-                         "of the frontier, format >= %.0f %%)",
+                         "trains label classifiers and field extractors (%s), so no candidate can meet the evaluate "
+                         "gate (%s within %g pts of the frontier, format >= %.0f %%)",
                          OutputKind_name(r->t.kind), said, TextMetric_name(r->t.text_metric), r->t.eval_margin,
                          100 * r->t.format_bar);
    free(said);
