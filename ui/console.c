@@ -652,7 +652,7 @@ static void demo_command(const char *cmd, const char *arg) {
       return;
    }
    char *err = NULL;
-   char **args = Demo_step_args(con.st, con.st->path, step, (int)percent, &err);
+   char **args = Demo_step_args(con.st, con.st->path, DEMO_TASK, step, (int)percent, &err);
    if (!args) {
       Console_message("%s", err);
    } else {

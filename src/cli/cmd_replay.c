@@ -178,7 +178,7 @@ static const char server_usage[] =
    "options:\n"
    "  --from FILE        exchange records to serve\n"
    "  --workspace FILE   serve the workspace's exchanges (default: -w, else the usual)\n"
-   "  --task TASK        only this task's calls\n"
+   "  --task TASK        only this task's calls (repeat it to serve several tasks)\n"
    "  --listen HOST:PORT where to listen (default 127.0.0.1:0: a free port, announced on stdout)\n"
    "  --latency-ms N     wait N ms before each answer (default 0)\n"
    "  --error-rate F     answer this share of requests with an injected HTTP 500 (default 0)\n"
@@ -199,12 +199,19 @@ int cmd_replay_server(Cli *cli, int argc, char **argv) {
    const char *from = NULL, *listen = "127.0.0.1:0";
    ReplayServerOpts o = { .seed = 1 };
    RecordedFilter f = { .answers = true };
+   /* Each --task loads its calls in turn (the loads append); none loads every task's. */
+   const char *tasks[32];
+   int ntasks = 0;
    int c;
    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
       switch (c) {
       case 'f': from = optarg; break;
       case 'w': cli->workspace = optarg; break;
-      case 't': f.task = optarg; break;
+      case 't':
+         if (ntasks == (int)ARRAY_SIZE(tasks))
+            return Cli_usage_error("replay-server", "--task given more than %d times", (int)ARRAY_SIZE(tasks));
+         tasks[ntasks++] = optarg;
+         break;
       case 'l': listen = optarg; break;
       case 'L': o.latency_ms = Cli_long("replay-server", "--latency-ms", optarg, 0, 600000); break;
       case 'e':
@@ -225,23 +232,27 @@ int cmd_replay_server(Cli *cli, int argc, char **argv) {
    o.host = host;
    Recorded calls = { 0 };
    char *err = NULL, *source = NULL;
-   bool ok;
+   Store *st = NULL;
    if (from) {
       source = xstrdup(from);
-      ok = Recorded_load_file(&calls, from, &f, &err);
    } else {
       char *path = Store_default_path(cli->workspace);
       source = xasprintf("workspace %s", path);
       free(path);
-      Store *st = Cli_open(cli, false);
-      ok = Recorded_load_store(&calls, st, &f, &err);
-      Store_close(st);
+      st = Cli_open(cli, false);
    }
-   if (ok && calls.n == 0) {
-      err = xasprintf("%s holds no recorded answers%s%s (exchange records with a request and a response)", source,
-                      f.task ? " of task " : "", f.task ? f.task : "");
-      ok = false;
+   bool ok = true;
+   for (int i = 0; ok && i < (ntasks ? ntasks : 1); i++) {
+      size_t had = calls.n;
+      f.task = ntasks ? tasks[i] : NULL;
+      ok = from ? Recorded_load_file(&calls, from, &f, &err) : Recorded_load_store(&calls, st, &f, &err);
+      if (ok && calls.n == had) {
+         err = xasprintf("%s holds no recorded answers%s%s (exchange records with a request and a response)", source,
+                         f.task ? " of task " : "", f.task ? f.task : "");
+         ok = false;
+      }
    }
+   Store_close(st);
    if (ok) {
       o.source = source;
       ok = ReplayServer_run(&calls, &o, &err);

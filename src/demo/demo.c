@@ -89,24 +89,29 @@ static const TaskField *field(const char *option) {
 }
 
 
-/* The demo task's rollout: two canary steps, each held a few seconds (the demo replays two weeks
- * of calls in a minute, and the script waits for enough verified comparisons in each step), and
- * the monthly cost of hosting the candidate, which the savings and the break-even count. */
+/* The rollout of the tasks the demo walks to cutover (the label task, the extraction task): two
+ * canary steps, each held a few seconds (the demo replays two weeks of calls in a minute, and
+ * the script waits for enough verified comparisons in each step), and the monthly cost of
+ * hosting the candidate, which the savings and the break-even count. */
 static bool seed_rollout(Store *st, char **err) {
-   Task t;
-   Task_init(&t);
-   RolloutSettings s;
-   RolloutState state;
-   bool ok = Task_get(st, DEMO_TASK, &t, err);
-   if (ok) {
-      Rollout_load(st, t.id, &s, &state);
-      ok = Rollout_parse_steps(DEMO_ROLLOUT_STEPS, &s, err);
-      s.dwell_s = DEMO_ROLLOUT_DWELL_S;
-      s.interval_s = DEMO_ROLLOUT_DWELL_S;
-      s.hosting_cost = DEMO_HOSTING_COST;
-      ok = ok && Rollout_save(st, t.id, &s, &state, err);
+   static const char *const walked[] = { DEMO_TASK, DEMO_EXTRACTION_TASK };
+   bool ok = true;
+   for (size_t i = 0; ok && i < ARRAY_SIZE(walked); i++) {
+      Task t;
+      Task_init(&t);
+      RolloutSettings s;
+      RolloutState state;
+      ok = Task_get(st, walked[i], &t, err);
+      if (ok) {
+         Rollout_load(st, t.id, &s, &state);
+         ok = Rollout_parse_steps(DEMO_ROLLOUT_STEPS, &s, err);
+         s.dwell_s = DEMO_ROLLOUT_DWELL_S;
+         s.interval_s = DEMO_ROLLOUT_DWELL_S;
+         s.hosting_cost = DEMO_HOSTING_COST;
+         ok = ok && Rollout_save(st, t.id, &s, &state, err);
+      }
+      Task_clear(&t);
    }
-   Task_clear(&t);
    return ok;
 }
 
@@ -259,7 +264,8 @@ bool Demo_start(Store *st, const DemoParams *p, DemoEnv *env, char **err) {
    setenv(DEMO_TRAINER_KEY_ENV, tok, 1);
    free(tok);
    if (!start(&env->frontier, "frontier", env->dir, true, err,
-              (const char *const[]){ "-w", path, "replay-server", "--task", DEMO_TASK, "--latency-ms", latency, NULL }))
+              (const char *const[]){ "-w", path, "replay-server", "--task", DEMO_TASK, "--task", DEMO_EXTRACTION_TASK,
+                                     "--latency-ms", latency, NULL }))
       goto done;
    if (!start(&env->trainer, "trainer", env->dir, true, err,
               (const char *const[]){ "trainer", "--listen", "127.0.0.1:0", "--dir", trainer_dir, "--token-file",
@@ -408,7 +414,7 @@ void Demo_status(DemoEnv *env, Store *st, char *buf, size_t size) {
 
 /* ---- the rollout steps: through the gateway's admin API with offramp route ---------------- */
 
-char **Demo_step_args(Store *st, const char *workspace, DemoStep step, int percent, char **err) {
+char **Demo_step_args(Store *st, const char *workspace, const char *task, DemoStep step, int percent, char **err) {
    static const char *const mode[] = { "shadow", "canary", "cutover" };
    Sbuf why = { 0 };
    char **a = xcalloc(24, sizeof *a);
@@ -418,13 +424,13 @@ char **Demo_step_args(Store *st, const char *workspace, DemoStep step, int perce
    a[n++] = xstrdup("route");
    if (step == DEMO_STEP_ROLLBACK) {
       a[n++] = xstrdup("rollback");
-      a[n++] = xstrdup(DEMO_TASK);
+      a[n++] = xstrdup(task);
       a[n++] = xstrdup("--reason");
       a[n++] = xstrdup("demo: roll back to the API");
       return a;
    }
    a[n++] = xstrdup("set");
-   a[n++] = xstrdup(DEMO_TASK);
+   a[n++] = xstrdup(task);
    a[n++] = xstrdup("--mode");
    a[n++] = xstrdup(mode[step]);
    if (step == DEMO_STEP_SHADOW) {
@@ -432,7 +438,7 @@ char **Demo_step_args(Store *st, const char *workspace, DemoStep step, int perce
       sqlite3_stmt *s = Store_prepare(st, "SELECT e.fine_tuned_model, b.base_url, b.key_env FROM tasks t "
                                           "JOIN experiments e ON e.id = t.candidate_experiment "
                                           "JOIN backends b ON b.name = e.backend WHERE t.name = ?1");
-      sqlite3_bind_text(s, 1, DEMO_TASK, -1, SQLITE_STATIC);
+      sqlite3_bind_text(s, 1, task, -1, SQLITE_STATIC);
       bool found = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0);
       if (found) {
          a[n++] = xstrdup("--candidate-model");
@@ -447,12 +453,21 @@ char **Demo_step_args(Store *st, const char *workspace, DemoStep step, int perce
       }
       sqlite3_finalize(s);
       if (!found) {
-         *err = xstrdup(DEMO_TASK " has no candidate yet: train it and pick the experiment (t, then p)");
+         *err = xasprintf("%s has no candidate yet: train it and pick the experiment (t, then p)", task);
+         Demo_free_args(a);
+         return NULL;
+      }
+      /* Answers compared the way the task's kind reads them: labels, JSON objects per field. */
+      Task t;
+      Task_init(&t);
+      if (!Task_get(st, task, &t, err)) {
+         Task_clear(&t);
          Demo_free_args(a);
          return NULL;
       }
       a[n++] = xstrdup("--compare");
-      a[n++] = xstrdup("label");
+      a[n++] = xstrdup(Compare_mode_name(Eval_compare_mode(st, &t)));
+      Task_clear(&t);
       /* The share of the candidate's answers checked on the frontier once it serves: the
        * canary analysis reads its agreement from them. */
       a[n++] = xstrdup("--verify-percent");
@@ -467,7 +482,7 @@ char **Demo_step_args(Store *st, const char *workspace, DemoStep step, int perce
       Task t;
       Task_init(&t);
       double mc;
-      if (Task_get(st, DEMO_TASK, &t, err) && Eval_min_confidence(st, t.id, &mc)) {
+      if (Task_get(st, task, &t, err) && Eval_min_confidence(st, t.id, &mc)) {
          a[n++] = xstrdup("--min-confidence");
          a[n++] = xasprintf("%.2f", mc);
       }

@@ -69,10 +69,11 @@ void Demo_stop(DemoEnv *env);
  * last minute of its traffic, who answered and the fallback rate. */
 void Demo_status(DemoEnv *env, Store *st, char *buf, size_t size);
 
-/* The commands of the demo's rollout steps, as "offramp" arguments (NULL-terminated, caller
- * frees with Demo_free_args): the one place that says how the demo drives the gateway. */
+/* The commands of task's rollout steps in the demo, as "offramp" arguments (NULL-terminated,
+ * caller frees with Demo_free_args): the one place that says how the demo drives the gateway.
+ * The shadow step compares answers as the task's kind reads them (--compare label, json, ...). */
 typedef enum { DEMO_STEP_SHADOW, DEMO_STEP_CANARY, DEMO_STEP_CUTOVER, DEMO_STEP_ROLLBACK } DemoStep;
-char **Demo_step_args(Store *st, const char *workspace, DemoStep step, int percent, char **err);
+char **Demo_step_args(Store *st, const char *workspace, const char *task, DemoStep step, int percent, char **err);
 void Demo_free_args(char **args);
 
 #endif

@@ -1,6 +1,8 @@
 /* demoscript.c - the demo's migration path run headless: audit, dataset, train, evaluate,
- * shadow, canary, cutover, each phase's figures printed. The engine does each step the way the
- * console does; the gateway's route changes go through "offramp route" (Demo_step_args). */
+ * shadow, canary, cutover, each phase's figures printed, for the label task and then the
+ * extraction task; the rewrite task stays on the API with the reason. The engine does each step
+ * the way the console does; the gateway's route changes go through "offramp route"
+ * (Demo_step_args) and "offramp rollout". */
 #include "config.h"
 
 #include <curl/curl.h>
@@ -48,7 +50,23 @@ typedef struct {
    char *err;
    Recorded calls;   /* the task's logged requests, replayed in every traffic phase */
    long replayed;    /* calls used so far: each phase replays the next ones */
+   bool indent;      /* phases under the task's own heading (the extraction), not numbered */
+   char headbuf[16];
 } Run;
+
+/* A phase's heading: "3 train    " in the label task's walk; indented under the task's own
+ * heading in the extraction task's, the same width. */
+static const char *head(Run *r, const char *numbered) {
+   snprintf(r->headbuf, sizeof r->headbuf, "%s", numbered);
+   if (r->indent)
+      r->headbuf[0] = ' ';
+   return r->headbuf;
+}
+
+/* The figures of a JSON task beside accuracy: extraction's per-field. */
+static bool is_json(const Run *r) {
+   return r->t.kind == KIND_EXTRACTION;
+}
 
 static void nap(double s) {
    struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
@@ -105,7 +123,7 @@ static bool run_offramp(Run *r, char **args) {
 }
 
 static bool route_step(Run *r, DemoStep step, int percent) {
-   char **args = Demo_step_args(r->st, r->st->path, step, percent, &r->err);
+   char **args = Demo_step_args(r->st, r->st->path, r->task, step, percent, &r->err);
    bool ok = args && run_offramp(r, args);
    Demo_free_args(args);
    return ok;
@@ -288,11 +306,16 @@ static bool phase_train(Run *r) {
    }
    if (ok) {
       json_t *m = json_loads(e.metrics ? e.metrics : "{}", 0, NULL);
-      fprintf(r->out, "3 train    experiment #%lld (%s on demo-trainer, %ld epochs): %s in %.1f s\n", id, e.base_model,
-              tr.spec.epochs, e.status, mono_seconds() - t0);
-      fprintf(r->out, "           train loss %.4f, validation loss %.4f, validation accuracy %.1f %%\n",
-              json_real_value(json_object_get(m, "train_loss")), json_real_value(json_object_get(m, "valid_loss")),
-              100 * json_real_value(json_object_get(m, "full_valid_mean_token_accuracy")));
+      fprintf(r->out, "%sexperiment #%lld (%s on demo-trainer, %ld epochs): %s in %.1f s\n", head(r, "3 train    "), id,
+              e.base_model, tr.spec.epochs, e.status, mono_seconds() - t0);
+      if (is_json(r)) /* the extractor's loss is the share of fields it gets wrong */
+         fprintf(r->out, "           an extractor (a tagger per field): %.1f %% of fields wrong in training, validation "
+                 "field accuracy %.1f %%\n", 100 * json_real_value(json_object_get(m, "train_loss")),
+                 100 * json_real_value(json_object_get(m, "full_valid_mean_token_accuracy")));
+      else
+         fprintf(r->out, "           train loss %.4f, validation loss %.4f, validation accuracy %.1f %%\n",
+                 json_real_value(json_object_get(m, "train_loss")), json_real_value(json_object_get(m, "valid_loss")),
+                 100 * json_real_value(json_object_get(m, "full_valid_mean_token_accuracy")));
       fprintf(r->out, "           model %s, picked as the candidate\n", e.fine_tuned_model);
       json_decref(m);
       ok = Experiment_pick(r->st, &e, &r->err);
@@ -319,7 +342,19 @@ static bool phase_evaluate(Run *r) {
    if (ok) {
       Eval_fmt_rate(acc, sizeof acc, h.acc_k, h.acc_n);
       Eval_fmt_rate(ref, sizeof ref, h.ref_k, h.ref_n);
-      fprintf(r->out, "4 evaluate run %lld: accuracy %s; logged answers %s\n", run, acc, ref);
+      if (is_json(r)) {
+         const json_t *fa = json_object_get(json_object_get(info.metrics, "candidate"), "field_accuracy");
+         char fields[96];
+         Eval_fmt_rate(fields, sizeof fields, (long)json_integer_value(json_object_get(fa, "k")),
+                       (long)json_integer_value(json_object_get(fa, "n")));
+         fprintf(r->out, "%srun %lld: field accuracy %s\n", head(r, "4 evaluate "), run, fields);
+         fprintf(r->out, "           whole answers %s; logged answers %s\n", acc, ref);
+         fprintf(r->out, "           confidence: an answer's least sure field (logprobs per field, on %lld of %ld answers)\n",
+                 (long long)json_integer_value(json_object_get(json_object_get(info.metrics, "curve"), "rows_with_logprobs")),
+                 h.acc_n);
+      } else {
+         fprintf(r->out, "%srun %lld: accuracy %s; logged answers %s\n", head(r, "4 evaluate "), run, acc, ref);
+      }
       if (h.threshold >= 0)
          fprintf(r->out, "           recommended min_confidence %.2f: %.1f %% coverage at %.1f %% accuracy (bar %.0f %%)\n",
                  h.threshold, 100 * h.coverage, 100 * h.covered_accuracy, 100 * h.bar);
@@ -372,9 +407,11 @@ static bool phase_shadow(Run *r) {
    if (!st)
       return false;
    const json_t *ag = json_object_get(st, "agreement");
-   fprintf(r->out, "5 shadow   route shadow; %ld requests replayed at %.0f req/s: %ld ok, %ld errors (as logged), "
-           "%ld answered by the primary\n", r->p->shadow_requests, r->p->rate, ok_n, errors, primary);
-   fprintf(r->out, "           agreement %.1f %% (95 %% CI %.1f-%.1f, n=%lld); %lld comparisons in the workspace\n",
+   fprintf(r->out, "%sroute shadow%s; %ld requests replayed at %.0f req/s: %ld ok, %ld errors (as logged), "
+           "%ld answered by the primary\n", head(r, "5 shadow   "), is_json(r) ? ", compare json" : "",
+           r->p->shadow_requests, r->p->rate, ok_n, errors, primary);
+   fprintf(r->out, "           %sagreement %.1f %% (95 %% CI %.1f-%.1f, n=%lld); %lld comparisons in the workspace\n",
+           is_json(r) ? "whole-answer " : "",
            100 * json_real_value(json_object_get(ag, "rate")), 100 * json_real_value(json_object_get(ag, "lo95")),
            100 * json_real_value(json_object_get(ag, "hi95")), jint(ag, "n", NULL, NULL), n);
    json_decref(st);
@@ -488,8 +525,9 @@ static bool phase_canary(Run *r) {
    Rollout_load(r->st, r->t.id, &s, &state);
    char steps[ROLLOUT_MAX_STEPS * 4 + 1];
    Rollout_format_steps(&s, steps, sizeof steps);
-   fprintf(r->out, "6 canary   rollout steps %s %%, each held %.0f s and analysed on %ld verified comparisons "
-           "(the demo replays two weeks of calls in a minute)\n", steps, s.dwell_s, r->p->canary_comparisons);
+   fprintf(r->out, "%srollout steps %s %%, each held %.0f s and analysed on %ld verified comparisons "
+           "(the demo replays two weeks of calls in a minute)\n", head(r, "6 canary   "), steps, s.dwell_s,
+           r->p->canary_comparisons);
    GwAdmin gw;
    if (!GwAdmin_init(&gw, r->st, NULL, NULL, &r->err))
       return false;
@@ -517,7 +555,7 @@ static bool phase_cutover(Run *r) {
    if (!rollout_step(r, "step-up", "demo: cut over, the API as per-request fallback", true) ||
        !(before = settled_stats(r)))
       return false;
-   fprintf(r->out, "7 cutover  phase canary -> %s (offramp rollout step-up --yes)\n", r->t.phase);
+   fprintf(r->out, "%sphase canary -> %s (offramp rollout step-up --yes)\n", head(r, "7 cutover  "), r->t.phase);
    bool ok = replay(r, r->p->cutover_requests, &s);
    if (ok && (after = settled_stats(r))) {
       long long cand = jint(after, "arms", "candidate", "requests") - jint(before, "arms", "candidate", "requests");
@@ -565,7 +603,7 @@ static bool phase_operate(Run *r) {
    OperateFigures f;
    Rollout_operate(r->st, &r->t, &f);
    bool serving = mode && str_eq(mode, "cutover");
-   fprintf(r->out, "8 operate  phase %s, route %s\n", r->t.phase,
+   fprintf(r->out, "%sphase %s, route %s\n", head(r, "8 operate  "), r->t.phase,
            serving ? "operate (cutover: the candidate serves, the API answers its fallbacks)" : mode ? mode : "none");
    fprintf(r->out, "           last 24 h: fallback rate %.1f %% (n=%lld), verified agreement %.1f %% (n=%lld)\n",
            f.served ? 100.0 * (double)f.fallbacks / (double)f.served : 0.0, f.served,
@@ -632,27 +670,27 @@ static int try_train(Run *r, char **said) {
    return rc;
 }
 
-/* The extraction task: audited, its dataset built and offered to the demo's trainer. Today the
- * trainer learns labels only, and the task waits in phase train. The hook for the built-in
- * extractor: once the trainer trains it, the model is picked and the task moves to evaluate;
- * from there its path is the label task's (phase_evaluate .. phase_operate with r->task set to
- * it, the route's compare json, per field). */
-static bool extraction_task(Run *r) {
+/* The extraction task: audited and its dataset built under its own heading, then the label
+ * task's path (train .. operate, the phases below indented under that heading) on the built-in
+ * extractor, its own logged calls replayed through the gateway (the demo's frontier stand-in
+ * answers them too) and compared as JSON objects. */
+static bool extraction_audit(Run *r) {
    r->task = DEMO_EXTRACTION_TASK;
+   r->indent = false;
    if (!audit_to_train(r, "9 extract "))
       return false;
-   char *said = NULL;
-   int trained = try_train(r, &said);
-   if (trained < 0)
+   Recorded_free(&r->calls);
+   memset(&r->calls, 0, sizeof r->calls);
+   r->replayed = 0;
+   RecordedFilter f = { .task = r->task };
+   if (!Recorded_load_store(&r->calls, r->st, &f, &r->err))
       return false;
-   fprintf(r->out, "           demo-trainer: %s\n", said);
-   free(said);
-   if (!trained) {
-      fprintf(r->out, "           waits in phase %s: the demo's trainer trains label classifiers, not field extractors\n",
-              r->t.phase);
-      return true;
+   if (!r->calls.n) {
+      r->err = xasprintf("no logged calls of %s to replay", r->task);
+      return false;
    }
-   return advance(r, "demo: trained");
+   r->indent = true;
+   return true;
 }
 
 /* The rewrite task: scored and its dataset built like the others, then it stays on the API,
@@ -660,6 +698,7 @@ static bool extraction_task(Run *r) {
  * evaluate gate (the task's text metric within the margin of the frontier's, and the format). */
 static bool rewrite_task(Run *r) {
    r->task = DEMO_REWRITE_TASK;
+   r->indent = false;
    if (!audit_to_train(r, "10 rewrite"))
       return false;
    fprintf(r->out, "           answers scored on %s at threshold %.2f (per answer, against the frontier's); gate "
@@ -677,8 +716,8 @@ static bool rewrite_task(Run *r) {
    }
    fprintf(r->out, "           demo-trainer: %s\n", said);
    char *why = xasprintf("demo: text generation (a %s task): no owned generator here, the demo's trainer "
-                         "trains label classifiers (%s), so no candidate can meet the evaluate gate (%s within %g pts "
-                         "of the frontier, format >= %.0f %%)",
+                         "trains label classifiers and field extractors (%s), so no candidate can meet the evaluate "
+                         "gate (%s within %g pts of the frontier, format >= %.0f %%)",
                          OutputKind_name(r->t.kind), said, TextMetric_name(r->t.text_metric), r->t.eval_margin,
                          100 * r->t.format_bar);
    free(said);
@@ -704,7 +743,11 @@ int Demo_script(Store *st, DemoEnv *env, const DemoScriptParams *p, FILE *out) {
       { "audit", phase_audit },       { "dataset", phase_dataset }, { "train", phase_train },
       { "evaluate", phase_evaluate }, { "shadow", phase_shadow },   { "canary", phase_canary },
       { "cutover", phase_cutover },   { "operate", phase_operate },
-      { "extraction", extraction_task }, { "rewrite", rewrite_task },
+      /* the extraction task: the same path from train on */
+      { "extraction audit", extraction_audit }, { "extraction train", phase_train },
+      { "extraction evaluate", phase_evaluate }, { "extraction shadow", phase_shadow },
+      { "extraction canary", phase_canary },     { "extraction cutover", phase_cutover },
+      { "extraction operate", phase_operate },   { "rewrite", rewrite_task },
    };
    int rc = EXIT_SUCCESS;
    if (!reload_task(&r) || !Recorded_load_store(&r.calls, st, &f, &r.err)) {

@@ -24,7 +24,7 @@ field() {
 }
 
 start=$(date +%s)
-run timeout 240 "$OFFRAMP" -w "$WS" demo --script
+run timeout 360 "$OFFRAMP" -w "$WS" demo --script
 end=$(date +%s)
 printf '%s\n' "$OUT" | sed 's/^/# /'
 expect_rc "demo --script gets through every phase" 0
@@ -45,7 +45,8 @@ acc=$(field "validation accuracy" 's/.*validation accuracy \([0-9.]*\) %.*/\1/p'
 in_band() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; }
 in_band "${acc:-0}" 88 98 && ok "trained model validation accuracy $acc % in [88, 98]" || not_ok "training accuracy" "$acc"
 equals "the experiment succeeded and is the candidate" \
-   "$(sql "SELECT e.status FROM experiments e JOIN tasks t ON t.candidate_experiment = e.id")" "succeeded"
+   "$(sql "SELECT e.status FROM experiments e JOIN tasks t ON t.candidate_experiment = e.id
+           WHERE t.name = 'content-classification'")" "succeeded"
 
 equals "the demo task keeps the default gates (eval margin, agreement bar, comparisons)" \
    "$(sql "SELECT eval_margin || ' ' || agreement_bar || ' ' || min_comparisons FROM tasks WHERE name = 'content-classification'")" \
@@ -73,9 +74,14 @@ v10=$(field "canary 10 %:" 's/.*, \([0-9]*\) of them verified.*/\1/p')
 v50=$(field "canary 50 %:" 's/.*, \([0-9]*\) of them verified.*/\1/p')
 [ "${v10:-0}" -ge 50 ] && [ "${v50:-0}" -ge 50 ] && ok "each canary step waited for 50 verified comparisons ($v10, $v50)" ||
    not_ok "verified comparisons per canary step" "$v10 $v50"
+# gateway_checks TASK: the gateway's own canary verdicts for the task, by step
+gateway_checks() {
+   sql "SELECT group_concat(k, ', ') FROM (SELECT DISTINCT e.kind || ' ' || e.percent AS k FROM rollout_events e
+        JOIN tasks t ON t.id = e.task_id WHERE t.name = '$1' AND e.kind != 'inconclusive' AND e.actor = 'gateway'
+        ORDER BY e.percent)"
+}
 equals "the gateway's checks at each step passed (none failed; quiet intervals are inconclusive)" \
-   "$(sql "SELECT group_concat(k, ', ') FROM (SELECT DISTINCT kind || ' ' || percent AS k FROM rollout_events
-           WHERE kind != 'inconclusive' AND actor = 'gateway' ORDER BY percent)")" "pass 10, pass 50"
+   "$(gateway_checks content-classification)" "pass 10, pass 50"
 contains "the analysis read agreement from the verified answers" "$OUT" "analysis pass: error rate"
 contains "canary gate passed" "$OUT" "gate canary -> cutover: passed"
 
@@ -87,7 +93,9 @@ equals "the task ends in phase operate" "$(sql "SELECT phase FROM tasks WHERE na
 contains "the script says phase and route are at operate" "$OUT" "8 operate  phase operate, route operate (cutover"
 fails=$(printf '%s\n' "$OUT" | grep -c "FAIL\|refused\|stopped in phase")
 equals "no FAIL line, no refused gate" "$fails" 0
-equals "no route change forced past a gate" "$(sql "SELECT count(*) FROM route_events WHERE reason LIKE '%forced%'")" 0
+equals "no route change forced past a gate, for any task" \
+   "$(sql "SELECT count(*) FROM route_events WHERE forced != 0 OR reason LIKE '%forced%'")" 0
+equals "no phase change forced past a gate, for any task" "$(sql "SELECT count(*) FROM phase_events WHERE forced != 0")" 0
 fb=$(field "^           fallbacks [0-9]" 's/.*fallbacks \([0-9]*\) .*/\1/p')
 low=$(field "^           fallbacks [0-9]" 's/.*low_confidence \([0-9]*\),.*/\1/p')
 err=$(field "^           fallbacks [0-9]" 's/.*error \([0-9]*\),.*/\1/p')
@@ -113,15 +121,61 @@ equals "the label task keeps its declared kind" "$(kind_of content-classificatio
 xtrain=$(sql "SELECT rows_train FROM datasets d JOIN tasks t ON t.id = d.task_id WHERE t.name = 'order-extraction'")
 [ "${xtrain:-0}" -ge 500 ] && ok "extraction dataset built: $xtrain train rows (the gate needs 500)" ||
    not_ok "extraction dataset" "$xtrain"
-equals "the extraction task waits in phase train" "$(sql "SELECT phase FROM tasks WHERE name = 'order-extraction'")" train
 equals "the rewrite task stays on the API" "$(sql "SELECT phase FROM tasks WHERE name = 'ticket-rewrite'")" stay
 contains "the script says why it stays" "$OUT" "stays on the API (phase train -> stay): no owned generator"
 contains "and names the gate it cannot meet" "$OUT" "needs chrf within 5 pts of the frontier's and format compliance >= 98 %"
-tried=$(printf '%s\n' "$OUT" | grep -c "^           demo-trainer: experiment #[0-9]* failed: .*free text, not labels")
-equals "the demo's trainer was asked to train both and said why it cannot" "$tried" 2
-contains "the extraction task waits for an extractor" "$OUT" "waits in phase train: the demo's trainer trains label classifiers"
-equals "neither is a candidate" "$(sql "SELECT count(*) FROM tasks WHERE name IN ('order-extraction', 'ticket-rewrite')
-   AND candidate_experiment IS NOT NULL")" 0
+refused=$(printf '%s\n' "$OUT" | grep -c "^           demo-trainer: experiment #[0-9]* failed: .*free text, not labels")
+equals "the demo's trainer was asked to train the rewrite task and said why it cannot (free text)" "$refused" 1
+equals "the extraction task was trained (its experiment succeeded and is the candidate); the rewrite task has none" \
+   "$(sql "SELECT group_concat(c, ', ') FROM (SELECT t.name || ': ' || coalesce(e.status, 'none') AS c FROM tasks t
+           LEFT JOIN experiments e ON e.id = t.candidate_experiment
+           WHERE t.name IN ('order-extraction', 'ticket-rewrite') ORDER BY t.name)")" \
+   "order-extraction: succeeded, ticket-rewrite: none"
+
+# ---- the extraction task's walk: audit -> operate on the built-in extractor, under the default gates
+# xfield LINE-PREFIX SED-EXPR: a figure out of the extraction task's part of the output
+xfield() {
+   printf '%s\n' "$OUT" | sed -n '/^9 extract/,/^10 rewrite/p' | grep -m1 -- "$1" | sed -n "$2"
+}
+contains "the extraction task is trained on the built-in trainer" "$OUT" "  train    experiment #"
+contains "... as an extractor" "$OUT" "an extractor (a tagger per field)"
+equals "the extraction task keeps the default gates (eval margin, agreement bar, comparisons, format bar)" \
+   "$(sql "SELECT eval_margin || ' ' || agreement_bar || ' ' || min_comparisons || ' ' || format_bar FROM tasks
+           WHERE name = 'order-extraction'")" "5.0 0.9 500 0.98"
+facc=$(xfield "evaluate run" 's/.*field accuracy \([0-9.]*\) %.*/\1/p')
+fn=$(xfield "evaluate run" 's/.*n=\([0-9,]*\)).*/\1/p' | tr -d ,)
+in_band "${facc:-0}" 95 100 && ok "extraction eval: field accuracy $facc % (n=$fn fields; the gate needs 95 %)" ||
+   not_ok "extraction field accuracy" "$facc"
+wacc=$(xfield "whole answers" 's/.*whole answers \([0-9.]*\) %.*/\1/p')
+in_band "${wacc:-0}" 95 100 && ok "extraction eval: whole answers $wacc % (the accuracy gate needs 95 %)" ||
+   not_ok "extraction whole-answer accuracy" "$wacc"
+conf=$(xfield "confidence: an answer's least sure field" 's/.*on \([0-9]*\) of \([0-9]*\) answers.*/\1 \2/p')
+[ -n "$conf" ] && [ "${conf% *}" = "${conf#* }" ] && [ "${conf% *}" -gt 0 ] &&
+   ok "every evaluated answer had a confidence, its least sure field's ($conf)" || not_ok "extraction confidences" "$conf"
+equals "the evaluation compared JSON answers per field" \
+   "$(sql "SELECT json_extract(r.metrics, '\$.compare') FROM eval_runs r JOIN tasks t ON t.id = r.task_id
+           WHERE t.name = 'order-extraction' ORDER BY r.id DESC LIMIT 1")" json
+xagree=$(xfield "agreement" 's/.*agreement \([0-9.]*\) %.*/\1/p')
+xlo=$(xfield "agreement" 's/.*95 % CI \([0-9.]*\)-.*/\1/p')
+xn=$(xfield "agreement" 's/.*n=\([0-9,]*\)).*/\1/p' | tr -d ,)
+in_band "${xlo:-0}" 90 100 && ok "extraction shadow agreement $xagree %, its lower bound $xlo % >= the 90 % bar" ||
+   not_ok "extraction shadow agreement" "$xagree (lower bound $xlo)"
+[ "${xn:-0}" -ge 500 ] && ok "extraction shadow comparisons n=$xn (the gate needs 500)" ||
+   not_ok "extraction shadow comparisons" "$xn"
+equals "the extraction route compares JSON and ends at cutover" \
+   "$(sql "SELECT json_extract(route, '\$.compare') || ' ' || json_extract(route, '\$.mode') FROM routes
+           WHERE task = 'order-extraction'")" "json cutover"
+equals "its route changes (shadow, canary 10, canary 50, cutover)" \
+   "$(sql "SELECT group_concat(json_extract(new_route, '\$.mode') || CASE json_extract(new_route, '\$.mode')
+           WHEN 'canary' THEN ' ' || json_extract(new_route, '\$.percent') ELSE '' END, ', ')
+           FROM route_events WHERE task = 'order-extraction'")" "shadow, canary 10.0, canary 50.0, cutover"
+equals "the gateway's checks at each of its canary steps passed" "$(gateway_checks order-extraction)" "pass 10, pass 50"
+xsent=$(xfield "route cutover" 's/.*, \([0-9]*\) sent to the candidate.*/\1/p')
+equals "extraction cutover: every request goes to the extractor" "$xsent" 300
+equals "the extraction task reaches phase operate through every phase" \
+   "$(sql "SELECT group_concat(to_phase, ' ') FROM phase_events e JOIN tasks t ON t.id = e.task_id
+           WHERE t.name = 'order-extraction'")" "audit dataset train evaluate shadow canary cutover operate"
+contains "the script says the extractor serves" "$OUT" "  operate  phase operate, route operate (cutover"
 equals "the stay is recorded with its reason" \
    "$(sql "SELECT e.kind || ': ' || (e.reason LIKE '%no owned generator%chrf within 5 pts%')
            FROM phase_events e JOIN tasks t ON t.id = e.task_id WHERE t.name = 'ticket-rewrite' ORDER BY e.id DESC LIMIT 1")" "stay: 1"
@@ -135,7 +189,7 @@ grep -l "Sanitizer\|runtime error" "$TMP"/demo/demo.data/demo/*.log >/dev/null 2
    ok "services' logs free of sanitizer reports"
 
 # ---- replay-server and replay on their own, on the demo workspace's logs
-"$OFFRAMP" replay-server --task content-classification --latency-ms 5 --error-rate 0.1 --seed 3 \
+"$OFFRAMP" replay-server --task content-classification --task order-extraction --latency-ms 5 --error-rate 0.1 --seed 3 \
    > "$TMP/rs.out" 2> "$TMP/rs.err" &
 RS_PID=$!
 for _ in $(seq 200); do grep -q listening "$TMP/rs.out" 2>/dev/null && break; sleep 0.05; done
@@ -150,13 +204,20 @@ ok_n=$(printf '%s\n' "$OUT" | sed -n 's/.*"ok": \([0-9]*\).*/\1/p' | head -1)
 in_band "${ok_n:-0}" 160 195 && ok "about 10 % injected errors: $ok_n of 200 ok" || not_ok "injected error rate" "$OUT"
 stats=$(curl -s "${RS%/v1}/stats")
 contains "the server saw every request" "$stats" '"requests":201'
+run "$OFFRAMP" replay --task order-extraction --to "$RS" --rate 0 --count 40 --concurrency 8 --json
+ok_n=$(printf '%s\n' "$OUT" | sed -n 's/.*"ok": \([0-9]*\).*/\1/p' | head -1)
+in_band "${ok_n:-0}" 28 40 && ok "a second --task is served too: $ok_n of 40 extraction calls ok" ||
+   not_ok "replay-server with two --task" "$OUT"
 run "$OFFRAMP" replay --task nosuch --to "$RS"
 expect_rc "no requests of an unknown task" 1
 contains "says which task" "$ERR" "no logged requests of task nosuch"
 kill "$RS_PID"
 wait "$RS_PID"
 equals "replay-server stops on SIGTERM" "$?" 0
-contains "and prints its summary" "$(cat "$TMP/rs.err")" "201 requests"
+contains "and prints its summary" "$(cat "$TMP/rs.err")" "241 requests"
+run "$OFFRAMP" replay-server --task content-classification --task nosuch
+expect_rc "replay-server: a --task without logged answers" 1
+contains "says which task" "$ERR" "holds no recorded answers of task nosuch"
 
 # demo --clean deletes the demo workspaces (this one and its -script sibling) and says what it freed.
 : > "$TMP/demo/demo-script.db"
