@@ -73,7 +73,8 @@ size_t Tagger_tokenize(const char *text, TaggerTok **out) {
             while (wordc(s[i]))
                i++;
             unsigned char c = s[i];
-            bool digits = i > 0 && isdigit(s[i - 1]) && isdigit(s[i + 1]);
+            /* s[i + 1] exists only before the end: c is the terminating NUL otherwise. */
+            bool digits = c && i > 0 && isdigit(s[i - 1]) && isdigit(s[i + 1]);
             bool join = c && wordc(s[i + 1]) && (strchr(".-/@_'", c) || ((c == ',' || c == ':') && digits));
             if (!join)
                break;

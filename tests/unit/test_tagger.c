@@ -63,9 +63,11 @@ int main(void) {
    ok(!align(inv, "total  $1,200.50", &a, &l), "different spacing: not a span");
    ok(!align(inv, "", &a, &l), "the empty value is not a span");
    ok(align("Smithson met Smith", "Smith", &a, &l) && a == 2, "the whole-token occurrence is found, not the prefix");
-   s = Tagger_value_text(json_integer(1200));
+   json_t *num = json_integer(1200);
+   s = Tagger_value_text(num);
    is_str(s, "1200", "a number is spelled as JSON spells it");
    free(s);
+   json_decref(num);
    json_t *tr = json_true();
    ok(Tagger_value_text(tr) == NULL, "booleans are never spans");
 
