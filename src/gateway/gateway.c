@@ -1592,6 +1592,13 @@ int Gateway_run(const GatewayConfig *cfg) {
    Gateway gw = { .cfg = cfg };
    char *err = NULL, *host = NULL;
    int port, rc = EXIT_FAILURE;
+   /* The data plane serves no route without the control plane's gates: refuse to start rather
+    * than serve ungated or crash at the first route read. */
+   if (!cfg->gates || !cfg->gates->change || !cfg->gates->serve || !cfg->new_task) {
+      fprintf(stderr, "offramp gateway: started without the gate check or task creation (GatewayConfig.gates, "
+                      ".new_task): the binary must hand them in\n");
+      return EXIT_FAILURE;
+   }
    if (!split_listen(cfg->listen, &host, &port)) {
       fprintf(stderr, "offramp gateway: --listen '%s' is not HOST:PORT (e.g. 127.0.0.1:8400)\n", cfg->listen);
       return 2;
