@@ -745,7 +745,80 @@ static void clip(Sbuf *sb, size_t max) {
    Sbuf_puts(sb, "...");
 }
 
-static void fingerprint(const char *sys, size_t sys_len, const char *user, size_t user_len,
+/* The system prompt's canonical text into cs; false when it has no words. */
+static bool sys_render(const char *sys, size_t sys_len, Toks *raw, Toks *masked, Sbuf *cs, Sbuf *sks) {
+   tokenize(raw, sys, sys_len < SYS_SCAN_MAX ? sys_len : SYS_SCAN_MAX);
+   mask_fields(raw, masked);
+   return render(masked, 0, masked->n, SYS_MAX_WORDS, cs, sks) > 0;
+}
+
+/* The system prompts seen last and their canonical texts: every call of a touchpoint sends
+ * the same system prompt, and tokenizing it is most of a fingerprint's work. Keyed by the
+ * text itself (compared whole), so a hit gives exactly what rendering would. */
+#define MEMO_SLOTS 32
+#define MEMO_TEXT_MAX 4096
+typedef struct {
+   char *text, *canon;
+   size_t len, canon_len;
+   uint64_t hash;
+   bool has;
+} MemoSlot;
+
+struct FingerprintMemo {
+   MemoSlot slot[MEMO_SLOTS];
+   unsigned next;
+   long hits, misses;
+};
+
+FingerprintMemo *Fingerprint_memo_new(void) {
+   return xcalloc(1, sizeof(FingerprintMemo));
+}
+
+void Fingerprint_memo_free(FingerprintMemo *m) {
+   if (!m)
+      return;
+   for (int i = 0; i < MEMO_SLOTS; i++) {
+      free(m->slot[i].text);
+      free(m->slot[i].canon);
+   }
+   free(m);
+}
+
+void Fingerprint_memo_counts(const FingerprintMemo *m, long *hits, long *misses) {
+   *hits = m->hits;
+   *misses = m->misses;
+}
+
+static bool sys_canon(FingerprintMemo *memo, const char *sys, size_t sys_len, Toks *raw, Toks *masked, Sbuf *cs) {
+   if (!memo || sys_len > MEMO_TEXT_MAX)
+      return sys_render(sys, sys_len, raw, masked, cs, NULL);
+   uint64_t h = hash64(sys, sys_len);
+   for (int i = 0; i < MEMO_SLOTS; i++) {
+      MemoSlot *e = &memo->slot[i];
+      if (e->text && e->hash == h && e->len == sys_len && memcmp(e->text, sys, sys_len) == 0) {
+         memo->hits++;
+         Sbuf_add(cs, e->canon, e->canon_len);
+         return e->has;
+      }
+   }
+   memo->misses++;
+   bool has = sys_render(sys, sys_len, raw, masked, cs, NULL);
+   MemoSlot *e = &memo->slot[memo->next++ % MEMO_SLOTS];
+   free(e->text);
+   free(e->canon);
+   e->text = xmalloc(sys_len);
+   memcpy(e->text, sys, sys_len);
+   e->len = sys_len;
+   e->hash = h;
+   e->canon = xmalloc(cs->len + 1);
+   memcpy(e->canon, cs->buf ? cs->buf : "", cs->len);
+   e->canon[cs->len] = '\0';
+   e->canon_len = cs->len;
+   e->has = has;
+   return has;
+}
+
+static void fingerprint(FingerprintMemo *memo, const char *sys, size_t sys_len, const char *user, size_t user_len,
                         bool has_user, char out[FINGERPRINT_LEN + 1], char **skeleton) {
    Toks raw = { 0 }, masked = { 0 };
    Sbuf canon = { 0 }, sk_sys = { 0 }, sk_user = { 0 };
@@ -754,10 +827,8 @@ static void fingerprint(const char *sys, size_t sys_len, const char *user, size_
 
    Sbuf_puts(&canon, "S:");
    if (sys && sys_len) {
-      tokenize(&raw, sys, sys_len < SYS_SCAN_MAX ? sys_len : SYS_SCAN_MAX);
-      mask_fields(&raw, &masked);
       Sbuf cs = { 0 };
-      has_sys = render(&masked, 0, masked.n, SYS_MAX_WORDS, &cs, sks) > 0;
+      has_sys = sks ? sys_render(sys, sys_len, &raw, &masked, &cs, sks) : sys_canon(memo, sys, sys_len, &raw, &masked, &cs);
       if (has_sys) {
          Sbuf_putc(&canon, ' ');
          Sbuf_add(&canon, cs.buf, cs.len);
@@ -796,7 +867,11 @@ static void fingerprint(const char *sys, size_t sys_len, const char *user, size_
       }
    }
 
-   snprintf(out, FINGERPRINT_LEN + 1, "%016llx", (unsigned long long)hash64(canon.buf, canon.len));
+   static const char hexd[] = "0123456789abcdef";
+   uint64_t h = hash64(canon.buf, canon.len);
+   for (int i = FINGERPRINT_LEN - 1; i >= 0; i--, h >>= 4)
+      out[i] = hexd[h & 15];
+   out[FINGERPRINT_LEN] = '\0';
 
    if (skeleton) {
       Sbuf sk = { 0 };
@@ -825,7 +900,7 @@ static void fingerprint(const char *sys, size_t sys_len, const char *user, size_
 
 void Fingerprint_text(const char *system, const char *user, char out[FINGERPRINT_LEN + 1],
                       char **skeleton) {
-   fingerprint(system, system ? strlen(system) : 0, user, user ? strlen(user) : 0, user && *user,
+   fingerprint(NULL, system, system ? strlen(system) : 0, user, user ? strlen(user) : 0, user && *user,
                out, skeleton);
 }
 
@@ -881,8 +956,8 @@ static void collect(Collect *k, const char *role, const char *text, size_t n) {
    }
 }
 
-static bool collect_end(Collect *k, char out[FINGERPRINT_LEN + 1], char **skeleton) {
-   fingerprint(k->sys.buf, k->sys.len, k->user.buf ? k->user.buf : "", k->user.len, k->has_user && k->user.len, out,
+static bool collect_end(Collect *k, FingerprintMemo *memo, char out[FINGERPRINT_LEN + 1], char **skeleton) {
+   fingerprint(memo, k->sys.buf, k->sys.len, k->user.buf ? k->user.buf : "", k->user.len, k->has_user && k->user.len, out,
                skeleton);
    Sbuf_free(&k->sys);
    Sbuf_free(&k->user);
@@ -907,12 +982,12 @@ bool Fingerprint_messages(const json_t *messages, char out[FINGERPRINT_LEN + 1],
       }
       Sbuf_free(&text);
    }
-   return collect_end(&k, out, skeleton);
+   return collect_end(&k, NULL, out, skeleton);
 }
 
 /* The capture writer's path: the same id from the JSON text of the messages array, read with
  * the scanner (no tree: building one cost the writer a quarter of its time per record). */
-int Fingerprint_messages_text(const char *val, size_t len, char out[FINGERPRINT_LEN + 1]) {
+int Fingerprint_messages_text(const char *val, size_t len, FingerprintMemo *memo, char out[FINGERPRINT_LEN + 1]) {
    enum { MSGS_MAX = 64 };
    JsonMember el[MSGS_MAX];
    int n = Jsonscan_elements(val, len, el, MSGS_MAX);
@@ -951,5 +1026,5 @@ int Fingerprint_messages_text(const char *val, size_t len, char out[FINGERPRINT_
       Sbuf_free(&k.user);
       return -1;
    }
-   return collect_end(&k, out, NULL) ? 1 : 0;
+   return collect_end(&k, memo, out, NULL) ? 1 : 0;
 }

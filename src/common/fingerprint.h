@@ -26,11 +26,21 @@
  */
 bool Fingerprint_messages(const json_t *messages, char out[FINGERPRINT_LEN + 1], char **skeleton);
 
+/* What a caller that fingerprints many requests keeps between them: the canonical texts of
+ * the system prompts it saw last (a few KB each, 32 of them), so a touchpoint's system prompt
+ * is tokenized once, not per call. Results are the same with it or without. One thread at a
+ * time. */
+typedef struct FingerprintMemo FingerprintMemo;
+FingerprintMemo *Fingerprint_memo_new(void);
+void Fingerprint_memo_free(FingerprintMemo *m);
+void Fingerprint_memo_counts(const FingerprintMemo *m, long *hits, long *misses);
+
 /* Fingerprint_messages from the JSON text val[0..len) of a messages array, without a tree:
  * 1 or 0 as Fingerprint_messages returns true or false, with the same id; -1 (nothing
  * written) when the text is not a valid array, has over 64 messages, or holds what the
- * scanner leaves to jansson (content-part arrays, escaped keys, a NUL in a string). */
-int Fingerprint_messages_text(const char *val, size_t len, char out[FINGERPRINT_LEN + 1]);
+ * scanner leaves to jansson (content-part arrays, escaped keys, a NUL in a string). memo
+ * may be NULL. */
+int Fingerprint_messages_text(const char *val, size_t len, FingerprintMemo *memo, char out[FINGERPRINT_LEN + 1]);
 
 /* Same from plain strings; either may be NULL (absent). */
 void Fingerprint_text(const char *system, const char *user, char out[FINGERPRINT_LEN + 1],

@@ -75,6 +75,7 @@ const char *const Capture_drop_names[CAPTURE_DROPS] = { "queue_records", "queue_
 struct Capture {
    Store *st;
    ExchangeWriter *w;
+   FingerprintMemo *memo;     /* the writer's: untagged requests' system prompts */
    pthread_t thread;
    pthread_mutex_t lock;
    pthread_cond_t wake;
@@ -168,6 +169,7 @@ static CaptureItem *items_free(CaptureItem *list, long n) {
 typedef struct {
    const char *text;
    size_t len;
+   const CaptureSpans *spans; /* what the loop's scan found, or NULL */
    bool scanned;
    const char *model;        /* the top-level "model" string's characters (unescaped), or NULL */
    size_t model_len;
@@ -230,6 +232,11 @@ static bool scan_usage(Doc *d) {
    return true;
 }
 
+/* The member at [at, at + len) of d's text, as the scanner gives it; NULL for len 0. */
+static const char *span(const Doc *d, size_t at, size_t len) {
+   return len && at < d->len && len <= d->len - at ? d->text + at : NULL;
+}
+
 static void doc_scan(Doc *d) {
    if (d->scanned)
       return;
@@ -237,23 +244,44 @@ static void doc_scan(Doc *d) {
    d->prompt_tokens = d->completion_tokens = -1;
    if (!d->text)
       return;
-   JsonMember m[JSONSCAN_MEMBERS];
-   int n = Jsonscan_members(d->text, d->len, m, JSONSCAN_MEMBERS);
-   const JsonMember *model = n < 0 ? NULL : Jsonscan_find(m, n, "model");
-   const JsonMember *usage = n < 0 ? NULL : Jsonscan_find(m, n, "usage");
-   const JsonMember *messages = n < 0 ? NULL : Jsonscan_find(m, n, "messages");
-   if (messages) {
-      d->messages = messages->val;
-      d->messages_len = messages->vallen;
+   const char *model = NULL, *usage = NULL, *messages = NULL;
+   size_t model_len = 0;
+   bool ok = true;
+   const CaptureSpans *sp = d->spans;
+   if (sp && sp->known) {
+      /* The loop scanned this text already. */
+      model = span(d, sp->model_at, sp->model_len);
+      model_len = sp->model_len;
+      usage = span(d, sp->usage_at, sp->usage_len);
+      d->usage_len = sp->usage_len;
+      messages = span(d, sp->messages_at, sp->messages_len);
+      d->messages_len = sp->messages_len;
+   } else {
+      JsonMember m[JSONSCAN_MEMBERS];
+      int n = Jsonscan_members(d->text, d->len, m, JSONSCAN_MEMBERS);
+      ok = n >= 0;
+      const JsonMember *mm = ok ? Jsonscan_find(m, n, "model") : NULL;
+      const JsonMember *um = ok ? Jsonscan_find(m, n, "usage") : NULL;
+      const JsonMember *gm = ok ? Jsonscan_find(m, n, "messages") : NULL;
+      if (mm) {
+         model = mm->val;
+         model_len = mm->vallen;
+      }
+      if (um) {
+         usage = um->val;
+         d->usage_len = um->vallen;
+      }
+      if (gm) {
+         messages = gm->val;
+         d->messages_len = gm->vallen;
+      }
    }
-   if (usage) {
-      d->usage = usage->val;
-      d->usage_len = usage->vallen;
-   }
-   bool ok = n >= 0 && (!d->usage || scan_usage(d));
-   if (ok && model && model->val[0] == '"') {
-      d->model = model->val + 1;
-      d->model_len = model->vallen - 2;
+   d->messages = messages;
+   d->usage = usage;
+   ok = ok && (!d->usage || scan_usage(d));
+   if (ok && model && model[0] == '"') {
+      d->model = model + 1;
+      d->model_len = model_len - 2;
       ok = !memchr(d->model, '\\', d->model_len);
    }
    if (!ok)
@@ -354,7 +382,7 @@ static void call_model(const CaptureCall *c, Doc *resp, Doc *req, const char **m
 }
 
 static void put_call(Sbuf *sb, const CaptureCall *c, Doc *req) {
-   Doc resp = { .text = c->response, .len = c->response_len };
+   Doc resp = { .text = c->response, .len = c->response_len, .spans = &c->spans };
    const char *model;
    size_t model_len;
    call_model(c, &resp, req, &model, &model_len);
@@ -422,7 +450,7 @@ static void put_tail(Sbuf *sb, const CaptureCall *calls, const char *state, Doc 
  * in as the texts the loop handed over. */
 static void record_build(const CaptureItem *it, Doc *req, Sbuf *rec, Sbuf *model_col, Exchange *e) {
    const CaptureCall *s = &it->calls[CAPTURE_SERVING];
-   Doc resp = { .text = s->response, .len = s->response_len };
+   Doc resp = { .text = s->response, .len = s->response_len, .spans = &s->spans };
    Sbuf_reset(rec);
    PUT(rec, "{\"id\":");
    put_string(rec, it->rid);
@@ -713,12 +741,12 @@ static int write_item(Capture *c, CaptureItem *it, char **err) {
    char fp[FINGERPRINT_LEN + 1];
    Exchange e;
    Exchange_init(&e);
-   Doc req = { .text = it->request, .len = it->request_len };
+   Doc req = { .text = it->request, .len = it->request_len, .spans = &it->request_spans };
    record_build(it, &req, &c->rec, &c->model, &e);
    if (!it->task) {
       /* From the scanned text; jansson's tree only for what the scanner leaves to it. */
       doc_scan(&req);
-      if (!req.messages || Fingerprint_messages_text(req.messages, req.messages_len, fp) < 0)
+      if (!req.messages || Fingerprint_messages_text(req.messages, req.messages_len, c->memo, fp) < 0)
          Fingerprint_messages(json_object_get(doc_tree(&req), "messages"), fp, NULL);
       e.fingerprint = fp;
    }
@@ -1031,6 +1059,7 @@ Capture *Capture_start(const char *workspace, long queue_max, long long queue_by
    /* Replaces SQLite's autocheckpoint on this connection: the writer checkpoints itself. */
    sqlite3_wal_hook(st->db, on_wal, c);
    c->w = ExchangeWriter_new(st, new_task);
+   c->memo = Fingerprint_memo_new();
    ExchangeWriter_batch(c->w);
    c->max = queue_max;
    c->max_bytes = queue_bytes;
@@ -1043,6 +1072,7 @@ Capture *Capture_start(const char *workspace, long queue_max, long long queue_by
    if (pthread_create(&c->thread, NULL, writer, c) != 0) {
       *err = xasprintf("cannot start the capture thread");
       ExchangeWriter_free(c->w);
+      Fingerprint_memo_free(c->memo);
       Store_close(st);
       pthread_mutex_destroy(&c->lock);
       pthread_cond_destroy(&c->wake);
@@ -1179,6 +1209,7 @@ void Capture_stop(Capture *c) {
    items_free(c->done, -1);
    items_free(c->to_free, -1);
    ExchangeWriter_free(c->w);
+   Fingerprint_memo_free(c->memo);
    Store_close(c->st);
    Sbuf_free(&c->rec);
    Sbuf_free(&c->model);

@@ -23,6 +23,18 @@
 #include "common/util.h"
 #include "store/exchange.h"
 
+/* Where the loop's own scan of a JSON text found the members the writer reads, so the
+ * writer need not scan the text again: offsets into the text, len 0 for a member that is
+ * absent. known false: the loop did not scan it (or the scanner declined it), the writer
+ * scans. The spans must be exactly what Jsonscan_members and Jsonscan_find give for the
+ * text (the last of duplicate keys). */
+typedef struct {
+   bool known;
+   size_t model_at, model_len;
+   size_t usage_at, usage_len;       /* responses */
+   size_t messages_at, messages_len; /* requests */
+} CaptureSpans;
+
 /* One upstream call of the exchange as its record shows it. Strings live in the item. */
 typedef struct {
    bool started;
@@ -41,6 +53,7 @@ typedef struct {
     * owned by the item. */
    char *response;
    size_t response_len;
+   CaptureSpans spans;       /* of response */
    /* A body that is not JSON (an HTML error page), kept as text; malloc'd, owned. */
    char *error_body;
    size_t error_body_len;
@@ -73,6 +86,7 @@ typedef struct CaptureItem {
     * UTF-8); malloc'd, owned by the item. */
    char *request;
    size_t request_len;
+   CaptureSpans request_spans;
    CaptureCall calls[CAPTURE_CALLS];
    /* The capture's own. */
    struct CaptureItem *next;

@@ -55,7 +55,11 @@ static unsigned long long rng_next(Gateway *gw) {
    return gw->rng * 2685821657736338717ULL;
 }
 
-/* "ofr-" + 12 hex digits of the run's seed + "-" + the request's number, without printf. */
+/* "ofr-" + 12 hex digits of the run's seed + "-" + the request's number in at least RID_DIGITS
+ * digits, without printf. Zero-padded so a run's ids sort in the order they are made: each
+ * capture batch then appends to the end of the rid index instead of touching pages all over
+ * it (unpadded, "-10" sorts between "-1" and "-2"). */
+#define RID_DIGITS 9
 static void request_id(Gateway *gw, char out[40]) {
    static const char hexd[] = "0123456789abcdef";
    char *p = out;
@@ -70,7 +74,7 @@ static void request_id(Gateway *gw, char out[40]) {
    do {
       digits[n++] = (char)('0' + v % 10);
       v /= 10;
-   } while (v);
+   } while (v || n < RID_DIGITS);
    while (n)
       *p++ = digits[--n];
    *p = '\0';
@@ -416,7 +420,9 @@ static void unwatch_client(Flight *f, struct evhttp_request *req) {
 
 /* A 2xx body that is a chat completion: a JSON object with a "choices" array. The scanner
  * checks it without building it; the parser decides what the scanner declines. */
-static bool is_completion(const char *body, size_t len) {
+/* Whether body is a chat completion (has a "choices" array); sp gets where the scan found
+ * the members the capture reads. */
+static bool is_completion(const char *body, size_t len, CaptureSpans *sp) {
    JsonMember m[JSONSCAN_MEMBERS];
    int n = Jsonscan_members(body, len, m, JSONSCAN_MEMBERS);
    if (n < 0) {
@@ -424,6 +430,16 @@ static bool is_completion(const char *body, size_t len) {
       bool ok = json_is_array(json_object_get(j, "choices"));
       json_decref(j);
       return ok;
+   }
+   const JsonMember *model = Jsonscan_find(m, n, "model"), *usage = Jsonscan_find(m, n, "usage");
+   sp->known = true;
+   if (model) {
+      sp->model_at = (size_t)(model->val - body);
+      sp->model_len = model->vallen;
+   }
+   if (usage) {
+      sp->usage_at = (size_t)(usage->val - body);
+      sp->usage_len = usage->vallen;
    }
    const JsonMember *choices = Jsonscan_find(m, n, "choices");
    return choices && choices->val[0] == '[';
@@ -452,7 +468,7 @@ static void on_call_done(void *ud, UpResult *res) {
       c->resp = Compare_stream_response(c->body, c->len);
       c->error = json_is_array(json_object_get(c->resp, "choices")) ? UPERR_NONE : UPERR_MALFORMED;
    } else {
-      c->error = is_completion(c->body, c->len) ? UPERR_NONE : UPERR_MALFORMED;
+      c->error = is_completion(c->body, c->len, &c->spans) ? UPERR_NONE : UPERR_MALFORMED;
    }
    if (c->bad_stream && c->error == UPERR_NONE)
       c->error = UPERR_MALFORMED;
@@ -712,6 +728,7 @@ static void capture_call(CaptureItem *it, CaptureCall *cc, const Flight *f, Call
        * included). */
       cc->response = c->body;
       cc->response_len = c->len;
+      cc->spans = c->spans;
       c->body = NULL;
       c->len = 0;
    } else if (c->len) {
@@ -746,6 +763,11 @@ static CaptureItem *capture_item(Flight *f, Call *s, Call *o, Call *noise, int a
    it->waited_ms = f->fell_back ? f->waited_ms : -1;
    it->request = f->raw;
    it->request_len = f->raw_len;
+   if (f->rq.messages_len) {
+      /* Gateway_parse_request's scan of this very text. */
+      it->request_spans = (CaptureSpans){ .known = true, .model_at = f->rq.model_at, .model_len = f->rq.model_len,
+                                          .messages_at = f->rq.messages_at, .messages_len = f->rq.messages_len };
+   }
    f->raw = NULL;
    capture_call(it, &it->calls[CAPTURE_SERVING], f, s, it->arm, -1, false, false);
    capture_call(it, &it->calls[CAPTURE_SHADOW], f, o, o->which == CALL_CANDIDATE ? "candidate" : "primary", agree,

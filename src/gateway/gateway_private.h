@@ -69,6 +69,7 @@ typedef struct {
    char *req_body;            /* this arm's own request body, when it differs from the client's */
    char *body;
    size_t len;
+   CaptureSpans spans;        /* where is_completion's scan found body's members */
    char *content_type;
    char *headers;             /* the upstream's response header lines */
    size_t headers_len;

@@ -123,6 +123,8 @@ bool Gateway_parse_request(const char *body, size_t len, GwRequest *out, char **
       out->model_at = (size_t)(model->val - body);
       out->model_len = model->vallen;
    }
+   out->messages_at = (size_t)(messages->val - body);
+   out->messages_len = messages->vallen;
    if (user)
       out->user = Jsonscan_string(user->val, user->vallen);
    return true;

@@ -18,6 +18,7 @@ typedef struct {
    bool stream;
    bool logprobs;               /* the client set "logprobs" (to anything) */
    size_t model_at, model_len;  /* where the "model" value is in the body; model_len 0 when absent */
+   size_t messages_at, messages_len; /* the same for "messages" (scanner only; 0 when parsed) */
    bool parsed;                 /* read by the full parser (the scanner declines escaped keys):
                                  * a changed body is then rebuilt by the parser too */
 } GwRequest;
