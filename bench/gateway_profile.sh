@@ -60,7 +60,8 @@ fi
 
 run() {   # run N: "LOOP_IR WRITER_IR" of a gateway that served N requests
    gateway valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$W/cg.%p"
-   "$B/tests/gw/loadgen" --url "$GW/v1/chat/completions" -n "$1" -c 16 --body-file "$W/body.json" > /dev/null
+   "$B/tests/gw/loadgen" --url "$GW/v1/chat/completions" -n "$1" -c 16 --body-file "$W/body.json" > "$W/lg.json"
+   [ "$(jq .ok "$W/lg.json")" = "$1" ] || echo "bench/gateway_profile.sh: $1 requests, not all answered: $(cat "$W/lg.json")" >&2
    sleep 1
    kill -TERM "$GP"; wait "$GP"; GP=""
    echo "$(grep -h '^summary:' "$W"/cg.*-01 | awk '{ print $2 }') $(grep -h '^summary:' "$W"/cg.*-02 | awk '{ print $2 }')"
