@@ -89,6 +89,28 @@ contains "stream: ends with [DONE]" "$V" "data: [DONE]"
 probe GET /models --get data.0.id
 equals "the extractor is listed" "$V" "$MODEL"
 
+# The model runs off the event loop: while it reads a long input (900 KB, most of a second),
+# the trainer keeps answering other clients. When the loop ran the model, a /healthz sent
+# meanwhile waited for it, and only the few sent before the long request arrived counted.
+awk -v m="$MODEL" 'BEGIN { t = "Order UX1975: 3 x webcam charged 1029.36 USD on 08/10/2024. Customer Zoe Petrov wants a refund. "
+   s = t; while (length(s) < 900000) s = s s
+   printf "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", m, substr(s, 1, 900000) }' > long.json
+rm -f long.done
+( curl -s --max-time 120 -o long.out -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @long.json \
+     "$U/chat/completions" > long.code; touch long.done ) &
+LONG=$!
+n=0
+tries=0
+while [ ! -e long.done ] && [ $tries -lt 1000 ]; do
+   code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$tr_PORT/healthz")
+   [ ! -e long.done ] && [ "$code" = 200 ] && n=$((n + 1))
+   tries=$((tries + 1))
+done
+wait $LONG
+equals "a 900 KB input is answered" "$(cat long.code)" 200
+contains "... with its fields" "$(cat long.out)" 'customer'
+check "while the model read it, /healthz kept answering ($n answers before it)" test "$n" -ge 10
+
 # A restart reloads and serves the extractor.
 stop "$tr_PID"
 serve tr "$OFFRAMP" trainer --listen 127.0.0.1:0 --dir "$TMP/state" || not_ok "trainer restarts"
