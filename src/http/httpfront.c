@@ -364,10 +364,21 @@ static void feed(Conn *c, const unsigned char *p, size_t n) {
             p++;
             n--;
          }
-         /* eoh: 1 after a '\n', 2 after "\n\r"; a '\n' then ends the block. */
+         /* eoh: 1 after a '\n', 2 after "\n\r"; a '\n' then ends the block. Inside a line
+          * (eoh 0) nothing but its '\n' changes that: jump to it. */
          size_t i = 0;
          bool end = false;
          while (i < n && !end) {
+            if (c->eoh == 0) {
+               const unsigned char *nl = memchr(p + i, '\n', n - i);
+               if (!nl) {
+                  i = n;
+                  break;
+               }
+               i = (size_t)(nl - p) + 1;
+               c->eoh = 1;
+               continue;
+            }
             unsigned char b = p[i++];
             if (b == '\n') {
                end = c->eoh != 0;
