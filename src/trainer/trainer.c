@@ -1,5 +1,6 @@
 /* trainer.c - the built-in trainer daemon: evhttp routes in the event-loop thread, training
- * in one worker thread, all shared state behind one mutex, everything persisted as JSON files
+ * in one worker thread, the models' answers in one inference thread (the loop never runs a
+ * model), all shared state behind one mutex, everything persisted as JSON files
  * written atomically (files/, jobs/) plus model files (models/). */
 #include "config.h"
 
