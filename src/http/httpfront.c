@@ -445,18 +445,13 @@ static void feed(Conn *c, const unsigned char *p, size_t n) {
    }
 }
 
-static void on_tap(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
-   Conn *c = arg;
-   if (!info->n_added || c->closed)
-      return;
-   if (c->fd < 0)
-      register_fd(c);
-   size_t len = evbuffer_get_length(buf);
+/* Feeds the n bytes of buf from offset from, in order. */
+static void scan(Conn *c, struct evbuffer *buf, size_t from, size_t n) {
    struct evbuffer_ptr at;
-   if (info->n_added > len || evbuffer_ptr_set(buf, &at, len - info->n_added, EVBUFFER_PTR_SET) < 0)
+   if (evbuffer_ptr_set(buf, &at, from, EVBUFFER_PTR_SET) < 0)
       return;
    struct evbuffer_iovec v[8];
-   size_t left = info->n_added;
+   size_t left = n;
    while (left > 0) {
       int nv = evbuffer_peek(buf, (ev_ssize_t)left, &at, v, 8);
       if (nv <= 0)
@@ -473,6 +468,17 @@ static void on_tap(struct evbuffer *buf, const struct evbuffer_cb_info *info, vo
       if (left > 0 && evbuffer_ptr_set(buf, &at, got, EVBUFFER_PTR_ADD) < 0)
          return;
    }
+}
+
+static void on_tap(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
+   Conn *c = arg;
+   if (!info->n_added || c->closed)
+      return;
+   if (c->fd < 0)
+      register_fd(c);
+   size_t len = evbuffer_get_length(buf);
+   if (info->n_added <= len)
+      scan(c, buf, len - info->n_added, info->n_added);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg) {
@@ -622,6 +628,13 @@ static void on_complete(struct evhttp_request *req, void *arg) {
    c->served = true;
    /* Draining: close the connection once this answer is out (0 s: after evhttp is done with it). */
    arm(c, fr->draining ? 0 : fr->lim.keepalive_timeout);
+   /* What the client sent ahead (pipelined requests) arrived while this one was served, when
+    * the tap did not follow it: follow it now, before evhttp parses it, so the next request
+    * meets the same limits and deadline as one sent on its own. A refusal here only drains the
+    * input and writes to the socket: nothing evhttp holds is freed under it. */
+   struct evbuffer *in = bufferevent_get_input(c->bev);
+   if (!fr->draining && !c->closed && evbuffer_get_length(in))
+      scan(c, in, 0, evbuffer_get_length(in));
    check_drained(fr);
 }
 

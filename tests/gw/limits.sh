@@ -30,6 +30,26 @@ check "chunked 413 is OpenAI's error shape" valid_error "$WORK/r" request_too_la
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' -d "$REQ" "$GW/v1/chat/completions")
 is "$code" 200 "a small chunked request is served"
 
+# ---- pipelined: a request sent behind another in one write meets the same limits ----
+# (it arrives while the first is served, when the front end's tap did not follow it; before,
+# only evhttp's own limits applied to it, with evhttp's answers)
+pipe_two() {   # pipe_two SECOND: a good chat request and then SECOND in one write; the answers in $WORK/pipe
+   exec 3<> "/dev/tcp/127.0.0.1/$PORT"
+   { printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+        "${#REQ}" "$REQ"
+     printf '%s' "$1"; } >&3
+   timeout 10 cat <&3 > "$WORK/pipe"
+   exec 3>&-
+}
+pipe_two "$(printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n' "$(head -c 20000 /dev/zero | tr '\0' a)")"
+is "$(grep -a -o 'HTTP/1.1 [0-9]*' "$WORK/pipe" | tr '\n' ' ')" "HTTP/1.1 200 HTTP/1.1 431 " \
+   "pipelined behind a request, headers over 16 KB: the first answered, then 431"
+check "... in OpenAI's error shape" grep -q '"code":"request_header_fields_too_large"' "$WORK/pipe"
+pipe_two "$(printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n{"model":')"
+is "$(grep -a -o 'HTTP/1.1 [0-9]*' "$WORK/pipe" | tr '\n' ' ')" "HTTP/1.1 200 HTTP/1.1 413 " \
+   "pipelined behind a request, a Content-Length past --max-body: the first answered, then 413"
+check "... in OpenAI's error shape" grep -q '"code":"request_too_large"' "$WORK/pipe"
+
 # ---- slowloris: 300 connections trickling; the deadline (3 s) is not reset by bytes ----
 for mode in header body idle; do
    "$SLOW" --port "$PORT" --conns 300 --interval 0.5 --max-secs 20 --mode $mode > "$WORK/slow.$mode" &
