@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonscan.h"
 #include "common/stats.h"
 #include "common/taskname.h"
 #include "common/util.h"
@@ -286,16 +287,10 @@ static bool note_output(ExchangeWriter *w, long long task_id, const char *fp, co
    return step_done(w, s, "counting an output", err);
 }
 
+/* A JSON object or array, as jansson would read it (the scanner refuses what it refuses), with
+ * no tree built per captured answer. */
 static bool is_json_doc(const char *s, size_t len) {
-   while (len && (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')) {
-      s++;
-      len--;
-   }
-   if (!len || (*s != '{' && *s != '['))
-      return false;
-   json_t *v = json_loadb(s, len, 0, NULL);
-   json_decref(v);
-   return v != NULL;
+   return Jsonscan_document(s, len);
 }
 
 void ExchangeWriter_batch(ExchangeWriter *w) {
