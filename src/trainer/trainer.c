@@ -68,7 +68,6 @@ typedef struct {
    struct Infer *infer_head, *infer_tail, *infer_done;
    pthread_cond_t infer_wake;
    struct event *infer_ev;  /* made active by the inference thread: results to send */
-   long infer_inflight;     /* the loop's count: queued or running */
 } Trainer;
 
 /* ---- ids, time, persistence ---- */
@@ -648,7 +647,6 @@ static json_t *token_bytes(const char *s) {
  * has nothing sent (its request went with its connection). */
 
 typedef struct Infer {
-   Trainer *t;
    struct evhttp_request *req;   /* NULL once the client left */
    json_t *body;                 /* the request (owned; only the inference thread reads it meanwhile) */
    const char *model;            /* in body */
@@ -769,7 +767,6 @@ static void on_infer_done(evutil_socket_t fd, short what, void *arg) {
    }
    for (Infer *in = rev, *next; in; in = next) {
       next = in->next;
-      t->infer_inflight--;
       if (in->req) {
          HttpFront_on_close(t->front, in->req, NULL, NULL);
          infer_reply(in);
@@ -859,7 +856,6 @@ static void chat(Trainer *t, struct evhttp_request *req) {
       Reply_error(req, 400, NULL, "n", "invalid_value", "n must be 1: the model has one answer per request");
    else {
       Infer *in = xcalloc(1, sizeof *in);
-      in->t = t;
       in->req = req;
       in->body = body;
       in->model = model;
@@ -870,7 +866,6 @@ static void chat(Trainer *t, struct evhttp_request *req) {
       in->stream = json_is_true(stream);
       in->ntop = ntop;
       HttpFront_on_close(t->front, req, on_client_gone, in);
-      t->infer_inflight++;
       pthread_mutex_lock(&t->lock);
       if (t->infer_tail)
          t->infer_tail->next = in;
