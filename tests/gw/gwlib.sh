@@ -116,4 +116,7 @@ wait_captured() {
    return 1
 }
 
-sql() { sqlite3 "$WS" "$@"; }
+# sql: with the engine's own 5 s busy timeout: a write here waits, as the engine's would, while
+# the gateway's capture writer holds the lock (its idle TRUNCATE checkpoint, after a large write,
+# takes a while in the ASan build), instead of failing at once with "database is locked".
+sql() { sqlite3 -cmd ".timeout 5000" "$WS" "$@"; }

@@ -30,9 +30,11 @@ stop() {
    wait "$1" 2>/dev/null
 }
 
+# Waits for these servers only: a bare wait would also wait for whatever else the test left
+# running (a stand-in that exits on its own after minutes).
 stop_servers() {
    for _p in $SERVER_PIDS; do kill "$_p" 2>/dev/null; done
-   wait 2>/dev/null
+   for _p in $SERVER_PIDS; do wait "$_p" 2>/dev/null; done
 }
 trap 'stop_servers; rm -rf "$TMP"' EXIT
 

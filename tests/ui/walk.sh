@@ -4,11 +4,14 @@
 # ends with Enter; Tab, Enter, Esc, Space are those keys), **bold** is waited for on the screen.
 # A step whose text never shows is a dead end in the README: the test fails there and shows the
 # screen. The README and the console cannot drift apart.
+# The two sizes walk at the same time, each in its own demo session and tmux server: a walk
+# mostly waits for the screen (the shadow gate's comparisons come at 20 calls a second),
+# so the two take about as long as one.
 . "$TESTS_SRCDIR/lib.sh"
 TMUX_DIR=$TMP
 . "$TESTS_SRCDIR/ui/tmux.sh"
 tmux_have || skip_all "tmux not installed (apt-get install tmux)"
-trap 'tmux_stop; rm -rf "$TMP"' EXIT
+trap 'for s in "$TMP"/tmux-*.sock; do TMUX_SOCK=$s tmux_stop; done; rm -rf "$TMP"' EXIT
 README=$TESTS_SRCDIR/../README.md
 
 # The walk's steps, one per line: numbered items of the section, continuation lines joined.
@@ -20,19 +23,21 @@ steps=$(sed -n '/^### Walk the demo/,/^##/p' "$README" |
 n=$(printf '%s\n' "$steps" | grep -c .)
 [ "$n" -ge 10 ] && ok "the README's walk has $n steps" || not_ok "the README's walk has steps" "$steps"
 
-walk() {   # walk COLS LINES
+walk() {   # walk COLS LINES: run in the background; its 3 checks go to stdout (TAP)
+   trap - EXIT
+   TMUX_SOCK=$TMP/tmux-$1x$2.sock
    xdg=$TMP/xdg-$1x$2
    mkdir -p "$xdg"
-   tmux_start "$1" "$2" "cd '$TMP' && XDG_DATA_HOME='$xdg' LC_ALL=C.UTF-8 TERM=xterm '$OFFRAMP' demo 2>'$TMP/demo-$1x$2.err'"
+   tmux_start "$1" "$2" "cd '$xdg' && XDG_DATA_HOME='$xdg' LC_ALL=C.UTF-8 TERM=xterm '$OFFRAMP' demo 2>'$TMP/demo-$1x$2.err'"
    if ! tmux_wait_for "offramp · audit" 120; then
       not_ok "$1x$2: the demo opens on the audit view" "$(tmux_screen; cat "$TMP/demo-$1x$2.err")"
       tmux_stop
       return
    fi
    dead=""
-   printf '%s\n' "$steps" > "$TMP/steps"
+   printf '%s\n' "$steps" > "$TMP/steps-$1x$2"
    while IFS= read -r step && [ -z "$dead" ]; do
-      printf '%s\n' "$step" | grep -oE '`[^`]+`|\*\*[^*]+\*\*' > "$TMP/tokens"
+      printf '%s\n' "$step" | grep -oE '`[^`]+`|\*\*[^*]+\*\*' > "$TMP/tokens-$1x$2"
       while IFS= read -r tok && [ -z "$dead" ]; do
          case "$tok" in
          \*\**)
@@ -50,8 +55,8 @@ walk() {   # walk COLS LINES
             esac
             sleep 0.2 ;;   # a key at a time, as a person types (Esc needs its own moment)
          esac
-      done < "$TMP/tokens"
-   done < "$TMP/steps"
+      done < "$TMP/tokens-$1x$2"
+   done < "$TMP/steps-$1x$2"
    if [ -n "$dead" ]; then
       not_ok "$1x$2: the README walk has no dead end" "step $dead; the screen:
 $(tmux_screen)"
@@ -68,7 +73,22 @@ $(tmux_screen)"
    equals "$1x$2: no service left running" "$left" ""
 }
 
-walk 80 24
-walk 120 35
+walk 80 24 > "$TMP/walk-80x24.tap" 2>&1 &
+w1=$!
+walk 120 35 > "$TMP/walk-120x35.tap" 2>&1 &
+w2=$!
+wait "$w1" "$w2"
+# Their checks, in order, numbered here.
+for size in 80x24 120x35; do
+   while IFS= read -r l; do
+      case $l in
+      "ok "*) ok "${l#ok * - }" ;;
+      "not ok "*) not_ok "${l#not ok * - }" ;;
+      *) printf '%s\n' "$l" ;;
+      esac
+   done < "$TMP/walk-$size.tap"
+   n=$(grep -cE '^(not )?ok ' "$TMP/walk-$size.tap")
+   [ "$n" -eq 3 ] || not_ok "$size: the walk made its 3 checks" "$n of them"
+done
 
 done_testing
