@@ -28,7 +28,7 @@ p>
 >
 :shadow
 :wait 20
-# the shadow gate wants 300 comparisons: 100 req/s for 10 s leaves room for a slow (ASan) build
+# the shadow gate wants 500 comparisons: 100 req/s for 10 s leaves room for a slow (ASan) build
 :replay 100
 :sleep 10
 :save-display shadow.txt

@@ -23,8 +23,8 @@ fi
 lacks "no traffic: no 'last min' figures" "$(tmux_screen)" "last min"
 
 # A call of the demo task answered 52 s ago, then nothing more.
-insert() {   # insert RID AGE-SECONDS
-   sqlite3 "$DB" "INSERT INTO exchanges(rid, task_id, ts, arm, record) SELECT '$1', id,
+insert() {   # insert RID AGE-SECONDS (waiting up to 5 s for the demo's writers, as the engine does)
+   sqlite3 -cmd ".timeout 5000" "$DB" "INSERT INTO exchanges(rid, task_id, ts, arm, record) SELECT '$1', id,
                   strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-$2 seconds'), 'primary', '{}' FROM tasks
                   WHERE name = 'content-classification'"
 }
