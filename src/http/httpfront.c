@@ -426,8 +426,8 @@ static void feed(Conn *c, const unsigned char *p, size_t n) {
          break;
       case C_READ:
       case C_BUSY:
-         /* A pipelined request in the same read: evhttp's own limits (set as a backstop) are all
-          * that apply to it. Held, not read further past BUSY_INPUT_MAX. */
+         /* What the client sends ahead (pipelining) waits in the input buffer, followed once
+          * this request is answered (on_complete). Held, not read further past BUSY_INPUT_MAX. */
          if (c->state == C_BUSY && evbuffer_get_length(bufferevent_get_input(c->bev)) > BUSY_INPUT_MAX)
             bufferevent_disable(c->bev, EV_READ);
          return;

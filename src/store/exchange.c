@@ -287,12 +287,6 @@ static bool note_output(ExchangeWriter *w, long long task_id, const char *fp, co
    return step_done(w, s, "counting an output", err);
 }
 
-/* A JSON object or array, as jansson would read it (the scanner refuses what it refuses), with
- * no tree built per captured answer. */
-static bool is_json_doc(const char *s, size_t len) {
-   return Jsonscan_document(s, len);
-}
-
 void ExchangeWriter_batch(ExchangeWriter *w) {
    w->batch = true;
 }
@@ -392,7 +386,7 @@ static bool update_aggregates(ExchangeWriter *w, const Exchange *e, long long ta
       d->lat_sum += e->latency_ms >= 0 ? e->latency_ms : 0;
       d->outputs += e->output != NULL;
       d->out_chars += chars;
-      d->json_outputs += e->output && is_json_doc(e->output, olen);
+      d->json_outputs += e->output && Jsonscan_document(e->output, olen);
       if (b < AUDIT_BUCKETS)
          d->h[b]++;
       return !e->output || note_output(w, task_id, fp, e->output, olen, err);
@@ -410,7 +404,7 @@ static bool update_aggregates(ExchangeWriter *w, const Exchange *e, long long ta
    sqlite3_bind_double(s, 10, e->latency_ms >= 0 ? e->latency_ms : 0);
    sqlite3_bind_int(s, 11, e->output != NULL);
    sqlite3_bind_int64(s, 12, chars);
-   sqlite3_bind_int(s, 13, e->output && is_json_doc(e->output, olen));
+   sqlite3_bind_int(s, 13, e->output && Jsonscan_document(e->output, olen));
    if (!step_done(w, s, "updating the audit figures", err))
       return false;
    return !e->output || note_output(w, task_id, fp, e->output, olen, err);

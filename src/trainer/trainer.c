@@ -65,7 +65,7 @@ typedef struct {
    struct event_base *base;
    HttpFront *front;
    /* Chat completions for the inference thread (under lock): queued, and answered. */
-   struct Infer *infer_head, *infer_tail, *infer_done;
+   struct Infer *infer_head, *infer_tail, *infer_done, *infer_done_tail;
    pthread_cond_t infer_wake;
    struct event *infer_ev;  /* made active by the inference thread: results to send */
 } Trainer;
@@ -755,17 +755,9 @@ static void on_infer_done(evutil_socket_t fd, short what, void *arg) {
    Trainer *t = arg;
    pthread_mutex_lock(&t->lock);
    Infer *done = t->infer_done;
-   t->infer_done = NULL;
+   t->infer_done = t->infer_done_tail = NULL;
    pthread_mutex_unlock(&t->lock);
-   /* Newest first on the list: answer in the order they finished. */
-   Infer *rev = NULL;
-   while (done) {
-      Infer *next = done->next;
-      done->next = rev;
-      rev = done;
-      done = next;
-   }
-   for (Infer *in = rev, *next; in; in = next) {
+   for (Infer *in = done, *next; in; in = next) {
       next = in->next;
       if (in->req) {
          HttpFront_on_close(t->front, in->req, NULL, NULL);
@@ -790,8 +782,12 @@ static void *infer_thread(void *arg) {
       pthread_mutex_unlock(&t->lock);
       infer_run(in);
       pthread_mutex_lock(&t->lock);
-      in->next = t->infer_done;
-      t->infer_done = in;
+      in->next = NULL;
+      if (t->infer_done_tail)
+         t->infer_done_tail->next = in;
+      else
+         t->infer_done = in;
+      t->infer_done_tail = in;
       event_active(t->infer_ev, EV_READ, 0);
    }
    pthread_mutex_unlock(&t->lock);
