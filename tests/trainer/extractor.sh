@@ -111,6 +111,20 @@ equals "a 900 KB input is answered" "$(cat long.code)" 200
 contains "... with its fields" "$(cat long.out)" 'customer'
 check "while the model read it, /healthz kept answering ($n answers before it)" test "$n" -ge 10
 
+# A client that leaves while the model reads its input: nothing is sent to it, the trainer
+# stays up and answers the next request (ASan build: nothing touches the freed request).
+curl -s --max-time 0.2 -o /dev/null -H 'Content-Type: application/json' --data-binary @long.json "$U/chat/completions"
+ask "Please cancel AB1234 as soon as possible. Thanks, Rosa Silva" '' --get choices.0.message.content
+equals "a client gone mid-answer: the next request is answered" "$CODE $V" \
+   '200 {"customer":"Rosa Silva","order_id":"AB1234","date":null,"amount":null,"product":null}'
+# Bytes that are not UTF-8 in a message: refused before any model runs, the trainer stays up.
+printf '{"model":"%s","messages":[{"role":"user","content":"order \377\376 AB1234"}]}' "$MODEL" > bad.json
+code=$(curl -s -o bad.out -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @bad.json "$U/chat/completions")
+equals "a message that is not UTF-8: 400" "$code" 400
+contains "... in OpenAI's error shape" "$(cat bad.out)" '"error"'
+probe GET /models --get data.0.id
+equals "... and the trainer still serves" "$CODE $V" "200 $MODEL"
+
 # A restart reloads and serves the extractor.
 stop "$tr_PID"
 serve tr "$OFFRAMP" trainer --listen 127.0.0.1:0 --dir "$TMP/state" || not_ok "trainer restarts"
