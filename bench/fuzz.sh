@@ -4,7 +4,7 @@
 # and the corpus grows there from run to run (bench/out/fuzz/TARGET.corpus).
 # Usage: bench/fuzz.sh [TARGET] [BUILD_DIR (for config.h)] [SECONDS]
 #   TARGET: request (default: body parsing, attribution, comparison), http (the whole request
-#   path through a real evhttp server, headers included), jsonscan (the scanner against
+#   path through the gateway's own HTTP server, headers included), jsonscan (the scanner against
 #   jansson), import, or any NAME with a tests/fuzz/fuzz_NAME.c. Seeds come from
 #   tests/fuzz/corpus/NAME/ (request: the files directly in tests/fuzz/corpus/), a dictionary
 #   from tests/fuzz/NAME.dict when there is one; FUZZ_ARGS adds libFuzzer options.

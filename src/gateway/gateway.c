@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -113,7 +112,7 @@ static void timestamp(Gateway *gw, char out[32]) {
    out[n + 5] = '\0';
 }
 
-/* The Date header's value (evhttp would format one per reply). */
+/* The Date header's value, formatted once a second. */
 static const char *http_date(Gateway *gw) {
    clock_now(gw);
    return gw->date;
@@ -171,7 +170,7 @@ void Gateway_route_put(Gateway *gw, Route *r) {
 }
 
 /* Canary split: sticky on the user, else the conversation header, else random. */
-static bool canary_picks_candidate(Gateway *gw, const Route *r, struct evhttp_request *req, const char *user) {
+static bool canary_picks_candidate(Gateway *gw, const Route *r, HttpReq *req, const char *user) {
    const char *conv = header(req, "X-Offramp-Conversation");
    const char *key = NULL;
    if (str_eq(r->sticky, "user"))
@@ -228,7 +227,7 @@ static bool header_hop_by_hop(const char *name, size_t n) {
 
 /* Adds the upstream's header lines block[0..len) to out: every end-to-end one when all, else
  * those header_for_client names. */
-static void forward_headers(struct evkeyvalq *out, const char *block, size_t len, bool all) {
+static void forward_headers(HttpReq *out, const char *block, size_t len, bool all) {
    const char *p = block, *end = block + len;
    while (p < end) {
       const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -243,7 +242,7 @@ static void forward_headers(struct evkeyvalq *out, const char *block, size_t len
             while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
                ve--;
             char *name = xstrndup(p, n), *value = xstrndup(v, (size_t)(ve - v));
-            evhttp_add_header(out, name, value);   /* refuses CR/LF itself */
+            HttpReq_add_header(out, name, value);   /* refuses CR/LF itself */
             free(name);
             free(value);
          }
@@ -256,7 +255,7 @@ static const char *reason_or_null(const char *reason) {
    return reason && *reason ? reason : NULL;
 }
 
-static void add_arm_headers(Flight *f, struct evkeyvalq *h);
+static void add_arm_headers(Flight *f, HttpReq *h);
 static void reply_from(Flight *f, Call *c);
 
 /* Starts the streamed answer (headers once the arm is decided: the upstream's that matter to
@@ -264,19 +263,16 @@ static void reply_from(Flight *f, Call *c);
 static void stream_out(Flight *f, const UpResult *res, const char *p, size_t n) {
    if (!f->streaming) {
       f->streaming = true;
-      struct evkeyvalq *h = evhttp_request_get_output_headers(f->req);
+      HttpReq *h = f->req;
       forward_headers(h, res->headers.buf, res->headers.len, false);
-      evhttp_add_header(h, "Content-Type", res->content_type ? res->content_type : "text/event-stream");
-      evhttp_add_header(h, "Cache-Control", "no-cache");
+      HttpReq_add_header(h, "Content-Type", res->content_type ? res->content_type : "text/event-stream");
+      HttpReq_add_header(h, "Cache-Control", "no-cache");
       add_arm_headers(f, h);
-      evhttp_send_reply_start(f->req, 200, reason_or_null(res->reason));
+      HttpReq_reply_start(f->req, 200, reason_or_null(res->reason));
    }
    if (!n)
       return;
-   struct evbuffer *b = evbuffer_new();
-   evbuffer_add(b, p, n);
-   evhttp_send_reply_chunk(f->req, b);
-   evbuffer_free(b);
+   HttpReq_reply_chunk(f->req, p, n);
 }
 
 /* The candidate's answer is not the client's: the primary serves it (now, or when it is done). */
@@ -395,10 +391,6 @@ static void on_client_gone(void *arg) {
    Flight *f = arg;
    f->client_gone = true;
    f->watching = false;
-   if (f->req && evhttp_request_get_connection(f->req)) {
-      /* Still tied to the connection: evhttp frees it with the connection. */
-      f->req = NULL;
-   }
    Call *c = &f->calls[f->serving];
    if (c->up)
       Upstream_cancel(f->gw->up, c->up);
@@ -412,7 +404,7 @@ static void watch_client(Flight *f) {
    f->watching = HttpFront_on_close(f->gw->front, f->req, on_client_gone, f);
 }
 
-static void unwatch_client(Flight *f, struct evhttp_request *req) {
+static void unwatch_client(Flight *f, HttpReq *req) {
    if (f->watching)
       HttpFront_on_close(f->gw->front, req, NULL, NULL);
    f->watching = false;
@@ -588,13 +580,13 @@ static void call_start(Flight *f, int which) {
 
 /* ---- answering ---- */
 
-static void add_arm_headers(Flight *f, struct evkeyvalq *h) {
-   evhttp_add_header(h, "X-Offramp-Arm",
+static void add_arm_headers(Flight *f, HttpReq *h) {
+   HttpReq_add_header(h, "X-Offramp-Arm",
                      f->fell_back ? "fallback" : f->serving == CALL_CANDIDATE ? "candidate" : "primary");
    if (f->task)
-      evhttp_add_header(h, "X-Offramp-Task", f->task);
-   evhttp_add_header(h, "X-Offramp-Request-Id", f->rid);
-   evhttp_add_header(h, "Date", http_date(f->gw));
+      HttpReq_add_header(h, "X-Offramp-Task", f->task);
+   HttpReq_add_header(h, "X-Offramp-Request-Id", f->rid);
+   HttpReq_add_header(h, "Date", http_date(f->gw));
 }
 
 /* A drain ends when every exchange is done and every answer is on the wire. */
@@ -605,12 +597,12 @@ void Gateway_maybe_exit(Gateway *gw) {
 }
 
 static void reply_send(Flight *f, Call *c) {
-   struct evhttp_request *req = f->req;
+   HttpReq *req = f->req;
    f->req = NULL;
    if (f->client_gone) {
-      /* evhttp let go of the request when the connection closed: ending it frees it. */
+      /* The client left: ending the request frees it. */
       f->reply_status = f->streaming ? 200 : (int)c->status;
-      evhttp_send_reply_end(req);
+      HttpReq_reply_end(req);
       return;
    }
    unwatch_client(f, req);
@@ -619,20 +611,16 @@ static void reply_send(Flight *f, Call *c) {
       GwStats_overhead(f->gw->stats, (mono_seconds() - f->t0) * 1000.0 - c->ms);
    if (f->streaming) {
       f->reply_status = 200;
-      evhttp_send_reply_end(req);
+      HttpReq_reply_end(req);
       return;
    }
-   add_arm_headers(f, evhttp_request_get_output_headers(req));
+   add_arm_headers(f, req);
    if (c->error == UPERR_NONE || c->error == UPERR_STATUS) {
       /* The upstream's own answer, errors included (a 429 is the API's to give). */
       f->reply_status = (int)c->status;
-      struct evbuffer *b = evbuffer_new();
-      evbuffer_add(b, c->body, c->len);
-      forward_headers(evhttp_request_get_output_headers(req), c->headers, c->headers_len, false);
-      evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                        c->content_type ? c->content_type : "application/json");
-      evhttp_send_reply(req, (int)c->status, reason_or_null(c->reason), b);
-      evbuffer_free(b);
+      forward_headers(req, c->headers, c->headers_len, false);
+      HttpReq_add_header(req, "Content-Type", c->content_type ? c->content_type : "application/json");
+      HttpReq_reply(req, (int)c->status, reason_or_null(c->reason), c->body, c->len);
       return;
    }
    char *msg;
@@ -891,7 +879,7 @@ static void flight_finish(Flight *f) {
 
 /* With client keys, the data plane answers only a listed key (OpenAI's 401 otherwise): true
  * with *key set, or false once answered. Without, every client passes (*key NULL). */
-static bool client_allowed(Gateway *gw, struct evhttp_request *req, const ClientKey **key) {
+static bool client_allowed(Gateway *gw, HttpReq *req, const ClientKey **key) {
    *key = NULL;
    if (!gw->clients.n)
       return true;
@@ -900,7 +888,7 @@ static bool client_allowed(Gateway *gw, struct evhttp_request *req, const Client
    *key = bearer && *bearer ? ClientKeys_find(&gw->clients, bearer) : NULL;
    if (*key)
       return true;
-   evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+   HttpReq_add_header(req, "WWW-Authenticate", "Bearer");
    Reply_error(req, 401, "invalid_request_error", NULL, "invalid_api_key", "%s",
                bearer ? "Incorrect API key provided: this gateway accepts only its client keys "
                         "(ask its operator for one)"
@@ -911,7 +899,7 @@ static bool client_allowed(Gateway *gw, struct evhttp_request *req, const Client
 
 /* May this exchange go on under task (NULL: unattributed) and route (the fallback route when
  * none)? Answers 403/404 itself when not. *other is set when the tag is past --max-tasks. */
-static bool task_allowed(Gateway *gw, struct evhttp_request *req, const ClientKey *key, const Route *route,
+static bool task_allowed(Gateway *gw, HttpReq *req, const ClientKey *key, const Route *route,
                          const char *task, bool *other) {
    bool routed = route != gw->fallback_route;
    *other = false;
@@ -934,7 +922,7 @@ static bool task_allowed(Gateway *gw, struct evhttp_request *req, const ClientKe
    return true;
 }
 
-static void handle_chat(Gateway *gw, struct evhttp_request *req) {
+static void handle_chat(Gateway *gw, HttpReq *req) {
    const ClientKey *ckey;
    if (!client_allowed(gw, req, &ckey))
       return;
@@ -1054,24 +1042,24 @@ static const char *route_model(Gateway *gw, const char *id) {
    return NULL;
 }
 
-static void passthrough_start(Gateway *gw, struct evhttp_request *req, const char *path, const ClientKey *models_for,
+static void passthrough_start(Gateway *gw, HttpReq *req, const char *path, const ClientKey *models_for,
                               bool models);
 
 /* GET /v1/models: the upstream's list (asked with the client's credentials, like any
  * pass-through) with the routes' tasks and aliases added, so an application that checks its
  * model exists still finds it. Without an upstream, or when it does not answer a list, the
  * routes' alone (X-Offramp-Models says which). */
-static void handle_models(Gateway *gw, struct evhttp_request *req) {
+static void handle_models(Gateway *gw, HttpReq *req) {
    const ClientKey *ckey;
    if (!client_allowed(gw, req, &ckey))
       return;
-   if (gw->cfg->upstream && evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+   if (gw->cfg->upstream && HttpReq_method(req) == HTTP_GET) {
       passthrough_start(gw, req, "/v1/models", ckey, true);
       return;
    }
    json_t *data = json_array();
    add_route_models(gw, data, ckey);
-   evhttp_add_header(evhttp_request_get_output_headers(req), "X-Offramp-Models", "routes");
+   HttpReq_add_header(req, "X-Offramp-Models", "routes");
    Reply_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
@@ -1081,7 +1069,7 @@ static void handle_models(Gateway *gw, struct evhttp_request *req) {
  * as it arrives (chunked); only its size, status and time are kept, in the stats. */
 typedef struct {
    Gateway *gw;
-   struct evhttp_request *req;
+   HttpReq *req;
    struct curl_slist *headers;
    char *body;
    size_t len;
@@ -1100,15 +1088,15 @@ typedef struct {
 #define PASS_BUFFER_MAX (1L << 20)
 #define PASS_RESUME_CHECK_US 10000
 
-static const char *method_name(enum evhttp_cmd_type cmd) {
+static const char *method_name(HttpMethod cmd) {
    switch (cmd) {
-   case EVHTTP_REQ_GET: return "GET";
-   case EVHTTP_REQ_POST: return "POST";
-   case EVHTTP_REQ_HEAD: return "HEAD";
-   case EVHTTP_REQ_PUT: return "PUT";
-   case EVHTTP_REQ_DELETE: return "DELETE";
-   case EVHTTP_REQ_PATCH: return "PATCH";
-   case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+   case HTTP_GET: return "GET";
+   case HTTP_POST: return "POST";
+   case HTTP_HEAD: return "HEAD";
+   case HTTP_PUT: return "PUT";
+   case HTTP_DELETE: return "DELETE";
+   case HTTP_PATCH: return "PATCH";
+   case HTTP_OPTIONS: return "OPTIONS";
    default: return NULL;
    }
 }
@@ -1137,12 +1125,11 @@ static bool path_has_dot_segment(const char *path) {
 /* The client's request headers for the upstream: all but the hop-by-hop ones, Host, ours and
  * Authorization, which is the client's own only when no operator key serves it. With an
  * operator key, a client does not pick the operator's organization or project either. */
-static struct curl_slist *pass_headers(Gateway *gw, struct evhttp_request *req, bool models) {
+static struct curl_slist *pass_headers(Gateway *gw, HttpReq *req, bool models) {
    struct curl_slist *l = NULL;
    bool content_type = false;
-   struct evkeyval *kv;
-   TAILQ_FOREACH (kv, evhttp_request_get_input_headers(req), next) {
-      const char *k = kv->key;
+   const char *k, *value;
+   for (size_t i = 0; HttpReq_header_at(req, i, &k, &value); i++) {
       size_t n = strlen(k);
       if (header_hop_by_hop(k, n) || strcasecmp(k, "host") == 0 || strcasecmp(k, "expect") == 0 ||
           strcasecmp(k, "authorization") == 0 || strncasecmp(k, "x-offramp-", 10) == 0 ||
@@ -1150,7 +1137,7 @@ static struct curl_slist *pass_headers(Gateway *gw, struct evhttp_request *req, 
           (gw->operator_keys && (strcasecmp(k, "openai-organization") == 0 || strcasecmp(k, "openai-project") == 0)))
          continue;
       content_type = content_type || strcasecmp(k, "content-type") == 0;
-      char *line = xasprintf("%s: %s", k, kv->value);
+      char *line = xasprintf("%s: %s", k, value);
       l = curl_slist_append(l, line);
       free(line);
    }
@@ -1182,16 +1169,13 @@ static void pass_free(Pass *p) {
 }
 
 static void pass_reply_start(Pass *p, const UpResult *res) {
-   struct evkeyvalq *h = evhttp_request_get_output_headers(p->req);
-   forward_headers(h, res->headers.buf, res->headers.len, true);
-   evhttp_add_header(h, "X-Offramp-Request-Id", p->rid);
+   forward_headers(p->req, res->headers.buf, res->headers.len, true);
+   HttpReq_add_header(p->req, "X-Offramp-Request-Id", p->rid);
 }
 
-/* Bytes handed to evhttp for this client and not yet written (0 once the client is gone). */
+/* Bytes queued for this client and not yet written (0 once the client is gone). */
 static size_t pass_unsent(const Pass *p) {
-   struct evhttp_connection *con = evhttp_request_get_connection(p->req);
-   struct bufferevent *bev = con ? evhttp_connection_get_bufferevent(con) : NULL;
-   return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+   return HttpReq_pending(p->req);
 }
 
 static void on_pass_resume_check(evutil_socket_t fd, short what, void *arg) {
@@ -1219,12 +1203,9 @@ static bool on_pass_data(void *ud, const UpResult *res, const char *data, size_t
    if (!p->started) {
       p->started = true;
       pass_reply_start(p, res);
-      evhttp_send_reply_start(p->req, (int)res->status, reason_or_null(res->reason));
+      HttpReq_reply_start(p->req, (int)res->status, reason_or_null(res->reason));
    }
-   struct evbuffer *b = evbuffer_new();
-   evbuffer_add(b, data, n);
-   evhttp_send_reply_chunk(p->req, b);
-   evbuffer_free(b);
+   HttpReq_reply_chunk(p->req, data, n);
    return true;
 }
 
@@ -1245,48 +1226,48 @@ static json_t *merged_models(Gateway *gw, const Pass *p, const UpResult *res) {
 static void on_pass_done(void *ud, UpResult *res) {
    Pass *p = ud;
    Gateway *gw = p->gw;
-   struct evhttp_request *req = p->req;
+   HttpReq *req = p->req;
    GwStats_passthrough(gw->stats, p->endpoint, res->code == CURLE_OK ? res->status : 0, res->ms, (long long)p->len,
                        res->bytes);
    if (p->started) {
-      evhttp_send_reply_end(req);
+      HttpReq_reply_end(req);
    } else if (p->models) {
       json_t *j = merged_models(gw, p, res);
       if (!j) {
          char *why = res->code == CURLE_OK ? xasprintf("routes; the upstream answered HTTP %ld", res->status)
                                            : xstrdup("routes; the upstream could not be reached");
-         evhttp_add_header(evhttp_request_get_output_headers(req), "X-Offramp-Models", why);
+         HttpReq_add_header(req, "X-Offramp-Models", why);
          free(why);
          json_t *data = json_array();
          add_route_models(gw, data, p->key);
          j = json_pack("{s:s, s:o}", "object", "list", "data", data);
       } else {
-         evhttp_add_header(evhttp_request_get_output_headers(req), "X-Offramp-Models", "upstream+routes");
+         HttpReq_add_header(req, "X-Offramp-Models", "upstream+routes");
       }
       Reply_json(req, 200, j);
    } else if (res->code == CURLE_OK) {
       /* An answer without a body (204, HEAD, an empty 200): nothing was streamed. */
       pass_reply_start(p, res);
-      evhttp_send_reply(req, (int)res->status, reason_or_null(res->reason), NULL);
+      HttpReq_reply(req, (int)res->status, reason_or_null(res->reason), NULL, 0);
    } else {
       bool timeout = res->code == CURLE_OPERATION_TIMEDOUT;
-      evhttp_add_header(evhttp_request_get_output_headers(req), "X-Offramp-Request-Id", p->rid);
+      HttpReq_add_header(req, "X-Offramp-Request-Id", p->rid);
       Reply_error(req, timeout ? 504 : 502, "upstream_error", NULL, NULL, "offramp gateway: the upstream %s (%s)",
                   timeout ? "did not answer in time" : "could not be reached", res->error ? res->error : "");
    }
    pass_free(p);
 }
 
-static void passthrough_start(Gateway *gw, struct evhttp_request *req, const char *path, const ClientKey *models_for,
+static void passthrough_start(Gateway *gw, HttpReq *req, const char *path, const ClientKey *models_for,
                               bool models) {
-   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+   HttpMethod cmd = HttpReq_method(req);
    const char *method = method_name(cmd);
    if (!method) {
       Reply_error(req, 405, "invalid_request_error", NULL, NULL, "%s",
                   "the gateway proxies GET, POST, PUT, PATCH, DELETE, HEAD and OPTIONS");
       return;
    }
-   const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+   const char *query = HttpReq_query(req);
    /* path is "/v1/...": the default upstream's base URL ends in /v1. */
    char *url = xasprintf("%s%s%s%s", gw->cfg->upstream, path + 3, query ? "?" : "", query ? query : "");
    Pass *p = xcalloc(1, sizeof *p);
@@ -1296,9 +1277,8 @@ static void passthrough_start(Gateway *gw, struct evhttp_request *req, const cha
    p->key = models_for ? ClientKey_copy(models_for) : NULL;
    p->endpoint = GwStats_endpoint(path + 4);
    request_id(gw, p->rid);
-   struct evbuffer *in = evhttp_request_get_input_buffer(req);
-   p->len = evbuffer_get_length(in);
-   p->body = p->len ? xstrndup((const char *)evbuffer_pullup(in, -1), p->len) : NULL;
+   const char *body = HttpReq_body(req, &p->len);
+   p->body = p->len ? xstrndup(body, p->len) : NULL;
    /* The model list is read here, so it must come uncompressed. */
    p->headers = pass_headers(gw, req, models);
    gw->flights++;
@@ -1311,12 +1291,12 @@ static void passthrough_start(Gateway *gw, struct evhttp_request *req, const cha
 /* Any /v1/ path but chat completions and the model list: embeddings, completions, responses,
  * files, moderations, ... go to the default upstream untouched, so an application can point its
  * whole base URL at the gateway. */
-static void handle_passthrough(Gateway *gw, struct evhttp_request *req, const char *path) {
+static void handle_passthrough(Gateway *gw, HttpReq *req, const char *path) {
    const ClientKey *ckey;
    if (!client_allowed(gw, req, &ckey))
       return;
    const char *model = str_startswith(path, "/v1/models/") ? route_model(gw, path + strlen("/v1/models/")) : NULL;
-   if (model && evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+   if (model && HttpReq_method(req) == HTTP_GET) {
       Reply_json(req, 200, model_json(model));
       return;
    }
@@ -1334,7 +1314,7 @@ static void handle_passthrough(Gateway *gw, struct evhttp_request *req, const ch
    }
    /* Only what RFC 3986 lets a URI hold goes upstream, and no NUL, which no API path has and
     * some servers cut strings at. */
-   const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+   const char *query = HttpReq_query(req);
    for (int part = 0; part < 2; part++) {
       const char *s = part ? query : path;
       for (const unsigned char *c = (const unsigned char *)s; c && *c; c++) {
@@ -1393,7 +1373,7 @@ static void capture_metrics(Gateway *gw, Sbuf *out) {
                cs.retries, cs.joined, cs.updated, cs.lost, healthy);
 }
 
-static void handle_metrics(Gateway *gw, struct evhttp_request *req) {
+static void handle_metrics(Gateway *gw, HttpReq *req) {
    Sbuf out = { 0 };
    GwStats_prometheus(gw->stats, &out);
    Canary_prometheus(gw->canary, &out);
@@ -1403,17 +1383,14 @@ static void handle_metrics(Gateway *gw, struct evhttp_request *req) {
                gw->flights);
    capture_metrics(gw, &out);
    HttpFront_metrics(gw->front, &out, "offramp_http");
-   struct evbuffer *b = evbuffer_new();
-   evbuffer_add(b, out.buf, out.len);
+   HttpReq_add_header(req, "Content-Type", "text/plain; version=0.0.4");
+   HttpReq_reply(req, 200, NULL, out.buf, out.len);
    Sbuf_free(&out);
-   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
-   evhttp_send_reply(req, 200, NULL, b);
-   evbuffer_free(b);
 }
 
 /* "ok", "degraded" with the reason (still 200: the gateway serves; its captures do not all
  * land), or 503 "draining". */
-static void handle_healthz(Gateway *gw, struct evhttp_request *req) {
+static void handle_healthz(Gateway *gw, HttpReq *req) {
    Sbuf why = { 0 };
    bool healthy = !gw->cap || Capture_health(gw->cap, &why);
    const char *status = gw->draining ? "draining" : healthy ? "ok" : "degraded";
@@ -1424,12 +1401,9 @@ static void handle_healthz(Gateway *gw, struct evhttp_request *req) {
    Reply_json(req, gw->draining ? 503 : 200, j);
 }
 
-static void on_request(struct evhttp_request *req, void *arg) {
+static void on_request(HttpReq *req, void *arg) {
    Gateway *gw = arg;
-   const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-   const char *path = evhttp_uri_get_path(uri);
-   if (!path)
-      path = "/";
+   const char *path = HttpReq_path(req);
    if (str_eq(path, "/v1/chat/completions")) {
       handle_chat(gw, req);
    } else if (str_eq(path, "/v1/models")) {
@@ -1442,7 +1416,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
       handle_passthrough(gw, req, path);
    } else if (str_startswith(path, "/admin/")) {
       struct evkeyvalq q = { 0 };
-      const char *query = evhttp_uri_get_query(uri);
+      const char *query = HttpReq_query(req);
       if (query && evhttp_parse_query_str(query, &q) != 0) {
          Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "the query string is malformed");
          return;
@@ -1650,8 +1624,8 @@ int Gateway_run(const GatewayConfig *cfg) {
    gw.rid_seed = rng_next(&gw) & 0xffffffffffffULL;
 
    signal(SIGPIPE, SIG_IGN);
-   /* Every request allocates and frees a few dozen blocks (libcurl's transfer state, evhttp's
-    * headers, the capture copy): without these, glibc gives the top of the heap back and asks
+   /* Every request allocates and frees a few dozen blocks (the upstream transfer's state,
+    * the capture copy): without these, glibc gives the top of the heap back and asks
     * for it again many times a second (brk + malloc_consolidate in the profile). */
    mallopt(M_TRIM_THRESHOLD, 64 << 20);
    mallopt(M_TOP_PAD, 16 << 20);
@@ -1676,8 +1650,8 @@ int Gateway_run(const GatewayConfig *cfg) {
    lim.keepalive_timeout = (double)cfg->client_timeout_s;
    lim.max_conns = cfg->max_conns;
    lim.max_inflight = cfg->max_inflight;
-   lim.methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD | EVHTTP_REQ_DELETE |
-                 EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS;
+   lim.methods = HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_HEAD | HTTP_DELETE |
+                 HTTP_PATCH | HTTP_OPTIONS;
    gw.front = HttpFront_new(gw.base, "offramp gateway", &lim, on_request, &gw);
    int bound;
    if (!HttpFront_listen(gw.front, host, port, &bound, &err))

@@ -1,4 +1,4 @@
-/* gateway.h - the data plane: an OpenAI-compatible HTTP proxy (libevent evhttp) that captures
+/* gateway.h - the data plane: an OpenAI-compatible HTTP proxy (its own HTTP/1.1 front end on libevent) that captures
  * every exchange and routes each task in passthrough, shadow, canary or cutover mode.
  * Folder rule, src/gateway/: the data plane; includes common/, store/ and http/ only.
  */

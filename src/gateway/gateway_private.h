@@ -5,7 +5,6 @@
 #define OFFRAMP_GATEWAY_PRIVATE_H
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -54,7 +53,7 @@ typedef struct Gateway {
    unsigned long long rid_seed, rid_next, rng;
    time_t ts_sec;             /* the second ts_prefix and date spell, so a timestamp costs no strftime */
    char ts_prefix[24];
-   char date[40];             /* the HTTP Date header of that second (evhttp would format one per reply) */
+   char date[40];             /* the HTTP Date header of that second (formatted once a second) */
 } Gateway;
 
 typedef struct Flight Flight;
@@ -85,7 +84,7 @@ typedef struct {
 
 struct Flight {
    Gateway *gw;
-   struct evhttp_request *req;   /* NULL once answered */
+   HttpReq *req;   /* NULL once answered */
    Route *route;
    char *task;
    GwRequest rq;
@@ -116,8 +115,8 @@ struct Flight {
 };
 
 /* The request's header name, or NULL. */
-static inline const char *header(struct evhttp_request *req, const char *name) {
-   return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+static inline const char *header(HttpReq *req, const char *name) {
+   return HttpReq_header(req, name);
 }
 
 /* ---- gateway.c, for the admin server ---- */
@@ -130,7 +129,7 @@ void Gateway_maybe_exit(Gateway *gw);
 
 /* ---- gwadminsrv.c, for gateway.c ---- */
 /* Answers the /admin/ endpoints (path decoded, q its query). */
-void GwAdminSrv_handle(Gateway *gw, struct evhttp_request *req, const char *path, struct evkeyvalq *q);
+void GwAdminSrv_handle(Gateway *gw, HttpReq *req, const char *path, struct evkeyvalq *q);
 /* The route writer, started at the first save (an admin change or the canary analysis'). */
 RouteWriter *GwAdminSrv_route_writer(void *arg, char **err);
 /* At exit: what is left of the admin work. */

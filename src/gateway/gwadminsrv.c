@@ -5,7 +5,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -29,9 +28,8 @@
 
 /* ---- admin API ---- */
 
-static bool is_loopback(struct evhttp_request *req) {
-   struct evhttp_connection *con = evhttp_request_get_connection(req);
-   const struct sockaddr *sa = con ? evhttp_connection_get_addr(con) : NULL;
+static bool is_loopback(HttpReq *req) {
+   const struct sockaddr *sa = HttpReq_peer(req);
    if (!sa)
       return false;
    if (sa->sa_family == AF_INET)
@@ -43,7 +41,7 @@ static bool is_loopback(struct evhttp_request *req) {
    return false;
 }
 
-static bool admin_allowed(Gateway *gw, struct evhttp_request *req) {
+static bool admin_allowed(Gateway *gw, HttpReq *req) {
    if (!gw->admin_token) {
       Reply_error(req, 403, "permission_error", NULL, NULL, "%s",
                  "the admin API is off: start the gateway with --admin-token-file FILE or OFFRAMP_ADMIN_TOKEN");
@@ -55,7 +53,7 @@ static bool admin_allowed(Gateway *gw, struct evhttp_request *req) {
    }
    const char *auth = header(req, "Authorization");
    if (!auth || !str_startswith(auth, "Bearer ") || !token_equal(gw->admin_token, auth + 7)) {
-      evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+      HttpReq_add_header(req, "WWW-Authenticate", "Bearer");
       Reply_error(req, 401, "authentication_error", NULL, NULL, "%s",
                  "the admin API needs 'Authorization: Bearer TOKEN' with the gateway's admin token");
       return false;
@@ -134,7 +132,7 @@ static char *admin_task(const char *seg, size_t n, char **err) {
  * saved one at a time, in order, so a rollback starts from the route the changes before it
  * left. */
 typedef struct AdminChange {
-   struct evhttp_request *req;
+   HttpReq *req;
    char *task;
    bool rollback;
    char *to;                  /* rollback: the mode to go to */
@@ -202,7 +200,7 @@ static void on_route_saved(RouteSave *s, void *arg) {
       json_object_set(e, "missing", s->verdict.missing);
       Reply_json(c->req, 409, json_pack("{s:o}", "error", e));
    } else if (s->busy) {
-      evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", "1");
+      HttpReq_add_header(c->req, "Retry-After", "1");
       Reply_error(c->req, 503, NULL, NULL, "workspace_locked",
                   "route %s not changed: %s; another process held the workspace's write lock through the whole "
                   "busy timeout (an 'offramp' command or a sqlite3 session in a transaction?): retry",
@@ -259,13 +257,12 @@ static void admin_next_change(Gateway *gw) {
    }
 }
 
-static void admin_route_change(Gateway *gw, struct evhttp_request *req, const char *task, bool rollback,
+static void admin_route_change(Gateway *gw, HttpReq *req, const char *task, bool rollback,
                                struct evkeyvalq *q) {
    Route *r = NULL;
    char *err = NULL, *to_mode = NULL;
-   struct evbuffer *in = evhttp_request_get_input_buffer(req);
-   size_t len = evbuffer_get_length(in);
-   const char *body = (const char *)evbuffer_pullup(in, -1);
+   size_t len;
+   const char *body = HttpReq_body(req, &len);
    size_t blank = 0;
    while (blank < len && strchr(" \t\r\n", body[blank]))
       blank++;
@@ -348,7 +345,7 @@ static void admin_route_change(Gateway *gw, struct evhttp_request *req, const ch
       Reply_error(req, 500, NULL, NULL, NULL, "route %s not changed: %s", task, werr);
       free(werr);
    } else if (w->changes >= ADMIN_CHANGES_MAX) {
-      evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+      HttpReq_add_header(req, "Retry-After", "5");
       Reply_error(req, 503, NULL, NULL, "workspace_locked",
                   "route %s not changed: %d route changes are already waiting for the workspace's write lock; "
                   "retry later", task, w->changes);
@@ -441,7 +438,7 @@ static int sample_ids(Store *st, size_t k, const char *task, const char *since, 
    return rc;
 }
 
-static void admin_samples(Gateway *gw, struct evhttp_request *req, struct evkeyvalq *q) {
+static void admin_samples(Gateway *gw, HttpReq *req, struct evkeyvalq *q) {
    const char *task = evhttp_find_header(q, "task"), *kind = evhttp_find_header(q, "kind");
    const char *since = evhttp_find_header(q, "since"), *limit_s = evhttp_find_header(q, "limit");
    long limit = 20;
@@ -494,7 +491,7 @@ static void on_export_done(GwExport *ex, void *arg) {
    admin_answered(gw);
 }
 
-static void admin_export(Gateway *gw, struct evhttp_request *req, struct evkeyvalq *q) {
+static void admin_export(Gateway *gw, HttpReq *req, struct evkeyvalq *q) {
    const char *task = evhttp_find_header(q, "task"), *since = evhttp_find_header(q, "since");
    const char *limit_s = evhttp_find_header(q, "limit");
    long limit = -1;
@@ -509,7 +506,7 @@ static void admin_export(Gateway *gw, struct evhttp_request *req, struct evkeyva
    while (slot < ARRAY_SIZE(w->exports) && w->exports[slot])
       slot++;
    if (slot == ARRAY_SIZE(w->exports)) {
-      evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "10");
+      HttpReq_add_header(req, "Retry-After", "10");
       Reply_error(req, 503, NULL, NULL, NULL, "%zu exports are already running; retry when one has finished",
                   ARRAY_SIZE(w->exports));
       return;
@@ -524,7 +521,7 @@ static void admin_export(Gateway *gw, struct evhttp_request *req, struct evkeyva
    gw->admin_pending++;
 }
 
-/* At exit: evhttp has freed the requests; what is left of the admin work is ours to free. */
+/* At exit: the front end has freed the requests; what is left of the admin work is ours to free. */
 void GwAdminSrv_free(Gateway *gw) {
    AdminWork *w = gw->work;
    if (!w)
@@ -554,7 +551,7 @@ RouteWriter *GwAdminSrv_route_writer(void *arg, char **err) {
 }
 
 /* GET /admin/rollout/TASK: what the analysis sees and decided. */
-static void admin_rollout(Gateway *gw, struct evhttp_request *req, const char *seg) {
+static void admin_rollout(Gateway *gw, HttpReq *req, const char *seg) {
    char *err = NULL, *task = admin_task(seg, strlen(seg), &err);
    if (!task) {
       Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", err);
@@ -576,11 +573,11 @@ static void admin_rollout(Gateway *gw, struct evhttp_request *req, const char *s
    free(task);
 }
 
-void GwAdminSrv_handle(Gateway *gw, struct evhttp_request *req, const char *path, struct evkeyvalq *q) {
+void GwAdminSrv_handle(Gateway *gw, HttpReq *req, const char *path, struct evkeyvalq *q) {
    if (!admin_allowed(gw, req))
       return;
-   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-   if (str_eq(path, "/admin/routes") && cmd == EVHTTP_REQ_GET) {
+   HttpMethod cmd = HttpReq_method(req);
+   if (str_eq(path, "/admin/routes") && cmd == HTTP_GET) {
       Reply_json(req, 200, routes_json(gw));
    } else if (str_startswith(path, "/admin/routes/")) {
       /* Split before decoding: an encoded '/' (%2F) is part of a name, not a path step. */
@@ -595,11 +592,11 @@ void GwAdminSrv_handle(Gateway *gw, struct evhttp_request *req, const char *path
          return;
       }
       Route *r = Gateway_route_for_task(gw, task);
-      if (rollback && cmd == EVHTTP_REQ_POST) {
+      if (rollback && cmd == HTTP_POST) {
          admin_route_change(gw, req, task, true, q);
-      } else if (!slash && cmd == EVHTTP_REQ_PUT) {
+      } else if (!slash && cmd == HTTP_PUT) {
          admin_route_change(gw, req, task, false, q);
-      } else if (!slash && cmd == EVHTTP_REQ_GET) {
+      } else if (!slash && cmd == HTTP_GET) {
          json_t *hist = Route_history(gw->st, task);
          if (!r && json_array_size(hist) == 0) {
             json_decref(hist);
@@ -615,7 +612,7 @@ void GwAdminSrv_handle(Gateway *gw, struct evhttp_request *req, const char *path
                     "use GET or PUT /admin/routes/TASK, or POST /admin/routes/TASK/rollback");
       }
       free(task);
-   } else if (str_eq(path, "/admin/stats") && cmd == EVHTTP_REQ_GET) {
+   } else if (str_eq(path, "/admin/stats") && cmd == HTTP_GET) {
       const char *task = evhttp_find_header(q, "task");
       json_t *j = GwStats_json(gw->stats, task, mono_seconds()), *a = Canary_json(gw->canary, task);
       if (task) {
@@ -626,11 +623,11 @@ void GwAdminSrv_handle(Gateway *gw, struct evhttp_request *req, const char *path
       }
       json_object_set_new(j, "analysis", a);
       Reply_json(req, 200, j);
-   } else if (str_startswith(path, "/admin/rollout/") && cmd == EVHTTP_REQ_GET) {
+   } else if (str_startswith(path, "/admin/rollout/") && cmd == HTTP_GET) {
       admin_rollout(gw, req, path + strlen("/admin/rollout/"));
-   } else if (str_eq(path, "/admin/samples") && cmd == EVHTTP_REQ_GET) {
+   } else if (str_eq(path, "/admin/samples") && cmd == HTTP_GET) {
       admin_samples(gw, req, q);
-   } else if (str_eq(path, "/admin/export") && cmd == EVHTTP_REQ_GET) {
+   } else if (str_eq(path, "/admin/export") && cmd == HTTP_GET) {
       admin_export(gw, req, q);
    } else {
       Reply_error(req, 404, "not_found_error", NULL, NULL, "%s", "no such admin endpoint");

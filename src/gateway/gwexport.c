@@ -6,8 +6,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/keyvalq_struct.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,7 +23,7 @@
 
 struct GwExport {
    /* The loop's: */
-   struct evhttp_request *req;   /* NULL once answered or given up */
+   HttpReq *req;   /* NULL once answered or given up */
    bool started;                 /* the 200 and headers are out */
    struct event *wake, *watch;
    GwExportDone done;
@@ -40,14 +38,14 @@ struct GwExport {
    pthread_mutex_t lock;
    pthread_cond_t cond;
    bool want, stop;              /* the loop asks for a slice / tells the thread to stop */
-   struct evbuffer *ready;       /* a slice read, for the loop */
+   Sbuf *ready;                  /* a slice read, for the loop */
    bool end;                     /* ready is the last slice (or there was an error) */
    char *err;                    /* the reading failed: why */
    long long sent;               /* records read so far */
 };
 
 /* Reads the next non-empty slice into b, or up to the end; *end set at the end. */
-static int read_slice(sqlite3_stmt *stmt, long long *last, long long max_id, long *left, struct evbuffer *b,
+static int read_slice(sqlite3_stmt *stmt, long long *last, long long max_id, long *left, Sbuf *b,
                       long long *records, bool *end) {
    int rc = SQLITE_DONE;
    size_t bytes = 0;
@@ -58,8 +56,8 @@ static int read_slice(sqlite3_stmt *stmt, long long *last, long long max_id, lon
       sqlite3_bind_int64(stmt, 2, hi);
       while (*left != 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
          size_t n = (size_t)sqlite3_column_bytes(stmt, 1);
-         evbuffer_add(b, sqlite3_column_text(stmt, 1), n);
-         evbuffer_add(b, "\n", 1);
+         Sbuf_add(b, (const char *)sqlite3_column_text(stmt, 1), n);
+         Sbuf_add(b, "\n", 1);
          bytes += n + 1;
          (*records)++;
          if (*left > 0)
@@ -80,7 +78,7 @@ static int read_slice(sqlite3_stmt *stmt, long long *last, long long max_id, lon
    return rc;
 }
 
-static void post(GwExport *ex, struct evbuffer *b, bool end, char *err, long long records) {
+static void post(GwExport *ex, Sbuf *b, bool end, char *err, long long records) {
    pthread_mutex_lock(&ex->lock);
    ex->ready = b;
    ex->end = end;
@@ -129,7 +127,7 @@ static void *run(void *arg) {
          post(ex, NULL, true, err, 0);
          break;
       }
-      struct evbuffer *b = evbuffer_new();
+      Sbuf *b = xcalloc(1, sizeof *b);
       bool end;
       int rc = read_slice(stmt, &last, max_id, &ex->left, b, &records, &end);
       post(ex, b, end, rc == SQLITE_DONE ? NULL : Store_errmsg(st, "reading exchanges"), records);
@@ -151,15 +149,11 @@ static void ask(GwExport *ex) {
 static void finish(GwExport *ex, bool whole) {
    if (ex->req) {
       if (whole) {
-         evhttp_send_reply_end(ex->req);
+         HttpReq_reply_end(ex->req);
       } else {
          /* No terminating chunk: the client must see a cut-off body, not a short but complete
-          * one. A client that already left took the connection with it. */
-         struct evhttp_connection *con = evhttp_request_get_connection(ex->req);
-         if (con)
-            evhttp_connection_free(con);
-         else
-            evhttp_send_reply_end(ex->req);   /* frees a request that lost its connection */
+          * one. */
+         HttpReq_abort(ex->req);
       }
       ex->req = NULL;
    }
@@ -168,8 +162,7 @@ static void finish(GwExport *ex, bool whole) {
    ex->done(ex, ex->arg);
 }
 
-static void on_drained(struct evhttp_connection *con, void *arg) {
-   (void)con;
+static void on_drained(void *arg) {
    ask(arg);
 }
 
@@ -179,7 +172,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
    while (read(fd, c, sizeof c) > 0)
       continue;
    pthread_mutex_lock(&ex->lock);
-   struct evbuffer *b = ex->ready;
+   Sbuf *b = ex->ready;
    bool end = ex->end;
    char *err = ex->err;
    long long sent = ex->sent;
@@ -196,23 +189,26 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
    }
    if (ex->req && !ex->started) {
       ex->started = true;
-      evhttp_add_header(evhttp_request_get_output_headers(ex->req), "Content-Type", "application/x-ndjson");
-      evhttp_send_reply_start(ex->req, 200, NULL);
+      HttpReq_add_header(ex->req, "Content-Type", "application/x-ndjson");
+      HttpReq_reply_start(ex->req, 200, NULL);
    }
-   if (ex->req && b && evbuffer_get_length(b) > 0)
-      evhttp_send_reply_chunk_with_cb(ex->req, b, end ? NULL : on_drained, ex);
-   if (b)
-      evbuffer_free(b);
+   if (ex->req && b && b->len > 0)
+      HttpReq_reply_chunk_cb(ex->req, b->buf, b->len, end ? NULL : on_drained, ex);
+   else if (ex->req && !end)
+      ask(ex);
+   if (b) {
+      Sbuf_free(b);
+      free(b);
+   }
    free(err);
    if (end)
       finish(ex, !err);
 }
 
-/* A client that leaves mid-export takes the connection, and the drained callback with it:
- * evhttp only detaches the request. Checked once a second. */
+/* A client that leaves mid-export takes the drained callback with it. Checked once a second. */
 static void on_watch(evutil_socket_t fd, short what, void *arg) {
    GwExport *ex = arg;
-   if (ex->req && !evhttp_request_get_connection(ex->req)) {
+   if (ex->req && !HttpReq_connected(ex->req)) {
       pthread_mutex_lock(&ex->lock);
       long long sent = ex->sent;
       pthread_mutex_unlock(&ex->lock);
@@ -221,7 +217,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg) {
    }
 }
 
-GwExport *GwExport_start(struct evhttp_request *req, struct event_base *base, const char *workspace,
+GwExport *GwExport_start(HttpReq *req, struct event_base *base, const char *workspace,
                          const char *task, const char *since, long limit, GwExportDone done, void *arg,
                          char **err) {
    GwExport *ex = xcalloc(1, sizeof *ex);
@@ -265,8 +261,10 @@ void GwExport_free(GwExport *ex) {
    pthread_mutex_unlock(&ex->lock);
    if (ex->joinable)
       pthread_join(ex->thread, NULL);
-   if (ex->ready)
-      evbuffer_free(ex->ready);
+   if (ex->ready) {
+      Sbuf_free(ex->ready);
+      free(ex->ready);
+   }
    free(ex->err);
    event_free(ex->wake);
    event_free(ex->watch);

@@ -7,7 +7,7 @@
 #define OFFRAMP_GWEXPORT_H
 
 #include <event2/event.h>
-#include <event2/http.h>
+#include "http/httpfront.h"
 #include <stdbool.h>
 
 typedef struct GwExport GwExport;
@@ -19,10 +19,10 @@ typedef void (*GwExportDone)(GwExport *ex, void *arg);
 /* Starts answering req with the records of task (NULL: all) with ts >= since (NULL: any), at
  * most limit of them (< 0: all), oldest first; a workspace that cannot be read is answered 500.
  * NULL with *err (and nothing sent) when the thread cannot be started. */
-GwExport *GwExport_start(struct evhttp_request *req, struct event_base *base, const char *workspace,
+GwExport *GwExport_start(HttpReq *req, struct event_base *base, const char *workspace,
                          const char *task, const char *since, long limit, GwExportDone done, void *arg,
                          char **err);
-/* Stops an export still running (at exit, its request already freed by evhttp) or frees an
+/* Stops an export still running (at exit, its request already freed by the front end) or frees an
  * ended one. */
 void GwExport_free(GwExport *ex);
 

@@ -1,8 +1,6 @@
 /* gwintake.c - a chat completions request read and checked before the gateway calls anyone. */
 #include "config.h"
 
-#include <event2/buffer.h>
-#include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,8 +9,8 @@
 #include "common/util.h"
 #include "gateway/gwintake.h"
 
-static const char *header(struct evhttp_request *req, const char *name) {
-   return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+static const char *header(HttpReq *req, const char *name) {
+   return HttpReq_header(req, name);
 }
 
 static bool refuse(GwIntake *in, int status, char *why) {
@@ -21,12 +19,13 @@ static bool refuse(GwIntake *in, int status, char *why) {
    return false;
 }
 
-bool Gateway_intake(struct evhttp_request *req, Route *const *routes, int n, GwIntake *in) {
+bool Gateway_intake(HttpReq *req, Route *const *routes, int n, GwIntake *in) {
    memset(in, 0, sizeof *in);
-   if (evhttp_request_get_command(req) != EVHTTP_REQ_POST)
+   if (HttpReq_method(req) != HTTP_POST)
       return refuse(in, 405, xstrdup("use POST for /v1/chat/completions"));
-   /* evhttp keeps a bare CR in a header's value (only CRLF ends a line): forwarded to the
-    * primary, it would end the Authorization line there and start a header of the client's. */
+   /* The front end refuses control bytes in header values; this holds whoever parsed them: a
+    * bare CR forwarded to the primary would end the Authorization line there and start a
+    * header of the client's. */
    in->auth = header(req, "Authorization");
    for (const char *p = in->auth; p && *p; p++) {
       unsigned char c = (unsigned char)*p;
@@ -34,11 +33,7 @@ bool Gateway_intake(struct evhttp_request *req, Route *const *routes, int n, GwI
          return refuse(in, 400, xasprintf("Authorization: byte 0x%02x at offset %zu is a control character "
                                           "(send 'Authorization: Bearer KEY')", c, (size_t)(p - in->auth)));
    }
-   struct evbuffer *buf = evhttp_request_get_input_buffer(req);
-   in->len = evbuffer_get_length(buf);
-   in->body = (const char *)evbuffer_pullup(buf, -1);
-   if (!in->body)
-      in->body = "";
+   in->body = HttpReq_body(req, &in->len);
    char *why = NULL;
    if (!Gateway_parse_request(in->body, in->len, &in->rq, &why))
       return refuse(in, 400, why);

@@ -1,11 +1,11 @@
 /* gwintake.h - what the gateway reads and checks of a chat completions request before it calls
  * anyone: method, body, task attribution, the client's credentials. Apart from the event loop
- * and the Gateway (gateway.c includes it, not the other way) so that a fuzzer can drive it through evhttp's own request parsing
+ * and the Gateway (gateway.c includes it, not the other way) so that a fuzzer can drive it through the front end's own request parsing
  * (tests/fuzz/fuzz_http.c) exactly as the gateway does. */
 #ifndef OFFRAMP_GWINTAKE_H
 #define OFFRAMP_GWINTAKE_H
 
-#include <event2/http.h>
+#include "http/httpfront.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -41,6 +41,6 @@ typedef struct {
 
 /* Reads and checks req for POST /v1/chat/completions against the routes. False when the
  * request is refused, with in->status and in->why. */
-bool Gateway_intake(struct evhttp_request *req, Route *const *routes, int n, GwIntake *in);
+bool Gateway_intake(HttpReq *req, Route *const *routes, int n, GwIntake *in);
 
 #endif

@@ -3,8 +3,6 @@
  * check: every byte sequence gives a valid reply. */
 #include "config.h"
 
-#include <event2/buffer.h>
-#include <event2/keyvalq_struct.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +14,12 @@ static const char unserialisable[] =
    "{\"error\":{\"message\":\"the reply could not be serialised (a server bug; the request may be retried)\","
    "\"type\":\"server_error\",\"param\":null,\"code\":\"internal_error\"}}";
 
-static void send_text(struct evhttp_request *req, int code, const char *s, size_t n) {
-   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-   evbuffer_add(evhttp_request_get_output_buffer(req), s, n);
-   evhttp_send_reply(req, code, NULL, NULL);
+static void send_text(HttpReq *req, int code, const char *s, size_t n) {
+   HttpReq_add_header(req, "Content-Type", "application/json");
+   HttpReq_reply(req, code, NULL, s, n);
 }
 
-void Reply_json(struct evhttp_request *req, int code, json_t *j) {
+void Reply_json(HttpReq *req, int code, json_t *j) {
    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
    json_decref(j);
    if (!s) {
@@ -33,39 +30,7 @@ void Reply_json(struct evhttp_request *req, int code, json_t *j) {
    free(s);
 }
 
-const char *Reply_error_type(int code) {
-   switch (code) {
-   case 401:
-      return "authentication_error";
-   case 403:
-      return "permission_error";
-   case 404:
-      return "not_found_error";
-   case 429:
-      return "rate_limit_error";
-   default:
-      return code >= 500 ? "server_error" : "invalid_request_error";
-   }
-}
-
-static void put_field(Sbuf *sb, const char *name, const char *val) {
-   Sbuf_printf(sb, ",\"%s\":", name);
-   if (val)
-      Jsonscan_put_string(sb, val, strlen(val));
-   else
-      Sbuf_puts(sb, "null");
-}
-
-void Reply_error_text(Sbuf *sb, int code, const char *type, const char *param, const char *errcode, const char *msg) {
-   Sbuf_puts(sb, "{\"error\":{\"message\":");
-   Jsonscan_put_string(sb, msg ? msg : "", msg ? strlen(msg) : 0);
-   put_field(sb, "type", type ? type : Reply_error_type(code));
-   put_field(sb, "param", param);
-   put_field(sb, "code", errcode);
-   Sbuf_puts(sb, "}}");
-}
-
-void Reply_error(struct evhttp_request *req, int code, const char *type, const char *param, const char *errcode,
+void Reply_error(HttpReq *req, int code, const char *type, const char *param, const char *errcode,
                  const char *fmt, ...) {
    va_list ap;
    va_start(ap, fmt);

@@ -5,29 +5,23 @@
 #ifndef OFFRAMP_HTTPREPLY_H
 #define OFFRAMP_HTTPREPLY_H
 
-#include <event2/http.h>
 #include <jansson.h>
 #include <stddef.h>
 
 #include "common/util.h"
+#include "http/httperror.h"
+#include "http/httpfront.h"
 
 /* Sends j (taken: decref'd here) with Content-Type application/json. A NULL j (a failed
  * json_pack) or one json_dumps refuses is answered 500 server_error instead. */
-void Reply_json(struct evhttp_request *req, int code, json_t *j);
+void Reply_json(HttpReq *req, int code, json_t *j);
 
 /* OpenAI's error shape {"error":{"message","type","param","code"}}: client libraries show the
  * message. type NULL picks it from the status (invalid_request_error, authentication_error,
  * permission_error, not_found_error, rate_limit_error, server_error); param and code may be
  * NULL (JSON null). The message is formatted from fmt; its bytes need not be UTF-8. */
-void Reply_error(struct evhttp_request *req, int code, const char *type, const char *param, const char *errcode,
+void Reply_error(HttpReq *req, int code, const char *type, const char *param, const char *errcode,
                  const char *fmt, ...) ATTR_PRINTF(6, 7);
-
-/* The same error document as text, for a reply written before or outside evhttp (the front
- * end's 413/431/503): appended to sb. */
-void Reply_error_text(Sbuf *sb, int code, const char *type, const char *param, const char *errcode, const char *msg);
-
-/* The OpenAI error type for an HTTP status. */
-const char *Reply_error_type(int code);
 
 /* A JSON string of s[0..n) that jansson always accepts (invalid UTF-8 and NUL become U+FFFD);
  * never NULL. For text a client sent (headers, file names, task names) put into a document. */

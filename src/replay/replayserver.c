@@ -3,10 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,7 +24,7 @@ typedef struct {
 } Table;
 
 typedef struct Pending {
-   struct evhttp_request *req;
+   HttpReq *req;
    struct event *timer;
    int status;
    char *body;
@@ -42,7 +39,7 @@ typedef struct {
    size_t unique;
    struct event_base *base;
    uint64_t rng;
-   Pending *pending;   /* answers waiting for their latency; freed at exit */
+   Pending *pending;   /* answers waiting for their latency; freed at exit (their requests by the front end) */
    long requests, hits, misses, injected;
 } Server;
 
@@ -81,14 +78,10 @@ static double rnd(Server *s) {
    return (double)(s->rng >> 11) / 9007199254740992.0;
 }
 
-static void reply(struct evhttp_request *req, int status, const char *ctype, const char *body) {
-   struct evbuffer *b = evbuffer_new();
-   evbuffer_add(b, body, strlen(body));
-   struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-   evhttp_add_header(h, "Content-Type", ctype);
-   evhttp_add_header(h, "X-Offramp-Replay", "1");
-   evhttp_send_reply(req, status, status < 300 ? "OK" : "Error", b);
-   evbuffer_free(b);
+static void reply(HttpReq *req, int status, const char *ctype, const char *body) {
+   HttpReq_add_header(req, "Content-Type", ctype);
+   HttpReq_add_header(req, "X-Offramp-Replay", "1");
+   HttpReq_reply(req, status, status < 300 ? "OK" : "Error", body, strlen(body));
 }
 
 static char *error_json(const char *type, const char *code, const char *msg) {
@@ -154,10 +147,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
    free(a);
 }
 
-static void on_chat(Server *s, struct evhttp_request *req) {
-   struct evbuffer *in = evhttp_request_get_input_buffer(req);
+static void on_chat(Server *s, HttpReq *req) {
+   size_t len;
+   const char *text = HttpReq_body(req, &len);
    json_error_t je;
-   json_t *body = json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, &je);
+   json_t *body = json_loadb(text, len, 0, &je);
    s->requests++;
    Pending *p = xcalloc(1, sizeof *p);
    p->req = req;
@@ -234,13 +228,13 @@ static char *models_json(const Server *s) {
    return out;
 }
 
-static void on_request(struct evhttp_request *req, void *arg) {
+static void on_request(HttpReq *req, void *arg) {
    Server *s = arg;
-   const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-   enum evhttp_cmd_type m = evhttp_request_get_command(req);
-   if (str_eq(path, "/v1/chat/completions") && m == EVHTTP_REQ_POST) {
+   const char *path = HttpReq_path(req);
+   HttpMethod m = HttpReq_method(req);
+   if (str_eq(path, "/v1/chat/completions") && m == HTTP_POST) {
       on_chat(s, req);
-   } else if (str_eq(path, "/v1/models") && m == EVHTTP_REQ_GET) {
+   } else if (str_eq(path, "/v1/models") && m == HTTP_GET) {
       char *b = models_json(s);
       reply(req, 200, "application/json", b);
       free(b);

@@ -1,4 +1,4 @@
-/* trainer.c - the built-in trainer daemon: evhttp routes in the event-loop thread, training
+/* trainer.c - the built-in trainer daemon: HTTP routes in the event-loop thread, training
  * in one worker thread, the models' answers in one inference thread (the loop never runs a
  * model), all shared state behind one mutex, everything persisted as JSON files
  * written atomically (files/, jobs/) plus model files (models/). */
@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -178,18 +177,10 @@ static void job_free(Job *j) {
 
 /* ---- HTTP helpers ---- */
 
-/* The request body as one contiguous buffer (NUL-terminated for convenience). */
-static const char *body_of(struct evhttp_request *req, size_t *len) {
-   struct evbuffer *in = evhttp_request_get_input_buffer(req);
-   evbuffer_add(in, "", 1);
-   *len = evbuffer_get_length(in) - 1;
-   return (const char *)evbuffer_pullup(in, -1);
-}
-
 /* Parses a JSON object body; sends the error and returns NULL when it is not one. */
-static json_t *json_body(struct evhttp_request *req) {
+static json_t *json_body(HttpReq *req) {
    size_t len;
-   const char *body = body_of(req, &len);
+   const char *body = HttpReq_body(req, &len);
    if (len > SMALL_BODY_MAX) {
       Reply_error(req, 413, NULL, NULL, "request_too_large", "the request body is %zu bytes; this endpoint takes at most %d",
                  len, SMALL_BODY_MAX);
@@ -222,9 +213,9 @@ static json_t *page(const json_t *arr, const char *after, long limit) {
 }
 
 /* limit and after from the query string; false after sending an error. */
-static bool page_params(struct evhttp_request *req, long *limit, char **after) {
+static bool page_params(HttpReq *req, long *limit, char **after) {
    struct evkeyvalq q;
-   const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+   const char *query = HttpReq_query(req);
    *limit = 20;
    *after = NULL;
    if (!query)
@@ -263,7 +254,7 @@ static void files_usage(const Trainer *t, long *n, long long *bytes) {
 
 /* Whether one more file of len bytes fits the quota; sends the error when not. Nothing is
  * written before this says yes. */
-static bool quota_ok(Trainer *t, struct evhttp_request *req, size_t len) {
+static bool quota_ok(Trainer *t, HttpReq *req, size_t len) {
    long n;
    long long bytes;
    pthread_mutex_lock(&t->lock);
@@ -275,16 +266,15 @@ static bool quota_ok(Trainer *t, struct evhttp_request *req, size_t len) {
                  "storage quota of %lld bytes (start it with a larger --max-storage BYTES)", len, t->max_storage);
       return false;
    }
-   struct evkeyvalq *out = evhttp_request_get_output_headers(req);
    if (n >= t->max_files) {
-      evhttp_add_header(out, "x-should-retry", "false");
+      HttpReq_add_header(req, "x-should-retry", "false");
       Reply_error(req, 429, "insufficient_quota", "file", "file_quota_exceeded", "the trainer stores %ld files, its "
                  "limit (--max-files %ld): delete some with DELETE /v1/files/ID or restart it with a larger --max-files",
                  n, t->max_files);
       return false;
    }
    if (bytes + (long long)len > t->max_storage) {
-      evhttp_add_header(out, "x-should-retry", "false");
+      HttpReq_add_header(req, "x-should-retry", "false");
       Reply_error(req, 429, "insufficient_quota", "file", "storage_quota_exceeded", "the trainer stores %lld bytes; "
                  "this file's %zu would pass its limit (--max-storage %lld): delete files with DELETE /v1/files/ID "
                  "or restart it with a larger --max-storage", bytes, len, t->max_storage);
@@ -324,11 +314,11 @@ static json_t *file_object(const char *id, size_t len, const char *filename, con
                     "status", "processed");
 }
 
-static void files_upload(Trainer *t, struct evhttp_request *req) {
+static void files_upload(Trainer *t, HttpReq *req) {
    size_t len;
-   const char *body = body_of(req, &len);
+   const char *body = HttpReq_body(req, &len);
    char *err = NULL;
-   const char *ctype = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+   const char *ctype = HttpReq_header(req, "Content-Type");
    char *boundary = Multipart_boundary(ctype, &err);
    Multipart mp;
    if (!boundary) {
@@ -380,7 +370,7 @@ static void files_upload(Trainer *t, struct evhttp_request *req) {
    Multipart_free(&mp);
 }
 
-static void files_get(Trainer *t, struct evhttp_request *req, const char *id, bool content) {
+static void files_get(Trainer *t, HttpReq *req, const char *id, bool content) {
    pthread_mutex_lock(&t->lock);
    json_t *f = json_incref(json_object_get(t->files, id));
    pthread_mutex_unlock(&t->lock);
@@ -402,15 +392,14 @@ static void files_get(Trainer *t, struct evhttp_request *req, const char *id, bo
       free(err);
       return;
    }
-   evbuffer_add(evhttp_request_get_output_buffer(req), text, len);
+   HttpReq_add_header(req, "Content-Type", "application/octet-stream");
+   HttpReq_reply(req, 200, NULL, text, len);
    free(text);
-   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/octet-stream");
-   evhttp_send_reply(req, 200, NULL, NULL);
 }
 
 /* OpenAI's DELETE /v1/files/ID: frees quota. A job that has not read the file yet fails
  * validation with a message naming it. */
-static void files_delete(Trainer *t, struct evhttp_request *req, const char *id) {
+static void files_delete(Trainer *t, HttpReq *req, const char *id) {
    pthread_mutex_lock(&t->lock);
    bool found = json_object_get(t->files, id) != NULL;
    char *err = NULL;
@@ -438,7 +427,7 @@ static void files_delete(Trainer *t, struct evhttp_request *req, const char *id)
    free(err);
 }
 
-static void files_list(Trainer *t, struct evhttp_request *req) {
+static void files_list(Trainer *t, HttpReq *req) {
    json_t *data = json_array();
    const char *key;
    json_t *f;
@@ -460,7 +449,7 @@ static bool hyper_ok(const json_t *v, double lo, double hi, bool integer) {
    return x >= lo && x <= hi;
 }
 
-static void jobs_create(Trainer *t, struct evhttp_request *req) {
+static void jobs_create(Trainer *t, HttpReq *req) {
    json_t *body = json_body(req);
    if (!body)
       return;
@@ -552,7 +541,7 @@ static void jobs_create(Trainer *t, struct evhttp_request *req) {
    json_decref(body);
 }
 
-static void jobs_list(Trainer *t, struct evhttp_request *req) {
+static void jobs_list(Trainer *t, HttpReq *req) {
    long limit;
    char *after;
    if (!page_params(req, &limit, &after))
@@ -571,7 +560,7 @@ static void jobs_list(Trainer *t, struct evhttp_request *req) {
 }
 
 /* One job, its events or its checkpoints; or cancel it. */
-static void jobs_one(Trainer *t, struct evhttp_request *req, const char *id, const char *what) {
+static void jobs_one(Trainer *t, HttpReq *req, const char *id, const char *what) {
    long limit = 20;
    char *after = NULL;
    if ((str_eq(what, "events") || str_eq(what, "checkpoints")) && !page_params(req, &limit, &after))
@@ -617,7 +606,7 @@ static void jobs_one(Trainer *t, struct evhttp_request *req, const char *id, con
 
 /* ---- serving ---- */
 
-static void models_list(Trainer *t, struct evhttp_request *req) {
+static void models_list(Trainer *t, HttpReq *req) {
    json_t *data = json_array();
    pthread_mutex_lock(&t->lock);
    for (int i = 0; i < t->njobs; i++) {
@@ -644,10 +633,12 @@ static json_t *token_bytes(const char *s) {
  * loop that would hold up every other client (/healthz, uploads, job polls) meanwhile. So the
  * loop checks the request and queues it; the inference thread runs the model and hands the
  * result back through an event; the loop sends the answer. A client that leaves meanwhile
- * has nothing sent (its request went with its connection). */
+ * has nothing sent, but its request is still ended once the model is done: the front end
+ * keeps every request until the trainer ends it. */
 
 typedef struct Infer {
-   struct evhttp_request *req;   /* NULL once the client left */
+   HttpReq *req;                 /* valid until ended, even once the client left */
+   bool gone;                    /* the client left (set on the loop): end req without an answer */
    json_t *body;                 /* the request (owned; only the inference thread reads it meanwhile) */
    const char *model;            /* in body */
    char *text;
@@ -702,13 +693,13 @@ static void infer_run(Infer *in) {
 }
 
 static void on_client_gone(void *arg) {
-   /* evhttp frees the request with its connection. */
-   ((Infer *)arg)->req = NULL;
+   /* The front end keeps the request: on_infer_done still ends it. */
+   ((Infer *)arg)->gone = true;
 }
 
 /* The answer, on the loop. */
 static void infer_reply(Infer *in) {
-   struct evhttp_request *req = in->req;
+   HttpReq *req = in->req;
    const char *model = in->model, *label = in->answer;
    json_t *content = in->content;
    in->content = NULL;
@@ -728,9 +719,11 @@ static void infer_reply(Infer *in) {
       char *s1 = c1 ? json_dumps(c1, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
       char *s2 = c2 ? json_dumps(c2, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
       if (s1 && s2) {
-         evbuffer_add_printf(evhttp_request_get_output_buffer(req), "data: %s\n\ndata: %s\n\ndata: [DONE]\n\n", s1, s2);
-         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/event-stream");
-         evhttp_send_reply(req, 200, NULL, NULL);
+         Sbuf sb = { 0 };
+         Sbuf_printf(&sb, "data: %s\n\ndata: %s\n\ndata: [DONE]\n\n", s1, s2);
+         HttpReq_add_header(req, "Content-Type", "text/event-stream");
+         HttpReq_reply(req, 200, NULL, sb.buf, sb.len);
+         Sbuf_free(&sb);
       } else {
          Reply_error(req, 500, NULL, NULL, "internal_error", "the stream chunks cannot be serialised (a trainer bug)");
       }
@@ -759,10 +752,11 @@ static void on_infer_done(evutil_socket_t fd, short what, void *arg) {
    pthread_mutex_unlock(&t->lock);
    for (Infer *in = done, *next; in; in = next) {
       next = in->next;
-      if (in->req) {
-         HttpFront_on_close(t->front, in->req, NULL, NULL);
+      HttpFront_on_close(t->front, in->req, NULL, NULL);
+      if (in->gone)
+         HttpReq_abort(in->req);   /* the client left: nothing to send, the request ends */
+      else
          infer_reply(in);
-      }
       infer_free(in);
    }
 }
@@ -794,7 +788,8 @@ static void *infer_thread(void *arg) {
    return NULL;
 }
 
-/* What is left at shutdown: the requests go with their connections. */
+/* What is left at shutdown, after HttpFront_free: it freed their requests (not yet ended)
+ * with their connections, so in->req is not touched here. */
 static void infer_drop(Infer *list) {
    while (list) {
       Infer *next = list->next;
@@ -803,7 +798,7 @@ static void infer_drop(Infer *list) {
    }
 }
 
-static void chat(Trainer *t, struct evhttp_request *req) {
+static void chat(Trainer *t, HttpReq *req) {
    json_t *body = json_body(req);
    if (!body)
       return;
@@ -861,7 +856,7 @@ static void chat(Trainer *t, struct evhttp_request *req) {
       in->want_lp = want_lp;
       in->stream = json_is_true(stream);
       in->ntop = ntop;
-      HttpFront_on_close(t->front, req, on_client_gone, in);
+      in->gone = !HttpFront_on_close(t->front, req, on_client_gone, in);
       pthread_mutex_lock(&t->lock);
       if (t->infer_tail)
          t->infer_tail->next = in;
@@ -882,13 +877,13 @@ static void chat(Trainer *t, struct evhttp_request *req) {
 
 /* The bearer token, when the trainer has one; sends the 401 and returns false otherwise.
  * /healthz stays open for load balancers and supervisors: it says nothing but "ok". */
-static bool authorized(Trainer *t, struct evhttp_request *req, const char *path) {
+static bool authorized(Trainer *t, HttpReq *req, const char *path) {
    if (!t->token || str_eq(path, "/healthz"))
       return true;
-   const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+   const char *auth = HttpReq_header(req, "Authorization");
    if (auth && str_startswith(auth, "Bearer ") && token_equal(t->token, auth + 7))
       return true;
-   evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+   HttpReq_add_header(req, "WWW-Authenticate", "Bearer");
    Reply_error(req, 401, NULL, NULL, "invalid_api_key", "%s", auth
                ? "the bearer token does not match the trainer's (the one in its --token-file or $OFFRAMP_TRAINER_TOKEN)"
                : "the trainer needs 'Authorization: Bearer TOKEN' with its token (for offramp train: offramp backend "
@@ -896,13 +891,13 @@ static bool authorized(Trainer *t, struct evhttp_request *req, const char *path)
    return false;
 }
 
-static void route(struct evhttp_request *req, void *arg) {
+static void route(HttpReq *req, void *arg) {
    Trainer *t = arg;
-   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-   const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+   HttpMethod cmd = HttpReq_method(req);
+   const char *path = HttpReq_path(req);
    if (!authorized(t, req, path))
       return;
-   bool get = cmd == EVHTTP_REQ_GET, post = cmd == EVHTTP_REQ_POST;
+   bool get = cmd == HTTP_GET, post = cmd == HTTP_POST;
    char *segs[6] = { 0 };
    int nseg = 0;
    char *copy = xstrdup(path ? path : "/");
@@ -925,7 +920,7 @@ static void route(struct evhttp_request *req, void *arg) {
          files_upload(t, req);
       else if ((method_ok = get))
          files_list(t, req);
-   } else if (v1 && nseg == 3 && str_eq(segs[1], "files") && cmd == EVHTTP_REQ_DELETE) {
+   } else if (v1 && nseg == 3 && str_eq(segs[1], "files") && cmd == HTTP_DELETE) {
       files_delete(t, req, segs[2]);
    } else if (v1 && (nseg == 3 || (nseg == 4 && str_eq(segs[3], "content"))) && str_eq(segs[1], "files")) {
       if ((method_ok = get))
@@ -1406,7 +1401,7 @@ bool Trainer_serve(const TrainerOpts *o, char **err) {
    HttpLimits lim = HTTP_LIMITS_DEFAULT;
    lim.max_body = o->max_upload;
    lim.request_timeout = 120;   /* uploads are the largest bodies offramp takes */
-   lim.methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE;   /* DELETE /v1/files/ID */
+   lim.methods = HTTP_GET | HTTP_POST | HTTP_DELETE;   /* DELETE /v1/files/ID */
    HttpFront *front = HttpFront_new(t.base, "offramp trainer", &lim, route, &t);
    t.front = front;
    pthread_cond_init(&t.infer_wake, NULL);
@@ -1439,7 +1434,9 @@ bool Trainer_serve(const TrainerOpts *o, char **err) {
       event_free(sig[0]);
       event_free(sig[1]);
    }
-   /* The front end first: closing the connections calls on_client_gone on what is left. */
+   /* The front end first: it frees the requests still queued for the model (not yet ended)
+    * with their connections; should it call on_client_gone on them, their Infers are still
+    * there. infer_drop then frees the Infers without touching their requests. */
    HttpFront_free(front);
    infer_drop(t.infer_head);
    infer_drop(t.infer_done);

@@ -1,6 +1,6 @@
 /* fuzz_http.c - libFuzzer target over the whole request path, headers included: each input is
  * written as raw bytes (request line, headers, body, several pipelined requests if it likes) to
- * the gateway's HTTP front end (httpfront over evhttp) on an event base in this process, through
+ * the gateway's HTTP front end (httpfront) on an event base in this process, through
  * a Unix socket, and read back until the server closes. The server dispatches as the gateway's on_request does and runs the
  * gateway's own intake (Gateway_intake: method, body, X-Offramp-Task attribution and checks,
  * Authorization), answering through httpreply like the gateway. Checked beyond "no crash": what
@@ -9,7 +9,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -57,7 +56,7 @@ static bool valid_utf8(const char *s) {
    return same;
 }
 
-static void check_chat(struct evhttp_request *req) {
+static void check_chat(HttpReq *req) {
    GwIntake in;
    if (!Gateway_intake(req, routes, 2, &in)) {
       Reply_error(req, in.status, "invalid_request_error", NULL, NULL, "%s", in.why);
@@ -76,7 +75,7 @@ static void check_chat(struct evhttp_request *req) {
       if (in.rq.model_at + in.rq.model_len > in.len || Jsonscan_value(v, v + in.rq.model_len) != v + in.rq.model_len)
          abort();
    }
-   const char *ctype = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+   const char *ctype = HttpReq_header(req, "Content-Type");
    Reply_json(req, 200,
               json_pack("{s:o, s:o, s:o, s:o, s:b}", "task", Json_textz(in.task), "model", Json_textz(in.rq.model),
                         "user", Json_textz(in.rq.user), "content_type", Json_textz(ctype), "stream", in.rq.stream));
@@ -84,17 +83,14 @@ static void check_chat(struct evhttp_request *req) {
 }
 
 /* The gateway's on_request dispatch, with stand-ins for what needs a workspace. */
-static void on_request(struct evhttp_request *req, void *arg) {
+static void on_request(HttpReq *req, void *arg) {
    (void)arg;
-   const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-   const char *path = evhttp_uri_get_path(uri);
-   if (!path)
-      path = "/";
+   const char *path = HttpReq_path(req);
    if (str_eq(path, "/v1/chat/completions")) {
       check_chat(req);
    } else if (str_startswith(path, "/admin/")) {
       struct evkeyvalq q = { 0 };
-      const char *query = evhttp_uri_get_query(uri);
+      const char *query = HttpReq_query(req);
       if (query && evhttp_parse_query_str(query, &q) != 0) {
          Reply_error(req, 400, "invalid_request_error", NULL, NULL, "%s", "the query string is malformed");
          return;
@@ -113,13 +109,12 @@ static void setup(void) {
    signal(SIGPIPE, SIG_IGN);
    fuzz_routes(routes, "{\"url\":\"http://127.0.0.1:9/v1\",\"model\":\"small\"}");
    base = event_base_new();
-   /* The gateway's front end with its limits, as Gateway_run sets it up: the input goes through
-    * the tap (header end, Content-Length, chunk sizes, deadlines) before evhttp parses it. */
+   /* The gateway's front end with its limits, as Gateway_run sets it up. */
    HttpLimits lim = HTTP_LIMITS_DEFAULT;
    lim.request_timeout = 10;
    lim.keepalive_timeout = 30;
-   lim.methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD | EVHTTP_REQ_DELETE |
-                 EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS;
+   lim.methods = HTTP_GET | HTTP_POST | HTTP_PUT | HTTP_HEAD | HTTP_DELETE |
+                 HTTP_PATCH | HTTP_OPTIONS;
    front = HttpFront_new(base, "fuzz_http", &lim, on_request, NULL);
    /* An abstract Unix socket: no file to clean up, and no TIME_WAIT to run out of ports with. */
    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -149,7 +144,7 @@ static void on_client(evutil_socket_t fd, short what, void *arg) {
          c->sent += (size_t)k;
       }
       if (c->sent == c->size) {
-         /* The end of the input is the end of the connection: evhttp sees EOF and closes. */
+         /* The end of the input is the end of the connection: the server sees EOF and closes. */
          shutdown(fd, SHUT_WR);
          event_del(c->ev);
          event_assign(c->ev, base, fd, EV_READ | EV_PERSIST, on_client, c);

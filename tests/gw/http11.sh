@@ -1,0 +1,93 @@
+#!/bin/bash
+# http11.sh - the front end's HTTP/1.1 as RFC 9112 has it, on raw sockets: how a body is framed
+# (chunked with extensions and trailers decoded; Transfer-Encoding beside Content-Length, or two
+# different lengths, refused as request smuggling), Expect: 100-continue, HTTP/1.0 keep-alive,
+# HEAD, absolute-form targets, blank lines before a request, and the malformed heads (no colon,
+# control bytes in the target, an unknown method, HTTP/2.0) answered in OpenAI's error shape.
+. "$TESTS_SRCDIR/gw/gwlib.sh"
+
+start_standin echo --port 0 --echo
+start_gateway --upstream "$echo_URL"
+PORT=${GW##*:}
+body() { printf '{"model":"m","messages":[{"role":"user","content":"%s"}]}' "$1"; }
+B=$(body hello)
+POST="POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+
+# raw BYTES: what the gateway answers on one connection (read until it closes, at most 3 s).
+raw() {
+   exec 3<> "/dev/tcp/127.0.0.1/$PORT"
+   printf '%b' "$1" >&3
+   timeout 3 cat <&3
+   exec 3>&-
+}
+status() { head -1 | tr -d '\r' | cut -d' ' -f2; }
+
+# ---- framing ----
+c=$(body 'hello world')
+half=${c:0:20}
+rest=${c:20}
+raw "${POST}Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n$(printf '%x' ${#half});name=value\r\n$half\r\n$(printf '%x' ${#rest})\r\n$rest\r\n0\r\nX-Checksum: 1\r\n\r\n" > "$WORK/chunked"
+is "$(status < "$WORK/chunked")" 200 "a chunked body with a chunk extension and a trailer is served"
+check "... and the upstream got the decoded body (echo:hello world)" grep -q 'echo:hello world' "$WORK/chunked"
+raw "${POST}Connection: close\r\nContent-Length: ${#B}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" > "$WORK/te_cl"
+is "$(status < "$WORK/te_cl")" 400 "Transfer-Encoding beside Content-Length: 400 (request smuggling)"
+check "... in OpenAI's error shape, saying why" grep -q '"message":"both Transfer-Encoding and Content-Length' "$WORK/te_cl"
+raw "${POST}Connection: close\r\nContent-Length: ${#B}\r\nContent-Length: 3\r\n\r\n$B" > "$WORK/two_cl"
+is "$(status < "$WORK/two_cl")" 400 "two different Content-Lengths: 400"
+raw "${POST}Connection: close\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" > "$WORK/te_gzip"
+is "$(status < "$WORK/te_gzip")" 501 "a transfer coding other than chunked: 501"
+
+# ---- Expect: 100-continue: the interim answer comes before the body is sent ----
+exec 3<> "/dev/tcp/127.0.0.1/$PORT"
+printf '%b' "${POST}Connection: close\r\nExpect: 100-continue\r\nContent-Length: ${#B}\r\n\r\n" >&3
+interim=$(timeout 2 head -c 25 <&3 | tr -d '\r\n')
+printf '%s' "$B" >&3
+timeout 3 cat <&3 > "$WORK/cont"
+exec 3>&-
+is "$interim" "HTTP/1.1 100 Continue" "Expect: 100-continue gets 100 Continue before the body"
+is "$(status < "$WORK/cont")" 200 "... then the answer"
+
+# ---- HTTP/1.0 ----
+t0=$(date +%s.%N)
+raw "POST /v1/chat/completions HTTP/1.0\r\nContent-Length: ${#B}\r\n\r\n$B" > "$WORK/h10"
+t1=$(date +%s.%N)
+check "HTTP/1.0 without keep-alive: answered with Connection: close" grep -qi '^Connection: close' "$WORK/h10"
+check "... and the connection closed at once (not at the 3 s read limit)" awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 2) }'
+exec 3<> "/dev/tcp/127.0.0.1/$PORT"
+printf '%b' "POST /v1/chat/completions HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: ${#B}\r\n\r\n$B" >&3
+printf '%b' "GET /healthz HTTP/1.0\r\n\r\n" >&3
+timeout 3 cat <&3 > "$WORK/h10ka"
+exec 3>&-
+check "HTTP/1.0 with keep-alive: answered with Connection: keep-alive" grep -qi '^Connection: keep-alive' "$WORK/h10ka"
+is "$(grep -o 'HTTP/1.1 200' "$WORK/h10ka" | wc -l)" 2 "... and the next request on that connection is answered too"
+
+# ---- HEAD, absolute form, blank lines before the request line ----
+raw "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" > "$WORK/head"
+is "$(status < "$WORK/head")" 200 "HEAD /healthz: 200"
+len=$(grep -i '^Content-Length:' "$WORK/head" | tr -dc 0-9)
+check "... with the Content-Length of the GET's body ($len) and no body" \
+   sh -c "[ '${len:-0}' -gt 0 ] && [ \"\$(sed '1,/^\r\$/d' '$WORK/head' | wc -c)\" -eq 0 ]"
+raw "POST http://127.0.0.1:$PORT/v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${#B}\r\n\r\n$B" > "$WORK/abs"
+is "$(status < "$WORK/abs")" 200 "an absolute-form target is served"
+raw "\r\n\r\n${POST}Connection: close\r\nContent-Length: ${#B}\r\n\r\n$B" > "$WORK/lead"
+is "$(status < "$WORK/lead")" 200 "blank lines before the request line are skipped"
+
+# ---- malformed heads: 4xx/5xx in OpenAI's shape, the connection closed ----
+raw "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n" > "$WORK/nocolon"
+is "$(status < "$WORK/nocolon")" 400 "a header line without a colon: 400"
+check "... in OpenAI's error shape" grep -q '"type":"invalid_request_error"' "$WORK/nocolon"
+raw "GET /heal\x01thz HTTP/1.1\r\nHost: x\r\n\r\n" > "$WORK/ctl"
+is "$(status < "$WORK/ctl")" 400 "a control byte in the target: 400"
+raw "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n" > "$WORK/nul"
+is "$(status < "$WORK/nul")" 400 "a NUL in a header's value: 400"
+check "... naming the header and the byte" grep -q 'X-A: byte 0x00 at offset 1' "$WORK/nul"
+raw "BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n" > "$WORK/brew"
+is "$(status < "$WORK/brew")" 501 "an unknown method: 501"
+raw "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n" > "$WORK/h2"
+is "$(status < "$WORK/h2")" 505 "HTTP/2.0 in the request line: 505"
+raw "GET /healthz\r\n\r\n" > "$WORK/h09"
+is "$(status < "$WORK/h09")" 400 "a request line without a version: 400"
+
+code=$(curl -s -o /dev/null -w '%{http_code}' -d "$B" "$GW/v1/chat/completions")
+is "$code" 200 "the gateway serves after all of the above"
+finish
