@@ -633,7 +633,6 @@ static bool parse_head(Conn *c, size_t end) {
          return false;
       }
       c->clen = n;
-      in_reserve(c, end + n - c->in.len);
    }
    c->head_end = end;
    /* curl and others wait for this before sending a body (a second, if it never comes). */
@@ -641,6 +640,10 @@ static bool parse_head(Conn *c, size_t end) {
       put(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
       write_out(c);
    }
+   /* Room for the whole body at once; this may move the buffer, so no pointer into the head is
+    * used after it (the header table keeps offsets). */
+   if (c->in.len < end + c->clen)
+      in_reserve(c, end + c->clen - c->in.len);
    return true;
 }
 
@@ -895,7 +898,11 @@ static void on_write(evutil_socket_t fd, short what, void *arg) {
    if (c->state == C_LINGER) {
       shutdown(c->fd, SHUT_WR);
    } else if (c->state == C_CLOSING) {
-      conn_close(c);
+      /* The answer is out: end the stream our way and linger, so bytes the client sent after
+       * the request do not turn the close into a reset that could cut the answer off. */
+      shutdown(c->fd, SHUT_WR);
+      c->state = C_LINGER;
+      arm(c, 2);
    } else if (c->state == C_BUSY && c->req && c->req->drained) {
       void (*cb)(void *) = c->req->drained;
       c->req->drained = NULL;

@@ -29,6 +29,16 @@ is "$code" 413 "a chunked body past --max-body: 413"
 check "chunked 413 is OpenAI's error shape" valid_error "$WORK/r" request_too_large
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' -d "$REQ" "$GW/v1/chat/completions")
 is "$code" 200 "a small chunked request is served"
+# A client that sends its whole oversized body without waiting: the 413 goes out before the
+# body is read, then the front end stops sending and reads on until the client is done (a
+# close with unread bytes would be a reset, and the reset can destroy the 413 before it is read).
+exec 3<> "/dev/tcp/127.0.0.1/$PORT"
+{ printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 400000\r\n\r\n'
+  head -c 400000 /dev/zero | tr '\0' a; } >&3 2> /dev/null
+timeout 5 cat <&3 > "$WORK/eager" 2> "$WORK/eager.err"
+exec 3>&-
+is "$(head -1 "$WORK/eager" | tr -d '\r')" "HTTP/1.1 413 Content Too Large" \
+   "an oversized body sent whole without waiting: the 413 is read (lingering close, no reset)"
 
 # ---- pipelined: a request sent behind another in one write meets the same limits ----
 # (it arrives while the first is served, when the front end's tap did not follow it; before,
