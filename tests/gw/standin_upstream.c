@@ -19,7 +19,9 @@
  * NAME it answers as a function-calling model does (the reference's chat.completion with
  * message.content null, message.tool_calls [{id, type "function", function {name, arguments as
  * a JSON string}}] and finish_reason "tool_calls"): NAME called with {"order": N}, N the first
- * number in the last message; a wrong answer (--wrong-rate) names order N + 1. */
+ * number in the last message; a wrong answer (--wrong-rate) names order N + 1, and whether an
+ * order is answered wrong depends on N and --seed only (the same question gets the same answer,
+ * as from a model, whatever the order the requests come in). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -52,13 +54,22 @@ static struct {
 } stats;
 
 static struct event_base *base;
-static unsigned long long rng = 88172645463325252ULL;
+static unsigned long long rng = 88172645463325252ULL, seed0;
 
 static double rnd(void) {
    rng ^= rng << 13;
    rng ^= rng >> 7;
    rng ^= rng << 17;
    return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+/* A draw in [0, 1) fixed by x and the seed (splitmix64's finaliser). */
+static double rnd_of(unsigned long long x) {
+   x += seed0 + 0x9e3779b97f4a7c15ULL;
+   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+   x ^= x >> 31;
+   return (double)(x >> 11) / 9007199254740992.0;
 }
 
 typedef struct Pending {
@@ -255,12 +266,14 @@ static void on_chat(struct evhttp_request *req) {
          stats.low++;
       }
    }
-   bool wrong = !p->garbage && opt.wrong_rate > 0 && rnd() < opt.wrong_rate;
+   bool wrong = !p->garbage && opt.wrong_rate > 0 && !opt.tool_call && rnd() < opt.wrong_rate;
    if (opt.tool_call) {
       json_t *msgs = json_object_get(body, "messages");
       const char *last = json_string_value(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content"));
       const char *d = last ? last + strcspn(last, "0123456789") : "";
-      long order = atol(d) + (wrong ? 1 : 0);
+      long order = atol(d);
+      wrong = !p->garbage && opt.wrong_rate > 0 && rnd_of((unsigned long long)order) < opt.wrong_rate;
+      order += wrong ? 1 : 0;
       stats.wrong += wrong;
       p->answer = malloc(32);
       snprintf(p->answer, 32, "{\"order\": %ld}", order);
@@ -489,7 +502,7 @@ int main(int argc, char **argv) {
       case 'T': opt.tool_call = optarg; break;
       case 'k': opt.chunks = atol(optarg); break;
       case 'd': opt.chunk_delay_ms = atol(optarg); break;
-      case 's': rng = strtoull(optarg, NULL, 10) | 1; break;
+      case 's': seed0 = strtoull(optarg, NULL, 10); rng = seed0 | 1; break;
       case 'i': idle_timeout = atoi(optarg); break;
       case 'A': opt.api_headers = true; break;
       case 'a': opt.echo_auth = true; break;
