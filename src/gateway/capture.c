@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,10 +29,15 @@
 #define BATCH_MAX 2000
 /* Below BATCH_MIN queued records the writer lingers LINGER_US for more: each commit writes
  * every page it dirtied (the exchange, its indexes, the audit aggregates), so a few
- * records per commit cost several times more than a few dozen. Records still reach the
- * workspace within about 10 ms. */
+ * records per commit cost several times more than a few dozen, and each wake-up of the
+ * writer takes a core from the loop for a while. Records still reach the workspace within
+ * about 50 ms (doc/benchmarks.md, eighth pass: 10 ms cost a fifth of the throughput). */
 #define BATCH_MIN 64
-#define LINGER_US 10000
+#define LINGER_US 50000
+/* The writer runs at a lower priority than the loop: where both want the same core, the
+ * proxy goes first and capture catches up after; the queue's bounds (--queue,
+ * --queue-bytes) still hold and what they refuse is counted as dropped. */
+#define WRITER_NICE 10
 /* A record whose other calls still run waits this long in the queue for their results, so
  * most join it there (an update of the stored record costs the writer several times an
  * insert); a crash in that time loses it, as it loses any record not yet written. */
@@ -986,6 +993,10 @@ static void idle_duties(Capture *c) {
 
 static void *writer(void *arg) {
    Capture *c = arg;
+#ifdef SYS_gettid
+   /* Linux: a thread's own nice value, set through its thread id (harmless when refused). */
+   setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE);
+#endif
    recover_lost(c);
    for (;;) {
       pthread_mutex_lock(&c->lock);
