@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "common/util.h"
+#include "store/store.h"
 
 const Command Commands[] = {
    { "task", cmd_task, "inventory: add, edit, list, show, remove and score AI touchpoints" },
@@ -67,6 +68,7 @@ int main(int argc, char **argv) {
       { 0 },
    };
    Cli cli = { 0 };
+   Store_init();
    setlocale(LC_ALL, "");
    /* The user's locale for characters (wide-character display), never for numbers: JSON,
     * CSV and option values always use a decimal point. */

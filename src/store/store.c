@@ -244,6 +244,13 @@ static bool migrate(Store *st, int from, char **err) {
    return Store_commit(st, err);
 }
 
+void Store_init(void) {
+   /* No allocation statistics: offramp reads none, and keeping them takes a global mutex on
+    * every SQLite malloc and free (about 0.8 us of the capture writer's 6 us per insert,
+    * doc/benchmarks.md eighth pass). */
+   sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 Store *Store_open(const char *path, int flags, char **err) {
    struct stat sb;
    bool exists = stat(path, &sb) == 0;

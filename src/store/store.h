@@ -34,6 +34,8 @@ bool Store_remove(const char *path, char **err);
 long long Store_disk_usage(const char *path);
 
 /* Open (and migrate) a workspace; NULL with *err set on failure (nothing modified). */
+/* Process-wide SQLite settings; call once, first thing in main, before any thread starts. */
+void Store_init(void);
 Store *Store_open(const char *path, int flags, char **err);
 void Store_close(Store *st);
 
