@@ -33,6 +33,7 @@ if [ "$CL" = curl ]; then export OFFRAMP_UPSTREAM_CLIENT=curl; else unset OFFRAM
 
 gateway() {   # gateway PREFIX...: starts it under PREFIX; sets GP and GW
    rm -rf "$W/ws.db"* "$W"/cg.*
+   : > "$W/gw.out"   # (the child truncates it only once it runs: the last run's line would be read)
    "$@" "$B/offramp" -w "$W/ws.db" gateway --listen 127.0.0.1:0 --admin-token-file "$W/token" \
       --upstream "http://127.0.0.1:$(cat "$W/up.port")/v1" > "$W/gw.out" 2> "$W/gw.err" &
    GP=$!
