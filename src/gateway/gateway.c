@@ -235,7 +235,10 @@ static void forward_headers(HttpReq *out, const char *block, size_t len, bool al
       const char *colon = memchr(p, ':', (size_t)(eol - p));
       if (colon && colon > p && *p != ' ' && *p != '\t') {
          size_t n = (size_t)(colon - p);
-         if (all ? !header_hop_by_hop(p, n) : header_for_client(p, n)) {
+         /* Content-Length goes on to the front end, which frames the answer itself and keeps
+          * the upstream's only for a HEAD answer (the length a GET would have). */
+         bool clen = n == 14 && strncasecmp(p, "content-length", n) == 0;
+         if (all ? clen || !header_hop_by_hop(p, n) : header_for_client(p, n)) {
             const char *v = colon + 1, *ve = eol;
             while (v < ve && (*v == ' ' || *v == '\t'))
                v++;

@@ -73,6 +73,7 @@ struct HttpReq {
    bool has_date;
    bool streaming;         /* reply_start was called */
    bool chunked_out;       /* the streamed answer is chunked (HTTP/1.1) */
+   char head_len[20];      /* HEAD: the length a GET would have had, as the daemon said it */
    uint32_t path, query;   /* offsets; query UINT32_MAX when none */
    uint32_t body, body_len;
    Header *hdr;
@@ -445,6 +446,7 @@ static bool parse_head(Conn *c, size_t end) {
    req->query = UINT32_MAX;
    req->body = req->body_len = 0;
    req->http10 = req->inflight = req->close = req->has_date = req->streaming = req->chunked_out = false;
+   req->head_len[0] = '\0';
    req->on_close = req->drained = NULL;
    Sbuf_reset(&req->oh);
    c->req = req;
@@ -1021,7 +1023,10 @@ static void put_head(HttpReq *req, Conn *c, int code, const char *reason, size_t
          req->close = true;   /* the end of the answer is the end of the connection */
    } else if (!nobody) {
       put(o, "Content-Length: ", 16);
-      put_dec(o, len);
+      if (req->method == HTTP_HEAD && req->head_len[0])
+         Sbuf_puts(o, req->head_len);
+      else
+         put_dec(o, len);
       put(o, "\r\n", 2);
    }
    if (req->close)
@@ -1155,8 +1160,14 @@ bool HttpReq_add_header(HttpReq *req, const char *name, const char *value) {
       }
       break;
    case 14:
-      if (strcasecmp(name, "content-length") == 0)
+      if (strcasecmp(name, "content-length") == 0) {
+         /* The front end frames every answer itself; only a HEAD answer may say the length
+          * of the body it does not carry (RFC 9110 section 8.6), a plain decimal. */
+         size_t vl = strlen(value);
+         if (req->method == HTTP_HEAD && vl && vl < sizeof req->head_len && strspn(value, "0123456789") == vl)
+            memcpy(req->head_len, value, vl + 1);
          return true;
+      }
       break;
    case 17:
       if (strcasecmp(name, "transfer-encoding") == 0)

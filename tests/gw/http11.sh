@@ -91,6 +91,16 @@ is "$(status < "$WORK/head")" 200 "HEAD /healthz: 200"
 len=$(grep -i '^Content-Length:' "$WORK/head" | tr -dc 0-9)
 check "... with the Content-Length of the GET's body ($len) and no body" \
    sh -c "[ '${len:-0}' -gt 0 ] && [ \"\$(sed '1,/^\r\$/d' '$WORK/head' | wc -c)\" -eq 0 ]"
+# Passed through: the upstream's Content-Length for HEAD (what a GET would bring), no body, and
+# the kept-alive connection goes on; a GET of the same is framed by the front end alone.
+raw "HEAD /v1/files/file-x/content?bytes=1234 HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" > "$WORK/phead"
+is "$(grep -a -o 'HTTP/1.1 [0-9]*' "$WORK/phead" | tr '\n' ' ')" "HTTP/1.1 200 HTTP/1.1 200 " \
+   "HEAD passed through, then the next request on the same connection: both answered"
+is "$(sed '/^\r$/q' "$WORK/phead" | grep -i '^Content-Length:' | tr -dc 0-9) $(sed -n '/^\r$/{n;p;q}' "$WORK/phead" | tr -d '\r')" \
+   "1234 HTTP/1.1 200 OK" "... the HEAD answer has the upstream's Content-Length (1234), and the next answer follows its head at once (no body)"
+raw "GET /v1/files/file-x/content?bytes=1234 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" > "$WORK/pget"
+is "$(sed '/^\r$/q' "$WORK/pget" | grep -ci -e '^Content-Length:' -e '^Transfer-Encoding:')" 1 \
+   "the GET of it: one framing header (the upstream's Content-Length is not sent beside chunked)"
 raw "POST http://127.0.0.1:$PORT/v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${#B}\r\n\r\n$B" > "$WORK/abs"
 is "$(status < "$WORK/abs")" 200 "an absolute-form target is served"
 raw "\r\n\r\n${POST}Connection: close\r\nContent-Length: ${#B}\r\n\r\n$B" > "$WORK/lead"

@@ -369,6 +369,12 @@ static void on_echo(struct evhttp_request *req) {
       for (long left = n; left > 0; left -= (long)sizeof block)
          evbuffer_add(b, block, left < (long)sizeof block ? (size_t)left : sizeof block);
       evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/octet-stream");
+      if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+         /* What a GET would bring (RFC 9110 section 9.3.2); evhttp does not say it itself. */
+         char len[24];
+         snprintf(len, sizeof len, "%ld", n);
+         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
+      }
       evhttp_send_reply(req, 200, "OK", b);
       evbuffer_free(b);
       evhttp_clear_headers(&q);
