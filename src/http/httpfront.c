@@ -42,8 +42,8 @@ typedef enum {
    C_BODY,      /* reading a body (or none: about to hand the request over) */
    C_BUSY,      /* handed to the daemon, not yet answered */
    C_REJECT,    /* over the connection cap: answer 503 at the first byte */
-   C_LINGER,    /* refused and answered: discard what comes until the client closes */
-   C_CLOSING,   /* answered with Connection: close: close once the answer is written */
+   C_LINGER,    /* answered, our side shut: discard what comes until the client closes */
+   C_CLOSING,   /* answered with Connection: close: linger once the answer is written */
 } ConnState;
 
 /* Bytes a client may send ahead (pipelining) while its request is served; past them the
@@ -51,6 +51,9 @@ typedef enum {
 #define BUSY_INPUT_MAX (64 * 1024)
 /* Answer bytes not yet taken by a client past which requests it sent ahead wait. */
 #define OUTPUT_AHEAD_MAX (256 * 1024)
+/* nginx's lingering close: after the last answer, how long what the client still sends is
+ * read and discarded, so that it sees the answer rather than a reset. */
+#define LINGER_S 2
 /* The first read of a connection (and the least room a read is given). */
 #define READ_MIN 4096
 
@@ -369,9 +372,7 @@ static void refuse(Conn *c, int code, const char *errcode, const char *msg) {
    c->state = C_LINGER;
    if (write_out(c) > 0)
       shutdown(c->fd, SHUT_WR);
-   /* nginx's lingering close: read and discard for a while so the client sees the answer
-    * rather than a reset for the bytes it was still sending. */
-   arm(c, 2);
+   arm(c, LINGER_S);
 }
 
 static void refusef(Conn *c, int code, const char *errcode, const char *fmt, ...) ATTR_PRINTF(4, 5);
@@ -900,11 +901,10 @@ static void on_write(evutil_socket_t fd, short what, void *arg) {
    if (c->state == C_LINGER) {
       shutdown(c->fd, SHUT_WR);
    } else if (c->state == C_CLOSING) {
-      /* The answer is out: end the stream our way and linger, so bytes the client sent after
-       * the request do not turn the close into a reset that could cut the answer off. */
+      /* The answer is out (the write timeout ruled until now): linger as after a refusal. */
       shutdown(c->fd, SHUT_WR);
       c->state = C_LINGER;
-      arm(c, 2);
+      arm(c, LINGER_S);
    } else if (c->state == C_BUSY && c->req && c->req->drained) {
       void (*cb)(void *) = c->req->drained;
       c->req->drained = NULL;
