@@ -33,9 +33,9 @@ bool Store_remove(const char *path, char **err);
 /* Bytes on disk of a workspace: the database, its -wal/-shm/-journal files, its data directory. */
 long long Store_disk_usage(const char *path);
 
-/* Open (and migrate) a workspace; NULL with *err set on failure (nothing modified). */
 /* Process-wide SQLite settings; call once, first thing in main, before any thread starts. */
 void Store_init(void);
+/* Open (and migrate) a workspace; NULL with *err set on failure (nothing modified). */
 Store *Store_open(const char *path, int flags, char **err);
 void Store_close(Store *st);
 
