@@ -214,10 +214,12 @@ static bool header_for_client(const char *name, size_t n) {
           (n > 12 && strncasecmp(name, "x-ratelimit-", 12) == 0) || (n > 7 && strncasecmp(name, "openai-", 7) == 0);
 }
 
-/* Hop-by-hop headers (RFC 9110 7.6.1) and the framing, which the gateway does itself. */
+/* Hop-by-hop headers (RFC 9110 7.6.1) and Transfer-Encoding. Content-Length is end to end: an
+ * answer's goes to the front end, which frames every answer itself and keeps it only for HEAD
+ * (the length a GET would have); a request's is libcurl's to set (pass_headers). */
 static bool header_hop_by_hop(const char *name, size_t n) {
    static const char *const hop[] = { "connection", "keep-alive", "proxy-connection", "te", "trailer",
-                                      "transfer-encoding", "upgrade", "content-length", NULL };
+                                      "transfer-encoding", "upgrade", NULL };
    for (int i = 0; hop[i]; i++) {
       if (strlen(hop[i]) == n && strncasecmp(name, hop[i], n) == 0)
          return true;
@@ -235,10 +237,7 @@ static void forward_headers(HttpReq *out, const char *block, size_t len, bool al
       const char *colon = memchr(p, ':', (size_t)(eol - p));
       if (colon && colon > p && *p != ' ' && *p != '\t') {
          size_t n = (size_t)(colon - p);
-         /* Content-Length goes on to the front end, which frames the answer itself and keeps
-          * the upstream's only for a HEAD answer (the length a GET would have). */
-         bool clen = n == 14 && strncasecmp(p, "content-length", n) == 0;
-         if (all ? clen || !header_hop_by_hop(p, n) : header_for_client(p, n)) {
+         if (all ? !header_hop_by_hop(p, n) : header_for_client(p, n)) {
             const char *v = colon + 1, *ve = eol;
             while (v < ve && (*v == ' ' || *v == '\t'))
                v++;
@@ -1125,17 +1124,18 @@ static bool path_has_dot_segment(const char *path) {
    return false;
 }
 
-/* The client's request headers for the upstream: all but the hop-by-hop ones, Host, ours and
- * Authorization, which is the client's own only when no operator key serves it. With an
- * operator key, a client does not pick the operator's organization or project either. */
+/* The client's request headers for the upstream: all but the hop-by-hop ones, Content-Length
+ * (libcurl frames the body it sends), Host, ours and Authorization, which is the client's own
+ * only when no operator key serves it. With an operator key, a client does not pick the
+ * operator's organization or project either. */
 static struct curl_slist *pass_headers(Gateway *gw, HttpReq *req, bool models) {
    struct curl_slist *l = NULL;
    bool content_type = false;
    const char *k, *value;
    for (size_t i = 0; HttpReq_header_at(req, i, &k, &value); i++) {
       size_t n = strlen(k);
-      if (header_hop_by_hop(k, n) || strcasecmp(k, "host") == 0 || strcasecmp(k, "expect") == 0 ||
-          strcasecmp(k, "authorization") == 0 || strncasecmp(k, "x-offramp-", 10) == 0 ||
+      if (header_hop_by_hop(k, n) || strcasecmp(k, "content-length") == 0 || strcasecmp(k, "host") == 0 ||
+          strcasecmp(k, "expect") == 0 || strcasecmp(k, "authorization") == 0 || strncasecmp(k, "x-offramp-", 10) == 0 ||
           (models && strcasecmp(k, "accept-encoding") == 0) ||
           (gw->operator_keys && (strcasecmp(k, "openai-organization") == 0 || strcasecmp(k, "openai-project") == 0)))
          continue;
