@@ -266,15 +266,17 @@ static void on_chat(struct evhttp_request *req) {
          stats.low++;
       }
    }
-   bool wrong = !p->garbage && opt.wrong_rate > 0 && !opt.tool_call && rnd() < opt.wrong_rate;
+   bool may_be_wrong = !p->garbage && opt.wrong_rate > 0;
+   bool wrong = may_be_wrong && !opt.tool_call && rnd() < opt.wrong_rate;
    if (opt.tool_call) {
       json_t *msgs = json_object_get(body, "messages");
       const char *last = json_string_value(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content"));
       const char *d = last ? last + strcspn(last, "0123456789") : "";
       long order = atol(d);
-      wrong = !p->garbage && opt.wrong_rate > 0 && rnd_of((unsigned long long)order) < opt.wrong_rate;
-      order += wrong ? 1 : 0;
-      stats.wrong += wrong;
+      if (may_be_wrong && rnd_of((unsigned long long)order) < opt.wrong_rate) {
+         order++;
+         stats.wrong++;
+      }
       p->answer = malloc(32);
       snprintf(p->answer, 32, "{\"order\": %ld}", order);
    } else if (wrong) {
